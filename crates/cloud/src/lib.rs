@@ -1,0 +1,1 @@
+//! SecureClose cloud service.

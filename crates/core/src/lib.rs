@@ -1,0 +1,1 @@
+//! SecureClose desktop core (no Tauri).
