@@ -1,0 +1,150 @@
+# shellcheck shell=bash
+# Shared helpers for scripts/setup, scripts/test and scripts/dev. Source it; do not run it.
+
+SC_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+export SC_ROOT
+
+# Debian/Ubuntu packages needed to build and test the stack (see README.md).
+SC_APT_PACKAGES=(
+  build-essential pkg-config perl make curl wget file ca-certificates
+  libwebkit2gtk-4.1-dev libxdo-dev libssl-dev libayatana-appindicator3-dev librsvg2-dev
+  libsecret-1-dev libdbus-1-dev dbus dbus-x11 gnome-keyring keyutils
+  xvfb xauth webkit2gtk-driver imagemagick
+  postgresql iproute2 procps
+)
+SC_TAURI_DRIVER_VERSION="2.1.0"
+SC_NODE_MIN_MAJOR=20
+
+sc_log() { printf '\033[1;34m==>\033[0m %s\n' "$*" >&2; }
+sc_warn() { printf '\033[1;33mwarning:\033[0m %s\n' "$*" >&2; }
+sc_die() { printf '\033[1;31merror:\033[0m %s\n' "$*" >&2; exit 1; }
+
+# Run a command as root: directly when we already are, through sudo otherwise.
+sc_as_root() {
+  if [ "$(id -u)" -eq 0 ]; then
+    "$@"
+  elif command -v sudo >/dev/null 2>&1; then
+    sudo "$@"
+  else
+    sc_die "need root for: $* (install sudo or run as root)"
+  fi
+}
+
+# One target dir for every build (the caller's CARGO_TARGET_DIR wins).
+sc_target_dir() {
+  if [ -n "${CARGO_TARGET_DIR:-}" ]; then
+    printf '%s\n' "$CARGO_TARGET_DIR"
+  else
+    printf '%s\n' "$SC_ROOT/target"
+  fi
+}
+
+sc_cargo_path() {
+  # cargo-installed tools (tauri-driver, cargo-nextest) land here.
+  local bin="${CARGO_HOME:-$HOME/.cargo}/bin"
+  case ":$PATH:" in
+    *":$bin:"*) ;;
+    *) export PATH="$bin:$PATH" ;;
+  esac
+}
+
+# Print the packages of SC_APT_PACKAGES that are not installed (one dpkg-query call: fast).
+sc_apt_missing() {
+  local installed pkg
+  installed="$(dpkg-query -W -f='${Package} ${Status}\n' "${SC_APT_PACKAGES[@]}" 2>/dev/null \
+    | awk '$2 == "install" && $3 == "ok" && $4 == "installed" { print $1 }' | sed 's/:.*//')"
+  for pkg in "${SC_APT_PACKAGES[@]}"; do
+    grep -qx -- "$pkg" <<<"$installed" || printf '%s\n' "$pkg"
+  done
+}
+
+# A free TCP port on 127.0.0.1 (nothing listening on it right now).
+sc_free_port() {
+  local port i
+  for i in $(seq 1 200); do
+    port=$(( 20000 + RANDOM % 40000 ))
+    if [ -z "$(ss -Htln "sport = :$port" 2>/dev/null)" ]; then
+      printf '%s\n' "$port"
+      return 0
+    fi
+  done
+  sc_die "no free TCP port found"
+}
+
+# Start Xvfb on a display it picks itself (-displayfd avoids races with other
+# X servers); sets SC_XVFB_PID and exports DISPLAY.
+sc_start_xvfb() {
+  local dir="$1" i display=""
+  Xvfb -displayfd 3 -screen 0 1280x800x24 -nolisten tcp 3>"$dir/xvfb.display" \
+    >"$dir/xvfb.log" 2>&1 </dev/null &
+  SC_XVFB_PID=$!
+  for i in $(seq 1 100); do
+    display="$(tr -dc '0-9' <"$dir/xvfb.display" 2>/dev/null || true)"
+    [ -n "$display" ] && break
+    kill -0 "$SC_XVFB_PID" 2>/dev/null || sc_die "Xvfb failed to start: $(cat "$dir/xvfb.log")"
+    sleep 0.1
+  done
+  [ -n "$display" ] || sc_die "Xvfb did not report its display"
+  export DISPLAY=":$display"
+}
+
+sc_stop_pid() {
+  local pid="$1" i
+  [ -n "$pid" ] || return 0
+  kill -TERM "$pid" 2>/dev/null || return 0
+  for i in $(seq 1 50); do
+    kill -0 "$pid" 2>/dev/null || return 0
+    sleep 0.1
+  done
+  kill -KILL "$pid" 2>/dev/null || true
+}
+
+# The newest installed PostgreSQL server binaries (Debian's layout).
+sc_pg_bindir() {
+  local dir
+  dir="$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n1)"
+  [ -x "$dir/initdb" ] || sc_die "PostgreSQL server binaries not found under /usr/lib/postgresql (apt-get install postgresql)"
+  printf '%s\n' "$dir"
+}
+
+# Start a throwaway PostgreSQL cluster in DIR on a free loopback port; sets
+# SC_PG_DIR, SC_PG_BIN and exports SECURECLOSE_TEST_PG_URL. Stop it with sc_stop_pg.
+sc_start_pg() {
+  SC_PG_DIR="$1"
+  SC_PG_BIN="$(sc_pg_bindir)"
+  local port run=()
+  port="$(sc_free_port)"
+  mkdir -p "$SC_PG_DIR"
+  if [ "$(id -u)" -eq 0 ]; then
+    # initdb refuses to run as root: use the postgres system user from the package.
+    chown postgres: "$SC_PG_DIR"
+    run=(runuser -u postgres --)
+  fi
+  "${run[@]}" "$SC_PG_BIN/initdb" -D "$SC_PG_DIR/data" -A trust -U postgres >"$SC_PG_DIR/initdb.log" 2>&1 \
+    || sc_die "initdb failed: $(cat "$SC_PG_DIR/initdb.log")"
+  "${run[@]}" "$SC_PG_BIN/pg_ctl" -D "$SC_PG_DIR/data" -w -t 60 -l "$SC_PG_DIR/log" \
+    -o "-k $SC_PG_DIR -p $port -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200" start >/dev/null \
+    || sc_die "PostgreSQL failed to start: $(cat "$SC_PG_DIR/log")"
+  SC_PG_RUN=("${run[@]}")
+  export SECURECLOSE_TEST_PG_URL="postgres://postgres@127.0.0.1:$port/postgres"
+}
+
+sc_stop_pg() {
+  [ -n "${SC_PG_DIR:-}" ] && [ -d "$SC_PG_DIR/data" ] || return 0
+  "${SC_PG_RUN[@]}" "$SC_PG_BIN/pg_ctl" -D "$SC_PG_DIR/data" -m fast -w stop >/dev/null 2>&1 || true
+}
+
+# Kill process groups recorded by the end-to-end tests (tauri-driver and the
+# WebKitWebDriver + app it spawns) in case a test was killed before its guard ran.
+sc_kill_recorded_groups() {
+  local dir="$1" file pgid
+  [ -d "$dir" ] || return 0
+  for file in "$dir"/*.pgid; do
+    [ -e "$file" ] || continue
+    pgid="$(tr -dc '0-9' <"$file")"
+    if [ -n "$pgid" ] && [ "$pgid" -gt 1 ]; then
+      /bin/kill -s TERM -- "-$pgid" 2>/dev/null || true
+    fi
+    rm -f "$file"
+  done
+}
