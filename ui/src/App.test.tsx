@@ -1,0 +1,239 @@
+import { screen, waitFor, within } from "@testing-library/react";
+import userEvent from "@testing-library/user-event";
+import { describe, expect, it } from "vitest";
+import { ApiCallError } from "./api";
+import { DEMO_PASSWORD, demoUsers } from "./testing/fakeApi";
+import { renderApp, spyApi } from "./testing/render";
+
+const admin = demoUsers[0]!;
+
+async function signIn(email: string, password: string) {
+  const user = userEvent.setup();
+  await user.type(await screen.findByTestId("login-email"), email);
+  await user.type(screen.getByTestId("login-password"), password);
+  await user.click(screen.getByTestId("login-submit"));
+  return user;
+}
+
+describe("login", () => {
+  it("signs in with the typed email and password and shows the portal", async () => {
+    const api = spyApi();
+    renderApp(api);
+
+    await signIn(admin.email, DEMO_PASSWORD);
+
+    expect(api.login, "login must receive exactly what the user typed").toHaveBeenCalledWith(admin.email, DEMO_PASSWORD);
+    const who = await screen.findByTestId("signed-in-user");
+    expect(who, "the portal must show who is signed in").toHaveTextContent(admin.display_name);
+    expect(who).toHaveTextContent(admin.email);
+    expect(screen.getByRole("navigation", { name: "Main" })).toBeInTheDocument();
+    expect(screen.getByTestId("nav-users")).toHaveAttribute("aria-current", "page");
+    expect(await screen.findAllByTestId("user-row"), "the Users tab is the landing page").toHaveLength(demoUsers.length);
+    expect(screen.queryByTestId("login-password"), "no password field may stay on screen after sign-in").toBeNull();
+  });
+
+  it("shows the core's error message, keeps the email and clears the password", async () => {
+    const api = spyApi();
+    api.login.mockRejectedValueOnce(new ApiCallError("invalid_credentials", "The email or password is incorrect."));
+    renderApp(api);
+
+    await signIn(admin.email, "wrong password");
+
+    const error = await screen.findByTestId("login-error");
+    expect(error, "the error must be announced to screen readers").toHaveAttribute("role", "alert");
+    expect(error).toHaveTextContent("The email or password is incorrect.");
+    expect(screen.getByTestId("login-email"), "retyping the email is needless friction").toHaveValue(admin.email);
+    expect(screen.getByTestId("login-password"), "a rejected password must not linger in the form").toHaveValue("");
+    expect(screen.getByTestId("login-submit"), "the form must be usable again after a failure").toBeEnabled();
+    expect(screen.queryByTestId("signed-in-user")).toBeNull();
+  });
+
+  it("shows a readable message when the core rejects with something unexpected", async () => {
+    const api = spyApi();
+    api.login.mockRejectedValueOnce("command login not allowed");
+    renderApp(api);
+
+    await signIn(admin.email, DEMO_PASSWORD);
+
+    expect(await screen.findByTestId("login-error"), "a raw string rejection is still shown, never swallowed").toHaveTextContent(
+      "command login not allowed",
+    );
+  });
+
+  it("does not call the core when a field is empty", async () => {
+    const api = spyApi();
+    renderApp(api);
+    const user = userEvent.setup();
+    await user.type(await screen.findByTestId("login-email"), admin.email);
+    await user.click(screen.getByTestId("login-submit"));
+
+    expect(await screen.findByTestId("login-error")).toHaveTextContent("Enter your email and password.");
+    expect(api.login, "an empty password must not reach the cloud").not.toHaveBeenCalled();
+  });
+
+  it("shows a busy button while the login is in flight", async () => {
+    const api = spyApi();
+    let finish: () => void = () => {};
+    api.login.mockImplementationOnce(
+      () =>
+        new Promise((_, reject) => {
+          finish = () => reject(new ApiCallError("server_busy", "The server is busy."));
+        }),
+    );
+    renderApp(api);
+
+    await signIn(admin.email, DEMO_PASSWORD);
+
+    const button = screen.getByTestId("login-submit");
+    expect(button, "double submits must be impossible while signing in").toBeDisabled();
+    expect(button).toHaveTextContent("Signing in…");
+    finish();
+    expect(await screen.findByTestId("login-error")).toHaveTextContent("The server is busy.");
+  });
+
+  it("shows the app version on the login screen", async () => {
+    renderApp(spyApi({ appInfo: { version: "9.8.7" } }));
+    expect(await screen.findByText("Version 9.8.7")).toBeInTheDocument();
+  });
+});
+
+describe("session", () => {
+  it("opens the portal directly when the core already has a session", async () => {
+    const api = spyApi({ signedIn: true });
+    renderApp(api);
+    expect(await screen.findByTestId("signed-in-user")).toHaveTextContent(admin.email);
+    expect(api.login, "a restored session must not ask for the password").not.toHaveBeenCalled();
+  });
+
+  it("sign out calls logout and returns to the login screen", async () => {
+    const api = spyApi({ signedIn: true });
+    renderApp(api);
+    const user = userEvent.setup();
+
+    await user.click(await screen.findByTestId("sign-out"));
+
+    expect(api.logout).toHaveBeenCalledTimes(1);
+    expect(await screen.findByTestId("login-email"), "after sign-out the login form must be shown").toHaveValue("");
+    expect(screen.queryByTestId("signed-in-user")).toBeNull();
+  });
+
+  it("stays in the portal and says so when sign-out fails", async () => {
+    const api = spyApi({ signedIn: true });
+    api.logout.mockRejectedValueOnce(new ApiCallError("internal", "Could not clear the session."));
+    renderApp(api);
+    const user = userEvent.setup();
+
+    await user.click(await screen.findByTestId("sign-out"));
+
+    expect(await screen.findByRole("alert")).toHaveTextContent("Could not clear the session.");
+    expect(screen.getByTestId("signed-in-user"), "a failed sign-out must not pretend to have worked").toBeInTheDocument();
+  });
+
+  it("shows a start-up error with a retry when app_info fails", async () => {
+    const api = spyApi();
+    api.appInfo.mockRejectedValueOnce(new ApiCallError("internal", "Keychain unavailable"));
+    renderApp(api);
+
+    expect(await screen.findByRole("alert")).toHaveTextContent("Keychain unavailable");
+    await userEvent.setup().click(screen.getByRole("button", { name: "Try again" }));
+    expect(await screen.findByTestId("login-email"), "retry must run the start-up again").toBeInTheDocument();
+  });
+});
+
+describe("navigation", () => {
+  it("switches between Users and Company Profile", async () => {
+    renderApp(spyApi({ signedIn: true }));
+    const user = userEvent.setup();
+
+    await user.click(await screen.findByTestId("nav-company"));
+    expect(await screen.findByRole("heading", { level: 1, name: "Company Profile" })).toBeInTheDocument();
+    expect(screen.getByTestId("nav-company")).toHaveAttribute("aria-current", "page");
+    expect(screen.getByTestId("nav-users")).not.toHaveAttribute("aria-current");
+
+    await user.click(screen.getByTestId("nav-users"));
+    expect(await screen.findByTestId("users-table")).toBeInTheDocument();
+  });
+});
+
+describe("cache recovery", () => {
+  it("offers a fresh cache when the local cache is unreadable, and calls reset_cache", async () => {
+    const api = spyApi({ appInfo: { cache_status: "unreadable" } });
+    renderApp(api);
+
+    const screenEl = await screen.findByTestId("cache-unreadable");
+    expect(screenEl).toHaveTextContent("can’t be opened");
+    expect(api.session, "an unreadable cache holds no usable session").not.toHaveBeenCalled();
+    expect(screen.queryByTestId("login-email"), "login must wait until the cache is usable").toBeNull();
+
+    await userEvent.setup().click(within(screenEl).getByTestId("cache-reset"));
+
+    expect(api.resetCache).toHaveBeenCalledTimes(1);
+    expect(await screen.findByTestId("login-email"), "after the reset the user signs in to re-sync").toBeInTheDocument();
+    expect(screen.getByRole("status")).toHaveTextContent("sync again when you sign in");
+  });
+
+  it("keeps the recovery screen and shows why when reset_cache fails", async () => {
+    const api = spyApi({ appInfo: { cache_status: "unreadable" } });
+    api.resetCache.mockRejectedValueOnce(new ApiCallError("internal", "The keychain refused the new key."));
+    renderApp(api);
+
+    await userEvent.setup().click(await screen.findByTestId("cache-reset"));
+
+    expect(await screen.findByRole("alert")).toHaveTextContent("The keychain refused the new key.");
+    expect(screen.getByTestId("cache-unreadable")).toBeInTheDocument();
+    expect(screen.getByTestId("cache-reset")).toBeEnabled();
+  });
+});
+
+describe("server settings", () => {
+  it("shows the validation error from set_cloud_url", async () => {
+    const api = spyApi();
+    renderApp(api);
+    const user = userEvent.setup();
+
+    await user.click(await screen.findByTestId("open-settings"));
+    const input = screen.getByTestId("settings-cloud-url");
+    expect(input, "the field starts with the current address").toHaveValue("http://127.0.0.1:8787");
+    await user.clear(input);
+    await user.type(input, "http://cloud.example.com");
+    await user.click(screen.getByTestId("settings-save"));
+
+    expect(api.setCloudUrl).toHaveBeenCalledWith("http://cloud.example.com");
+    const error = await screen.findByRole("alert");
+    expect(error).toHaveTextContent("must use https://");
+    expect(screen.getByLabelText("Cloud address"), "the invalid field is marked").toHaveAttribute("aria-invalid", "true");
+  });
+
+  it("saves a valid address and returns to sign-in showing it", async () => {
+    const api = spyApi();
+    renderApp(api);
+    const user = userEvent.setup();
+
+    await user.click(await screen.findByTestId("open-settings"));
+    await user.clear(screen.getByTestId("settings-cloud-url"));
+    await user.type(screen.getByTestId("settings-cloud-url"), "https://cloud.example.com");
+    await user.click(screen.getByTestId("settings-save"));
+
+    expect(await screen.findByTestId("login-email")).toBeInTheDocument();
+    expect(screen.getByRole("status")).toHaveTextContent("https://cloud.example.com");
+    expect(screen.getByText("Server: https://cloud.example.com"), "the footer shows the address now in use").toBeInTheDocument();
+  });
+});
+
+describe("accessibility", () => {
+  it("labels every login input", async () => {
+    renderApp(spyApi());
+    expect(await screen.findByLabelText("Email")).toHaveAttribute("data-testid", "login-email");
+    expect(screen.getByLabelText("Password")).toHaveAttribute("type", "password");
+    expect(screen.getByRole("button", { name: "Sign in" })).toHaveAttribute("type", "submit");
+    expect(screen.getByRole("main")).toBeInTheDocument();
+  });
+
+  it("renders the portal with banner, navigation and main landmarks", async () => {
+    renderApp(spyApi({ signedIn: true }));
+    await screen.findByTestId("signed-in-user");
+    await waitFor(() => expect(screen.getByRole("banner")).toBeInTheDocument());
+    expect(screen.getByRole("navigation", { name: "Main" })).toBeInTheDocument();
+    expect(screen.getByRole("main")).toBeInTheDocument();
+  });
+});

@@ -1,0 +1,28 @@
+// The ONLY module that imports @tauri-apps/api (a test enforces it): every
+// call into the Rust core goes through these typed wrappers.
+import { invoke } from "@tauri-apps/api/core";
+import { toApiError, type Api } from "./api";
+import type { AppInfo, Company, LoginOutcome, SessionView, UsersPage } from "./types";
+
+async function call<T>(command: string, args?: Record<string, unknown>): Promise<T> {
+  try {
+    return await invoke<T>(command, args);
+  } catch (reason) {
+    throw toApiError(reason);
+  }
+}
+
+// Command names are the Rust snake_case names; argument keys are camelCase
+// because Tauri converts them to the Rust parameter names.
+export const tauriApi: Api = {
+  appInfo: () => call<AppInfo>("app_info"),
+  resetCache: () => call<AppInfo>("reset_cache"),
+  setCloudUrl: (url) => call<AppInfo>("set_cloud_url", { url }),
+  login: (email, password) => call<LoginOutcome>("login", { email, password }),
+  logout: async () => {
+    await call<null>("logout");
+  },
+  session: () => call<SessionView | null>("session"),
+  listUsers: (query, offset, limit) => call<UsersPage>("list_users", { query, offset, limit }),
+  company: () => call<Company>("company"),
+};

@@ -1,0 +1,33 @@
+import { StrictMode } from "react";
+import { createRoot } from "react-dom/client";
+import { App } from "./App";
+import { ApiProvider } from "./ApiContext";
+import type { Api } from "./api";
+import { tauriApi } from "./ipc";
+import "./styles.css";
+
+async function pickApi(): Promise<Api> {
+  // Dev-only: `npm run dev` then open /?mock to see the UI with demo data in a
+  // plain browser. `import.meta.env.DEV` is false in `vite build`, so this
+  // branch and the fake are removed from the shipped bundle.
+  if (import.meta.env.DEV && new URLSearchParams(window.location.search).has("mock")) {
+    const { createFakeApi } = await import("./testing/fakeApi");
+    const signedIn = new URLSearchParams(window.location.search).get("mock") === "signed-in";
+    const unreadable = new URLSearchParams(window.location.search).get("mock") === "unreadable";
+    return createFakeApi({ signedIn, appInfo: unreadable ? { cache_status: "unreadable" } : {} });
+  }
+  return tauriApi;
+}
+
+const container = document.getElementById("root");
+if (container) {
+  void pickApi().then((api) => {
+    createRoot(container).render(
+      <StrictMode>
+        <ApiProvider api={api}>
+          <App />
+        </ApiProvider>
+      </StrictMode>,
+    );
+  });
+}

@@ -1,0 +1,231 @@
+import { useRef, useState, type FormEvent } from "react";
+import { useApi } from "../ApiContext";
+import { toApiError } from "../api";
+import { BrandMark } from "../components/common";
+import type { AppInfo, LoginOutcome } from "../types";
+
+interface Props {
+  info: AppInfo;
+  notice?: string | undefined;
+  onOutcome: (outcome: LoginOutcome) => void;
+  onInfoChange: (info: AppInfo) => void;
+}
+
+export function LoginScreen({ info, notice, onOutcome, onInfoChange }: Props) {
+  const [view, setView] = useState<"login" | "settings">("login");
+  const [savedNotice, setSavedNotice] = useState<string | null>(null);
+
+  return (
+    <main className="center-page auth-page">
+      <section className="card auth-card" aria-labelledby="auth-title">
+        <div className="auth-brand">
+          <BrandMark size={36} />
+          <span className="auth-product">SecureClose</span>
+        </div>
+        {view === "login" ? (
+          <LoginForm
+            notice={savedNotice ?? notice}
+            onOutcome={onOutcome}
+            onOpenSettings={() => {
+              setSavedNotice(null);
+              setView("settings");
+            }}
+          />
+        ) : (
+          <SettingsForm
+            info={info}
+            onCancel={() => setView("login")}
+            onSaved={(next) => {
+              onInfoChange(next);
+              setSavedNotice(`Server address saved: ${next.cloud_url}`);
+              setView("login");
+            }}
+          />
+        )}
+      </section>
+      <footer className="auth-footer">
+        <span className="auth-server" title="SecureClose cloud address">
+          Server: {info.cloud_url}
+        </span>
+        <span className="app-version">Version {info.version}</span>
+      </footer>
+    </main>
+  );
+}
+
+function LoginForm({
+  notice,
+  onOutcome,
+  onOpenSettings,
+}: {
+  notice?: string | undefined;
+  onOutcome: (outcome: LoginOutcome) => void;
+  onOpenSettings: () => void;
+}) {
+  const api = useApi();
+  const [email, setEmail] = useState("");
+  const [password, setPassword] = useState("");
+  const [busy, setBusy] = useState(false);
+  const [error, setError] = useState<string | null>(null);
+  const passwordRef = useRef<HTMLInputElement>(null);
+  const emailRef = useRef<HTMLInputElement>(null);
+
+  async function submit(event: FormEvent) {
+    event.preventDefault();
+    if (busy) return;
+    if (!email.trim() || !password) {
+      setError("Enter your email and password.");
+      (email.trim() ? passwordRef : emailRef).current?.focus();
+      return;
+    }
+    setBusy(true);
+    setError(null);
+    try {
+      const outcome = await api.login(email.trim(), password);
+      onOutcome(outcome);
+    } catch (reason) {
+      // Keep the email, never keep a rejected password around.
+      setPassword("");
+      setError(toApiError(reason).message);
+      setBusy(false);
+      passwordRef.current?.focus();
+    }
+  }
+
+  return (
+    <>
+      <h1 id="auth-title" className="auth-title">
+        Sign in
+      </h1>
+      <p className="auth-subtitle">Use your dealership account to open the admin portal.</p>
+      {notice ? (
+        <p className="notice" role="status">
+          {notice}
+        </p>
+      ) : null}
+      <form className="form" onSubmit={(e) => void submit(e)} noValidate aria-busy={busy}>
+        <div className="field">
+          <label htmlFor="login-email">Email</label>
+          <input
+            id="login-email"
+            ref={emailRef}
+            data-testid="login-email"
+            type="text"
+            inputMode="email"
+            autoComplete="username"
+            autoCapitalize="none"
+            spellCheck={false}
+            autoFocus
+            value={email}
+            onChange={(e) => setEmail(e.target.value)}
+            disabled={busy}
+          />
+        </div>
+        <div className="field">
+          <label htmlFor="login-password">Password</label>
+          <input
+            id="login-password"
+            ref={passwordRef}
+            data-testid="login-password"
+            type="password"
+            autoComplete="current-password"
+            value={password}
+            onChange={(e) => setPassword(e.target.value)}
+            disabled={busy}
+          />
+        </div>
+        {error ? (
+          <div className="alert alert-error" role="alert" data-testid="login-error">
+            {error}
+          </div>
+        ) : null}
+        <button type="submit" className="btn btn-primary btn-block" data-testid="login-submit" disabled={busy}>
+          {busy ? (
+            <>
+              <span className="spinner spinner-on-brand" aria-hidden="true" /> Signing in…
+            </>
+          ) : (
+            "Sign in"
+          )}
+        </button>
+      </form>
+      <div className="auth-links">
+        <button type="button" className="link-button" data-testid="open-settings" onClick={onOpenSettings}>
+          Server settings
+        </button>
+      </div>
+    </>
+  );
+}
+
+function SettingsForm({
+  info,
+  onCancel,
+  onSaved,
+}: {
+  info: AppInfo;
+  onCancel: () => void;
+  onSaved: (info: AppInfo) => void;
+}) {
+  const api = useApi();
+  const [url, setUrl] = useState(info.cloud_url);
+  const [busy, setBusy] = useState(false);
+  const [error, setError] = useState<string | null>(null);
+
+  async function submit(event: FormEvent) {
+    event.preventDefault();
+    if (busy) return;
+    setBusy(true);
+    setError(null);
+    try {
+      onSaved(await api.setCloudUrl(url.trim()));
+    } catch (reason) {
+      setError(toApiError(reason).message);
+      setBusy(false);
+    }
+  }
+
+  return (
+    <>
+      <h1 id="auth-title" className="auth-title">
+        Server settings
+      </h1>
+      <p className="auth-subtitle">The SecureClose cloud this computer signs in to.</p>
+      <form className="form" onSubmit={(e) => void submit(e)} noValidate aria-busy={busy}>
+        <div className="field">
+          <label htmlFor="settings-cloud-url">Cloud address</label>
+          <input
+            id="settings-cloud-url"
+            data-testid="settings-cloud-url"
+            type="url"
+            inputMode="url"
+            autoComplete="url"
+            spellCheck={false}
+            autoFocus
+            aria-describedby="settings-cloud-url-help"
+            aria-invalid={error ? true : undefined}
+            value={url}
+            onChange={(e) => setUrl(e.target.value)}
+            disabled={busy}
+          />
+          <p id="settings-cloud-url-help" className="field-help">
+            Must start with https://. Plain http:// is accepted only for a server on this computer.
+          </p>
+        </div>
+        {error ? (
+          <div className="alert alert-error" role="alert" data-testid="settings-error">
+            {error}
+          </div>
+        ) : null}
+        <div className="button-row">
+          <button type="button" className="btn btn-secondary" onClick={onCancel} disabled={busy}>
+            Cancel
+          </button>
+          <button type="submit" className="btn btn-primary" data-testid="settings-save" disabled={busy}>
+            {busy ? "Saving…" : "Save"}
+          </button>
+        </div>
+      </form>
+    </>
+  );
+}

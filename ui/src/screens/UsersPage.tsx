@@ -1,0 +1,170 @@
+import { useEffect, useState } from "react";
+import { useApi } from "../ApiContext";
+import { toApiError } from "../api";
+import { ErrorAlert, Spinner } from "../components/common";
+import { useDebouncedValue } from "../hooks";
+import type { Company, User } from "../types";
+import { userColumns, type UserColumn } from "./usersColumns";
+
+export const PAGE_SIZE = 50;
+export const SEARCH_DEBOUNCE_MS = 250;
+
+type Load =
+  | { status: "loading"; previous: { users: User[]; total: number } | null }
+  | { status: "ready"; users: User[]; total: number }
+  | { status: "error"; message: string };
+
+export function UsersPage({ company, columns = userColumns }: { company: Company; columns?: UserColumn[] }) {
+  const api = useApi();
+  const [search, setSearch] = useState("");
+  const debouncedSearch = useDebouncedValue(search.trim(), SEARCH_DEBOUNCE_MS);
+  // Query and offset change together so a new search never fetches a page
+  // of the old query first.
+  const [request, setRequest] = useState({ query: "", offset: 0 });
+  const [reload, setReload] = useState(0);
+  const [load, setLoad] = useState<Load>({ status: "loading", previous: null });
+
+  useEffect(() => {
+    setRequest((r) => (r.query === debouncedSearch ? r : { query: debouncedSearch, offset: 0 }));
+  }, [debouncedSearch]);
+
+  useEffect(() => {
+    let current = true;
+    setLoad((prev) => ({
+      status: "loading",
+      previous: prev.status === "ready" ? { users: prev.users, total: prev.total } : prev.status === "loading" ? prev.previous : null,
+    }));
+    api.listUsers(request.query, request.offset, PAGE_SIZE).then(
+      (page) => {
+        if (current) setLoad({ status: "ready", users: page.users, total: page.total });
+      },
+      (reason: unknown) => {
+        if (current) setLoad({ status: "error", message: toApiError(reason).message });
+      },
+    );
+    // A slower answer to an older query must not overwrite a newer one.
+    return () => {
+      current = false;
+    };
+  }, [api, request, reload]);
+
+  const shown = load.status === "ready" ? load : load.status === "loading" ? load.previous : null;
+  const users = shown?.users ?? [];
+  const total = shown?.total ?? 0;
+  const first = total === 0 ? 0 : request.offset + 1;
+  const last = request.offset + users.length;
+  const busy = load.status === "loading";
+
+  return (
+    <section className="page" aria-labelledby="users-title">
+      <div className="page-header">
+        <div>
+          <h1 id="users-title">Users</h1>
+          <p className="page-subtitle">Everyone who can sign in to SecureClose at {company.name}.</p>
+        </div>
+      </div>
+      <div className="card table-card">
+        <div className="toolbar">
+          <div className="search">
+            <label htmlFor="users-search" className="visually-hidden">
+              Search users
+            </label>
+            <SearchIcon />
+            <input
+              id="users-search"
+              data-testid="users-search"
+              type="search"
+              placeholder="Search by name or email"
+              autoComplete="off"
+              spellCheck={false}
+              value={search}
+              onChange={(e) => setSearch(e.target.value)}
+            />
+          </div>
+          <div className="toolbar-meta" aria-live="polite">
+            {busy ? <Spinner label="Loading…" /> : load.status === "ready" ? `${total} user${total === 1 ? "" : "s"}` : null}
+          </div>
+        </div>
+        {load.status === "error" ? (
+          <div className="card-section">
+            <ErrorAlert title="Users could not be loaded" message={load.message} onRetry={() => setReload((n) => n + 1)} />
+          </div>
+        ) : null}
+        <div className="table-wrap">
+          <table className="table" data-testid="users-table" aria-busy={busy}>
+            <caption className="visually-hidden">Users of {company.name}</caption>
+            <thead>
+              <tr>
+                {columns.map((c) => (
+                  <th key={c.key} scope="col" className={c.className}>
+                    {c.headerHidden ? <span className="visually-hidden">{c.header}</span> : c.header}
+                  </th>
+                ))}
+              </tr>
+            </thead>
+            <tbody>
+              {users.map((u) => (
+                <tr key={u.id} data-testid="user-row" className={u.status === "disabled" ? "row-muted" : undefined}>
+                  {columns.map((c) => (
+                    <td key={c.key} className={c.className}>
+                      {c.render(u)}
+                    </td>
+                  ))}
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        </div>
+        {load.status === "loading" && !load.previous ? (
+          <div className="table-state">
+            <Spinner label="Loading users…" />
+          </div>
+        ) : null}
+        {load.status === "ready" && users.length === 0 ? (
+          <div className="table-state" data-testid="users-empty">
+            <p className="table-state-title">{request.query ? "No matching users" : "No users yet"}</p>
+            <p className="muted">
+              {request.query
+                ? `No user’s name or email starts with “${request.query}”.`
+                : "Users appear here after the first sync with the SecureClose cloud."}
+            </p>
+          </div>
+        ) : null}
+        {total > 0 ? (
+          <div className="table-footer">
+            <span>
+              Showing {first}–{last} of {total}
+            </span>
+            <div className="pager">
+              <button
+                type="button"
+                className="btn btn-secondary btn-small"
+                disabled={busy || request.offset === 0}
+                onClick={() => setRequest((r) => ({ ...r, offset: Math.max(0, r.offset - PAGE_SIZE) }))}
+              >
+                Previous
+              </button>
+              <button
+                type="button"
+                className="btn btn-secondary btn-small"
+                disabled={busy || last >= total}
+                onClick={() => setRequest((r) => ({ ...r, offset: r.offset + PAGE_SIZE }))}
+              >
+                Next
+              </button>
+            </div>
+          </div>
+        ) : null}
+      </div>
+    </section>
+  );
+}
+
+function SearchIcon() {
+  return (
+    <svg className="search-icon" viewBox="0 0 20 20" aria-hidden="true" focusable="false">
+      <circle cx="8.5" cy="8.5" r="5.5" />
+      <path d="M13 13l4.5 4.5" />
+    </svg>
+  );
+}

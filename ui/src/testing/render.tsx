@@ -1,0 +1,32 @@
+import { render } from "@testing-library/react";
+import type { ReactElement } from "react";
+import { vi, type Mock } from "vitest";
+import { App } from "../App";
+import { ApiProvider } from "../ApiContext";
+import type { Api } from "../api";
+import { createFakeApi, type FakeApiOptions } from "./fakeApi";
+
+export type SpyApi = { [K in keyof Api]: Mock<Api[K]> };
+
+/** A fake Api whose every method is a spy around the in-memory behaviour. */
+export function spyApi(base: Api | FakeApiOptions = {}): SpyApi {
+  const api: Api = typeof base.appInfo === "function" ? (base as Api) : createFakeApi(base as FakeApiOptions);
+  return {
+    appInfo: vi.fn(api.appInfo),
+    resetCache: vi.fn(api.resetCache),
+    setCloudUrl: vi.fn(api.setCloudUrl),
+    login: vi.fn(api.login),
+    logout: vi.fn(api.logout),
+    session: vi.fn(api.session),
+    listUsers: vi.fn(api.listUsers),
+    company: vi.fn(api.company),
+  };
+}
+
+export function renderWithApi(ui: ReactElement, api: Api) {
+  return render(<ApiProvider api={api}>{ui}</ApiProvider>);
+}
+
+export function renderApp(api: Api) {
+  return renderWithApi(<App />, api);
+}
