@@ -1,1 +1,141 @@
-fn main() {}
+//! `secureclose-cloud`: serve the API, seed demo data, or print the OpenAPI document.
+
+use std::net::SocketAddr;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use secureclose_cloud::config::{default_database_url, DEFAULT_BIND};
+use secureclose_cloud::{openapi_document, seed_demo, start, CloudConfig, CloudError};
+use tracing_subscriber::EnvFilter;
+
+#[derive(Parser)]
+#[command(
+    name = "secureclose-cloud",
+    version,
+    about = "The SecureClose cloud service"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(clap::Args)]
+struct DatabaseArg {
+    /// sqlite://PATH?mode=rwc or postgres://USER@HOST:PORT/DB (default: SQLite file in the data dir)
+    #[arg(long, env = "SECURECLOSE_DATABASE_URL")]
+    database_url: Option<String>,
+}
+
+impl DatabaseArg {
+    fn url(self) -> String {
+        self.database_url.unwrap_or_else(default_database_url)
+    }
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve the HTTP API until Ctrl-C or SIGTERM.
+    Serve {
+        #[command(flatten)]
+        database: DatabaseArg,
+        #[arg(long, env = "SECURECLOSE_BIND", default_value = DEFAULT_BIND)]
+        bind: SocketAddr,
+        /// Development mode: verbose logs by default.
+        #[arg(long)]
+        dev: bool,
+    },
+    /// Create or refresh the demo companies and print fresh demo credentials.
+    SeedDemo {
+        #[command(flatten)]
+        database: DatabaseArg,
+    },
+    /// Print the OpenAPI document of the HTTP API.
+    Openapi,
+}
+
+fn init_logging(dev: bool) {
+    let default = if dev {
+        "secureclose_cloud=debug,tower_http=debug,info"
+    } else {
+        "info"
+    };
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let dev = matches!(cli.command, Command::Serve { dev: true, .. });
+    init_logging(dev);
+    match run(cli.command).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!(error = %e, "secureclose-cloud failed");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+// Printing is this binary's job for `seed-demo` and `openapi`.
+#[allow(clippy::print_stdout)]
+async fn run(command: Command) -> Result<(), CloudError> {
+    match command {
+        Command::Serve {
+            database,
+            bind,
+            dev,
+        } => {
+            let mut config = CloudConfig::new(database.url(), bind);
+            config.dev_mode = dev;
+            let running = start(config).await?;
+            eprintln!("SecureClose cloud listening on {}", running.base_url());
+            shutdown_signal().await;
+            tracing::info!("shutting down");
+            running.shutdown().await;
+        }
+        Command::SeedDemo { database } => {
+            let seed = seed_demo(&database.url()).await?;
+            println!("Demo company: {} ({})", seed.company_name, seed.company_id);
+            println!(
+                "Admin:  {}  password: {}",
+                seed.admin_email, seed.admin_password
+            );
+            for (email, password) in &seed.users {
+                println!("User:   {email}  password: {password}");
+            }
+        }
+        Command::Openapi => println!("{}", openapi_document()?),
+    }
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        if let Err(e) = tokio::signal::ctrl_c().await {
+            tracing::error!(error = %e, "cannot listen for Ctrl-C");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {}
+        () = term => {}
+    }
+}

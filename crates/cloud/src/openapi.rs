@@ -1,0 +1,103 @@
+//! The OpenAPI document, generated from the handlers' `#[utoipa::path]`s.
+
+use axum::Json;
+use secureclose_protocol as protocol;
+use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+
+use crate::routes;
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "SecureClose Cloud API",
+        description = "Accounts, companies and sessions for SecureClose Desktop. Errors are always `{code, message}`."
+    ),
+    paths(
+        routes::health::health,
+        routes::session::login,
+        routes::session::logout,
+        routes::account::me,
+        routes::account::company,
+        routes::account::users,
+        openapi_json,
+    ),
+    components(schemas(
+        protocol::ApiError,
+        protocol::Health,
+        protocol::LoginRequest,
+        protocol::LoginResponse,
+        protocol::SessionGrant,
+        protocol::MeResponse,
+        protocol::UsersResponse,
+        protocol::User,
+        protocol::Company,
+        protocol::DmsIntegration,
+        protocol::OfflinePolicy,
+        protocol::Role,
+        protocol::UserStatus,
+    )),
+    modifiers(&BearerAuth),
+    tags(
+        (name = "session", description = "Sign in and out"),
+        (name = "account", description = "The caller, their company and its users"),
+        (name = "meta", description = "Health and this document"),
+    )
+)]
+pub struct ApiDoc;
+
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)),
+        );
+    }
+}
+
+/// The document as pretty JSON (what `secureclose-cloud openapi` prints).
+pub fn openapi_document() -> Result<String, crate::CloudError> {
+    ApiDoc::openapi()
+        .to_pretty_json()
+        .map_err(|e| crate::CloudError::Internal(format!("openapi serialisation: {e}")))
+}
+
+/// This document.
+#[utoipa::path(
+    get,
+    path = "/api/v1/openapi.json",
+    tag = "meta",
+    responses((status = 200, description = "OpenAPI document of this API", content_type = "application/json"))
+)]
+pub async fn openapi_json() -> Json<utoipa::openapi::OpenApi> {
+    Json(ApiDoc::openapi())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn document_lists_every_contract_path_and_bearer_security() {
+        let doc: serde_json::Value = serde_json::from_str(&openapi_document().unwrap()).unwrap();
+        for path in [
+            "/api/v1/health",
+            "/api/v1/login",
+            "/api/v1/logout",
+            "/api/v1/me",
+            "/api/v1/company",
+            "/api/v1/users",
+            "/api/v1/openapi.json",
+        ] {
+            assert!(
+                doc["paths"][path].is_object(),
+                "{path} missing from the document"
+            );
+        }
+        assert!(doc["components"]["securitySchemes"]["bearer"].is_object());
+        assert!(doc["components"]["schemas"]["LoginResponse"].is_object());
+    }
+}

@@ -1,0 +1,159 @@
+//! Runtime SQL shared by both dialects (sqlx `Any`, `$n` placeholders in order).
+
+use secureclose_protocol::{Company, DmsIntegration, OfflinePolicy, Role, User, UserStatus};
+use sqlx::any::AnyRow;
+use sqlx::Row as _;
+
+use crate::db::{bool_from_db, Db};
+use crate::error::CloudError;
+
+const USER_COLUMNS: &str = "u.id, u.company_id, u.email, u.display_name, u.role, u.status, \
+     u.mobile_phone, u.phone_verified_at, u.two_factor_enabled, u.version, u.updated_at";
+
+const COMPANY_COLUMNS: &str = "id, name, two_factor_required, dms_kind, dms_supports_two_factor, \
+     offline_allowed, offline_max_hours, version";
+
+fn user_from_row(row: &AnyRow) -> Result<User, CloudError> {
+    let role: String = row.try_get("role")?;
+    let status: String = row.try_get("status")?;
+    Ok(User {
+        id: row.try_get("id")?,
+        company_id: row.try_get("company_id")?,
+        email: row.try_get("email")?,
+        display_name: row.try_get("display_name")?,
+        role: Role::parse(&role)
+            .ok_or_else(|| CloudError::Internal(format!("unknown role in database: {role}")))?,
+        status: UserStatus::parse(&status)
+            .ok_or_else(|| CloudError::Internal(format!("unknown status in database: {status}")))?,
+        mobile_phone: row.try_get("mobile_phone")?,
+        phone_verified_at: row.try_get("phone_verified_at")?,
+        two_factor_enabled: bool_from_db(row.try_get("two_factor_enabled")?),
+        version: row.try_get("version")?,
+        updated_at: row.try_get("updated_at")?,
+    })
+}
+
+fn company_from_row(row: &AnyRow) -> Result<Company, CloudError> {
+    let max_hours: i64 = row.try_get("offline_max_hours")?;
+    Ok(Company {
+        id: row.try_get("id")?,
+        name: row.try_get("name")?,
+        two_factor_required: bool_from_db(row.try_get("two_factor_required")?),
+        dms: DmsIntegration {
+            kind: row.try_get("dms_kind")?,
+            supports_two_factor: bool_from_db(row.try_get("dms_supports_two_factor")?),
+        },
+        offline_policy: OfflinePolicy {
+            allowed: bool_from_db(row.try_get("offline_allowed")?),
+            max_hours: u32::try_from(max_hours).unwrap_or(0),
+        },
+        version: row.try_get("version")?,
+    })
+}
+
+/// A user with the stored password hash, for login only.
+pub struct Credentials {
+    pub user: User,
+    pub password_hash: String,
+}
+
+pub async fn credentials_by_email(db: &Db, email: &str) -> Result<Option<Credentials>, CloudError> {
+    let sql =
+        format!("SELECT {USER_COLUMNS}, u.password_hash FROM users u WHERE lower(u.email) = $1");
+    let row = sqlx::query(&sql)
+        .bind(email.to_lowercase())
+        .fetch_optional(&db.pool)
+        .await?;
+    row.map(|row| {
+        Ok(Credentials {
+            user: user_from_row(&row)?,
+            password_hash: row.try_get("password_hash")?,
+        })
+    })
+    .transpose()
+}
+
+pub async fn company_by_id(db: &Db, id: &str) -> Result<Option<Company>, CloudError> {
+    let sql = format!("SELECT {COMPANY_COLUMNS} FROM companies WHERE id = $1");
+    let row = sqlx::query(&sql).bind(id).fetch_optional(&db.pool).await?;
+    row.as_ref().map(company_from_row).transpose()
+}
+
+/// The company of a signed-in user; its absence means a broken foreign key.
+pub async fn company_of(db: &Db, user: &User) -> Result<Company, CloudError> {
+    company_by_id(db, &user.company_id)
+        .await?
+        .ok_or_else(|| CloudError::Internal(format!("company of user {} missing", user.id)))
+}
+
+pub async fn users_of_company(db: &Db, company_id: &str) -> Result<Vec<User>, CloudError> {
+    let sql = format!(
+        "SELECT {USER_COLUMNS} FROM users u WHERE u.company_id = $1 ORDER BY u.display_name, u.email"
+    );
+    let rows = sqlx::query(&sql)
+        .bind(company_id)
+        .fetch_all(&db.pool)
+        .await?;
+    rows.iter().map(user_from_row).collect()
+}
+
+pub async fn insert_session(
+    db: &Db,
+    token_hash: &str,
+    user_id: &str,
+    created_at: i64,
+    expires_at: i64,
+) -> Result<(), CloudError> {
+    sqlx::query(
+        "INSERT INTO sessions (token_hash, user_id, created_at, expires_at) VALUES ($1, $2, $3, $4)",
+    )
+    .bind(token_hash)
+    .bind(user_id)
+    .bind(created_at)
+    .bind(expires_at)
+    .execute(&db.pool)
+    .await?;
+    Ok(())
+}
+
+pub async fn revoke_session(db: &Db, token_hash: &str, now: i64) -> Result<(), CloudError> {
+    sqlx::query("UPDATE sessions SET revoked_at = $1 WHERE token_hash = $2 AND revoked_at IS NULL")
+        .bind(now)
+        .bind(token_hash)
+        .execute(&db.pool)
+        .await?;
+    Ok(())
+}
+
+pub struct SessionWithUser {
+    pub expires_at: i64,
+    pub revoked_at: Option<i64>,
+    pub user: User,
+}
+
+pub async fn session_with_user(
+    db: &Db,
+    token_hash: &str,
+) -> Result<Option<SessionWithUser>, CloudError> {
+    let sql = format!(
+        "SELECT s.expires_at, s.revoked_at, {USER_COLUMNS} \
+         FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.token_hash = $1"
+    );
+    let row = sqlx::query(&sql)
+        .bind(token_hash)
+        .fetch_optional(&db.pool)
+        .await?;
+    row.map(|row| {
+        Ok(SessionWithUser {
+            expires_at: row.try_get("expires_at")?,
+            revoked_at: row.try_get("revoked_at")?,
+            user: user_from_row(&row)?,
+        })
+    })
+    .transpose()
+}
+
+pub async fn ping(db: &Db) -> Result<(), CloudError> {
+    sqlx::query("SELECT 1").execute(&db.pool).await?;
+    Ok(())
+}
