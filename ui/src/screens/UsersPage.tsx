@@ -9,9 +9,16 @@ import { userColumns, type UserColumn } from "./usersColumns";
 export const PAGE_SIZE = 50;
 export const SEARCH_DEBOUNCE_MS = 250;
 
+interface PageData {
+  users: User[];
+  total: number;
+  /** The offset these rows were loaded at (the request may already be newer). */
+  offset: number;
+}
+
 type Load =
-  | { status: "loading"; previous: { users: User[]; total: number } | null }
-  | { status: "ready"; users: User[]; total: number }
+  | { status: "loading"; previous: PageData | null }
+  | ({ status: "ready" } & PageData)
   | { status: "error"; message: string };
 
 export function UsersPage({ company, columns = userColumns }: { company: Company; columns?: UserColumn[] }) {
@@ -32,11 +39,16 @@ export function UsersPage({ company, columns = userColumns }: { company: Company
     let current = true;
     setLoad((prev) => ({
       status: "loading",
-      previous: prev.status === "ready" ? { users: prev.users, total: prev.total } : prev.status === "loading" ? prev.previous : null,
+      previous:
+        prev.status === "ready"
+          ? { users: prev.users, total: prev.total, offset: prev.offset }
+          : prev.status === "loading"
+            ? prev.previous
+            : null,
     }));
     api.listUsers(request.query, request.offset, PAGE_SIZE).then(
       (page) => {
-        if (current) setLoad({ status: "ready", users: page.users, total: page.total });
+        if (current) setLoad({ status: "ready", users: page.users, total: page.total, offset: request.offset });
       },
       (reason: unknown) => {
         if (current) setLoad({ status: "error", message: toApiError(reason).message });
@@ -51,8 +63,9 @@ export function UsersPage({ company, columns = userColumns }: { company: Company
   const shown = load.status === "ready" ? load : load.status === "loading" ? load.previous : null;
   const users = shown?.users ?? [];
   const total = shown?.total ?? 0;
-  const first = total === 0 ? 0 : request.offset + 1;
-  const last = request.offset + users.length;
+  const shownOffset = shown?.offset ?? 0;
+  const first = total === 0 ? 0 : shownOffset + 1;
+  const last = shownOffset + users.length;
   const busy = load.status === "loading";
 
   return (
