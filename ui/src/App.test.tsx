@@ -129,6 +129,15 @@ describe("session", () => {
     expect(screen.getByTestId("signed-in-user"), "a failed sign-out must not pretend to have worked").toBeInTheDocument();
   });
 
+  it("returns to sign-in with the reason when the core reports the session is gone", async () => {
+    const api = spyApi({ signedIn: true });
+    api.listUsers.mockRejectedValueOnce(new ApiCallError("session_expired", "Your session has expired."));
+    renderApp(api);
+
+    expect(await screen.findByTestId("login-email"), "an expired session must lead to the login form").toBeInTheDocument();
+    expect(screen.getByRole("status")).toHaveTextContent("Your session has expired.");
+  });
+
   it("shows a start-up error with a retry when app_info fails", async () => {
     const api = spyApi();
     api.appInfo.mockRejectedValueOnce(new ApiCallError("internal", "Keychain unavailable"));

@@ -43,6 +43,11 @@ export function App() {
     void start();
   }, [start]);
 
+  // Stable identity so the portal's pages don't refetch when App re-renders.
+  const signedOut = useCallback((notice?: string) => {
+    setState((s) => (s.kind === "signed_in" ? { kind: "signed_out", info: s.info, notice } : s));
+  }, []);
+
   switch (state.kind) {
     case "starting":
       return <StartingScreen />;
@@ -85,7 +90,7 @@ export function App() {
         <Portal
           info={state.info}
           session={state.session}
-          onSignedOut={(notice) => setState({ kind: "signed_out", info: state.info, notice })}
+          onSignedOut={signedOut}
         />
       );
   }

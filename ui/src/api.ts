@@ -34,6 +34,13 @@ function isApiErrorShape(value: unknown): value is ApiError {
   );
 }
 
+/** Codes meaning the core no longer has a usable session: sign in again. */
+export const SESSION_LOST_CODES: readonly string[] = ["unauthenticated", "session_expired"];
+
+export function isSessionLost(error: ApiError): boolean {
+  return SESSION_LOST_CODES.includes(error.code);
+}
+
 /**
  * Normalises anything a command may reject with into `ApiCallError`.
  * Tauri rejects with the serialized `ApiError` for our commands, but with a

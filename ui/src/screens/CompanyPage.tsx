@@ -1,13 +1,20 @@
 import { useEffect, useState } from "react";
 import { useApi } from "../ApiContext";
-import { toApiError } from "../api";
+import { isSessionLost, toApiError } from "../api";
 import { Badge, ErrorAlert, Spinner } from "../components/common";
 import { dmsLabel } from "../format";
 import type { Company } from "../types";
 
 type Load = { status: "loading" } | { status: "ready"; company: Company } | { status: "error"; message: string };
 
-export function CompanyPage({ initial }: { initial?: Company }) {
+export function CompanyPage({
+  initial,
+  onSessionLost,
+}: {
+  initial?: Company;
+  /** Called instead of showing the error when the session is gone. */
+  onSessionLost?: (message: string) => void;
+}) {
   const api = useApi();
   const [load, setLoad] = useState<Load>({ status: "loading" });
   const [reload, setReload] = useState(0);
@@ -17,12 +24,17 @@ export function CompanyPage({ initial }: { initial?: Company }) {
     setLoad({ status: "loading" });
     api.company().then(
       (company) => current && setLoad({ status: "ready", company }),
-      (reason: unknown) => current && setLoad({ status: "error", message: toApiError(reason).message }),
+      (reason: unknown) => {
+        if (!current) return;
+        const error = toApiError(reason);
+        if (onSessionLost && isSessionLost(error)) onSessionLost(error.message);
+        else setLoad({ status: "error", message: error.message });
+      },
     );
     return () => {
       current = false;
     };
-  }, [api, reload]);
+  }, [api, reload, onSessionLost]);
 
   // While the fresh copy loads, show what the session already knows rather
   // than an empty page; an error still wins so it is never hidden.

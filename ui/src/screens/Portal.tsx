@@ -1,4 +1,4 @@
-import { useState, type ReactElement } from "react";
+import { useCallback, useState, type ReactElement } from "react";
 import { useApi } from "../ApiContext";
 import { toApiError } from "../api";
 import { BrandMark, ErrorAlert } from "../components/common";
@@ -27,6 +27,11 @@ export function Portal({ info, session, onSignedOut }: Props) {
   const [signingOut, setSigningOut] = useState(false);
   const [signOutError, setSignOutError] = useState<string | null>(null);
   const now = useNow(30_000);
+  // Stable identity: the pages list it as an effect dependency.
+  const sessionLost = useCallback(
+    (message: string) => onSignedOut(`You have been signed out: ${message}`),
+    [onSignedOut],
+  );
 
   async function signOut() {
     setSigningOut(true);
@@ -103,7 +108,11 @@ export function Portal({ info, session, onSignedOut }: Props) {
         </header>
         <main className="content" id="main">
           {signOutError ? <ErrorAlert title="Could not sign out" message={signOutError} /> : null}
-          {tab === "users" ? <UsersPage company={company} /> : <CompanyPage initial={company} />}
+          {tab === "users" ? (
+            <UsersPage company={company} onSessionLost={sessionLost} />
+          ) : (
+            <CompanyPage initial={company} onSessionLost={sessionLost} />
+          )}
         </main>
       </div>
     </div>

@@ -1,6 +1,6 @@
 import { useEffect, useState } from "react";
 import { useApi } from "../ApiContext";
-import { toApiError } from "../api";
+import { isSessionLost, toApiError } from "../api";
 import { ErrorAlert, Spinner } from "../components/common";
 import { useDebouncedValue } from "../hooks";
 import type { Company, User } from "../types";
@@ -21,7 +21,14 @@ type Load =
   | ({ status: "ready" } & PageData)
   | { status: "error"; message: string };
 
-export function UsersPage({ company, columns = userColumns }: { company: Company; columns?: UserColumn[] }) {
+interface Props {
+  company: Company;
+  columns?: UserColumn[];
+  /** Called instead of showing the error when the session is gone. */
+  onSessionLost?: (message: string) => void;
+}
+
+export function UsersPage({ company, columns = userColumns, onSessionLost }: Props) {
   const api = useApi();
   const [search, setSearch] = useState("");
   const debouncedSearch = useDebouncedValue(search.trim(), SEARCH_DEBOUNCE_MS);
@@ -51,14 +58,17 @@ export function UsersPage({ company, columns = userColumns }: { company: Company
         if (current) setLoad({ status: "ready", users: page.users, total: page.total, offset: request.offset });
       },
       (reason: unknown) => {
-        if (current) setLoad({ status: "error", message: toApiError(reason).message });
+        if (!current) return;
+        const error = toApiError(reason);
+        if (onSessionLost && isSessionLost(error)) onSessionLost(error.message);
+        else setLoad({ status: "error", message: error.message });
       },
     );
     // A slower answer to an older query must not overwrite a newer one.
     return () => {
       current = false;
     };
-  }, [api, request, reload]);
+  }, [api, request, reload, onSessionLost]);
 
   const shown = load.status === "ready" ? load : load.status === "loading" ? load.previous : null;
   const users = shown?.users ?? [];
