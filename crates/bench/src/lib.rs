@@ -1,1 +1,17 @@
-//! Benchmarks for scripts/bench.
+//! Benchmarks behind `scripts/bench`; results land in `docs/benchmarks.md`
+//! (table) and `target/bench/*.json` (raw figures).
+//!
+//! Each module measures one row of the table and returns JSON; `report`
+//! turns the JSON files into the markdown table. Everything that is compared
+//! (login vs raw argon2, SQLCipher vs plain SQLite, app vs minimal Tauri
+//! window) is measured in the same run, interleaved, so machine noise hits
+//! both sides alike.
+
+pub mod cache;
+pub mod desktop;
+pub mod error;
+pub mod login;
+pub mod report;
+pub mod stats;
+
+pub use error::BenchError;

@@ -1,0 +1,457 @@
+//! Rows 2 and 3: local cache open time with the raw key, and the Users-tab
+//! query (first page of 50, prefix search) over 10k / 100k cached users,
+//! SQLCipher (keyed) vs plain SQLite (no key) in the same run.
+//!
+//! The keyed cache is created and opened through core (`Cache::open`,
+//! `Cache::store_login`, `Cache::list_users`: what the app runs). Core has no
+//! way to open a cache WITHOUT a key (rightly), so the plain-vs-keyed ratio is
+//! measured with a replica of `Cache::list_users`'s SQL run on two pools of this
+//! same binary (same libsqlite3-sys/SQLCipher build, same migrations, same
+//! connection options except the key); core's own function is timed alongside
+//! to show the replica is representative.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::Mutex;
+use std::time::Instant;
+
+use secureclose_core::cache::{Cache, SessionMeta};
+use secureclose_core::{CoreError, KeyStore};
+use secureclose_protocol::{Company, DmsIntegration, OfflinePolicy, Role, User, UserStatus};
+use serde_json::{json, Value};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions};
+use sqlx::{ConnectOptions, Row};
+
+use crate::stats::{ms, summarize, summarize_ms};
+use crate::BenchError;
+
+const KEY_ACCOUNT: &str = "bench-cache-key";
+const COMPANY_ID: &str = "c-bench";
+/// What a user types into the search box; all are real name/email prefixes.
+const PREFIXES: &[&str] = &["ma", "jo", "sar", "will", "k", "ro", "ann", "da"];
+
+#[derive(Debug, Clone)]
+pub struct CacheArgs {
+    pub sizes: Vec<usize>,
+    pub opens: usize,
+    pub queries: usize,
+}
+
+/// The cache key lives in memory here: the bench measures SQLCipher, not the keychain.
+#[derive(Default)]
+struct MemoryKeys(Mutex<HashMap<String, Vec<u8>>>);
+
+impl KeyStore for MemoryKeys {
+    fn get(&self, account: &str) -> Result<Option<Vec<u8>>, CoreError> {
+        Ok(self.lock().get(account).cloned())
+    }
+    fn set(&self, account: &str, secret: &[u8]) -> Result<(), CoreError> {
+        self.lock().insert(account.to_owned(), secret.to_vec());
+        Ok(())
+    }
+    fn delete(&self, account: &str) -> Result<(), CoreError> {
+        self.lock().remove(account);
+        Ok(())
+    }
+}
+
+impl MemoryKeys {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Vec<u8>>> {
+        // A poisoned lock only means another bench thread panicked; the map is fine.
+        self.0.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+pub async fn run(args: &CacheArgs) -> Result<Value, BenchError> {
+    let mut sizes = Vec::new();
+    let mut open = Value::Null;
+    for (i, &size) in args.sizes.iter().enumerate() {
+        let dir = tempfile::tempdir()?;
+        let keys = MemoryKeys::default();
+        let keyed_path = dir.path().join("cache.db");
+        let plain_path = dir.path().join("plain.db");
+        let users = make_users(size);
+
+        let cache = Cache::open(&keyed_path, &keys, KEY_ACCOUNT).await?;
+        cache
+            .store_login(&company(), &users, &session(&users))
+            .await?;
+        let key = keys
+            .get(KEY_ACCOUNT)?
+            .ok_or_else(|| BenchError::Failed("core stored no cache key".into()))?;
+        let keyed = pool(&keyed_path, Some(&key)).await?;
+        let plain = pool(&plain_path, None).await?;
+        sqlx::migrate!("../../migrations").run(&plain).await?;
+        insert_plain(&plain, &users).await?;
+        check_encryption(&keyed_path, &plain_path)?;
+
+        let mut workloads = Vec::new();
+        for (name, search) in [("first_page_50", false), ("prefix_search_50", true)] {
+            workloads.push(measure(&cache, &keyed, &plain, name, search, args.queries).await?);
+        }
+        cache.close().await;
+        keyed.close().await;
+        plain.close().await;
+
+        // Open time on the first (smallest) size: open does not scan users.
+        if i == 0 {
+            open = measure_open(&keyed_path, &keys, args.opens).await?;
+        }
+        sizes.push(json!({ "users": size, "workloads": workloads }));
+    }
+    Ok(json!({
+        "bench": "cache",
+        "query_source": "keyed_core = secureclose_core::cache::Cache::list_users (the Users tab); \
+                         keyed_replica/plain_replica = the same SQL on a keyed/unkeyed pool",
+        "prefixes": PREFIXES,
+        "open": open,
+        "sizes": sizes,
+    }))
+}
+
+async fn measure_open(path: &Path, keys: &MemoryKeys, opens: usize) -> Result<Value, BenchError> {
+    let mut samples = Vec::with_capacity(opens);
+    for i in 0..opens + 3 {
+        let started = Instant::now();
+        let cache = Cache::open(path, keys, KEY_ACCOUNT).await?;
+        let took = started.elapsed();
+        cache.close().await;
+        // The first opens warm the page cache and sqlx's statement cache.
+        if i >= 3 {
+            samples.push(took);
+        }
+    }
+    Ok(json!({
+        "what": "secureclose_core::cache::Cache::open (raw key from an in-memory KeyStore, \
+                 connect, PRAGMA key, cipher_version check, schema read, migrations already applied)",
+        "summary": summarize(&samples),
+    }))
+}
+
+async fn measure(
+    cache: &Cache,
+    keyed: &SqlitePool,
+    plain: &SqlitePool,
+    name: &str,
+    search: bool,
+    queries: usize,
+) -> Result<Value, BenchError> {
+    let (mut core_ms, mut keyed_ms, mut plain_ms) = (Vec::new(), Vec::new(), Vec::new());
+    let mut totals = Vec::new();
+    let warmup = 20;
+    for i in 0..warmup + queries {
+        let query = if search {
+            PREFIXES[i % PREFIXES.len()]
+        } else {
+            ""
+        };
+        // Interleaved so that machine noise hits all three alike.
+        let t = Instant::now();
+        let (page, total) = cache.list_users(query, 0, 50).await?;
+        let core_took = ms(t.elapsed());
+        let t = Instant::now();
+        let keyed_total = replica_list_users(keyed, query, 0, 50).await?;
+        let keyed_took = ms(t.elapsed());
+        let t = Instant::now();
+        let plain_total = replica_list_users(plain, query, 0, 50).await?;
+        let plain_took = ms(t.elapsed());
+        if keyed_total != (page.len(), total) || plain_total != keyed_total {
+            return Err(BenchError::Failed(format!(
+                "replica disagrees with core for {query:?}: core {:?}, keyed {keyed_total:?}, plain {plain_total:?}",
+                (page.len(), total)
+            )));
+        }
+        if i >= warmup {
+            core_ms.push(core_took);
+            keyed_ms.push(keyed_took);
+            plain_ms.push(plain_took);
+            totals.push(total);
+        }
+    }
+    let (core, keyed, plain) = (
+        summarize_ms(&core_ms),
+        summarize_ms(&keyed_ms),
+        summarize_ms(&plain_ms),
+    );
+    Ok(json!({
+        "workload": name,
+        "matches_min": totals.iter().min(),
+        "matches_max": totals.iter().max(),
+        "keyed_core": core,
+        "keyed_replica": keyed,
+        "plain_replica": plain,
+        "ratio_p50": keyed.p50_ms / plain.p50_ms,
+        "ratio_p95": keyed.p95_ms / plain.p95_ms,
+        "core_vs_plain_p50": core.p50_ms / plain.p50_ms,
+    }))
+}
+
+/// Same options as core's cache connection, with or without the key.
+async fn pool(path: &Path, key: Option<&[u8]>) -> Result<SqlitePool, BenchError> {
+    let mut options = SqliteConnectOptions::new()
+        .filename(path)
+        .create_if_missing(true);
+    if let Some(key) = key {
+        options = options.pragma("key", format!("\"x'{}'\"", hex::encode(key)));
+    }
+    let options = options
+        .journal_mode(SqliteJournalMode::Wal)
+        .foreign_keys(true)
+        .disable_statement_logging();
+    Ok(SqlitePoolOptions::new()
+        .max_connections(4)
+        .connect_with(options)
+        .await?)
+}
+
+/// Replica of `secureclose_core::cache::Cache::list_users` (same SQL, same
+/// binds, every column decoded). Returns (rows on the page, total matches).
+async fn replica_list_users(
+    pool: &SqlitePool,
+    query: &str,
+    offset: u32,
+    limit: u32,
+) -> Result<(usize, u32), BenchError> {
+    let prefix = query.trim();
+    let upper = format!("{prefix}\u{10FFFF}");
+    let filter = if prefix.is_empty() {
+        ""
+    } else {
+        "WHERE (display_name >= ?1 AND display_name < ?2) OR (email >= ?1 AND email < ?2)"
+    };
+    let total: i64 = sqlx::query_scalar(&format!("SELECT count(*) FROM users {filter}"))
+        .bind(prefix)
+        .bind(&upper)
+        .fetch_one(pool)
+        .await?;
+    let rows = sqlx::query(&format!(
+        "SELECT id, company_id, email, display_name, role, status, mobile_phone, \
+         phone_verified_at, two_factor_enabled, version, updated_at \
+         FROM users {filter} ORDER BY display_name, id LIMIT ?3 OFFSET ?4"
+    ))
+    .bind(prefix)
+    .bind(&upper)
+    .bind(i64::from(limit))
+    .bind(i64::from(offset))
+    .fetch_all(pool)
+    .await?;
+    let mut decoded = 0;
+    for row in &rows {
+        let _: (String, String, String, String, String, String) = (
+            row.try_get(0)?,
+            row.try_get(1)?,
+            row.try_get(2)?,
+            row.try_get(3)?,
+            row.try_get(4)?,
+            row.try_get(5)?,
+        );
+        let _: (Option<String>, Option<i64>, bool, i64, i64) = (
+            row.try_get(6)?,
+            row.try_get(7)?,
+            row.try_get(8)?,
+            row.try_get(9)?,
+            row.try_get(10)?,
+        );
+        decoded += 1;
+    }
+    Ok((decoded, u32::try_from(total).unwrap_or(u32::MAX)))
+}
+
+async fn insert_plain(pool: &SqlitePool, users: &[User]) -> Result<(), BenchError> {
+    let c = company();
+    let mut tx = pool.begin().await?;
+    sqlx::query(
+        "INSERT INTO company (id, name, two_factor_required, dms_kind, dms_supports_two_factor, \
+         offline_allowed, offline_max_hours, version) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+    )
+    .bind(&c.id)
+    .bind(&c.name)
+    .bind(c.two_factor_required)
+    .bind(&c.dms.kind)
+    .bind(c.dms.supports_two_factor)
+    .bind(c.offline_policy.allowed)
+    .bind(i64::from(c.offline_policy.max_hours))
+    .bind(c.version)
+    .execute(&mut *tx)
+    .await?;
+    for u in users {
+        sqlx::query(
+            "INSERT INTO users (id, company_id, email, display_name, role, status, mobile_phone, \
+             phone_verified_at, two_factor_enabled, version, updated_at) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+        )
+        .bind(&u.id)
+        .bind(&u.company_id)
+        .bind(&u.email)
+        .bind(&u.display_name)
+        .bind(u.role.as_str())
+        .bind(u.status.as_str())
+        .bind(&u.mobile_phone)
+        .bind(u.phone_verified_at)
+        .bind(u.two_factor_enabled)
+        .bind(u.version)
+        .bind(u.updated_at)
+        .execute(&mut *tx)
+        .await?;
+    }
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Guards the comparison itself: keyed must be encrypted, plain must not.
+fn check_encryption(keyed: &Path, plain: &Path) -> Result<(), BenchError> {
+    let head = |p: &Path| -> Result<Vec<u8>, BenchError> {
+        let bytes = std::fs::read(p)?;
+        Ok(bytes.into_iter().take(16).collect())
+    };
+    let magic = b"SQLite format 3\0".to_vec();
+    if head(keyed)? == magic {
+        return Err(BenchError::Failed(
+            "the keyed cache is plain SQLite: SQLCipher missing".into(),
+        ));
+    }
+    if head(plain)? != magic {
+        return Err(BenchError::Failed(
+            "the plain database is not plain SQLite".into(),
+        ));
+    }
+    Ok(())
+}
+
+fn company() -> Company {
+    Company {
+        id: COMPANY_ID.into(),
+        name: "Bench Motors".into(),
+        two_factor_required: false,
+        dms: DmsIntegration {
+            kind: "cdk".into(),
+            supports_two_factor: true,
+        },
+        offline_policy: OfflinePolicy {
+            allowed: true,
+            max_hours: 72,
+        },
+        version: 1,
+    }
+}
+
+fn session(users: &[User]) -> SessionMeta {
+    SessionMeta {
+        user_id: users.first().map(|u| u.id.clone()).unwrap_or_default(),
+        company_id: COMPANY_ID.into(),
+        expires_at: i64::MAX,
+        signed_in_at: 0,
+    }
+}
+
+const FIRST: &[&str] = &[
+    "Aaron", "Alex", "Amelia", "Anna", "Anthony", "Ben", "Carlos", "Chloe", "Daniel", "David",
+    "Diana", "Emily", "Ethan", "Grace", "Hannah", "Isabel", "Jack", "James", "John", "Jose",
+    "Julia", "Karen", "Kevin", "Laura", "Liam", "Lucas", "Maria", "Mark", "Mason", "Mia", "Noah",
+    "Olivia", "Paul", "Rachel", "Robert", "Rosa", "Sarah", "Sofia", "Thomas", "William",
+];
+const LAST: &[&str] = &[
+    "Adams",
+    "Baker",
+    "Brown",
+    "Clark",
+    "Davis",
+    "Diaz",
+    "Evans",
+    "Garcia",
+    "Green",
+    "Hall",
+    "Harris",
+    "Hill",
+    "Jackson",
+    "Johnson",
+    "Jones",
+    "King",
+    "Lee",
+    "Lewis",
+    "Lopez",
+    "Martin",
+    "Martinez",
+    "Miller",
+    "Moore",
+    "Nguyen",
+    "Perez",
+    "Reed",
+    "Robinson",
+    "Rodriguez",
+    "Scott",
+    "Smith",
+    "Taylor",
+    "Thomas",
+    "Thompson",
+    "Torres",
+    "Walker",
+    "White",
+    "Williams",
+    "Wilson",
+    "Wright",
+    "Young",
+];
+
+/// Deterministic users (xorshift) so every run searches the same data.
+fn make_users(n: usize) -> Vec<User> {
+    let mut state: u64 = 0x9E37_79B9_7F4A_7C15;
+    let mut next = move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    };
+    (0..n)
+        .map(|i| {
+            let first = FIRST[(next() % FIRST.len() as u64) as usize];
+            let last = LAST[(next() % LAST.len() as u64) as usize];
+            let phone = next() % 3 != 0;
+            User {
+                id: format!("u{i:07}"),
+                company_id: COMPANY_ID.into(),
+                email: format!(
+                    "{}.{}{i}@dealer.example",
+                    first.to_lowercase(),
+                    last.to_lowercase()
+                ),
+                display_name: format!("{first} {last}"),
+                role: if i % 50 == 0 { Role::Admin } else { Role::User },
+                status: if i % 20 == 0 {
+                    UserStatus::Disabled
+                } else {
+                    UserStatus::Active
+                },
+                mobile_phone: phone.then(|| format!("+1480555{:04}", i % 10_000)),
+                phone_verified_at: phone.then_some(1_700_000_000_000),
+                two_factor_enabled: i % 3 == 0,
+                version: 1,
+                updated_at: 1_700_000_000_000,
+            }
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn generated_users_are_unique_and_searchable_by_every_prefix() {
+        let users = make_users(2_000);
+        let ids: std::collections::HashSet<_> = users.iter().map(|u| &u.email).collect();
+        assert_eq!(
+            ids.len(),
+            users.len(),
+            "emails are unique keys of the data set"
+        );
+        for prefix in PREFIXES {
+            assert!(
+                users
+                    .iter()
+                    .any(|u| u.display_name.to_lowercase().starts_with(prefix)),
+                "prefix {prefix:?} must match someone or the search row measures nothing"
+            );
+        }
+    }
+}
