@@ -107,31 +107,36 @@ sc_pg_bindir() {
   printf '%s\n' "$dir"
 }
 
-# Start a throwaway PostgreSQL cluster in DIR on a free loopback port; sets
-# SC_PG_DIR, SC_PG_BIN and exports SECURECLOSE_TEST_PG_URL. Stop it with sc_stop_pg.
+# Start a throwaway PostgreSQL cluster in a new temp dir on a free loopback
+# port; sets SC_PG_DIR, SC_PG_BIN and exports SECURECLOSE_TEST_PG_URL. Stop it
+# (and delete its data) with sc_stop_pg.
 sc_start_pg() {
-  SC_PG_DIR="$1"
   SC_PG_BIN="$(sc_pg_bindir)"
+  # Directly under TMPDIR, so the postgres user (when we are root) can reach it.
+  SC_PG_DIR="$(mktemp -d "${TMPDIR:-/tmp}/secureclose-pg.XXXXXX")"
   local port run=()
   port="$(sc_free_port)"
-  mkdir -p "$SC_PG_DIR"
   if [ "$(id -u)" -eq 0 ]; then
     # initdb refuses to run as root: use the postgres system user from the package.
     chown postgres: "$SC_PG_DIR"
     run=(runuser -u postgres --)
   fi
+  SC_PG_RUN=("${run[@]}")
   "${run[@]}" "$SC_PG_BIN/initdb" -D "$SC_PG_DIR/data" -A trust -U postgres >"$SC_PG_DIR/initdb.log" 2>&1 \
     || sc_die "initdb failed: $(cat "$SC_PG_DIR/initdb.log")"
   "${run[@]}" "$SC_PG_BIN/pg_ctl" -D "$SC_PG_DIR/data" -w -t 60 -l "$SC_PG_DIR/log" \
     -o "-k $SC_PG_DIR -p $port -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200" start >/dev/null \
     || sc_die "PostgreSQL failed to start: $(cat "$SC_PG_DIR/log")"
-  SC_PG_RUN=("${run[@]}")
   export SECURECLOSE_TEST_PG_URL="postgres://postgres@127.0.0.1:$port/postgres"
 }
 
 sc_stop_pg() {
-  [ -n "${SC_PG_DIR:-}" ] && [ -d "$SC_PG_DIR/data" ] || return 0
-  "${SC_PG_RUN[@]}" "$SC_PG_BIN/pg_ctl" -D "$SC_PG_DIR/data" -m fast -w stop >/dev/null 2>&1 || true
+  [ -n "${SC_PG_DIR:-}" ] && [ -d "$SC_PG_DIR" ] || return 0
+  if [ -f "$SC_PG_DIR/data/postmaster.pid" ]; then
+    "${SC_PG_RUN[@]}" "$SC_PG_BIN/pg_ctl" -D "$SC_PG_DIR/data" -m fast -w stop >/dev/null 2>&1 || true
+  fi
+  rm -rf "$SC_PG_DIR"
+  SC_PG_DIR=""
 }
 
 # Kill process groups recorded by the end-to-end tests (tauri-driver and the

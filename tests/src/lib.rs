@@ -1,1 +1,2 @@
-//! Shared helpers for the end-to-end tests live here.
+//! End-to-end tests of SecureClose live in `tests/e2e/` (one test binary);
+//! this library target is intentionally empty.

@@ -1,0 +1,309 @@
+//! The real desktop app (built with the UI embedded), driven through
+//! tauri-driver + WebKitWebDriver under Xvfb, against a real cloud.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use fantoccini::{elements::Element, Client, ClientBuilder, Locator};
+use secureclose_cloud::DemoSeed;
+
+use crate::support::{
+    artifacts_dir, assert_no_plaintext, company_emails, env_path, free_port, sqlite_url,
+    wait_for_port, ProcessGroup, TestCloud,
+};
+
+const WAIT: Duration = Duration::from_secs(30);
+
+fn testid(id: &str) -> String {
+    format!("[data-testid=\"{id}\"]")
+}
+
+async fn wait_for(client: &Client, id: &str) -> Element {
+    client
+        .wait()
+        .at_most(WAIT)
+        .for_element(Locator::Css(&testid(id)))
+        .await
+        .unwrap_or_else(|e| panic!("element {id} did not appear within {WAIT:?}: {e}"))
+}
+
+async fn count(client: &Client, id: &str) -> usize {
+    client
+        .find_all(Locator::Css(&testid(id)))
+        .await
+        .unwrap()
+        .len()
+}
+
+/// Polls until `id` occurs `expected` times (lists render and filter asynchronously).
+async fn wait_for_count(client: &Client, id: &str, expected: usize) {
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let found = count(client, id).await;
+        if found == expected {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "expected {expected} × {id}, still {found} after {WAIT:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+async fn wait_until_gone(client: &Client, id: &str) {
+    let deadline = Instant::now() + WAIT;
+    while count(client, id).await > 0 {
+        assert!(Instant::now() < deadline, "{id} still shown after {WAIT:?}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+async fn type_into(client: &Client, id: &str, text: &str) {
+    let input = wait_for(client, id).await;
+    // send_keys appends to (or, seen here, replaces oddly) prefilled text: clear first.
+    input.clear().await.unwrap();
+    input.send_keys(text).await.unwrap();
+}
+
+async fn click(client: &Client, id: &str) {
+    wait_for(client, id).await.click().await.unwrap();
+}
+
+/// A PNG of the current screen in the artifacts dir: the WebDriver screenshot,
+/// or the whole X display when the driver cannot take one.
+async fn screenshot(client: &Client, name: &str) {
+    let path = artifacts_dir().join(format!("{name}.png"));
+    match client.screenshot().await {
+        Ok(png) => std::fs::write(&path, png).unwrap(),
+        Err(e) => {
+            eprintln!("WebDriver screenshot failed ({e}); using `import -window root`");
+            let status = Command::new("import")
+                .args(["-window", "root"])
+                .arg(&path)
+                .status()
+                .unwrap();
+            assert!(status.success(), "screenshot {name} could not be saved");
+        }
+    }
+}
+
+/// The cloud the app talks to: the built binary when SECURECLOSE_CLOUD_BIN is set
+/// (as scripts/test does), the library in-process otherwise.
+enum Cloud {
+    Binary {
+        _process: ProcessGroup,
+        url: String,
+        seed: DemoSeed,
+        _dir: tempfile::TempDir,
+    },
+    Library(TestCloud),
+}
+
+impl Cloud {
+    async fn start() -> Self {
+        let Some(bin) = std::env::var_os("SECURECLOSE_CLOUD_BIN").filter(|v| !v.is_empty()) else {
+            return Cloud::Library(TestCloud::start().await);
+        };
+        let bin = PathBuf::from(bin);
+        let dir = tempfile::tempdir().unwrap();
+        let database_url = sqlite_url(&dir.path().join("cloud.db"));
+        // seed_demo migrates the fresh file and returns the passwords it set.
+        let seed = secureclose_cloud::seed_demo(&database_url).await.unwrap();
+        let port = free_port();
+        let mut command = Command::new(&bin);
+        command
+            .args(["serve", "--database-url", &database_url])
+            .args(["--bind", &format!("127.0.0.1:{port}")]);
+        let mut process = ProcessGroup::spawn("secureclose-cloud", command);
+        wait_for_port(port, "secureclose-cloud", &mut process);
+        Cloud::Binary {
+            _process: process,
+            url: format!("http://127.0.0.1:{port}"),
+            seed,
+            _dir: dir,
+        }
+    }
+
+    fn url(&self) -> &str {
+        match self {
+            Cloud::Binary { url, .. } => url,
+            Cloud::Library(cloud) => cloud.base_url(),
+        }
+    }
+
+    fn seed(&self) -> &DemoSeed {
+        match self {
+            Cloud::Binary { seed, .. } => seed,
+            Cloud::Library(cloud) => &cloud.seed,
+        }
+    }
+}
+
+async fn login_error_message(cloud_url: &str, email: &str) -> String {
+    let response = reqwest::Client::new()
+        .post(format!("{cloud_url}/api/v1/login"))
+        .json(&serde_json::json!({"email": email, "password": "wrong password!"}))
+        .send()
+        .await
+        .unwrap();
+    let error: secureclose_protocol::ApiError = response.json().await.unwrap();
+    error.message
+}
+
+/// The user journey of issue 2, one screenshot per screen.
+async fn journey(client: Client, seed: DemoSeed, cloud_url: String) {
+    wait_for(&client, "login-email").await;
+    screenshot(&client, "01-login").await;
+
+    // Wrong password: the error is shown and we stay on the login screen.
+    type_into(&client, "login-email", &seed.admin_email).await;
+    type_into(&client, "login-password", "wrong password!").await;
+    click(&client, "login-submit").await;
+    let error = wait_for(&client, "login-error").await.text().await.unwrap();
+    let cloud_message = login_error_message(&cloud_url, &seed.admin_email).await;
+    assert!(
+        error.contains(&cloud_message),
+        "the login error must tell the user why (cloud said {cloud_message:?}), shown: {error:?}"
+    );
+    assert!(
+        !error.contains("wrong password!"),
+        "the error must not echo the password"
+    );
+    assert_eq!(
+        count(&client, "signed-in-user").await,
+        0,
+        "a wrong password must not sign in"
+    );
+    screenshot(&client, "02-login-wrong-password").await;
+
+    // The demo admin signs in and sees the company's users.
+    type_into(&client, "login-password", &seed.admin_password).await;
+    click(&client, "login-submit").await;
+    wait_for(&client, "users-table").await;
+    let emails = company_emails(&seed);
+    wait_for_count(&client, "user-row", emails.len()).await;
+    let table = wait_for(&client, "users-table").await.text().await.unwrap();
+    for email in &emails {
+        assert!(
+            table.contains(email.as_str()),
+            "users table must list {email}: {table}"
+        );
+    }
+    let me = wait_for(&client, "signed-in-user")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        me.contains(&seed.admin_email),
+        "the signed-in user must be visible: {me:?}"
+    );
+    screenshot(&client, "03-users").await;
+
+    // Search narrows the table to the matching user.
+    let (target, _) = &seed.users[0];
+    let query = target.split('@').next().unwrap();
+    let matching: BTreeSet<_> = emails.iter().filter(|e| e.contains(query)).collect();
+    type_into(&client, "users-search", query).await;
+    wait_for_count(&client, "user-row", matching.len()).await;
+    let filtered = wait_for(&client, "users-table").await.text().await.unwrap();
+    assert!(
+        filtered.contains(target.as_str()),
+        "search for {query} must keep {target}: {filtered}"
+    );
+    assert!(
+        !filtered.contains(&seed.admin_email),
+        "search for {query} must hide the admin row: {filtered}"
+    );
+    screenshot(&client, "04-users-search").await;
+
+    // Company profile.
+    click(&client, "nav-company").await;
+    let name = wait_for(&client, "company-name")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        name.contains(&seed.company_name),
+        "Company Profile must show {}: {name:?}",
+        seed.company_name
+    );
+    screenshot(&client, "05-company").await;
+
+    // Sign out returns to the login screen.
+    click(&client, "sign-out").await;
+    wait_for(&client, "login-email").await;
+    wait_until_gone(&client, "signed-in-user").await;
+    screenshot(&client, "06-signed-out").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs Xvfb + tauri-driver: run scripts/test"]
+async fn desktop_app_signs_in_lists_users_shows_the_company_and_signs_out() {
+    let app = env_path("SECURECLOSE_APP_BIN");
+    let display = std::env::var("DISPLAY")
+        .ok()
+        .filter(|d| !d.is_empty())
+        .expect("DISPLAY must point at an X server (scripts/test starts Xvfb)");
+    let cloud = Cloud::start().await;
+    let data = tempfile::tempdir().unwrap();
+
+    let port = free_port();
+    let native_port = free_port();
+    let mut command = Command::new("tauri-driver");
+    command
+        .args([
+            "--port",
+            &port.to_string(),
+            "--native-port",
+            &native_port.to_string(),
+        ])
+        .env("DISPLAY", &display)
+        .env("SECURECLOSE_CLOUD_URL", cloud.url())
+        .env("SECURECLOSE_DATA_DIR", data.path());
+    let mut driver = ProcessGroup::spawn("tauri-driver", command);
+    wait_for_port(port, "tauri-driver", &mut driver);
+
+    let client = connect(port, &app).await;
+    // Run the journey as a task so a failed assertion still lets us close the
+    // session and stop the driver before reporting it.
+    let outcome = tokio::spawn(journey(
+        client.clone(),
+        cloud.seed().clone(),
+        cloud.url().to_owned(),
+    ))
+    .await;
+    if let Err(e) = client.close().await {
+        eprintln!("closing the WebDriver session failed: {e}");
+    }
+    drop(driver);
+    if let Err(e) = outcome {
+        std::panic::resume_unwind(e.into_panic());
+    }
+
+    // The app has exited: its cache on disk must not reveal the users.
+    let emails = company_emails(cloud.seed());
+    let checked = assert_no_plaintext(data.path(), &emails);
+    assert!(
+        checked > 0,
+        "the app must have written its cache to SECURECLOSE_DATA_DIR"
+    );
+}
+
+async fn connect(port: u16, app: &Path) -> Client {
+    let mut capabilities = serde_json::Map::new();
+    capabilities.insert(
+        "tauri:options".into(),
+        serde_json::json!({ "application": app }),
+    );
+    ClientBuilder::rustls()
+        .unwrap()
+        .capabilities(capabilities)
+        .connect(&format!("http://127.0.0.1:{port}"))
+        .await
+        .unwrap_or_else(|e| panic!("no WebDriver session with {}: {e}", app.display()))
+}

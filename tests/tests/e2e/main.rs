@@ -1,0 +1,8 @@
+//! End-to-end tests, one binary: `core_cloud` drives the real core against the
+//! real cloud over loopback HTTP; `desktop` drives the real app through
+//! WebDriver. Run everything (including the ignored ones that need Xvfb,
+//! tauri-driver and a keychain session) with `scripts/test`.
+
+mod core_cloud;
+mod desktop;
+mod support;

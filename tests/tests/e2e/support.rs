@@ -1,0 +1,276 @@
+//! Shared plumbing for the end-to-end tests: an in-process cloud with the demo
+//! seed, an in-memory keychain, and process-group guards for external tools.
+
+use std::collections::{BTreeSet, HashMap};
+use std::fs::File;
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use secureclose_cloud::{CloudConfig, DemoSeed, RunningCloud};
+use secureclose_core::{AppCore, CoreConfig, CoreError, KeyStore};
+use tempfile::TempDir;
+
+/// Keychain stand-in for tests whose subject is not the keychain.
+#[derive(Default)]
+pub struct MemoryKeyStore {
+    entries: Mutex<HashMap<String, Vec<u8>>>,
+}
+
+impl KeyStore for MemoryKeyStore {
+    fn get(&self, account: &str) -> Result<Option<Vec<u8>>, CoreError> {
+        Ok(self.entries.lock().unwrap().get(account).cloned())
+    }
+    fn set(&self, account: &str, secret: &[u8]) -> Result<(), CoreError> {
+        self.entries
+            .lock()
+            .unwrap()
+            .insert(account.to_owned(), secret.to_vec());
+        Ok(())
+    }
+    fn delete(&self, account: &str) -> Result<(), CoreError> {
+        self.entries.lock().unwrap().remove(account);
+        Ok(())
+    }
+}
+
+/// The real cloud (library) on 127.0.0.1:0 with a temp SQLite file and the demo seed.
+pub struct TestCloud {
+    running: Option<RunningCloud>,
+    base_url: String,
+    pub seed: DemoSeed,
+    _dir: TempDir,
+}
+
+impl TestCloud {
+    pub async fn start() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let database_url = sqlite_url(&dir.path().join("cloud.db"));
+        let bind: SocketAddr = "127.0.0.1:0".parse().unwrap();
+        let running = secureclose_cloud::start(CloudConfig::new(&database_url, bind))
+            .await
+            .expect("the cloud must start on a fresh SQLite file");
+        let seed = secureclose_cloud::seed_demo(&database_url)
+            .await
+            .expect("the demo seed must apply to a migrated database");
+        let base_url = running.base_url();
+        Self {
+            running: Some(running),
+            base_url,
+            seed,
+            _dir: dir,
+        }
+    }
+
+    pub fn base_url(&self) -> &str {
+        &self.base_url
+    }
+
+    /// Stops serving; the URL then refuses connections (the desktop goes offline).
+    pub async fn stop(&mut self) {
+        if let Some(running) = self.running.take() {
+            running.shutdown().await;
+        }
+    }
+}
+
+pub fn sqlite_url(path: &Path) -> String {
+    format!("sqlite://{}?mode=rwc", path.display())
+}
+
+/// Every email of the demo company: the admin plus the other users.
+pub fn company_emails(seed: &DemoSeed) -> BTreeSet<String> {
+    std::iter::once(seed.admin_email.clone())
+        .chain(seed.users.iter().map(|(email, _)| email.clone()))
+        .collect()
+}
+
+/// A core on a fresh data dir, talking to `cloud_url`.
+pub async fn open_core(data_dir: &Path, cloud_url: &str, key_store: Arc<dyn KeyStore>) -> AppCore {
+    AppCore::open(CoreConfig {
+        data_dir: data_dir.to_path_buf(),
+        cloud_url: cloud_url.to_owned(),
+        key_store,
+    })
+    .await
+    .expect("the core must open on an empty data dir")
+}
+
+/// Asserts no file under `dir` is plain SQLite or contains any of `needles`.
+/// Returns how many files were checked, so callers can assert the cache exists.
+pub fn assert_no_plaintext(dir: &Path, needles: &BTreeSet<String>) -> usize {
+    let mut checked = 0;
+    for path in files_under(dir) {
+        let bytes = std::fs::read(&path).unwrap();
+        assert!(
+            !bytes.starts_with(b"SQLite format 3"),
+            "{} is a plain SQLite file: the cache must be encrypted at rest",
+            path.display()
+        );
+        for needle in needles {
+            assert!(
+                !contains(&bytes, needle.as_bytes()),
+                "{} contains the email {needle} in clear: customer data must be encrypted at rest",
+                path.display()
+            );
+        }
+        checked += 1;
+    }
+    checked
+}
+
+fn files_under(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(current) = stack.pop() {
+        for entry in std::fs::read_dir(&current).unwrap() {
+            let entry = entry.unwrap();
+            let kind = entry.file_type().unwrap();
+            if kind.is_dir() {
+                stack.push(entry.path());
+            } else if kind.is_file() {
+                out.push(entry.path());
+            }
+        }
+    }
+    out
+}
+
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    !needle.is_empty() && haystack.windows(needle.len()).any(|w| w == needle)
+}
+
+/// A port nothing listens on right now (the OS picks it).
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Waits until something accepts TCP connections on 127.0.0.1:`port`.
+pub fn wait_for_port(port: u16, what: &str, group: &mut ProcessGroup) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let addr: SocketAddr = ([127, 0, 0, 1], port).into();
+    while TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_err() {
+        assert!(
+            group.leader_running(),
+            "{what} exited before listening on port {port} (see its log in the artifacts dir)"
+        );
+        assert!(
+            Instant::now() < deadline,
+            "{what} did not listen on port {port} within 30 s"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// Where screenshots and logs go: $SECURECLOSE_ARTIFACTS_DIR, else `<workspace>/artifacts`.
+pub fn artifacts_dir() -> PathBuf {
+    let dir = std::env::var_os("SECURECLOSE_ARTIFACTS_DIR")
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../artifacts"));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// A required path from the environment, absolute, existing.
+pub fn env_path(name: &str) -> PathBuf {
+    let value = std::env::var_os(name)
+        .filter(|v| !v.is_empty())
+        .unwrap_or_else(|| panic!("{name} is not set: run this test through scripts/test"));
+    let path = PathBuf::from(value);
+    assert!(
+        path.is_absolute() && path.is_file(),
+        "{name}={} must be the absolute path of a built binary",
+        path.display()
+    );
+    path
+}
+
+/// A process started as the leader of its own process group, with everything it
+/// spawns (tauri-driver -> WebKitWebDriver -> the app). Dropping the guard
+/// signals the WHOLE group: killing only the leader leaves the app alive and the
+/// next WebDriver session fails with "Maximum number of active sessions".
+pub struct ProcessGroup {
+    name: String,
+    child: Child,
+    record: Option<PathBuf>,
+}
+
+impl ProcessGroup {
+    /// Spawns `command` in a new process group, stdin from /dev/null and output
+    /// appended to `<artifacts>/<name>.log`.
+    pub fn spawn(name: &str, mut command: Command) -> Self {
+        let log_path = artifacts_dir().join(format!("{name}.log"));
+        let log = File::create(&log_path).unwrap();
+        command
+            .process_group(0)
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log);
+        let child = command.spawn().unwrap_or_else(|e| {
+            panic!("cannot start {name}: {e} (is it installed? run scripts/setup)")
+        });
+        // scripts/test kills recorded groups on exit, in case this process is
+        // killed (timeout) before the guard's Drop runs.
+        let record = std::env::var_os("SECURECLOSE_TEST_PIDS_DIR")
+            .filter(|v| !v.is_empty())
+            .map(|dir| PathBuf::from(dir).join(format!("{name}-{}.pgid", child.id())));
+        if let Some(path) = &record {
+            std::fs::write(path, child.id().to_string()).unwrap();
+        }
+        Self {
+            name: name.to_owned(),
+            child,
+            record,
+        }
+    }
+
+    pub fn leader_running(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+
+    fn signal_group(&self, signal: &str) -> bool {
+        // procps `kill` needs `-s SIG -- -PGID`; `kill -TERM -PGID` silently does nothing.
+        Command::new("/bin/kill")
+            .args(["-s", signal, "--", &format!("-{}", self.child.id())])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .map(|s| s.success())
+            .unwrap_or(false)
+    }
+}
+
+impl Drop for ProcessGroup {
+    fn drop(&mut self) {
+        self.signal_group("TERM");
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            // Reap the leader so a zombie does not keep the group "alive".
+            let _ = self.child.try_wait();
+            if !self.signal_group("0") || Instant::now() >= deadline {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        if self.signal_group("0") {
+            eprintln!(
+                "{}: process group still alive after SIGTERM, sending SIGKILL",
+                self.name
+            );
+            self.signal_group("KILL");
+            let _ = self.child.wait();
+        }
+        if let Some(path) = &self.record {
+            let _ = std::fs::remove_file(path);
+        }
+    }
+}
