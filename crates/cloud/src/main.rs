@@ -80,8 +80,17 @@ async fn main() -> ExitCode {
     }
 }
 
-// Printing is this binary's job for `seed-demo` and `openapi`.
-#[allow(clippy::print_stdout)]
+/// Writes to stdout (the output of `seed-demo` and `openapi`). A closed pipe
+/// (`| head`) is the reader's choice, not a failure.
+fn print_out(text: &str) -> Result<(), CloudError> {
+    use std::io::Write as _;
+    let mut out = std::io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e.into()),
+        _ => Ok(()),
+    }
+}
+
 async fn run(command: Command) -> Result<(), CloudError> {
     match command {
         Command::Serve {
@@ -99,16 +108,16 @@ async fn run(command: Command) -> Result<(), CloudError> {
         }
         Command::SeedDemo { database } => {
             let seed = seed_demo(&database.url()).await?;
-            println!("Demo company: {} ({})", seed.company_name, seed.company_id);
-            println!(
-                "Admin:  {}  password: {}",
-                seed.admin_email, seed.admin_password
+            let mut text = format!(
+                "Demo company: {} ({})\nAdmin:  {}  password: {}\n",
+                seed.company_name, seed.company_id, seed.admin_email, seed.admin_password
             );
             for (email, password) in &seed.users {
-                println!("User:   {email}  password: {password}");
+                text.push_str(&format!("User:   {email}  password: {password}\n"));
             }
+            print_out(&text)?;
         }
-        Command::Openapi => println!("{}", openapi_document()?),
+        Command::Openapi => print_out(&format!("{}\n", openapi_document()?))?,
     }
     Ok(())
 }
