@@ -1,1 +1,22 @@
-//! SecureClose desktop core (no Tauri).
+//! SecureClose desktop core: the login state machine, the SQLCipher-encrypted
+//! local cache, the OS keychain and the cloud client. It never depends on
+//! Tauri, so the shell stays thin and all of this is testable headless.
+
+pub mod app;
+pub mod auth;
+pub mod cache;
+pub mod client;
+pub mod error;
+pub mod ipc;
+pub mod keystore;
+pub mod sensitive;
+
+#[cfg(test)]
+#[cfg(feature = "ts")]
+mod bindings;
+
+pub use app::{AppCore, CoreConfig};
+pub use error::CoreError;
+pub use keystore::{KeyStore, OsKeyStore};
+pub use secureclose_protocol as protocol;
+pub use sensitive::Sensitive;

@@ -1,0 +1,691 @@
+//! The encrypted local cache: SQLite + SQLCipher through sqlx.
+//!
+//! The key is 32 random bytes kept in the OS keychain and handed to SQLCipher
+//! as a raw key (`x'..'`), so opening costs no PBKDF2. A cache that cannot be
+//! decrypted is reported as `CoreError::CacheUnreadable`; it is only ever moved
+//! aside by an explicit [`reset`], never deleted.
+
+use std::path::{Path, PathBuf};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use secureclose_protocol::{Company, DmsIntegration, OfflinePolicy, Role, User, UserStatus};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions};
+use sqlx::{ConnectOptions, Row};
+use zeroize::Zeroizing;
+
+use crate::error::CoreError;
+use crate::keystore::KeyStore;
+use crate::sensitive::Sensitive;
+
+const KEY_LEN: usize = 32;
+/// SQLite's "file is not a database": what SQLCipher says for a wrong key.
+const SQLITE_NOTADB: &str = "26";
+/// Upper bound on one page, so a UI bug cannot load 100k rows at once.
+pub const MAX_PAGE: u32 = 500;
+
+/// Session facts kept in the cache (never the token).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionMeta {
+    pub user_id: String,
+    pub company_id: String,
+    pub expires_at: i64,
+    pub signed_in_at: i64,
+}
+
+pub struct Cache {
+    pool: SqlitePool,
+    path: PathBuf,
+}
+
+pub fn now_millis() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+impl Cache {
+    /// Opens the cache at `path` with the key stored under `key_account`,
+    /// creating key and file when neither exists yet.
+    pub async fn open(
+        path: &Path,
+        keys: &dyn KeyStore,
+        key_account: &str,
+    ) -> Result<Cache, CoreError> {
+        let stored = keys.get(key_account)?.map(Sensitive::new);
+        let file_exists = path.exists();
+        let key = match stored {
+            Some(key) if key.expose().len() == KEY_LEN => key,
+            Some(_) => {
+                return Err(CoreError::CacheUnreadable {
+                    reason: "the cache key in the keychain has the wrong length".into(),
+                })
+            }
+            // A file without its key is unreadable; making a new key here would
+            // overwrite the only hope of reading it.
+            None if file_exists => {
+                return Err(CoreError::CacheUnreadable {
+                    reason: "the cache key is missing from the keychain".into(),
+                })
+            }
+            None => new_key(keys, key_account)?,
+        };
+        Self::connect(path, &key).await
+    }
+
+    async fn connect(path: &Path, key: &Sensitive<Vec<u8>>) -> Result<Cache, CoreError> {
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir)?;
+        }
+        let pragma_key = Zeroizing::new(format!("\"x'{}'\"", hex::encode(key.expose())));
+        let options = SqliteConnectOptions::new()
+            .filename(path)
+            .create_if_missing(true)
+            // sqlx runs `key` before any other pragma (it is pre-registered first).
+            .pragma("key", pragma_key.as_str().to_owned())
+            .journal_mode(SqliteJournalMode::Wal)
+            .foreign_keys(true)
+            // The connect-time PRAGMA string carries the key: keep it out of logs.
+            .disable_statement_logging();
+        let pool = SqlitePoolOptions::new()
+            .max_connections(4)
+            .connect_with(options)
+            .await
+            .map_err(map_open_error)?;
+
+        // Without SQLCipher compiled in, `PRAGMA key` is silently ignored and
+        // the file would be plain SQLite: refuse.
+        let cipher: Option<String> = sqlx::query_scalar("PRAGMA cipher_version")
+            .fetch_optional(&pool)
+            .await
+            .map_err(map_open_error)?;
+        if cipher.as_deref().unwrap_or("").is_empty() {
+            pool.close().await;
+            return Err(CoreError::EncryptionUnavailable);
+        }
+        // A wrong key can pass the pragmas on an empty WAL; reading the schema
+        // is what proves the key decrypts this file.
+        sqlx::query("SELECT count(*) FROM sqlite_master")
+            .fetch_one(&pool)
+            .await
+            .map_err(map_open_error)?;
+        sqlx::migrate!("../../migrations").run(&pool).await?;
+        tracing::debug!(cipher = cipher.as_deref().unwrap_or(""), "cache opened");
+        Ok(Cache {
+            pool,
+            path: path.to_owned(),
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Checkpoints the WAL into the main file, then closes every connection.
+    /// The explicit checkpoint makes the file complete even if SQLite's own
+    /// close-time checkpoint finishes after the pool reports closed.
+    pub async fn close(&self) {
+        if let Err(err) = sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
+            .execute(&self.pool)
+            .await
+        {
+            tracing::warn!(error = %err, "cache checkpoint failed");
+        }
+        self.pool.close().await;
+    }
+
+    /// Replaces everything cached with what the cloud just sent, in one
+    /// transaction so a crash never leaves half a company.
+    pub async fn store_login(
+        &self,
+        company: &Company,
+        users: &[User],
+        session: &SessionMeta,
+    ) -> Result<(), CoreError> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("DELETE FROM session").execute(&mut *tx).await?;
+        sqlx::query("DELETE FROM users").execute(&mut *tx).await?;
+        sqlx::query("DELETE FROM company").execute(&mut *tx).await?;
+        sqlx::query(
+            "INSERT INTO company (id, name, two_factor_required, dms_kind, \
+             dms_supports_two_factor, offline_allowed, offline_max_hours, version) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+        )
+        .bind(&company.id)
+        .bind(&company.name)
+        .bind(company.two_factor_required)
+        .bind(&company.dms.kind)
+        .bind(company.dms.supports_two_factor)
+        .bind(company.offline_policy.allowed)
+        .bind(i64::from(company.offline_policy.max_hours))
+        .bind(company.version)
+        .execute(&mut *tx)
+        .await?;
+        for user in users {
+            sqlx::query(
+                "INSERT OR REPLACE INTO users (id, company_id, email, display_name, role, status, \
+                 mobile_phone, phone_verified_at, two_factor_enabled, version, updated_at) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+            )
+            .bind(&user.id)
+            .bind(&user.company_id)
+            .bind(&user.email)
+            .bind(&user.display_name)
+            .bind(user.role.as_str())
+            .bind(user.status.as_str())
+            .bind(&user.mobile_phone)
+            .bind(user.phone_verified_at)
+            .bind(user.two_factor_enabled)
+            .bind(user.version)
+            .bind(user.updated_at)
+            .execute(&mut *tx)
+            .await?;
+        }
+        sqlx::query(
+            "INSERT INTO session (id, user_id, company_id, expires_at, signed_in_at) \
+             VALUES (1, ?1, ?2, ?3, ?4)",
+        )
+        .bind(&session.user_id)
+        .bind(&session.company_id)
+        .bind(session.expires_at)
+        .bind(session.signed_in_at)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query(
+            "INSERT INTO meta (key, value) VALUES ('last_synced_at', ?1) \
+             ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+        )
+        .bind(now_millis().to_string())
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    pub async fn session_meta(&self) -> Result<Option<SessionMeta>, CoreError> {
+        let row = sqlx::query(
+            "SELECT user_id, company_id, expires_at, signed_in_at FROM session WHERE id = 1",
+        )
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.map(|row| SessionMeta {
+            user_id: row.get(0),
+            company_id: row.get(1),
+            expires_at: row.get(2),
+            signed_in_at: row.get(3),
+        }))
+    }
+
+    /// Forget who is signed in; the company and users stay (encrypted).
+    pub async fn clear_session(&self) -> Result<(), CoreError> {
+        sqlx::query("DELETE FROM session")
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    pub async fn last_synced_at(&self) -> Result<Option<i64>, CoreError> {
+        let value: Option<String> =
+            sqlx::query_scalar("SELECT value FROM meta WHERE key = 'last_synced_at'")
+                .fetch_optional(&self.pool)
+                .await?;
+        Ok(value.and_then(|v| v.parse().ok()))
+    }
+
+    pub async fn company(&self, id: &str) -> Result<Option<Company>, CoreError> {
+        let row = sqlx::query(
+            "SELECT id, name, two_factor_required, dms_kind, dms_supports_two_factor, \
+             offline_allowed, offline_max_hours, version FROM company WHERE id = ?1",
+        )
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.map(|row| Company {
+            id: row.get(0),
+            name: row.get(1),
+            two_factor_required: row.get(2),
+            dms: DmsIntegration {
+                kind: row.get(3),
+                supports_two_factor: row.get(4),
+            },
+            offline_policy: OfflinePolicy {
+                allowed: row.get(5),
+                max_hours: u32::try_from(row.get::<i64, _>(6)).unwrap_or(0),
+            },
+            version: row.get(7),
+        }))
+    }
+
+    pub async fn user(&self, id: &str) -> Result<Option<User>, CoreError> {
+        let row = sqlx::query(&format!("SELECT {USER_COLUMNS} FROM users WHERE id = ?1"))
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(|row| user_from_row(&row)).transpose()
+    }
+
+    /// Users whose display name or email starts with `query` (ASCII
+    /// case-insensitive), ordered by name; plus how many match in total.
+    pub async fn list_users(
+        &self,
+        query: &str,
+        offset: u32,
+        limit: u32,
+    ) -> Result<(Vec<User>, u32), CoreError> {
+        let limit = limit.min(MAX_PAGE);
+        let prefix = query.trim();
+        // A range instead of LIKE: no wildcard escaping, and SQLite serves it
+        // from the NOCASE indexes. U+10FFFF sorts after anything a name can
+        // continue with.
+        let upper = format!("{prefix}\u{10FFFF}");
+        let filter = if prefix.is_empty() {
+            ""
+        } else {
+            "WHERE (display_name >= ?1 AND display_name < ?2) OR (email >= ?1 AND email < ?2)"
+        };
+        let total: i64 = sqlx::query_scalar(&format!("SELECT count(*) FROM users {filter}"))
+            .bind(prefix)
+            .bind(&upper)
+            .fetch_one(&self.pool)
+            .await?;
+        let rows = sqlx::query(&format!(
+            "SELECT {USER_COLUMNS} FROM users {filter} ORDER BY display_name, id LIMIT ?3 OFFSET ?4"
+        ))
+        .bind(prefix)
+        .bind(&upper)
+        .bind(i64::from(limit))
+        .bind(i64::from(offset))
+        .fetch_all(&self.pool)
+        .await?;
+        let users = rows
+            .iter()
+            .map(user_from_row)
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok((users, u32::try_from(total).unwrap_or(u32::MAX)))
+    }
+}
+
+const USER_COLUMNS: &str = "id, company_id, email, display_name, role, status, mobile_phone, \
+     phone_verified_at, two_factor_enabled, version, updated_at";
+
+fn user_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<User, CoreError> {
+    let role: String = row.get(4);
+    let status: String = row.get(5);
+    let corrupt = |what: &str| {
+        CoreError::Cache(sqlx::Error::Decode(
+            format!("unknown {what} in the cache").into(),
+        ))
+    };
+    Ok(User {
+        id: row.get(0),
+        company_id: row.get(1),
+        email: row.get(2),
+        display_name: row.get(3),
+        role: Role::parse(&role).ok_or_else(|| corrupt("role"))?,
+        status: UserStatus::parse(&status).ok_or_else(|| corrupt("status"))?,
+        mobile_phone: row.get(6),
+        phone_verified_at: row.get(7),
+        two_factor_enabled: row.get(8),
+        version: row.get(9),
+        updated_at: row.get(10),
+    })
+}
+
+fn new_key(keys: &dyn KeyStore, key_account: &str) -> Result<Sensitive<Vec<u8>>, CoreError> {
+    let key = Sensitive::new(rand::random::<[u8; KEY_LEN]>().to_vec());
+    // The key reaches the keychain before the file exists, so no file is ever
+    // written with a key we could lose.
+    keys.set(key_account, key.expose())?;
+    Ok(key)
+}
+
+fn map_open_error(err: sqlx::Error) -> CoreError {
+    let not_a_db = err
+        .as_database_error()
+        .map(|db| db.code().as_deref() == Some(SQLITE_NOTADB))
+        .unwrap_or(false);
+    if not_a_db {
+        CoreError::CacheUnreadable {
+            reason: "the key does not decrypt the cache file".into(),
+        }
+    } else {
+        CoreError::Cache(err)
+    }
+}
+
+/// The recovery path: moves the unreadable file (and its WAL/SHM sidecars)
+/// aside with a timestamp, stores a NEW key, and creates an empty cache.
+/// Returns the new cache and where the old file went (if there was one).
+pub async fn reset(
+    path: &Path,
+    keys: &dyn KeyStore,
+    key_account: &str,
+) -> Result<(Cache, Option<PathBuf>), CoreError> {
+    let moved = if path.exists() {
+        let aside = aside_path(path);
+        std::fs::rename(path, &aside)?;
+        for suffix in ["-wal", "-shm"] {
+            let from = sidecar(path, suffix);
+            if from.exists() {
+                std::fs::rename(&from, sidecar(&aside, suffix))?;
+            }
+        }
+        tracing::warn!(moved_to = %aside.display(), "unreadable cache moved aside");
+        Some(aside)
+    } else {
+        None
+    };
+    let key = new_key(keys, key_account)?;
+    let cache = Cache::connect(path, &key).await?;
+    Ok((cache, moved))
+}
+
+fn sidecar(path: &Path, suffix: &str) -> PathBuf {
+    let mut name = path.as_os_str().to_owned();
+    name.push(suffix);
+    PathBuf::from(name)
+}
+
+fn aside_path(path: &Path) -> PathBuf {
+    let stamp = now_millis();
+    let mut n = 0;
+    loop {
+        let candidate = sidecar(
+            path,
+            &if n == 0 {
+                format!(".unreadable-{stamp}")
+            } else {
+                format!(".unreadable-{stamp}-{n}")
+            },
+        );
+        if !candidate.exists() {
+            return candidate;
+        }
+        n += 1;
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use crate::keystore::tests::MemoryKeyStore;
+
+    pub(crate) fn company() -> Company {
+        Company {
+            id: "c1".into(),
+            name: "Desert Motors".into(),
+            two_factor_required: false,
+            dms: DmsIntegration {
+                kind: "cdk".into(),
+                supports_two_factor: true,
+            },
+            offline_policy: OfflinePolicy {
+                allowed: true,
+                max_hours: 72,
+            },
+            version: 3,
+        }
+    }
+
+    pub(crate) fn user(id: &str, name: &str, email: &str) -> User {
+        User {
+            id: id.into(),
+            company_id: "c1".into(),
+            email: email.into(),
+            display_name: name.into(),
+            role: Role::User,
+            status: UserStatus::Active,
+            mobile_phone: Some("+14805551234".into()),
+            phone_verified_at: None,
+            two_factor_enabled: true,
+            version: 1,
+            updated_at: 1_700_000_000_000,
+        }
+    }
+
+    fn session() -> SessionMeta {
+        SessionMeta {
+            user_id: "u1".into(),
+            company_id: "c1".into(),
+            expires_at: 9_999_999_999_999,
+            signed_in_at: 1,
+        }
+    }
+
+    async fn seeded(dir: &Path, keys: &MemoryKeyStore) -> Cache {
+        let cache = Cache::open(&dir.join("cache.db"), keys, "cache-key").await.unwrap();
+        let users = vec![
+            user("u1", "Alice Admin", "alice@desertmotors.example"),
+            user("u2", "bob Builder", "bob@desertmotors.example"),
+            user("u3", "Carol Finance", "carol.fi@desertmotors.example"),
+            user("u4", "Ålesund Å", "zed@desertmotors.example"),
+        ];
+        cache.store_login(&company(), &users, &session()).await.unwrap();
+        cache
+    }
+
+    #[tokio::test]
+    async fn cache_round_trips_company_users_and_session() {
+        let dir = tempfile::tempdir().unwrap();
+        let keys = MemoryKeyStore::default();
+        let cache = seeded(dir.path(), &keys).await;
+        assert_eq!(cache.company("c1").await.unwrap(), Some(company()));
+        assert_eq!(
+            cache.user("u3").await.unwrap(),
+            Some(user("u3", "Carol Finance", "carol.fi@desertmotors.example")),
+            "every user field must survive the cache"
+        );
+        assert_eq!(cache.session_meta().await.unwrap(), Some(session()));
+        assert!(cache.last_synced_at().await.unwrap().is_some(), "login is a sync");
+        cache.clear_session().await.unwrap();
+        assert_eq!(cache.session_meta().await.unwrap(), None);
+        assert!(
+            cache.company("c1").await.unwrap().is_some(),
+            "sign-out keeps the cached company for the next offline start"
+        );
+    }
+
+    #[tokio::test]
+    async fn store_login_replaces_previous_company_data() {
+        let dir = tempfile::tempdir().unwrap();
+        let keys = MemoryKeyStore::default();
+        let cache = seeded(dir.path(), &keys).await;
+        cache
+            .store_login(&company(), &[user("u1", "Alice Admin", "a@x.example")], &session())
+            .await
+            .unwrap();
+        let (users, total) = cache.list_users("", 0, 50).await.unwrap();
+        assert_eq!(total, 1, "users deleted on the cloud must leave the cache: {users:?}");
+    }
+
+    #[tokio::test]
+    async fn list_users_prefix_search_is_case_insensitive_on_name_and_email() {
+        let dir = tempfile::tempdir().unwrap();
+        let keys = MemoryKeyStore::default();
+        let cache = seeded(dir.path(), &keys).await;
+
+        let (all, total) = cache.list_users("", 0, 50).await.unwrap();
+        let names: Vec<_> = all.iter().map(|u| u.display_name.as_str()).collect();
+        assert_eq!(total, 4);
+        assert_eq!(
+            names,
+            ["Alice Admin", "bob Builder", "Carol Finance", "Ålesund Å"],
+            "sorted by name, ignoring ASCII case"
+        );
+
+        let (found, total) = cache.list_users("BO", 0, 50).await.unwrap();
+        assert_eq!((found.len(), total), (1, 1), "name prefix, any case: {found:?}");
+        assert_eq!(found[0].id, "u2");
+
+        let (found, _) = cache.list_users("carol.f", 0, 50).await.unwrap();
+        assert_eq!(found.len(), 1, "email prefix matches: {found:?}");
+
+        let (found, _) = cache.list_users("zed@", 0, 50).await.unwrap();
+        assert_eq!(found[0].id, "u4", "email prefix finds users whose name differs");
+
+        let (found, total) = cache.list_users("%", 0, 50).await.unwrap();
+        assert_eq!(total, 0, "wildcards are literal, not LIKE patterns: {found:?}");
+
+        let (found, total) = cache.list_users("finance", 0, 50).await.unwrap();
+        assert_eq!(total, 0, "prefix search, not substring: {found:?}");
+    }
+
+    #[tokio::test]
+    async fn list_users_pages_with_offset_limit_and_full_total() {
+        let dir = tempfile::tempdir().unwrap();
+        let keys = MemoryKeyStore::default();
+        let cache = seeded(dir.path(), &keys).await;
+        let (page, total) = cache.list_users("", 1, 2).await.unwrap();
+        let ids: Vec<_> = page.iter().map(|u| u.id.as_str()).collect();
+        assert_eq!(ids, ["u2", "u3"], "second and third by name");
+        assert_eq!(total, 4, "total counts every match, not the page");
+        let (page, total) = cache.list_users("", 10, 2).await.unwrap();
+        assert!(page.is_empty());
+        assert_eq!(total, 4);
+    }
+
+    #[tokio::test]
+    async fn prefix_search_uses_an_index() {
+        let dir = tempfile::tempdir().unwrap();
+        let keys = MemoryKeyStore::default();
+        let cache = seeded(dir.path(), &keys).await;
+        // Column 3 of EXPLAIN QUERY PLAN is the human-readable detail.
+        let rows = sqlx::query(
+            "EXPLAIN QUERY PLAN SELECT id FROM users \
+             WHERE (display_name >= 'a' AND display_name < 'b') OR (email >= 'a' AND email < 'b')",
+        )
+        .fetch_all(&cache.pool)
+        .await
+        .unwrap();
+        let details: Vec<String> = rows.iter().map(|r| r.get::<String, _>(3)).collect();
+        assert!(
+            details.iter().any(|d| d.contains("users_display_name"))
+                && details.iter().any(|d| d.contains("users_email")),
+            "a prefix search must not scan the whole table at 100k users: {details:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn cache_file_is_encrypted_on_disk() {
+        let dir = tempfile::tempdir().unwrap();
+        let keys = MemoryKeyStore::default();
+        let cache = seeded(dir.path(), &keys).await;
+        let path = cache.path().to_owned();
+        cache.close().await;
+        let bytes = std::fs::read(&path).unwrap();
+        assert!(bytes.len() > 1024, "the cache must hold the data");
+        assert!(
+            !bytes.starts_with(b"SQLite format 3"),
+            "a plain SQLite header means SQLCipher is not active"
+        );
+        // Like `strings`: search every file of the cache for a user email.
+        for entry in std::fs::read_dir(dir.path()).unwrap() {
+            let file = std::fs::read(entry.unwrap().path()).unwrap();
+            assert!(
+                !file
+                    .windows(b"desertmotors.example".len())
+                    .any(|w| w == b"desertmotors.example"),
+                "user emails must not be readable on disk"
+            );
+        }
+        let strings = std::process::Command::new("strings").arg(&path).output();
+        if let Ok(out) = strings {
+            assert!(
+                !String::from_utf8_lossy(&out.stdout).contains("@desertmotors.example"),
+                "`strings` finds a user email in the cache file"
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn cache_reopens_with_the_same_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let keys = MemoryKeyStore::default();
+        let cache = seeded(dir.path(), &keys).await;
+        cache.close().await;
+        let cache = Cache::open(&dir.path().join("cache.db"), &keys, "cache-key")
+            .await
+            .unwrap();
+        assert_eq!(cache.list_users("", 0, 50).await.unwrap().1, 4, "data persists");
+    }
+
+    #[tokio::test]
+    async fn wrong_key_is_cache_unreadable_and_keeps_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let keys = MemoryKeyStore::default();
+        seeded(dir.path(), &keys).await.close().await;
+        let path = dir.path().join("cache.db");
+        let before = std::fs::read(&path).unwrap();
+        keys.set("cache-key", &[7u8; 32]).unwrap();
+        let err = Cache::open(&path, &keys, "cache-key").await.err();
+        assert!(
+            matches!(err, Some(CoreError::CacheUnreadable { .. })),
+            "a wrong key must be reported as cache_unreadable, got {err:?}"
+        );
+        let after = std::fs::read(&path).unwrap();
+        assert!(
+            after == before,
+            "a failed open must not touch the user's data"
+        );
+    }
+
+    #[tokio::test]
+    async fn missing_key_is_cache_unreadable_and_creates_no_new_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let keys = MemoryKeyStore::default();
+        seeded(dir.path(), &keys).await.close().await;
+        keys.delete("cache-key").unwrap();
+        let err = Cache::open(&dir.path().join("cache.db"), &keys, "cache-key")
+            .await
+            .err();
+        assert!(
+            matches!(err, Some(CoreError::CacheUnreadable { .. })),
+            "a missing key must be reported as cache_unreadable, got {err:?}"
+        );
+        assert!(
+            !keys.contains("cache-key"),
+            "a new key would silently orphan the existing file"
+        );
+    }
+
+    #[tokio::test]
+    async fn reset_moves_the_unreadable_file_aside_and_starts_fresh() {
+        let dir = tempfile::tempdir().unwrap();
+        let keys = MemoryKeyStore::default();
+        seeded(dir.path(), &keys).await.close().await;
+        let path = dir.path().join("cache.db");
+        let old_bytes = std::fs::read(&path).unwrap();
+        keys.delete("cache-key").unwrap();
+
+        let (cache, moved) = reset(&path, &keys, "cache-key").await.unwrap();
+        let moved = moved.expect("the old file must be kept aside");
+        assert!(
+            std::fs::read(&moved).unwrap() == old_bytes,
+            "the unreadable file is preserved byte for byte (no silent data loss)"
+        );
+        assert!(
+            moved.file_name().unwrap().to_string_lossy().contains("unreadable-"),
+            "the aside name says what it is: {moved:?}"
+        );
+        assert_eq!(cache.list_users("", 0, 50).await.unwrap().1, 0, "fresh cache");
+        assert!(keys.contains("cache-key"), "a new key is stored");
+        cache.close().await;
+        Cache::open(&path, &keys, "cache-key")
+            .await
+            .expect("the fresh cache opens with the new key");
+    }
+
+    #[tokio::test]
+    async fn the_key_is_32_random_bytes_per_cache() {
+        let a = tempfile::tempdir().unwrap();
+        let b = tempfile::tempdir().unwrap();
+        let keys_a = MemoryKeyStore::default();
+        let keys_b = MemoryKeyStore::default();
+        Cache::open(&a.path().join("c.db"), &keys_a, "k").await.unwrap();
+        Cache::open(&b.path().join("c.db"), &keys_b, "k").await.unwrap();
+        let ka = keys_a.get("k").unwrap().unwrap();
+        let kb = keys_b.get("k").unwrap().unwrap();
+        assert_eq!(ka.len(), 32, "256-bit raw key");
+        assert_ne!(ka, kb, "keys must be random");
+    }
+}

@@ -1,0 +1,219 @@
+//! The core's one error type. Every variant maps to a stable `code` and a
+//! message written for the person at the desk (see `From<&CoreError> for ApiError`).
+//! No variant carries a secret: keys, tokens and passwords never reach an error.
+
+use secureclose_protocol::{codes, ApiError};
+
+/// Codes the desktop adds to the shared `protocol::codes`.
+pub mod desktop_codes {
+    pub const CACHE_UNREADABLE: &str = "cache_unreadable";
+    pub const CACHE: &str = "cache_error";
+    pub const KEYCHAIN: &str = "keychain_error";
+    pub const OFFLINE: &str = "offline";
+    pub const CLOUD_UNREACHABLE: &str = "cloud_unreachable";
+    pub const CLOUD_PROTOCOL: &str = "cloud_protocol";
+    pub const INVALID_CLOUD_URL: &str = "invalid_cloud_url";
+    pub const NOT_SIGNED_IN: &str = "not_signed_in";
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum CoreError {
+    /// The cache file exists but cannot be decrypted with the key we have (or
+    /// the key is gone from the keychain). Recovery: `AppCore::reset_cache`.
+    #[error("the local cache cannot be read: {reason}")]
+    CacheUnreadable { reason: String },
+
+    /// SQLCipher is not compiled in: a key would be silently ignored and the
+    /// cache written in plain text, so we refuse to run.
+    #[error("the local cache is not encrypted: SQLCipher is missing from this build")]
+    EncryptionUnavailable,
+
+    #[error("local cache error: {0}")]
+    Cache(#[from] sqlx::Error),
+
+    #[error("local cache migration failed: {0}")]
+    Migration(#[from] sqlx::migrate::MigrateError),
+
+    #[error("file system error: {0}")]
+    Io(#[from] std::io::Error),
+
+    /// The OS keychain refused or is unreachable. `detail` comes from the
+    /// keyring crate, which never includes the secret itself.
+    #[error("keychain error: {detail}")]
+    Keychain { detail: String },
+
+    #[error("invalid cloud URL: {reason}")]
+    InvalidCloudUrl { reason: String },
+
+    /// No network route to the cloud (DNS failure, connection refused).
+    #[error("offline: cannot reach the SecureClose cloud at {url}")]
+    Offline { url: String },
+
+    /// Connected, but the cloud did not answer in time or answered with
+    /// something that is not our API.
+    #[error("the SecureClose cloud at {url} did not respond properly: {detail}")]
+    CloudUnreachable { url: String, detail: String },
+
+    /// The cloud answered with a `{code, message}` error body.
+    #[error("cloud error {status}: {code}")]
+    Cloud {
+        status: u16,
+        code: String,
+        message: String,
+    },
+
+    #[error("not signed in")]
+    NotSignedIn,
+}
+
+impl CoreError {
+    pub fn code(&self) -> &str {
+        match self {
+            CoreError::CacheUnreadable { .. } => desktop_codes::CACHE_UNREADABLE,
+            CoreError::EncryptionUnavailable
+            | CoreError::Cache(_)
+            | CoreError::Migration(_)
+            | CoreError::Io(_) => desktop_codes::CACHE,
+            CoreError::Keychain { .. } => desktop_codes::KEYCHAIN,
+            CoreError::InvalidCloudUrl { .. } => desktop_codes::INVALID_CLOUD_URL,
+            CoreError::Offline { .. } => desktop_codes::OFFLINE,
+            CoreError::CloudUnreachable { .. } => desktop_codes::CLOUD_UNREACHABLE,
+            CoreError::Cloud { code, .. } => code,
+            CoreError::NotSignedIn => desktop_codes::NOT_SIGNED_IN,
+        }
+    }
+
+    /// A message for a person. Internal details (SQL errors, paths) stay in the logs.
+    pub fn user_message(&self) -> String {
+        match self {
+            CoreError::CacheUnreadable { .. } => "The local cache on this computer cannot be \
+                 read (its key is missing or does not match). You can start a fresh cache: \
+                 the unreadable file is kept aside and your data is downloaded again at your \
+                 next sign-in."
+                .into(),
+            CoreError::EncryptionUnavailable => "This build of SecureClose cannot encrypt its \
+                 local cache, so it will not store any data. Please reinstall SecureClose."
+                .into(),
+            CoreError::Cache(_) | CoreError::Migration(_) | CoreError::Io(_) => {
+                "The local cache could not be read or written. Please try again; if it keeps \
+                 happening, restart SecureClose."
+                    .into()
+            }
+            CoreError::Keychain { .. } => "SecureClose could not use the system keychain \
+                 (Credential Manager, Keychain or Secret Service). Make sure it is unlocked \
+                 and try again."
+                .into(),
+            CoreError::InvalidCloudUrl { reason } => format!("The cloud address is not valid: {reason}."),
+            CoreError::Offline { url } => format!(
+                "You appear to be offline: SecureClose cannot reach its cloud at {url}. \
+                 Check your network connection and try again."
+            ),
+            CoreError::CloudUnreachable { url, .. } => format!(
+                "The SecureClose cloud at {url} is not responding. Please try again in a moment."
+            ),
+            CoreError::Cloud { code, message, .. } => match code.as_str() {
+                // The cloud's messages are already written for people; keep them.
+                _ if !message.is_empty() => message.clone(),
+                codes::INVALID_CREDENTIALS => "The email or password is incorrect.".into(),
+                _ => format!("The SecureClose cloud refused the request ({code})."),
+            },
+            CoreError::NotSignedIn => "Please sign in first.".into(),
+        }
+    }
+
+    /// True when the cloud says our session token is no longer valid.
+    pub fn is_session_rejected(&self) -> bool {
+        matches!(self, CoreError::Cloud { code, .. }
+            if code == codes::UNAUTHENTICATED || code == codes::SESSION_EXPIRED)
+    }
+
+    pub(crate) fn keychain(err: impl std::fmt::Display) -> Self {
+        CoreError::Keychain {
+            detail: err.to_string(),
+        }
+    }
+}
+
+impl From<&CoreError> for ApiError {
+    fn from(err: &CoreError) -> Self {
+        ApiError::new(err.code(), err.user_message())
+    }
+}
+
+impl From<CoreError> for ApiError {
+    fn from(err: CoreError) -> Self {
+        ApiError::from(&err)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cache_unreadable_tells_the_user_about_the_fresh_cache_recovery() {
+        let api = ApiError::from(&CoreError::CacheUnreadable {
+            reason: "file is not a database".into(),
+        });
+        assert_eq!(api.code, "cache_unreadable", "the UI switches screens on this code");
+        assert!(
+            api.message.contains("fresh cache") && api.message.contains("sign-in"),
+            "the user must learn there is a recovery path: {}",
+            api.message
+        );
+    }
+
+    #[test]
+    fn cloud_error_keeps_the_cloud_code_and_message() {
+        let api = ApiError::from(&CoreError::Cloud {
+            status: 401,
+            code: codes::INVALID_CREDENTIALS.into(),
+            message: "The email or password is incorrect.".into(),
+        });
+        assert_eq!(api.code, codes::INVALID_CREDENTIALS, "codes are a stable contract");
+        assert_eq!(api.message, "The email or password is incorrect.");
+    }
+
+    #[test]
+    fn offline_and_unreachable_have_distinct_codes_and_name_the_cloud() {
+        let offline = ApiError::from(&CoreError::Offline {
+            url: "https://cloud.example".into(),
+        });
+        let slow = ApiError::from(&CoreError::CloudUnreachable {
+            url: "https://cloud.example".into(),
+            detail: "timeout".into(),
+        });
+        assert_eq!(offline.code, "offline");
+        assert_eq!(slow.code, "cloud_unreachable");
+        assert!(
+            offline.message.contains("https://cloud.example"),
+            "the user must see which address failed: {}",
+            offline.message
+        );
+    }
+
+    #[test]
+    fn internal_details_do_not_reach_the_user_message() {
+        let err = CoreError::Cache(sqlx::Error::Protocol("SELECT secret FROM x".into()));
+        let api = ApiError::from(&err);
+        assert_eq!(api.code, "cache_error");
+        assert!(
+            !api.message.contains("SELECT"),
+            "SQL belongs in logs, not the UI: {}",
+            api.message
+        );
+    }
+
+    #[test]
+    fn session_rejection_is_recognised_for_both_codes() {
+        for code in [codes::UNAUTHENTICATED, codes::SESSION_EXPIRED] {
+            let err = CoreError::Cloud {
+                status: 401,
+                code: code.into(),
+                message: String::new(),
+            };
+            assert!(err.is_session_rejected(), "{code} means the token is dead");
+        }
+        assert!(!CoreError::NotSignedIn.is_session_rejected());
+    }
+}
