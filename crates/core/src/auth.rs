@@ -81,11 +81,17 @@ mod tests {
     fn sign_in_then_out() {
         let mut state = LoginState::default();
         assert_eq!(state, LoginState::SignedOut, "the app starts signed out");
-        assert!(matches!(state.require_session(), Err(CoreError::NotSignedIn)));
+        assert!(matches!(
+            state.require_session(),
+            Err(CoreError::NotSignedIn)
+        ));
         state.password_accepted(session("u1"));
         assert_eq!(state.require_session().unwrap().user_id, "u1");
         let ended = state.sign_out().unwrap();
-        assert_eq!(ended.user_id, "u1", "sign_out hands back the session to revoke");
+        assert_eq!(
+            ended.user_id, "u1",
+            "sign_out hands back the session to revoke"
+        );
         assert_eq!(state, LoginState::SignedOut);
     }
 

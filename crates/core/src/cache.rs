@@ -453,14 +453,19 @@ pub(crate) mod tests {
     }
 
     async fn seeded(dir: &Path, keys: &MemoryKeyStore) -> Cache {
-        let cache = Cache::open(&dir.join("cache.db"), keys, "cache-key").await.unwrap();
+        let cache = Cache::open(&dir.join("cache.db"), keys, "cache-key")
+            .await
+            .unwrap();
         let users = vec![
             user("u1", "Alice Admin", "alice@desertmotors.example"),
             user("u2", "bob Builder", "bob@desertmotors.example"),
             user("u3", "Carol Finance", "carol.fi@desertmotors.example"),
             user("u4", "Ålesund Å", "zed@desertmotors.example"),
         ];
-        cache.store_login(&company(), &users, &session()).await.unwrap();
+        cache
+            .store_login(&company(), &users, &session())
+            .await
+            .unwrap();
         cache
     }
 
@@ -476,7 +481,10 @@ pub(crate) mod tests {
             "every user field must survive the cache"
         );
         assert_eq!(cache.session_meta().await.unwrap(), Some(session()));
-        assert!(cache.last_synced_at().await.unwrap().is_some(), "login is a sync");
+        assert!(
+            cache.last_synced_at().await.unwrap().is_some(),
+            "login is a sync"
+        );
         cache.clear_session().await.unwrap();
         assert_eq!(cache.session_meta().await.unwrap(), None);
         assert!(
@@ -491,11 +499,18 @@ pub(crate) mod tests {
         let keys = MemoryKeyStore::default();
         let cache = seeded(dir.path(), &keys).await;
         cache
-            .store_login(&company(), &[user("u1", "Alice Admin", "a@x.example")], &session())
+            .store_login(
+                &company(),
+                &[user("u1", "Alice Admin", "a@x.example")],
+                &session(),
+            )
             .await
             .unwrap();
         let (users, total) = cache.list_users("", 0, 50).await.unwrap();
-        assert_eq!(total, 1, "users deleted on the cloud must leave the cache: {users:?}");
+        assert_eq!(
+            total, 1,
+            "users deleted on the cloud must leave the cache: {users:?}"
+        );
     }
 
     #[tokio::test]
@@ -514,17 +529,27 @@ pub(crate) mod tests {
         );
 
         let (found, total) = cache.list_users("BO", 0, 50).await.unwrap();
-        assert_eq!((found.len(), total), (1, 1), "name prefix, any case: {found:?}");
+        assert_eq!(
+            (found.len(), total),
+            (1, 1),
+            "name prefix, any case: {found:?}"
+        );
         assert_eq!(found[0].id, "u2");
 
         let (found, _) = cache.list_users("carol.f", 0, 50).await.unwrap();
         assert_eq!(found.len(), 1, "email prefix matches: {found:?}");
 
         let (found, _) = cache.list_users("zed@", 0, 50).await.unwrap();
-        assert_eq!(found[0].id, "u4", "email prefix finds users whose name differs");
+        assert_eq!(
+            found[0].id, "u4",
+            "email prefix finds users whose name differs"
+        );
 
         let (found, total) = cache.list_users("%", 0, 50).await.unwrap();
-        assert_eq!(total, 0, "wildcards are literal, not LIKE patterns: {found:?}");
+        assert_eq!(
+            total, 0,
+            "wildcards are literal, not LIKE patterns: {found:?}"
+        );
 
         let (found, total) = cache.list_users("finance", 0, 50).await.unwrap();
         assert_eq!(total, 0, "prefix search, not substring: {found:?}");
@@ -580,7 +605,10 @@ pub(crate) mod tests {
         );
         // Like `strings`: search every file of the cache for a user email.
         for entry in std::fs::read_dir(dir.path()).unwrap() {
-            let file = std::fs::read(entry.unwrap().path()).unwrap();
+            // A -wal/-shm may vanish as SQLite finishes closing.
+            let Ok(file) = std::fs::read(entry.unwrap().path()) else {
+                continue;
+            };
             assert!(
                 !file
                     .windows(b"desertmotors.example".len())
@@ -606,7 +634,11 @@ pub(crate) mod tests {
         let cache = Cache::open(&dir.path().join("cache.db"), &keys, "cache-key")
             .await
             .unwrap();
-        assert_eq!(cache.list_users("", 0, 50).await.unwrap().1, 4, "data persists");
+        assert_eq!(
+            cache.list_users("", 0, 50).await.unwrap().1,
+            4,
+            "data persists"
+        );
     }
 
     #[tokio::test]
@@ -664,10 +696,18 @@ pub(crate) mod tests {
             "the unreadable file is preserved byte for byte (no silent data loss)"
         );
         assert!(
-            moved.file_name().unwrap().to_string_lossy().contains("unreadable-"),
+            moved
+                .file_name()
+                .unwrap()
+                .to_string_lossy()
+                .contains("unreadable-"),
             "the aside name says what it is: {moved:?}"
         );
-        assert_eq!(cache.list_users("", 0, 50).await.unwrap().1, 0, "fresh cache");
+        assert_eq!(
+            cache.list_users("", 0, 50).await.unwrap().1,
+            0,
+            "fresh cache"
+        );
         assert!(keys.contains("cache-key"), "a new key is stored");
         cache.close().await;
         Cache::open(&path, &keys, "cache-key")
@@ -681,8 +721,12 @@ pub(crate) mod tests {
         let b = tempfile::tempdir().unwrap();
         let keys_a = MemoryKeyStore::default();
         let keys_b = MemoryKeyStore::default();
-        Cache::open(&a.path().join("c.db"), &keys_a, "k").await.unwrap();
-        Cache::open(&b.path().join("c.db"), &keys_b, "k").await.unwrap();
+        Cache::open(&a.path().join("c.db"), &keys_a, "k")
+            .await
+            .unwrap();
+        Cache::open(&b.path().join("c.db"), &keys_b, "k")
+            .await
+            .unwrap();
         let ka = keys_a.get("k").unwrap().unwrap();
         let kb = keys_b.get("k").unwrap().unwrap();
         assert_eq!(ka.len(), 32, "256-bit raw key");

@@ -27,7 +27,9 @@ pub fn validate_cloud_url(input: &str) -> Result<String, CoreError> {
     let url = Url::parse(input.trim())
         .map_err(|_| invalid("enter a full address such as https://cloud.example.com"))?;
     if !url.username().is_empty() || url.password().is_some() {
-        return Err(invalid("the address must not contain a user name or password"));
+        return Err(invalid(
+            "the address must not contain a user name or password",
+        ));
     }
     if url.query().is_some() || url.fragment().is_some() {
         return Err(invalid("the address must not contain ? or #"));
@@ -93,7 +95,9 @@ impl CloudClient {
             email: email.to_owned(),
             password: password.to_owned(),
         };
-        let request = self.request(Method::POST, "/api/v1/login", None).json(&body);
+        let request = self
+            .request(Method::POST, "/api/v1/login", None)
+            .json(&body);
         // `body` holds the password; it is dropped here, and never logged.
         drop(body);
         self.json(request).await
@@ -122,7 +126,12 @@ impl CloudClient {
             .await
     }
 
-    fn request(&self, method: Method, path: &str, token: Option<&Sensitive<String>>) -> RequestBuilder {
+    fn request(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&Sensitive<String>>,
+    ) -> RequestBuilder {
         let builder = self.http.request(method, format!("{}{path}", self.base));
         match token {
             Some(token) => builder.bearer_auth(token.expose()),
@@ -131,7 +140,10 @@ impl CloudClient {
     }
 
     async fn send(&self, request: RequestBuilder) -> Result<reqwest::Response, CoreError> {
-        request.send().await.map_err(|err| self.transport_error(&err))
+        request
+            .send()
+            .await
+            .map_err(|err| self.transport_error(&err))
     }
 
     async fn check(&self, response: reqwest::Response) -> Result<reqwest::Response, CoreError> {
@@ -336,10 +348,7 @@ pub(crate) mod tests {
             "https://cloud.example",
             "normalised so paths can be appended"
         );
-        let msg = crate::error::CoreError::InvalidCloudUrl {
-            reason: "x".into(),
-        }
-        .user_message();
+        let msg = crate::error::CoreError::InvalidCloudUrl { reason: "x".into() }.user_message();
         assert!(msg.contains("not valid"), "the user learns why: {msg}");
     }
 
@@ -365,7 +374,11 @@ pub(crate) mod tests {
         let client = CloudClient::new(&url).unwrap();
         let err = client.login("a@b.example", "wrong").await.unwrap_err();
         match &err {
-            CoreError::Cloud { status, code, message } => {
+            CoreError::Cloud {
+                status,
+                code,
+                message,
+            } => {
                 assert_eq!(*status, 401);
                 assert_eq!(code, "invalid_credentials");
                 assert_eq!(message, "The email or password is incorrect.");
@@ -385,7 +398,11 @@ pub(crate) mod tests {
         assert!(matches!(err, CoreError::Offline { .. }), "got {err:?}");
         let api = ApiError::from(&err);
         assert_eq!(api.code, "offline");
-        assert!(api.message.contains(&url), "names the address: {}", api.message);
+        assert!(
+            api.message.contains(&url),
+            "names the address: {}",
+            api.message
+        );
     }
 
     #[tokio::test]

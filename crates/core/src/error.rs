@@ -103,7 +103,9 @@ impl CoreError {
                  (Credential Manager, Keychain or Secret Service). Make sure it is unlocked \
                  and try again."
                 .into(),
-            CoreError::InvalidCloudUrl { reason } => format!("The cloud address is not valid: {reason}."),
+            CoreError::InvalidCloudUrl { reason } => {
+                format!("The cloud address is not valid: {reason}.")
+            }
             CoreError::Offline { url } => format!(
                 "You appear to be offline: SecureClose cannot reach its cloud at {url}. \
                  Check your network connection and try again."
@@ -155,7 +157,10 @@ mod tests {
         let api = ApiError::from(&CoreError::CacheUnreadable {
             reason: "file is not a database".into(),
         });
-        assert_eq!(api.code, "cache_unreadable", "the UI switches screens on this code");
+        assert_eq!(
+            api.code, "cache_unreadable",
+            "the UI switches screens on this code"
+        );
         assert!(
             api.message.contains("fresh cache") && api.message.contains("sign-in"),
             "the user must learn there is a recovery path: {}",
@@ -170,7 +175,11 @@ mod tests {
             code: codes::INVALID_CREDENTIALS.into(),
             message: "The email or password is incorrect.".into(),
         });
-        assert_eq!(api.code, codes::INVALID_CREDENTIALS, "codes are a stable contract");
+        assert_eq!(
+            api.code,
+            codes::INVALID_CREDENTIALS,
+            "codes are a stable contract"
+        );
         assert_eq!(api.message, "The email or password is incorrect.");
     }
 

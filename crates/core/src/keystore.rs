@@ -106,7 +106,10 @@ impl OsKeyStore {
 
     #[cfg(target_os = "macos")]
     fn pick() -> Result<(Backend, Box<CredentialBuilder>), CoreError> {
-        Ok((Backend::MacosKeychain, keyring::default::default_credential_builder()))
+        Ok((
+            Backend::MacosKeychain,
+            keyring::default::default_credential_builder(),
+        ))
     }
 
     #[cfg(target_os = "windows")]
@@ -183,7 +186,12 @@ pub(crate) mod tests {
 
     impl KeyStore for MemoryKeyStore {
         fn get(&self, account: &str) -> Result<Option<Vec<u8>>, CoreError> {
-            Ok(self.entries.lock().expect("test lock").get(account).cloned())
+            Ok(self
+                .entries
+                .lock()
+                .expect("test lock")
+                .get(account)
+                .cloned())
         }
         fn set(&self, account: &str, secret: &[u8]) -> Result<(), CoreError> {
             self.entries
@@ -206,7 +214,11 @@ pub(crate) mod tests {
         let account = unique_account("roundtrip");
         // Bytes that are not valid UTF-8, as a raw key is.
         let secret: Vec<u8> = (0u8..=255).rev().take(32).collect();
-        assert_eq!(store.get(&account).unwrap(), None, "fresh account must be empty");
+        assert_eq!(
+            store.get(&account).unwrap(),
+            None,
+            "fresh account must be empty"
+        );
         store.set(&account, &secret).unwrap();
         assert_eq!(
             store.get(&account).unwrap().as_deref(),
@@ -220,7 +232,11 @@ pub(crate) mod tests {
             "set must overwrite, or a new cache key would be paired with the old one"
         );
         store.delete(&account).unwrap();
-        assert_eq!(store.get(&account).unwrap(), None, "delete must remove the secret");
+        assert_eq!(
+            store.get(&account).unwrap(),
+            None,
+            "delete must remove the secret"
+        );
         store
             .delete(&account)
             .expect("deleting an absent entry is not an error (logout twice)");
@@ -231,14 +247,18 @@ pub(crate) mod tests {
     #[cfg(target_os = "linux")]
     fn os_keystore_picks_a_real_backend_and_round_trips() {
         let store = OsKeyStore::new().unwrap();
-        // Under scripts/test a Secret Service daemon runs; when only the kernel
-        // keyring is available this still must not be a mock.
-        assert!(
-            matches!(
-                store.backend(),
-                Backend::SecretService | Backend::KernelKeyring
-            ),
-            "a real store must be selected"
+        // scripts/test runs this inside dbus-run-session with gnome-keyring:
+        // then Secret Service must win; without a session bus, the kernel
+        // keyring (never keyring's in-memory mock).
+        let expected = if std::env::var_os("DBUS_SESSION_BUS_ADDRESS").is_some() {
+            Backend::SecretService
+        } else {
+            Backend::KernelKeyring
+        };
+        assert_eq!(
+            store.backend(),
+            expected,
+            "the preferred real store must be selected"
         );
         round_trip(&store);
     }
@@ -264,6 +284,43 @@ pub(crate) mod tests {
     #[cfg(not(target_os = "linux"))]
     fn os_keystore_round_trips() {
         round_trip(&OsKeyStore::new().unwrap());
+    }
+
+    #[tokio::test]
+    #[ignore = "needs a keychain session: run scripts/test"]
+    async fn cache_key_deleted_from_the_real_keychain_is_unreadable_then_recoverable() {
+        use crate::cache::{reset, Cache};
+        let store = OsKeyStore::new().unwrap();
+        let account = unique_account("cache-key");
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("cache.db");
+        Cache::open(&path, &store, &account)
+            .await
+            .unwrap()
+            .close()
+            .await;
+        let key = store
+            .get(&account)
+            .unwrap()
+            .expect("the cache key is in the keychain");
+        assert_eq!(key.len(), 32, "a raw 256-bit key");
+        store.delete(&account).unwrap();
+
+        let err = Cache::open(&path, &store, &account).await.err();
+        assert!(
+            matches!(err, Some(CoreError::CacheUnreadable { .. })),
+            "a key deleted from the keychain must give cache_unreadable, got {err:?}"
+        );
+        let (cache, moved) = reset(&path, &store, &account).await.unwrap();
+        assert!(
+            moved.is_some_and(|p| p.exists()),
+            "the old file is kept aside"
+        );
+        cache.close().await;
+        Cache::open(&path, &store, &account)
+            .await
+            .expect("the fresh cache opens with the new keychain key");
+        store.delete(&account).unwrap();
     }
 
     #[test]
