@@ -3,6 +3,10 @@
 //! WebDriver. Run everything (including the ignored ones that need Xvfb,
 //! tauri-driver and a keychain session) with `scripts/test`.
 
+// Helpers outside #[test] fns (set-up, guards, waits) panic loudly on failure:
+// that is how a test reports a broken precondition.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod core_cloud;
 mod desktop;
 mod support;
