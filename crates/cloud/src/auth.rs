@@ -311,6 +311,60 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn admin_extractor_admits_admins_and_forbids_everyone_else() {
+        use axum::body::Body;
+        use axum::http::{Request, StatusCode};
+        use axum::routing::get;
+        use tower::ServiceExt as _;
+
+        let dir = tempfile::tempdir().unwrap();
+        let url = crate::config::sqlite_url_for(&dir.path().join("cloud.db"));
+        crate::seed_demo(&url).await.unwrap();
+        let db = crate::db::connect(&url, 2).await.unwrap();
+        let mut tokens = Vec::new();
+        for email in ["admin@desertsun.example", "marcus.reyes@desertsun.example"] {
+            let user = store::credentials_by_email(&db, email)
+                .await
+                .unwrap()
+                .unwrap()
+                .user;
+            let token = new_session_token();
+            store::insert_session(
+                &db,
+                &token_hash(&token),
+                &user.id,
+                now_ms(),
+                now_ms() + 60_000,
+            )
+            .await
+            .unwrap();
+            tokens.push(token);
+        }
+        let config = crate::CloudConfig::new(&url, "127.0.0.1:0".parse().unwrap());
+        let state = AppState {
+            db,
+            hasher: Arc::new(PasswordHasher::new(1, 1).await.unwrap()),
+            config: Arc::new(config),
+        };
+        let app = axum::Router::new()
+            .route("/admin-only", get(|_: AdminUser| async { "ok" }))
+            .with_state(state);
+        let call = |token: &str| {
+            let request = Request::get("/admin-only")
+                .header(AUTHORIZATION, format!("Bearer {token}"))
+                .body(Body::empty())
+                .unwrap();
+            app.clone().oneshot(request)
+        };
+        assert_eq!(call(&tokens[0]).await.unwrap().status(), StatusCode::OK);
+        assert_eq!(
+            call(&tokens[1]).await.unwrap().status(),
+            StatusCode::FORBIDDEN,
+            "a plain user must not pass an admin-only handler"
+        );
+    }
+
+    #[tokio::test]
     async fn a_full_queue_answers_server_busy_instead_of_waiting() {
         let hasher = Arc::new(PasswordHasher::new(1, 1).await.unwrap());
         // Hold the only hashing slot so the next caller must wait.
