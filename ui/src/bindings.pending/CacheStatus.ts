@@ -1,2 +1,0 @@
-// TEMPORARY hand copy of what ts-rs will generate into ../bindings/; deleted once they exist.
-export type CacheStatus = "ready" | "unreadable";
