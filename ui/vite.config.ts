@@ -8,15 +8,14 @@ import react from "@vitejs/plugin-react";
 export default defineConfig({
   plugins: [react()],
   clearScreen: false,
+  // Default host ("localhost") to match src-tauri's devUrl; never all interfaces.
   server: {
     port: 5173,
     strictPort: true,
-    host: "127.0.0.1",
   },
   preview: {
     port: 4173,
     strictPort: true,
-    host: "127.0.0.1",
   },
   build: {
     outDir: "dist",
