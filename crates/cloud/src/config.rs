@@ -7,7 +7,7 @@ use std::time::Duration;
 /// Default listen address of the local development cloud.
 pub const DEFAULT_BIND: &str = "127.0.0.1:8787";
 
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct CloudConfig {
     /// `sqlite://PATH?mode=rwc` or `postgres://...`.
     pub database_url: String,
@@ -42,6 +42,37 @@ impl CloudConfig {
             hash_queue_limit: cores * 16,
             max_db_connections: 10,
         }
+    }
+}
+
+impl std::fmt::Debug for CloudConfig {
+    // A PostgreSQL URL may carry a password: Debug output shows it redacted.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CloudConfig")
+            .field("database_url", &redact_url_password(&self.database_url))
+            .field("bind", &self.bind)
+            .field("dev_mode", &self.dev_mode)
+            .field("session_ttl", &self.session_ttl)
+            .field("max_body_bytes", &self.max_body_bytes)
+            .field("hash_concurrency", &self.hash_concurrency)
+            .field("hash_queue_limit", &self.hash_queue_limit)
+            .field("max_db_connections", &self.max_db_connections)
+            .finish()
+    }
+}
+
+/// `scheme://user:secret@host/db` -> `scheme://user:***@host/db`, for logs.
+pub fn redact_url_password(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_string();
+    };
+    let authority_end = rest.find('/').unwrap_or(rest.len());
+    let Some(at) = rest[..authority_end].rfind('@') else {
+        return url.to_string();
+    };
+    match rest[..at].split_once(':') {
+        Some((user, _password)) => format!("{scheme}://{user}:***{}", &rest[at..]),
+        None => url.to_string(),
     }
 }
 
@@ -92,6 +123,27 @@ mod tests {
             url.ends_with("cloud.db?mode=rwc"),
             "mode=rwc lets the first start create the file: {url}"
         );
+    }
+
+    #[test]
+    fn database_passwords_never_show_in_debug_output() {
+        assert_eq!(
+            redact_url_password("postgres://app:s3cret@db.internal:5432/cloud"),
+            "postgres://app:***@db.internal:5432/cloud"
+        );
+        assert_eq!(
+            redact_url_password("postgres://postgres@127.0.0.1:5432/db"),
+            "postgres://postgres@127.0.0.1:5432/db"
+        );
+        assert_eq!(
+            redact_url_password("sqlite:///tmp/a@b/cloud.db?mode=rwc"),
+            "sqlite:///tmp/a@b/cloud.db?mode=rwc"
+        );
+        let config = CloudConfig::new(
+            "postgres://app:s3cret@db/cloud",
+            DEFAULT_BIND.parse().unwrap(),
+        );
+        assert!(!format!("{config:?}").contains("s3cret"));
     }
 
     #[test]

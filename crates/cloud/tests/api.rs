@@ -686,6 +686,7 @@ mod http {
 
     on_both_backends!(
         health_reports_the_backend,
+        shutdown_stops_serving,
         malformed_json_is_a_validation_error_that_never_echoes_input,
         an_oversize_body_is_payload_too_large,
         unknown_routes_and_methods_answer_json,
@@ -702,6 +703,20 @@ mod http {
         };
         assert_eq!(health.database, expected);
         t.stop().await;
+    }
+
+    async fn shutdown_stops_serving(backend: Backend) {
+        let t = TestCloud::start(backend).await;
+        let url = t.url("/api/v1/health");
+        let http = t.http.clone();
+        assert_eq!(
+            http.get(&url).send().await.unwrap().status(),
+            StatusCode::OK
+        );
+        t.stop().await;
+        // A fresh client: no pooled connection may outlive the server.
+        let after = reqwest::Client::new().get(&url).send().await;
+        assert!(after.is_err(), "a shut-down server must refuse connections");
     }
 
     async fn malformed_json_is_a_validation_error_that_never_echoes_input(backend: Backend) {
