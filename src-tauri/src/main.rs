@@ -1,1 +1,61 @@
-fn main() {}
+//! SecureClose desktop shell: opens the core, registers the commands, shows
+//! the window. Everything else lives in `secureclose-core`.
+
+// No console window on Windows release builds.
+#![cfg_attr(not(debug_assertions), windows_subsystem = "windows")]
+
+mod commands;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use secureclose_core::{AppCore, CoreConfig, OsKeyStore};
+use tauri::Manager;
+use tracing_subscriber::EnvFilter;
+
+/// The local dev cloud started by `scripts/dev`.
+const DEFAULT_CLOUD_URL: &str = "http://127.0.0.1:8787";
+
+fn main() {
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(
+            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
+        )
+        .init();
+
+    #[allow(clippy::expect_used)] // start-up: nothing to show without a window
+    tauri::Builder::default()
+        .setup(|app| {
+            let data_dir = match std::env::var_os("SECURECLOSE_DATA_DIR") {
+                Some(dir) => PathBuf::from(dir),
+                None => app.path().app_data_dir()?,
+            };
+            // Explicit env wins (dev, tests), then the user's saved setting.
+            let cloud_url = std::env::var("SECURECLOSE_CLOUD_URL")
+                .ok()
+                .or_else(|| AppCore::saved_cloud_url(&data_dir))
+                .unwrap_or_else(|| DEFAULT_CLOUD_URL.to_owned());
+            tracing::info!(data_dir = %data_dir.display(), %cloud_url, "starting SecureClose");
+            let key_store = Arc::new(OsKeyStore::new()?);
+            let core = tauri::async_runtime::block_on(AppCore::open(CoreConfig {
+                data_dir,
+                cloud_url,
+                key_store,
+            }))?;
+            app.manage(Arc::new(core));
+            Ok(())
+        })
+        .invoke_handler(tauri::generate_handler![
+            commands::app_info,
+            commands::reset_cache,
+            commands::set_cloud_url,
+            commands::login,
+            commands::logout,
+            commands::session,
+            commands::list_users,
+            commands::company,
+        ])
+        .run(tauri::generate_context!())
+        .expect("SecureClose failed to start (see the log above for the cause)");
+}

@@ -1,0 +1,22 @@
+/// The app's own commands. Declaring them makes Tauri generate one
+/// `allow-<command>` permission each, so capabilities/default.json grants
+/// exactly these and a new command is unreachable until it is listed there.
+const COMMANDS: &[&str] = &[
+    "app_info",
+    "reset_cache",
+    "set_cloud_url",
+    "login",
+    "logout",
+    "session",
+    "list_users",
+    "company",
+];
+
+fn main() {
+    let attributes = tauri_build::Attributes::new()
+        .app_manifest(tauri_build::AppManifest::new().commands(COMMANDS));
+    if let Err(err) = tauri_build::try_build(attributes) {
+        // Build scripts report failure by panicking; this is build time, not the app.
+        panic!("tauri build step failed: {err:#}");
+    }
+}
