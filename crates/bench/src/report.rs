@@ -310,6 +310,33 @@ pub fn render(args: &ReportArgs<'_>) -> Result<String, BenchError> {
                     num(f(x, "/fixture/marker_ms/p50_ms"), 0),
                 );
             }
+            // Each variant against the default, so the effect of a setting reads directly.
+            if let Some(d) = variants.iter().find(|x| x["variant"] == "default") {
+                let _ = writeln!(
+                    details,
+                    "\nEffect of each setting vs default (negative = better):\n"
+                );
+                for x in variants.iter().filter(|x| x["variant"] != "default") {
+                    let delta = |who: &str, key: &str| -> String {
+                        let ptr = format!("/{who}{key}");
+                        match (f(x, &ptr), f(d, &ptr)) {
+                            (Some(a), Some(b)) if a.is_finite() && b.is_finite() => {
+                                format!("{:+.0}", a - b)
+                            }
+                            _ => "n/a".into(),
+                        }
+                    };
+                    let _ = writeln!(
+                        details,
+                        "- {}: app PSS {} MiB, start {} ms; fixture PSS {} MiB, start {} ms",
+                        x["variant"].as_str().unwrap_or("?"),
+                        delta("app", "/pss_mib_median"),
+                        delta("app", "/painted_ms/p50_ms"),
+                        delta("fixture", "/pss_mib_median"),
+                        delta("fixture", "/painted_ms/p50_ms"),
+                    );
+                }
+            }
             // Per-process split of the default variant's first good run.
             let _ = writeln!(
                 details,
