@@ -300,8 +300,10 @@ async fn connect(port: u16, app: &Path) -> Client {
         "tauri:options".into(),
         serde_json::json!({ "application": app }),
     );
-    ClientBuilder::rustls()
-        .unwrap()
+    // tauri-driver speaks plain HTTP on loopback: no TLS (and no rustls crypto
+    // provider choice) involved.
+    let connector = hyper_util::client::legacy::connect::HttpConnector::new();
+    ClientBuilder::new(connector)
         .capabilities(capabilities)
         .connect(&format!("http://127.0.0.1:{port}"))
         .await
