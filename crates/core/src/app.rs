@@ -133,7 +133,16 @@ impl AppCore {
             session,
             user,
             company,
-        } = response;
+        } = response
+        else {
+            // Replaced by the second-factor states of the login state machine.
+            return Err(CoreError::Cloud {
+                status: 501,
+                code: "second_factor_unsupported".into(),
+                message: "This version of SecureClose cannot complete a two-factor sign-in yet."
+                    .into(),
+            });
+        };
         let token = Sensitive::new(session.token.clone());
         let mut users = match self.track(client.users(&token).await) {
             Ok(list) => list.users,

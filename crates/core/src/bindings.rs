@@ -27,6 +27,9 @@ fn generated() -> BTreeMap<String, String> {
     render::<ipc::SessionView>(&mut out);
     render::<ipc::UsersPage>(&mut out);
     render::<protocol::ApiError>(&mut out);
+    render::<protocol::Challenge>(&mut out);
+    render::<protocol::CompanyUpdate>(&mut out);
+    render::<protocol::UserUpdate>(&mut out);
     render::<protocol::Company>(&mut out);
     render::<protocol::DmsIntegration>(&mut out);
     render::<protocol::OfflinePolicy>(&mut out);

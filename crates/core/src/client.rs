@@ -360,7 +360,10 @@ pub(crate) mod tests {
         let LoginResponse::SignedIn { session, user, .. } = client
             .login("alice@desertmotors.example", PASSWORD)
             .await
-            .unwrap();
+            .unwrap()
+        else {
+            panic!("alice has no second factor: the password alone must sign in");
+        };
         assert_eq!(user.email, "alice@desertmotors.example");
         let token = Sensitive::new(session.token);
         assert_eq!(client.company(&token).await.unwrap(), company());

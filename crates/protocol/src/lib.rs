@@ -17,6 +17,16 @@ pub const API_VERSION: &str = "v1";
 pub struct ApiError {
     pub code: String,
     pub message: String,
+    /// Wrong second-factor code: tries left on this code before the login
+    /// attempt must restart. Absent for every other error.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "ts", ts(optional))]
+    pub attempts_left: Option<u32>,
+    /// Rate limits and the resend cooldown: when (epoch ms) trying again can
+    /// succeed. Absent for every other error.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "ts", ts(optional, type = "number"))]
+    pub retry_at: Option<i64>,
 }
 
 impl ApiError {
@@ -24,7 +34,19 @@ impl ApiError {
         Self {
             code: code.into(),
             message: message.into(),
+            attempts_left: None,
+            retry_at: None,
         }
+    }
+
+    pub fn with_attempts_left(mut self, attempts_left: u32) -> Self {
+        self.attempts_left = Some(attempts_left);
+        self
+    }
+
+    pub fn with_retry_at(mut self, retry_at: i64) -> Self {
+        self.retry_at = Some(retry_at);
+        self
     }
 }
 
@@ -174,6 +196,147 @@ pub enum LoginResponse {
         user: User,
         company: Company,
     },
+    /// Password accepted; a code was sent by SMS to the user's verified phone.
+    /// Finish with `POST /api/v1/login/verify`.
+    SecondFactorRequired { challenge: Challenge },
+    /// Password accepted; 2FA is required but the user has no verified phone.
+    /// Enrol with `POST /api/v1/login/enroll-phone`, then verify the code.
+    PhoneEnrollmentRequired { challenge: Challenge },
+}
+
+/// One login attempt waiting for its second factor. The id is a bearer
+/// credential for this attempt only (it never grants API access by itself).
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Challenge {
+    pub challenge_id: String,
+    /// Masked destination for "Enter the code sent to ••• ••• 1234"; `None`
+    /// until a phone is known (enrolment before the number is entered).
+    pub phone_hint: Option<String>,
+    /// Whether a code has been sent for this attempt.
+    pub code_sent: bool,
+    /// When the current code stops working (epoch ms); `None` before a send.
+    #[cfg_attr(feature = "ts", ts(type = "number | null"))]
+    pub code_expires_at: Option<i64>,
+    /// Earliest moment a resend is accepted (epoch ms); `None` before a send.
+    #[cfg_attr(feature = "ts", ts(type = "number | null"))]
+    pub resend_available_at: Option<i64>,
+    /// Wrong codes still accepted for the current code.
+    pub attempts_left: u32,
+    /// When the whole login attempt expires and must restart (epoch ms).
+    #[cfg_attr(feature = "ts", ts(type = "number"))]
+    pub expires_at: i64,
+}
+
+impl std::fmt::Debug for Challenge {
+    // The challenge id lets its holder try codes: keep it out of logs.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Challenge")
+            .field("challenge_id", &"<redacted>")
+            .field("phone_hint", &self.phone_hint)
+            .field("code_sent", &self.code_sent)
+            .field("code_expires_at", &self.code_expires_at)
+            .field("resend_available_at", &self.resend_available_at)
+            .field("attempts_left", &self.attempts_left)
+            .field("expires_at", &self.expires_at)
+            .finish()
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct VerifyCodeRequest {
+    pub challenge_id: String,
+    pub code: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ResendCodeRequest {
+    pub challenge_id: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct EnrollPhoneRequest {
+    pub challenge_id: String,
+    /// As typed by the user; the cloud parses it (US default region) to E.164.
+    pub mobile_phone: String,
+}
+
+/// An admin's edit of one user: only the fields present change.
+/// `mobile_phone: Some(None)` (JSON `null`) removes the phone.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct UserUpdate {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "ts", ts(optional))]
+    pub display_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "ts", ts(optional))]
+    pub email: Option<String>,
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "double_option"
+    )]
+    #[cfg_attr(feature = "ts", ts(optional, type = "string | null"))]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
+    pub mobile_phone: Option<Option<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "ts", ts(optional))]
+    pub role: Option<Role>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "ts", ts(optional))]
+    pub status: Option<UserStatus>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "ts", ts(optional))]
+    pub two_factor_enabled: Option<bool>,
+}
+
+/// An admin's edit of the company profile: only the fields present change.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct CompanyUpdate {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "ts", ts(optional))]
+    pub name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "ts", ts(optional))]
+    pub two_factor_required: Option<bool>,
+}
+
+/// `null` and "absent" mean different things in a partial update.
+mod double_option {
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    pub fn serialize<S: Serializer>(
+        value: &Option<Option<String>>,
+        serializer: S,
+    ) -> Result<S::Ok, S::Error> {
+        match value {
+            Some(inner) => inner.serialize(serializer),
+            None => serializer.serialize_none(),
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(
+        deserializer: D,
+    ) -> Result<Option<Option<String>>, D::Error> {
+        Option::<String>::deserialize(deserializer).map(Some)
+    }
+}
+
+/// A message the development SMS outbox recorded (dev mode only).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct OutboxMessage {
+    pub to: String,
+    pub body: String,
+    pub sent_at: i64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -210,6 +373,21 @@ pub mod codes {
     pub const RATE_LIMITED: &str = "rate_limited";
     pub const SERVER_BUSY: &str = "server_busy";
     pub const INTERNAL: &str = "internal";
+    // Second factor (issue 3).
+    pub const INVALID_CODE: &str = "invalid_code";
+    pub const CODE_EXPIRED: &str = "code_expired";
+    /// Too many wrong codes or the attempt timed out: sign in again.
+    pub const CHALLENGE_CLOSED: &str = "challenge_closed";
+    pub const RESEND_TOO_SOON: &str = "resend_too_soon";
+    pub const SMS_LIMIT: &str = "sms_limit";
+    pub const SMS_FAILED: &str = "sms_failed";
+    pub const INVALID_PHONE: &str = "invalid_phone";
+    /// Turning 2FA on for a user with no mobile phone.
+    pub const PHONE_REQUIRED: &str = "phone_required";
+    /// The company's DMS integration does not support 2FA.
+    pub const TWO_FACTOR_UNAVAILABLE: &str = "two_factor_unavailable";
+    pub const ACCOUNT_LOCKED: &str = "account_locked";
+    pub const CONFLICT: &str = "conflict";
 }
 
 #[cfg(test)]
@@ -235,7 +413,9 @@ mod tests {
             }
         });
         let parsed: LoginResponse = serde_json::from_value(json).unwrap();
-        let LoginResponse::SignedIn { user, .. } = parsed;
+        let LoginResponse::SignedIn { user, .. } = parsed else {
+            panic!("a signed_in body must parse as SignedIn");
+        };
         assert_eq!(user.role, Role::Admin);
     }
 
@@ -250,6 +430,53 @@ mod tests {
             !shown.contains("super-secret-token"),
             "a token in Debug output ends up in logs: {shown}"
         );
+    }
+
+    #[test]
+    fn user_update_tells_a_removed_phone_from_an_untouched_one() {
+        let remove: UserUpdate = serde_json::from_str(r#"{"mobile_phone": null}"#).unwrap();
+        assert_eq!(
+            remove.mobile_phone,
+            Some(None),
+            "null means: remove the phone"
+        );
+        let untouched: UserUpdate = serde_json::from_str("{}").unwrap();
+        assert_eq!(
+            untouched.mobile_phone, None,
+            "absent means: leave the phone alone"
+        );
+        assert_eq!(
+            serde_json::to_value(&remove).unwrap(),
+            serde_json::json!({"mobile_phone": null}),
+            "a removal must survive the round trip to the cloud"
+        );
+        assert_eq!(
+            serde_json::to_value(&untouched).unwrap(),
+            serde_json::json!({})
+        );
+    }
+
+    #[test]
+    fn api_error_extras_appear_only_when_set() {
+        let plain = serde_json::to_value(ApiError::new("x", "y")).unwrap();
+        assert_eq!(plain, serde_json::json!({"code": "x", "message": "y"}));
+        let wrong_code =
+            serde_json::to_value(ApiError::new("invalid_code", "m").with_attempts_left(3)).unwrap();
+        assert_eq!(wrong_code["attempts_left"], 3);
+    }
+
+    #[test]
+    fn challenge_debug_never_shows_its_id() {
+        let challenge = Challenge {
+            challenge_id: "attempt-secret".into(),
+            phone_hint: Some("••• ••• 1234".into()),
+            code_sent: true,
+            code_expires_at: Some(1),
+            resend_available_at: Some(1),
+            attempts_left: 5,
+            expires_at: 2,
+        };
+        assert!(!format!("{challenge:?}").contains("attempt-secret"));
     }
 
     #[test]

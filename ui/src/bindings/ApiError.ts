@@ -4,4 +4,14 @@
  * Every error the cloud returns, and every error the desktop shows the UI.
  * `code` is stable and machine-readable; `message` is for a person.
  */
-export type ApiError = { code: string, message: string, };
+export type ApiError = { code: string, message: string, 
+/**
+ * Wrong second-factor code: tries left on this code before the login
+ * attempt must restart. Absent for every other error.
+ */
+attempts_left?: number, 
+/**
+ * Rate limits and the resend cooldown: when (epoch ms) trying again can
+ * succeed. Absent for every other error.
+ */
+retry_at?: number, };
