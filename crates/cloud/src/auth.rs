@@ -17,7 +17,6 @@ use secureclose_protocol::{Role, User, UserStatus};
 use sha2::{Digest as _, Sha256};
 use tokio::sync::Semaphore;
 
-use crate::db::now_ms;
 use crate::error::CloudError;
 use crate::store;
 use crate::AppState;
@@ -202,7 +201,7 @@ impl FromRequestParts<AppState> for AuthedUser {
         if session.revoked_at.is_some() {
             return Err(CloudError::Unauthenticated);
         }
-        if session.expires_at <= now_ms() {
+        if session.expires_at <= state.now() {
             return Err(CloudError::SessionExpired);
         }
         if session.user.status == UserStatus::Disabled {
@@ -321,6 +320,7 @@ mod tests {
         let url = crate::config::sqlite_url_for(&dir.path().join("cloud.db"));
         crate::seed_demo(&url).await.unwrap();
         let db = crate::db::connect(&url, 2).await.unwrap();
+        use crate::db::now_ms;
         let mut tokens = Vec::new();
         for email in ["admin@desertsun.example", "marcus.reyes@desertsun.example"] {
             let user = store::credentials_by_email(&db, email)
@@ -345,6 +345,7 @@ mod tests {
             db,
             hasher: Arc::new(PasswordHasher::new(1, 1).await.unwrap()),
             config: Arc::new(config),
+            sms: Arc::new(crate::sms::UnconfiguredGateway),
         };
         let app = axum::Router::new()
             .route("/admin-only", get(|_: AdminUser| async { "ok" }))

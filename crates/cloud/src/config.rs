@@ -2,7 +2,11 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
+
+use crate::clock::{Clock, SystemClock};
+use crate::sms::SmsConfig;
 
 /// Default listen address of the local development cloud.
 pub const DEFAULT_BIND: &str = "127.0.0.1:8787";
@@ -12,8 +16,15 @@ pub struct CloudConfig {
     /// `sqlite://PATH?mode=rwc` or `postgres://...`.
     pub database_url: String,
     pub bind: SocketAddr,
-    /// Development conveniences (verbose logs). Never changes security checks.
+    /// Development conveniences (verbose logs, the SMS outbox and its
+    /// endpoint). Never changes security checks.
     pub dev_mode: bool,
+    /// SMS gateway. `None`: the dev outbox in dev mode, otherwise no gateway
+    /// (second-factor logins then fail with sms_failed). `start` refuses the
+    /// dev outbox outside dev mode.
+    pub sms: Option<SmsConfig>,
+    /// Time source of every expiry and limit (tests use a `ManualClock`).
+    pub clock: Arc<dyn Clock>,
     /// Lifetime of a session token from login.
     pub session_ttl: Duration,
     /// Largest accepted request body.
@@ -34,6 +45,8 @@ impl CloudConfig {
             database_url: database_url.into(),
             bind,
             dev_mode: false,
+            sms: None,
+            clock: Arc::new(SystemClock),
             session_ttl: Duration::from_secs(12 * 60 * 60),
             max_body_bytes: 64 * 1024,
             hash_concurrency: cores,
@@ -52,6 +65,7 @@ impl std::fmt::Debug for CloudConfig {
             .field("database_url", &redact_url_password(&self.database_url))
             .field("bind", &self.bind)
             .field("dev_mode", &self.dev_mode)
+            .field("sms", &self.sms)
             .field("session_ttl", &self.session_ttl)
             .field("max_body_bytes", &self.max_body_bytes)
             .field("hash_concurrency", &self.hash_concurrency)

@@ -31,6 +31,30 @@ pub enum CloudError {
     PayloadTooLarge,
     #[error("the server is busy; try again in a moment")]
     ServerBusy,
+    #[error("wrong code")]
+    InvalidCode { attempts_left: u32 },
+    #[error("this code has expired; send a new one")]
+    CodeExpired,
+    #[error("this sign-in attempt is over; sign in again")]
+    ChallengeClosed,
+    #[error("wait a little before asking for another code")]
+    ResendTooSoon { retry_at: i64 },
+    #[error("too many codes were sent; try again later")]
+    SmsLimit { retry_at: i64 },
+    #[error("the text message could not be sent: {0}")]
+    SmsFailed(String),
+    #[error("{0}")]
+    InvalidPhone(String),
+    #[error("Add a mobile phone on the General Info tab first")]
+    PhoneRequired,
+    #[error("Two-factor authentication is not available with your DMS integration")]
+    TwoFactorUnavailable,
+    #[error("this account is locked after too many failed sign-ins; ask your administrator")]
+    AccountLocked,
+    #[error("too many failed attempts; wait before trying again")]
+    RateLimited { retry_at: i64 },
+    #[error("{0}")]
+    Conflict(String),
     #[error("configuration: {0}")]
     Config(String),
     #[error("database: {0}")]
@@ -50,6 +74,18 @@ impl CloudError {
             | CloudError::Unauthenticated
             | CloudError::SessionExpired => StatusCode::UNAUTHORIZED,
             CloudError::AccountDisabled | CloudError::Forbidden => StatusCode::FORBIDDEN,
+            CloudError::InvalidCode { .. }
+            | CloudError::CodeExpired
+            | CloudError::InvalidPhone(_)
+            | CloudError::PhoneRequired
+            | CloudError::TwoFactorUnavailable => StatusCode::BAD_REQUEST,
+            CloudError::ChallengeClosed => StatusCode::UNAUTHORIZED,
+            CloudError::ResendTooSoon { .. }
+            | CloudError::SmsLimit { .. }
+            | CloudError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+            CloudError::SmsFailed(_) => StatusCode::BAD_GATEWAY,
+            CloudError::AccountLocked => StatusCode::LOCKED,
+            CloudError::Conflict(_) => StatusCode::CONFLICT,
             CloudError::NotFound => StatusCode::NOT_FOUND,
             CloudError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             CloudError::Validation(_) => StatusCode::BAD_REQUEST,
@@ -75,6 +111,18 @@ impl CloudError {
             CloudError::Validation(_) => codes::VALIDATION,
             CloudError::PayloadTooLarge => codes::PAYLOAD_TOO_LARGE,
             CloudError::ServerBusy => codes::SERVER_BUSY,
+            CloudError::InvalidCode { .. } => codes::INVALID_CODE,
+            CloudError::CodeExpired => codes::CODE_EXPIRED,
+            CloudError::ChallengeClosed => codes::CHALLENGE_CLOSED,
+            CloudError::ResendTooSoon { .. } => codes::RESEND_TOO_SOON,
+            CloudError::SmsLimit { .. } => codes::SMS_LIMIT,
+            CloudError::SmsFailed(_) => codes::SMS_FAILED,
+            CloudError::InvalidPhone(_) => codes::INVALID_PHONE,
+            CloudError::PhoneRequired => codes::PHONE_REQUIRED,
+            CloudError::TwoFactorUnavailable => codes::TWO_FACTOR_UNAVAILABLE,
+            CloudError::AccountLocked => codes::ACCOUNT_LOCKED,
+            CloudError::RateLimited { .. } => codes::RATE_LIMITED,
+            CloudError::Conflict(_) => codes::CONFLICT,
             CloudError::Config(_)
             | CloudError::Database(_)
             | CloudError::Migrate(_)
@@ -86,20 +134,33 @@ impl CloudError {
     /// The `{code, message}` a client sees. Internal details (SQL, paths) stay
     /// in the server log only.
     pub fn to_api_error(&self) -> ApiError {
-        let message = if self.status().is_server_error() && !matches!(self, CloudError::ServerBusy)
-        {
+        let message = if self.is_internal() {
             "internal server error".to_string()
         } else {
             self.to_string()
         };
-        ApiError::new(self.code(), message)
+        let error = ApiError::new(self.code(), message);
+        match self {
+            CloudError::InvalidCode { attempts_left } => error.with_attempts_left(*attempts_left),
+            CloudError::ResendTooSoon { retry_at }
+            | CloudError::SmsLimit { retry_at }
+            | CloudError::RateLimited { retry_at } => error.with_retry_at(*retry_at),
+            _ => error,
+        }
+    }
+
+    /// Server faults whose details belong in the log, not in the answer.
+    /// (server_busy and sms_failed are 5xx too, but their message helps the user.)
+    fn is_internal(&self) -> bool {
+        self.status().is_server_error()
+            && !matches!(self, CloudError::ServerBusy | CloudError::SmsFailed(_))
     }
 }
 
 impl IntoResponse for CloudError {
     fn into_response(self) -> Response {
         let status = self.status();
-        if status.is_server_error() && !matches!(self, CloudError::ServerBusy) {
+        if self.is_internal() {
             tracing::error!(error = %self, "request failed");
         }
         (status, Json(self.to_api_error())).into_response()
@@ -121,6 +182,28 @@ mod tests {
             api.message
         );
         assert_eq!(err.status(), StatusCode::INTERNAL_SERVER_ERROR);
+    }
+
+    #[test]
+    fn second_factor_errors_carry_their_extras_and_statuses() {
+        let wrong = CloudError::InvalidCode { attempts_left: 3 };
+        assert_eq!(wrong.status(), StatusCode::BAD_REQUEST);
+        assert_eq!(wrong.to_api_error().attempts_left, Some(3));
+        let soon = CloudError::ResendTooSoon { retry_at: 42 };
+        assert_eq!(soon.status(), StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(soon.to_api_error().retry_at, Some(42));
+        assert_eq!(CloudError::AccountLocked.status().as_u16(), 423);
+        assert_eq!(CloudError::ChallengeClosed.status().as_u16(), 401);
+        let failed = CloudError::SmsFailed("the carrier is unreachable".into());
+        assert_eq!(failed.status().as_u16(), 502);
+        assert!(
+            failed.to_api_error().message.contains("carrier"),
+            "an SMS failure says why, so the user knows it is not their fault"
+        );
+        assert_eq!(
+            CloudError::TwoFactorUnavailable.to_api_error().message,
+            "Two-factor authentication is not available with your DMS integration"
+        );
     }
 
     #[test]

@@ -1,14 +1,19 @@
 //! SecureClose cloud service: accounts, companies and sessions over HTTP
 //! (axum), stored in SQLite (embedded default) or PostgreSQL (sqlx `Any`).
 
+pub mod audit;
 pub mod auth;
+pub mod clock;
 pub mod config;
 pub mod db;
 pub mod error;
 pub mod openapi;
+pub mod phone;
 pub mod routes;
 pub mod seed;
+pub mod sms;
 mod store;
+pub mod twofactor;
 
 use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::Arc;
@@ -22,12 +27,62 @@ pub use error::CloudError;
 pub use openapi::openapi_document;
 pub use seed::{seed_demo, DemoSeed};
 
-/// Shared by every request handler.
+use secureclose_protocol::OutboxMessage;
+use sms::{DevOutboxGateway, SmsConfig, SmsGateway, TwilioGateway, UnconfiguredGateway};
+
+/// Shared by every request handler. Holds no per-user state: counters,
+/// challenges and sessions live in the database so instances agree.
 #[derive(Clone)]
 pub struct AppState {
     db: db::Db,
     hasher: Arc<auth::PasswordHasher>,
     config: Arc<CloudConfig>,
+    sms: Arc<dyn SmsGateway>,
+}
+
+impl AppState {
+    pub(crate) fn now(&self) -> i64 {
+        self.config.clock.now_ms()
+    }
+}
+
+/// Picks the gateway for a configuration; the dev outbox only in dev mode.
+fn sms_gateway(config: &CloudConfig, db: &db::Db) -> Result<Arc<dyn SmsGateway>, CloudError> {
+    let choice = match (&config.sms, config.dev_mode) {
+        (Some(choice), _) => Some(choice.clone()),
+        (None, true) => Some(SmsConfig::DevOutbox),
+        (None, false) => None,
+    };
+    Ok(match choice {
+        Some(SmsConfig::DevOutbox) if !config.dev_mode => {
+            return Err(CloudError::Config(
+                "the dev SMS outbox is for development only: start with --dev, or configure \
+                 Twilio (SECURECLOSE_SMS=twilio, SECURECLOSE_TWILIO_ACCOUNT_SID, \
+                 SECURECLOSE_TWILIO_AUTH_TOKEN, SECURECLOSE_TWILIO_FROM)"
+                    .into(),
+            ))
+        }
+        Some(SmsConfig::DevOutbox) => {
+            Arc::new(DevOutboxGateway::new(db.pool.clone(), config.clock.clone()))
+        }
+        Some(SmsConfig::Twilio(twilio)) => Arc::new(TwilioGateway::new(twilio)?),
+        None => {
+            tracing::warn!("no SMS gateway configured: second-factor sign-ins will fail");
+            Arc::new(UnconfiguredGateway)
+        }
+    })
+}
+
+/// Messages the development outbox recorded, newest first (`to`: only those
+/// sent to this E.164 number). For tests and `secureclose-cloud outbox`.
+pub async fn outbox(
+    database_url: &str,
+    to: Option<&str>,
+) -> Result<Vec<OutboxMessage>, CloudError> {
+    let db = db::connect(database_url, 1).await?;
+    let result = sms::list_outbox(&db.pool, to).await;
+    db.pool.close().await;
+    result
 }
 
 /// A cloud serving in the background (see [`start`]).
@@ -67,16 +122,19 @@ impl RunningCloud {
 /// in a background task.
 pub async fn start(config: CloudConfig) -> Result<RunningCloud, CloudError> {
     let db = db::connect(&config.database_url, config.max_db_connections).await?;
+    let sms = sms_gateway(&config, &db)?;
     let hasher =
         auth::PasswordHasher::new(config.hash_concurrency, config.hash_queue_limit).await?;
     let listener = TcpListener::bind(config.bind).await?;
     let addr = listener.local_addr()?;
     let pool = db.pool.clone();
     let dialect = db.dialect;
+    let sms_name = sms.name();
     let state = AppState {
         db,
         hasher: Arc::new(hasher),
         config: Arc::new(config),
+        sms,
     };
     let app = routes::router(state);
     let (shutdown, shutdown_rx) = oneshot::channel::<()>();
@@ -90,7 +148,7 @@ pub async fn start(config: CloudConfig) -> Result<RunningCloud, CloudError> {
             tracing::error!(error = %e, "server stopped with an error");
         }
     });
-    tracing::info!(%addr, database = dialect.name(), "SecureClose cloud listening");
+    tracing::info!(%addr, database = dialect.name(), sms = sms_name, "SecureClose cloud listening");
     Ok(RunningCloud {
         addr,
         shutdown,

@@ -5,7 +5,8 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use secureclose_cloud::config::{default_database_url, DEFAULT_BIND};
-use secureclose_cloud::{openapi_document, seed_demo, start, CloudConfig, CloudError};
+use secureclose_cloud::sms::{SmsConfig, TwilioConfig, TWILIO_DEFAULT_BASE_URL};
+use secureclose_cloud::{openapi_document, outbox, seed_demo, start, CloudConfig, CloudError};
 use tracing_subscriber::EnvFilter;
 
 #[derive(Parser)]
@@ -40,9 +41,19 @@ enum Command {
         database: DatabaseArg,
         #[arg(long, env = "SECURECLOSE_BIND", default_value = DEFAULT_BIND)]
         bind: SocketAddr,
-        /// Development mode: verbose logs by default.
+        /// Development mode: verbose logs, the SMS outbox and its endpoint.
         #[arg(long)]
         dev: bool,
+        #[command(flatten)]
+        sms: SmsArgs,
+    },
+    /// Print the development SMS outbox, newest first.
+    Outbox {
+        #[command(flatten)]
+        database: DatabaseArg,
+        /// Only messages to this number (E.164).
+        #[arg(long)]
+        to: Option<String>,
     },
     /// Create or refresh the demo companies and print fresh demo credentials.
     SeedDemo {
@@ -51,6 +62,57 @@ enum Command {
     },
     /// Print the OpenAPI document of the HTTP API.
     Openapi,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum SmsChoice {
+    Twilio,
+    DevOutbox,
+}
+
+#[derive(clap::Args)]
+struct SmsArgs {
+    /// SMS gateway for second-factor codes (default: dev-outbox with --dev, else twilio).
+    #[arg(long, env = "SECURECLOSE_SMS", value_enum)]
+    sms: Option<SmsChoice>,
+    #[arg(long, env = "SECURECLOSE_TWILIO_ACCOUNT_SID")]
+    twilio_account_sid: Option<String>,
+    #[arg(long, env = "SECURECLOSE_TWILIO_AUTH_TOKEN", hide_env_values = true)]
+    twilio_auth_token: Option<String>,
+    /// Sender number (E.164).
+    #[arg(long, env = "SECURECLOSE_TWILIO_FROM")]
+    twilio_from: Option<String>,
+    #[arg(long, env = "SECURECLOSE_TWILIO_BASE_URL", default_value = TWILIO_DEFAULT_BASE_URL)]
+    twilio_base_url: String,
+}
+
+impl SmsArgs {
+    /// Production must name a real gateway; `start` refuses the outbox without --dev.
+    fn config(self, dev: bool) -> Result<SmsConfig, CloudError> {
+        let choice = self.sms.unwrap_or(if dev {
+            SmsChoice::DevOutbox
+        } else {
+            SmsChoice::Twilio
+        });
+        match choice {
+            SmsChoice::DevOutbox => Ok(SmsConfig::DevOutbox),
+            SmsChoice::Twilio => {
+                let missing = || {
+                    CloudError::Config(
+                        "Twilio needs SECURECLOSE_TWILIO_ACCOUNT_SID, SECURECLOSE_TWILIO_AUTH_TOKEN \
+                         and SECURECLOSE_TWILIO_FROM (or run with --dev for the SMS outbox)"
+                            .into(),
+                    )
+                };
+                Ok(SmsConfig::Twilio(TwilioConfig {
+                    account_sid: self.twilio_account_sid.ok_or_else(missing)?,
+                    auth_token: self.twilio_auth_token.ok_or_else(missing)?,
+                    from: self.twilio_from.ok_or_else(missing)?,
+                    base_url: self.twilio_base_url,
+                }))
+            }
+        }
+    }
 }
 
 fn init_logging(dev: bool) {
@@ -97,9 +159,11 @@ async fn run(command: Command) -> Result<(), CloudError> {
             database,
             bind,
             dev,
+            sms,
         } => {
             let mut config = CloudConfig::new(database.url(), bind);
             config.dev_mode = dev;
+            config.sms = Some(sms.config(dev)?);
             let running = start(config).await?;
             eprintln!("SecureClose cloud listening on {}", running.base_url());
             shutdown_signal().await;
@@ -114,6 +178,16 @@ async fn run(command: Command) -> Result<(), CloudError> {
             );
             for (email, password) in &seed.users {
                 text.push_str(&format!("User:   {email}  password: {password}\n"));
+            }
+            print_out(&text)?;
+        }
+        Command::Outbox { database, to } => {
+            let mut text = String::new();
+            for message in outbox(&database.url(), to.as_deref()).await? {
+                text.push_str(&format!(
+                    "{}\t{}\t{}\n",
+                    message.sent_at, message.to, message.body
+                ));
             }
             print_out(&text)?;
         }

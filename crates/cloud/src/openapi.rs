@@ -16,10 +16,17 @@ use crate::routes;
     paths(
         routes::health::health,
         routes::session::login,
+        routes::session::verify,
+        routes::session::resend,
+        routes::session::enroll_phone,
         routes::session::logout,
         routes::account::me,
         routes::account::company,
         routes::account::users,
+        routes::admin::get_user,
+        routes::admin::update_user,
+        routes::admin::update_company,
+        routes::dev::outbox,
         openapi_json,
     ),
     components(schemas(
@@ -36,11 +43,20 @@ use crate::routes;
         protocol::OfflinePolicy,
         protocol::Role,
         protocol::UserStatus,
+        protocol::Challenge,
+        protocol::VerifyCodeRequest,
+        protocol::ResendCodeRequest,
+        protocol::EnrollPhoneRequest,
+        protocol::UserUpdate,
+        protocol::CompanyUpdate,
+        protocol::OutboxMessage,
     )),
     modifiers(&BearerAuth),
     tags(
         (name = "session", description = "Sign in and out"),
         (name = "account", description = "The caller, their company and its users"),
+        (name = "admin", description = "Admin edits of users and the company (own company only)"),
+        (name = "dev", description = "Development-only endpoints (exist only with --dev)"),
         (name = "meta", description = "Health and this document"),
     )
 )]
@@ -91,6 +107,11 @@ mod tests {
             "/api/v1/company",
             "/api/v1/users",
             "/api/v1/openapi.json",
+            "/api/v1/login/verify",
+            "/api/v1/login/resend",
+            "/api/v1/login/enroll-phone",
+            "/api/v1/users/{id}",
+            "/api/v1/dev/outbox",
         ] {
             assert!(
                 doc["paths"][path].is_object(),
@@ -99,5 +120,15 @@ mod tests {
         }
         assert!(doc["components"]["securitySchemes"]["bearer"].is_object());
         assert!(doc["components"]["schemas"]["LoginResponse"].is_object());
+        assert!(doc["paths"]["/api/v1/users/{id}"]["patch"].is_object());
+        assert!(doc["paths"]["/api/v1/company"]["patch"].is_object());
+        for schema in [
+            "Challenge",
+            "VerifyCodeRequest",
+            "UserUpdate",
+            "CompanyUpdate",
+        ] {
+            assert!(doc["components"]["schemas"][schema].is_object(), "{schema}");
+        }
     }
 }

@@ -73,6 +73,32 @@ pub async fn credentials_by_email(db: &Db, email: &str) -> Result<Option<Credent
     .transpose()
 }
 
+pub async fn user_by_id(db: &Db, id: &str) -> Result<Option<User>, CloudError> {
+    let sql = format!("SELECT {USER_COLUMNS} FROM users u WHERE u.id = $1");
+    let row = sqlx::query(&sql).bind(id).fetch_optional(&db.pool).await?;
+    row.as_ref().map(user_from_row).transpose()
+}
+
+/// An enrolment finished: the number the code reached becomes the user's
+/// verified mobile phone.
+pub async fn set_verified_phone(
+    db: &Db,
+    user_id: &str,
+    phone: &str,
+    now: i64,
+) -> Result<(), CloudError> {
+    sqlx::query(
+        "UPDATE users SET mobile_phone = $1, phone_verified_at = $2, version = version + 1, \
+         updated_at = $2 WHERE id = $3",
+    )
+    .bind(phone)
+    .bind(now)
+    .bind(user_id)
+    .execute(&db.pool)
+    .await?;
+    Ok(())
+}
+
 pub async fn company_by_id(db: &Db, id: &str) -> Result<Option<Company>, CloudError> {
     let sql = format!("SELECT {COMPANY_COLUMNS} FROM companies WHERE id = $1");
     let row = sqlx::query(&sql).bind(id).fetch_optional(&db.pool).await?;

@@ -1,6 +1,8 @@
 //! HTTP routes of the v1 API, and the layers every request passes through.
 
 pub mod account;
+pub mod admin;
+pub mod dev;
 pub mod health;
 pub mod session;
 
@@ -19,14 +21,29 @@ use crate::{openapi, AppState};
 
 pub fn router(state: AppState) -> Router {
     let max_body = state.config.max_body_bytes;
-    Router::new()
+    let mut router = Router::new()
         .route("/api/v1/health", get(health::health))
         .route("/api/v1/login", post(session::login))
+        .route("/api/v1/login/verify", post(session::verify))
+        .route("/api/v1/login/resend", post(session::resend))
+        .route("/api/v1/login/enroll-phone", post(session::enroll_phone))
         .route("/api/v1/logout", post(session::logout))
         .route("/api/v1/me", get(account::me))
-        .route("/api/v1/company", get(account::company))
+        .route(
+            "/api/v1/company",
+            get(account::company).patch(admin::update_company),
+        )
         .route("/api/v1/users", get(account::users))
-        .route("/api/v1/openapi.json", get(openapi::openapi_json))
+        .route(
+            "/api/v1/users/{id}",
+            get(admin::get_user).patch(admin::update_user),
+        )
+        .route("/api/v1/openapi.json", get(openapi::openapi_json));
+    if state.config.dev_mode {
+        // Absent (404) outside dev mode: production never exposes the outbox.
+        router = router.route("/api/v1/dev/outbox", get(dev::outbox));
+    }
+    router
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(max_body))

@@ -1,32 +1,51 @@
-use std::time::Duration;
-
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
-use secureclose_protocol::{ApiError, LoginRequest, LoginResponse, SessionGrant, UserStatus};
+use secureclose_protocol::{
+    ApiError, Challenge, Company, EnrollPhoneRequest, LoginRequest, LoginResponse,
+    ResendCodeRequest, SessionGrant, User, UserStatus, VerifyCodeRequest,
+};
 
 use super::ApiJson;
+use crate::audit::{self, kinds, Event};
 use crate::auth::{new_session_token, normalize_email, token_hash, AuthedUser};
-use crate::db::now_ms;
+use crate::clock::ms;
 use crate::error::CloudError;
-use crate::{store, AppState};
+use crate::twofactor::{self, CodeCheck, Failure, Purpose};
+use crate::{phone, store, AppState};
 
 /// Longest password accepted; longer input only burns CPU in the hash.
 const MAX_PASSWORD_BYTES: usize = 1024;
 
-/// Email + password login. Answers `signed_in` with a fresh session token; the
-/// 2FA issue adds the other `status` values.
+fn user_event<'a>(kind: &'a str, user: &'a User, detail: impl Into<String>) -> Event<'a> {
+    Event {
+        kind,
+        actor_user_id: Some(&user.id),
+        subject_user_id: Some(&user.id),
+        company_id: Some(&user.company_id),
+        detail: detail.into(),
+    }
+}
+
+/// Email + password. Whether a second factor follows is recomputed from the
+/// database every time: (user toggle OR company toggle) AND DMS support.
+/// A user who needs it and has a verified phone gets a code now
+/// (`second_factor_required`); one without a verified phone must enrol one
+/// (`phone_enrollment_required`). Nobody, admins included, skips it.
 #[utoipa::path(
     post,
     path = "/api/v1/login",
     tag = "session",
     request_body = LoginRequest,
     responses(
-        (status = 200, description = "Password accepted", body = LoginResponse),
+        (status = 200, description = "Password accepted: signed_in, second_factor_required (code sent) or phone_enrollment_required", body = LoginResponse),
         (status = 400, description = "validation: malformed request", body = ApiError),
         (status = 401, description = "invalid_credentials", body = ApiError),
         (status = 403, description = "account_disabled (only after a correct password)", body = ApiError),
         (status = 413, description = "payload_too_large", body = ApiError),
+        (status = 423, description = "account_locked: 100 consecutive failures; an admin must re-activate the account", body = ApiError),
+        (status = 429, description = "rate_limited (growing delay after repeated failures; retry_at) or sms_limit (retry_at)", body = ApiError),
+        (status = 502, description = "sms_failed: the code could not be sent", body = ApiError),
         (status = 503, description = "server_busy: too many logins queued; retry", body = ApiError),
     )
 )]
@@ -43,24 +62,103 @@ pub async fn login(
     if request.password.len() > MAX_PASSWORD_BYTES {
         return Err(CloudError::Validation("the password is too long".into()));
     }
-    let found = store::credentials_by_email(&state.db, &email).await?;
+    let db = &state.db;
+    let found = store::credentials_by_email(db, &email).await?;
+    if let Some(credentials) = &found {
+        twofactor::reserve_attempt(db, &credentials.user.id, state.now()).await?;
+    }
     let stored = found.as_ref().map(|c| c.password_hash.clone());
     // An unknown email is verified against a dummy hash: same cost, same answer.
-    let matches = state.hasher.verify(request.password, stored).await?;
-    let credentials = match found {
-        Some(credentials) if matches => credentials,
-        _ => return Err(CloudError::InvalidCredentials),
+    let matches = match state.hasher.verify(request.password, stored).await {
+        Ok(matches) => matches,
+        Err(e) => {
+            if let Some(credentials) = &found {
+                twofactor::release_attempt(db, &credentials.user.id).await?;
+            }
+            return Err(e);
+        }
     };
-    let user = credentials.user;
+    let now = state.now();
+    let user = match found {
+        Some(credentials) if matches => credentials.user,
+        Some(credentials) => {
+            let user = credentials.user;
+            let locked = twofactor::record_failure(db, &user.id, Failure::Password, now).await?;
+            audit::record(
+                db,
+                now,
+                user_event(kinds::LOGIN_FAILED, &user, "wrong password"),
+            )
+            .await?;
+            if locked {
+                audit::record(db, now, user_event(kinds::ACCOUNT_LOCKED, &user, "")).await?;
+            }
+            return Err(CloudError::InvalidCredentials);
+        }
+        None => {
+            let event = Event {
+                kind: kinds::LOGIN_FAILED,
+                detail: "unknown account".into(),
+                ..Event::default()
+            };
+            audit::record(db, now, event).await?;
+            return Err(CloudError::InvalidCredentials);
+        }
+    };
+    twofactor::password_accepted(db, &user.id).await?;
     if user.status == UserStatus::Disabled {
+        audit::record(
+            db,
+            now,
+            user_event(kinds::LOGIN_FAILED, &user, "account disabled"),
+        )
+        .await?;
         return Err(CloudError::AccountDisabled);
     }
-    let company = store::company_of(&state.db, &user).await?;
+    let company = store::company_of(db, &user).await?;
 
+    if !twofactor::needs_second_factor(&user, &company) {
+        return complete_sign_in(&state, user, company, "password").await;
+    }
+    // Only a phone that has received and returned a code counts; a changed or
+    // removed phone means enrolment, never a skipped factor.
+    let verified_phone = user
+        .phone_verified_at
+        .and_then(|_| user.mobile_phone.clone());
+    match verified_phone {
+        Some(phone) => {
+            let (id, row) =
+                twofactor::create_challenge(db, &user.id, Purpose::SecondFactor, Some(&phone), now)
+                    .await?;
+            let row = twofactor::send_code(&state, &id, &row, &phone, &user).await?;
+            Ok(Json(LoginResponse::SecondFactorRequired {
+                challenge: row.view(&id),
+            }))
+        }
+        None => {
+            let (id, row) =
+                twofactor::create_challenge(db, &user.id, Purpose::Enrollment, None, now).await?;
+            Ok(Json(LoginResponse::PhoneEnrollmentRequired {
+                challenge: row.view(&id),
+            }))
+        }
+    }
+}
+
+/// Issues the session of a completed sign-in.
+async fn complete_sign_in(
+    state: &AppState,
+    user: User,
+    company: Company,
+    how: &str,
+) -> Result<Json<LoginResponse>, CloudError> {
+    let db = &state.db;
+    let now = state.now();
+    twofactor::sign_in_completed(db, &user.id).await?;
     let token = new_session_token();
-    let now = now_ms();
-    let expires_at = now.saturating_add(duration_ms(state.config.session_ttl));
-    store::insert_session(&state.db, &token_hash(&token), &user.id, now, expires_at).await?;
+    let expires_at = now.saturating_add(ms(state.config.session_ttl));
+    store::insert_session(db, &token_hash(&token), &user.id, now, expires_at).await?;
+    audit::record(db, now, user_event(kinds::LOGIN_SUCCEEDED, &user, how)).await?;
     tracing::info!(user_id = %user.id, company_id = %company.id, "signed in");
     Ok(Json(LoginResponse::SignedIn {
         session: SessionGrant { token, expires_at },
@@ -69,8 +167,135 @@ pub async fn login(
     }))
 }
 
-fn duration_ms(duration: Duration) -> i64 {
-    i64::try_from(duration.as_millis()).unwrap_or(i64::MAX)
+/// Finishes a login with the code sent by SMS. For an enrolment, the phone
+/// that received the code is saved to the profile as verified.
+#[utoipa::path(
+    post,
+    path = "/api/v1/login/verify",
+    tag = "session",
+    request_body = VerifyCodeRequest,
+    responses(
+        (status = 200, description = "Code accepted: signed_in", body = LoginResponse),
+        (status = 400, description = "invalid_code (attempts_left), code_expired, or validation", body = ApiError),
+        (status = 401, description = "challenge_closed: 5 wrong codes, attempt expired or already used; sign in again", body = ApiError),
+        (status = 403, description = "account_disabled", body = ApiError),
+        (status = 423, description = "account_locked", body = ApiError),
+        (status = 429, description = "rate_limited: growing delay after repeated failures (retry_at)", body = ApiError),
+    )
+)]
+pub async fn verify(
+    State(state): State<AppState>,
+    ApiJson(request): ApiJson<VerifyCodeRequest>,
+) -> Result<Json<LoginResponse>, CloudError> {
+    let db = &state.db;
+    let row = twofactor::open_challenge(db, &request.challenge_id, state.now()).await?;
+    twofactor::reserve_attempt(db, &row.user_id, state.now()).await?;
+    let now = state.now();
+    let checked = twofactor::check_code(db, &request.challenge_id, &row, &request.code, now).await;
+    let user = store::user_by_id(db, &row.user_id)
+        .await?
+        .ok_or(CloudError::ChallengeClosed)?;
+    match checked {
+        Ok(CodeCheck::Correct) => {}
+        Ok(CodeCheck::Wrong(error)) => {
+            let locked = twofactor::record_failure(db, &user.id, Failure::Code, now).await?;
+            let detail = format!("{} code", row.purpose.as_str());
+            audit::record(db, now, user_event(kinds::CODE_FAILED, &user, detail)).await?;
+            if locked {
+                audit::record(db, now, user_event(kinds::ACCOUNT_LOCKED, &user, "")).await?;
+            }
+            return Err(error);
+        }
+        Err(error) => {
+            twofactor::release_attempt(db, &user.id).await?;
+            return Err(error);
+        }
+    }
+    if user.status == UserStatus::Disabled {
+        return Err(CloudError::AccountDisabled);
+    }
+    let user = if row.purpose == Purpose::Enrollment {
+        let phone = row
+            .phone
+            .as_deref()
+            .ok_or_else(|| CloudError::Internal("enrolment code without a phone".into()))?;
+        store::set_verified_phone(db, &user.id, phone, now).await?;
+        let detail = format!("verified {} at sign-in", phone::hint(phone));
+        audit::record(db, now, user_event(kinds::PHONE_ENROLLED, &user, detail)).await?;
+        store::user_by_id(db, &user.id)
+            .await?
+            .ok_or(CloudError::ChallengeClosed)?
+    } else {
+        user
+    };
+    let company = store::company_of(db, &user).await?;
+    complete_sign_in(&state, user, company, "password and SMS code").await
+}
+
+/// Sends a new code for the attempt (30 s cooldown; at most 5 sends per
+/// 10 minutes per user and per number). The new code replaces the old one.
+#[utoipa::path(
+    post,
+    path = "/api/v1/login/resend",
+    tag = "session",
+    request_body = ResendCodeRequest,
+    responses(
+        (status = 200, description = "A new code was sent", body = Challenge),
+        (status = 400, description = "validation: no phone entered yet (enrolment)", body = ApiError),
+        (status = 401, description = "challenge_closed", body = ApiError),
+        (status = 429, description = "resend_too_soon or sms_limit (retry_at)", body = ApiError),
+        (status = 502, description = "sms_failed", body = ApiError),
+    )
+)]
+pub async fn resend(
+    State(state): State<AppState>,
+    ApiJson(request): ApiJson<ResendCodeRequest>,
+) -> Result<Json<Challenge>, CloudError> {
+    let db = &state.db;
+    let row = twofactor::open_challenge(db, &request.challenge_id, state.now()).await?;
+    let phone = row
+        .phone
+        .clone()
+        .ok_or_else(|| CloudError::Validation("enter your mobile phone number first".into()))?;
+    let user = store::user_by_id(db, &row.user_id)
+        .await?
+        .ok_or(CloudError::ChallengeClosed)?;
+    let row = twofactor::send_code(&state, &request.challenge_id, &row, &phone, &user).await?;
+    Ok(Json(row.view(&request.challenge_id)))
+}
+
+/// Enrolment: the mobile phone to verify; a code is sent to it. Parsed to
+/// E.164 (US default region, international accepted).
+#[utoipa::path(
+    post,
+    path = "/api/v1/login/enroll-phone",
+    tag = "session",
+    request_body = EnrollPhoneRequest,
+    responses(
+        (status = 200, description = "A code was sent to the new number", body = Challenge),
+        (status = 400, description = "invalid_phone, or validation (not an enrolment)", body = ApiError),
+        (status = 401, description = "challenge_closed", body = ApiError),
+        (status = 429, description = "resend_too_soon or sms_limit (retry_at)", body = ApiError),
+        (status = 502, description = "sms_failed", body = ApiError),
+    )
+)]
+pub async fn enroll_phone(
+    State(state): State<AppState>,
+    ApiJson(request): ApiJson<EnrollPhoneRequest>,
+) -> Result<Json<Challenge>, CloudError> {
+    let db = &state.db;
+    let row = twofactor::open_challenge(db, &request.challenge_id, state.now()).await?;
+    if row.purpose != Purpose::Enrollment {
+        return Err(CloudError::Validation(
+            "this sign-in uses the phone already on file".into(),
+        ));
+    }
+    let phone = phone::normalize(&request.mobile_phone)?;
+    let user = store::user_by_id(db, &row.user_id)
+        .await?
+        .ok_or(CloudError::ChallengeClosed)?;
+    let row = twofactor::send_code(&state, &request.challenge_id, &row, &phone, &user).await?;
+    Ok(Json(row.view(&request.challenge_id)))
 }
 
 /// Revokes the caller's session; the token stops working at once.
@@ -88,7 +313,7 @@ pub async fn logout(
     State(state): State<AppState>,
     authed: AuthedUser,
 ) -> Result<StatusCode, CloudError> {
-    store::revoke_session(&state.db, &authed.session_token_hash, now_ms()).await?;
+    store::revoke_session(&state.db, &authed.session_token_hash, state.now()).await?;
     tracing::info!(user_id = %authed.user.id, "signed out");
     Ok(StatusCode::NO_CONTENT)
 }

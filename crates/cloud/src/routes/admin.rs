@@ -1,0 +1,324 @@
+//! Admin edits of users and the company profile, and reading one user.
+//! Every handler works only inside the caller's own company: another
+//! company's user is 403 forbidden whatever the request says.
+
+use axum::extract::{Path, State};
+use axum::Json;
+use secureclose_protocol::{ApiError, Company, CompanyUpdate, Role, User, UserStatus, UserUpdate};
+
+use super::ApiJson;
+use crate::audit::{self, kinds, Event};
+use crate::auth::{normalize_email, AdminUser, AuthedUser};
+use crate::db::bool_to_db;
+use crate::error::CloudError;
+use crate::twofactor::LOCK_AFTER_FAILURES;
+use crate::{phone, store, AppState};
+
+const MAX_NAME_CHARS: usize = 200;
+
+/// A user of the caller's company, or 403 (also for ids that do not exist, so
+/// the answer never tells whether an id belongs to another company).
+async fn same_company_user(state: &AppState, caller: &User, id: &str) -> Result<User, CloudError> {
+    match store::user_by_id(&state.db, id).await? {
+        Some(user) if user.company_id == caller.company_id => Ok(user),
+        _ => Err(CloudError::Forbidden),
+    }
+}
+
+/// One user of the caller's company.
+#[utoipa::path(
+    get,
+    path = "/api/v1/users/{id}",
+    tag = "admin",
+    security(("bearer" = [])),
+    params(("id" = String, Path, description = "User id")),
+    responses(
+        (status = 200, description = "The user", body = User),
+        (status = 401, description = "unauthenticated or session_expired", body = ApiError),
+        (status = 403, description = "forbidden: not a user of the caller's company", body = ApiError),
+    )
+)]
+pub async fn get_user(
+    State(state): State<AppState>,
+    authed: AuthedUser,
+    Path(id): Path<String>,
+) -> Result<Json<User>, CloudError> {
+    Ok(Json(same_company_user(&state, &authed.user, &id).await?))
+}
+
+fn clean_name(name: &str) -> Result<String, CloudError> {
+    let name = name.trim();
+    if name.is_empty() || name.chars().count() > MAX_NAME_CHARS {
+        return Err(CloudError::Validation(format!(
+            "the name must be 1 to {MAX_NAME_CHARS} characters"
+        )));
+    }
+    Ok(name.to_string())
+}
+
+fn clean_email(email: &str) -> Result<String, CloudError> {
+    let email = normalize_email(email);
+    let valid = email.len() <= 254
+        && !email.chars().any(char::is_whitespace)
+        && email
+            .split_once('@')
+            .is_some_and(|(local, domain)| !local.is_empty() && domain.contains('.'));
+    if !valid {
+        return Err(CloudError::Validation("enter a valid email address".into()));
+    }
+    Ok(email)
+}
+
+/// An admin edits a user of their company (General Info and Login Info).
+/// Rules: the phone is stored as E.164 and a changed phone is unverified
+/// again; 2FA cannot be turned on without a phone, nor where the DMS does
+/// not support it; the last active admin cannot be demoted or disabled.
+/// Setting `status: active` also lifts a lock after 100 failures.
+/// Changes apply at the user's next login (sessions are kept).
+#[utoipa::path(
+    patch,
+    path = "/api/v1/users/{id}",
+    tag = "admin",
+    security(("bearer" = [])),
+    params(("id" = String, Path, description = "User id")),
+    request_body = UserUpdate,
+    responses(
+        (status = 200, description = "The updated user", body = User),
+        (status = 400, description = "invalid_phone, phone_required, two_factor_unavailable or validation", body = ApiError),
+        (status = 401, description = "unauthenticated or session_expired", body = ApiError),
+        (status = 403, description = "forbidden: caller is not an admin, or the user is not in the caller's company", body = ApiError),
+        (status = 409, description = "conflict: the email belongs to another user", body = ApiError),
+    )
+)]
+pub async fn update_user(
+    State(state): State<AppState>,
+    AdminUser(admin): AdminUser,
+    Path(id): Path<String>,
+    ApiJson(update): ApiJson<UserUpdate>,
+) -> Result<Json<User>, CloudError> {
+    let db = &state.db;
+    let actor = &admin.user;
+    let target = same_company_user(&state, actor, &id).await?;
+    let company = store::company_of(db, actor).await?;
+
+    let display_name = match &update.display_name {
+        Some(name) => clean_name(name)?,
+        None => target.display_name.clone(),
+    };
+    let email = match &update.email {
+        Some(email) => clean_email(email)?,
+        None => target.email.clone(),
+    };
+    let (mobile_phone, phone_verified_at) = match &update.mobile_phone {
+        None => (target.mobile_phone.clone(), target.phone_verified_at),
+        Some(None) => (None, None),
+        Some(Some(text)) if text.trim().is_empty() => (None, None),
+        Some(Some(text)) => {
+            let e164 = phone::normalize(text)?;
+            if target.mobile_phone.as_deref() == Some(e164.as_str()) {
+                (Some(e164), target.phone_verified_at)
+            } else {
+                // A new number has never received a code: unverified, so the
+                // next 2FA login enrols it instead of texting a stranger.
+                (Some(e164), None)
+            }
+        }
+    };
+    let role = update.role.unwrap_or(target.role);
+    let status = update.status.unwrap_or(target.status);
+    let two_factor_enabled = update
+        .two_factor_enabled
+        .unwrap_or(target.two_factor_enabled);
+    if update.two_factor_enabled == Some(true) {
+        if !company.dms.supports_two_factor {
+            return Err(CloudError::TwoFactorUnavailable);
+        }
+        if mobile_phone.is_none() {
+            return Err(CloudError::PhoneRequired);
+        }
+    }
+
+    let now = state.now();
+    let mut tx = db.pool.begin().await?;
+    let was_active_admin = target.role == Role::Admin && target.status == UserStatus::Active;
+    if was_active_admin && (role != Role::Admin || status != UserStatus::Active) {
+        let others: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM users WHERE company_id = $1 AND role = 'admin' \
+             AND status = 'active' AND id <> $2",
+        )
+        .bind(&target.company_id)
+        .bind(&target.id)
+        .fetch_one(&mut *tx)
+        .await?;
+        if others == 0 {
+            return Err(CloudError::Validation(
+                "the company needs at least one active admin".into(),
+            ));
+        }
+    }
+    let taken: Option<String> =
+        sqlx::query_scalar("SELECT id FROM users WHERE lower(email) = $1 AND id <> $2")
+            .bind(&email)
+            .bind(&target.id)
+            .fetch_optional(&mut *tx)
+            .await?;
+    if taken.is_some() {
+        return Err(CloudError::Conflict(
+            "another user already has this email address".into(),
+        ));
+    }
+    let updated = sqlx::query(
+        "UPDATE users SET display_name = $1, email = $2, mobile_phone = $3, \
+         phone_verified_at = $4, role = $5, status = $6, two_factor_enabled = $7, \
+         version = version + 1, updated_at = $8 WHERE id = $9 AND company_id = $10",
+    )
+    .bind(&display_name)
+    .bind(&email)
+    .bind(&mobile_phone)
+    .bind(phone_verified_at)
+    .bind(role.as_str())
+    .bind(status.as_str())
+    .bind(bool_to_db(two_factor_enabled))
+    .bind(now)
+    .bind(&target.id)
+    .bind(&target.company_id)
+    .execute(&mut *tx)
+    .await
+    .map_err(|e| match &e {
+        sqlx::Error::Database(db_error) if db_error.is_unique_violation() => {
+            CloudError::Conflict("another user already has this email address".into())
+        }
+        _ => CloudError::Database(e),
+    })?;
+    if updated.rows_affected() != 1 {
+        return Err(CloudError::Forbidden);
+    }
+    let unlocked = if update.status == Some(UserStatus::Active) {
+        sqlx::query(
+            "UPDATE users SET consecutive_failures = 0, password_failures = 0, \
+             code_failures = 0, last_failure_at = NULL \
+             WHERE id = $1 AND consecutive_failures >= $2",
+        )
+        .bind(&target.id)
+        .bind(LOCK_AFTER_FAILURES)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected()
+            > 0
+    } else {
+        false
+    };
+    tx.commit().await?;
+
+    let event = |kind, detail: String| Event {
+        kind,
+        actor_user_id: Some(actor.id.as_str()),
+        subject_user_id: Some(target.id.as_str()),
+        company_id: Some(target.company_id.as_str()),
+        detail,
+    };
+    if two_factor_enabled != target.two_factor_enabled {
+        let kind = if two_factor_enabled {
+            kinds::TWO_FACTOR_ENABLED
+        } else {
+            kinds::TWO_FACTOR_DISABLED
+        };
+        audit::record(db, now, event(kind, String::new())).await?;
+    }
+    if mobile_phone != target.mobile_phone {
+        match &mobile_phone {
+            Some(phone) => {
+                let detail = format!("to {}", phone::hint(phone));
+                audit::record(db, now, event(kinds::PHONE_CHANGED, detail)).await?;
+            }
+            None => audit::record(db, now, event(kinds::PHONE_REMOVED, String::new())).await?,
+        }
+    }
+    let mut changed = Vec::new();
+    if display_name != target.display_name {
+        changed.push("display_name");
+    }
+    if email != target.email {
+        changed.push("email");
+    }
+    if role != target.role {
+        changed.push("role");
+    }
+    if status != target.status {
+        changed.push("status");
+    }
+    if !changed.is_empty() {
+        audit::record(db, now, event(kinds::USER_UPDATED, changed.join(","))).await?;
+    }
+    if unlocked {
+        audit::record(db, now, event(kinds::ACCOUNT_UNLOCKED, String::new())).await?;
+    }
+    let user = store::user_by_id(db, &target.id)
+        .await?
+        .ok_or(CloudError::Forbidden)?;
+    Ok(Json(user))
+}
+
+/// An admin edits their company profile (name, company-wide 2FA toggle).
+#[utoipa::path(
+    patch,
+    path = "/api/v1/company",
+    tag = "admin",
+    security(("bearer" = [])),
+    request_body = CompanyUpdate,
+    responses(
+        (status = 200, description = "The updated company", body = Company),
+        (status = 400, description = "two_factor_unavailable or validation", body = ApiError),
+        (status = 401, description = "unauthenticated or session_expired", body = ApiError),
+        (status = 403, description = "forbidden: caller is not an admin", body = ApiError),
+    )
+)]
+pub async fn update_company(
+    State(state): State<AppState>,
+    AdminUser(admin): AdminUser,
+    ApiJson(update): ApiJson<CompanyUpdate>,
+) -> Result<Json<Company>, CloudError> {
+    let db = &state.db;
+    let actor = &admin.user;
+    let company = store::company_of(db, actor).await?;
+    let name = match &update.name {
+        Some(name) => clean_name(name)?,
+        None => company.name.clone(),
+    };
+    let required = update
+        .two_factor_required
+        .unwrap_or(company.two_factor_required);
+    if update.two_factor_required == Some(true) && !company.dms.supports_two_factor {
+        return Err(CloudError::TwoFactorUnavailable);
+    }
+    let now = state.now();
+    sqlx::query(
+        "UPDATE companies SET name = $1, two_factor_required = $2, version = version + 1, \
+         updated_at = $3 WHERE id = $4",
+    )
+    .bind(&name)
+    .bind(bool_to_db(required))
+    .bind(now)
+    .bind(&company.id)
+    .execute(&db.pool)
+    .await?;
+    let event = |kind, detail: String| Event {
+        kind,
+        actor_user_id: Some(actor.id.as_str()),
+        subject_user_id: None,
+        company_id: Some(company.id.as_str()),
+        detail,
+    };
+    if required != company.two_factor_required {
+        let kind = if required {
+            kinds::COMPANY_TWO_FACTOR_ENABLED
+        } else {
+            kinds::COMPANY_TWO_FACTOR_DISABLED
+        };
+        audit::record(db, now, event(kind, String::new())).await?;
+    }
+    if name != company.name {
+        audit::record(db, now, event(kinds::COMPANY_UPDATED, "name".into())).await?;
+    }
+    Ok(Json(store::company_of(db, actor).await?))
+}
