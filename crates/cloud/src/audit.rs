@@ -21,6 +21,8 @@ pub mod kinds {
     pub const COMPANY_TWO_FACTOR_ENABLED: &str = "company_two_factor_enabled";
     pub const COMPANY_TWO_FACTOR_DISABLED: &str = "company_two_factor_disabled";
     pub const PHONE_ENROLLED: &str = "phone_enrolled";
+    /// An admin-entered number received a code that came back at sign-in.
+    pub const PHONE_VERIFIED: &str = "phone_verified";
     pub const PHONE_CHANGED: &str = "phone_changed";
     pub const PHONE_REMOVED: &str = "phone_removed";
     pub const USER_UPDATED: &str = "user_updated";

@@ -149,9 +149,9 @@ pub async fn reserve_attempt(db: &Db, user_id: &str, now: i64) -> Result<(), Clo
         return Err(CloudError::AccountLocked);
     }
     let retry_at = last.unwrap_or(now) + failure_delay_ms(consecutive);
-    Err(CloudError::RateLimited {
-        retry_at: retry_at.max(now + 1000),
-    })
+    // Past already: a concurrent attempt holds the slot; try again shortly.
+    let retry_at = if retry_at > now { retry_at } else { now + 1000 };
+    Err(CloudError::RateLimited { retry_at })
 }
 
 /// The reserved attempt neither failed nor finished the login (a correct

@@ -118,8 +118,8 @@ pub async fn update_user(
             if target.mobile_phone.as_deref() == Some(e164.as_str()) {
                 (Some(e164), target.phone_verified_at)
             } else {
-                // A new number has never received a code: unverified, so the
-                // next 2FA login enrols it instead of texting a stranger.
+                // A new number has never received a code: unverified until
+                // a code sent to it comes back at the next 2FA sign-in.
                 (Some(e164), None)
             }
         }

@@ -29,9 +29,11 @@ fn user_event<'a>(kind: &'a str, user: &'a User, detail: impl Into<String>) -> E
 
 /// Email + password. Whether a second factor follows is recomputed from the
 /// database every time: (user toggle OR company toggle) AND DMS support.
-/// A user who needs it and has a verified phone gets a code now
+/// A user who needs it and has a mobile phone gets a code now
 /// (`second_factor_required`); one without a verified phone must enrol one
 /// (`phone_enrollment_required`). Nobody, admins included, skips it.
+/// A phone on file that is not yet verified (an admin entered or changed it)
+/// gets the code too and becomes verified by it: the article's first procedure.
 #[utoipa::path(
     post,
     path = "/api/v1/login",
@@ -120,12 +122,10 @@ pub async fn login(
     if !twofactor::needs_second_factor(&user, &company) {
         return complete_sign_in(&state, user, company, "password").await;
     }
-    // Only a phone that has received and returned a code counts; a changed or
-    // removed phone means enrolment, never a skipped factor.
-    let verified_phone = user
-        .phone_verified_at
-        .and_then(|_| user.mobile_phone.clone());
-    match verified_phone {
+    // As the help-center article says: a user with a mobile phone on file gets
+    // the code there (an admin-entered number becomes verified when a code sent
+    // to it comes back); a user without one enrols one. Never a skipped factor.
+    match user.mobile_phone.clone() {
         Some(phone) => {
             let (id, row) =
                 twofactor::create_challenge(db, &user.id, Purpose::SecondFactor, Some(&phone), now)
@@ -222,6 +222,18 @@ pub async fn verify(
         store::set_verified_phone(db, &user.id, phone, now).await?;
         let detail = format!("verified {} at sign-in", phone::hint(phone));
         audit::record(db, now, user_event(kinds::PHONE_ENROLLED, &user, detail)).await?;
+        store::user_by_id(db, &user.id)
+            .await?
+            .ok_or(CloudError::ChallengeClosed)?
+    } else if user.phone_verified_at.is_none()
+        && user.mobile_phone.is_some()
+        && user.mobile_phone == row.phone
+    {
+        // The number on file (entered by an admin) just proved it reaches the user.
+        let phone = row.phone.as_deref().unwrap_or_default();
+        store::set_verified_phone(db, &user.id, phone, now).await?;
+        let detail = format!("{} verified at sign-in", phone::hint(phone));
+        audit::record(db, now, user_event(kinds::PHONE_VERIFIED, &user, detail)).await?;
         store::user_by_id(db, &user.id)
             .await?
             .ok_or(CloudError::ChallengeClosed)?
