@@ -653,3 +653,1131 @@ mod enrolment {
         t.stop().await;
     }
 }
+
+mod admin_edits {
+    use reqwest::StatusCode;
+    use secureclose_protocol::{codes, LoginResponse, User};
+
+    use super::{EMILY, MARCUS, TOM};
+    use crate::support::{expect_error, Backend, TestCloud};
+
+    on_both_backends!(
+        admin_adds_a_phone_then_turns_2fa_on_and_the_next_login_asks_for_a_code,
+        phone_changes_clear_verification_and_removal_means_enrolment,
+        admins_are_not_exempt,
+        emails_stay_unique_and_the_last_admin_stays_admin,
+    );
+
+    async fn patch_user(
+        t: &TestCloud,
+        token: &str,
+        email: &str,
+        body: serde_json::Value,
+    ) -> reqwest::Response {
+        let id = t.user_id(email).await;
+        t.patch(&format!("/api/v1/users/{id}"), token, body).await
+    }
+
+    async fn admin_adds_a_phone_then_turns_2fa_on_and_the_next_login_asks_for_a_code(
+        backend: Backend,
+    ) {
+        let t = TestCloud::start(backend).await;
+        let admin = t.admin_token().await;
+        // Login Info before General Info: refused with the article's order.
+        let error = expect_error(
+            patch_user(
+                &t,
+                &admin,
+                TOM,
+                serde_json::json!({"two_factor_enabled": true}),
+            )
+            .await,
+            StatusCode::BAD_REQUEST,
+            codes::PHONE_REQUIRED,
+        )
+        .await;
+        assert_eq!(
+            error.message,
+            "Add a mobile phone on the General Info tab first"
+        );
+        let error = expect_error(
+            patch_user(&t, &admin, TOM, serde_json::json!({"mobile_phone": "12ab"})).await,
+            StatusCode::BAD_REQUEST,
+            codes::INVALID_PHONE,
+        )
+        .await;
+        assert!(error.message.contains("valid mobile phone"));
+        let response = patch_user(
+            &t,
+            &admin,
+            TOM,
+            serde_json::json!({"mobile_phone": "+44 20 7946 0958"}),
+        )
+        .await;
+        let user: User = response.json().await.unwrap();
+        assert_eq!(user.mobile_phone.as_deref(), Some("+442079460958"));
+        let response = patch_user(
+            &t,
+            &admin,
+            TOM,
+            serde_json::json!({"mobile_phone": "(480) 555-0134"}),
+        )
+        .await;
+        assert_eq!(response.status(), StatusCode::OK);
+        let user: User = response.json().await.unwrap();
+        assert_eq!(
+            user.mobile_phone.as_deref(),
+            Some("+14805550134"),
+            "stored as E.164"
+        );
+        assert_eq!(user.phone_verified_at, None);
+        let before = user.version;
+        // Phone and toggle in one Update also works (the dialog sends both).
+        let response = patch_user(
+            &t,
+            &admin,
+            TOM,
+            serde_json::json!({"mobile_phone": "(480) 555-0134", "two_factor_enabled": true}),
+        )
+        .await;
+        assert_eq!(response.status(), StatusCode::OK);
+        let user: User = response.json().await.unwrap();
+        assert!(user.two_factor_enabled);
+        assert_eq!(user.version, before + 1, "every update bumps the version");
+
+        let challenge = t.login_for_code(TOM, &t.password_of(TOM)).await;
+        assert_eq!(challenge.phone_hint.as_deref(), Some("••• ••• 0134"));
+        let code = t.latest_code("+14805550134").await;
+        let LoginResponse::SignedIn { user, .. } =
+            t.verify(&challenge, &code).await.json().await.unwrap()
+        else {
+            panic!("the code signs Tom in");
+        };
+        assert!(
+            user.phone_verified_at.is_some(),
+            "the code verified the admin-entered number"
+        );
+        let tom_id = t.user_id(TOM).await;
+        let dana_id = t.user_id(&t.seed.admin_email).await;
+        let events = secureclose_cloud::audit::all(&t.pool).await.unwrap();
+        let on = events
+            .iter()
+            .find(|e| e.kind == "two_factor_enabled")
+            .expect("turning 2FA on is audited");
+        assert_eq!(
+            on.actor_user_id.as_deref(),
+            Some(dana_id.as_str()),
+            "by whom"
+        );
+        assert_eq!(
+            on.subject_user_id.as_deref(),
+            Some(tom_id.as_str()),
+            "for whom"
+        );
+        assert!(events
+            .iter()
+            .any(|e| e.kind == "phone_changed" && e.subject_user_id.as_deref() == Some(&tom_id)));
+        // Off again: audited, and the next login needs no code.
+        patch_user(
+            &t,
+            &admin,
+            TOM,
+            serde_json::json!({"two_factor_enabled": false}),
+        )
+        .await;
+        assert!(t
+            .audit_kinds(&tom_id)
+            .await
+            .contains(&"two_factor_disabled".to_string()));
+        t.login_ok(TOM, &t.password_of(TOM)).await;
+        t.stop().await;
+    }
+
+    async fn phone_changes_clear_verification_and_removal_means_enrolment(backend: Backend) {
+        let t = TestCloud::start(backend).await;
+        let admin = t.admin_token().await;
+        // The same number in another spelling is no change: still verified.
+        let same: User = patch_user(
+            &t,
+            &admin,
+            EMILY,
+            serde_json::json!({"mobile_phone": "(480) 555-0162"}),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+        assert!(same.phone_verified_at.is_some());
+        let changed: User = patch_user(
+            &t,
+            &admin,
+            MARCUS,
+            serde_json::json!({"mobile_phone": "602-555-0199"}),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+        assert_eq!(
+            changed.phone_verified_at, None,
+            "a new number is unverified"
+        );
+        let on = patch_user(
+            &t,
+            &admin,
+            MARCUS,
+            serde_json::json!({"two_factor_enabled": true}),
+        )
+        .await;
+        assert_eq!(on.status(), StatusCode::OK);
+        // Removing the phone of a 2FA user is allowed, and is no bypass.
+        let removed: User = patch_user(
+            &t,
+            &admin,
+            MARCUS,
+            serde_json::json!({"mobile_phone": null}),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+        assert_eq!(removed.mobile_phone, None);
+        assert!(removed.two_factor_enabled);
+        let marcus_id = t.user_id(MARCUS).await;
+        assert!(t
+            .audit_kinds(&marcus_id)
+            .await
+            .contains(&"phone_removed".to_string()));
+        match t.login_response(MARCUS, &t.password_of(MARCUS)).await {
+            LoginResponse::PhoneEnrollmentRequired { .. } => {}
+            other => panic!("no phone + 2FA must enrol, never sign in: {other:?}"),
+        }
+        t.stop().await;
+    }
+
+    async fn admins_are_not_exempt(backend: Backend) {
+        let t = TestCloud::start(backend).await;
+        let admin = t.admin_token().await;
+        let response = patch_user(
+            &t,
+            &admin,
+            &t.seed.admin_email.clone(),
+            serde_json::json!({"two_factor_enabled": true}),
+        )
+        .await;
+        assert_eq!(response.status(), StatusCode::OK);
+        let challenge = t
+            .login_for_code(&t.seed.admin_email, &t.seed.admin_password)
+            .await;
+        assert_eq!(challenge.phone_hint.as_deref(), Some("••• ••• 0100"));
+        t.stop().await;
+    }
+
+    async fn emails_stay_unique_and_the_last_admin_stays_admin(backend: Backend) {
+        let t = TestCloud::start(backend).await;
+        let admin = t.admin_token().await;
+        expect_error(
+            patch_user(
+                &t,
+                &admin,
+                TOM,
+                serde_json::json!({"email": "EMILY.chen@desertsun.example"}),
+            )
+            .await,
+            StatusCode::CONFLICT,
+            codes::CONFLICT,
+        )
+        .await;
+        expect_error(
+            patch_user(
+                &t,
+                &admin,
+                TOM,
+                serde_json::json!({"email": "not an email"}),
+            )
+            .await,
+            StatusCode::BAD_REQUEST,
+            codes::VALIDATION,
+        )
+        .await;
+        let demoted = patch_user(
+            &t,
+            &admin,
+            "priya.natarajan@desertsun.example",
+            serde_json::json!({"role": "user"}),
+        )
+        .await;
+        assert_eq!(demoted.status(), StatusCode::OK, "another admin remains");
+        let email = t.seed.admin_email.clone();
+        for body in [
+            serde_json::json!({"role": "user"}),
+            serde_json::json!({"status": "disabled"}),
+        ] {
+            expect_error(
+                patch_user(&t, &admin, &email, body).await,
+                StatusCode::BAD_REQUEST,
+                codes::VALIDATION,
+            )
+            .await;
+        }
+        t.stop().await;
+    }
+}
+
+mod dms_gating {
+    use reqwest::StatusCode;
+    use secureclose_protocol::{codes, LoginResponse};
+
+    use super::{CANYON_ADMIN, MARCUS};
+    use crate::support::{expect_error, Backend, TestCloud};
+
+    on_both_backends!(
+        a_dms_without_2fa_refuses_both_toggles,
+        the_effective_rule_follows_the_dms_flag_both_ways,
+    );
+
+    async fn a_dms_without_2fa_refuses_both_toggles(backend: Backend) {
+        let t = TestCloud::start(backend).await;
+        let canyon = t.login_ok(CANYON_ADMIN, &canyon_password(&t).await).await;
+        let carla = t.user_id(CANYON_ADMIN).await;
+        let error = expect_error(
+            t.patch(
+                &format!("/api/v1/users/{carla}"),
+                &canyon,
+                serde_json::json!({"two_factor_enabled": true}),
+            )
+            .await,
+            StatusCode::BAD_REQUEST,
+            codes::TWO_FACTOR_UNAVAILABLE,
+        )
+        .await;
+        assert_eq!(
+            error.message,
+            "Two-factor authentication is not available with your DMS integration"
+        );
+        expect_error(
+            t.patch(
+                "/api/v1/company",
+                &canyon,
+                serde_json::json!({"two_factor_required": true}),
+            )
+            .await,
+            StatusCode::BAD_REQUEST,
+            codes::TWO_FACTOR_UNAVAILABLE,
+        )
+        .await;
+        // Turning it off (or renaming) is always allowed.
+        let ok = t
+            .patch(
+                "/api/v1/company",
+                &canyon,
+                serde_json::json!({"two_factor_required": false}),
+            )
+            .await;
+        assert_eq!(ok.status(), StatusCode::OK);
+        t.stop().await;
+    }
+
+    /// The seed gives Canyon Ridge's users fresh passwords too, but DemoSeed
+    /// only returns Desert Sun's: set a known one directly.
+    pub(crate) async fn canyon_password(t: &TestCloud) -> String {
+        let password = "canyon-test-password".to_string();
+        let hash = secureclose_cloud::auth::hash_password_blocking(&password).unwrap();
+        sqlx::query("UPDATE users SET password_hash = $1 WHERE email LIKE '%@canyonridge.example'")
+            .bind(hash)
+            .execute(&t.pool)
+            .await
+            .unwrap();
+        password
+    }
+
+    async fn set_dms_support(t: &TestCloud, company_name_like: &str, supports: bool) {
+        sqlx::query("UPDATE companies SET dms_supports_two_factor = $1 WHERE name LIKE $2")
+            .bind(i64::from(supports))
+            .bind(company_name_like)
+            .execute(&t.pool)
+            .await
+            .unwrap();
+    }
+
+    async fn the_effective_rule_follows_the_dms_flag_both_ways(backend: Backend) {
+        let t = TestCloud::start(backend).await;
+        let admin = t.admin_token().await;
+        t.patch(
+            "/api/v1/company",
+            &admin,
+            serde_json::json!({"two_factor_required": true}),
+        )
+        .await;
+        t.login_for_code(MARCUS, &t.password_of(MARCUS)).await;
+        // The DMS loses 2FA support: logins no longer ask (toggles AND support).
+        set_dms_support(&t, "Desert Sun%", false).await;
+        t.login_ok(MARCUS, &t.password_of(MARCUS)).await;
+        // Canyon Ridge: toggles on in the database, DMS without support -> none;
+        // the DMS gains support -> the very next login asks.
+        sqlx::query("UPDATE companies SET two_factor_required = 1 WHERE name LIKE 'Canyon%'")
+            .execute(&t.pool)
+            .await
+            .unwrap();
+        let password = canyon_password(&t).await;
+        t.login_ok(CANYON_ADMIN, &password).await;
+        set_dms_support(&t, "Canyon%", true).await;
+        match t.login_response(CANYON_ADMIN, &password).await {
+            LoginResponse::SecondFactorRequired { .. } => {}
+            other => panic!("support flipped on: the company toggle applies: {other:?}"),
+        }
+        t.stop().await;
+    }
+}
+
+mod authorization {
+    use reqwest::{Method, StatusCode};
+    use secureclose_protocol::{Company, User};
+
+    use super::{CANYON_ADMIN, EMILY, MARCUS, NINA};
+    use crate::support::{Backend, TestCloud};
+
+    on_both_backends!(every_endpoint_by_role_and_company);
+
+    async fn every_endpoint_by_role_and_company(backend: Backend) {
+        let t = TestCloud::start(backend).await;
+        let canyon_password = super::dms_gating::canyon_password(&t).await;
+        let dana = t.admin_token().await;
+        let marcus = t.login_ok(MARCUS, &t.password_of(MARCUS)).await;
+        let carla = t.login_ok(CANYON_ADMIN, &canyon_password).await;
+        let nina = t.login_ok(NINA, &canyon_password).await;
+        let emily = t.user_id(EMILY).await;
+        let marcus_id = t.user_id(MARCUS).await;
+        let nina_id = t.user_id(NINA).await;
+        let missing = uuid::Uuid::new_v4().to_string();
+        let user = |id: &str| format!("/api/v1/users/{id}");
+        let rename = serde_json::json!({"display_name": "Renamed"});
+        let get = serde_json::Value::Null;
+        // (caller, role/company, method, path, body, expected)
+        let matrix: Vec<(&str, &str, Method, String, serde_json::Value, StatusCode)> = vec![
+            // GET users/{id}: anyone of the same company; nobody else.
+            (
+                &dana,
+                "admin, own",
+                Method::GET,
+                user(&emily),
+                get.clone(),
+                StatusCode::OK,
+            ),
+            (
+                &marcus,
+                "user, own",
+                Method::GET,
+                user(&emily),
+                get.clone(),
+                StatusCode::OK,
+            ),
+            (
+                &carla,
+                "admin, other",
+                Method::GET,
+                user(&emily),
+                get.clone(),
+                StatusCode::FORBIDDEN,
+            ),
+            (
+                &nina,
+                "user, other",
+                Method::GET,
+                user(&emily),
+                get.clone(),
+                StatusCode::FORBIDDEN,
+            ),
+            (
+                &dana,
+                "admin, no such id",
+                Method::GET,
+                user(&missing),
+                get.clone(),
+                StatusCode::FORBIDDEN,
+            ),
+            // PATCH users/{id}: admins of the same company only.
+            (
+                &marcus,
+                "user, own company",
+                Method::PATCH,
+                user(&emily),
+                rename.clone(),
+                StatusCode::FORBIDDEN,
+            ),
+            (
+                &marcus,
+                "user, own profile",
+                Method::PATCH,
+                user(&marcus_id),
+                serde_json::json!({"role": "admin"}),
+                StatusCode::FORBIDDEN,
+            ),
+            (
+                &marcus,
+                "user, own 2FA",
+                Method::PATCH,
+                user(&marcus_id),
+                serde_json::json!({"two_factor_enabled": false}),
+                StatusCode::FORBIDDEN,
+            ),
+            (
+                &carla,
+                "admin, other",
+                Method::PATCH,
+                user(&emily),
+                rename.clone(),
+                StatusCode::FORBIDDEN,
+            ),
+            (
+                &nina,
+                "user, other",
+                Method::PATCH,
+                user(&emily),
+                rename.clone(),
+                StatusCode::FORBIDDEN,
+            ),
+            (
+                &dana,
+                "admin, other",
+                Method::PATCH,
+                user(&nina_id),
+                rename.clone(),
+                StatusCode::FORBIDDEN,
+            ),
+            (
+                &dana,
+                "admin, no such id",
+                Method::PATCH,
+                user(&missing),
+                rename.clone(),
+                StatusCode::FORBIDDEN,
+            ),
+            (
+                &dana,
+                "admin, own",
+                Method::PATCH,
+                user(&emily),
+                serde_json::json!({"display_name": "Emily C."}),
+                StatusCode::OK,
+            ),
+            // PATCH company: admins, and always their own company.
+            (
+                &marcus,
+                "user, own",
+                Method::PATCH,
+                "/api/v1/company".into(),
+                serde_json::json!({"name": "Hijacked"}),
+                StatusCode::FORBIDDEN,
+            ),
+            (
+                &nina,
+                "user, other",
+                Method::PATCH,
+                "/api/v1/company".into(),
+                serde_json::json!({"name": "Hijacked"}),
+                StatusCode::FORBIDDEN,
+            ),
+            (
+                &carla,
+                "admin, other",
+                Method::PATCH,
+                "/api/v1/company".into(),
+                serde_json::json!({"name": "Canyon Ridge Auto"}),
+                StatusCode::OK,
+            ),
+            (
+                &dana,
+                "admin, own",
+                Method::PATCH,
+                "/api/v1/company".into(),
+                serde_json::json!({"name": "Desert Sun Motors AZ"}),
+                StatusCode::OK,
+            ),
+        ];
+        for (token, who, method, path, body, expected) in &matrix {
+            let mut request = t
+                .http
+                .request(method.clone(), t.url(path))
+                .bearer_auth(token);
+            if !body.is_null() {
+                request = request.json(body);
+            }
+            let response = request.send().await.unwrap();
+            assert_eq!(
+                response.status(),
+                *expected,
+                "{method} {path} as {who} must answer {expected}"
+            );
+            if *expected == StatusCode::FORBIDDEN {
+                let error: secureclose_protocol::ApiError = response.json().await.unwrap();
+                assert_eq!(error.code, "forbidden");
+            }
+        }
+        // Only the allowed edits happened.
+        let emily_now: User = t
+            .get(&user(&emily), Some(&dana))
+            .await
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(emily_now.display_name, "Emily C.");
+        let nina_now: User = t
+            .get(&user(&nina_id), Some(&carla))
+            .await
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(nina_now.display_name, "Nina Patel");
+        let marcus_now: User = t
+            .get(&user(&marcus_id), Some(&dana))
+            .await
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(marcus_now.role, secureclose_protocol::Role::User);
+        let desert: Company = t
+            .get("/api/v1/company", Some(&dana))
+            .await
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(
+            desert.name, "Desert Sun Motors AZ",
+            "Carla's edit touched only her company"
+        );
+        let canyon: Company = t
+            .get("/api/v1/company", Some(&carla))
+            .await
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(canyon.name, "Canyon Ridge Auto");
+        t.stop().await;
+    }
+}
+
+mod two_instances {
+    use std::time::Duration;
+
+    use reqwest::StatusCode;
+    use secureclose_protocol::{codes, ApiError};
+
+    use super::{MARCUS, MARCUS_PHONE};
+    use crate::support::{wrong_code, Backend, TestCloud};
+
+    on_both_backends!(limits_hold_across_two_instances_on_one_database);
+
+    async fn limits_hold_across_two_instances_on_one_database(backend: Backend) {
+        let t = TestCloud::start(backend).await;
+        let other = t.second_instance().await;
+        let bases = [t.cloud.base_url(), other.base_url()];
+        t.enable_two_factor(MARCUS).await;
+
+        // Wrong codes spread over both instances: still 5 tries per code.
+        let challenge = t.login_for_code(MARCUS, &t.password_of(MARCUS)).await;
+        let code = t.latest_code(MARCUS_PHONE).await;
+        let verify_body =
+            |code: &str| serde_json::json!({"challenge_id": challenge.challenge_id, "code": code});
+        for (i, left) in (1..=4).rev().enumerate() {
+            let error: ApiError = t
+                .post_to(
+                    &bases[i % 2],
+                    "/api/v1/login/verify",
+                    verify_body(&wrong_code(&code)),
+                )
+                .await
+                .json()
+                .await
+                .unwrap();
+            assert_eq!(error.code, codes::INVALID_CODE);
+            assert_eq!(
+                error.attempts_left,
+                Some(left),
+                "instance {} sees the shared count",
+                i % 2
+            );
+        }
+        let error: ApiError = t
+            .post_to(
+                &bases[0],
+                "/api/v1/login/verify",
+                verify_body(&wrong_code(&code)),
+            )
+            .await
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(error.code, codes::CHALLENGE_CLOSED);
+        let error: ApiError = t
+            .post_to(&bases[1], "/api/v1/login/verify", verify_body(&code))
+            .await
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(
+            error.code,
+            codes::CHALLENGE_CLOSED,
+            "closed on both instances"
+        );
+
+        // A burst of concurrent wrong tries on both instances: exactly 4 are
+        // answered invalid_code, none more, then the attempt is closed.
+        t.advance(Duration::from_secs(3600));
+        sqlx::query("UPDATE users SET consecutive_failures = 0 WHERE email = $1")
+            .bind(MARCUS)
+            .execute(&t.pool)
+            .await
+            .unwrap();
+        let burst = t.login_for_code(MARCUS, &t.password_of(MARCUS)).await;
+        let code = t.latest_code(MARCUS_PHONE).await;
+        let wrong = wrong_code(&code);
+        let tries = (0..12).map(|i| {
+            let base = bases[i % 2].clone();
+            let body = serde_json::json!({"challenge_id": burst.challenge_id, "code": wrong});
+            let http = t.http.clone();
+            tokio::spawn(async move {
+                let response = http
+                    .post(format!("{base}/api/v1/login/verify"))
+                    .json(&body)
+                    .send()
+                    .await
+                    .unwrap();
+                response.json::<ApiError>().await.unwrap().code
+            })
+        });
+        let mut answers = Vec::new();
+        for task in tries.collect::<Vec<_>>() {
+            answers.push(task.await.unwrap());
+        }
+        let invalid = answers.iter().filter(|c| *c == codes::INVALID_CODE).count();
+        assert!(
+            answers.iter().all(|c| [
+                codes::INVALID_CODE,
+                codes::CHALLENGE_CLOSED,
+                // The growing delay also brakes a burst (5+ failures in flight).
+                codes::RATE_LIMITED,
+            ]
+            .contains(&c.as_str())),
+            "{answers:?}"
+        );
+        let left: i64 =
+            sqlx::query_scalar("SELECT attempts_left FROM login_challenges WHERE id_hash = $1")
+                .bind(secureclose_cloud::auth::token_hash(&burst.challenge_id))
+                .fetch_one(&t.pool)
+                .await
+                .unwrap();
+        // Every invalid_code answer took exactly one try; the 5th closes the attempt.
+        if left == 0 {
+            assert_eq!(invalid, 4, "{answers:?}");
+            assert!(answers.iter().any(|c| c == codes::CHALLENGE_CLOSED));
+        } else {
+            assert_eq!(invalid as i64, 5 - left, "{answers:?}");
+        }
+
+        // Sends spread over both instances: still 5 per 10 minutes.
+        t.advance(Duration::from_secs(3600));
+        sqlx::query("UPDATE users SET consecutive_failures = 0 WHERE email = $1")
+            .bind(MARCUS)
+            .execute(&t.pool)
+            .await
+            .unwrap();
+        let c = t.login_for_code(MARCUS, &t.password_of(MARCUS)).await;
+        let resend_body = serde_json::json!({"challenge_id": c.challenge_id});
+        // Cooldown is shared too: the other instance refuses an immediate resend.
+        let error: ApiError = t
+            .post_to(&bases[1], "/api/v1/login/resend", resend_body.clone())
+            .await
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(error.code, codes::RESEND_TOO_SOON);
+        for i in 0..4 {
+            t.advance(Duration::from_secs(30));
+            assert_eq!(
+                t.post_to(
+                    &bases[(i + 1) % 2],
+                    "/api/v1/login/resend",
+                    resend_body.clone()
+                )
+                .await
+                .status(),
+                StatusCode::OK
+            );
+        }
+        t.advance(Duration::from_secs(30));
+        let error: ApiError = t
+            .post_to(&bases[0], "/api/v1/login/resend", resend_body.clone())
+            .await
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(error.code, codes::SMS_LIMIT);
+        let error: ApiError = t
+            .post_to(&bases[1], "/api/v1/login/resend", resend_body.clone())
+            .await
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(error.code, codes::SMS_LIMIT);
+        other.shutdown().await;
+        t.stop().await;
+    }
+}
+
+mod audit_trail {
+    use reqwest::StatusCode;
+
+    use super::{MARCUS, MARCUS_PHONE};
+    use crate::support::{wrong_code, Backend, TestCloud};
+
+    on_both_backends!(sign_ins_codes_and_toggles_leave_audit_events);
+
+    async fn sign_ins_codes_and_toggles_leave_audit_events(backend: Backend) {
+        let t = TestCloud::start(backend).await;
+        let admin = t.admin_token().await;
+        let marcus = t.user_id(MARCUS).await;
+        let dana = t.user_id(&t.seed.admin_email).await;
+        t.login(MARCUS, "wrong-password").await;
+        t.login("nobody@desertsun.example", "whatever").await;
+        t.patch(
+            &format!("/api/v1/users/{marcus}"),
+            &admin,
+            serde_json::json!({"two_factor_enabled": true}),
+        )
+        .await;
+        let challenge = t.login_for_code(MARCUS, &t.password_of(MARCUS)).await;
+        let code = t.latest_code(MARCUS_PHONE).await;
+        t.verify(&challenge, &wrong_code(&code)).await;
+        assert_eq!(t.verify(&challenge, &code).await.status(), StatusCode::OK);
+        t.patch(
+            "/api/v1/company",
+            &admin,
+            serde_json::json!({"two_factor_required": true}),
+        )
+        .await;
+
+        let events = secureclose_cloud::audit::all(&t.pool).await.unwrap();
+        let about_marcus: Vec<&str> = events
+            .iter()
+            .filter(|e| e.subject_user_id.as_deref() == Some(&marcus))
+            .map(|e| e.kind.as_str())
+            .collect();
+        assert_eq!(
+            about_marcus,
+            [
+                "login_failed",
+                "two_factor_enabled",
+                "code_sent",
+                "code_failed",
+                "login_succeeded"
+            ],
+            "every step of Marcus's sign-ins, in order"
+        );
+        let enabled = events
+            .iter()
+            .find(|e| e.kind == "two_factor_enabled")
+            .unwrap();
+        assert_eq!(enabled.actor_user_id.as_deref(), Some(dana.as_str()));
+        assert_eq!(
+            enabled.company_id.as_deref(),
+            Some(t.seed.company_id.as_str())
+        );
+        assert!(
+            events
+                .iter()
+                .any(|e| e.kind == "login_failed" && e.subject_user_id.is_none()),
+            "an unknown account's failure is recorded without a subject"
+        );
+        let company = events
+            .iter()
+            .find(|e| e.kind == "company_two_factor_enabled")
+            .unwrap();
+        assert_eq!(company.actor_user_id.as_deref(), Some(dana.as_str()));
+        let sent = events.iter().find(|e| e.kind == "code_sent").unwrap();
+        assert!(
+            sent.detail.contains("0123") && !sent.detail.contains("480555"),
+            "{}",
+            sent.detail
+        );
+        t.stop().await;
+    }
+}
+
+/// The Twilio client against a local server that records what it receives.
+mod twilio {
+    use std::collections::HashMap;
+    use std::sync::{Arc, Mutex};
+
+    use axum::extract::{Form, State};
+    use axum::http::{HeaderMap, Method, StatusCode, Uri};
+    use axum::routing::post;
+    use axum::Json;
+    use secureclose_cloud::sms::{
+        SmsConfig, SmsError, SmsGateway as _, TwilioConfig, TwilioGateway,
+    };
+    use secureclose_protocol::LoginResponse;
+
+    use super::{MARCUS, MARCUS_PHONE};
+    use crate::support::{extract_code, Backend, TestCloud};
+
+    #[derive(Debug, Clone)]
+    struct Recorded {
+        method: Method,
+        path: String,
+        authorization: Option<String>,
+        form: HashMap<String, String>,
+    }
+
+    #[derive(Clone)]
+    struct Fake {
+        recorded: Arc<Mutex<Vec<Recorded>>>,
+        reply: (StatusCode, serde_json::Value),
+    }
+
+    async fn messages(
+        State(fake): State<Fake>,
+        method: Method,
+        uri: Uri,
+        headers: HeaderMap,
+        Form(form): Form<HashMap<String, String>>,
+    ) -> (StatusCode, Json<serde_json::Value>) {
+        fake.recorded.lock().unwrap().push(Recorded {
+            method,
+            path: uri.path().to_string(),
+            authorization: headers
+                .get("authorization")
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string),
+            form,
+        });
+        (fake.reply.0, Json(fake.reply.1.clone()))
+    }
+
+    async fn fake_twilio(
+        status: StatusCode,
+        body: serde_json::Value,
+    ) -> (String, Arc<Mutex<Vec<Recorded>>>) {
+        let recorded = Arc::new(Mutex::new(Vec::new()));
+        let app = axum::Router::new()
+            .route("/2010-04-01/Accounts/{sid}/Messages.json", post(messages))
+            .with_state(Fake {
+                recorded: recorded.clone(),
+                reply: (status, body),
+            });
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        (format!("http://{addr}"), recorded)
+    }
+
+    fn config(base_url: &str) -> TwilioConfig {
+        TwilioConfig {
+            account_sid: "AC0123456789abcdef".into(),
+            auth_token: "secret-token".into(),
+            from: "+15005550006".into(),
+            base_url: base_url.into(),
+        }
+    }
+
+    #[tokio::test]
+    async fn posts_the_message_form_with_basic_auth() {
+        let (base, recorded) = fake_twilio(
+            StatusCode::CREATED,
+            serde_json::json!({"sid": "SM1", "status": "queued"}),
+        )
+        .await;
+        let gateway = TwilioGateway::new(config(&base)).unwrap();
+        gateway
+            .send("+14805550123", "SecureClose code: 123456.")
+            .await
+            .unwrap();
+        let requests = recorded.lock().unwrap().clone();
+        assert_eq!(requests.len(), 1);
+        let request = &requests[0];
+        assert_eq!(request.method, Method::POST);
+        assert_eq!(
+            request.path,
+            "/2010-04-01/Accounts/AC0123456789abcdef/Messages.json"
+        );
+        assert_eq!(
+            request.authorization.as_deref(),
+            // base64("AC0123456789abcdef:secret-token")
+            Some("Basic QUMwMTIzNDU2Nzg5YWJjZGVmOnNlY3JldC10b2tlbg==")
+        );
+        assert_eq!(request.form["To"], "+14805550123");
+        assert_eq!(request.form["From"], "+15005550006");
+        assert_eq!(request.form["Body"], "SecureClose code: 123456.");
+        assert_eq!(request.form.len(), 3);
+    }
+
+    #[tokio::test]
+    async fn twilio_errors_become_clear_causes() {
+        let cases = [
+            (
+                StatusCode::UNAUTHORIZED,
+                serde_json::json!({"code": 20003, "message": "Authenticate"}),
+                SmsError::Auth,
+            ),
+            (
+                StatusCode::BAD_REQUEST,
+                serde_json::json!({"code": 21211, "message": "Invalid 'To' Phone Number"}),
+                SmsError::InvalidNumber,
+            ),
+            (
+                StatusCode::TOO_MANY_REQUESTS,
+                serde_json::json!({"code": 20429, "message": "Too Many Requests"}),
+                SmsError::RateLimited,
+            ),
+        ];
+        for (status, body, expected) in cases {
+            let (base, _) = fake_twilio(status, body).await;
+            let gateway = TwilioGateway::new(config(&base)).unwrap();
+            assert_eq!(
+                gateway.send("+14805550123", "x").await.unwrap_err(),
+                expected
+            );
+        }
+        // Nothing listens on a just-closed port.
+        let port = {
+            let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            listener.local_addr().unwrap().port()
+        };
+        let gateway = TwilioGateway::new(config(&format!("http://127.0.0.1:{port}"))).unwrap();
+        assert_eq!(
+            gateway.send("+14805550123", "x").await.unwrap_err(),
+            SmsError::Network
+        );
+    }
+
+    on_both_backends!(a_second_factor_login_texts_through_twilio);
+
+    async fn a_second_factor_login_texts_through_twilio(backend: Backend) {
+        let (base, recorded) =
+            fake_twilio(StatusCode::CREATED, serde_json::json!({"sid": "SM1"})).await;
+        let t = TestCloud::start_with(backend, |c| {
+            c.dev_mode = false;
+            c.sms = Some(SmsConfig::Twilio(config(&base)));
+        })
+        .await;
+        t.enable_two_factor(MARCUS).await;
+        let challenge = t.login_for_code(MARCUS, &t.password_of(MARCUS)).await;
+        let body = {
+            let requests = recorded.lock().unwrap();
+            assert_eq!(requests.len(), 1);
+            assert_eq!(requests[0].form["To"], MARCUS_PHONE);
+            requests[0].form["Body"].clone()
+        };
+        assert_eq!(
+            t.outbox_count(MARCUS_PHONE).await,
+            0,
+            "production never fills the dev outbox"
+        );
+        let response = t.verify(&challenge, &extract_code(&body)).await;
+        assert!(matches!(
+            response.json().await.unwrap(),
+            LoginResponse::SignedIn { .. }
+        ));
+        t.stop().await;
+    }
+}
+
+mod production_mode {
+    use reqwest::StatusCode;
+    use secureclose_cloud::sms::SmsConfig;
+    use secureclose_cloud::{start, CloudConfig, CloudError};
+    use secureclose_protocol::codes;
+
+    use super::MARCUS;
+    use crate::support::{expect_error, Backend, TestCloud, TestDb};
+
+    #[tokio::test]
+    async fn the_library_refuses_the_dev_outbox_outside_dev_mode() {
+        let db = TestDb::new(Backend::Sqlite).await;
+        let mut config = CloudConfig::new(&db.url, "127.0.0.1:0".parse().unwrap());
+        config.sms = Some(SmsConfig::DevOutbox);
+        match start(config).await {
+            Err(CloudError::Config(message)) => assert!(message.contains("--dev"), "{message}"),
+            Err(other) => panic!("expected a configuration error, got {other}"),
+            Ok(_) => panic!("a production server must not start with the dev outbox"),
+        }
+    }
+
+    #[tokio::test]
+    async fn the_binary_refuses_to_serve_without_a_real_gateway() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}?mode=rwc", dir.path().join("c.db").display());
+        for extra in [&["--sms", "dev-outbox"][..], &[][..]] {
+            let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_secureclose-cloud"));
+            command
+                .args(["serve", "--database-url", &url, "--bind", "127.0.0.1:0"])
+                .args(extra)
+                .stdin(std::process::Stdio::null())
+                .kill_on_drop(true);
+            for (key, _) in std::env::vars() {
+                if key.starts_with("SECURECLOSE_") {
+                    command.env_remove(key);
+                }
+            }
+            // A server that wrongly starts would run forever: bound the wait.
+            let output = tokio::time::timeout(std::time::Duration::from_secs(60), command.output())
+                .await
+                .expect("serve must exit at once without an SMS gateway")
+                .unwrap();
+            assert!(
+                !output.status.success(),
+                "serve {extra:?} must refuse to start"
+            );
+            let stderr = String::from_utf8_lossy(&output.stderr);
+            assert!(
+                stderr.contains("Twilio") || stderr.contains("--dev"),
+                "the refusal says what to configure: {stderr}"
+            );
+        }
+    }
+
+    on_both_backends!(no_outbox_endpoint_and_no_silent_skip_outside_dev_mode);
+
+    async fn no_outbox_endpoint_and_no_silent_skip_outside_dev_mode(backend: Backend) {
+        let t = TestCloud::start_with(backend, |c| c.dev_mode = false).await;
+        expect_error(
+            t.get("/api/v1/dev/outbox", None).await,
+            StatusCode::NOT_FOUND,
+            codes::NOT_FOUND,
+        )
+        .await;
+        // No gateway configured: a 2FA login fails loudly, never signs in.
+        t.enable_two_factor(MARCUS).await;
+        expect_error(
+            t.login(MARCUS, &t.password_of(MARCUS)).await,
+            StatusCode::BAD_GATEWAY,
+            codes::SMS_FAILED,
+        )
+        .await;
+        t.stop().await;
+    }
+
+    on_both_backends!(the_dev_outbox_endpoint_lists_messages_newest_first);
+
+    async fn the_dev_outbox_endpoint_lists_messages_newest_first(backend: Backend) {
+        let t = TestCloud::start(backend).await;
+        t.enable_two_factor(MARCUS).await;
+        t.login_for_code(MARCUS, &t.password_of(MARCUS)).await;
+        t.advance(std::time::Duration::from_secs(1));
+        t.login_for_code(MARCUS, &t.password_of(MARCUS)).await;
+        // "+" unescaped in a query string arrives as a space: still found.
+        let messages: Vec<secureclose_protocol::OutboxMessage> = t
+            .get("/api/v1/dev/outbox?to=+14805550123", None)
+            .await
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(messages.len(), 2);
+        assert!(messages[0].sent_at > messages[1].sent_at, "newest first");
+        let library = secureclose_cloud::outbox(&t.db.url, Some("+14805550123"))
+            .await
+            .unwrap();
+        assert_eq!(messages, library, "endpoint and library agree");
+        t.stop().await;
+    }
+}
