@@ -249,8 +249,10 @@ async fn seed_company(
     for (spec_user, hash) in spec.users.iter().zip(hashes) {
         let verified_at = spec_user.phone_verified.then_some(now);
         let updated = sqlx::query(
+            // Re-seeding also lifts any lock or delay left from earlier tries.
             "UPDATE users SET password_hash = $1, status = $2, version = version + 1, \
-             updated_at = $3 WHERE lower(email) = $4",
+             updated_at = $3, password_failures = 0, code_failures = 0, \
+             consecutive_failures = 0, last_failure_at = NULL WHERE lower(email) = $4",
         )
         .bind(&hash)
         .bind(spec_user.status.as_str())
