@@ -104,7 +104,13 @@ pub async fn open_core(data_dir: &Path, cloud_url: &str, key_store: Arc<dyn KeyS
 pub fn assert_no_plaintext(dir: &Path, needles: &BTreeSet<String>) -> usize {
     let mut checked = 0;
     for path in files_under(dir) {
-        let bytes = std::fs::read(&path).unwrap();
+        let bytes = match std::fs::read(&path) {
+            Ok(bytes) => bytes,
+            // SQLite removes its -wal/-shm sidecars when the last connection
+            // closes, which may happen between listing and reading.
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(e) => panic!("cannot read {}: {e}", path.display()),
+        };
         assert!(
             !bytes.starts_with(b"SQLite format 3"),
             "{} is a plain SQLite file: the cache must be encrypted at rest",
@@ -128,7 +134,9 @@ fn files_under(dir: &Path) -> Vec<PathBuf> {
     while let Some(current) = stack.pop() {
         for entry in std::fs::read_dir(&current).unwrap() {
             let entry = entry.unwrap();
-            let kind = entry.file_type().unwrap();
+            let Ok(kind) = entry.file_type() else {
+                continue; // vanished since the listing (see above)
+            };
             if kind.is_dir() {
                 stack.push(entry.path());
             } else if kind.is_file() {
