@@ -10,6 +10,13 @@ const COMMANDS: &[&str] = &[
     "session",
     "list_users",
     "company",
+    "verify_code",
+    "resend_code",
+    "enroll_phone",
+    "cancel_login",
+    "update_user",
+    "update_company",
+    "refresh",
 ];
 
 fn main() {

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use secureclose_core::ipc::{AppInfo, LoginOutcome, SessionView, UsersPage};
 use secureclose_core::AppCore;
-use secureclose_protocol::{ApiError, Company};
+use secureclose_protocol::{ApiError, Challenge, Company, CompanyUpdate, User, UserUpdate};
 use tauri::State;
 
 type Core<'a> = State<'a, Arc<AppCore>>;
@@ -63,4 +63,87 @@ pub async fn list_users(
 #[tauri::command]
 pub async fn company(core: Core<'_>) -> Result<Company, ApiError> {
     core.company().await.map_err(api)
+}
+
+#[tauri::command]
+pub async fn verify_code(core: Core<'_>, code: String) -> Result<LoginOutcome, ApiError> {
+    core.verify_code(&code).await.map_err(api)
+}
+
+#[tauri::command]
+pub async fn resend_code(core: Core<'_>) -> Result<Challenge, ApiError> {
+    core.resend_code().await.map_err(api)
+}
+
+#[tauri::command]
+pub async fn enroll_phone(core: Core<'_>, mobile_phone: String) -> Result<Challenge, ApiError> {
+    core.enroll_phone(&mobile_phone).await.map_err(api)
+}
+
+#[tauri::command]
+pub async fn cancel_login(core: Core<'_>) -> Result<(), ApiError> {
+    core.cancel_login().await.map_err(api)
+}
+
+#[tauri::command]
+pub async fn update_user(
+    core: Core<'_>,
+    user_id: String,
+    update: UserUpdate,
+) -> Result<User, ApiError> {
+    core.update_user(&user_id, &update).await.map_err(api)
+}
+
+#[tauri::command]
+pub async fn update_company(core: Core<'_>, update: CompanyUpdate) -> Result<Company, ApiError> {
+    core.update_company(&update).await.map_err(api)
+}
+
+#[tauri::command]
+pub async fn refresh(core: Core<'_>) -> Result<SessionView, ApiError> {
+    core.refresh().await.map_err(api)
+}
+
+#[cfg(test)]
+mod tests {
+    //! A command works only when it is declared (build.rs), allowed
+    //! (capabilities) and registered (main.rs); a missed one fails silently
+    //! in the UI, so check the three lists agree.
+    const BUILD_RS: &str = include_str!("../build.rs");
+    const CAPABILITIES: &str = include_str!("../capabilities/default.json");
+    const MAIN_RS: &str = include_str!("main.rs");
+
+    fn declared() -> Vec<&'static str> {
+        let start = BUILD_RS.find("const COMMANDS").unwrap();
+        let list = &BUILD_RS[start..];
+        let list = &list[..list.find("];").unwrap()];
+        list.split('"').skip(1).step_by(2).collect()
+    }
+
+    #[test]
+    fn every_declared_command_is_allowed_and_registered() {
+        let commands = declared();
+        assert!(commands.contains(&"verify_code") && commands.contains(&"refresh"));
+        let capabilities: serde_json::Value = serde_json::from_str(CAPABILITIES).unwrap();
+        let allowed: Vec<&str> = capabilities["permissions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p.as_str().unwrap())
+            .collect();
+        let expected: Vec<String> = commands
+            .iter()
+            .map(|c| format!("allow-{}", c.replace('_', "-")))
+            .collect();
+        assert_eq!(
+            allowed, expected,
+            "capabilities must allow exactly the declared commands"
+        );
+        for command in &commands {
+            assert!(
+                MAIN_RS.contains(&format!("commands::{command},")),
+                "{command} is declared but not registered in generate_handler!"
+            );
+        }
+    }
 }

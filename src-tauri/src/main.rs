@@ -55,6 +55,13 @@ fn main() {
             commands::session,
             commands::list_users,
             commands::company,
+            commands::verify_code,
+            commands::resend_code,
+            commands::enroll_phone,
+            commands::cancel_login,
+            commands::update_user,
+            commands::update_company,
+            commands::refresh,
         ])
         .run(tauri::generate_context!())
         .expect("SecureClose failed to start (see the log above for the cause)");

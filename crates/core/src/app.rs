@@ -4,10 +4,12 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock};
 
-use secureclose_protocol::{Company, LoginResponse};
+use secureclose_protocol::{
+    Challenge, Company, CompanyUpdate, LoginResponse, Role, SessionGrant, User, UserUpdate,
+};
 use sha2::{Digest, Sha256};
 
-use crate::auth::{token_account, LoginState, SignedInSession};
+use crate::auth::{token_account, LoginState, PendingLogin, SignedInSession};
 use crate::cache::{self, now_millis, Cache, SessionMeta};
 use crate::client::{validate_cloud_url, CloudClient};
 use crate::error::CoreError;
@@ -123,99 +125,188 @@ impl AppCore {
         Ok(self.app_info())
     }
 
-    /// Online login: password to the cloud, token to the keychain, company
-    /// and users to the cache (one transaction), then `SignedIn`.
+    /// Online login: the password to the cloud. A user who needs no second
+    /// factor is signed in at once (see `complete_sign_in`); otherwise the
+    /// state machine waits for the code (`verify_code`) or, before that, for
+    /// a phone to enrol (`enroll_phone`).
     pub async fn login(&self, email: &str, password: &str) -> Result<LoginOutcome, CoreError> {
         let cache = self.cache()?;
         let client = self.client();
-        let response = self.track(client.login(email.trim(), password).await)?;
-        let LoginResponse::SignedIn {
-            session,
-            user,
-            company,
-        } = response
-        else {
-            // Replaced by the second-factor states of the login state machine.
-            return Err(CoreError::Cloud {
-                status: 501,
-                code: "second_factor_unsupported".into(),
-                message: "This version of SecureClose cannot complete a two-factor sign-in yet."
-                    .into(),
-            });
-        };
-        let token = Sensitive::new(session.token.clone());
-        let mut users = match self.track(client.users(&token).await) {
-            Ok(list) => list.users,
-            Err(err) => {
-                let _ = client.logout(&token).await;
-                return Err(err);
-            }
-        };
-        if !users.iter().any(|u| u.id == user.id) {
-            users.push(user.clone());
-        }
-
-        let mut state = self.state.lock().await;
-        if let Some(previous) = state.session() {
-            if previous.user_id != user.id {
-                self.forget_token(&previous.user_id);
-            }
-        }
-        let account = token_account(&user.id);
-        self.keys.set(&account, token.expose().as_bytes())?;
-        let meta = SessionMeta {
-            user_id: user.id.clone(),
-            company_id: company.id.clone(),
-            expires_at: session.expires_at,
-            signed_in_at: now_millis(),
-        };
-        if let Err(err) = cache.store_login(&company, &users, &meta).await {
-            self.forget_token(&user.id);
-            *state = LoginState::SignedOut;
-            return Err(err);
-        }
-        state.password_accepted(SignedInSession {
-            user_id: user.id.clone(),
-            company_id: company.id.clone(),
-            expires_at: session.expires_at,
-        });
-        drop(state);
-        tracing::info!(user_id = %user.id, company_id = %company.id, users = users.len(), "signed in");
-        Ok(LoginOutcome::SignedIn {
-            session: SessionView {
+        let email = email.trim();
+        let response = self.track(client.login(email, password).await)?;
+        match response {
+            LoginResponse::SignedIn {
+                session,
                 user,
                 company,
-                online: true,
-                last_synced_at: cache.last_synced_at().await?,
+            } => {
+                self.complete_sign_in(&cache, &client, session, user, company, None)
+                    .await
+            }
+            LoginResponse::SecondFactorRequired { challenge } => {
+                let pending = PendingLogin::new(email, challenge);
+                let view = pending.challenge.clone();
+                let replaced = self.state.lock().await.needs_second_factor(pending);
+                self.end_replaced_session(replaced).await;
+                tracing::info!("password accepted; a code was sent");
+                Ok(LoginOutcome::NeedsSecondFactor { challenge: view })
+            }
+            LoginResponse::PhoneEnrollmentRequired { challenge } => {
+                let pending = PendingLogin::new(email, challenge);
+                let view = pending.challenge.clone();
+                let replaced = self.state.lock().await.needs_phone_enrollment(pending);
+                self.end_replaced_session(replaced).await;
+                tracing::info!("password accepted; a phone must be enrolled");
+                Ok(LoginOutcome::NeedsPhoneEnrollment { challenge: view })
+            }
+        }
+    }
+
+    /// Completes the pending login with the code the user typed. On success
+    /// this is exactly a signed-in login (`complete_sign_in`).
+    pub async fn verify_code(&self, code: &str) -> Result<LoginOutcome, CoreError> {
+        let cache = self.cache()?;
+        let challenge_id = self
+            .state
+            .lock()
+            .await
+            .awaiting_code()?
+            .challenge_id()
+            .clone();
+        let client = self.client();
+        let response = self
+            .attempt_call(client.verify_code(&challenge_id, code.trim()).await)
+            .await?;
+        match response {
+            LoginResponse::SignedIn {
+                session,
+                user,
+                company,
+            } => {
+                self.complete_sign_in(&cache, &client, session, user, company, Some(&challenge_id))
+                    .await
+            }
+            LoginResponse::SecondFactorRequired { .. }
+            | LoginResponse::PhoneEnrollmentRequired { .. } => Err(CoreError::CloudUnreachable {
+                url: client.base_url().to_owned(),
+                detail: "a verified code was answered with another login step".into(),
+            }),
+        }
+    }
+
+    /// Asks the cloud to send a new code for the pending login (its cooldown
+    /// and send limits come back as errors with `retry_at`).
+    pub async fn resend_code(&self) -> Result<Challenge, CoreError> {
+        let challenge_id = self.state.lock().await.pending()?.challenge_id().clone();
+        let challenge = self
+            .attempt_call(self.client().resend_code(&challenge_id).await)
+            .await?;
+        let mut state = self.state.lock().await;
+        same_attempt(&state, &challenge_id)?;
+        Ok(state.code_resent(challenge)?.clone())
+    }
+
+    /// Enrolment: sends the phone the user typed; the cloud texts a code to
+    /// it. The phone is saved to the profile only once that code verifies.
+    pub async fn enroll_phone(&self, mobile_phone: &str) -> Result<Challenge, CoreError> {
+        let challenge_id = self.state.lock().await.enrolling()?.challenge_id().clone();
+        let challenge = self
+            .attempt_call(
+                self.client()
+                    .enroll_phone(&challenge_id, mobile_phone.trim())
+                    .await,
+            )
+            .await?;
+        let mut state = self.state.lock().await;
+        same_attempt(&state, &challenge_id)?;
+        Ok(state.phone_submitted(challenge)?.clone())
+    }
+
+    /// Abandons a pending login (back to signed out, challenge forgotten).
+    /// Does nothing to a signed-in session.
+    pub async fn cancel_login(&self) -> Result<(), CoreError> {
+        if self.state.lock().await.cancel() {
+            tracing::info!("pending login cancelled");
+        }
+        Ok(())
+    }
+
+    /// An admin's edit of a user of their company. The cloud decides; its
+    /// answer is what the cache stores.
+    pub async fn update_user(&self, user_id: &str, update: &UserUpdate) -> Result<User, CoreError> {
+        let (session, token, cache) = self.admin_context("editing users").await?;
+        let user = self
+            .signed_in_call(self.client().update_user(&token, user_id, update).await)
+            .await?;
+        if user.company_id == session.company_id {
+            cache.store_user(&user).await?;
+        } else {
+            tracing::warn!(%user_id, "the cloud returned another company's user; not cached");
+        }
+        tracing::info!(%user_id, version = user.version, "user updated");
+        Ok(user)
+    }
+
+    /// An admin's edit of their company's profile; cached as the cloud answers.
+    pub async fn update_company(&self, update: &CompanyUpdate) -> Result<Company, CoreError> {
+        let (session, token, cache) = self.admin_context("editing the company").await?;
+        let company = self
+            .signed_in_call(self.client().update_company(&token, update).await)
+            .await?;
+        if company.id == session.company_id {
+            cache.store_company(&company).await?;
+        } else {
+            tracing::warn!("the cloud returned another company; not cached");
+        }
+        tracing::info!(company_id = %company.id, version = company.version, "company updated");
+        Ok(company)
+    }
+
+    /// Re-fetches the signed-in user, the company and its users from the
+    /// cloud into the cache (one transaction), and returns the fresh view.
+    pub async fn refresh(&self) -> Result<SessionView, CoreError> {
+        let session = self.state.lock().await.require_session()?.clone();
+        let cache = self.cache()?;
+        let token = self.session_token(&session)?;
+        let client = self.client();
+        let me = self.signed_in_call(client.me(&token).await).await?;
+        let mut users = self.signed_in_call(client.users(&token).await).await?.users;
+        if !users.iter().any(|u| u.id == me.user.id) {
+            users.push(me.user.clone());
+        }
+        let state = self.state.lock().await;
+        // Signed out (or someone else signed in) while we were fetching.
+        if state.session() != Some(&session) {
+            return Err(CoreError::NotSignedIn);
+        }
+        let meta = match cache.session_meta().await? {
+            Some(meta) => meta,
+            None => SessionMeta {
+                user_id: session.user_id.clone(),
+                company_id: session.company_id.clone(),
+                expires_at: session.expires_at,
+                signed_in_at: now_millis(),
             },
+        };
+        cache.store_login(&me.company, &users, &meta).await?;
+        drop(state);
+        tracing::info!(users = users.len(), "refreshed from the cloud");
+        Ok(SessionView {
+            user: me.user,
+            company: me.company,
+            online: true,
+            last_synced_at: cache.last_synced_at().await?,
         })
     }
 
     /// Revokes the session on the cloud (best effort: offline sign-out must
     /// still work), deletes the token, and signs out. The encrypted cache is
-    /// kept. Signing out twice is not an error.
+    /// kept. Signing out twice is not an error; a pending login is dropped.
     pub async fn logout(&self) -> Result<(), CoreError> {
         let Ok(session) = self.state.lock().await.sign_out() else {
             return Ok(());
         };
-        let account = token_account(&session.user_id);
-        match self.keys.get(&account) {
-            Ok(Some(bytes)) => {
-                let token = Sensitive::new(String::from_utf8_lossy(&bytes).into_owned());
-                let revoked = self.client().logout(&token).await;
-                if let Err(err) = self.track(revoked) {
-                    tracing::warn!(error = %err, "could not revoke the session on the cloud");
-                }
-            }
-            Ok(None) => {}
-            Err(err) => tracing::warn!(error = %err, "could not read the session token"),
-        }
-        self.keys.delete(&account)?;
-        if let Some(cache) = self.cache_opt() {
-            cache.clear_session().await?;
-        }
-        tracing::info!(user_id = %session.user_id, "signed out");
-        Ok(())
+        self.end_session(&session, true).await
     }
 
     pub async fn session(&self) -> Result<Option<SessionView>, CoreError> {
@@ -282,6 +373,165 @@ impl AppCore {
             tracing::info!(%url, "cloud URL changed");
         }
         Ok(self.app_info())
+    }
+
+    /// The one path to `SignedIn`, after a password alone or after a code
+    /// (`attempt` = the challenge it answered): the users to the cache with
+    /// the company (one transaction), the token to the keychain.
+    async fn complete_sign_in(
+        &self,
+        cache: &Cache,
+        client: &CloudClient,
+        grant: SessionGrant,
+        user: User,
+        company: Company,
+        attempt: Option<&Sensitive<String>>,
+    ) -> Result<LoginOutcome, CoreError> {
+        let token = Sensitive::new(grant.token.clone());
+        let mut users = match self.track(client.users(&token).await) {
+            Ok(list) => list.users,
+            Err(err) => {
+                let _ = client.logout(&token).await;
+                return Err(err);
+            }
+        };
+        if !users.iter().any(|u| u.id == user.id) {
+            users.push(user.clone());
+        }
+
+        let mut state = self.state.lock().await;
+        if let Some(attempt) = attempt {
+            // Cancelled (or replaced by a new login) while the code was checked.
+            if let Err(err) = same_attempt(&state, attempt) {
+                drop(state);
+                let _ = client.logout(&token).await;
+                return Err(err);
+            }
+        }
+        if let Some(previous) = state.session() {
+            if previous.user_id != user.id {
+                self.forget_token(&previous.user_id);
+            }
+        }
+        let account = token_account(&user.id);
+        self.keys.set(&account, token.expose().as_bytes())?;
+        let meta = SessionMeta {
+            user_id: user.id.clone(),
+            company_id: company.id.clone(),
+            expires_at: grant.expires_at,
+            signed_in_at: now_millis(),
+        };
+        if let Err(err) = cache.store_login(&company, &users, &meta).await {
+            self.forget_token(&user.id);
+            *state = LoginState::SignedOut;
+            return Err(err);
+        }
+        let signed_in = SignedInSession {
+            user_id: user.id.clone(),
+            company_id: company.id.clone(),
+            expires_at: grant.expires_at,
+        };
+        match attempt {
+            None => state.password_accepted(signed_in),
+            Some(_) => state.code_accepted(signed_in)?,
+        }
+        drop(state);
+        tracing::info!(user_id = %user.id, company_id = %company.id, users = users.len(),
+            second_factor = attempt.is_some(), "signed in");
+        Ok(LoginOutcome::SignedIn {
+            session: SessionView {
+                user,
+                company,
+                online: true,
+                last_synced_at: cache.last_synced_at().await?,
+            },
+        })
+    }
+
+    /// Ends `session` on this device: revokes it on the cloud when `revoke`
+    /// (best effort), deletes its token, forgets it in the cache.
+    async fn end_session(&self, session: &SignedInSession, revoke: bool) -> Result<(), CoreError> {
+        let account = token_account(&session.user_id);
+        if revoke {
+            match self.keys.get(&account) {
+                Ok(Some(bytes)) => {
+                    let token = Sensitive::new(String::from_utf8_lossy(&bytes).into_owned());
+                    let revoked = self.client().logout(&token).await;
+                    if let Err(err) = self.track(revoked) {
+                        tracing::warn!(error = %err, "could not revoke the session on the cloud");
+                    }
+                }
+                Ok(None) => {}
+                Err(err) => tracing::warn!(error = %err, "could not read the session token"),
+            }
+        }
+        self.keys.delete(&account)?;
+        if let Some(cache) = self.cache_opt() {
+            cache.clear_session().await?;
+        }
+        tracing::info!(user_id = %session.user_id, "signed out");
+        Ok(())
+    }
+
+    /// A new login replaced someone's session: that session ends here too.
+    async fn end_replaced_session(&self, replaced: Option<SignedInSession>) {
+        if let Some(session) = replaced {
+            if let Err(err) = self.end_session(&session, true).await {
+                tracing::warn!(error = %err, "could not end the replaced session");
+            }
+        }
+    }
+
+    /// For calls on a pending login: when the cloud says the attempt is
+    /// over, the state machine forgets it so the UI starts a new sign-in.
+    async fn attempt_call<T>(&self, result: Result<T, CoreError>) -> Result<T, CoreError> {
+        let result = self.track(result);
+        if let Err(err) = &result {
+            if err.ends_login_attempt() && self.state.lock().await.cancel() {
+                tracing::info!(code = err.code(), "the cloud closed the login attempt");
+            }
+        }
+        result
+    }
+
+    /// For calls with the session token: a rejected token ends the session
+    /// locally (the cloud already forgot it), so `session()` agrees with the UI.
+    async fn signed_in_call<T>(&self, result: Result<T, CoreError>) -> Result<T, CoreError> {
+        let result = self.track(result);
+        if let Err(err) = &result {
+            if err.is_session_rejected() {
+                let ended = self.state.lock().await.sign_out();
+                if let Ok(session) = ended {
+                    if let Err(end_err) = self.end_session(&session, false).await {
+                        tracing::warn!(error = %end_err, "could not end the rejected session");
+                    }
+                }
+            }
+        }
+        result
+    }
+
+    /// The signed-in session, its token and the cache, for an admin action.
+    /// Mirrors the cloud's rule locally: only admins edit (the cloud enforces it).
+    async fn admin_context(
+        &self,
+        action: &'static str,
+    ) -> Result<(SignedInSession, Sensitive<String>, Arc<Cache>), CoreError> {
+        let session = self.state.lock().await.require_session()?.clone();
+        let cache = self.cache()?;
+        let me = cache.user(&session.user_id).await?;
+        if !me.is_some_and(|me| me.role == Role::Admin) {
+            return Err(CoreError::Forbidden { action });
+        }
+        let token = self.session_token(&session)?;
+        Ok((session, token, cache))
+    }
+
+    fn session_token(&self, session: &SignedInSession) -> Result<Sensitive<String>, CoreError> {
+        match self.keys.get(&token_account(&session.user_id))? {
+            Some(bytes) => Ok(Sensitive::new(String::from_utf8_lossy(&bytes).into_owned())),
+            None => Err(CoreError::NotSignedIn),
+        }
     }
 
     /// Signs back in from the last run when its session has not expired and
@@ -353,6 +603,15 @@ impl AppCore {
     }
 }
 
+/// Refuses a step whose answer belongs to an attempt that is no longer the
+/// pending one (cancelled, or replaced by a new login meanwhile).
+fn same_attempt(state: &LoginState, challenge_id: &Sensitive<String>) -> Result<(), CoreError> {
+    match state.pending() {
+        Ok(pending) if pending.challenge_id().expose() == challenge_id.expose() => Ok(()),
+        _ => Err(CoreError::NoPendingLogin),
+    }
+}
+
 fn cache_key_account(data_dir: &Path) -> String {
     let digest = Sha256::digest(data_dir.to_string_lossy().as_bytes());
     format!("cache-key:{}", &hex::encode(digest)[..16])
@@ -360,9 +619,14 @@ fn cache_key_account(data_dir: &Path) -> String {
 
 #[cfg(test)]
 mod tests {
+    //! Only what needs no cloud: the flows against the real cloud live in
+    //! the `tests/` crate (end to end). An unreachable cloud is a closed port.
     use super::*;
-    use crate::client::tests::{dead_url, fake_cloud, PASSWORD, TOKEN};
+    use crate::cache::tests::{company, user};
+    use crate::client::tests::dead_url;
     use crate::keystore::tests::MemoryKeyStore;
+
+    const TOKEN: &str = "tok-0123456789";
 
     async fn core_at(dir: &Path, url: &str, keys: &Arc<MemoryKeyStore>) -> AppCore {
         AppCore::open(CoreConfig {
@@ -383,136 +647,55 @@ mod tests {
             .map(|(_, v)| v.clone())
     }
 
+    /// A core restored from a previous run in which `role` (user u1) signed
+    /// in, pointed at a cloud that no longer answers. No cloud is involved.
+    async fn restored_offline(dir: &Path, keys: &Arc<MemoryKeyStore>, role: Role) -> AppCore {
+        let url = dead_url().await;
+        let core = core_at(dir, &url, keys).await;
+        let mut me = user("u1", "Alice Admin", "alice@desertmotors.example");
+        me.role = role;
+        let users = [me, user("u2", "Bob Builder", "bob@desertmotors.example")];
+        let meta = SessionMeta {
+            user_id: "u1".into(),
+            company_id: "c1".into(),
+            expires_at: now_millis() + 3_600_000,
+            signed_in_at: now_millis(),
+        };
+        let cache = core.cache_opt().unwrap();
+        cache.store_login(&company(), &users, &meta).await.unwrap();
+        cache.close().await;
+        drop(core);
+        keys.set(&token_account("u1"), TOKEN.as_bytes()).unwrap();
+        let core = core_at(dir, &url, keys).await;
+        assert!(
+            core.session().await.unwrap().is_some(),
+            "set-up: the session must be restored from the cache"
+        );
+        core
+    }
+
     #[tokio::test]
-    async fn login_caches_the_company_and_users_and_keeps_the_token_out_of_the_cache() {
-        let (url, _server) = fake_cloud().await;
+    async fn offline_login_is_an_error_and_stays_signed_out() {
         let dir = tempfile::tempdir().unwrap();
         let keys = Arc::new(MemoryKeyStore::default());
-        let core = core_at(dir.path(), &url, &keys).await;
+        let core = core_at(dir.path(), &dead_url().await, &keys).await;
         assert_eq!(core.app_info().cache_status, CacheStatus::Ready);
-        assert_eq!(core.session().await.unwrap(), None, "starts signed out");
+        let err = core.login("a@b.example", "pw").await.unwrap_err();
+        assert_eq!(err.code(), "offline", "got {err:?}");
+        assert_eq!(token_in(&keys), None);
+        assert_eq!(core.session().await.unwrap(), None);
         assert!(matches!(
             core.list_users("", 0, 50).await,
             Err(CoreError::NotSignedIn)
         ));
-
-        let LoginOutcome::SignedIn { session } = core
-            .login("alice@desertmotors.example", PASSWORD)
-            .await
-            .unwrap();
-        assert_eq!(session.user.email, "alice@desertmotors.example");
-        assert!(session.online && session.last_synced_at.is_some());
-        assert_eq!(
-            token_in(&keys).as_deref(),
-            Some(TOKEN.as_bytes()),
-            "the session token goes to the keychain"
-        );
-        let page = core.list_users("car", 0, 50).await.unwrap();
-        assert_eq!((page.total, page.users[0].id.as_str()), (1, "u3"));
-        assert_eq!(core.company().await.unwrap().name, "Desert Motors");
-        assert_eq!(
-            core.session().await.unwrap().unwrap().user.id,
-            "u1",
-            "session is read back from the cache"
-        );
-
-        // The token must be nowhere in the data dir.
-        core.cache_opt().unwrap().close().await;
-        for entry in std::fs::read_dir(dir.path()).unwrap() {
-            // A -wal/-shm may vanish as SQLite finishes closing.
-            let Ok(bytes) = std::fs::read(entry.unwrap().path()) else {
-                continue;
-            };
-            assert!(
-                !bytes.windows(TOKEN.len()).any(|w| w == TOKEN.as_bytes()),
-                "the token must never be written to disk"
-            );
-        }
-    }
-
-    #[tokio::test]
-    async fn users_are_readable_offline_after_a_restart() {
-        let (url, server) = fake_cloud().await;
-        let dir = tempfile::tempdir().unwrap();
-        let keys = Arc::new(MemoryKeyStore::default());
-        let core = core_at(dir.path(), &url, &keys).await;
-        core.login("alice@desertmotors.example", PASSWORD)
-            .await
-            .unwrap();
-        core.cache_opt().unwrap().close().await;
-        drop(core);
-        server.abort();
-
-        let core = core_at(dir.path(), &url, &keys).await;
-        let session = core.session().await.unwrap().expect("session restored");
-        assert!(
-            !session.online,
-            "no cloud call has succeeded since the start"
-        );
-        assert_eq!(
-            core.list_users("", 0, 50).await.unwrap().total,
-            3,
-            "the cache serves the users without the cloud"
-        );
-        core.logout().await.expect("sign-out works offline");
-        assert_eq!(token_in(&keys), None, "the token is deleted even offline");
-        assert_eq!(core.session().await.unwrap(), None);
-    }
-
-    #[tokio::test]
-    async fn logout_deletes_the_token_and_keeps_the_cache() {
-        let (url, _server) = fake_cloud().await;
-        let dir = tempfile::tempdir().unwrap();
-        let keys = Arc::new(MemoryKeyStore::default());
-        let core = core_at(dir.path(), &url, &keys).await;
-        core.login("alice@desertmotors.example", PASSWORD)
-            .await
-            .unwrap();
-        core.logout().await.unwrap();
-        assert_eq!(token_in(&keys), None);
-        assert!(matches!(core.company().await, Err(CoreError::NotSignedIn)));
-        core.logout().await.expect("a second sign-out is harmless");
-        let cache = core.cache_opt().unwrap();
-        assert_eq!(
-            cache.list_users("", 0, 10).await.unwrap().1,
-            3,
-            "the encrypted cache stays for the next sign-in"
-        );
-        drop(cache);
-        let restarted = core_at(dir.path(), &url, &keys).await;
-        assert_eq!(
-            restarted.session().await.unwrap(),
-            None,
-            "no session comes back"
-        );
-    }
-
-    #[tokio::test]
-    async fn wrong_password_and_offline_are_errors_and_stay_signed_out() {
-        let (url, _server) = fake_cloud().await;
-        let dir = tempfile::tempdir().unwrap();
-        let keys = Arc::new(MemoryKeyStore::default());
-        let core = core_at(dir.path(), &url, &keys).await;
-        let err = core.login("a@b.example", "wrong").await.unwrap_err();
-        assert_eq!(err.code(), "invalid_credentials");
-        assert_eq!(core.session().await.unwrap(), None);
-
-        let dead = dead_url().await;
-        let core = core_at(dir.path(), &dead, &keys).await;
-        let err = core.login("a@b.example", PASSWORD).await.unwrap_err();
-        assert_eq!(err.code(), "offline", "got {err:?}");
-        assert_eq!(token_in(&keys), None);
     }
 
     #[tokio::test]
     async fn missing_key_reports_unreadable_and_reset_recovers() {
-        let (url, _server) = fake_cloud().await;
+        let url = dead_url().await;
         let dir = tempfile::tempdir().unwrap();
         let keys = Arc::new(MemoryKeyStore::default());
         let core = core_at(dir.path(), &url, &keys).await;
-        core.login("alice@desertmotors.example", PASSWORD)
-            .await
-            .unwrap();
         core.cache_opt().unwrap().close().await;
         drop(core);
         // Someone cleared the keychain entry of the cache key.
@@ -525,11 +708,12 @@ mod tests {
             CacheStatus::Unreadable,
             "open must not fail: the UI shows the recovery screen"
         );
-        let err = core
-            .login("alice@desertmotors.example", PASSWORD)
-            .await
-            .unwrap_err();
-        assert_eq!(err.code(), "cache_unreadable");
+        let err = core.login("a@b.example", "pw").await.unwrap_err();
+        assert_eq!(
+            err.code(),
+            "cache_unreadable",
+            "no login without a cache to hold its data"
+        );
 
         let info = core.reset_cache().await.unwrap();
         assert_eq!(info.cache_status, CacheStatus::Ready);
@@ -539,31 +723,19 @@ mod tests {
             .filter(|n| n.starts_with("cache.db.unreadable-"))
             .collect();
         assert!(!kept.is_empty(), "the old cache is kept aside, not deleted");
-        core.login("alice@desertmotors.example", PASSWORD)
-            .await
-            .expect("login re-syncs into the fresh cache");
-        assert_eq!(core.list_users("", 0, 50).await.unwrap().total, 3);
     }
 
     #[tokio::test]
-    async fn set_cloud_url_validates_persists_and_signs_out() {
-        let (url, _server) = fake_cloud().await;
+    async fn set_cloud_url_validates_and_persists() {
         let dir = tempfile::tempdir().unwrap();
         let keys = Arc::new(MemoryKeyStore::default());
-        let core = core_at(dir.path(), &url, &keys).await;
-        core.login("alice@desertmotors.example", PASSWORD)
-            .await
-            .unwrap();
+        let core = core_at(dir.path(), "http://127.0.0.1:8787", &keys).await;
         let err = core
             .set_cloud_url("http://cloud.example")
             .await
             .unwrap_err();
         assert_eq!(err.code(), "invalid_cloud_url");
-        assert!(
-            core.session().await.unwrap().is_some(),
-            "a refused URL changes nothing"
-        );
-
+        assert_eq!(core.app_info().cloud_url, "http://127.0.0.1:8787");
         let info = core.set_cloud_url("https://cloud.example/").await.unwrap();
         assert_eq!(info.cloud_url, "https://cloud.example");
         assert_eq!(
@@ -571,11 +743,20 @@ mod tests {
             Some("https://cloud.example"),
             "the setting survives a restart"
         );
+    }
+
+    #[tokio::test]
+    async fn set_cloud_url_signs_out_the_session_of_the_old_cloud() {
+        let dir = tempfile::tempdir().unwrap();
+        let keys = Arc::new(MemoryKeyStore::default());
+        let core = restored_offline(dir.path(), &keys, Role::User).await;
+        core.set_cloud_url("https://cloud.example").await.unwrap();
         assert_eq!(
             core.session().await.unwrap(),
             None,
             "a session belongs to the cloud that issued it"
         );
+        assert_eq!(token_in(&keys), None, "its token goes too");
     }
 
     #[tokio::test]
@@ -586,6 +767,97 @@ mod tests {
         let info = core.app_info();
         assert_eq!(info.version, env!("CARGO_PKG_VERSION"));
         assert_eq!(info.cloud_url, "http://127.0.0.1:8787");
+    }
+
+    #[tokio::test]
+    async fn second_factor_steps_without_a_pending_login_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let keys = Arc::new(MemoryKeyStore::default());
+        let core = core_at(dir.path(), &dead_url().await, &keys).await;
+        for (step, err) in [
+            ("verify_code", core.verify_code("123456").await.err()),
+            ("resend_code", core.resend_code().await.err()),
+            (
+                "enroll_phone",
+                core.enroll_phone("480 555 0100").await.err(),
+            ),
+        ] {
+            assert!(
+                matches!(err, Some(CoreError::NoPendingLogin)),
+                "{step} with no login waiting must be refused before any cloud call, got {err:?}"
+            );
+        }
+        core.cancel_login()
+            .await
+            .expect("cancelling nothing is harmless");
+        assert_eq!(core.session().await.unwrap(), None);
+    }
+
+    #[tokio::test]
+    async fn a_non_admin_is_refused_locally_before_the_cloud() {
+        let dir = tempfile::tempdir().unwrap();
+        let keys = Arc::new(MemoryKeyStore::default());
+        let core = restored_offline(dir.path(), &keys, Role::User).await;
+        let err = core
+            .update_user("u2", &UserUpdate::default())
+            .await
+            .unwrap_err();
+        // The cloud is unreachable: `forbidden` (not `offline`) proves the
+        // refusal is local.
+        assert_eq!(err.code(), "forbidden", "got {err:?}");
+        let err = core
+            .update_company(&CompanyUpdate::default())
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), "forbidden", "got {err:?}");
+        assert!(
+            core.session().await.unwrap().is_some(),
+            "a refusal does not sign out"
+        );
+    }
+
+    #[tokio::test]
+    async fn an_admin_edit_goes_to_the_cloud_and_changes_nothing_when_offline() {
+        let dir = tempfile::tempdir().unwrap();
+        let keys = Arc::new(MemoryKeyStore::default());
+        let core = restored_offline(dir.path(), &keys, Role::Admin).await;
+        let update = UserUpdate {
+            mobile_phone: Some(Some("+14805559999".into())),
+            ..UserUpdate::default()
+        };
+        let err = core.update_user("u2", &update).await.unwrap_err();
+        assert_eq!(err.code(), "offline", "an admin's edit is sent: {err:?}");
+        let page = core.list_users("bob", 0, 10).await.unwrap();
+        assert_eq!(
+            page.users[0].mobile_phone.as_deref(),
+            Some("+14805551234"),
+            "the cache only ever holds the cloud's answer, never the request"
+        );
+        let err = core.refresh().await.unwrap_err();
+        assert_eq!(err.code(), "offline");
+        let session = core.session().await.unwrap().expect("still signed in");
+        assert!(!session.online, "the failed calls mark the app offline");
+        assert_eq!(
+            core.list_users("", 0, 10).await.unwrap().total,
+            2,
+            "a failed refresh keeps the cached users"
+        );
+    }
+
+    #[tokio::test]
+    async fn admin_actions_need_a_session() {
+        let dir = tempfile::tempdir().unwrap();
+        let keys = Arc::new(MemoryKeyStore::default());
+        let core = core_at(dir.path(), &dead_url().await, &keys).await;
+        assert!(matches!(
+            core.update_user("u2", &UserUpdate::default()).await,
+            Err(CoreError::NotSignedIn)
+        ));
+        assert!(matches!(
+            core.update_company(&CompanyUpdate::default()).await,
+            Err(CoreError::NotSignedIn)
+        ));
+        assert!(matches!(core.refresh().await, Err(CoreError::NotSignedIn)));
     }
 
     #[test]

@@ -1,19 +1,27 @@
 //! The login state machine, shared by online and (later) offline login.
 //!
 //! ```text
-//! SignedOut --password ok--> SignedIn
-//!     ^                         |
-//!     +--------sign out---------+
+//!              password ok (no 2FA needed)
+//! SignedOut ---------------------------------------------> SignedIn
+//!   |  ^  ^                                                 ^   |
+//!   |  |  +------ cancel / attempt closed ----+             |   |
+//!   |  +------------------ sign out ---------|-------------|---+
+//!   |                                         |             |
+//!   +- password ok, code sent -> NeedsSecondFactor -- code_accepted
+//!   |                               (resend: code_resent)   |
+//!   +- password ok, no phone --> NeedsPhoneEnrollment ------+
+//!                                 (phone_submitted sends a code;
+//!                                  code_accepted once one was sent)
 //! ```
-//! The 2FA issue adds, between `SignedOut` and `SignedIn`:
-//! `NeedsSecondFactor { challenge_id, .. }` (the cloud sent a code) and
-//! `NeedsPhoneEnrollment { .. }` (2FA is required but no phone is verified).
-//! Both will carry only identifiers, never a code or a token, and will be
-//! entered from `SignedOut` and left to `SignedIn` or back to `SignedOut`.
-//! Transitions are methods that check the current state, so an impossible
-//! transition is an error rather than a silently wrong screen.
+//! The pending states carry the challenge id (a bearer credential for this
+//! attempt only) in memory, never a code or a token; nothing here is cached
+//! or logged. Transitions are methods that check the current state, so an
+//! impossible transition is an error rather than a silently wrong screen.
+
+use secureclose_protocol::Challenge;
 
 use crate::error::CoreError;
+use crate::sensitive::Sensitive;
 
 /// Who is signed in. The session token is NOT here: it lives in the keychain
 /// (account [`token_account`]).
@@ -25,10 +33,50 @@ pub struct SignedInSession {
     pub expires_at: i64,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+/// A login whose password was accepted and which waits for its second factor.
+#[derive(Debug, Clone)]
+pub struct PendingLogin {
+    challenge_id: Sensitive<String>,
+    pub email: String,
+    /// What the UI may see: the cloud's challenge with its id blanked, so the
+    /// webview never holds the attempt's credential.
+    pub challenge: Challenge,
+}
+
+impl PendingLogin {
+    pub fn new(email: &str, challenge: Challenge) -> Self {
+        let mut view = challenge;
+        let challenge_id = Sensitive::new(std::mem::take(&mut view.challenge_id));
+        Self {
+            challenge_id,
+            email: email.to_owned(),
+            challenge: view,
+        }
+    }
+
+    pub fn challenge_id(&self) -> &Sensitive<String> {
+        &self.challenge_id
+    }
+
+    /// Takes a newer challenge from the cloud (after a resend or a phone).
+    fn update(&mut self, challenge: Challenge) {
+        let fresh = PendingLogin::new(&self.email, challenge);
+        // The cloud may keep the id implicit in a refresh; never lose ours.
+        if !fresh.challenge_id.expose().is_empty() {
+            self.challenge_id = fresh.challenge_id;
+        }
+        self.challenge = fresh.challenge;
+    }
+}
+
+#[derive(Debug, Clone, Default)]
 pub enum LoginState {
     #[default]
     SignedOut,
+    /// A code was sent to the user's verified phone.
+    NeedsSecondFactor(PendingLogin),
+    /// 2FA is required but no phone is verified: enrol one, then the code.
+    NeedsPhoneEnrollment(PendingLogin),
     SignedIn(SignedInSession),
 }
 
@@ -38,30 +86,117 @@ pub fn token_account(user_id: &str) -> String {
 }
 
 impl LoginState {
-    /// A correct password (and, after the 2FA issue, a satisfied second
-    /// factor) signs in. Signing in again replaces the old session.
+    /// A correct password for a user who needs no second factor signs in.
+    /// Signing in again replaces the old session (and any pending attempt).
     pub fn password_accepted(&mut self, session: SignedInSession) {
         *self = LoginState::SignedIn(session);
     }
 
-    /// Signs out; returns the session that ended (to revoke its token), or
-    /// `NotSignedIn` when there was none.
-    pub fn sign_out(&mut self) -> Result<SignedInSession, CoreError> {
-        match std::mem::take(self) {
-            LoginState::SignedIn(session) => Ok(session),
-            LoginState::SignedOut => Err(CoreError::NotSignedIn),
+    /// A correct password, and the cloud sent a code. Returns the session
+    /// this replaced, if someone was signed in, so its token can be dropped.
+    pub fn needs_second_factor(&mut self, pending: PendingLogin) -> Option<SignedInSession> {
+        self.replace(LoginState::NeedsSecondFactor(pending))
+    }
+
+    /// A correct password, 2FA required, no verified phone. Returns the
+    /// session this replaced, as [`Self::needs_second_factor`].
+    pub fn needs_phone_enrollment(&mut self, pending: PendingLogin) -> Option<SignedInSession> {
+        self.replace(LoginState::NeedsPhoneEnrollment(pending))
+    }
+
+    /// The cloud sent a code to the phone the user entered. Only valid while
+    /// enrolling; entering a corrected number again is allowed.
+    pub fn phone_submitted(&mut self, challenge: Challenge) -> Result<&Challenge, CoreError> {
+        match self {
+            LoginState::NeedsPhoneEnrollment(pending) => {
+                pending.update(challenge);
+                Ok(&pending.challenge)
+            }
+            _ => Err(CoreError::NoPendingLogin),
         }
+    }
+
+    /// The cloud sent a new code for the pending attempt.
+    pub fn code_resent(&mut self, challenge: Challenge) -> Result<&Challenge, CoreError> {
+        match self {
+            LoginState::NeedsSecondFactor(pending) | LoginState::NeedsPhoneEnrollment(pending) => {
+                pending.update(challenge);
+                Ok(&pending.challenge)
+            }
+            _ => Err(CoreError::NoPendingLogin),
+        }
+    }
+
+    /// The pending attempt that a code can complete: a second factor, or an
+    /// enrolment whose code has been sent.
+    pub fn awaiting_code(&self) -> Result<&PendingLogin, CoreError> {
+        match self {
+            LoginState::NeedsSecondFactor(pending) => Ok(pending),
+            LoginState::NeedsPhoneEnrollment(pending) if pending.challenge.code_sent => Ok(pending),
+            _ => Err(CoreError::NoPendingLogin),
+        }
+    }
+
+    /// Any pending attempt (for a resend).
+    pub fn pending(&self) -> Result<&PendingLogin, CoreError> {
+        match self {
+            LoginState::NeedsSecondFactor(pending) | LoginState::NeedsPhoneEnrollment(pending) => {
+                Ok(pending)
+            }
+            _ => Err(CoreError::NoPendingLogin),
+        }
+    }
+
+    /// The enrolment attempt waiting for a phone number.
+    pub fn enrolling(&self) -> Result<&PendingLogin, CoreError> {
+        match self {
+            LoginState::NeedsPhoneEnrollment(pending) => Ok(pending),
+            _ => Err(CoreError::NoPendingLogin),
+        }
+    }
+
+    /// The cloud accepted the code: signed in. Only from a pending state, so
+    /// a stray verify can never sign anyone in.
+    pub fn code_accepted(&mut self, session: SignedInSession) -> Result<(), CoreError> {
+        self.awaiting_code()?;
+        *self = LoginState::SignedIn(session);
+        Ok(())
+    }
+
+    /// Drops a pending attempt (the user cancelled, or the cloud closed it).
+    /// A signed-in session is left alone; returns whether anything changed.
+    pub fn cancel(&mut self) -> bool {
+        if self.pending().is_ok() {
+            *self = LoginState::SignedOut;
+            true
+        } else {
+            false
+        }
+    }
+
+    /// Signs out; returns the session that ended (to revoke its token), or
+    /// `NotSignedIn` when there was none. A pending attempt is dropped too.
+    pub fn sign_out(&mut self) -> Result<SignedInSession, CoreError> {
+        self.replace(LoginState::SignedOut)
+            .ok_or(CoreError::NotSignedIn)
     }
 
     pub fn session(&self) -> Option<&SignedInSession> {
         match self {
             LoginState::SignedIn(session) => Some(session),
-            LoginState::SignedOut => None,
+            _ => None,
         }
     }
 
     pub fn require_session(&self) -> Result<&SignedInSession, CoreError> {
         self.session().ok_or(CoreError::NotSignedIn)
+    }
+
+    fn replace(&mut self, next: LoginState) -> Option<SignedInSession> {
+        match std::mem::replace(self, next) {
+            LoginState::SignedIn(session) => Some(session),
+            _ => None,
+        }
     }
 }
 
@@ -77,10 +212,25 @@ mod tests {
         }
     }
 
+    fn challenge(id: &str, code_sent: bool) -> Challenge {
+        Challenge {
+            challenge_id: id.into(),
+            phone_hint: code_sent.then(|| "••• ••• 1234".into()),
+            code_sent,
+            code_expires_at: code_sent.then_some(600_000),
+            resend_available_at: code_sent.then_some(30_000),
+            attempts_left: 5,
+            expires_at: 900_000,
+        }
+    }
+
     #[test]
     fn sign_in_then_out() {
         let mut state = LoginState::default();
-        assert_eq!(state, LoginState::SignedOut, "the app starts signed out");
+        assert!(
+            matches!(state, LoginState::SignedOut),
+            "the app starts signed out"
+        );
         assert!(matches!(
             state.require_session(),
             Err(CoreError::NotSignedIn)
@@ -92,7 +242,7 @@ mod tests {
             ended.user_id, "u1",
             "sign_out hands back the session to revoke"
         );
-        assert_eq!(state, LoginState::SignedOut);
+        assert!(matches!(state, LoginState::SignedOut));
     }
 
     #[test]
@@ -113,5 +263,140 @@ mod tests {
     fn token_accounts_are_per_user() {
         assert_eq!(token_account("u1"), "session:u1");
         assert_ne!(token_account("u1"), token_account("u2"));
+    }
+
+    #[test]
+    fn second_factor_path_signs_in_only_after_the_code() {
+        let mut state = LoginState::default();
+        let replaced =
+            state.needs_second_factor(PendingLogin::new("a@x.example", challenge("ch-1", true)));
+        assert_eq!(replaced, None);
+        assert!(
+            state.session().is_none(),
+            "a correct password alone must not sign in a 2FA user"
+        );
+        let pending = state.awaiting_code().unwrap();
+        assert_eq!(pending.challenge_id().expose(), "ch-1");
+        assert_eq!(
+            pending.challenge.challenge_id, "",
+            "the UI's copy of the challenge carries no credential"
+        );
+        assert_eq!(
+            pending.challenge.phone_hint.as_deref(),
+            Some("••• ••• 1234")
+        );
+
+        state.code_resent(challenge("ch-1", true)).unwrap();
+        assert_eq!(
+            state.awaiting_code().unwrap().challenge_id().expose(),
+            "ch-1"
+        );
+
+        state.code_accepted(session("u1")).unwrap();
+        assert_eq!(state.require_session().unwrap().user_id, "u1");
+        assert!(
+            matches!(state.pending(), Err(CoreError::NoPendingLogin)),
+            "the challenge is forgotten once signed in"
+        );
+    }
+
+    #[test]
+    fn enrolment_needs_a_phone_before_a_code_can_complete_it() {
+        let mut state = LoginState::default();
+        state.needs_phone_enrollment(PendingLogin::new("t@x.example", challenge("ch-2", false)));
+        assert!(
+            matches!(
+                state.code_accepted(session("u1")),
+                Err(CoreError::NoPendingLogin)
+            ),
+            "no code was sent yet: nothing can have been verified"
+        );
+        assert!(state.session().is_none());
+
+        let view = state.phone_submitted(challenge("ch-2", true)).unwrap();
+        assert!(view.code_sent, "the dialog moves to the code step");
+        assert_eq!(view.challenge_id, "");
+        // A typo in the number: the user may enter it again.
+        state.phone_submitted(challenge("ch-2", true)).unwrap();
+        assert_eq!(
+            state.enrolling().unwrap().challenge_id().expose(),
+            "ch-2",
+            "the attempt keeps its id"
+        );
+        state.code_accepted(session("u1")).unwrap();
+        assert_eq!(state.require_session().unwrap().user_id, "u1");
+    }
+
+    #[test]
+    fn cancel_forgets_the_attempt_but_never_signs_out_a_session() {
+        let mut state = LoginState::default();
+        state.needs_second_factor(PendingLogin::new("a@x.example", challenge("ch-3", true)));
+        assert!(state.cancel(), "cancel drops the pending attempt");
+        assert!(matches!(state, LoginState::SignedOut));
+        assert!(
+            matches!(
+                state.code_accepted(session("u1")),
+                Err(CoreError::NoPendingLogin)
+            ),
+            "a code for a cancelled attempt must not sign in"
+        );
+
+        state.password_accepted(session("u1"));
+        assert!(!state.cancel(), "cancel is only for pending attempts");
+        assert_eq!(state.require_session().unwrap().user_id, "u1");
+    }
+
+    #[test]
+    fn steps_out_of_order_are_errors() {
+        let mut state = LoginState::default();
+        assert!(matches!(
+            state.code_resent(challenge("x", true)),
+            Err(CoreError::NoPendingLogin)
+        ));
+        assert!(matches!(
+            state.phone_submitted(challenge("x", true)),
+            Err(CoreError::NoPendingLogin)
+        ));
+        state.needs_second_factor(PendingLogin::new("a@x.example", challenge("ch-4", true)));
+        assert!(
+            matches!(
+                state.phone_submitted(challenge("other", true)),
+                Err(CoreError::NoPendingLogin)
+            ),
+            "a user with a verified phone cannot swap it during login"
+        );
+        assert_eq!(
+            state.pending().unwrap().challenge_id().expose(),
+            "ch-4",
+            "a refused step changes nothing"
+        );
+    }
+
+    #[test]
+    fn a_new_login_while_signed_in_hands_back_the_old_session() {
+        let mut state = LoginState::default();
+        state.password_accepted(session("u1"));
+        let replaced =
+            state.needs_second_factor(PendingLogin::new("b@x.example", challenge("ch-5", true)));
+        assert_eq!(
+            replaced.map(|s| s.user_id).as_deref(),
+            Some("u1"),
+            "the caller must drop the old session's token"
+        );
+        assert!(state.session().is_none());
+    }
+
+    #[test]
+    fn debug_never_shows_the_challenge_id() {
+        let mut state = LoginState::default();
+        state.needs_second_factor(PendingLogin::new(
+            "a@x.example",
+            challenge("attempt-secret-id", true),
+        ));
+        let shown = format!("{state:?}");
+        assert!(
+            !shown.contains("attempt-secret-id"),
+            "the challenge id must not reach logs: {shown}"
+        );
     }
 }

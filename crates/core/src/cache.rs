@@ -146,40 +146,9 @@ impl Cache {
         sqlx::query("DELETE FROM session").execute(&mut *tx).await?;
         sqlx::query("DELETE FROM users").execute(&mut *tx).await?;
         sqlx::query("DELETE FROM company").execute(&mut *tx).await?;
-        sqlx::query(
-            "INSERT INTO company (id, name, two_factor_required, dms_kind, \
-             dms_supports_two_factor, offline_allowed, offline_max_hours, version) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-        )
-        .bind(&company.id)
-        .bind(&company.name)
-        .bind(company.two_factor_required)
-        .bind(&company.dms.kind)
-        .bind(company.dms.supports_two_factor)
-        .bind(company.offline_policy.allowed)
-        .bind(i64::from(company.offline_policy.max_hours))
-        .bind(company.version)
-        .execute(&mut *tx)
-        .await?;
+        upsert_company(&mut tx, company).await?;
         for user in users {
-            sqlx::query(
-                "INSERT OR REPLACE INTO users (id, company_id, email, display_name, role, status, \
-                 mobile_phone, phone_verified_at, two_factor_enabled, version, updated_at) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
-            )
-            .bind(&user.id)
-            .bind(&user.company_id)
-            .bind(&user.email)
-            .bind(&user.display_name)
-            .bind(user.role.as_str())
-            .bind(user.status.as_str())
-            .bind(&user.mobile_phone)
-            .bind(user.phone_verified_at)
-            .bind(user.two_factor_enabled)
-            .bind(user.version)
-            .bind(user.updated_at)
-            .execute(&mut *tx)
-            .await?;
+            upsert_user(&mut tx, user).await?;
         }
         sqlx::query(
             "INSERT INTO session (id, user_id, company_id, expires_at, signed_in_at) \
@@ -198,6 +167,23 @@ impl Cache {
         .bind(now_millis().to_string())
         .execute(&mut *tx)
         .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Writes one user as the cloud returned it (after an edit). An update
+    /// in place, not a delete + insert: the session row references the user.
+    pub async fn store_user(&self, user: &User) -> Result<(), CoreError> {
+        let mut tx = self.pool.begin().await?;
+        upsert_user(&mut tx, user).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Writes the company as the cloud returned it (after an edit), in place.
+    pub async fn store_company(&self, company: &Company) -> Result<(), CoreError> {
+        let mut tx = self.pool.begin().await?;
+        upsert_company(&mut tx, company).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -303,6 +289,62 @@ impl Cache {
             .collect::<Result<Vec<_>, _>>()?;
         Ok((users, u32::try_from(total).unwrap_or(u32::MAX)))
     }
+}
+
+type Tx<'a> = sqlx::Transaction<'a, sqlx::Sqlite>;
+
+// ON CONFLICT DO UPDATE rather than INSERT OR REPLACE: REPLACE deletes the
+// old row first, and the ON DELETE CASCADE would take the session with it.
+async fn upsert_company(tx: &mut Tx<'_>, company: &Company) -> Result<(), CoreError> {
+    sqlx::query(
+        "INSERT INTO company (id, name, two_factor_required, dms_kind, \
+         dms_supports_two_factor, offline_allowed, offline_max_hours, version) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) \
+         ON CONFLICT (id) DO UPDATE SET name = excluded.name, \
+         two_factor_required = excluded.two_factor_required, dms_kind = excluded.dms_kind, \
+         dms_supports_two_factor = excluded.dms_supports_two_factor, \
+         offline_allowed = excluded.offline_allowed, \
+         offline_max_hours = excluded.offline_max_hours, version = excluded.version",
+    )
+    .bind(&company.id)
+    .bind(&company.name)
+    .bind(company.two_factor_required)
+    .bind(&company.dms.kind)
+    .bind(company.dms.supports_two_factor)
+    .bind(company.offline_policy.allowed)
+    .bind(i64::from(company.offline_policy.max_hours))
+    .bind(company.version)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+async fn upsert_user(tx: &mut Tx<'_>, user: &User) -> Result<(), CoreError> {
+    sqlx::query(
+        "INSERT INTO users (id, company_id, email, display_name, role, status, \
+         mobile_phone, phone_verified_at, two_factor_enabled, version, updated_at) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11) \
+         ON CONFLICT (id) DO UPDATE SET company_id = excluded.company_id, \
+         email = excluded.email, display_name = excluded.display_name, role = excluded.role, \
+         status = excluded.status, mobile_phone = excluded.mobile_phone, \
+         phone_verified_at = excluded.phone_verified_at, \
+         two_factor_enabled = excluded.two_factor_enabled, version = excluded.version, \
+         updated_at = excluded.updated_at",
+    )
+    .bind(&user.id)
+    .bind(&user.company_id)
+    .bind(&user.email)
+    .bind(&user.display_name)
+    .bind(user.role.as_str())
+    .bind(user.status.as_str())
+    .bind(&user.mobile_phone)
+    .bind(user.phone_verified_at)
+    .bind(user.two_factor_enabled)
+    .bind(user.version)
+    .bind(user.updated_at)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
 }
 
 const USER_COLUMNS: &str = "id, company_id, email, display_name, role, status, mobile_phone, \
@@ -731,5 +773,48 @@ pub(crate) mod tests {
         let kb = keys_b.get("k").unwrap().unwrap();
         assert_eq!(ka.len(), 32, "256-bit raw key");
         assert_ne!(ka, kb, "keys must be random");
+    }
+
+    #[tokio::test]
+    async fn edits_are_stored_in_place_and_keep_the_session() {
+        let dir = tempfile::tempdir().unwrap();
+        let keys = MemoryKeyStore::default();
+        let cache = seeded(dir.path(), &keys).await;
+        // The signed-in user (u1) edits their own phone and 2FA toggle.
+        let mut edited = user("u1", "Alice Admin", "alice@desertmotors.example");
+        edited.mobile_phone = Some("+14805559999".into());
+        edited.two_factor_enabled = false;
+        edited.version = 2;
+        cache.store_user(&edited).await.unwrap();
+        assert_eq!(
+            cache.user("u1").await.unwrap(),
+            Some(edited),
+            "the cache holds the cloud's answer"
+        );
+        assert_eq!(
+            cache.session_meta().await.unwrap(),
+            Some(session()),
+            "editing the signed-in user must not cascade-delete the session"
+        );
+
+        let mut company_now = company();
+        company_now.two_factor_required = true;
+        company_now.version = 4;
+        cache.store_company(&company_now).await.unwrap();
+        assert_eq!(cache.company("c1").await.unwrap(), Some(company_now));
+        assert_eq!(
+            cache.list_users("", 0, 50).await.unwrap().1,
+            4,
+            "updating the company row must not cascade-delete its users"
+        );
+        assert!(cache.session_meta().await.unwrap().is_some());
+
+        let newcomer = user("u9", "Nora New", "nora@desertmotors.example");
+        cache.store_user(&newcomer).await.unwrap();
+        assert_eq!(
+            cache.list_users("", 0, 50).await.unwrap().1,
+            5,
+            "a user unknown to the cache is added"
+        );
     }
 }

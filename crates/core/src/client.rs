@@ -6,7 +6,9 @@ use std::time::Duration;
 
 use reqwest::{Method, RequestBuilder, StatusCode};
 use secureclose_protocol::{
-    ApiError, Company, Health, LoginRequest, LoginResponse, MeResponse, UsersResponse,
+    ApiError, Challenge, Company, CompanyUpdate, EnrollPhoneRequest, Health, LoginRequest,
+    LoginResponse, MeResponse, ResendCodeRequest, User, UserUpdate, UsersResponse,
+    VerifyCodeRequest,
 };
 use serde::de::DeserializeOwned;
 use url::Url;
@@ -126,6 +128,103 @@ impl CloudClient {
             .await
     }
 
+    /// Completes a login with the code the user typed. The code is sent
+    /// once and never kept or logged.
+    pub async fn verify_code(
+        &self,
+        challenge_id: &Sensitive<String>,
+        code: &str,
+    ) -> Result<LoginResponse, CoreError> {
+        let body = VerifyCodeRequest {
+            challenge_id: challenge_id.expose().clone(),
+            code: code.to_owned(),
+        };
+        let request = self
+            .request(Method::POST, "/api/v1/login/verify", None)
+            .json(&body);
+        drop(body);
+        self.json(request).await
+    }
+
+    pub async fn resend_code(
+        &self,
+        challenge_id: &Sensitive<String>,
+    ) -> Result<Challenge, CoreError> {
+        let body = ResendCodeRequest {
+            challenge_id: challenge_id.expose().clone(),
+        };
+        self.json(
+            self.request(Method::POST, "/api/v1/login/resend", None)
+                .json(&body),
+        )
+        .await
+    }
+
+    /// Sends the phone the user typed (the cloud parses it to E.164) and has
+    /// a code sent to it.
+    pub async fn enroll_phone(
+        &self,
+        challenge_id: &Sensitive<String>,
+        mobile_phone: &str,
+    ) -> Result<Challenge, CoreError> {
+        let body = EnrollPhoneRequest {
+            challenge_id: challenge_id.expose().clone(),
+            mobile_phone: mobile_phone.to_owned(),
+        };
+        self.json(
+            self.request(Method::POST, "/api/v1/login/enroll-phone", None)
+                .json(&body),
+        )
+        .await
+    }
+
+    pub async fn user(&self, token: &Sensitive<String>, user_id: &str) -> Result<User, CoreError> {
+        let url = self.user_url(user_id)?;
+        self.json(self.with_token(self.http.get(url), token)).await
+    }
+
+    /// An admin's edit of one user; returns the user as the cloud stored it.
+    pub async fn update_user(
+        &self,
+        token: &Sensitive<String>,
+        user_id: &str,
+        update: &UserUpdate,
+    ) -> Result<User, CoreError> {
+        let url = self.user_url(user_id)?;
+        self.json(self.with_token(self.http.patch(url), token).json(update))
+            .await
+    }
+
+    /// An admin's edit of the company; returns the company as stored.
+    pub async fn update_company(
+        &self,
+        token: &Sensitive<String>,
+        update: &CompanyUpdate,
+    ) -> Result<Company, CoreError> {
+        self.json(
+            self.request(Method::PATCH, "/api/v1/company", Some(token))
+                .json(update),
+        )
+        .await
+    }
+
+    /// `/api/v1/users/{id}` with the id percent-encoded as one path segment,
+    /// so no id can reach another route.
+    fn user_url(&self, user_id: &str) -> Result<Url, CoreError> {
+        let invalid = || CoreError::InvalidCloudUrl {
+            reason: "it cannot be used as a base address".into(),
+        };
+        let mut url = Url::parse(&format!("{}/api/v1/users", self.base)).map_err(|_| invalid())?;
+        url.path_segments_mut()
+            .map_err(|()| invalid())?
+            .push(user_id);
+        Ok(url)
+    }
+
+    fn with_token(&self, builder: RequestBuilder, token: &Sensitive<String>) -> RequestBuilder {
+        builder.bearer_auth(token.expose())
+    }
+
     fn request(
         &self,
         method: Method,
@@ -152,22 +251,7 @@ impl CloudClient {
             return Ok(response);
         }
         let body = response.bytes().await.unwrap_or_default();
-        match serde_json::from_slice::<ApiError>(&body) {
-            Ok(api) => Err(CoreError::Cloud {
-                status: status.as_u16(),
-                code: api.code,
-                message: api.message,
-            }),
-            // Not our API's error shape: a proxy, a captive portal, a wrong URL.
-            Err(_) if status == StatusCode::NOT_FOUND => Err(CoreError::CloudUnreachable {
-                url: self.base.clone(),
-                detail: "HTTP 404: is this the address of a SecureClose cloud?".into(),
-            }),
-            Err(_) => Err(CoreError::CloudUnreachable {
-                url: self.base.clone(),
-                detail: format!("HTTP {status}"),
-            }),
-        }
+        Err(error_from_body(&self.base, status, &body))
     }
 
     async fn json<T: DeserializeOwned>(&self, request: RequestBuilder) -> Result<T, CoreError> {
@@ -201,112 +285,26 @@ impl CloudClient {
     }
 }
 
+/// The error for a non-success answer: the cloud's `{code, message, ..}`
+/// with its extras, or "unreachable" when the body is not our API's.
+fn error_from_body(base: &str, status: StatusCode, body: &[u8]) -> CoreError {
+    match serde_json::from_slice::<ApiError>(body) {
+        Ok(api) => CoreError::from_api(status.as_u16(), api),
+        // Not our API's error shape: a proxy, a captive portal, a wrong URL.
+        Err(_) if status == StatusCode::NOT_FOUND => CoreError::CloudUnreachable {
+            url: base.to_owned(),
+            detail: "HTTP 404: is this the address of a SecureClose cloud?".into(),
+        },
+        Err(_) => CoreError::CloudUnreachable {
+            url: base.to_owned(),
+            detail: format!("HTTP {status}"),
+        },
+    }
+}
+
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use crate::cache::tests::{company, user};
-    use axum::extract::Json;
-    use axum::http::{HeaderMap, StatusCode};
-    use axum::routing::{get, post};
-    use axum::Router;
-    use secureclose_protocol::SessionGrant;
-
-    pub(crate) const TOKEN: &str = "tok-0123456789";
-    pub(crate) const PASSWORD: &str = "correct horse battery staple";
-
-    fn authorized(headers: &HeaderMap) -> bool {
-        headers
-            .get("authorization")
-            .and_then(|v| v.to_str().ok())
-            .is_some_and(|v| v == format!("Bearer {TOKEN}"))
-    }
-
-    fn unauthenticated() -> (StatusCode, Json<ApiError>) {
-        (
-            StatusCode::UNAUTHORIZED,
-            Json(ApiError::new("unauthenticated", "Please sign in again.")),
-        )
-    }
-
-    /// A stand-in for the cloud that follows CONTRACTS.md closely enough for
-    /// the client and AppCore; the real one is exercised from tests/.
-    pub(crate) async fn fake_cloud() -> (String, tokio::task::JoinHandle<()>) {
-        let app = Router::new()
-            .route(
-                "/api/v1/health",
-                get(|| async {
-                    Json(Health {
-                        status: "ok".into(),
-                        version: "0.1.0".into(),
-                        database: "sqlite".into(),
-                    })
-                }),
-            )
-            .route(
-                "/api/v1/login",
-                post(|Json(req): Json<LoginRequest>| async move {
-                    if req.password != PASSWORD {
-                        return Err((
-                            StatusCode::UNAUTHORIZED,
-                            Json(ApiError::new(
-                                "invalid_credentials",
-                                "The email or password is incorrect.",
-                            )),
-                        ));
-                    }
-                    let mut admin = user("u1", "Alice Admin", &req.email);
-                    admin.role = secureclose_protocol::Role::Admin;
-                    Ok(Json(LoginResponse::SignedIn {
-                        session: SessionGrant {
-                            token: TOKEN.into(),
-                            expires_at: 9_999_999_999_999,
-                        },
-                        user: admin,
-                        company: company(),
-                    }))
-                }),
-            )
-            .route(
-                "/api/v1/logout",
-                post(|headers: HeaderMap| async move {
-                    if authorized(&headers) {
-                        Ok(StatusCode::NO_CONTENT)
-                    } else {
-                        Err(unauthenticated())
-                    }
-                }),
-            )
-            .route(
-                "/api/v1/company",
-                get(|headers: HeaderMap| async move {
-                    authorized(&headers)
-                        .then(|| Json(company()))
-                        .ok_or_else(unauthenticated)
-                }),
-            )
-            .route(
-                "/api/v1/users",
-                get(|headers: HeaderMap| async move {
-                    authorized(&headers)
-                        .then(|| {
-                            Json(UsersResponse {
-                                users: vec![
-                                    user("u1", "Alice Admin", "alice@desertmotors.example"),
-                                    user("u2", "Bob Builder", "bob@desertmotors.example"),
-                                    user("u3", "Carol Finance", "carol@desertmotors.example"),
-                                ],
-                            })
-                        })
-                        .ok_or_else(unauthenticated)
-                }),
-            );
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let handle = tokio::spawn(async move {
-            axum::serve(listener, app).await.unwrap();
-        });
-        (format!("http://{addr}"), handle)
-    }
 
     /// An address nothing listens on: bind, note the port, close.
     pub(crate) async fn dead_url() -> String {
@@ -352,45 +350,73 @@ pub(crate) mod tests {
         assert!(msg.contains("not valid"), "the user learns why: {msg}");
     }
 
-    #[tokio::test]
-    async fn typed_calls_succeed_against_the_contract() {
-        let (url, _server) = fake_cloud().await;
-        let client = CloudClient::new(&url).unwrap();
-        assert_eq!(client.health().await.unwrap().status, "ok");
-        let LoginResponse::SignedIn { session, user, .. } = client
-            .login("alice@desertmotors.example", PASSWORD)
-            .await
-            .unwrap()
-        else {
-            panic!("alice has no second factor: the password alone must sign in");
-        };
-        assert_eq!(user.email, "alice@desertmotors.example");
-        let token = Sensitive::new(session.token);
-        assert_eq!(client.company(&token).await.unwrap(), company());
-        assert_eq!(client.users(&token).await.unwrap().users.len(), 3);
-        client.logout(&token).await.expect("logout answers 204");
-    }
-
-    #[tokio::test]
-    async fn error_bodies_become_cloud_errors_with_their_code() {
-        let (url, _server) = fake_cloud().await;
-        let client = CloudClient::new(&url).unwrap();
-        let err = client.login("a@b.example", "wrong").await.unwrap_err();
+    #[test]
+    fn error_bodies_keep_the_cloud_code_message_and_extras() {
+        let body =
+            br#"{"code":"invalid_code","message":"That code is not right.","attempts_left":2}"#;
+        let err = error_from_body("http://127.0.0.1:1", StatusCode::BAD_REQUEST, body);
         match &err {
             CoreError::Cloud {
                 status,
                 code,
                 message,
+                attempts_left,
+                retry_at,
             } => {
-                assert_eq!(*status, 401);
-                assert_eq!(code, "invalid_credentials");
-                assert_eq!(message, "The email or password is incorrect.");
+                assert_eq!(*status, 400);
+                assert_eq!(code, "invalid_code");
+                assert_eq!(message, "That code is not right.");
+                assert_eq!(
+                    *attempts_left,
+                    Some(2),
+                    "the dialog shows the tries left from here"
+                );
+                assert_eq!(*retry_at, None);
             }
             other => panic!("expected a cloud error, got {other:?}"),
         }
-        let bad = Sensitive::new("nope".to_owned());
-        let err = client.users(&bad).await.unwrap_err();
-        assert!(err.is_session_rejected(), "401 unauthenticated: {err:?}");
+        let body = br#"{"code":"resend_too_soon","message":"Wait.","retry_at":1700000030000}"#;
+        let api = ApiError::from(&error_from_body(
+            "http://127.0.0.1:1",
+            StatusCode::TOO_MANY_REQUESTS,
+            body,
+        ));
+        assert_eq!(
+            api.retry_at,
+            Some(1_700_000_030_000),
+            "retry_at must reach the UI for the resend countdown"
+        );
+    }
+
+    #[test]
+    fn non_api_answers_are_cloud_unreachable() {
+        // A proxy, captive portal or some other site: not our error shape.
+        let not_found = error_from_body(
+            "https://cloud.example",
+            StatusCode::NOT_FOUND,
+            b"<html>Not Found</html>",
+        );
+        assert_eq!(not_found.code(), "cloud_unreachable", "got {not_found:?}");
+        assert!(
+            not_found.to_string().contains("404"),
+            "the log says what came back: {not_found}"
+        );
+        let gateway = error_from_body("https://cloud.example", StatusCode::BAD_GATEWAY, b"");
+        assert_eq!(gateway.code(), "cloud_unreachable");
+    }
+
+    #[test]
+    fn user_ids_stay_one_path_segment() {
+        let client = CloudClient::new("https://cloud.example/base").unwrap();
+        assert_eq!(
+            client.user_url("u-1").unwrap().as_str(),
+            "https://cloud.example/base/api/v1/users/u-1"
+        );
+        assert_eq!(
+            client.user_url("../company").unwrap().as_str(),
+            "https://cloud.example/base/api/v1/users/..%2Fcompany",
+            "an id must never walk to another route"
+        );
     }
 
     #[tokio::test]
@@ -406,14 +432,5 @@ pub(crate) mod tests {
             "names the address: {}",
             api.message
         );
-    }
-
-    #[tokio::test]
-    async fn non_api_answers_are_cloud_unreachable() {
-        let (url, _server) = fake_cloud().await;
-        // A 404 without our error body: the URL points at something else.
-        let client = CloudClient::new(&format!("{url}/elsewhere")).unwrap();
-        let err = client.health().await.unwrap_err();
-        assert_eq!(err.code(), "cloud_unreachable", "got {err:?}");
     }
 }

@@ -14,6 +14,9 @@ pub mod desktop_codes {
     pub const CLOUD_PROTOCOL: &str = "cloud_protocol";
     pub const INVALID_CLOUD_URL: &str = "invalid_cloud_url";
     pub const NOT_SIGNED_IN: &str = "not_signed_in";
+    /// A code, resend or phone was sent with no sign-in waiting for it
+    /// (cancelled, closed by the cloud, or never started).
+    pub const NO_PENDING_LOGIN: &str = "no_pending_login";
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -54,16 +57,28 @@ pub enum CoreError {
     #[error("the SecureClose cloud at {url} did not respond properly: {detail}")]
     CloudUnreachable { url: String, detail: String },
 
-    /// The cloud answered with a `{code, message}` error body.
+    /// The cloud answered with a `{code, message}` error body. The extras
+    /// (tries left on a code, when a limit lifts) reach the UI unchanged.
     #[error("cloud error {status}: {code}")]
     Cloud {
         status: u16,
         code: String,
         message: String,
+        attempts_left: Option<u32>,
+        retry_at: Option<i64>,
     },
 
     #[error("not signed in")]
     NotSignedIn,
+
+    /// No sign-in is waiting for a second factor (or for a phone).
+    #[error("no sign-in is waiting for this step")]
+    NoPendingLogin,
+
+    /// Refused locally: only admins edit users or the company. This mirrors
+    /// the cloud's rule (the cloud enforces it whatever the client sends).
+    #[error("forbidden: {action} needs an admin")]
+    Forbidden { action: &'static str },
 }
 
 impl CoreError {
@@ -80,6 +95,8 @@ impl CoreError {
             CoreError::CloudUnreachable { .. } => desktop_codes::CLOUD_UNREACHABLE,
             CoreError::Cloud { code, .. } => code,
             CoreError::NotSignedIn => desktop_codes::NOT_SIGNED_IN,
+            CoreError::NoPendingLogin => desktop_codes::NO_PENDING_LOGIN,
+            CoreError::Forbidden { .. } => codes::FORBIDDEN,
         }
     }
 
@@ -120,7 +137,31 @@ impl CoreError {
                 _ => format!("The SecureClose cloud refused the request ({code})."),
             },
             CoreError::NotSignedIn => "Please sign in first.".into(),
+            CoreError::NoPendingLogin => {
+                "This sign-in is no longer waiting for a code. Please sign in again.".into()
+            }
+            CoreError::Forbidden { .. } => {
+                "Only an administrator of your company can make this change.".into()
+            }
         }
+    }
+
+    /// Builds the error for a cloud `{code, message, ..}` body.
+    pub(crate) fn from_api(status: u16, api: ApiError) -> Self {
+        CoreError::Cloud {
+            status,
+            code: api.code,
+            message: api.message,
+            attempts_left: api.attempts_left,
+            retry_at: api.retry_at,
+        }
+    }
+
+    /// True when the cloud says this login attempt is over (too many wrong
+    /// codes, attempt expired, account locked): only a new sign-in helps.
+    pub fn ends_login_attempt(&self) -> bool {
+        matches!(self, CoreError::Cloud { code, .. }
+            if code == codes::CHALLENGE_CLOSED || code == codes::ACCOUNT_LOCKED)
     }
 
     /// True when the cloud says our session token is no longer valid.
@@ -138,7 +179,19 @@ impl CoreError {
 
 impl From<&CoreError> for ApiError {
     fn from(err: &CoreError) -> Self {
-        ApiError::new(err.code(), err.user_message())
+        let api = ApiError::new(err.code(), err.user_message());
+        match err {
+            CoreError::Cloud {
+                attempts_left,
+                retry_at,
+                ..
+            } => ApiError {
+                attempts_left: *attempts_left,
+                retry_at: *retry_at,
+                ..api
+            },
+            _ => api,
+        }
     }
 }
 
@@ -170,11 +223,13 @@ mod tests {
 
     #[test]
     fn cloud_error_keeps_the_cloud_code_and_message() {
-        let api = ApiError::from(&CoreError::Cloud {
-            status: 401,
-            code: codes::INVALID_CREDENTIALS.into(),
-            message: "The email or password is incorrect.".into(),
-        });
+        let api = ApiError::from(&CoreError::from_api(
+            401,
+            ApiError::new(
+                codes::INVALID_CREDENTIALS,
+                "The email or password is incorrect.",
+            ),
+        ));
         assert_eq!(
             api.code,
             codes::INVALID_CREDENTIALS,
@@ -216,13 +271,65 @@ mod tests {
     #[test]
     fn session_rejection_is_recognised_for_both_codes() {
         for code in [codes::UNAUTHENTICATED, codes::SESSION_EXPIRED] {
-            let err = CoreError::Cloud {
-                status: 401,
-                code: code.into(),
-                message: String::new(),
-            };
+            let err = CoreError::from_api(401, ApiError::new(code, ""));
             assert!(err.is_session_rejected(), "{code} means the token is dead");
         }
         assert!(!CoreError::NotSignedIn.is_session_rejected());
+    }
+
+    #[test]
+    fn second_factor_extras_reach_the_ui() {
+        let wrong = ApiError::from(&CoreError::from_api(
+            400,
+            ApiError::new(codes::INVALID_CODE, "That code is not right.").with_attempts_left(3),
+        ));
+        assert_eq!(
+            (wrong.code.as_str(), wrong.attempts_left, wrong.retry_at),
+            (codes::INVALID_CODE, Some(3), None),
+            "the code dialog shows the attempts left from this field"
+        );
+        let wait = ApiError::from(&CoreError::from_api(
+            429,
+            ApiError::new(codes::RESEND_TOO_SOON, "Wait a little.").with_retry_at(1_234),
+        ));
+        assert_eq!(
+            wait.retry_at,
+            Some(1_234),
+            "the resend countdown is driven by retry_at"
+        );
+        assert_eq!(wait.message, "Wait a little.", "the cloud's words are kept");
+        let local = ApiError::from(&CoreError::NotSignedIn);
+        assert_eq!((local.attempts_left, local.retry_at), (None, None));
+    }
+
+    #[test]
+    fn closed_attempts_and_locks_end_the_login_but_a_wrong_code_does_not() {
+        let err = |code: &str| CoreError::from_api(400, ApiError::new(code, "m"));
+        assert!(err(codes::CHALLENGE_CLOSED).ends_login_attempt());
+        assert!(err(codes::ACCOUNT_LOCKED).ends_login_attempt());
+        assert!(
+            !err(codes::INVALID_CODE).ends_login_attempt(),
+            "a wrong code leaves tries: the dialog must stay open"
+        );
+        assert!(
+            !err(codes::CODE_EXPIRED).ends_login_attempt(),
+            "an expired code can be resent within the same attempt"
+        );
+    }
+
+    #[test]
+    fn local_refusals_have_contract_codes() {
+        let forbidden = ApiError::from(&CoreError::Forbidden {
+            action: "editing users",
+        });
+        assert_eq!(
+            forbidden.code,
+            codes::FORBIDDEN,
+            "same code as the cloud's 403"
+        );
+        assert_eq!(
+            ApiError::from(&CoreError::NoPendingLogin).code,
+            "no_pending_login"
+        );
     }
 }

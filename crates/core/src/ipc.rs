@@ -2,7 +2,7 @@
 //! `ui/src/bindings/` are generated from these (feature `ts`); a test fails
 //! when the committed files are stale.
 
-use secureclose_protocol::{Company, User};
+use secureclose_protocol::{Challenge, Company, User};
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -34,14 +34,23 @@ pub struct SessionView {
     pub last_synced_at: Option<i64>,
 }
 
-/// Result of a password login. Tagged by `state` so the 2FA issue adds
-/// `needs_second_factor` and `needs_phone_enrollment` without changing
-/// how the UI reads `signed_in`.
+/// Result of a password login (or of a verified code). Tagged by `state`.
+/// The challenge's `challenge_id` is always blank here: core keeps the id.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "state", rename_all = "snake_case")]
 #[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub enum LoginOutcome {
-    SignedIn { session: SessionView },
+    SignedIn {
+        session: SessionView,
+    },
+    /// A code was sent by SMS: show the code dialog.
+    NeedsSecondFactor {
+        challenge: Challenge,
+    },
+    /// 2FA is required and no phone is verified: show the enrolment dialog.
+    NeedsPhoneEnrollment {
+        challenge: Challenge,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -67,6 +76,30 @@ mod tests {
             serde_json::to_value(&info).unwrap(),
             serde_json::json!({"version": "0.1.0", "cloud_url": "http://127.0.0.1:8787", "cache_status": "unreadable"}),
             "the UI reads these exact field names and values"
+        );
+    }
+
+    #[test]
+    fn second_factor_outcomes_are_tagged_as_the_contract_says() {
+        let challenge = Challenge {
+            challenge_id: String::new(),
+            phone_hint: Some("••• ••• 1234".into()),
+            code_sent: true,
+            code_expires_at: Some(600),
+            resend_available_at: Some(30),
+            attempts_left: 5,
+            expires_at: 900,
+        };
+        let json = serde_json::to_value(LoginOutcome::NeedsSecondFactor {
+            challenge: challenge.clone(),
+        })
+        .unwrap();
+        assert_eq!(json["state"], "needs_second_factor");
+        assert_eq!(json["challenge"]["phone_hint"], "••• ••• 1234");
+        let json = serde_json::to_value(LoginOutcome::NeedsPhoneEnrollment { challenge }).unwrap();
+        assert_eq!(
+            json["state"], "needs_phone_enrollment",
+            "the UI opens the enrolment dialog on this exact value"
         );
     }
 }

@@ -8,5 +8,6 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod core_cloud;
+mod core_session;
 mod desktop;
 mod support;

@@ -37,10 +37,24 @@ impl KeyStore for MemoryKeyStore {
     }
 }
 
+impl MemoryKeyStore {
+    /// The session tokens core stored (accounts `session:<user id>`).
+    pub fn session_tokens(&self) -> Vec<String> {
+        self.entries
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|(account, _)| account.starts_with("session:"))
+            .map(|(_, token)| String::from_utf8(token.clone()).unwrap())
+            .collect()
+    }
+}
+
 /// The real cloud (library) on 127.0.0.1:0 with a temp SQLite file and the demo seed.
 pub struct TestCloud {
     running: Option<RunningCloud>,
     base_url: String,
+    pub database_url: String,
     pub seed: DemoSeed,
     _dir: TempDir,
 }
@@ -60,6 +74,7 @@ impl TestCloud {
         Self {
             running: Some(running),
             base_url,
+            database_url,
             seed,
             _dir: dir,
         }
@@ -76,6 +91,21 @@ impl TestCloud {
         }
     }
 }
+
+impl TestCloud {
+    /// The seeded password of a demo user of the admin's company.
+    pub fn password_of(&self, email: &str) -> &str {
+        self.seed
+            .users
+            .iter()
+            .find(|(e, _)| e == email)
+            .map(|(_, p)| p.as_str())
+            .unwrap_or_else(|| panic!("{email} is not a demo user"))
+    }
+}
+
+/// A demo user with role `user` (not admin), 2FA off, phone verified.
+pub const DEMO_NON_ADMIN: &str = "marcus.reyes@desertsun.example";
 
 pub fn sqlite_url(path: &Path) -> String {
     format!("sqlite://{}?mode=rwc", path.display())
@@ -104,7 +134,13 @@ pub async fn open_core(data_dir: &Path, cloud_url: &str, key_store: Arc<dyn KeyS
 pub fn assert_no_plaintext(dir: &Path, needles: &BTreeSet<String>) -> usize {
     let mut checked = 0;
     for path in files_under(dir) {
-        let bytes = std::fs::read(&path).unwrap();
+        let bytes = match std::fs::read(&path) {
+            Ok(bytes) => bytes,
+            // SQLite removes its -wal/-shm sidecars when the last connection
+            // closes, which may happen between listing and reading.
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(e) => panic!("cannot read {}: {e}", path.display()),
+        };
         assert!(
             !bytes.starts_with(b"SQLite format 3"),
             "{} is a plain SQLite file: the cache must be encrypted at rest",
@@ -128,7 +164,9 @@ fn files_under(dir: &Path) -> Vec<PathBuf> {
     while let Some(current) = stack.pop() {
         for entry in std::fs::read_dir(&current).unwrap() {
             let entry = entry.unwrap();
-            let kind = entry.file_type().unwrap();
+            let Ok(kind) = entry.file_type() else {
+                continue; // vanished since the listing (see above)
+            };
             if kind.is_dir() {
                 stack.push(entry.path());
             } else if kind.is_file() {
