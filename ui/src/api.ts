@@ -46,15 +46,17 @@ export interface Api {
  */
 export class ApiCallError extends Error implements ApiError {
   readonly code: string;
-  readonly attempts_left?: number;
-  readonly retry_at?: number;
+  // `declare`: no own property unless set, so `{...error}` and `"retry_at" in
+  // error` match the wire shape (absent, never `undefined`).
+  declare readonly attempts_left?: number;
+  declare readonly retry_at?: number;
 
   constructor(code: string, message: string, extra: { attempts_left?: number; retry_at?: number } = {}) {
     super(message);
     this.name = "ApiCallError";
     this.code = code;
-    if (extra.attempts_left !== undefined) this.attempts_left = extra.attempts_left;
-    if (extra.retry_at !== undefined) this.retry_at = extra.retry_at;
+    if (extra.attempts_left !== undefined) Object.defineProperty(this, "attempts_left", { value: extra.attempts_left, enumerable: true });
+    if (extra.retry_at !== undefined) Object.defineProperty(this, "retry_at", { value: extra.retry_at, enumerable: true });
   }
 }
 

@@ -44,7 +44,9 @@ describe("Company Profile", () => {
     expect(dms).toHaveTextContent("Not supported");
     const twoFactor = screen.getByTestId("company-two-factor");
     expect(twoFactor).toHaveTextContent("Off");
-    expect(twoFactor).toHaveTextContent("Not available with your current DMS integration");
+    expect(screen.getByTestId("two-factor-unavailable")).toHaveTextContent(
+      "Two-factor authentication is not available with your DMS integration",
+    );
     expect(screen.getByTestId("company-offline")).toHaveTextContent("Not allowed");
   });
 
