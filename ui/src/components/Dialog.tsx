@@ -1,4 +1,4 @@
-import { useEffect, useLayoutEffect, useRef, type KeyboardEvent, type ReactNode, type RefObject } from "react";
+import { useLayoutEffect, useRef, type KeyboardEvent, type ReactNode, type RefObject } from "react";
 
 const FOCUSABLE =
   'a[href], button:not([disabled]), input:not([disabled]):not([type="hidden"]), select:not([disabled]), textarea:not([disabled]), [tabindex]';
@@ -46,25 +46,22 @@ export function Dialog({ labelledBy, describedBy, testId, onCancel, initialFocus
       const target = initialFocus?.current ?? tabbables(root)[0] ?? root;
       target.focus();
     }
+    // A mouse click or screen-reader jump outside must not leave focus behind
+    // the modal: bring it back to the dialog.
+    function onFocusIn(event: FocusEvent) {
+      if (root && root.isConnected && event.target instanceof Node && !root.contains(event.target)) {
+        (tabbables(root)[0] ?? root).focus();
+      }
+    }
+    document.addEventListener("focusin", onFocusIn);
     return () => {
+      // Stop guarding first, or returning focus to the opener is undone.
+      document.removeEventListener("focusin", onFocusIn);
       const custom = returnFocusRef.current;
       if (custom) custom();
       else if (opener && opener.isConnected) opener.focus();
     };
     // Open/close only: the initial target is read once, on open.
-  }, []);
-
-  // A mouse click or screen-reader jump outside must not leave focus behind
-  // the modal: bring it back to the dialog.
-  useEffect(() => {
-    function onFocusIn(event: FocusEvent) {
-      const root = ref.current;
-      if (root && event.target instanceof Node && !root.contains(event.target)) {
-        (tabbables(root)[0] ?? root).focus();
-      }
-    }
-    document.addEventListener("focusin", onFocusIn);
-    return () => document.removeEventListener("focusin", onFocusIn);
   }, []);
 
   function onKeyDown(event: KeyboardEvent<HTMLDivElement>) {
