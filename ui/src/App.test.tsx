@@ -246,3 +246,58 @@ describe("accessibility", () => {
     expect(screen.getByRole("main")).toBeInTheDocument();
   });
 });
+
+describe("admin rights in the portal", () => {
+  const carlos = demoUsers[1]!;
+
+  it("a non-admin sees no Edit buttons and a disabled company toggle", async () => {
+    const api = spyApi({ signedIn: true, sessionUserId: carlos.id });
+    renderApp(api);
+    expect(await screen.findByTestId("signed-in-user")).toHaveTextContent(carlos.email);
+    await screen.findAllByTestId("user-row");
+    expect(screen.queryAllByTestId("user-edit"), "only admins edit users").toHaveLength(0);
+
+    await userEvent.setup().click(screen.getByTestId("nav-company"));
+    expect(await screen.findByTestId("company-two-factor-toggle")).toBeDisabled();
+    expect(screen.getByTestId("company-save")).toBeDisabled();
+    expect(screen.getByTestId("company-admin-only")).toBeInTheDocument();
+  });
+
+  it("an admin sees an Edit button on every row", async () => {
+    renderApp(spyApi({ signedIn: true }));
+    const rows = await screen.findAllByTestId("user-row");
+    expect(await screen.findAllByTestId("user-edit")).toHaveLength(rows.length);
+  });
+
+  it("editing yourself updates the name in the top bar", async () => {
+    renderApp(spyApi({ signedIn: true }));
+    const user = userEvent.setup();
+    await user.click((await screen.findAllByTestId("user-edit"))[0]!);
+    await user.clear(screen.getByTestId("user-name"));
+    await user.type(screen.getByTestId("user-name"), "Dana W.{Enter}");
+    await waitFor(() => expect(screen.getByTestId("signed-in-user")).toHaveTextContent("Dana W."));
+  });
+
+  it("Sync now calls refresh and reloads the page", async () => {
+    const api = spyApi({ signedIn: true });
+    renderApp(api);
+    await screen.findAllByTestId("user-row");
+    const before = api.listUsers.mock.calls.length;
+    await userEvent.setup().click(screen.getByTestId("sync-now"));
+    await waitFor(() => expect(api.refresh).toHaveBeenCalledTimes(1));
+    await waitFor(() => expect(api.listUsers.mock.calls.length, "the users are read again after the sync").toBeGreaterThan(before));
+    expect(screen.getByText("Last synced just now")).toBeInTheDocument();
+  });
+});
+
+describe("login with a second factor", () => {
+  it("never shows the portal before the code is verified", async () => {
+    const marcus = demoUsers[5]!;
+    const api = spyApi();
+    renderApp(api);
+    await signIn(marcus.email, DEMO_PASSWORD);
+    expect(await screen.findByTestId("code-dialog")).toBeInTheDocument();
+    expect(screen.queryByTestId("signed-in-user"), "a password alone must not open the portal").toBeNull();
+    expect(api.verifyCode).not.toHaveBeenCalled();
+  });
+});

@@ -1,17 +1,16 @@
 import { useCallback, useEffect, useState } from "react";
 import { useApi } from "./ApiContext";
 import { toApiError } from "./api";
-import type { AppInfo, LoginOutcome, SessionView } from "./types";
+import type { AppInfo, SessionView } from "./types";
 import { LoginScreen } from "./screens/LoginScreen";
 import { Portal } from "./screens/Portal";
 import { CacheUnreadableScreen } from "./screens/CacheUnreadableScreen";
-import { assertNever } from "./format";
 import { StartupErrorScreen, StartingScreen } from "./screens/StartupScreens";
 
 /**
  * The app's top-level states. The login step is its own state machine in the
- * core; the UI mirrors the outcome. The 2FA issue adds states here for
- * `needs_second_factor` / `needs_phone_enrollment`.
+ * core; the second factor (code or phone enrolment) is a dialog on the login
+ * screen, so it stays `signed_out` until the core says `signed_in`.
  */
 export type AppState =
   | { kind: "starting" }
@@ -72,17 +71,7 @@ export function App() {
           info={state.info}
           notice={state.notice}
           onInfoChange={(info) => setState({ kind: "signed_out", info, notice: state.notice })}
-          onOutcome={(outcome: LoginOutcome) => {
-            // Exhaustive on purpose: a new login state from Rust (2FA) is a
-            // compile error here until the UI handles it.
-            switch (outcome.state) {
-              case "signed_in":
-                setState({ kind: "signed_in", info: state.info, session: outcome.session });
-                break;
-              default:
-                assertNever(outcome.state);
-            }
-          }}
+          onSignedIn={(session) => setState({ kind: "signed_in", info: state.info, session })}
         />
       );
     case "signed_in":

@@ -1,27 +1,62 @@
 // The interface every screen talks to. `ipc.ts` implements it over Tauri;
 // tests and the dev mock mode implement it with in-memory data. Keeping this
 // file free of @tauri-apps/api lets the screens be tested in plain jsdom.
-import type { ApiError, AppInfo, Company, LoginOutcome, SessionView, UsersPage } from "./types";
+import type {
+  ApiError,
+  AppInfo,
+  Challenge,
+  Company,
+  CompanyUpdate,
+  LoginOutcome,
+  SessionView,
+  User,
+  UsersPage,
+  UserUpdate,
+} from "./types";
 
 export interface Api {
   appInfo(): Promise<AppInfo>;
   resetCache(): Promise<AppInfo>;
   setCloudUrl(url: string): Promise<AppInfo>;
   login(email: string, password: string): Promise<LoginOutcome>;
+  /** Second step of a login: the code from the SMS. Resolves `signed_in`. */
+  verifyCode(code: string): Promise<LoginOutcome>;
+  /** Sends a new code for the pending login (30 s cooldown on the cloud). */
+  resendCode(): Promise<Challenge>;
+  /** Enrolment: the phone to send the first code to (saved once verified). */
+  enrollPhone(mobilePhone: string): Promise<Challenge>;
+  /** Abandons the pending login; the core forgets the challenge. */
+  cancelLogin(): Promise<void>;
   logout(): Promise<void>;
   session(): Promise<SessionView | null>;
   listUsers(query: string, offset: number, limit: number): Promise<UsersPage>;
   company(): Promise<Company>;
+  /** Admin edit of one user; only the fields present change. */
+  updateUser(userId: string, update: UserUpdate): Promise<User>;
+  /** Admin edit of the company profile. */
+  updateCompany(update: CompanyUpdate): Promise<Company>;
+  /** Re-fetches company and users from the cloud into the cache. */
+  refresh(): Promise<SessionView>;
 }
 
-/** What every Api method rejects with: the core's `{code, message}`. */
+/**
+ * What every Api method rejects with: the core's `{code, message}` plus the
+ * second-factor extras (`attempts_left` on a wrong code, `retry_at` on rate
+ * limits and the resend cooldown).
+ */
 export class ApiCallError extends Error implements ApiError {
   readonly code: string;
+  // `declare`: no own property unless set, so `{...error}` and `"retry_at" in
+  // error` match the wire shape (absent, never `undefined`).
+  declare readonly attempts_left?: number;
+  declare readonly retry_at?: number;
 
-  constructor(code: string, message: string) {
+  constructor(code: string, message: string, extra: { attempts_left?: number; retry_at?: number } = {}) {
     super(message);
     this.name = "ApiCallError";
     this.code = code;
+    if (extra.attempts_left !== undefined) Object.defineProperty(this, "attempts_left", { value: extra.attempts_left, enumerable: true });
+    if (extra.retry_at !== undefined) Object.defineProperty(this, "retry_at", { value: extra.retry_at, enumerable: true });
   }
 }
 
@@ -32,6 +67,11 @@ function isApiErrorShape(value: unknown): value is ApiError {
     typeof (value as { code?: unknown }).code === "string" &&
     typeof (value as { message?: unknown }).message === "string"
   );
+}
+
+/** A finite number or nothing: a malformed extra must not reach the screen. */
+function numberOrUndefined(value: unknown): number | undefined {
+  return typeof value === "number" && Number.isFinite(value) ? value : undefined;
 }
 
 /** Codes meaning the core no longer has a usable session: sign in again. */
@@ -48,7 +88,14 @@ export function isSessionLost(error: ApiError): boolean {
  */
 export function toApiError(reason: unknown): ApiCallError {
   if (reason instanceof ApiCallError) return reason;
-  if (isApiErrorShape(reason)) return new ApiCallError(reason.code, reason.message);
+  if (isApiErrorShape(reason)) {
+    const extra: { attempts_left?: number; retry_at?: number } = {};
+    const attemptsLeft = numberOrUndefined((reason as { attempts_left?: unknown }).attempts_left);
+    const retryAt = numberOrUndefined((reason as { retry_at?: unknown }).retry_at);
+    if (attemptsLeft !== undefined) extra.attempts_left = attemptsLeft;
+    if (retryAt !== undefined) extra.retry_at = retryAt;
+    return new ApiCallError(reason.code, reason.message, extra);
+  }
   if (typeof reason === "string" && reason.length > 0) return new ApiCallError("internal", reason);
   if (reason instanceof Error && reason.message) return new ApiCallError("internal", reason.message);
   return new ApiCallError("internal", "Something went wrong. Please try again.");

@@ -24,6 +24,13 @@ describe("ipc wrappers", () => {
     await tauriApi.session();
     await tauriApi.listUsers("dan", 50, 50);
     await tauriApi.company();
+    await tauriApi.verifyCode("123456");
+    await tauriApi.resendCode();
+    await tauriApi.enrollPhone("+14805551234");
+    await tauriApi.cancelLogin();
+    await tauriApi.updateUser("u1", { mobile_phone: null, two_factor_enabled: false });
+    await tauriApi.updateCompany({ two_factor_required: true });
+    await tauriApi.refresh();
 
     expect(invoke.mock.calls).toEqual([
       ["app_info", undefined],
@@ -34,6 +41,14 @@ describe("ipc wrappers", () => {
       ["session", undefined],
       ["list_users", { query: "dan", offset: 50, limit: 50 }],
       ["company", undefined],
+      ["verify_code", { code: "123456" }],
+      ["resend_code", undefined],
+      ["enroll_phone", { mobilePhone: "+14805551234" }],
+      ["cancel_login", undefined],
+      // null must reach Rust as null: it means "remove the phone".
+      ["update_user", { userId: "u1", update: { mobile_phone: null, two_factor_enabled: false } }],
+      ["update_company", { update: { two_factor_required: true } }],
+      ["refresh", undefined],
     ]);
   });
 
@@ -47,6 +62,24 @@ describe("ipc wrappers", () => {
     const error = await tauriApi.login("a@b.c", "bad").catch((e: unknown) => e);
     expect(error).toBeInstanceOf(ApiCallError);
     expect(error).toMatchObject({ code: "invalid_credentials", message: "The email or password is incorrect." });
+  });
+
+  it("keep the second-factor extras (attempts_left, retry_at) of a serialized ApiError", async () => {
+    invoke.mockRejectedValueOnce({ code: "invalid_code", message: "That code is not correct.", attempts_left: 3 });
+    const wrong = await tauriApi.verifyCode("000000").catch((e: unknown) => e);
+    expect(wrong).toBeInstanceOf(ApiCallError);
+    expect(wrong, "the code dialog shows how many tries are left").toMatchObject({ code: "invalid_code", attempts_left: 3 });
+
+    invoke.mockRejectedValueOnce({ code: "resend_too_soon", message: "Wait.", retry_at: 1_764_000_030_000 });
+    await expect(tauriApi.resendCode(), "the resend countdown follows the cloud's time").rejects.toMatchObject({
+      code: "resend_too_soon",
+      retry_at: 1_764_000_030_000,
+    });
+
+    invoke.mockRejectedValueOnce({ code: "sms_limit", message: "Too many codes.", retry_at: "soon", attempts_left: null });
+    const malformed = await tauriApi.resendCode().catch((e: unknown) => e);
+    expect(malformed, "non-numeric extras are dropped, not shown as NaN").not.toHaveProperty("retry_at");
+    expect(malformed).not.toHaveProperty("attempts_left");
   });
 
   it("turn unknown rejections into code 'internal' keeping the text", async () => {

@@ -2,7 +2,7 @@
 // call into the Rust core goes through these typed wrappers.
 import { invoke } from "@tauri-apps/api/core";
 import { toApiError, type Api } from "./api";
-import type { AppInfo, Company, LoginOutcome, SessionView, UsersPage } from "./types";
+import type { AppInfo, Challenge, Company, LoginOutcome, SessionView, User, UsersPage } from "./types";
 
 async function call<T>(command: string, args?: Record<string, unknown>): Promise<T> {
   try {
@@ -19,10 +19,19 @@ export const tauriApi: Api = {
   resetCache: () => call<AppInfo>("reset_cache"),
   setCloudUrl: (url) => call<AppInfo>("set_cloud_url", { url }),
   login: (email, password) => call<LoginOutcome>("login", { email, password }),
+  verifyCode: (code) => call<LoginOutcome>("verify_code", { code }),
+  resendCode: () => call<Challenge>("resend_code"),
+  enrollPhone: (mobilePhone) => call<Challenge>("enroll_phone", { mobilePhone }),
+  cancelLogin: async () => {
+    await call<null>("cancel_login");
+  },
   logout: async () => {
     await call<null>("logout");
   },
   session: () => call<SessionView | null>("session"),
   listUsers: (query, offset, limit) => call<UsersPage>("list_users", { query, offset, limit }),
   company: () => call<Company>("company"),
+  updateUser: (userId, update) => call<User>("update_user", { userId, update }),
+  updateCompany: (update) => call<Company>("update_company", { update }),
+  refresh: () => call<SessionView>("refresh"),
 };

@@ -50,3 +50,63 @@ export function ErrorAlert({
     </div>
   );
 }
+
+/**
+ * An on/off switch: a real checkbox (so forms, WebDriver and screen readers
+ * all see a native control) announced as a switch and styled as one in CSS.
+ */
+export function Switch({
+  id,
+  testId,
+  label,
+  checked,
+  disabled,
+  describedBy,
+  invalid,
+  onChange,
+}: {
+  id: string;
+  testId: string;
+  label: string;
+  checked: boolean;
+  disabled?: boolean;
+  describedBy?: string | undefined;
+  invalid?: boolean;
+  onChange: (checked: boolean) => void;
+}) {
+  return (
+    <div className="switch-row">
+      <label htmlFor={id} className="switch-label">
+        {label}
+      </label>
+      <input
+        id={id}
+        data-testid={testId}
+        type="checkbox"
+        role="switch"
+        className="switch"
+        checked={checked}
+        disabled={disabled}
+        aria-describedby={describedBy}
+        aria-invalid={invalid ? true : undefined}
+        onChange={(e) => onChange(e.target.checked)}
+      />
+    </div>
+  );
+}
+
+/** Inline error under a field: announced, and pointed at by the field's aria-describedby. */
+export function FieldError({ id, testId, message }: { id: string; testId?: string; message: string | null }) {
+  if (!message) return null;
+  return (
+    <p id={id} className="field-error" role="alert" data-testid={testId}>
+      {message}
+    </p>
+  );
+}
+
+/** Joins ids for aria-describedby, skipping absent ones; undefined if none. */
+export function describedBy(...ids: (string | false | null | undefined)[]): string | undefined {
+  const present = ids.filter((x): x is string => typeof x === "string" && x.length > 0);
+  return present.length ? present.join(" ") : undefined;
+}

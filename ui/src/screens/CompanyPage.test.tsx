@@ -44,7 +44,9 @@ describe("Company Profile", () => {
     expect(dms).toHaveTextContent("Not supported");
     const twoFactor = screen.getByTestId("company-two-factor");
     expect(twoFactor).toHaveTextContent("Off");
-    expect(twoFactor).toHaveTextContent("Not available with your current DMS integration");
+    expect(screen.getByTestId("two-factor-unavailable")).toHaveTextContent(
+      "Two-factor authentication is not available with your DMS integration",
+    );
     expect(screen.getByTestId("company-offline")).toHaveTextContent("Not allowed");
   });
 
@@ -57,5 +59,70 @@ describe("Company Profile", () => {
     expect(screen.queryByTestId("company-name"), "no stale or empty data next to an error").toBeNull();
     await userEvent.setup().click(screen.getByRole("button", { name: "Try again" }));
     expect(await screen.findByTestId("company-name")).toHaveTextContent(demoCompany.name);
+  });
+});
+
+describe("Company Profile: company-wide Two-Factor Authentication", () => {
+  it("an admin turns it on and saves; the confirmation says when it takes effect", async () => {
+    const api = spyApi({ signedIn: true });
+    renderWithApi(<CompanyPage canEdit />, api);
+    const user = userEvent.setup();
+
+    const toggle = await screen.findByRole("switch", { name: "Two-Factor Authentication" });
+    expect(toggle).toHaveAttribute("data-testid", "company-two-factor-toggle");
+    expect(toggle).not.toBeChecked();
+    expect(screen.getByTestId("company-save"), "nothing to save before a change").toBeDisabled();
+    expect(screen.getByText(/Takes effect at each user's next sign-in/)).toBeInTheDocument();
+
+    await user.click(toggle);
+    await user.click(screen.getByTestId("company-save"));
+
+    expect(api.updateCompany).toHaveBeenCalledWith({ two_factor_required: true });
+    const saved = await screen.findByTestId("company-saved");
+    expect(saved).toHaveAttribute("role", "status");
+    expect(saved).toHaveTextContent("Takes effect at each user's next sign-in.");
+    expect(screen.getByTestId("company-two-factor"), "the shown state follows the saved company").toHaveTextContent("On");
+    expect(toggle).toBeChecked();
+  });
+
+  it("shows the cloud's refusal in company-error and keeps the choice", async () => {
+    const api = spyApi({ signedIn: true });
+    api.updateCompany.mockRejectedValueOnce(new ApiCallError("forbidden", "Only administrators can change the company."));
+    renderWithApi(<CompanyPage canEdit />, api);
+    const user = userEvent.setup();
+
+    await user.click(await screen.findByTestId("company-two-factor-toggle"));
+    await user.click(screen.getByTestId("company-save"));
+
+    const error = await screen.findByTestId("company-error");
+    expect(error).toHaveAttribute("role", "alert");
+    expect(error).toHaveTextContent("Only administrators can change the company.");
+    expect(screen.queryByTestId("company-saved")).toBeNull();
+    expect(screen.getByTestId("company-two-factor"), "nothing was saved").toHaveTextContent("Off");
+    expect(screen.getByTestId("company-save"), "the admin can retry").toBeEnabled();
+  });
+
+  it("a non-admin sees the switch disabled with the reason", async () => {
+    const api = spyApi({ signedIn: true });
+    renderWithApi(<CompanyPage canEdit={false} />, api);
+
+    const toggle = await screen.findByTestId("company-two-factor-toggle");
+    expect(toggle).toBeDisabled();
+    expect(screen.getByTestId("company-save")).toBeDisabled();
+    expect(screen.getByTestId("company-admin-only")).toHaveTextContent("Only administrators can change this setting.");
+    expect(toggle.getAttribute("aria-describedby")).toContain("company-two-factor-admin-only");
+  });
+
+  it("disables the switch and Save with the DMS note when the DMS lacks 2FA", async () => {
+    const company: Company = { ...demoCompany, dms: { kind: "acme", supports_two_factor: false } };
+    const api = spyApi({ company, signedIn: true });
+    renderWithApi(<CompanyPage canEdit />, api);
+
+    const toggle = await screen.findByTestId("company-two-factor-toggle");
+    expect(toggle, "an admin still cannot turn on what the DMS cannot do").toBeDisabled();
+    expect(screen.getByTestId("company-save")).toBeDisabled();
+    expect(screen.getByTestId("two-factor-unavailable")).toHaveTextContent(
+      "Two-factor authentication is not available with your DMS integration",
+    );
   });
 });

@@ -2,16 +2,19 @@ import { useRef, useState, type FormEvent } from "react";
 import { useApi } from "../ApiContext";
 import { toApiError } from "../api";
 import { BrandMark } from "../components/common";
-import type { AppInfo, LoginOutcome } from "../types";
+import { assertNever } from "../format";
+import type { AppInfo, Challenge, SessionView } from "../types";
+import { CodeDialog, EnrollDialog } from "./SecondFactor";
 
 interface Props {
   info: AppInfo;
   notice?: string | undefined;
-  onOutcome: (outcome: LoginOutcome) => void;
+  /** The login finished, with or without a second factor. */
+  onSignedIn: (session: SessionView) => void;
   onInfoChange: (info: AppInfo) => void;
 }
 
-export function LoginScreen({ info, notice, onOutcome, onInfoChange }: Props) {
+export function LoginScreen({ info, notice, onSignedIn, onInfoChange }: Props) {
   const [view, setView] = useState<"login" | "settings">("login");
   const [savedNotice, setSavedNotice] = useState<string | null>(null);
 
@@ -25,7 +28,7 @@ export function LoginScreen({ info, notice, onOutcome, onInfoChange }: Props) {
         {view === "login" ? (
           <LoginForm
             notice={savedNotice ?? notice}
-            onOutcome={onOutcome}
+            onSignedIn={onSignedIn}
             onOpenSettings={() => {
               setSavedNotice(null);
               setView("settings");
@@ -53,13 +56,15 @@ export function LoginScreen({ info, notice, onOutcome, onInfoChange }: Props) {
   );
 }
 
+type SecondStep = { kind: "code" | "enroll"; challenge: Challenge };
+
 function LoginForm({
   notice,
-  onOutcome,
+  onSignedIn,
   onOpenSettings,
 }: {
   notice?: string | undefined;
-  onOutcome: (outcome: LoginOutcome) => void;
+  onSignedIn: (session: SessionView) => void;
   onOpenSettings: () => void;
 }) {
   const api = useApi();
@@ -67,6 +72,7 @@ function LoginForm({
   const [password, setPassword] = useState("");
   const [busy, setBusy] = useState(false);
   const [error, setError] = useState<string | null>(null);
+  const [second, setSecond] = useState<SecondStep | null>(null);
   const passwordRef = useRef<HTMLInputElement>(null);
   const emailRef = useRef<HTMLInputElement>(null);
 
@@ -82,7 +88,24 @@ function LoginForm({
     setError(null);
     try {
       const outcome = await api.login(email.trim(), password);
-      onOutcome(outcome);
+      // The password has done its job either way: never keep it around.
+      setPassword("");
+      // Exhaustive on purpose: a new login state from Rust is a compile
+      // error here until the UI handles it.
+      switch (outcome.state) {
+        case "signed_in":
+          onSignedIn(outcome.session);
+          return;
+        case "needs_second_factor":
+          setSecond({ kind: "code", challenge: outcome.challenge });
+          break;
+        case "needs_phone_enrollment":
+          setSecond({ kind: "enroll", challenge: outcome.challenge });
+          break;
+        default:
+          assertNever(outcome);
+      }
+      setBusy(false);
     } catch (reason) {
       // Keep the email, never keep a rejected password around.
       setPassword("");
@@ -154,8 +177,39 @@ function LoginForm({
           Server settings
         </button>
       </div>
+      {second ? (
+        <SecondStepDialog
+          step={second}
+          onSignedIn={onSignedIn}
+          onCancel={() => {
+            // The core forgets the challenge; a failure here changes nothing
+            // the user can act on (the attempt expires on its own).
+            api.cancelLogin().catch(() => undefined);
+            setSecond(null);
+          }}
+          onClosed={(reason) => {
+            api.cancelLogin().catch(() => undefined);
+            setSecond(null);
+            setError(`${reason} Enter your password to sign in again.`);
+          }}
+          returnFocus={() => passwordRef.current?.focus()}
+        />
+      ) : null}
     </>
   );
+}
+
+function SecondStepDialog({
+  step,
+  ...rest
+}: {
+  step: SecondStep;
+  onSignedIn: (session: SessionView) => void;
+  onCancel: () => void;
+  onClosed: (reason: string) => void;
+  returnFocus: () => void;
+}) {
+  return step.kind === "code" ? <CodeDialog challenge={step.challenge} {...rest} /> : <EnrollDialog challenge={step.challenge} {...rest} />;
 }
 
 function SettingsForm({

@@ -1,10 +1,10 @@
 import { useCallback, useState, type ReactElement } from "react";
 import { useApi } from "../ApiContext";
-import { toApiError } from "../api";
+import { isSessionLost, toApiError } from "../api";
 import { BrandMark, ErrorAlert } from "../components/common";
 import { formatSyncedAt, initials } from "../format";
 import { useNow } from "../hooks";
-import type { AppInfo, SessionView } from "../types";
+import type { AppInfo, SessionView, User } from "../types";
 import { UsersPage } from "./UsersPage";
 import { CompanyPage } from "./CompanyPage";
 
@@ -21,11 +21,15 @@ interface Props {
   onSignedOut: (notice?: string) => void;
 }
 
-export function Portal({ info, session, onSignedOut }: Props) {
+export function Portal({ info, session: initialSession, onSignedOut }: Props) {
   const api = useApi();
   const [tab, setTab] = useState<PortalTab>("users");
+  // Edits and "Sync now" update what the shell shows without a new login.
+  const [session, setSession] = useState(initialSession);
+  const [pageKey, setPageKey] = useState(0);
+  const [syncing, setSyncing] = useState(false);
   const [signingOut, setSigningOut] = useState(false);
-  const [signOutError, setSignOutError] = useState<string | null>(null);
+  const [shellError, setShellError] = useState<{ title: string; message: string } | null>(null);
   const now = useNow(30_000);
   // Stable identity: the pages list it as an effect dependency.
   const sessionLost = useCallback(
@@ -35,17 +39,38 @@ export function Portal({ info, session, onSignedOut }: Props) {
 
   async function signOut() {
     setSigningOut(true);
-    setSignOutError(null);
+    setShellError(null);
     try {
       await api.logout();
       onSignedOut();
     } catch (reason) {
-      setSignOutError(toApiError(reason).message);
+      setShellError({ title: "Could not sign out", message: toApiError(reason).message });
       setSigningOut(false);
     }
   }
 
+  async function syncNow() {
+    setSyncing(true);
+    setShellError(null);
+    try {
+      setSession(await api.refresh());
+      // Remount the page so it reads the refreshed cache.
+      setPageKey((k) => k + 1);
+    } catch (reason) {
+      const error = toApiError(reason);
+      if (isSessionLost(error)) sessionLost(error.message);
+      else setShellError({ title: "Could not sync", message: error.message });
+    } finally {
+      setSyncing(false);
+    }
+  }
+
   const { user, company } = session;
+  const isAdmin = user.role === "admin";
+  const userSaved = useCallback(
+    (saved: User) => setSession((s) => (s.user.id === saved.id ? { ...s, user: saved } : s)),
+    [],
+  );
 
   return (
     <div className="shell">
@@ -86,6 +111,15 @@ export function Portal({ info, session, onSignedOut }: Props) {
               ·
             </span>
             <span>{formatSyncedAt(session.last_synced_at, now)}</span>
+            <button
+              type="button"
+              className="link-button sync-now"
+              data-testid="sync-now"
+              onClick={() => void syncNow()}
+              disabled={syncing}
+            >
+              {syncing ? "Syncing…" : "Sync now"}
+            </button>
           </p>
           <div className="topbar-user">
             <span className="avatar" aria-hidden="true">
@@ -107,11 +141,17 @@ export function Portal({ info, session, onSignedOut }: Props) {
           </div>
         </header>
         <main className="content" id="main">
-          {signOutError ? <ErrorAlert title="Could not sign out" message={signOutError} /> : null}
+          {shellError ? <ErrorAlert title={shellError.title} message={shellError.message} /> : null}
           {tab === "users" ? (
-            <UsersPage company={company} onSessionLost={sessionLost} />
+            <UsersPage key={pageKey} company={company} canEdit={isAdmin} onUserSaved={userSaved} onSessionLost={sessionLost} />
           ) : (
-            <CompanyPage initial={company} onSessionLost={sessionLost} />
+            <CompanyPage
+              key={pageKey}
+              initial={company}
+              canEdit={isAdmin}
+              onSaved={(saved) => setSession((s) => ({ ...s, company: saved }))}
+              onSessionLost={sessionLost}
+            />
           )}
         </main>
       </div>

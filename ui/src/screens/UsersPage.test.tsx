@@ -37,8 +37,8 @@ describe("Users tab", () => {
     expect(adminRow).toHaveTextContent("Admin");
     expect(adminRow, "phones are shown readable, not raw E.164").toHaveTextContent("+1 (480) 555-1234");
     const cells = within(adminRow).getAllByRole("cell");
-    expect(cells[4], "admin has 2FA on").toHaveTextContent("On");
-    expect(within(rows[3]!).getAllByRole("cell")[4], "Tom has 2FA off").toHaveTextContent("Off");
+    expect(cells[4], "the admin has 2FA off").toHaveTextContent("Off");
+    expect(within(rows[2]!).getAllByRole("cell")[4], "Priya has 2FA on").toHaveTextContent("On");
     expect(within(rows[4]!).getAllByRole("cell")[5], "Alicia is disabled").toHaveTextContent("Disabled");
     expect(screen.getByText("Showing 1–8 of 8")).toBeInTheDocument();
   });

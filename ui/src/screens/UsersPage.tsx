@@ -4,7 +4,8 @@ import { isSessionLost, toApiError } from "../api";
 import { ErrorAlert, Spinner } from "../components/common";
 import { useDebouncedValue } from "../hooks";
 import type { Company, User } from "../types";
-import { userColumns, type UserColumn } from "./usersColumns";
+import { UserEditDialog } from "./UserEditDialog";
+import { editColumn, userColumns, type UserColumn } from "./usersColumns";
 
 export const PAGE_SIZE = 50;
 export const SEARCH_DEBOUNCE_MS = 250;
@@ -24,11 +25,15 @@ type Load =
 interface Props {
   company: Company;
   columns?: UserColumn[];
+  /** Admins get an Edit button per row; everyone else sees no edit controls. */
+  canEdit?: boolean;
+  /** After an edit: the cloud's copy of the user (e.g. to refresh the top bar). */
+  onUserSaved?: (user: User) => void;
   /** Called instead of showing the error when the session is gone. */
   onSessionLost?: (message: string) => void;
 }
 
-export function UsersPage({ company, columns = userColumns, onSessionLost }: Props) {
+export function UsersPage({ company, columns = userColumns, canEdit = false, onUserSaved, onSessionLost }: Props) {
   const api = useApi();
   const [search, setSearch] = useState("");
   const debouncedSearch = useDebouncedValue(search.trim(), SEARCH_DEBOUNCE_MS);
@@ -37,6 +42,32 @@ export function UsersPage({ company, columns = userColumns, onSessionLost }: Pro
   const [request, setRequest] = useState({ query: "", offset: 0 });
   const [reload, setReload] = useState(0);
   const [load, setLoad] = useState<Load>({ status: "loading", previous: null });
+  const [editing, setEditing] = useState<User | null>(null);
+  const [savedNotice, setSavedNotice] = useState<string | null>(null);
+  const shownColumns = canEdit
+    ? [
+        ...columns,
+        editColumn((u) => {
+          setSavedNotice(null);
+          setEditing(u);
+        }),
+      ]
+    : columns;
+
+  function saved(user: User) {
+    // The row shows the cloud's answer, not what was typed.
+    const replace = (users: User[]) => users.map((u) => (u.id === user.id ? user : u));
+    setLoad((prev) =>
+      prev.status === "ready"
+        ? { ...prev, users: replace(prev.users) }
+        : prev.status === "loading" && prev.previous
+          ? { ...prev, previous: { ...prev.previous, users: replace(prev.previous.users) } }
+          : prev,
+    );
+    setEditing(null);
+    setSavedNotice(`Saved changes to ${user.display_name}.`);
+    onUserSaved?.(user);
+  }
 
   useEffect(() => {
     setRequest((r) => (r.query === debouncedSearch ? r : { query: debouncedSearch, offset: 0 }));
@@ -108,6 +139,13 @@ export function UsersPage({ company, columns = userColumns, onSessionLost }: Pro
             {busy ? <Spinner label="Loading…" /> : load.status === "ready" ? `${total} user${total === 1 ? "" : "s"}` : null}
           </div>
         </div>
+        {savedNotice ? (
+          <div className="card-section">
+            <p className="success-note" role="status" data-testid="users-saved">
+              {savedNotice}
+            </p>
+          </div>
+        ) : null}
         {load.status === "error" ? (
           <div className="card-section">
             <ErrorAlert title="Users could not be loaded" message={load.message} onRetry={() => setReload((n) => n + 1)} />
@@ -118,7 +156,7 @@ export function UsersPage({ company, columns = userColumns, onSessionLost }: Pro
             <caption className="visually-hidden">Users of {company.name}</caption>
             <thead>
               <tr>
-                {columns.map((c) => (
+                {shownColumns.map((c) => (
                   <th key={c.key} scope="col" className={c.className}>
                     {c.headerHidden ? <span className="visually-hidden">{c.header}</span> : c.header}
                   </th>
@@ -128,7 +166,7 @@ export function UsersPage({ company, columns = userColumns, onSessionLost }: Pro
             <tbody>
               {users.map((u) => (
                 <tr key={u.id} data-testid="user-row" className={u.status === "disabled" ? "row-muted" : undefined}>
-                  {columns.map((c) => (
+                  {shownColumns.map((c) => (
                     <td key={c.key} className={c.className}>
                       {c.render(u)}
                     </td>
@@ -179,6 +217,15 @@ export function UsersPage({ company, columns = userColumns, onSessionLost }: Pro
           </div>
         ) : null}
       </div>
+      {editing ? (
+        <UserEditDialog
+          user={editing}
+          company={company}
+          onSaved={saved}
+          onCancel={() => setEditing(null)}
+          onSessionLost={onSessionLost}
+        />
+      ) : null}
     </section>
   );
 }

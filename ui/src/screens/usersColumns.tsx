@@ -4,8 +4,7 @@ import { formatPhone, roleLabel, statusLabel } from "../format";
 import type { User } from "../types";
 
 /**
- * The Users table is driven by this list so the next issue can append an
- * "Actions" column (Edit button) without touching the table component.
+ * The Users table is driven by this list; admins get `editColumn` appended.
  */
 export interface UserColumn {
   key: string;
@@ -57,3 +56,24 @@ export const userColumns: UserColumn[] = [
     render: (u) => <Badge tone={u.status === "active" ? "success" : "danger"}>{statusLabel(u.status)}</Badge>,
   },
 ];
+
+/** The admin-only actions column: one Edit button per row. */
+export function editColumn(onEdit: (user: User) => void): UserColumn {
+  return {
+    key: "actions",
+    header: "Actions",
+    headerHidden: true,
+    className: "row-actions",
+    render: (u) => (
+      <button
+        type="button"
+        className="btn btn-secondary btn-small"
+        data-testid="user-edit"
+        aria-label={`Edit ${u.display_name}`}
+        onClick={() => onEdit(u)}
+      >
+        Edit
+      </button>
+    ),
+  };
+}

@@ -1,8 +1,9 @@
 // An in-memory implementation of `Api` for unit tests and the dev-only
-// `?mock` mode. Behaviour mirrors the core's contract closely enough for the
-// screens (prefix search, paging, {code,message} errors), nothing more.
+// `?mock` mode. Behaviour mirrors the core's and cloud's contracts closely
+// enough for the screens (prefix search, paging, the 2FA login steps and the
+// admin edit rules, {code,message,attempts_left?,retry_at?} errors), nothing more.
 import { ApiCallError, type Api } from "../api";
-import type { AppInfo, Company, SessionView, User } from "../types";
+import type { AppInfo, Challenge, Company, SessionView, User, UserUpdate } from "../types";
 
 export const demoCompany: Company = {
   id: "c0000000-0000-4000-8000-000000000001",
@@ -35,24 +36,34 @@ export const demoUsers: User[] = [
     role: "admin",
     mobile_phone: "+14805551234",
     phone_verified_at: 1_764_000_000_000,
-    two_factor_enabled: true,
   }),
   user(2, "Carlos Mendez", "carlos.mendez@sunrise-motors.example", { mobile_phone: "+14805550101" }),
   user(3, "Priya Raman", "priya.raman@sunrise-motors.example", { two_factor_enabled: true }),
   user(4, "Tom O'Brien", "tom.obrien@sunrise-motors.example"),
   user(5, "Alicia Grant", "alicia.grant@sunrise-motors.example", { status: "disabled" }),
-  user(6, "Marcus Lee", "marcus.lee@sunrise-motors.example", { mobile_phone: "+16025550199" }),
+  user(6, "Marcus Lee", "marcus.lee@sunrise-motors.example", {
+    mobile_phone: "+16025550199",
+    phone_verified_at: 1_764_000_000_000,
+    two_factor_enabled: true,
+  }),
   user(7, "Jenna Kowalski", "jenna.kowalski@sunrise-motors.example"),
   user(8, "Samuel Osei", "samuel.osei@sunrise-motors.example", { two_factor_enabled: true }),
 ];
 
 export const DEMO_PASSWORD = "correct horse battery staple";
+/** The code every fake SMS carries (the dev `?mock` mode too). */
+export const FAKE_CODE = "123456";
+export const CODE_TTL_MS = 10 * 60_000;
+export const RESEND_COOLDOWN_MS = 30_000;
+export const ATTEMPTS_PER_CODE = 5;
 
 export interface FakeApiOptions {
   appInfo?: Partial<AppInfo>;
   users?: User[];
   company?: Company;
   signedIn?: boolean;
+  /** Who `signedIn` / `session()` is signed in as (default: the first user). */
+  sessionUserId?: string;
 }
 
 /** Case-insensitive prefix match on name, any word of the name, or email. */
@@ -67,6 +78,32 @@ export function matchesPrefix(u: User, query: string): boolean {
   );
 }
 
+/** "••• ••• 1234" from a stored phone, as the cloud masks it. */
+export function phoneHint(e164: string): string {
+  return `••• ••• ${e164.slice(-4)}`;
+}
+
+/**
+ * A tiny stand-in for the cloud's `phonenumber` parsing: US numbers with or
+ * without +1 and punctuation, or any +<country><digits>. Returns E.164 or null.
+ */
+export function fakeParsePhone(input: string): string | null {
+  const trimmed = input.trim();
+  if (!/^[+\d\s().-]+$/.test(trimmed)) return null;
+  const digits = trimmed.replace(/\D/g, "");
+  if (trimmed.startsWith("+")) return digits.length >= 8 && digits.length <= 15 ? `+${digits}` : null;
+  if (digits.length === 10) return `+1${digits}`;
+  if (digits.length === 11 && digits.startsWith("1")) return `+${digits}`;
+  return null;
+}
+
+interface PendingLogin {
+  userId: string;
+  /** Enrolment: the number the code went to, saved as verified on success. */
+  enrollPhone: string | null;
+  challenge: Challenge;
+}
+
 export function createFakeApi(options: FakeApiOptions = {}): Api {
   let info: AppInfo = {
     version: "0.1.0",
@@ -74,16 +111,41 @@ export function createFakeApi(options: FakeApiOptions = {}): Api {
     cache_status: "ready",
     ...options.appInfo,
   };
-  const users = options.users ?? demoUsers;
-  const company = options.company ?? demoCompany;
-  const admin = users[0] ?? demoUsers[0]!;
+  // Copies: the fake mutates users and company on admin edits.
+  const users = (options.users ?? demoUsers).map((u) => ({ ...u }));
+  let company = { ...(options.company ?? demoCompany) };
+  const first = users[0] ?? { ...demoUsers[0]! };
+  let sessionUserId = options.sessionUserId ?? first.id;
+  const sessionUser = () => users.find((u) => u.id === sessionUserId) ?? first;
   const sessionView = (): SessionView => ({
-    user: admin,
+    user: sessionUser(),
     company,
     online: true,
     last_synced_at: Date.now() - 2 * 60_000,
   });
   let signedIn = options.signedIn ?? false;
+  let pending: PendingLogin | null = null;
+
+  const newChallenge = (phone: string | null, sent: boolean): Challenge => {
+    const now = Date.now();
+    return {
+      challenge_id: "fake-challenge",
+      phone_hint: phone ? phoneHint(phone) : null,
+      code_sent: sent,
+      code_expires_at: sent ? now + CODE_TTL_MS : null,
+      resend_available_at: sent ? now + RESEND_COOLDOWN_MS : null,
+      attempts_left: ATTEMPTS_PER_CODE,
+      expires_at: now + 15 * 60_000,
+    };
+  };
+  const requirePending = (): PendingLogin => {
+    if (!pending) throw new ApiCallError("challenge_closed", "This sign-in attempt has ended. Sign in again.");
+    return pending;
+  };
+  const requireAdmin = () => {
+    if (!signedIn) throw new ApiCallError("unauthenticated", "Sign in first.");
+    if (sessionUser().role !== "admin") throw new ApiCallError("forbidden", "Only administrators can do that.");
+  };
 
   return {
     appInfo: async () => info,
@@ -106,11 +168,77 @@ export function createFakeApi(options: FakeApiOptions = {}): Api {
       return info;
     },
     login: async (email, password) => {
-      if (email.trim().toLowerCase() !== admin.email || password !== DEMO_PASSWORD) {
+      const u = users.find((x) => x.email === email.trim().toLowerCase());
+      if (!u || password !== DEMO_PASSWORD) {
         throw new ApiCallError("invalid_credentials", "The email or password is incorrect.");
       }
+      if (u.status !== "active") throw new ApiCallError("account_disabled", "This account is disabled.");
+      // The cloud's effective rule (CONTRACTS-2FA): toggles gated by the DMS.
+      const needs = (u.two_factor_enabled || company.two_factor_required) && company.dms.supports_two_factor;
+      if (!needs) {
+        sessionUserId = u.id;
+        signedIn = true;
+        pending = null;
+        return { state: "signed_in", session: sessionView() };
+      }
+      if (u.mobile_phone && u.phone_verified_at !== null) {
+        pending = { userId: u.id, enrollPhone: null, challenge: newChallenge(u.mobile_phone, true) };
+        return { state: "needs_second_factor", challenge: pending.challenge };
+      }
+      pending = { userId: u.id, enrollPhone: null, challenge: newChallenge(null, false) };
+      return { state: "needs_phone_enrollment", challenge: pending.challenge };
+    },
+    verifyCode: async (code) => {
+      const p = requirePending();
+      const c = p.challenge;
+      if (!c.code_sent) throw new ApiCallError("validation", "No code has been sent yet.");
+      if (c.code_expires_at !== null && Date.now() >= c.code_expires_at) {
+        throw new ApiCallError("code_expired", "The code has expired.");
+      }
+      if (code !== FAKE_CODE) {
+        const left = c.attempts_left - 1;
+        if (left <= 0) {
+          pending = null;
+          throw new ApiCallError("challenge_closed", "Too many wrong codes. Sign in again.");
+        }
+        p.challenge = { ...c, attempts_left: left };
+        throw new ApiCallError("invalid_code", "That code is not correct.", { attempts_left: left });
+      }
+      const u = users.find((x) => x.id === p.userId)!;
+      if (p.enrollPhone) {
+        u.mobile_phone = p.enrollPhone;
+        u.phone_verified_at = Date.now();
+        u.version += 1;
+      }
+      pending = null;
+      sessionUserId = u.id;
       signedIn = true;
       return { state: "signed_in", session: sessionView() };
+    },
+    resendCode: async () => {
+      const p = requirePending();
+      const c = p.challenge;
+      if (c.resend_available_at !== null && Date.now() < c.resend_available_at) {
+        throw new ApiCallError("resend_too_soon", "Wait before asking for another code.", {
+          retry_at: c.resend_available_at,
+        });
+      }
+      const phone = p.enrollPhone ?? users.find((x) => x.id === p.userId)?.mobile_phone ?? null;
+      p.challenge = newChallenge(phone, true);
+      return p.challenge;
+    },
+    enrollPhone: async (mobilePhone) => {
+      const p = requirePending();
+      const e164 = fakeParsePhone(mobilePhone);
+      if (!e164) {
+        throw new ApiCallError("invalid_phone", "Enter a valid mobile phone number, e.g. (480) 555-1234 or +44 7700 900123.");
+      }
+      p.enrollPhone = e164;
+      p.challenge = newChallenge(e164, true);
+      return p.challenge;
+    },
+    cancelLogin: async () => {
+      pending = null;
     },
     logout: async () => {
       signedIn = false;
@@ -121,5 +249,62 @@ export function createFakeApi(options: FakeApiOptions = {}): Api {
       return { users: matching.slice(offset, offset + limit), total: matching.length };
     },
     company: async () => company,
+    updateUser: async (userId, update: UserUpdate) => {
+      requireAdmin();
+      const u = users.find((x) => x.id === userId);
+      if (!u) throw new ApiCallError("forbidden", "You can't change that user.");
+      const next: User = { ...u };
+      if (update.display_name !== undefined) {
+        if (!update.display_name.trim()) throw new ApiCallError("validation", "Enter a name.");
+        next.display_name = update.display_name.trim();
+      }
+      if (update.email !== undefined) {
+        const email = update.email.trim().toLowerCase();
+        if (users.some((x) => x.id !== userId && x.email === email)) {
+          throw new ApiCallError("conflict", "Another user already has this email.");
+        }
+        next.email = email;
+      }
+      if (update.mobile_phone !== undefined) {
+        const phone = update.mobile_phone === null ? null : fakeParsePhone(update.mobile_phone);
+        if (update.mobile_phone !== null && !phone) {
+          throw new ApiCallError("invalid_phone", "Enter a valid mobile phone number, e.g. (480) 555-1234 or +44 7700 900123.");
+        }
+        if (phone !== u.mobile_phone) next.phone_verified_at = null;
+        next.mobile_phone = phone;
+      }
+      if (update.role !== undefined) next.role = update.role;
+      if (update.status !== undefined) next.status = update.status;
+      if (update.two_factor_enabled !== undefined) {
+        if (update.two_factor_enabled && !u.two_factor_enabled && !company.dms.supports_two_factor) {
+          throw new ApiCallError("two_factor_unavailable", "Two-factor authentication is not available with your DMS integration");
+        }
+        next.two_factor_enabled = update.two_factor_enabled;
+      }
+      if (next.two_factor_enabled && !next.mobile_phone) {
+        throw new ApiCallError("phone_required", "Add a mobile phone on the General Info tab first");
+      }
+      next.version += 1;
+      next.updated_at = Date.now();
+      Object.assign(u, next);
+      return { ...u };
+    },
+    updateCompany: async (update) => {
+      requireAdmin();
+      if (update.two_factor_required && !company.two_factor_required && !company.dms.supports_two_factor) {
+        throw new ApiCallError("two_factor_unavailable", "Two-factor authentication is not available with your DMS integration");
+      }
+      company = {
+        ...company,
+        ...(update.name !== undefined ? { name: update.name } : {}),
+        ...(update.two_factor_required !== undefined ? { two_factor_required: update.two_factor_required } : {}),
+        version: company.version + 1,
+      };
+      return company;
+    },
+    refresh: async () => {
+      if (!signedIn) throw new ApiCallError("unauthenticated", "Sign in first.");
+      return { ...sessionView(), last_synced_at: Date.now() };
+    },
   };
 }

@@ -16,10 +16,17 @@ export function spyApi(base: Api | FakeApiOptions = {}): SpyApi {
     resetCache: vi.fn(api.resetCache),
     setCloudUrl: vi.fn(api.setCloudUrl),
     login: vi.fn(api.login),
+    verifyCode: vi.fn(api.verifyCode),
+    resendCode: vi.fn(api.resendCode),
+    enrollPhone: vi.fn(api.enrollPhone),
+    cancelLogin: vi.fn(api.cancelLogin),
     logout: vi.fn(api.logout),
     session: vi.fn(api.session),
     listUsers: vi.fn(api.listUsers),
     company: vi.fn(api.company),
+    updateUser: vi.fn(api.updateUser),
+    updateCompany: vi.fn(api.updateCompany),
+    refresh: vi.fn(api.refresh),
   };
 }
 

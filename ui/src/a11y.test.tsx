@@ -1,0 +1,166 @@
+// axe-core on every screen and dialog, rendered in jsdom. Fails on serious or
+// critical violations. jsdom has no layout or colours, so colour-contrast is
+// off here; the end-to-end run scans the real app in its webview for that.
+import { readFileSync } from "node:fs";
+import { resolve } from "node:path";
+import { screen } from "@testing-library/react";
+import userEvent from "@testing-library/user-event";
+import axe from "axe-core";
+import { beforeAll, describe, expect, it } from "vitest";
+import { ApiCallError } from "./api";
+import { DEMO_PASSWORD, demoCompany, demoUsers } from "./testing/fakeApi";
+import { renderApp, renderWithApi, spyApi } from "./testing/render";
+import { CompanyPage } from "./screens/CompanyPage";
+import { UsersPage } from "./screens/UsersPage";
+
+const marcus = demoUsers[5]!;
+const samuel = demoUsers[7]!;
+const indexHtml = readFileSync(resolve(process.cwd(), "index.html"), "utf8");
+
+beforeAll(() => {
+  // The document-level facts come from index.html, as in the app.
+  const lang = /<html[^>]*\blang="([^"]+)"/.exec(indexHtml)?.[1];
+  const title = /<title>([^<]+)<\/title>/.exec(indexHtml)?.[1];
+  expect(lang, "index.html must declare the page language").toBeTruthy();
+  expect(title, "index.html must have a title").toBeTruthy();
+  document.documentElement.lang = lang!;
+  document.title = title!;
+});
+
+async function seriousViolations(): Promise<string[]> {
+  const results = await axe.run(document, {
+    rules: { "color-contrast": { enabled: false } },
+    resultTypes: ["violations"],
+  });
+  return results.violations
+    .filter((v) => v.impact === "serious" || v.impact === "critical")
+    .map((v) => `${v.id} (${v.impact}): ${v.help} at ${v.nodes.map((n) => n.target.join(" ")).join(", ")}`);
+}
+
+async function expectAccessible(what: string) {
+  expect(await seriousViolations(), `${what}: no serious or critical axe violation`).toEqual([]);
+}
+
+async function signIn(email: string) {
+  const api = spyApi();
+  renderApp(api);
+  const user = userEvent.setup();
+  await user.type(await screen.findByTestId("login-email"), email);
+  await user.type(screen.getByTestId("login-password"), DEMO_PASSWORD);
+  await user.click(screen.getByTestId("login-submit"));
+  return { api, user };
+}
+
+describe("axe scan", () => {
+  it("catches a violation (the scan is live)", async () => {
+    const input = document.createElement("input");
+    document.body.append(input);
+    try {
+      const found = await seriousViolations();
+      expect(found.some((v) => v.startsWith("label ")), "an unlabelled input must be reported").toBe(true);
+    } finally {
+      input.remove();
+    }
+  });
+
+  it("login screen, with an error, and server settings", async () => {
+    const api = spyApi();
+    api.login.mockRejectedValueOnce(new ApiCallError("invalid_credentials", "The email or password is incorrect."));
+    renderApp(api);
+    const user = userEvent.setup();
+    await screen.findByTestId("login-email");
+    await expectAccessible("login");
+    await user.click(screen.getByTestId("login-submit"));
+    await screen.findByTestId("login-error");
+    await expectAccessible("login with error");
+    await user.click(screen.getByTestId("open-settings"));
+    await screen.findByTestId("settings-cloud-url");
+    await expectAccessible("server settings");
+  });
+
+  it("cache recovery screen", async () => {
+    renderApp(spyApi({ appInfo: { cache_status: "unreadable" } }));
+    await screen.findByTestId("cache-unreadable");
+    await expectAccessible("cache recovery");
+  });
+
+  it("portal: Users tab and Company Profile (admin)", async () => {
+    renderApp(spyApi({ signedIn: true }));
+    await screen.findAllByTestId("user-edit");
+    await expectAccessible("users tab");
+    await userEvent.setup().click(screen.getByTestId("nav-company"));
+    await screen.findByTestId("company-two-factor-toggle");
+    await expectAccessible("company profile");
+  });
+
+  it("edit dialog: both tabs, field errors, dialog error", async () => {
+    const api = spyApi({ signedIn: true });
+    api.updateUser.mockRejectedValueOnce(new ApiCallError("invalid_phone", "Enter a valid mobile phone number."));
+    renderWithApi(<UsersPage company={demoCompany} canEdit />, api);
+    const user = userEvent.setup();
+    await user.click((await screen.findAllByTestId("user-edit"))[3]!);
+    await screen.findByTestId("user-dialog");
+    await expectAccessible("edit dialog, General Info");
+    await user.click(screen.getByTestId("tab-login"));
+    await user.click(screen.getByTestId("user-two-factor"));
+    await screen.findByTestId("user-two-factor-error");
+    await expectAccessible("edit dialog, Login Info with the phone-first error");
+    await user.click(screen.getByTestId("tab-general"));
+    await user.type(screen.getByTestId("user-phone"), "12");
+    await user.click(screen.getByTestId("user-update"));
+    await screen.findByTestId("user-phone-error");
+    await expectAccessible("edit dialog with an invalid phone");
+  });
+
+  it("edit dialog and company profile when the DMS lacks 2FA, as a non-admin", async () => {
+    const company = { ...demoCompany, dms: { kind: "acme", supports_two_factor: false } };
+    renderWithApi(<UsersPage company={company} canEdit />, spyApi({ company, signedIn: true }));
+    const user = userEvent.setup();
+    await user.click((await screen.findAllByTestId("user-edit"))[1]!);
+    await user.click(screen.getByTestId("tab-login"));
+    await screen.findByTestId("two-factor-unavailable");
+    await expectAccessible("edit dialog with DMS note");
+    await user.keyboard("{Escape}");
+
+    renderWithApi(<CompanyPage canEdit={false} />, spyApi({ company, signedIn: true }));
+    await screen.findAllByTestId("company-admin-only");
+    await expectAccessible("company profile, non-admin, DMS without 2FA");
+  });
+
+  it("company profile with the saved confirmation and an error", async () => {
+    const api = spyApi({ signedIn: true });
+    renderWithApi(<CompanyPage canEdit />, api);
+    const user = userEvent.setup();
+    await user.click(await screen.findByTestId("company-two-factor-toggle"));
+    await user.click(screen.getByTestId("company-save"));
+    await screen.findByTestId("company-saved");
+    await expectAccessible("company saved");
+    api.updateCompany.mockRejectedValueOnce(new ApiCallError("internal", "Could not save."));
+    await user.click(screen.getByTestId("company-two-factor-toggle"));
+    await user.click(screen.getByTestId("company-save"));
+    await screen.findByTestId("company-error");
+    await expectAccessible("company error");
+  });
+
+  it("code dialog, with an error", async () => {
+    const { user } = await signIn(marcus.email);
+    await screen.findByTestId("code-dialog");
+    await expectAccessible("code dialog");
+    await user.type(screen.getByTestId("code-input"), "000000{Enter}");
+    await screen.findByTestId("code-error");
+    await expectAccessible("code dialog with error");
+  });
+
+  it("enrolment dialog: phone step with error, then code step", async () => {
+    const { user } = await signIn(samuel.email);
+    await screen.findByTestId("enroll-dialog");
+    await expectAccessible("enrolment phone step");
+    await user.type(screen.getByTestId("enroll-phone"), "12{Enter}");
+    await screen.findByTestId("enroll-phone-error");
+    await expectAccessible("enrolment phone error");
+    await user.clear(screen.getByTestId("enroll-phone"));
+    await user.type(screen.getByTestId("enroll-phone"), "4805550177{Enter}");
+    await screen.findByTestId("code-input");
+    await expectAccessible("enrolment code step");
+  });
+});

@@ -1,0 +1,343 @@
+import { act, fireEvent, screen, waitFor, within } from "@testing-library/react";
+import userEvent from "@testing-library/user-event";
+import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
+import { ApiCallError } from "../api";
+import { CODE_TTL_MS, DEMO_PASSWORD, FAKE_CODE, demoUsers } from "../testing/fakeApi";
+import { renderApp, spyApi } from "../testing/render";
+import { CODE_EXPIRED_MESSAGE, codeDigits, retryText } from "./SecondFactor";
+
+const marcus = demoUsers[5]!; // 2FA on, verified +16025550199
+const samuel = demoUsers[7]!; // 2FA on, no phone -> enrolment
+const T0 = new Date("2026-11-28T10:00:00Z").getTime();
+
+// Only the clock and intervals are fake: the countdown ticks on setInterval
+// and reads Date.now(); Testing Library and user-event keep real timeouts.
+beforeEach(() => {
+  vi.useFakeTimers({ toFake: ["Date", "setInterval", "clearInterval"], now: T0 });
+});
+afterEach(() => {
+  vi.useRealTimers();
+});
+
+function advance(ms: number) {
+  act(() => {
+    vi.advanceTimersByTime(ms);
+  });
+}
+
+async function signIn(email: string, api = spyApi()) {
+  renderApp(api);
+  const user = userEvent.setup();
+  await user.type(await screen.findByTestId("login-email"), email);
+  await user.type(screen.getByTestId("login-password"), DEMO_PASSWORD);
+  await user.click(screen.getByTestId("login-submit"));
+  return { api, user };
+}
+
+describe("code dialog", () => {
+  it("shows the masked phone, attempts left and a resend countdown from the cloud's time", async () => {
+    const { api, user } = await signIn(marcus.email);
+
+    const dialog = await screen.findByTestId("code-dialog");
+    expect(dialog).toHaveAttribute("role", "dialog");
+    expect(dialog).toHaveAttribute("aria-modal", "true");
+    expect(dialog).toHaveTextContent("Enter the code sent to ••• ••• 0199");
+    expect(screen.getByTestId("code-attempts")).toHaveTextContent("5 attempts left");
+    const input = screen.getByLabelText("Verification code");
+    expect(input).toHaveAttribute("data-testid", "code-input");
+    expect(input).toHaveAttribute("autocomplete", "one-time-code");
+    expect(input).toHaveAttribute("inputmode", "numeric");
+    expect(input).toHaveAttribute("maxlength", "6");
+    expect(input, "focus moves into the dialog, on the code").toHaveFocus();
+    expect(screen.getByTestId("login-password"), "the password is not kept once it was accepted").toHaveValue("");
+
+    const resend = screen.getByTestId("code-resend");
+    expect(resend).toHaveTextContent("Resend in 30 s");
+    expect(resend).toBeDisabled();
+    advance(5_000);
+    expect(resend, "the countdown is visible and ticks").toHaveTextContent("Resend in 25 s");
+    expect(resend).toBeDisabled();
+    advance(25_000);
+    expect(resend).toHaveTextContent("Resend code");
+    expect(resend).toBeEnabled();
+
+    await user.click(resend);
+    expect(api.resendCode).toHaveBeenCalledTimes(1);
+    expect(await screen.findByRole("status")).toHaveTextContent("A new code was sent to ••• ••• 0199.");
+    expect(resend, "a new cooldown starts from the new challenge").toHaveTextContent("Resend in 30 s");
+  });
+
+  it("a wrong code shows the error and the attempts left", async () => {
+    const { user } = await signIn(marcus.email);
+    const input = await screen.findByTestId("code-input");
+    await user.type(input, "000000");
+    await user.click(screen.getByTestId("code-submit"));
+
+    const error = await screen.findByTestId("code-error");
+    expect(error).toHaveAttribute("role", "alert");
+    expect(error).toHaveTextContent("That code is not correct.");
+    expect(screen.getByTestId("code-attempts")).toHaveTextContent("4 attempts left");
+    expect(input, "the wrong code is cleared for the next try").toHaveValue("");
+    expect(input).toHaveAttribute("aria-invalid", "true");
+    expect(input.getAttribute("aria-describedby"), "the error is read with the field").toContain("code-error");
+  });
+
+  it("says 1 attempt left in the singular", async () => {
+    const api = spyApi();
+    api.verifyCode.mockRejectedValueOnce(new ApiCallError("invalid_code", "That code is not correct.", { attempts_left: 1 }));
+    const { user } = await signIn(marcus.email, api);
+    await user.type(await screen.findByTestId("code-input"), "111111");
+    await user.click(screen.getByTestId("code-submit"));
+    await waitFor(() => expect(screen.getByTestId("code-attempts")).toHaveTextContent(/^1 attempt left$/));
+  });
+
+  it("an expired code says to send a new one", async () => {
+    const { api, user } = await signIn(marcus.email);
+    await screen.findByTestId("code-dialog");
+    advance(CODE_TTL_MS + 1_000);
+    await user.type(screen.getByTestId("code-input"), FAKE_CODE);
+    await user.click(screen.getByTestId("code-submit"));
+
+    expect(await screen.findByTestId("code-error")).toHaveTextContent(CODE_EXPIRED_MESSAGE);
+    expect(api.verifyCode).toHaveBeenCalledWith(FAKE_CODE);
+    expect(screen.getByTestId("code-resend"), "the way out is available").toBeEnabled();
+  });
+
+  it("challenge_closed returns to sign-in with the reason", async () => {
+    const api = spyApi();
+    api.verifyCode.mockRejectedValueOnce(new ApiCallError("challenge_closed", "Too many wrong codes."));
+    const { user } = await signIn(marcus.email, api);
+    await user.type(await screen.findByTestId("code-input"), "999999");
+    await user.click(screen.getByTestId("code-submit"));
+
+    await waitFor(() => expect(screen.queryByTestId("code-dialog")).toBeNull());
+    expect(screen.getByTestId("login-error")).toHaveTextContent("Too many wrong codes.");
+    expect(screen.getByTestId("login-email"), "the email is kept").toHaveValue(marcus.email);
+    expect(screen.getByTestId("login-password"), "focus returns to where the user starts again").toHaveFocus();
+    expect(api.cancelLogin, "the core forgets the dead challenge").toHaveBeenCalled();
+  });
+
+  it("a pasted '123 456' is entered as 123456 and signs in", async () => {
+    const { api, user } = await signIn(marcus.email);
+    const input = await screen.findByTestId("code-input");
+    await user.click(input);
+    await user.paste("123 456");
+    expect(input).toHaveValue("123456");
+    await user.click(screen.getByTestId("code-submit"));
+
+    expect(api.verifyCode).toHaveBeenCalledWith("123456");
+    expect(await screen.findByTestId("signed-in-user")).toHaveTextContent(marcus.display_name);
+  });
+
+  it("typed dashes and spaces are dropped too", async () => {
+    const { user } = await signIn(marcus.email);
+    const input = await screen.findByTestId("code-input");
+    await user.type(input, "12-34 56");
+    expect(input).toHaveValue("123456");
+  });
+
+  it("Enter submits the code", async () => {
+    const { api, user } = await signIn(marcus.email);
+    await user.type(await screen.findByTestId("code-input"), `${FAKE_CODE}{Enter}`);
+    await waitFor(() => expect(api.verifyCode).toHaveBeenCalledWith(FAKE_CODE));
+    expect(await screen.findByTestId("signed-in-user")).toBeInTheDocument();
+  });
+
+  it("an incomplete code is not sent", async () => {
+    const { api, user } = await signIn(marcus.email);
+    await user.type(await screen.findByTestId("code-input"), "123{Enter}");
+    expect(await screen.findByTestId("code-error")).toHaveTextContent("Enter the 6-digit code");
+    expect(api.verifyCode).not.toHaveBeenCalled();
+  });
+
+  it("Esc cancels the login (cancelLogin) and focus returns to the password", async () => {
+    const { api, user } = await signIn(marcus.email);
+    await screen.findByTestId("code-dialog");
+    await user.keyboard("{Escape}");
+
+    expect(screen.queryByTestId("code-dialog")).toBeNull();
+    expect(api.cancelLogin).toHaveBeenCalledTimes(1);
+    expect(screen.getByTestId("login-password")).toHaveFocus();
+    expect(screen.getByTestId("login-email")).toHaveValue(marcus.email);
+    expect(screen.queryByTestId("signed-in-user")).toBeNull();
+  });
+
+  it("the Cancel button does the same", async () => {
+    const { api, user } = await signIn(marcus.email);
+    await user.click(await screen.findByTestId("code-cancel"));
+    expect(api.cancelLogin).toHaveBeenCalledTimes(1);
+    expect(screen.queryByTestId("code-dialog")).toBeNull();
+  });
+
+  it("Tab stays inside the code dialog", async () => {
+    const { user } = await signIn(marcus.email);
+    const dialog = await screen.findByTestId("code-dialog");
+    for (let i = 0; i < 8; i += 1) {
+      await user.tab();
+      expect(dialog.contains(document.activeElement), `Tab #${i + 1} stays in the modal`).toBe(true);
+    }
+  });
+
+  it("resend_too_soon follows the cloud's retry time", async () => {
+    const api = spyApi();
+    const { user } = await signIn(marcus.email, api);
+    await screen.findByTestId("code-dialog");
+    advance(30_000);
+    api.resendCode.mockRejectedValueOnce(
+      new ApiCallError("resend_too_soon", "Wait before asking for another code.", { retry_at: Date.now() + 12_000 }),
+    );
+    await user.click(screen.getByTestId("code-resend"));
+
+    expect(await screen.findByTestId("code-error")).toHaveTextContent("Wait before asking for another code. Try again in 12 s.");
+    expect(screen.getByTestId("code-resend")).toHaveTextContent("Resend in 12 s");
+    expect(screen.getByTestId("code-resend")).toBeDisabled();
+  });
+
+  it("sms_limit shows when sending works again", async () => {
+    const api = spyApi();
+    const retryAt = T0 + 30_000 + 8 * 60_000;
+    const { user } = await signIn(marcus.email, api);
+    await screen.findByTestId("code-dialog");
+    advance(30_000);
+    api.resendCode.mockRejectedValueOnce(new ApiCallError("sms_limit", "Too many codes were sent.", { retry_at: retryAt }));
+    await user.click(screen.getByTestId("code-resend"));
+
+    const error = await screen.findByTestId("code-error");
+    expect(error).toHaveTextContent("Too many codes were sent.");
+    expect(error, "a limit of minutes is shown as a clock time").toHaveTextContent(retryText(retryAt, Date.now()));
+    expect(retryText(retryAt, Date.now())).toMatch(/^Try again at .+\.$/);
+    expect(screen.getByTestId("code-resend")).toBeDisabled();
+  });
+
+  it("rate_limited blocks Verify until the retry time", async () => {
+    const api = spyApi();
+    api.verifyCode.mockRejectedValueOnce(new ApiCallError("rate_limited", "Too many attempts.", { retry_at: T0 + 20_000 }));
+    const { user } = await signIn(marcus.email, api);
+    await user.type(await screen.findByTestId("code-input"), "222222");
+    await user.click(screen.getByTestId("code-submit"));
+
+    expect(await screen.findByTestId("code-error")).toHaveTextContent("Too many attempts. Try again in 20 s.");
+    expect(screen.getByTestId("code-submit")).toBeDisabled();
+    advance(20_000);
+    expect(screen.getByTestId("code-submit")).toBeEnabled();
+  });
+
+  it("account_locked is shown and stops further tries", async () => {
+    const api = spyApi();
+    api.verifyCode.mockRejectedValueOnce(new ApiCallError("account_locked", "This account is locked. Contact your administrator."));
+    const { user } = await signIn(marcus.email, api);
+    await user.type(await screen.findByTestId("code-input"), "333333");
+    await user.click(screen.getByTestId("code-submit"));
+
+    expect(await screen.findByTestId("code-error")).toHaveTextContent("This account is locked.");
+    expect(screen.getByTestId("code-submit")).toBeDisabled();
+    expect(screen.getByTestId("code-resend")).toBeDisabled();
+    expect(screen.getByTestId("code-cancel"), "the user can still leave").toBeEnabled();
+  });
+});
+
+describe("phone enrolment dialog", () => {
+  it("enrols a phone end to end: explain, phone, code, portal, phone saved to the profile", async () => {
+    const { api, user } = await signIn(samuel.email);
+
+    const dialog = await screen.findByTestId("enroll-dialog");
+    expect(dialog).toHaveAttribute("role", "dialog");
+    expect(dialog).toHaveTextContent("Your company requires two-factor authentication. Add your mobile phone");
+    const phone = screen.getByLabelText("Mobile phone");
+    expect(phone).toHaveAttribute("data-testid", "enroll-phone");
+    expect(phone).toHaveFocus();
+
+    await user.click(screen.getByTestId("enroll-send"));
+    expect(screen.getByTestId("enroll-phone-error"), "an empty number is refused before the cloud").toHaveTextContent(
+      "Enter your mobile phone number.",
+    );
+    expect(api.enrollPhone).not.toHaveBeenCalled();
+
+    await user.type(phone, "555-12");
+    await user.click(screen.getByTestId("enroll-send"));
+    const phoneError = await screen.findByTestId("enroll-phone-error");
+    expect(phoneError, "the cloud's invalid_phone is shown at the field").toHaveTextContent("Enter a valid mobile phone number");
+    expect(phoneError).toHaveAttribute("role", "alert");
+    expect(phone).toHaveAttribute("aria-invalid", "true");
+    expect(phone.getAttribute("aria-describedby")).toContain("enroll-phone-error");
+
+    await user.clear(phone);
+    await user.type(phone, "(480) 555-0177");
+    await user.click(screen.getByTestId("enroll-send"));
+    expect(api.enrollPhone).toHaveBeenLastCalledWith("(480) 555-0177");
+
+    const code = await within(dialog).findByTestId("code-input");
+    expect(dialog, "the code step is in the same dialog").toHaveTextContent("Enter the code sent to ••• ••• 0177");
+    await waitFor(() => expect(code).toHaveFocus());
+    expect(within(dialog).getByTestId("code-resend")).toHaveTextContent("Resend in 30 s");
+    await user.type(code, FAKE_CODE);
+    await user.click(within(dialog).getByTestId("code-submit"));
+
+    expect(await screen.findByTestId("signed-in-user")).toHaveTextContent(samuel.display_name);
+    const rows = await screen.findAllByTestId("user-row");
+    const row = rows.find((r) => r.textContent?.includes(samuel.display_name));
+    expect(row, "the verified phone is now on the user's profile").toHaveTextContent("+1 (480) 555-0177");
+  });
+
+  it("can go back and use a different number", async () => {
+    const { api, user } = await signIn(samuel.email);
+    await user.type(await screen.findByTestId("enroll-phone"), "4805550177");
+    await user.click(screen.getByTestId("enroll-send"));
+    await user.click(await screen.findByTestId("enroll-change-phone"));
+    const phone = await screen.findByTestId("enroll-phone");
+    expect(phone, "the typed number is kept to correct it").toHaveValue("4805550177");
+    await user.clear(phone);
+    await user.type(phone, "+44 7700 900123");
+    await user.click(screen.getByTestId("enroll-send"));
+    expect(api.enrollPhone).toHaveBeenLastCalledWith("+44 7700 900123");
+    expect(await screen.findByTestId("enroll-dialog")).toHaveTextContent("Enter the code sent to ••• ••• 0123");
+  });
+
+  it("Esc in the enrolment dialog cancels the login", async () => {
+    const { api, user } = await signIn(samuel.email);
+    await screen.findByTestId("enroll-dialog");
+    await user.keyboard("{Escape}");
+    expect(screen.queryByTestId("enroll-dialog")).toBeNull();
+    expect(api.cancelLogin).toHaveBeenCalledTimes(1);
+    expect(screen.getByTestId("login-password")).toHaveFocus();
+  });
+
+  it("Enter in the phone field sends the code", async () => {
+    const { api, user } = await signIn(samuel.email);
+    await user.type(await screen.findByTestId("enroll-phone"), "4805550177{Enter}");
+    await waitFor(() => expect(api.enrollPhone).toHaveBeenCalledWith("4805550177"));
+  });
+
+  it("send limits are shown with their retry time", async () => {
+    const api = spyApi();
+    api.enrollPhone.mockRejectedValueOnce(new ApiCallError("sms_limit", "Too many codes were sent.", { retry_at: T0 + 15_000 }));
+    const { user } = await signIn(samuel.email, api);
+    await user.type(await screen.findByTestId("enroll-phone"), "4805550177");
+    await user.click(screen.getByTestId("enroll-send"));
+    expect(await screen.findByTestId("enroll-error")).toHaveTextContent("Too many codes were sent. Try again in 15 s.");
+  });
+});
+
+describe("code helpers", () => {
+  it("keeps only the digits, at most six", () => {
+    expect(codeDigits("123 456")).toBe("123456");
+    expect(codeDigits("123-456")).toBe("123456");
+    expect(codeDigits(" 1 2 3 4 5 6 7")).toBe("123456");
+    expect(codeDigits("abc")).toBe("");
+  });
+
+  it("no retry time, or one already past, adds no text", () => {
+    expect(retryText(undefined, T0)).toBe("");
+    expect(retryText(T0 - 1, T0)).toBe("");
+    expect(retryText(T0 + 1_500, T0), "seconds round up, never show 0 s while still blocked").toBe("Try again in 2 s.");
+  });
+
+  it("pasting part of a code inserts its digits at the caret", async () => {
+    const { user } = await signIn(marcus.email);
+    const input = await screen.findByTestId("code-input");
+    await user.type(input, "12");
+    // user-event's paste replaces the selection; a direct event checks the caret path.
+    fireEvent.paste(input, { clipboardData: { getData: () => "3 4" } });
+    expect(input).toHaveValue("1234");
+  });
+});

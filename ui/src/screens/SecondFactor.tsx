@@ -1,0 +1,373 @@
+// The second step of a login: the code dialog ("Enter the code sent to
+// ••• ••• 1234") and the phone enrolment dialog that ends in the same code step.
+// Every time shown (resend countdown, retry times) comes from the cloud's
+// epoch-ms values, so the UI never invents its own limits.
+import { useEffect, useRef, useState, type ClipboardEvent, type FormEvent } from "react";
+import { useApi } from "../ApiContext";
+import { toApiError, type ApiCallError } from "../api";
+import { Dialog } from "../components/Dialog";
+import { FieldError, describedBy } from "../components/common";
+import { useNow } from "../hooks";
+import type { Challenge, SessionView } from "../types";
+
+export const CODE_LENGTH = 6;
+export const CODE_EXPIRED_MESSAGE = "That code has expired. Send a new one.";
+export const ENROLL_EXPLANATION =
+  "Your company requires two-factor authentication. Add your mobile phone number: we’ll text it a code to finish signing in, and save it to your profile for future sign-ins.";
+
+/** Seconds until `epochMs`, rounded up; 0 once reached. */
+export function secondsUntil(epochMs: number | null | undefined, now: number): number {
+  if (epochMs === null || epochMs === undefined) return 0;
+  return Math.max(0, Math.ceil((epochMs - now) / 1000));
+}
+
+/** "Try again in 20 s." / "Try again at 10:42 AM." / "" once the time has come. */
+export function retryText(retryAt: number | undefined, now: number): string {
+  const seconds = secondsUntil(retryAt, now);
+  if (seconds <= 0 || retryAt === undefined) return "";
+  if (seconds < 60) return `Try again in ${seconds} s.`;
+  const at = new Date(retryAt).toLocaleTimeString(undefined, { hour: "numeric", minute: "2-digit" });
+  return `Try again at ${at}.`;
+}
+
+export function attemptsText(n: number): string {
+  return `${n} attempt${n === 1 ? "" : "s"} left`;
+}
+
+export function sentToText(challenge: Challenge): string {
+  return challenge.phone_hint ? `Enter the code sent to ${challenge.phone_hint}` : "Enter the code sent to your mobile phone";
+}
+
+/** Keeps the digits of typed or pasted text: "123 456", "123-456" -> "123456". */
+export function codeDigits(text: string): string {
+  return text.replace(/\D/g, "").slice(0, CODE_LENGTH);
+}
+
+interface ShownError {
+  code: string;
+  message: string;
+  retryAt?: number | undefined;
+}
+
+interface CodeStepProps {
+  challenge: Challenge;
+  onChallenge: (challenge: Challenge) => void;
+  onSignedIn: (session: SessionView) => void;
+  /** The login attempt is over (challenge_closed): back to sign-in with why. */
+  onClosed: (reason: string) => void;
+  onCancel: () => void;
+  /** Extra button next to Cancel, e.g. "Use a different number" in enrolment. */
+  secondary?: { label: string; testId: string; onClick: () => void } | undefined;
+}
+
+/** The code form shared by both dialogs; ids follow CONTRACTS-2FA (code-*). */
+function CodeStep({ challenge, onChallenge, onSignedIn, onClosed, onCancel, secondary }: CodeStepProps) {
+  const api = useApi();
+  const now = useNow(1000);
+  const [code, setCode] = useState("");
+  const [busy, setBusy] = useState<"verify" | "resend" | null>(null);
+  const [error, setError] = useState<ShownError | null>(null);
+  const [notice, setNotice] = useState<string | null>(null);
+  const [attemptsLeft, setAttemptsLeft] = useState(challenge.attempts_left);
+  const [resendAt, setResendAt] = useState<number | null>(challenge.resend_available_at);
+  const [submitBlockedUntil, setSubmitBlockedUntil] = useState<number | undefined>(undefined);
+  const [locked, setLocked] = useState(false);
+  const inputRef = useRef<HTMLInputElement>(null);
+  const resendRef = useRef<HTMLButtonElement>(null);
+
+  useEffect(() => {
+    inputRef.current?.focus();
+  }, []);
+
+  // A new challenge (resend) resets what the cloud reset.
+  useEffect(() => {
+    setAttemptsLeft(challenge.attempts_left);
+    setResendAt(challenge.resend_available_at);
+  }, [challenge]);
+
+  const resendSeconds = secondsUntil(resendAt, now);
+  const submitBlocked = locked || secondsUntil(submitBlockedUntil, now) > 0;
+
+  function show(e: ApiCallError) {
+    switch (e.code) {
+      case "challenge_closed":
+        onClosed(e.message);
+        return;
+      case "code_expired":
+        setError({ code: e.code, message: CODE_EXPIRED_MESSAGE });
+        setCode("");
+        return;
+      case "invalid_code":
+        if (e.attempts_left !== undefined) setAttemptsLeft(e.attempts_left);
+        setError({ code: e.code, message: e.message });
+        setCode("");
+        return;
+      case "account_locked":
+        setLocked(true);
+        setError({ code: e.code, message: e.message });
+        return;
+      case "rate_limited":
+        setSubmitBlockedUntil(e.retry_at);
+        setError({ code: e.code, message: e.message, retryAt: e.retry_at });
+        return;
+      case "resend_too_soon":
+      case "sms_limit":
+        if (e.retry_at !== undefined) setResendAt(e.retry_at);
+        setError({ code: e.code, message: e.message, retryAt: e.retry_at });
+        return;
+      default:
+        setError({ code: e.code, message: e.message, retryAt: e.retry_at });
+    }
+  }
+
+  async function submit(event: FormEvent) {
+    event.preventDefault();
+    if (busy || submitBlocked) return;
+    setNotice(null);
+    if (code.length !== CODE_LENGTH) {
+      setError({ code: "validation", message: `Enter the ${CODE_LENGTH}-digit code from the text message.` });
+      inputRef.current?.focus();
+      return;
+    }
+    setBusy("verify");
+    setError(null);
+    try {
+      const outcome = await api.verifyCode(code);
+      if (outcome.state === "signed_in") {
+        onSignedIn(outcome.session);
+        return;
+      }
+      // Not expected from verify_code; follow whatever the core asks next.
+      onChallenge(outcome.challenge);
+      setBusy(null);
+    } catch (reason) {
+      setBusy(null);
+      show(toApiError(reason));
+      inputRef.current?.focus();
+    }
+  }
+
+  async function resend() {
+    if (busy || resendSeconds > 0) return;
+    setBusy("resend");
+    setError(null);
+    setNotice(null);
+    try {
+      const next = await api.resendCode();
+      onChallenge(next);
+      setCode("");
+      setNotice(`A new code was sent${next.phone_hint ? ` to ${next.phone_hint}` : ""}.`);
+      setBusy(null);
+      inputRef.current?.focus();
+    } catch (reason) {
+      setBusy(null);
+      show(toApiError(reason));
+    }
+  }
+
+  function onPaste(event: ClipboardEvent<HTMLInputElement>) {
+    // maxLength would cut "123 456" to "123 45": take the digits ourselves.
+    const pasted = event.clipboardData.getData("text");
+    const digits = pasted.replace(/\D/g, "");
+    if (!digits) return;
+    event.preventDefault();
+    const input = event.currentTarget;
+    const start = input.selectionStart ?? code.length;
+    const end = input.selectionEnd ?? code.length;
+    setCode(digits.length >= CODE_LENGTH ? codeDigits(digits) : codeDigits(code.slice(0, start) + digits + code.slice(end)));
+  }
+
+  const errorText = error ? [error.message, retryText(error.retryAt, now)].filter(Boolean).join(" ") : null;
+
+  return (
+    <form className="form" onSubmit={(e) => void submit(e)} noValidate aria-busy={busy !== null}>
+      <p id="code-sent-to" className="dialog-lead">
+        {sentToText(challenge)}
+      </p>
+      {notice ? (
+        <p className="notice" role="status">
+          {notice}
+        </p>
+      ) : null}
+      <div className="field">
+        <label htmlFor="code-input">Verification code</label>
+        <input
+          id="code-input"
+          ref={inputRef}
+          data-testid="code-input"
+          className="code-input"
+          type="text"
+          inputMode="numeric"
+          autoComplete="one-time-code"
+          pattern="[0-9]*"
+          maxLength={CODE_LENGTH}
+          spellCheck={false}
+          value={code}
+          aria-describedby={describedBy("code-sent-to", "code-attempts", errorText && "code-error")}
+          aria-invalid={error && error.code !== "resend_too_soon" && error.code !== "sms_limit" ? true : undefined}
+          onChange={(e) => setCode(codeDigits(e.target.value))}
+          onPaste={onPaste}
+          disabled={busy === "verify" || locked}
+        />
+        <p id="code-attempts" className="field-help" data-testid="code-attempts">
+          {attemptsText(attemptsLeft)}
+        </p>
+      </div>
+      {errorText ? (
+        <div id="code-error" className="alert alert-error" role="alert" data-testid="code-error">
+          {errorText}
+        </div>
+      ) : null}
+      <button type="submit" className="btn btn-primary btn-block" data-testid="code-submit" disabled={busy !== null || submitBlocked}>
+        {busy === "verify" ? "Checking…" : "Verify"}
+      </button>
+      <div className="dialog-links">
+        <button
+          type="button"
+          ref={resendRef}
+          className="link-button"
+          data-testid="code-resend"
+          onClick={() => void resend()}
+          disabled={busy !== null || resendSeconds > 0 || locked}
+        >
+          {resendSeconds > 0 ? `Resend in ${resendSeconds} s` : busy === "resend" ? "Sending…" : "Resend code"}
+        </button>
+        {secondary ? (
+          <button type="button" className="link-button" data-testid={secondary.testId} onClick={secondary.onClick} disabled={busy !== null}>
+            {secondary.label}
+          </button>
+        ) : null}
+        <button type="button" className="btn btn-secondary btn-small" data-testid="code-cancel" onClick={onCancel}>
+          Cancel
+        </button>
+      </div>
+    </form>
+  );
+}
+
+interface FlowProps {
+  challenge: Challenge;
+  onSignedIn: (session: SessionView) => void;
+  onClosed: (reason: string) => void;
+  /** Cancel / Esc: the caller calls cancelLogin. */
+  onCancel: () => void;
+  returnFocus?: () => void;
+}
+
+export function CodeDialog({ challenge: initial, onSignedIn, onClosed, onCancel, returnFocus }: FlowProps) {
+  const [challenge, setChallenge] = useState(initial);
+  return (
+    <Dialog labelledBy="code-title" describedBy="code-sent-to" testId="code-dialog" onCancel={onCancel} returnFocus={returnFocus}>
+      <h2 id="code-title" className="dialog-title">
+        Two-step verification
+      </h2>
+      <CodeStep challenge={challenge} onChallenge={setChallenge} onSignedIn={onSignedIn} onClosed={onClosed} onCancel={onCancel} />
+    </Dialog>
+  );
+}
+
+export function EnrollDialog({ challenge: initial, onSignedIn, onClosed, onCancel, returnFocus }: FlowProps) {
+  const api = useApi();
+  const now = useNow(1000);
+  // A challenge that already carries a sent code (core resumed) skips the phone step.
+  const [challenge, setChallenge] = useState(initial);
+  const [step, setStep] = useState<"phone" | "code">(initial.code_sent ? "code" : "phone");
+  const [phone, setPhone] = useState("");
+  const [phoneError, setPhoneError] = useState<string | null>(null);
+  const [error, setError] = useState<ShownError | null>(null);
+  const [busy, setBusy] = useState(false);
+  const phoneRef = useRef<HTMLInputElement>(null);
+
+  useEffect(() => {
+    if (step === "phone") phoneRef.current?.focus();
+  }, [step]);
+
+  async function send(event: FormEvent) {
+    event.preventDefault();
+    if (busy) return;
+    setError(null);
+    if (!phone.trim()) {
+      setPhoneError("Enter your mobile phone number.");
+      phoneRef.current?.focus();
+      return;
+    }
+    setPhoneError(null);
+    setBusy(true);
+    try {
+      const next = await api.enrollPhone(phone.trim());
+      setChallenge(next);
+      setBusy(false);
+      setStep("code");
+    } catch (reason) {
+      setBusy(false);
+      const e = toApiError(reason);
+      if (e.code === "challenge_closed") {
+        onClosed(e.message);
+      } else if (e.code === "invalid_phone") {
+        setPhoneError(e.message);
+        phoneRef.current?.focus();
+      } else {
+        setError({ code: e.code, message: e.message, retryAt: e.retry_at });
+      }
+    }
+  }
+
+  const errorText = error ? [error.message, retryText(error.retryAt, now)].filter(Boolean).join(" ") : null;
+
+  return (
+    <Dialog labelledBy="enroll-title" describedBy="enroll-explain" testId="enroll-dialog" onCancel={onCancel} returnFocus={returnFocus}>
+      <h2 id="enroll-title" className="dialog-title">
+        Set up two-step verification
+      </h2>
+      <p id="enroll-explain" className="dialog-lead">
+        {ENROLL_EXPLANATION}
+      </p>
+      {step === "phone" ? (
+        <form className="form" onSubmit={(e) => void send(e)} noValidate aria-busy={busy}>
+          <div className="field">
+            <label htmlFor="enroll-phone">Mobile phone</label>
+            <input
+              id="enroll-phone"
+              ref={phoneRef}
+              data-testid="enroll-phone"
+              type="tel"
+              inputMode="tel"
+              autoComplete="tel"
+              value={phone}
+              aria-describedby={describedBy("enroll-phone-help", phoneError && "enroll-phone-error")}
+              aria-invalid={phoneError ? true : undefined}
+              onChange={(e) => setPhone(e.target.value)}
+              disabled={busy}
+            />
+            <p id="enroll-phone-help" className="field-help">
+              US numbers like (480) 555-1234; other countries start with + and the country code.
+            </p>
+            <FieldError id="enroll-phone-error" testId="enroll-phone-error" message={phoneError} />
+          </div>
+          {errorText ? (
+            <div className="alert alert-error" role="alert" data-testid="enroll-error">
+              {errorText}
+            </div>
+          ) : null}
+          <button type="submit" className="btn btn-primary btn-block" data-testid="enroll-send" disabled={busy}>
+            {busy ? "Sending…" : "Send code"}
+          </button>
+          <div className="dialog-links">
+            <button type="button" className="btn btn-secondary btn-small" data-testid="enroll-cancel" onClick={onCancel}>
+              Cancel
+            </button>
+          </div>
+        </form>
+      ) : (
+        <CodeStep
+          challenge={challenge}
+          onChallenge={setChallenge}
+          onSignedIn={onSignedIn}
+          onClosed={onClosed}
+          onCancel={onCancel}
+          secondary={{ label: "Use a different number", testId: "enroll-change-phone", onClick: () => setStep("phone") }}
+        />
+      )}
+    </Dialog>
+  );
+}
