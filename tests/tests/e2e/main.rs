@@ -9,5 +9,6 @@
 
 mod core_cloud;
 mod core_session;
+mod core_two_factor;
 mod desktop;
 mod support;

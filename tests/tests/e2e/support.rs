@@ -61,10 +61,21 @@ pub struct TestCloud {
 
 impl TestCloud {
     pub async fn start() -> Self {
+        Self::start_with(false).await
+    }
+
+    /// Dev mode: SMS go to the outbox, readable with [`TestCloud::last_code`].
+    pub async fn start_dev() -> Self {
+        Self::start_with(true).await
+    }
+
+    async fn start_with(dev_mode: bool) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let database_url = sqlite_url(&dir.path().join("cloud.db"));
         let bind: SocketAddr = "127.0.0.1:0".parse().unwrap();
-        let running = secureclose_cloud::start(CloudConfig::new(&database_url, bind))
+        let mut config = CloudConfig::new(&database_url, bind);
+        config.dev_mode = dev_mode;
+        let running = secureclose_cloud::start(config)
             .await
             .expect("the cloud must start on a fresh SQLite file");
         let seed = secureclose_cloud::seed_demo(&database_url)
@@ -102,6 +113,27 @@ impl TestCloud {
             .map(|(_, p)| p.as_str())
             .unwrap_or_else(|| panic!("{email} is not a demo user"))
     }
+}
+
+impl TestCloud {
+    /// The code in the newest SMS the dev outbox holds for `to` (E.164):
+    /// the only run of exactly 6 digits in the text, per the contract.
+    pub async fn last_code(&self, to: &str) -> String {
+        let messages = secureclose_cloud::outbox(&self.database_url, Some(to))
+            .await
+            .unwrap();
+        let newest = messages
+            .first()
+            .unwrap_or_else(|| panic!("no SMS was sent to {to}"));
+        six_digit_run(&newest.body)
+            .unwrap_or_else(|| panic!("no 6-digit code in the SMS: {}", newest.body))
+    }
+}
+
+fn six_digit_run(text: &str) -> Option<String> {
+    text.split(|c: char| !c.is_ascii_digit())
+        .find(|run| run.len() == 6)
+        .map(str::to_owned)
 }
 
 /// A demo user with role `user` (not admin), 2FA off, phone verified.
