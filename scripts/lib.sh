@@ -153,3 +153,18 @@ sc_kill_recorded_groups() {
     rm -f "$file"
   done
 }
+
+# True when some library doc comment opens a Rust code block (a doctest):
+# a fence with no language, `rust`, or a rustdoc attribute such as `no_run`.
+sc_has_doctests() {
+  find crates src-tauri tests/src -name '*.rs' -not -path '*/target/*' -print0 2>/dev/null \
+    | xargs -0 -r awk '
+        FNR == 1 { open = 0 }
+        /^[ \t]*\/\/[\/!][ \t]*```/ {
+          if (open) { open = 0; next }
+          open = 1
+          lang = $0; sub(/^[ \t]*\/\/[\/!][ \t]*```[ \t]*/, "", lang); sub(/[ \t]*$/, "", lang)
+          if (lang == "" || lang ~ /^(rust|no_run|should_panic|compile_fail|ignore|edition)/) { found = 1; exit }
+        }
+        END { exit !found }'
+}

@@ -22,7 +22,7 @@ use serde_json::{json, Value};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions};
 use sqlx::{ConnectOptions, Row};
 
-use crate::stats::{ms, summarize, summarize_ms};
+use crate::stats::{median, ms, summarize, summarize_ms};
 use crate::BenchError;
 
 const KEY_ACCOUNT: &str = "bench-cache-key";
@@ -79,19 +79,25 @@ pub async fn run(args: &CacheArgs) -> Result<Value, BenchError> {
         let key = keys
             .get(KEY_ACCOUNT)?
             .ok_or_else(|| BenchError::Failed("core stored no cache key".into()))?;
-        let keyed = pool(&keyed_path, Some(&key)).await?;
-        let plain = pool(&plain_path, None).await?;
+        let keyed = pool(&keyed_path, Some(&key), None).await?;
+        let plain = pool(&plain_path, None, None).await?;
         sqlx::migrate!("../../migrations").run(&plain).await?;
         insert_plain(&plain, &users).await?;
+        // The same two databases with a 64 MiB page cache: SQLCipher pays per
+        // page it decrypts, so a cache that holds the whole table may close the gap.
+        let keyed_big = pool(&keyed_path, Some(&key), Some(BIG_CACHE)).await?;
+        let plain_big = pool(&plain_path, None, Some(BIG_CACHE)).await?;
         check_encryption(&keyed_path, &plain_path)?;
 
         let mut workloads = Vec::new();
         for (name, search) in [("first_page_50", false), ("prefix_search_50", true)] {
-            workloads.push(measure(&cache, &keyed, &plain, name, search, args.queries).await?);
+            let pools = [&keyed, &plain, &keyed_big, &plain_big];
+            workloads.push(measure(&cache, pools, name, search, args.queries).await?);
         }
         cache.close().await;
-        keyed.close().await;
-        plain.close().await;
+        for p in [keyed, plain, keyed_big, plain_big] {
+            p.close().await;
+        }
 
         // Open time on the first (smallest) size: open does not scan users.
         if i == 0 {
@@ -130,13 +136,13 @@ async fn measure_open(path: &Path, keys: &MemoryKeys, opens: usize) -> Result<Va
 
 async fn measure(
     cache: &Cache,
-    keyed: &SqlitePool,
-    plain: &SqlitePool,
+    [keyed, plain, keyed_big, plain_big]: [&SqlitePool; 4],
     name: &str,
     search: bool,
     queries: usize,
 ) -> Result<Value, BenchError> {
     let (mut core_ms, mut keyed_ms, mut plain_ms) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut keyed_big_ms, mut plain_big_ms) = (Vec::new(), Vec::new());
     let mut totals = Vec::new();
     let warmup = 20;
     for i in 0..warmup + queries {
@@ -155,6 +161,17 @@ async fn measure(
         let t = Instant::now();
         let plain_total = replica_list_users(plain, query, 0, 50).await?;
         let plain_took = ms(t.elapsed());
+        let t = Instant::now();
+        let keyed_big_total = replica_list_users(keyed_big, query, 0, 50).await?;
+        let keyed_big_took = ms(t.elapsed());
+        let t = Instant::now();
+        let plain_big_total = replica_list_users(plain_big, query, 0, 50).await?;
+        let plain_big_took = ms(t.elapsed());
+        if keyed_big_total != keyed_total || plain_big_total != keyed_total {
+            return Err(BenchError::Failed(format!(
+                "big-cache pools disagree for {query:?}"
+            )));
+        }
         if keyed_total != (page.len(), total) || plain_total != keyed_total {
             return Err(BenchError::Failed(format!(
                 "replica disagrees with core for {query:?}: core {:?}, keyed {keyed_total:?}, plain {plain_total:?}",
@@ -165,6 +182,8 @@ async fn measure(
             core_ms.push(core_took);
             keyed_ms.push(keyed_took);
             plain_ms.push(plain_took);
+            keyed_big_ms.push(keyed_big_took);
+            plain_big_ms.push(plain_big_took);
             totals.push(total);
         }
     }
@@ -183,16 +202,31 @@ async fn measure(
         "ratio_p50": keyed.p50_ms / plain.p50_ms,
         "ratio_p95": keyed.p95_ms / plain.p95_ms,
         "core_vs_plain_p50": core.p50_ms / plain.p50_ms,
+        "keyed_replica_cache64m": summarize_ms(&keyed_big_ms),
+        "plain_replica_cache64m": summarize_ms(&plain_big_ms),
+        "ratio_cache64m_p50": median(&keyed_big_ms) / median(&plain_big_ms),
+        "ratio_cache64m_p95": summarize_ms(&keyed_big_ms).p95_ms / summarize_ms(&plain_big_ms).p95_ms,
     }))
 }
 
-/// Same options as core's cache connection, with or without the key.
-async fn pool(path: &Path, key: Option<&[u8]>) -> Result<SqlitePool, BenchError> {
+/// PRAGMA cache_size for the big-cache variant: negative = KiB.
+const BIG_CACHE: &str = "-65536";
+
+/// Same options as core's cache connection, with or without the key
+/// (and optionally a bigger page cache).
+async fn pool(
+    path: &Path,
+    key: Option<&[u8]>,
+    cache_size: Option<&str>,
+) -> Result<SqlitePool, BenchError> {
     let mut options = SqliteConnectOptions::new()
         .filename(path)
         .create_if_missing(true);
     if let Some(key) = key {
         options = options.pragma("key", format!("\"x'{}'\"", hex::encode(key)));
+    }
+    if let Some(size) = cache_size {
+        options = options.pragma("cache_size", size.to_owned());
     }
     let options = options
         .journal_mode(SqliteJournalMode::Wal)

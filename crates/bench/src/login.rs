@@ -68,17 +68,30 @@ pub async fn run(args: &LoginArgs) -> Result<Value, BenchError> {
 
     let mut rounds = Vec::new();
     for round in 0..args.rounds {
+        let load_before = loadavg();
+        let cpu0 = process_cpu_secs();
         let raw = raw_verifies(&phc, args.threads, args.verifies_per_thread).await?;
+        let cpu1 = process_cpu_secs();
         let login = hammer(&clients, &base, creds.clone(), args.logins).await?;
+        let cpu2 = process_cpu_secs();
         let ratio = login.per_sec / raw.per_sec;
+        // Per CPU-second of this process: immune to other processes taking
+        // CPU (the machine is shared), and conservative for the server since
+        // the HTTP clients' CPU is counted against the logins.
+        let raw_cpu = raw.count as f64 / (cpu1 - cpu0);
+        let login_cpu = login.ok as f64 / (cpu2 - cpu1);
+        let cpu_ratio = login_cpu / raw_cpu;
         eprintln!(
-            "login round {round}: {:.1} logins/s, {:.1} verifies/s, ratio {ratio:.3}",
+            "login round {round}: {:.1} logins/s, {:.1} verifies/s, ratio {ratio:.3}, \
+             CPU-time ratio {cpu_ratio:.3}, load {load_before}",
             login.per_sec, raw.per_sec
         );
         rounds.push(json!({
             "raw_verifies": raw.count, "raw_secs": raw.secs, "verifies_per_sec": raw.per_sec,
             "logins_ok": login.ok, "login_errors": login.errors, "login_secs": login.secs,
             "logins_per_sec": login.per_sec, "login_latency": login.latency, "ratio": ratio,
+            "verifies_per_cpu_sec": raw_cpu, "logins_per_cpu_sec": login_cpu,
+            "cpu_ratio": cpu_ratio, "loadavg_before": load_before,
         }));
     }
     cloud.shutdown().await;
@@ -102,6 +115,7 @@ pub async fn run(args: &LoginArgs) -> Result<Value, BenchError> {
         "median_logins_per_sec": median(&pick("logins_per_sec")),
         "median_verifies_per_sec": median(&pick("verifies_per_sec")),
         "median_ratio": median(&pick("ratio")),
+        "median_cpu_ratio": median(&pick("cpu_ratio")),
     }))
 }
 
@@ -254,4 +268,26 @@ async fn hammer(
         per_sec: ok as f64 / secs,
         latency: summarize(&latencies),
     })
+}
+
+/// User + system CPU seconds of this whole process (all threads), from
+/// /proc/self/stat in USER_HZ (100 on Linux).
+fn process_cpu_secs() -> f64 {
+    std::fs::read_to_string("/proc/self/stat")
+        .ok()
+        .and_then(|stat| {
+            let (_, rest) = stat.rsplit_once(')')?;
+            let fields: Vec<&str> = rest.split_whitespace().collect();
+            // After the comm: state is field 3, utime 14, stime 15 (1-based).
+            let utime: f64 = fields.get(11)?.parse().ok()?;
+            let stime: f64 = fields.get(12)?.parse().ok()?;
+            Some((utime + stime) / 100.0)
+        })
+        .unwrap_or(f64::NAN)
+}
+
+fn loadavg() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_default()
 }
