@@ -136,8 +136,10 @@ impl Cloud {
         let seed = secureclose_cloud::seed_demo(&database_url).await.unwrap();
         let port = free_port();
         let mut command = Command::new(&bin);
+        // --dev: production mode refuses to start without Twilio credentials;
+        // dev mode only adds the SMS outbox (security checks are the same).
         command
-            .args(["serve", "--database-url", &database_url])
+            .args(["serve", "--dev", "--database-url", &database_url])
             .args(["--bind", &format!("127.0.0.1:{port}")]);
         let mut process = ProcessGroup::spawn("secureclose-cloud", command);
         wait_for_port(port, "secureclose-cloud", &mut process);
