@@ -1,7 +1,13 @@
 //! The real desktop app (built with the UI embedded), driven through
 //! tauri-driver + WebKitWebDriver under Xvfb, against a real cloud.
+//! `two_factor` follows the help-center article's 2FA procedures; `axe` scans
+//! each screen for accessibility violations in the real webview.
+
+mod axe;
+mod two_factor;
 
 use std::collections::BTreeSet;
+use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -30,11 +36,20 @@ async fn wait_for(client: &Client, id: &str) -> Element {
 }
 
 async fn count(client: &Client, id: &str) -> usize {
-    client
-        .find_all(Locator::Css(&testid(id)))
-        .await
-        .unwrap()
-        .len()
+    // WebKitWebDriver may answer "stale element" when the DOM changes during
+    // the search (a dialog closing, a list re-rendering): search again.
+    let mut tries = 0;
+    loop {
+        match client.find_all(Locator::Css(&testid(id))).await {
+            Ok(found) => return found.len(),
+            Err(e) if tries < 10 => {
+                eprintln!("searching {id} again after: {e}");
+                tries += 1;
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            Err(e) => panic!("cannot search for {id}: {e}"),
+        }
+    }
 }
 
 /// Polls until `id` occurs `expected` times (lists render and filter asynchronously).
@@ -76,6 +91,13 @@ async fn click(client: &Client, id: &str) {
 /// or the whole X display when the driver cannot take one.
 async fn screenshot(client: &Client, name: &str) {
     let path = artifacts_dir().join(format!("{name}.png"));
+    // Let CSS transitions (a switch's colour: 120 ms) finish first, so the
+    // picture shows the state the test just asserted, not a frame halfway.
+    let settle = "const done = arguments[arguments.length - 1]; \
+                  requestAnimationFrame(() => setTimeout(done, 200));";
+    if let Err(e) = client.execute_async(settle, vec![]).await {
+        eprintln!("waiting for the page to settle before {name} failed: {e}");
+    }
     match client.screenshot().await {
         Ok(png) => std::fs::write(&path, png).unwrap(),
         Err(e) => {
@@ -114,8 +136,10 @@ impl Cloud {
         let seed = secureclose_cloud::seed_demo(&database_url).await.unwrap();
         let port = free_port();
         let mut command = Command::new(&bin);
+        // --dev: production mode refuses to start without Twilio credentials;
+        // dev mode only adds the SMS outbox (security checks are the same).
         command
-            .args(["serve", "--database-url", &database_url])
+            .args(["serve", "--dev", "--database-url", &database_url])
             .args(["--bind", &format!("127.0.0.1:{port}")]);
         let mut process = ProcessGroup::spawn("secureclose-cloud", command);
         wait_for_port(port, "secureclose-cloud", &mut process);
@@ -244,12 +268,33 @@ async fn journey(client: Client, seed: DemoSeed, cloud_url: String) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs Xvfb + tauri-driver: run scripts/test"]
 async fn desktop_app_signs_in_lists_users_shows_the_company_and_signs_out() {
+    let cloud = Cloud::start().await;
+    let (seed, url) = (cloud.seed().clone(), cloud.url().to_owned());
+    let data = run_app(cloud.url(), move |client| journey(client, seed, url)).await;
+
+    // The app has exited: its cache on disk must not reveal the users.
+    let emails = company_emails(cloud.seed());
+    let checked = assert_no_plaintext(data.path(), &emails);
+    assert!(
+        checked > 0,
+        "the app must have written its cache to SECURECLOSE_DATA_DIR"
+    );
+}
+
+/// Starts the real app (through its own tauri-driver, on a fresh data dir,
+/// talking to `cloud_url`), runs `scenario` on the WebDriver session, then
+/// ALWAYS closes the session and stops the driver's whole process group before
+/// re-raising a failed assertion. Returns the app's data dir (the app has exited).
+async fn run_app<F, Fut>(cloud_url: &str, scenario: F) -> tempfile::TempDir
+where
+    F: FnOnce(Client) -> Fut,
+    Fut: Future<Output = ()> + Send + 'static,
+{
     let app = env_path("SECURECLOSE_APP_BIN");
     let display = std::env::var("DISPLAY")
         .ok()
         .filter(|d| !d.is_empty())
         .expect("DISPLAY must point at an X server (scripts/test starts Xvfb)");
-    let cloud = Cloud::start().await;
     let data = tempfile::tempdir().unwrap();
 
     let port = free_port();
@@ -263,20 +308,15 @@ async fn desktop_app_signs_in_lists_users_shows_the_company_and_signs_out() {
             &native_port.to_string(),
         ])
         .env("DISPLAY", &display)
-        .env("SECURECLOSE_CLOUD_URL", cloud.url())
+        .env("SECURECLOSE_CLOUD_URL", cloud_url)
         .env("SECURECLOSE_DATA_DIR", data.path());
     let mut driver = ProcessGroup::spawn("tauri-driver", command);
     wait_for_port(port, "tauri-driver", &mut driver);
 
     let client = connect(port, &app).await;
-    // Run the journey as a task so a failed assertion still lets us close the
-    // session and stop the driver before reporting it.
-    let outcome = tokio::spawn(journey(
-        client.clone(),
-        cloud.seed().clone(),
-        cloud.url().to_owned(),
-    ))
-    .await;
+    // A task, so a failed assertion still lets us close the session and stop
+    // the driver before reporting it.
+    let outcome = tokio::spawn(scenario(client.clone())).await;
     if let Err(e) = client.close().await {
         eprintln!("closing the WebDriver session failed: {e}");
     }
@@ -284,14 +324,7 @@ async fn desktop_app_signs_in_lists_users_shows_the_company_and_signs_out() {
     if let Err(e) = outcome {
         std::panic::resume_unwind(e.into_panic());
     }
-
-    // The app has exited: its cache on disk must not reveal the users.
-    let emails = company_emails(cloud.seed());
-    let checked = assert_no_plaintext(data.path(), &emails);
-    assert!(
-        checked > 0,
-        "the app must have written its cache to SECURECLOSE_DATA_DIR"
-    );
+    data
 }
 
 async fn connect(port: u16, app: &Path) -> Client {

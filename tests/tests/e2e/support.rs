@@ -10,6 +10,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use secureclose_cloud::clock::ManualClock;
 use secureclose_cloud::{CloudConfig, DemoSeed, RunningCloud};
 use secureclose_core::{AppCore, CoreConfig, CoreError, KeyStore};
 use tempfile::TempDir;
@@ -61,20 +62,28 @@ pub struct TestCloud {
 
 impl TestCloud {
     pub async fn start() -> Self {
-        Self::start_with(false).await
+        Self::start_with(false, None).await
     }
 
     /// Dev mode: SMS go to the outbox, readable with [`TestCloud::last_code`].
     pub async fn start_dev() -> Self {
-        Self::start_with(true).await
+        Self::start_with(true, None).await
     }
 
-    async fn start_with(dev_mode: bool) -> Self {
+    /// Dev mode on a clock the test moves (code expiry, cooldowns without sleeping).
+    pub async fn start_dev_with_clock(clock: Arc<ManualClock>) -> Self {
+        Self::start_with(true, Some(clock)).await
+    }
+
+    async fn start_with(dev_mode: bool, clock: Option<Arc<ManualClock>>) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let database_url = sqlite_url(&dir.path().join("cloud.db"));
         let bind: SocketAddr = "127.0.0.1:0".parse().unwrap();
         let mut config = CloudConfig::new(&database_url, bind);
         config.dev_mode = dev_mode;
+        if let Some(clock) = clock {
+            config.clock = clock;
+        }
         let running = secureclose_cloud::start(config)
             .await
             .expect("the cloud must start on a fresh SQLite file");
@@ -127,6 +136,29 @@ impl TestCloud {
             .unwrap_or_else(|| panic!("no SMS was sent to {to}"));
         six_digit_run(&newest.body)
             .unwrap_or_else(|| panic!("no 6-digit code in the SMS: {}", newest.body))
+    }
+}
+
+impl TestCloud {
+    /// Gives every user of the second demo company (Canyon Ridge, whose DMS
+    /// has no 2FA) `password`: the seed returns only Desert Sun's passwords.
+    pub async fn set_canyon_ridge_password(&self, password: &str) {
+        let hash = secureclose_cloud::auth::hash_password_blocking(password).unwrap();
+        let db = secureclose_cloud::db::connect(&self.database_url, 1)
+            .await
+            .unwrap();
+        let updated = sqlx::query(
+            "UPDATE users SET password_hash = $1 WHERE email LIKE '%@canyonridge.example'",
+        )
+        .bind(hash)
+        .execute(&db.pool)
+        .await
+        .unwrap();
+        assert!(
+            updated.rows_affected() > 0,
+            "the demo seed must create Canyon Ridge's users"
+        );
+        db.pool.close().await;
     }
 }
 
