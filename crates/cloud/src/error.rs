@@ -11,47 +11,47 @@ pub const METHOD_NOT_ALLOWED: &str = "method_not_allowed";
 
 #[derive(Debug, thiserror::Error)]
 pub enum CloudError {
-    #[error("invalid email or password")]
+    #[error("The email or password is incorrect.")]
     InvalidCredentials,
-    #[error("this account is disabled; ask your administrator")]
+    #[error("This account is disabled. Ask your SecureClose administrator.")]
     AccountDisabled,
-    #[error("sign in to continue")]
+    #[error("Sign in to continue.")]
     Unauthenticated,
-    #[error("your session has expired; sign in again")]
+    #[error("Your session has expired. Sign in again.")]
     SessionExpired,
-    #[error("you are not allowed to do this")]
+    #[error("You are not allowed to do this: only administrators change other users and the company profile.")]
     Forbidden,
-    #[error("not found")]
+    #[error("Not found.")]
     NotFound,
-    #[error("method not allowed")]
+    #[error("This method is not allowed here.")]
     MethodNotAllowed,
     #[error("{0}")]
     Validation(String),
-    #[error("the request body is too large")]
+    #[error("The request is too large.")]
     PayloadTooLarge,
-    #[error("the server is busy; try again in a moment")]
+    #[error("The server is busy. Try again in a moment.")]
     ServerBusy,
-    #[error("wrong code")]
+    #[error("That code is not correct.")]
     InvalidCode { attempts_left: u32 },
-    #[error("this code has expired; send a new one")]
+    #[error("That code has expired. Send a new one.")]
     CodeExpired,
-    #[error("this sign-in attempt is over; sign in again")]
+    #[error("This sign-in attempt has ended (too many wrong codes, or it waited too long).")]
     ChallengeClosed,
-    #[error("wait a little before asking for another code")]
+    #[error("Please wait before asking for another code.")]
     ResendTooSoon { retry_at: i64 },
-    #[error("too many codes were sent; try again later")]
+    #[error("Too many codes have been sent to this account or number. Try again later.")]
     SmsLimit { retry_at: i64 },
-    #[error("the text message could not be sent: {0}")]
+    #[error("The text message could not be sent: {0}")]
     SmsFailed(String),
     #[error("{0}")]
     InvalidPhone(String),
-    #[error("Add a mobile phone on the General Info tab first")]
+    #[error("Add a mobile phone number on the General Info tab first.")]
     PhoneRequired,
-    #[error("Two-factor authentication is not available with your DMS integration")]
+    #[error("Two-factor authentication is not available with your DMS integration.")]
     TwoFactorUnavailable,
-    #[error("this account is locked after too many failed sign-ins; ask your administrator")]
+    #[error("This account is locked after too many failed sign-ins. Ask your administrator to unlock it.")]
     AccountLocked,
-    #[error("too many failed attempts; wait before trying again")]
+    #[error("Too many failed attempts. Wait a moment before trying again.")]
     RateLimited { retry_at: i64 },
     #[error("{0}")]
     Conflict(String),
@@ -202,7 +202,7 @@ mod tests {
         );
         assert_eq!(
             CloudError::TwoFactorUnavailable.to_api_error().message,
-            "Two-factor authentication is not available with your DMS integration"
+            "Two-factor authentication is not available with your DMS integration."
         );
     }
 

@@ -698,7 +698,7 @@ mod admin_edits {
         .await;
         assert_eq!(
             error.message,
-            "Add a mobile phone on the General Info tab first"
+            "Add a mobile phone number on the General Info tab first."
         );
         let error = expect_error(
             patch_user(&t, &admin, TOM, serde_json::json!({"mobile_phone": "12ab"})).await,
@@ -953,7 +953,7 @@ mod dms_gating {
         .await;
         assert_eq!(
             error.message,
-            "Two-factor authentication is not available with your DMS integration"
+            "Two-factor authentication is not available with your DMS integration."
         );
         expect_error(
             t.patch(

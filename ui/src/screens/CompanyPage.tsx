@@ -198,9 +198,11 @@ function TwoFactorCard({
           {company.two_factor_required ? <Badge tone="success">On</Badge> : <Badge tone="neutral">Off</Badge>}
         </div>
         <p className="muted small">
-          {company.two_factor_required
-            ? "Every user enters a code sent to their mobile phone after their password."
-            : "Off for the company: it can still be turned on for individual users."}
+          {!available
+            ? "Cannot be turned on for this company or its users."
+            : company.two_factor_required
+              ? "Every user enters a code sent to their mobile phone after their password."
+              : "Off for the company: it can still be turned on for individual users."}
         </p>
       </div>
       <form className="form" onSubmit={(e) => void save(e)} noValidate aria-busy={busy}>
