@@ -4,23 +4,23 @@
 //!
 //! The keyed cache is created and opened through core (`Cache::open`,
 //! `Cache::store_login`, `Cache::list_users`: what the app runs). Core has no
-//! way to open a cache WITHOUT a key (rightly), so the plain-vs-keyed ratio is
-//! measured with a replica of `Cache::list_users`'s SQL run on two pools of this
-//! same binary (same libsqlite3-sys/SQLCipher build, same migrations, same
-//! connection options except the key); core's own function is timed alongside
-//! to show the replica is representative.
+//! way to open a cache WITHOUT a key (rightly), so the plain-vs-keyed ratio runs
+//! core's `list_users_in` (the function behind `Cache::list_users`) on two pools
+//! of this same binary (same libsqlite3-sys/SQLCipher build, same migrations,
+//! same connection options except the key); `Cache::list_users` itself is timed
+//! alongside.
 
 use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Mutex;
 use std::time::Instant;
 
-use secureclose_core::cache::{Cache, SessionMeta};
+use secureclose_core::cache::{list_users_in, Cache, SessionMeta};
 use secureclose_core::{CoreError, KeyStore};
 use secureclose_protocol::{Company, DmsIntegration, OfflinePolicy, Role, User, UserStatus};
 use serde_json::{json, Value};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions};
-use sqlx::{ConnectOptions, Row};
+use sqlx::ConnectOptions;
 
 use crate::stats::{median, ms, summarize, summarize_ms};
 use crate::BenchError;
@@ -108,7 +108,7 @@ pub async fn run(args: &CacheArgs) -> Result<Value, BenchError> {
     Ok(json!({
         "bench": "cache",
         "query_source": "keyed_core = secureclose_core::cache::Cache::list_users (the Users tab); \
-                         keyed_replica/plain_replica = the same SQL on a keyed/unkeyed pool",
+                         keyed_replica/plain_replica = cache::list_users_in on a keyed/unkeyed pool",
         "prefixes": PREFIXES,
         "open": open,
         "sizes": sizes,
@@ -156,16 +156,16 @@ async fn measure(
         let (page, total) = cache.list_users(query, 0, 50).await?;
         let core_took = ms(t.elapsed());
         let t = Instant::now();
-        let keyed_total = replica_list_users(keyed, query, 0, 50).await?;
+        let keyed_total = users_page_on(keyed, query, 0, 50).await?;
         let keyed_took = ms(t.elapsed());
         let t = Instant::now();
-        let plain_total = replica_list_users(plain, query, 0, 50).await?;
+        let plain_total = users_page_on(plain, query, 0, 50).await?;
         let plain_took = ms(t.elapsed());
         let t = Instant::now();
-        let keyed_big_total = replica_list_users(keyed_big, query, 0, 50).await?;
+        let keyed_big_total = users_page_on(keyed_big, query, 0, 50).await?;
         let keyed_big_took = ms(t.elapsed());
         let t = Instant::now();
-        let plain_big_total = replica_list_users(plain_big, query, 0, 50).await?;
+        let plain_big_total = users_page_on(plain_big, query, 0, 50).await?;
         let plain_big_took = ms(t.elapsed());
         if keyed_big_total != keyed_total || plain_big_total != keyed_total {
             return Err(BenchError::Failed(format!(
@@ -174,7 +174,7 @@ async fn measure(
         }
         if keyed_total != (page.len(), total) || plain_total != keyed_total {
             return Err(BenchError::Failed(format!(
-                "replica disagrees with core for {query:?}: core {:?}, keyed {keyed_total:?}, plain {plain_total:?}",
+                "the pools disagree with Cache::list_users for {query:?}: core {:?}, keyed {keyed_total:?}, plain {plain_total:?}",
                 (page.len(), total)
             )));
         }
@@ -238,57 +238,16 @@ async fn pool(
         .await?)
 }
 
-/// Replica of `secureclose_core::cache::Cache::list_users` (same SQL, same
-/// binds, every column decoded). Returns (rows on the page, total matches).
-async fn replica_list_users(
+/// Core's own Users-tab query on a pool of this bench (keyed or not).
+/// Returns (rows on the page, total matches).
+async fn users_page_on(
     pool: &SqlitePool,
     query: &str,
     offset: u32,
     limit: u32,
 ) -> Result<(usize, u32), BenchError> {
-    let prefix = query.trim();
-    let upper = format!("{prefix}\u{10FFFF}");
-    let filter = if prefix.is_empty() {
-        ""
-    } else {
-        "WHERE (display_name >= ?1 AND display_name < ?2) OR (email >= ?1 AND email < ?2)"
-    };
-    let total: i64 = sqlx::query_scalar(&format!("SELECT count(*) FROM users {filter}"))
-        .bind(prefix)
-        .bind(&upper)
-        .fetch_one(pool)
-        .await?;
-    let rows = sqlx::query(&format!(
-        "SELECT id, company_id, email, display_name, role, status, mobile_phone, \
-         phone_verified_at, two_factor_enabled, version, updated_at \
-         FROM users {filter} ORDER BY display_name, id LIMIT ?3 OFFSET ?4"
-    ))
-    .bind(prefix)
-    .bind(&upper)
-    .bind(i64::from(limit))
-    .bind(i64::from(offset))
-    .fetch_all(pool)
-    .await?;
-    let mut decoded = 0;
-    for row in &rows {
-        let _: (String, String, String, String, String, String) = (
-            row.try_get(0)?,
-            row.try_get(1)?,
-            row.try_get(2)?,
-            row.try_get(3)?,
-            row.try_get(4)?,
-            row.try_get(5)?,
-        );
-        let _: (Option<String>, Option<i64>, bool, i64, i64) = (
-            row.try_get(6)?,
-            row.try_get(7)?,
-            row.try_get(8)?,
-            row.try_get(9)?,
-            row.try_get(10)?,
-        );
-        decoded += 1;
-    }
-    Ok((decoded, u32::try_from(total).unwrap_or(u32::MAX)))
+    let (page, total) = list_users_in(pool, query, offset, limit).await?;
+    Ok((page.len(), total))
 }
 
 async fn insert_plain(pool: &SqlitePool, users: &[User]) -> Result<(), BenchError> {

@@ -180,10 +180,10 @@ pub fn render(args: &ReportArgs<'_>) -> Result<String, BenchError> {
                  libsqlite3-sys SQLCipher build), same migrations, same connection options (WAL, foreign \
                  keys, 4 connections) except the key. Keyed data written with core's \
                  `Cache::store_login`; queries: `Cache::list_users(query, 0, 50)` (the Users tab's \
-                 function, keyed) and a replica of its SQL (count + page, all columns decoded) on a \
-                 keyed and an unkeyed pool; all three interleaved per iteration, 20 warm-up \
-                 iterations. Prefix searches cycle through {}. Ratio = keyed replica / plain replica \
-                 (core has no unkeyed open, by design). The last columns repeat the replica on \
+                 function, keyed) and the function behind it, `cache::list_users_in`, on a keyed and \
+                 an unkeyed pool; all three interleaved per iteration, 20 warm-up \
+                 iterations. Prefix searches cycle through {}. Ratio = keyed pool / plain pool \
+                 (core has no unkeyed open, by design). The last columns repeat the query on \
                  both files with `PRAGMA cache_size = -65536` (64 MiB page cache instead of the \
                  2 MiB default): SQLCipher decrypts every page it reads into the page cache.\n\n\
                  | users | workload | matches | core keyed p50/p95 ms | keyed p50/p95 ms | plain p50/p95 ms | ratio p50 | ratio p95 | keyed 64M p50/p95 ms | plain 64M p50/p95 ms | ratio 64M p50 / p95 |\n|---|---|---|---|---|---|---|---|---|---|---|",

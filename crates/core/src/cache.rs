@@ -258,37 +258,49 @@ impl Cache {
         offset: u32,
         limit: u32,
     ) -> Result<(Vec<User>, u32), CoreError> {
-        let limit = limit.min(MAX_PAGE);
-        let prefix = query.trim();
-        // A range instead of LIKE: no wildcard escaping, and SQLite serves it
-        // from the NOCASE indexes. U+10FFFF sorts after anything a name can
-        // continue with.
-        let upper = format!("{prefix}\u{10FFFF}");
-        let filter = if prefix.is_empty() {
-            ""
-        } else {
-            "WHERE (display_name >= ?1 AND display_name < ?2) OR (email >= ?1 AND email < ?2)"
-        };
-        let total: i64 = sqlx::query_scalar(&format!("SELECT count(*) FROM users {filter}"))
-            .bind(prefix)
-            .bind(&upper)
-            .fetch_one(&self.pool)
-            .await?;
-        let rows = sqlx::query(&format!(
-            "SELECT {USER_COLUMNS} FROM users {filter} ORDER BY display_name, id LIMIT ?3 OFFSET ?4"
-        ))
+        list_users_in(&self.pool, query, offset, limit).await
+    }
+}
+
+/// The Users tab's query (prefix search over name and email, one page, total
+/// matches) on any pool with the cache's schema. Public so the benchmarks time
+/// this very query on an unkeyed database beside the encrypted one.
+pub async fn list_users_in(
+    pool: &SqlitePool,
+    query: &str,
+    offset: u32,
+    limit: u32,
+) -> Result<(Vec<User>, u32), CoreError> {
+    let limit = limit.min(MAX_PAGE);
+    let prefix = query.trim();
+    // A range instead of LIKE: no wildcard escaping, and SQLite serves it
+    // from the NOCASE indexes. U+10FFFF sorts after anything a name can
+    // continue with.
+    let upper = format!("{prefix}\u{10FFFF}");
+    let filter = if prefix.is_empty() {
+        ""
+    } else {
+        "WHERE (display_name >= ?1 AND display_name < ?2) OR (email >= ?1 AND email < ?2)"
+    };
+    let total: i64 = sqlx::query_scalar(&format!("SELECT count(*) FROM users {filter}"))
         .bind(prefix)
         .bind(&upper)
-        .bind(i64::from(limit))
-        .bind(i64::from(offset))
-        .fetch_all(&self.pool)
+        .fetch_one(pool)
         .await?;
-        let users = rows
-            .iter()
-            .map(user_from_row)
-            .collect::<Result<Vec<_>, _>>()?;
-        Ok((users, u32::try_from(total).unwrap_or(u32::MAX)))
-    }
+    let rows = sqlx::query(&format!(
+        "SELECT {USER_COLUMNS} FROM users {filter} ORDER BY display_name, id LIMIT ?3 OFFSET ?4"
+    ))
+    .bind(prefix)
+    .bind(&upper)
+    .bind(i64::from(limit))
+    .bind(i64::from(offset))
+    .fetch_all(pool)
+    .await?;
+    let users = rows
+        .iter()
+        .map(user_from_row)
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok((users, u32::try_from(total).unwrap_or(u32::MAX)))
 }
 
 type Tx<'a> = sqlx::Transaction<'a, sqlx::Sqlite>;
