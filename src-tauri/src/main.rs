@@ -17,7 +17,6 @@ use tracing_subscriber::EnvFilter;
 const DEFAULT_CLOUD_URL: &str = "http://127.0.0.1:8787";
 
 fn main() {
-    prefer_lean_webkit_renderer();
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
         .with_env_filter(
@@ -66,15 +65,4 @@ fn main() {
         ])
         .run(tauri::generate_context!())
         .expect("SecureClose failed to start (see the log above for the cause)");
-}
-
-/// WebKitGTK's DMA-BUF renderer costs ~100 MiB of memory per window and
-/// paints blank windows on some GPU drivers; without it the app measured
-/// 209 MiB instead of 307 MiB summed PSS (docs/benchmarks.md, row 4c).
-/// A user's own setting wins. Runs before any thread exists, as `set_var` requires.
-fn prefer_lean_webkit_renderer() {
-    #[cfg(target_os = "linux")]
-    if std::env::var_os("WEBKIT_DISABLE_DMABUF_RENDERER").is_none() {
-        std::env::set_var("WEBKIT_DISABLE_DMABUF_RENDERER", "1");
-    }
 }

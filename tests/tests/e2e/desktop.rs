@@ -93,10 +93,19 @@ async fn screenshot(client: &Client, name: &str) {
     let path = artifacts_dir().join(format!("{name}.png"));
     // Let CSS transitions (a switch's colour: 120 ms) finish first, so the
     // picture shows the state the test just asserted, not a frame halfway.
-    let settle = "const done = arguments[arguments.length - 1]; \
-                  requestAnimationFrame(() => setTimeout(done, 200));";
-    if let Err(e) = client.execute_async(settle, vec![]).await {
-        eprintln!("waiting for the page to settle before {name} failed: {e}");
+    // A plain timer: requestAnimationFrame never fired in one CI run (the
+    // webview had nothing to repaint) and WebKitWebDriver enforced no script
+    // timeout, so the whole test hung; the outer timeout bounds any such stall.
+    let settle = "const done = arguments[arguments.length - 1]; setTimeout(done, 250);";
+    match tokio::time::timeout(
+        Duration::from_secs(10),
+        client.execute_async(settle, vec![]),
+    )
+    .await
+    {
+        Ok(Ok(_)) => {}
+        Ok(Err(e)) => eprintln!("waiting for the page to settle before {name} failed: {e}"),
+        Err(_) => eprintln!("the page did not settle within 10 s before {name}"),
     }
     match client.screenshot().await {
         Ok(png) => std::fs::write(&path, png).unwrap(),

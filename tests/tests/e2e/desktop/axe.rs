@@ -76,10 +76,15 @@ pub(super) async fn assert_accessible(client: &Client, screen: &str) {
             "axe-core must register window.axe in the webview ({screen})"
         );
     }
-    let report = client
-        .execute_async(RUN_AXE, vec![])
-        .await
-        .unwrap_or_else(|e| panic!("axe.run failed on {screen}: {e}"));
+    // WebKitWebDriver enforces no script timeout: bound the scan ourselves so
+    // a stalled page fails the test instead of hanging CI.
+    let report = tokio::time::timeout(
+        std::time::Duration::from_secs(60),
+        client.execute_async(RUN_AXE, vec![]),
+    )
+    .await
+    .unwrap_or_else(|_| panic!("axe.run did not finish within 60 s on {screen}"))
+    .unwrap_or_else(|e| panic!("axe.run failed on {screen}: {e}"));
     std::fs::write(
         artifacts_dir().join(format!("axe-{screen}.json")),
         serde_json::to_string_pretty(&report).unwrap(),
