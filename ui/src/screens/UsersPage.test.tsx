@@ -43,6 +43,26 @@ describe("Users tab", () => {
     expect(screen.getByText("Showing 1–8 of 8")).toBeInTheDocument();
   });
 
+  it("the 2FA column shows what the next sign-in requires, company switch and DMS included", async () => {
+    const api = spyApi();
+    const required = { ...demoCompany, two_factor_required: true };
+    const { unmount } = renderWithApi(<UsersPage company={required} />, api);
+    let rows = await screen.findAllByTestId("user-row");
+    expect(within(rows[0]!).getAllByRole("cell")[4], "the company switch requires it of the admin too").toHaveTextContent(
+      "Company",
+    );
+    expect(within(rows[2]!).getAllByRole("cell")[4], "Priya's own switch is on").toHaveTextContent("On");
+    unmount();
+
+    const noDms = { ...required, dms: { ...required.dms, supports_two_factor: false } };
+    renderWithApi(<UsersPage company={noDms} />, api);
+    rows = await screen.findAllByTestId("user-row");
+    expect(
+      within(rows[2]!).getAllByRole("cell")[4],
+      "without DMS support no sign-in asks for a code, whatever the switches say",
+    ).toHaveTextContent("Off");
+  });
+
   it("searching sends a new prefix query and shows its result", async () => {
     const api = spyApi();
     renderWithApi(<UsersPage company={demoCompany} />, api);

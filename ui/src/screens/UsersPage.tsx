@@ -168,7 +168,7 @@ export function UsersPage({ company, columns = userColumns, canEdit = false, onU
                 <tr key={u.id} data-testid="user-row" className={u.status === "disabled" ? "row-muted" : undefined}>
                   {shownColumns.map((c) => (
                     <td key={c.key} className={c.className}>
-                      {c.render(u)}
+                      {c.render(u, company)}
                     </td>
                   ))}
                 </tr>

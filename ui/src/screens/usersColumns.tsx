@@ -1,7 +1,7 @@
 import type { ReactNode } from "react";
 import { Badge } from "../components/common";
 import { formatPhone, roleLabel, statusLabel } from "../format";
-import type { User } from "../types";
+import type { Company, User } from "../types";
 
 /**
  * The Users table is driven by this list; admins get `editColumn` appended.
@@ -12,7 +12,7 @@ export interface UserColumn {
   /** Visually hidden header text, e.g. for an icon-only actions column. */
   headerHidden?: boolean;
   className?: string;
-  render: (user: User) => ReactNode;
+  render: (user: User, company: Company) => ReactNode;
 }
 
 export const userColumns: UserColumn[] = [
@@ -47,8 +47,15 @@ export const userColumns: UserColumn[] = [
   {
     key: "two_factor",
     header: "2FA",
-    render: (u) =>
-      u.two_factor_enabled ? <Badge tone="success">On</Badge> : <Badge tone="neutral">Off</Badge>,
+    // What the next sign-in will ask for, not just the user's own switch: the
+    // company-wide switch also requires it, and neither counts where the DMS
+    // integration does not support 2FA (the cloud applies the same rule).
+    render: (u, company) => {
+      if (!company.dms.supports_two_factor) return <Badge tone="neutral">Off</Badge>;
+      if (u.two_factor_enabled) return <Badge tone="success">On</Badge>;
+      if (company.two_factor_required) return <Badge tone="success">Company</Badge>;
+      return <Badge tone="neutral">Off</Badge>;
+    },
   },
   {
     key: "status",
