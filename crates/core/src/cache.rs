@@ -77,6 +77,7 @@ impl Cache {
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir)?;
         }
+        restrict_to_owner(path)?;
         let pragma_key = Zeroizing::new(format!("\"x'{}'\"", hex::encode(key.expose())));
         let options = SqliteConnectOptions::new()
             .filename(path)
@@ -434,6 +435,26 @@ pub async fn reset(
     Ok((cache, moved))
 }
 
+/// Encrypted or not, the cache is nobody else's business on a shared
+/// computer: create it readable by its owner only (SQLite gives the -wal and
+/// -shm files the main file's mode). Windows and macOS user profiles are
+/// already private to their owner.
+fn restrict_to_owner(path: &Path) -> Result<(), CoreError> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+        std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .mode(0o600)
+            .open(path)?;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
+    }
+    #[cfg(not(unix))]
+    let _ = path;
+    Ok(())
+}
+
 fn sidecar(path: &Path, suffix: &str) -> PathBuf {
     let mut name = path.as_os_str().to_owned();
     name.push(suffix);
@@ -642,6 +663,26 @@ pub(crate) mod tests {
                 && details.iter().any(|d| d.contains("users_email")),
             "a prefix search must not scan the whole table at 100k users: {details:?}"
         );
+    }
+
+    #[cfg(unix)]
+    #[tokio::test]
+    async fn cache_files_are_readable_by_their_owner_only() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let keys = MemoryKeyStore::default();
+        let cache = seeded(dir.path(), &keys).await;
+        let path = cache.path().to_owned();
+        for file in [path.clone(), sidecar(&path, "-wal")] {
+            let mode = std::fs::metadata(&file).unwrap().permissions().mode() & 0o777;
+            assert_eq!(
+                mode,
+                0o600,
+                "{} must not be readable by other accounts on the computer",
+                file.display()
+            );
+        }
+        cache.close().await;
     }
 
     #[tokio::test]
