@@ -3,7 +3,8 @@
 //! SQLCipher (keyed) vs plain SQLite (no key) in the same run.
 //!
 //! The keyed cache is created and opened through core (`Cache::open`,
-//! `Cache::store_login`, `Cache::list_users`: what the app runs). Core has no
+//! `Cache::store_login`, `Cache::list_users`: what the app runs); the plain
+//! database is filled by the function behind `store_login`, `store_login_in`. Core has no
 //! way to open a cache WITHOUT a key (rightly), so the plain-vs-keyed ratio runs
 //! core's `list_users_in` (the function behind `Cache::list_users`) on two pools
 //! of this same binary (same libsqlite3-sys/SQLCipher build, same migrations,
@@ -15,7 +16,7 @@ use std::path::Path;
 use std::sync::Mutex;
 use std::time::Instant;
 
-use secureclose_core::cache::{list_users_in, Cache, SessionMeta};
+use secureclose_core::cache::{list_users_in, store_login_in, Cache, SessionMeta};
 use secureclose_core::{CoreError, KeyStore};
 use secureclose_protocol::{Company, DmsIntegration, OfflinePolicy, Role, User, UserStatus};
 use serde_json::{json, Value};
@@ -82,7 +83,7 @@ pub async fn run(args: &CacheArgs) -> Result<Value, BenchError> {
         let keyed = pool(&keyed_path, Some(&key), None).await?;
         let plain = pool(&plain_path, None, None).await?;
         sqlx::migrate!("../../migrations").run(&plain).await?;
-        insert_plain(&plain, &users).await?;
+        store_login_in(&plain, &company(), &users, &session(&users)).await?;
         // The same two databases with a 64 MiB page cache: SQLCipher pays per
         // page it decrypts, so a cache that holds the whole table may close the gap.
         let keyed_big = pool(&keyed_path, Some(&key), Some(BIG_CACHE)).await?;
@@ -248,47 +249,6 @@ async fn users_page_on(
 ) -> Result<(usize, u32), BenchError> {
     let (page, total) = list_users_in(pool, query, offset, limit).await?;
     Ok((page.len(), total))
-}
-
-async fn insert_plain(pool: &SqlitePool, users: &[User]) -> Result<(), BenchError> {
-    let c = company();
-    let mut tx = pool.begin().await?;
-    sqlx::query(
-        "INSERT INTO company (id, name, two_factor_required, dms_kind, dms_supports_two_factor, \
-         offline_allowed, offline_max_hours, version) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-    )
-    .bind(&c.id)
-    .bind(&c.name)
-    .bind(c.two_factor_required)
-    .bind(&c.dms.kind)
-    .bind(c.dms.supports_two_factor)
-    .bind(c.offline_policy.allowed)
-    .bind(i64::from(c.offline_policy.max_hours))
-    .bind(c.version)
-    .execute(&mut *tx)
-    .await?;
-    for u in users {
-        sqlx::query(
-            "INSERT INTO users (id, company_id, email, display_name, role, status, mobile_phone, \
-             phone_verified_at, two_factor_enabled, version, updated_at) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
-        )
-        .bind(&u.id)
-        .bind(&u.company_id)
-        .bind(&u.email)
-        .bind(&u.display_name)
-        .bind(u.role.as_str())
-        .bind(u.status.as_str())
-        .bind(&u.mobile_phone)
-        .bind(u.phone_verified_at)
-        .bind(u.two_factor_enabled)
-        .bind(u.version)
-        .bind(u.updated_at)
-        .execute(&mut *tx)
-        .await?;
-    }
-    tx.commit().await?;
-    Ok(())
 }
 
 /// Guards the comparison itself: keyed must be encrypted, plain must not.

@@ -143,33 +143,7 @@ impl Cache {
         users: &[User],
         session: &SessionMeta,
     ) -> Result<(), CoreError> {
-        let mut tx = self.pool.begin().await?;
-        sqlx::query("DELETE FROM session").execute(&mut *tx).await?;
-        sqlx::query("DELETE FROM users").execute(&mut *tx).await?;
-        sqlx::query("DELETE FROM company").execute(&mut *tx).await?;
-        upsert_company(&mut tx, company).await?;
-        for user in users {
-            upsert_user(&mut tx, user).await?;
-        }
-        sqlx::query(
-            "INSERT INTO session (id, user_id, company_id, expires_at, signed_in_at) \
-             VALUES (1, ?1, ?2, ?3, ?4)",
-        )
-        .bind(&session.user_id)
-        .bind(&session.company_id)
-        .bind(session.expires_at)
-        .bind(session.signed_in_at)
-        .execute(&mut *tx)
-        .await?;
-        sqlx::query(
-            "INSERT INTO meta (key, value) VALUES ('last_synced_at', ?1) \
-             ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-        )
-        .bind(now_millis().to_string())
-        .execute(&mut *tx)
-        .await?;
-        tx.commit().await?;
-        Ok(())
+        store_login_in(&self.pool, company, users, session).await
     }
 
     /// Writes one user as the cloud returned it (after an edit). An update
@@ -261,6 +235,44 @@ impl Cache {
     ) -> Result<(Vec<User>, u32), CoreError> {
         list_users_in(&self.pool, query, offset, limit).await
     }
+}
+
+/// What [`Cache::store_login`] writes, on any pool with the cache's schema:
+/// public so the benchmarks fill an unkeyed database exactly as the app fills
+/// the encrypted one.
+pub async fn store_login_in(
+    pool: &SqlitePool,
+    company: &Company,
+    users: &[User],
+    session: &SessionMeta,
+) -> Result<(), CoreError> {
+    let mut tx = pool.begin().await?;
+    sqlx::query("DELETE FROM session").execute(&mut *tx).await?;
+    sqlx::query("DELETE FROM users").execute(&mut *tx).await?;
+    sqlx::query("DELETE FROM company").execute(&mut *tx).await?;
+    upsert_company(&mut tx, company).await?;
+    for user in users {
+        upsert_user(&mut tx, user).await?;
+    }
+    sqlx::query(
+        "INSERT INTO session (id, user_id, company_id, expires_at, signed_in_at) \
+         VALUES (1, ?1, ?2, ?3, ?4)",
+    )
+    .bind(&session.user_id)
+    .bind(&session.company_id)
+    .bind(session.expires_at)
+    .bind(session.signed_in_at)
+    .execute(&mut *tx)
+    .await?;
+    sqlx::query(
+        "INSERT INTO meta (key, value) VALUES ('last_synced_at', ?1) \
+         ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+    )
+    .bind(now_millis().to_string())
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(())
 }
 
 /// The Users tab's query (prefix search over name and email, one page, total
