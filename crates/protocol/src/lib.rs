@@ -6,6 +6,10 @@
 
 use serde::{Deserialize, Serialize};
 
+#[cfg(feature = "phone")]
+pub mod phone;
+pub mod sync;
+
 /// Version of this API; the cloud reports it from `/api/v1/health`.
 pub const API_VERSION: &str = "v1";
 
@@ -172,6 +176,11 @@ pub struct LoginRequest {
 pub struct SessionGrant {
     pub token: String,
     pub expires_at: i64,
+    /// Trusted-device credential for `POST /login/resume` (issue 4): lets
+    /// this device turn an offline sign-in back into a cloud session within
+    /// the company's offline policy. Kept in the OS keychain, never cached.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub device_token: Option<String>,
 }
 
 impl std::fmt::Debug for SessionGrant {
@@ -180,6 +189,10 @@ impl std::fmt::Debug for SessionGrant {
         f.debug_struct("SessionGrant")
             .field("token", &"<redacted>")
             .field("expires_at", &self.expires_at)
+            .field(
+                "device_token",
+                &self.device_token.as_ref().map(|_| "<redacted>"),
+            )
             .finish()
     }
 }
@@ -388,6 +401,9 @@ pub mod codes {
     pub const TWO_FACTOR_UNAVAILABLE: &str = "two_factor_unavailable";
     pub const ACCOUNT_LOCKED: &str = "account_locked";
     pub const CONFLICT: &str = "conflict";
+    /// `/login/resume` refused: no valid device grant, or outside the
+    /// company's offline policy. The person signs in again online.
+    pub const RESUME_REFUSED: &str = "resume_refused";
 }
 
 #[cfg(test)]
@@ -424,10 +440,11 @@ mod tests {
         let grant = SessionGrant {
             token: "super-secret-token".into(),
             expires_at: 1,
+            device_token: Some("device-secret".into()),
         };
         let shown = format!("{grant:?}");
         assert!(
-            !shown.contains("super-secret-token"),
+            !shown.contains("super-secret-token") && !shown.contains("device-secret"),
             "a token in Debug output ends up in logs: {shown}"
         );
     }

@@ -161,7 +161,11 @@ async fn complete_sign_in(
     audit::record(db, now, user_event(kinds::LOGIN_SUCCEEDED, &user, how)).await?;
     tracing::info!(user_id = %user.id, company_id = %company.id, "signed in");
     Ok(Json(LoginResponse::SignedIn {
-        session: SessionGrant { token, expires_at },
+        session: SessionGrant {
+            token,
+            expires_at,
+            device_token: None,
+        },
         user,
         company,
     }))
