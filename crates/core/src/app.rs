@@ -295,6 +295,7 @@ impl AppCore {
             user: me.user,
             company: me.company,
             online: true,
+            offline_sign_in: false,
             last_synced_at: cache.last_synced_at().await?,
         })
     }
@@ -324,6 +325,7 @@ impl AppCore {
             user,
             company,
             online: self.online.load(Ordering::Relaxed),
+            offline_sign_in: false,
             last_synced_at: cache.last_synced_at().await?,
         }))
     }
@@ -443,6 +445,7 @@ impl AppCore {
                 user,
                 company,
                 online: true,
+                offline_sign_in: false,
                 last_synced_at: cache.last_synced_at().await?,
             },
         })

@@ -26,6 +26,9 @@ fn generated() -> BTreeMap<String, String> {
     render::<ipc::LoginOutcome>(&mut out);
     render::<ipc::SessionView>(&mut out);
     render::<ipc::UsersPage>(&mut out);
+    render::<ipc::SyncState>(&mut out);
+    render::<ipc::SyncNotice>(&mut out);
+    render::<ipc::SyncStatus>(&mut out);
     render::<protocol::ApiError>(&mut out);
     render::<protocol::Challenge>(&mut out);
     render::<protocol::CompanyUpdate>(&mut out);

@@ -30,6 +30,9 @@ pub struct SessionView {
     pub company: Company,
     /// Whether the last call to the cloud succeeded.
     pub online: bool,
+    /// Signed in with the password checked on this device (the cloud was
+    /// unreachable); edits wait in the outbox until the session resumes.
+    pub offline_sign_in: bool,
     #[cfg_attr(feature = "ts", ts(type = "number | null"))]
     pub last_synced_at: Option<i64>,
 }
@@ -59,6 +62,58 @@ pub struct UsersPage {
     pub users: Vec<User>,
     /// Number of users matching the query (all pages).
     pub total: u32,
+}
+
+/// What the background sync is doing; the status bar shows it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+pub enum SyncState {
+    /// Signed out: no sync runs.
+    Stopped,
+    /// Online and nothing in flight.
+    Idle,
+    /// A pull or push is in flight.
+    Syncing,
+    /// The cloud cannot be reached; edits wait in the outbox.
+    Offline,
+    /// The last attempt failed (server error); the next one is at `next_retry_at`.
+    WaitingToRetry,
+    /// Signed in offline and the cloud would not resume the session: edits
+    /// wait until the person signs in online again.
+    NeedsSignIn,
+}
+
+/// An edit the cloud refused or found in conflict; it was rolled back in
+/// the cache. Shown until dismissed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+pub struct SyncNotice {
+    #[cfg_attr(feature = "ts", ts(type = "number"))]
+    pub id: i64,
+    /// What the edit was about, for a person: a user's name or "Company profile".
+    pub subject: String,
+    /// The cloud's error code, or "conflict".
+    pub code: String,
+    pub message: String,
+    #[cfg_attr(feature = "ts", ts(type = "number"))]
+    pub at: i64,
+}
+
+/// Pushed to the UI as the `sync-status` event on every change, and
+/// returned by `sync_status` / `sync_now` / `dismiss_sync_notice`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+pub struct SyncStatus {
+    pub state: SyncState,
+    pub online: bool,
+    /// Edits in the outbox not yet acknowledged by the cloud.
+    pub pending_edits: u32,
+    #[cfg_attr(feature = "ts", ts(type = "number | null"))]
+    pub last_synced_at: Option<i64>,
+    #[cfg_attr(feature = "ts", ts(type = "number | null"))]
+    pub next_retry_at: Option<i64>,
+    pub notices: Vec<SyncNotice>,
 }
 
 #[cfg(test)]

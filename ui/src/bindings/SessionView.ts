@@ -9,4 +9,9 @@ export type SessionView = { user: User, company: Company,
 /**
  * Whether the last call to the cloud succeeded.
  */
-online: boolean, last_synced_at: number | null, };
+online: boolean, 
+/**
+ * Signed in with the password checked on this device (the cloud was
+ * unreachable); edits wait in the outbox until the session resumes.
+ */
+offline_sign_in: boolean, last_synced_at: number | null, };
