@@ -121,6 +121,7 @@ export function createFakeApi(options: FakeApiOptions = {}): Api {
     user: sessionUser(),
     company,
     online: true,
+    offline_sign_in: false,
     last_synced_at: Date.now() - 2 * 60_000,
   });
   let signedIn = options.signedIn ?? false;
