@@ -6,6 +6,7 @@ import { LoginScreen } from "./screens/LoginScreen";
 import { Portal } from "./screens/Portal";
 import { CacheUnreadableScreen } from "./screens/CacheUnreadableScreen";
 import { StartupErrorScreen, StartingScreen } from "./screens/StartupScreens";
+import { UpdateBanner } from "./components/UpdateBanner";
 
 /**
  * The app's top-level states. The login step is its own state machine in the
@@ -20,6 +21,17 @@ export type AppState =
   | { kind: "signed_in"; info: AppInfo; session: SessionView };
 
 export function App() {
+  // Outside the state switch: an update can be offered (and installed) on
+  // any screen, including a broken cache or a failed start.
+  return (
+    <>
+      <Screens />
+      <UpdateBanner />
+    </>
+  );
+}
+
+function Screens() {
   const api = useApi();
   const [state, setState] = useState<AppState>({ kind: "starting" });
 

@@ -37,7 +37,29 @@ export interface Api {
   updateCompany(update: CompanyUpdate): Promise<Company>;
   /** Re-fetches company and users from the cloud into the cache. */
   refresh(): Promise<SessionView>;
+  /**
+   * Updater (optional: absent where there is no installed app, e.g. the dev
+   * `?mock` mode). Resolves null when up to date. The core remembers what it
+   * found; `installUpdate` installs exactly that, after checking its signature
+   * in Rust, then restarts the app (it settles only on failure).
+   */
+  checkUpdate?(): Promise<UpdateInfo | null>;
+  installUpdate?(onProgress: (progress: UpdateProgress) => void): Promise<void>;
 }
+
+/** A newer release (src-tauri/src/updater.rs `UpdateInfo`). */
+export interface UpdateInfo {
+  version: string;
+  current_version: string;
+  notes: string | null;
+  /** Epoch milliseconds. */
+  published_at: number | null;
+}
+
+/** Download progress (src-tauri/src/updater.rs `UpdateProgress`). */
+export type UpdateProgress =
+  | { event: "downloading"; downloaded: number; total: number | null }
+  | { event: "installing" };
 
 /**
  * What every Api method rejects with: the core's `{code, message}` plus the

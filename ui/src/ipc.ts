@@ -1,7 +1,7 @@
 // The ONLY module that imports @tauri-apps/api (a test enforces it): every
 // call into the Rust core goes through these typed wrappers.
-import { invoke } from "@tauri-apps/api/core";
-import { toApiError, type Api } from "./api";
+import { Channel, invoke } from "@tauri-apps/api/core";
+import { toApiError, type Api, type UpdateInfo, type UpdateProgress } from "./api";
 import type { AppInfo, Challenge, Company, LoginOutcome, SessionView, User, UsersPage } from "./types";
 
 async function call<T>(command: string, args?: Record<string, unknown>): Promise<T> {
@@ -34,4 +34,10 @@ export const tauriApi: Api = {
   updateUser: (userId, update) => call<User>("update_user", { userId, update }),
   updateCompany: (update) => call<Company>("update_company", { update }),
   refresh: () => call<SessionView>("refresh"),
+  checkUpdate: () => call<UpdateInfo | null>("check_update"),
+  installUpdate: async (onProgress) => {
+    const channel = new Channel<UpdateProgress>();
+    channel.onmessage = onProgress;
+    await call<null>("install_update", { onProgress: channel });
+  },
 };

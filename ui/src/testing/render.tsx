@@ -6,7 +6,7 @@ import { ApiProvider } from "../ApiContext";
 import type { Api } from "../api";
 import { createFakeApi, type FakeApiOptions } from "./fakeApi";
 
-export type SpyApi = { [K in keyof Api]: Mock<Api[K]> };
+export type SpyApi = { [K in keyof Api]: Mock<NonNullable<Api[K]>> };
 
 /** A fake Api whose every method is a spy around the in-memory behaviour. */
 export function spyApi(base: Api | FakeApiOptions = {}): SpyApi {
