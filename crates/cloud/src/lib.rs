@@ -9,6 +9,7 @@ pub mod db;
 pub mod error;
 pub mod openapi;
 pub mod phone;
+pub mod releases;
 pub mod routes;
 pub mod seed;
 pub mod sms;

@@ -4,8 +4,10 @@ use std::net::SocketAddr;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use secureclose_cloud::clock::{Clock as _, SystemClock};
 use secureclose_cloud::config::{default_database_url, DEFAULT_BIND};
 use secureclose_cloud::sms::{SmsConfig, TwilioConfig, TWILIO_DEFAULT_BASE_URL};
+use secureclose_cloud::{db, releases};
 use secureclose_cloud::{openapi_document, outbox, seed_demo, start, CloudConfig, CloudError};
 use tracing_subscriber::EnvFilter;
 
@@ -62,6 +64,39 @@ enum Command {
     },
     /// Print the OpenAPI document of the HTTP API.
     Openapi,
+    /// Desktop releases offered to the app's updater.
+    #[command(subcommand)]
+    Release(ReleaseCommand),
+}
+
+#[derive(Subcommand)]
+enum ReleaseCommand {
+    /// Register one signed artifact; clients on older versions are offered it at once.
+    Add {
+        #[command(flatten)]
+        database: DatabaseArg,
+        /// Semantic version of the release (1.2.3).
+        #[arg(long)]
+        version: String,
+        /// linux, windows or darwin.
+        #[arg(long)]
+        target: String,
+        /// x86_64, aarch64, ...
+        #[arg(long)]
+        arch: String,
+        /// deb, rpm, appimage, nsis, msi or app (the updater artifact's bundle type).
+        #[arg(long)]
+        installer: String,
+        /// Where clients download the artifact (https://; http:// only to loopback).
+        #[arg(long)]
+        url: String,
+        /// The .sig file `tauri build` / `tauri signer sign` wrote next to the artifact.
+        #[arg(long)]
+        signature_file: std::path::PathBuf,
+        /// Release notes shown in the app's update banner.
+        #[arg(long, default_value = "")]
+        notes: String,
+    },
 }
 
 #[derive(Clone, Copy, clap::ValueEnum)]
@@ -192,6 +227,36 @@ async fn run(command: Command) -> Result<(), CloudError> {
             print_out(&text)?;
         }
         Command::Openapi => print_out(&format!("{}\n", openapi_document()?))?,
+        Command::Release(ReleaseCommand::Add {
+            database,
+            version,
+            target,
+            arch,
+            installer,
+            url,
+            signature_file,
+            notes,
+        }) => {
+            let signature = std::fs::read_to_string(&signature_file)?;
+            let release = releases::NewRelease {
+                version,
+                target,
+                arch,
+                installer,
+                url,
+                signature,
+                notes,
+                pub_date: SystemClock.now_ms(),
+            };
+            let db = db::connect(&database.url(), 1).await?;
+            let added = releases::add(&db, &release).await;
+            db.pool.close().await;
+            added?;
+            print_out(&format!(
+                "registered {} {}/{}/{}\n",
+                release.version, release.target, release.arch, release.installer
+            ))?;
+        }
     }
     Ok(())
 }

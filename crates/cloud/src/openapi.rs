@@ -27,9 +27,11 @@ use crate::routes;
         routes::admin::update_user,
         routes::admin::update_company,
         routes::dev::outbox,
+        routes::updates::check,
         openapi_json,
     ),
     components(schemas(
+        crate::releases::UpdateManifest,
         protocol::ApiError,
         protocol::Health,
         protocol::LoginRequest,

@@ -5,6 +5,7 @@ pub mod admin;
 pub mod dev;
 pub mod health;
 pub mod session;
+pub mod updates;
 
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{DefaultBodyLimit, FromRequest, Request};
@@ -38,7 +39,11 @@ pub fn router(state: AppState) -> Router {
             "/api/v1/users/{id}",
             get(admin::get_user).patch(admin::update_user),
         )
-        .route("/api/v1/openapi.json", get(openapi::openapi_json));
+        .route("/api/v1/openapi.json", get(openapi::openapi_json))
+        .route(
+            "/updates/{target}/{arch}/{current_version}",
+            get(updates::check),
+        );
     if state.config.dev_mode {
         // Absent (404) outside dev mode: production never exposes the outbox.
         router = router.route("/api/v1/dev/outbox", get(dev::outbox));
