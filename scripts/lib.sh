@@ -11,6 +11,8 @@ SC_APT_PACKAGES=(
   libsecret-1-dev libdbus-1-dev dbus dbus-x11 gnome-keyring keyutils
   xvfb xauth webkit2gtk-driver imagemagick
   postgresql iproute2 procps
+  # The updater installs a .deb with `pkexec`, else `sudo dpkg -i` (update end-to-end test).
+  sudo
 )
 SC_TAURI_DRIVER_VERSION="2.1.0"
 SC_NODE_MIN_MAJOR=20

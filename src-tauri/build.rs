@@ -17,6 +17,8 @@ const COMMANDS: &[&str] = &[
     "update_user",
     "update_company",
     "refresh",
+    "check_update",
+    "install_update",
 ];
 
 fn main() {

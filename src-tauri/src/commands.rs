@@ -6,7 +6,10 @@ use std::sync::Arc;
 use secureclose_core::ipc::{AppInfo, LoginOutcome, SessionView, UsersPage};
 use secureclose_core::AppCore;
 use secureclose_protocol::{ApiError, Challenge, Company, CompanyUpdate, User, UserUpdate};
-use tauri::State;
+use tauri::ipc::Channel;
+use tauri::{AppHandle, State};
+
+use crate::updater::{self, PendingUpdate, UpdateInfo, UpdateProgress};
 
 type Core<'a> = State<'a, Arc<AppCore>>;
 
@@ -16,19 +19,34 @@ fn api(err: secureclose_core::CoreError) -> ApiError {
     ApiError::from(&err)
 }
 
-#[tauri::command]
-pub fn app_info(core: Core<'_>) -> AppInfo {
-    core.app_info()
+/// The version shown (to admins, support) is the installed bundle's, which
+/// the updater compares, not the core crate's.
+fn with_app_version(app: &AppHandle, info: AppInfo) -> AppInfo {
+    AppInfo {
+        version: updater::current_version(app),
+        ..info
+    }
 }
 
 #[tauri::command]
-pub async fn reset_cache(core: Core<'_>) -> Result<AppInfo, ApiError> {
-    core.reset_cache().await.map_err(api)
+pub fn app_info(app: AppHandle, core: Core<'_>) -> AppInfo {
+    with_app_version(&app, core.app_info())
 }
 
 #[tauri::command]
-pub async fn set_cloud_url(core: Core<'_>, url: String) -> Result<AppInfo, ApiError> {
-    core.set_cloud_url(&url).await.map_err(api)
+pub async fn reset_cache(app: AppHandle, core: Core<'_>) -> Result<AppInfo, ApiError> {
+    let info = core.reset_cache().await.map_err(api)?;
+    Ok(with_app_version(&app, info))
+}
+
+#[tauri::command]
+pub async fn set_cloud_url(
+    app: AppHandle,
+    core: Core<'_>,
+    url: String,
+) -> Result<AppInfo, ApiError> {
+    let info = core.set_cloud_url(&url).await.map_err(api)?;
+    Ok(with_app_version(&app, info))
 }
 
 #[tauri::command]
@@ -102,6 +120,23 @@ pub async fn update_company(core: Core<'_>, update: CompanyUpdate) -> Result<Com
 #[tauri::command]
 pub async fn refresh(core: Core<'_>) -> Result<SessionView, ApiError> {
     core.refresh().await.map_err(api)
+}
+
+#[tauri::command]
+pub async fn check_update(
+    app: AppHandle,
+    pending: State<'_, PendingUpdate>,
+) -> Result<Option<UpdateInfo>, ApiError> {
+    updater::check(&app, &pending).await
+}
+
+#[tauri::command]
+pub async fn install_update(
+    app: AppHandle,
+    pending: State<'_, PendingUpdate>,
+    on_progress: Channel<UpdateProgress>,
+) -> Result<(), ApiError> {
+    updater::install(&app, &pending, on_progress).await
 }
 
 #[cfg(test)]

@@ -5,6 +5,7 @@
 #![cfg_attr(not(debug_assertions), windows_subsystem = "windows")]
 
 mod commands;
+mod updater;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -26,7 +27,9 @@ fn main() {
 
     #[allow(clippy::expect_used)] // start-up: nothing to show without a window
     tauri::Builder::default()
+        .plugin(updater::plugin())
         .setup(|app| {
+            updater::manage(app.handle());
             let data_dir = match std::env::var_os("SECURECLOSE_DATA_DIR") {
                 Some(dir) => PathBuf::from(dir),
                 None => app.path().app_data_dir()?,
@@ -36,7 +39,12 @@ fn main() {
                 .ok()
                 .or_else(|| AppCore::saved_cloud_url(&data_dir))
                 .unwrap_or_else(|| DEFAULT_CLOUD_URL.to_owned());
-            tracing::info!(data_dir = %data_dir.display(), %cloud_url, "starting SecureClose");
+            tracing::info!(
+                version = %updater::current_version(app.handle()),
+                data_dir = %data_dir.display(),
+                %cloud_url,
+                "starting SecureClose"
+            );
             let key_store = Arc::new(OsKeyStore::new()?);
             let core = tauri::async_runtime::block_on(AppCore::open(CoreConfig {
                 data_dir,
@@ -62,6 +70,8 @@ fn main() {
             commands::update_user,
             commands::update_company,
             commands::refresh,
+            commands::check_update,
+            commands::install_update,
         ])
         .run(tauri::generate_context!())
         .expect("SecureClose failed to start (see the log above for the cause)");

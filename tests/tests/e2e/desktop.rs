@@ -5,6 +5,7 @@
 
 mod axe;
 mod two_factor;
+mod updater;
 
 use std::collections::BTreeSet;
 use std::future::Future;
