@@ -229,13 +229,15 @@ mod tests {
         assert_eq!(rfc3339_utc(1_798_761_599_000), "2026-12-31T23:59:59Z");
     }
 
+    type Change = fn(&mut NewRelease);
+
     #[test]
     fn validation_refuses_what_would_strand_clients() {
         assert!(
             validate(&release()).is_ok(),
             "a well-formed release is accepted"
         );
-        let cases: [(&str, fn(&mut NewRelease)); 6] = [
+        let cases: [(&str, Change); 6] = [
             ("non-semver version", |r| r.version = "1.2".into()),
             ("unknown target", |r| r.target = "beos".into()),
             ("unknown installer", |r| r.installer = "zip".into()),
