@@ -1,8 +1,9 @@
 // The ONLY module that imports @tauri-apps/api (a test enforces it): every
 // call into the Rust core goes through these typed wrappers.
 import { invoke } from "@tauri-apps/api/core";
+import { listen } from "@tauri-apps/api/event";
 import { toApiError, type Api } from "./api";
-import type { AppInfo, Challenge, Company, LoginOutcome, SessionView, User, UsersPage } from "./types";
+import type { AppInfo, Challenge, Company, LoginOutcome, SessionView, SyncStatus, User, UsersPage } from "./types";
 
 async function call<T>(command: string, args?: Record<string, unknown>): Promise<T> {
   try {
@@ -34,4 +35,14 @@ export const tauriApi: Api = {
   updateUser: (userId, update) => call<User>("update_user", { userId, update }),
   updateCompany: (update) => call<Company>("update_company", { update }),
   refresh: () => call<SessionView>("refresh"),
+  syncStatus: () => call<SyncStatus>("sync_status"),
+  syncNow: () => call<SyncStatus>("sync_now"),
+  dismissSyncNotice: (id) => call<SyncStatus>("dismiss_sync_notice", { id }),
+  onSyncStatus: async (listener) => {
+    try {
+      return await listen<SyncStatus>("sync-status", (event) => listener(event.payload));
+    } catch (reason) {
+      throw toApiError(reason);
+    }
+  },
 };
