@@ -141,7 +141,7 @@ function CompanyDetails({
           </div>
           <p className="muted small">
             {company.offline_policy.allowed
-              ? `Up to ${company.offline_policy.max_hours} hours after the last online sign-in on this computer.`
+              ? `For users who signed in online on this computer before. With two-factor authentication: up to ${company.offline_policy.max_hours} hours after their last code on this computer.`
               : "Signing in always needs a connection to the SecureClose cloud."}
           </p>
         </div>
