@@ -42,6 +42,7 @@ fn main() {
                 data_dir,
                 cloud_url,
                 key_store,
+                sync_interval: CoreConfig::DEFAULT_SYNC_INTERVAL,
             }))?;
             app.manage(Arc::new(core));
             Ok(())

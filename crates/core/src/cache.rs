@@ -17,6 +17,9 @@ use crate::error::CoreError;
 use crate::keystore::KeyStore;
 use crate::sensitive::Sensitive;
 
+mod sync_store;
+pub use sync_store::{OfflineCredential, OutboxEntry, COMPANY_SUBJECT};
+
 const KEY_LEN: usize = 32;
 /// SQLite's "file is not a database": what SQLCipher says for a wrong key.
 const SQLITE_NOTADB: &str = "26";
@@ -194,27 +197,13 @@ impl Cache {
     }
 
     pub async fn company(&self, id: &str) -> Result<Option<Company>, CoreError> {
-        let row = sqlx::query(
-            "SELECT id, name, two_factor_required, dms_kind, dms_supports_two_factor, \
-             offline_allowed, offline_max_hours, version FROM company WHERE id = ?1",
-        )
+        let row = sqlx::query(&format!(
+            "SELECT {COMPANY_COLUMNS} FROM company WHERE id = ?1"
+        ))
         .bind(id)
         .fetch_optional(&self.pool)
         .await?;
-        Ok(row.map(|row| Company {
-            id: row.get(0),
-            name: row.get(1),
-            two_factor_required: row.get(2),
-            dms: DmsIntegration {
-                kind: row.get(3),
-                supports_two_factor: row.get(4),
-            },
-            offline_policy: OfflinePolicy {
-                allowed: row.get(5),
-                max_hours: u32::try_from(row.get::<i64, _>(6)).unwrap_or(0),
-            },
-            version: row.get(7),
-        }))
+        Ok(row.map(|row| company_from_row(&row)))
     }
 
     pub async fn user(&self, id: &str) -> Result<Option<User>, CoreError> {
@@ -247,6 +236,7 @@ pub async fn store_login_in(
     session: &SessionMeta,
 ) -> Result<(), CoreError> {
     let mut tx = pool.begin().await?;
+    sync_store::forget_cursor_unless(&mut tx, &company.id).await?;
     sqlx::query("DELETE FROM session").execute(&mut *tx).await?;
     sqlx::query("DELETE FROM users").execute(&mut *tx).await?;
     sqlx::query("DELETE FROM company").execute(&mut *tx).await?;
@@ -271,6 +261,8 @@ pub async fn store_login_in(
     .bind(now_millis().to_string())
     .execute(&mut *tx)
     .await?;
+    // Edits still waiting in the outbox stay visible over the fresh rows.
+    sync_store::rebase_all(&mut tx, &session.user_id).await?;
     tx.commit().await?;
     Ok(())
 }
@@ -370,6 +362,26 @@ async fn upsert_user(tx: &mut Tx<'_>, user: &User) -> Result<(), CoreError> {
     .execute(&mut **tx)
     .await?;
     Ok(())
+}
+
+const COMPANY_COLUMNS: &str = "id, name, two_factor_required, dms_kind, \
+     dms_supports_two_factor, offline_allowed, offline_max_hours, version";
+
+fn company_from_row(row: &sqlx::sqlite::SqliteRow) -> Company {
+    Company {
+        id: row.get(0),
+        name: row.get(1),
+        two_factor_required: row.get(2),
+        dms: DmsIntegration {
+            kind: row.get(3),
+            supports_two_factor: row.get(4),
+        },
+        offline_policy: OfflinePolicy {
+            allowed: row.get(5),
+            max_hours: u32::try_from(row.get::<i64, _>(6)).unwrap_or(0),
+        },
+        version: row.get(7),
+    }
 }
 
 const USER_COLUMNS: &str = "id, company_id, email, display_name, role, status, mobile_phone, \

@@ -9,7 +9,10 @@ pub mod client;
 pub mod error;
 pub mod ipc;
 pub mod keystore;
+pub mod offline;
+pub mod outbox;
 pub mod sensitive;
+pub mod sync;
 
 #[cfg(test)]
 #[cfg(feature = "ts")]
