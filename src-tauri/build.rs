@@ -17,6 +17,9 @@ const COMMANDS: &[&str] = &[
     "update_user",
     "update_company",
     "refresh",
+    "sync_status",
+    "sync_now",
+    "dismiss_sync_notice",
 ];
 
 fn main() {
