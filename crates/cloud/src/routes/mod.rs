@@ -31,7 +31,13 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/login/enroll-phone", post(session::enroll_phone))
         .route("/api/v1/login/resume", post(session::resume))
         .route("/api/v1/sync/changes", get(sync::changes))
-        .route("/api/v1/sync/push", post(sync::push))
+        .route(
+            "/api/v1/sync/push",
+            // A full chunk of MAX_PUSH_MUTATIONS edits is far above the default limit.
+            post(sync::push).layer(DefaultBodyLimit::max(
+                max_body.max(sync::MAX_PUSH_BODY_BYTES),
+            )),
+        )
         .route("/api/v1/logout", post(session::logout))
         .route("/api/v1/me", get(account::me))
         .route(

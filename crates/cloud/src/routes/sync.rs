@@ -16,6 +16,9 @@ use crate::auth::AuthedUser;
 use crate::error::CloudError;
 use crate::{store, sync, AppState};
 
+/// Body limit of a push: MAX_PUSH_MUTATIONS edits of up to ~2 KiB each.
+pub const MAX_PUSH_BODY_BYTES: usize = 2 * 1024 * 1024;
+
 /// Longest idempotency key accepted (clients send UUIDs).
 const MAX_KEY_CHARS: usize = 128;
 
@@ -101,6 +104,7 @@ pub async fn changes(
     responses(
         (status = 200, description = "One result per mutation, in request order (a non-admin's are each rejected: forbidden)", body = PushResponse),
         (status = 400, description = "validation: more than 500 mutations, or a malformed body", body = ApiError),
+        (status = 413, description = "payload_too_large: the body exceeds 2 MiB", body = ApiError),
         (status = 401, description = "unauthenticated or session_expired", body = ApiError),
         (status = 403, description = "account_disabled", body = ApiError),
     )
