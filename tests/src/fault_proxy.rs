@@ -17,6 +17,9 @@
 //! - [`Fault::Truncate`]: forward, then send a prefix of the response and close
 //!   cleanly (FIN): same, but the client sees a short read.
 //!
+//! [`FaultProxy::record_requests`] keeps the bodies of the requests the cloud
+//! received (the sync tests read the pushed mutations from them).
+//!
 //! [`FaultProxy::heal`] stops injecting faults; [`FaultProxy::set_down`] makes
 //! the address refuse connections (and cuts live ones) like a lost network.
 
@@ -160,12 +163,25 @@ struct Shared {
     /// true = down: no listener, live connections cut.
     down: watch::Sender<bool>,
     closing: AtomicBool,
+    /// Request bodies forwarded to a path starting with `.0`.
+    recording: Mutex<Option<(String, Vec<Vec<u8>>)>>,
 }
 
 impl Shared {
     fn lock_plan(&self) -> MutexGuard<'_, FaultPlan> {
         // Poisoned only if a test thread panicked while holding it; the value is fine.
         self.plan.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn record(&self, head: &[u8], body: Vec<u8>) {
+        let mut recording = self.recording.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some((prefix, bodies)) = recording.as_mut() {
+            // Request line: METHOD SP PATH SP VERSION.
+            let path = head.split(|b| *b == b' ').nth(1).unwrap_or_default();
+            if path.starts_with(prefix.as_bytes()) {
+                bodies.push(body);
+            }
+        }
     }
 
     fn next_fault(&self) -> Fault {
@@ -195,6 +211,7 @@ impl FaultProxy {
             counters: Counters::default(),
             down,
             closing: AtomicBool::new(false),
+            recording: Mutex::new(None),
         });
         let down_rx = shared.down.subscribe();
         let acceptor = tokio::spawn(accept_loop(listener, addr, shared.clone(), down_rx));
@@ -228,6 +245,28 @@ impl FaultProxy {
     /// office's network goes away. Up: the same port listens again.
     pub fn set_down(&self, down: bool) {
         self.shared.down.send_replace(down);
+    }
+
+    /// From now on keep the body of every request forwarded to a path that
+    /// starts with `path_prefix` (e.g. `/api/v1/sync/push`): what the cloud
+    /// received, retries included, and nothing that was dropped before it.
+    pub fn record_requests(&self, path_prefix: &str) {
+        *self
+            .shared
+            .recording
+            .lock()
+            .unwrap_or_else(|p| p.into_inner()) = Some((path_prefix.to_owned(), Vec::new()));
+    }
+
+    /// The bodies recorded so far, in forwarding order.
+    pub fn recorded(&self) -> Vec<Vec<u8>> {
+        self.shared
+            .recording
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .as_ref()
+            .map(|(_, bodies)| bodies.clone())
+            .unwrap_or_default()
     }
 
     pub fn stats(&self) -> FaultStats {
@@ -355,21 +394,25 @@ async fn handle(mut client: TcpStream, fault: Fault, shared: &Shared) -> std::io
         _ => {}
     }
 
-    let (head, rest) = read_head(&mut client).await?;
+    // The whole request is read before anything goes up, so a recorded request
+    // is exactly what the cloud received.
+    let (head, mut body) = read_head(&mut client).await?;
+    let missing = content_length(&head).saturating_sub(body.len());
+    let mut tail = vec![0u8; missing];
+    client.read_exact(&mut tail).await?;
+    body.extend_from_slice(&tail);
+
     let mut upstream = TcpStream::connect(shared.upstream).await?;
     upstream.set_nodelay(true)?;
     client.set_nodelay(true)?;
     upstream.write_all(&with_connection_close(&head)).await?;
-    upstream.write_all(&rest).await?;
+    upstream.write_all(&body).await?;
+    shared.record(&head, body);
 
     match fault {
         Fault::ResetMidBody { per_mille } | Fault::Truncate { per_mille } => {
-            // The whole request goes up, then the whole response is buffered (the
-            // server closes after it: Connection: close) and only a prefix goes back.
-            let missing = content_length(&head).saturating_sub(rest.len());
-            let mut body = vec![0u8; missing];
-            client.read_exact(&mut body).await?;
-            upstream.write_all(&body).await?;
+            // The server closes after its one response (Connection: close): buffer
+            // it whole, then send back only a prefix.
             let response = read_to_end(&mut upstream).await?;
             let cut = match fault {
                 Fault::ResetMidBody { .. } => {
@@ -387,7 +430,8 @@ async fn handle(mut client: TcpStream, fault: Fault, shared: &Shared) -> std::io
             }
         }
         _ => {
-            tokio::io::copy_bidirectional(&mut client, &mut upstream).await?;
+            tokio::io::copy(&mut upstream, &mut client).await?;
+            client.shutdown().await?;
         }
     }
     Ok(())
@@ -639,6 +683,39 @@ mod tests {
             ),
             (1, 1, 1, 1, 1, 1),
             "{stats:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn records_forwarded_bodies_only() {
+        let (up, _) = upstream(BODY).await;
+        let proxy = FaultProxy::start(up, 1, FaultPlan::none()).await.unwrap();
+        proxy.record_requests("/push");
+        let addr = proxy.addr();
+        let post = |body: &'static str| async move {
+            let mut s = TcpStream::connect(addr).await.unwrap();
+            let req = format!(
+                "POST /push HTTP/1.1\r\nhost: t\r\ncontent-length: {}\r\n\r\n{body}",
+                body.len()
+            );
+            s.write_all(req.as_bytes()).await.unwrap();
+            read_to_end(&mut s).await.unwrap_or_default()
+        };
+        post("first").await;
+        get(proxy.addr()).await.unwrap();
+        let mut dropping = FaultPlan::none();
+        dropping.drop = 1.0;
+        proxy.set_plan(dropping);
+        post("dropped").await;
+        let mut resetting = FaultPlan::none();
+        resetting.reset_mid_body = 1.0;
+        proxy.set_plan(resetting);
+        post("reset").await;
+        assert_eq!(
+            proxy.recorded(),
+            vec![b"first".to_vec(), b"reset".to_vec()],
+            "exactly the bodies upstream received: other paths and dropped requests excluded, \
+             a reset one included (upstream did get it)"
         );
     }
 
