@@ -204,6 +204,8 @@ mod pull {
         deleted_users_are_tombstones_and_gone_everywhere_else,
         pages_are_gzipped_when_the_client_asks,
         new_companies_may_work_offline_for_72_hours_by_default,
+        existing_rows_get_sequence_numbers_at_upgrade,
+        concurrent_writers_on_two_instances_get_distinct_numbers,
     );
 
     async fn a_first_pull_pages_through_every_user_and_the_company_then_idles(backend: Backend) {
@@ -458,6 +460,128 @@ mod pull {
         assert_eq!((allowed, hours), (1, 72), "the contract's offline defaults");
         t.stop().await;
     }
+    async fn existing_rows_get_sequence_numbers_at_upgrade(backend: Backend) {
+        let db = crate::support::TestDb::new(backend).await;
+        let dialect = match backend {
+            Backend::Sqlite => "sqlite",
+            Backend::Postgres => "postgres",
+        };
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("migrations")
+            .join(dialect);
+        let mut before = sqlx::migrate::Migrator::new(dir).await.unwrap();
+        before.migrations = before
+            .migrations
+            .iter()
+            .filter(|m| m.version < 20261130000001)
+            .cloned()
+            .collect::<Vec<_>>()
+            .into();
+        sqlx::any::install_default_drivers();
+        let pool = sqlx::AnyPool::connect(&db.url).await.unwrap();
+        before.run(&pool).await.unwrap();
+        for statement in [
+            "INSERT INTO companies (id, name, dms_kind, created_at, updated_at) \
+             VALUES ('c1', 'Old Motors', 'CDK Drive', 0, 0)",
+            "INSERT INTO users (id, company_id, email, display_name, role, status, password_hash, \
+             updated_at, created_at) VALUES ('u1', 'c1', 'a@old.example', 'A', 'admin', 'active', 'x', 0, 0)",
+            "INSERT INTO users (id, company_id, email, display_name, role, status, password_hash, \
+             updated_at, created_at) VALUES ('u2', 'c1', 'b@old.example', 'B', 'user', 'active', 'x', 0, 0)",
+        ] {
+            sqlx::query(statement).execute(&pool).await.unwrap();
+        }
+        pool.close().await;
+
+        let upgraded = secureclose_cloud::db::connect(&db.url, 2).await.unwrap();
+        let seqs: Vec<i64> =
+            sqlx::query_scalar("SELECT change_seq FROM users WHERE company_id = 'c1' ORDER BY id")
+                .fetch_all(&upgraded.pool)
+                .await
+                .unwrap();
+        assert_eq!(
+            seqs,
+            vec![1, 2],
+            "existing users are pulled by a first sync"
+        );
+        let (company_seq, last, allowed, hours): (i64, i64, i64, i64) = sqlx::query_as(
+            "SELECT change_seq, last_change_seq, offline_allowed, offline_max_hours \
+             FROM companies WHERE id = 'c1'",
+        )
+        .fetch_one(&upgraded.pool)
+        .await
+        .unwrap();
+        assert_eq!(
+            (company_seq, last),
+            (3, 3),
+            "the company row follows its users"
+        );
+        assert_eq!(
+            (allowed, hours),
+            (0, 0),
+            "an existing company keeps its offline policy"
+        );
+        let users: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM users")
+            .fetch_one(&upgraded.pool)
+            .await
+            .unwrap();
+        assert_eq!(users, 2, "the upgrade keeps every user");
+        upgraded.pool.close().await;
+    }
+
+    async fn concurrent_writers_on_two_instances_get_distinct_numbers(backend: Backend) {
+        let t = TestCloud::start(backend).await;
+        let second = t.second_instance().await;
+        let dana = t.admin_token().await;
+        let priya = t.login_ok(PRIYA, &t.password_of(PRIYA)).await;
+        let cursor = pull(&t, &dana, 0, Some(5000)).await.cursor;
+        let targets = [MARCUS, TOM, LUCIA, "emily.chen@desertsun.example"];
+        let mut tasks = Vec::new();
+        for (i, email) in targets.iter().enumerate() {
+            let id = t.user_id(email).await;
+            let (base, token) = if i % 2 == 0 {
+                (t.cloud.base_url(), dana.clone())
+            } else {
+                (second.base_url(), priya.clone())
+            };
+            let http = t.http.clone();
+            tasks.push(tokio::spawn(async move {
+                http.patch(format!("{base}/api/v1/users/{id}"))
+                    .bearer_auth(token)
+                    .json(&serde_json::json!({"display_name": format!("Edited {i}")}))
+                    .send()
+                    .await
+                    .unwrap()
+                    .status()
+            }));
+        }
+        for task in tasks {
+            assert_eq!(task.await.unwrap(), StatusCode::OK);
+        }
+        let page = pull(&t, &dana, cursor, None).await;
+        assert_eq!(
+            page.users.len(),
+            targets.len(),
+            "every concurrent edit is pulled"
+        );
+        assert_eq!(
+            page.cursor,
+            cursor + targets.len() as i64,
+            "one number each, no gaps"
+        );
+        let seqs: std::collections::BTreeSet<i64> = sqlx::query_scalar(
+            "SELECT change_seq FROM users WHERE company_id = $1 AND change_seq > $2",
+        )
+        .bind(&t.seed.company_id)
+        .bind(cursor)
+        .fetch_all(&t.pool)
+        .await
+        .unwrap()
+        .into_iter()
+        .collect();
+        assert_eq!(seqs.len(), targets.len(), "no two rows share a number");
+        second.shutdown().await;
+        t.stop().await;
+    }
 }
 
 mod push {
@@ -471,6 +595,7 @@ mod push {
         rejections_carry_the_admin_edit_codes,
         a_non_admin_push_is_rejected_per_mutation,
         a_full_chunk_applies_and_one_more_is_a_validation_error,
+        concurrent_copies_of_one_key_apply_exactly_once,
     );
 
     async fn a_mutation_applies_once_and_a_replay_returns_the_same_result(backend: Backend) {
@@ -913,6 +1038,72 @@ mod push {
         }
         assert_eq!(user(&t, &admin, MARCUS).await, marcus, "no self-promotion");
         assert_eq!(applied_rows(&t).await, 0, "a refusal occupies no key");
+        t.stop().await;
+    }
+
+    async fn concurrent_copies_of_one_key_apply_exactly_once(backend: Backend) {
+        let t = TestCloud::start(backend).await;
+        let second = t.second_instance().await;
+        let admin = t.admin_token().await;
+        let marcus = user(&t, &admin, MARCUS).await;
+        let mutation = user_mutation(
+            &marcus,
+            UserUpdate {
+                two_factor_enabled: Some(true),
+                ..UserUpdate::default()
+            },
+            UserUpdate {
+                two_factor_enabled: Some(false),
+                ..UserUpdate::default()
+            },
+        );
+        let mut tasks = Vec::new();
+        for i in 0..6 {
+            let base = if i % 2 == 0 {
+                t.cloud.base_url()
+            } else {
+                second.base_url()
+            };
+            let (http, token, mutation) = (t.http.clone(), admin.clone(), mutation.clone());
+            tasks.push(tokio::spawn(async move {
+                let response = http
+                    .post(format!("{base}/api/v1/sync/push"))
+                    .bearer_auth(token)
+                    .json(&serde_json::json!({ "mutations": [mutation] }))
+                    .send()
+                    .await
+                    .unwrap();
+                assert_eq!(response.status(), StatusCode::OK);
+                response
+                    .json::<PushResponse>()
+                    .await
+                    .unwrap()
+                    .results
+                    .remove(0)
+            }));
+        }
+        let mut outcomes = Vec::new();
+        for task in tasks {
+            outcomes.push(task.await.unwrap().outcome);
+        }
+        assert!(
+            outcomes.iter().all(|o| *o
+                == MutationOutcome::Applied {
+                    version: marcus.version + 1
+                }),
+            "every copy answers with the one application: {outcomes:?}"
+        );
+        let now = user(&t, &admin, MARCUS).await;
+        assert_eq!(now.version, marcus.version + 1, "applied exactly once");
+        assert_eq!(applied_rows(&t).await, 1);
+        let enabled = t
+            .audit_kinds(&marcus.id)
+            .await
+            .iter()
+            .filter(|k| *k == "two_factor_enabled")
+            .count();
+        assert_eq!(enabled, 1, "audited exactly once");
+        second.shutdown().await;
         t.stop().await;
     }
 
