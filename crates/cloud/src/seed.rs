@@ -260,7 +260,8 @@ async fn seed_company(
         // One number per row (see crate::sync): desktops pull the refresh.
         let seq = next_change_seq(&mut tx, &company_id).await?;
         let updated = sqlx::query(
-            // Re-seeding also lifts any lock or delay left from earlier tries.
+            // Re-seeding also lifts any lock or delay left from earlier tries,
+            // and brings back a deleted demo user.
             "UPDATE users SET password_hash = $1, status = $2, version = version + 1, \
              updated_at = $3, password_failures = 0, code_failures = 0, \
              consecutive_failures = 0, last_failure_at = NULL, change_seq = $4, \
