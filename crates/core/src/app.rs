@@ -479,6 +479,12 @@ impl Inner {
     /// cloud into the cache (one transaction), and returns the fresh view.
     pub async fn refresh(&self) -> Result<SessionView, CoreError> {
         let session = self.state.lock().await.require_session()?.clone();
+        if self.signed_in_offline() {
+            // No cloud session until the sync resumes one.
+            return Err(CoreError::Offline {
+                url: self.client().base_url().to_owned(),
+            });
+        }
         let cache = self.cache()?;
         let token = self.session_token(&session)?;
         let client = self.client();

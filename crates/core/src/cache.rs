@@ -152,7 +152,7 @@ impl Cache {
     /// Writes one user as the cloud returned it (after an edit). An update
     /// in place, not a delete + insert: the session row references the user.
     pub async fn store_user(&self, user: &User) -> Result<(), CoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = write_tx(&self.pool).await?;
         upsert_user(&mut tx, user).await?;
         tx.commit().await?;
         Ok(())
@@ -160,7 +160,7 @@ impl Cache {
 
     /// Writes the company as the cloud returned it (after an edit), in place.
     pub async fn store_company(&self, company: &Company) -> Result<(), CoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = write_tx(&self.pool).await?;
         upsert_company(&mut tx, company).await?;
         tx.commit().await?;
         Ok(())
@@ -235,7 +235,7 @@ pub async fn store_login_in(
     users: &[User],
     session: &SessionMeta,
 ) -> Result<(), CoreError> {
-    let mut tx = pool.begin().await?;
+    let mut tx = write_tx(pool).await?;
     sync_store::forget_cursor_unless(&mut tx, &company.id).await?;
     sqlx::query("DELETE FROM session").execute(&mut *tx).await?;
     sqlx::query("DELETE FROM users").execute(&mut *tx).await?;
@@ -309,6 +309,13 @@ pub async fn list_users_in(
 }
 
 type Tx<'a> = sqlx::Transaction<'a, sqlx::Sqlite>;
+
+/// A transaction that writes takes the write lock at BEGIN: a deferred one
+/// that read first would fail with SQLITE_BUSY_SNAPSHOT (no busy wait) when
+/// the background sync committed in between.
+async fn write_tx(pool: &SqlitePool) -> Result<Tx<'static>, CoreError> {
+    Ok(pool.begin_with("BEGIN IMMEDIATE").await?)
+}
 
 // ON CONFLICT DO UPDATE rather than INSERT OR REPLACE: REPLACE deletes the
 // old row first, and the ON DELETE CASCADE would take the session with it.
@@ -542,7 +549,7 @@ pub(crate) mod tests {
         }
     }
 
-    fn session() -> SessionMeta {
+    pub(crate) fn session() -> SessionMeta {
         SessionMeta {
             user_id: "u1".into(),
             company_id: "c1".into(),
@@ -551,7 +558,7 @@ pub(crate) mod tests {
         }
     }
 
-    async fn seeded(dir: &Path, keys: &MemoryKeyStore) -> Cache {
+    pub(crate) async fn seeded(dir: &Path, keys: &MemoryKeyStore) -> Cache {
         let cache = Cache::open(&dir.join("cache.db"), keys, "cache-key")
             .await
             .unwrap();

@@ -375,6 +375,11 @@ impl Inner {
             return;
         }
         let ended = state.sign_out();
+        // Before anyone can see "signed out": no dead token, no running sync.
+        if let Ok(ended) = &ended {
+            self.forget_token(&ended.user_id);
+        }
+        self.sync.stop();
         drop(state);
         if let Ok(ended) = ended {
             if let Err(err) = self.end_session(&ended, false).await {

@@ -360,3 +360,50 @@ async fn a_non_admin_syncs_the_company_but_cannot_queue_edits() {
         "every signed-in user caches the company's changes"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_user_deleted_on_the_cloud_leaves_every_cache_and_a_deleted_session_ends() {
+    let cloud = TestCloud::start().await;
+    let (dir_a, dir_m) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let (admin, admin_keys) = admin_core(&cloud, dir_a.path()).await;
+    let marcus = open_quiet(
+        dir_m.path(),
+        cloud.base_url(),
+        Arc::new(MemoryKeyStore::default()),
+    )
+    .await;
+    sign_in(&marcus, DEMO_NON_ADMIN, cloud.password_of(DEMO_NON_ADMIN)).await;
+    let tom = cached(&admin, "tom").await;
+    let marcus_row = cached(&admin, "marcus").await;
+
+    let token = admin_keys.session_tokens().pop().unwrap();
+    let http = reqwest::Client::new();
+    for id in [&tom.id, &marcus_row.id] {
+        let response = http
+            .delete(format!("{}/api/v1/users/{id}", cloud.base_url()))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap();
+        assert!(
+            response.status().is_success(),
+            "the admin deletes {id}: {}",
+            response.status()
+        );
+    }
+
+    admin.sync_now().await.unwrap();
+    let page = admin.list_users("tom", 0, 5).await.unwrap();
+    assert_eq!(
+        page.total, 0,
+        "a tombstone removes the cached row: {page:?}"
+    );
+    assert_eq!(admin.list_users("marcus", 0, 5).await.unwrap().total, 0);
+
+    let _ = marcus.sync_now().await;
+    assert!(
+        marcus.session().await.unwrap().is_none(),
+        "a deleted user's own session ends at the next sync"
+    );
+    assert_eq!(marcus.sync_status().await.state, SyncState::Stopped);
+}

@@ -16,8 +16,8 @@ use secureclose_protocol::{codes, Company, CompanyUpdate, User, UserUpdate};
 use sqlx::{Row, SqliteConnection};
 
 use super::{
-    company_from_row, now_millis, upsert_company, upsert_user, user_from_row, Cache, SessionMeta,
-    Tx, COMPANY_COLUMNS, USER_COLUMNS,
+    company_from_row, now_millis, upsert_company, upsert_user, user_from_row, write_tx, Cache,
+    SessionMeta, Tx, COMPANY_COLUMNS, USER_COLUMNS,
 };
 use crate::error::CoreError;
 use crate::ipc::SyncNotice;
@@ -68,7 +68,7 @@ impl Cache {
         update: &UserUpdate,
         idempotency_key: &str,
     ) -> Result<(User, bool), CoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = write_tx(&self.pool).await?;
         let mut user = user_in(&mut tx, user_id)
             .await?
             .filter(|u| u.company_id == company_id)
@@ -104,7 +104,7 @@ impl Cache {
         update: &CompanyUpdate,
         idempotency_key: &str,
     ) -> Result<(Company, bool), CoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = write_tx(&self.pool).await?;
         let mut company = company_in(&mut tx, company_id).await?.ok_or_else(gone)?;
         let Some(Edit { changes, base }) = company_edit(&company, update) else {
             return Ok((company, false));
@@ -176,7 +176,7 @@ impl Cache {
         entries: &[OutboxEntry],
         error: &str,
     ) -> Result<(), CoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = write_tx(&self.pool).await?;
         for entry in entries {
             sqlx::query(
                 "UPDATE outbox SET attempts = attempts + 1, last_error = ?1 WHERE seq = ?2",
@@ -204,7 +204,7 @@ impl Cache {
         results: &[MutationResult],
         seen: &HashSet<String>,
     ) -> Result<(), CoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = write_tx(&self.pool).await?;
         let mut touched = Touched::default();
         let now = now_millis();
         for result in results {
@@ -285,7 +285,7 @@ impl Cache {
         company_id: &str,
         page: &ChangesPage,
     ) -> Result<bool, CoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = write_tx(&self.pool).await?;
         let mut touched = Touched::default();
         if let Some(company) = page.company.as_ref().filter(|c| c.id == company_id) {
             upsert_company(&mut tx, company).await?;
@@ -409,7 +409,7 @@ impl Cache {
         now: i64,
         second_factor_at: Option<i64>,
     ) -> Result<(), CoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = write_tx(&self.pool).await?;
         // The email may have moved to another account since it was cached.
         sqlx::query("DELETE FROM offline_credentials WHERE email = ?1 AND user_id <> ?2")
             .bind(email)
@@ -595,5 +595,339 @@ fn gone() -> CoreError {
         code: codes::NOT_FOUND,
         message: "This record is no longer in your company's data. Sync and try again.".into(),
         retry_at: None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cache::tests::{company, seeded, session, user};
+    use crate::keystore::tests::MemoryKeyStore;
+    use secureclose_protocol::ApiError;
+
+    fn name(new: &str) -> UserUpdate {
+        UserUpdate {
+            display_name: Some(new.into()),
+            ..UserUpdate::default()
+        }
+    }
+
+    fn page(users: Vec<User>, removed: Vec<&str>, cursor: i64) -> ChangesPage {
+        ChangesPage {
+            company: None,
+            users,
+            removed_user_ids: removed.into_iter().map(str::to_owned).collect(),
+            cursor,
+            has_more: false,
+        }
+    }
+
+    #[tokio::test]
+    async fn an_edit_and_its_outbox_row_are_written_together_or_not_at_all() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = seeded(dir.path(), &MemoryKeyStore::default()).await;
+        let before = cache.user("u2").await.unwrap().unwrap();
+        let (shown, queued) = cache
+            .enqueue_user_edit("u1", "c1", "u2", &name("Robert Builder"), "k1")
+            .await
+            .unwrap();
+        assert!(queued);
+        assert_eq!(shown.display_name, "Robert Builder");
+        assert_eq!(
+            cache.user("u2").await.unwrap().unwrap(),
+            shown,
+            "the cache shows it at once"
+        );
+        let batch = cache.outbox_batch("u1", "c1", 10).await.unwrap();
+        assert_eq!(batch.len(), 1);
+        assert_eq!(
+            batch[0].subject, "bob Builder",
+            "the notice names the user as they were"
+        );
+        assert_eq!(batch[0].mutation.base_version, before.version);
+        match &batch[0].mutation.change {
+            MutationChange::UpdateUser {
+                user_id,
+                changes,
+                base,
+            } => {
+                assert_eq!(user_id, "u2");
+                assert_eq!(changes, &name("Robert Builder"));
+                assert_eq!(
+                    base,
+                    &name("bob Builder"),
+                    "base = the cached value of the changed field"
+                );
+            }
+            other => panic!("a user edit was queued as {other:?}"),
+        }
+
+        let invalid = UserUpdate {
+            mobile_phone: Some(Some("12ab".into())),
+            ..UserUpdate::default()
+        };
+        let err = cache
+            .enqueue_user_edit("u1", "c1", "u2", &invalid, "k2")
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), codes::INVALID_PHONE);
+        assert_eq!(
+            cache.pending_edits("u1").await.unwrap(),
+            1,
+            "nothing written for an invalid edit"
+        );
+        assert_eq!(cache.user("u2").await.unwrap().unwrap(), shown);
+
+        let (_, queued) = cache
+            .enqueue_user_edit("u1", "c1", "u2", &name("Robert Builder"), "k3")
+            .await
+            .unwrap();
+        assert!(!queued, "an edit that changes nothing is not queued");
+        assert_eq!(
+            cache.pending_edits("u2").await.unwrap(),
+            0,
+            "rows belong to their actor"
+        );
+        let err = cache
+            .enqueue_user_edit("u1", "other-company", "u2", &name("x"), "k4")
+            .await
+            .unwrap_err();
+        assert_eq!(
+            err.code(),
+            codes::NOT_FOUND,
+            "only the signed-in company's users"
+        );
+    }
+
+    #[tokio::test]
+    async fn pulled_rows_keep_pending_edits_on_top_and_move_the_cursor() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = seeded(dir.path(), &MemoryKeyStore::default()).await;
+        cache
+            .enqueue_user_edit("u1", "c1", "u2", &name("Robert Builder"), "k1")
+            .await
+            .unwrap();
+        // Someone else turned Bob's 2FA off on the cloud meanwhile.
+        let mut from_cloud = user("u2", "bob Builder", "bob@desertmotors.example");
+        from_cloud.two_factor_enabled = false;
+        from_cloud.version = 2;
+        let removed_self = cache
+            .apply_changes_page("u1", "c1", &page(vec![from_cloud.clone()], vec!["u3"], 42))
+            .await
+            .unwrap();
+        assert!(!removed_self);
+        let now = cache.user("u2").await.unwrap().unwrap();
+        assert_eq!(
+            now.display_name, "Robert Builder",
+            "the pending edit stays visible"
+        );
+        assert!(
+            !now.two_factor_enabled,
+            "the cloud's change to another field is taken"
+        );
+        assert_eq!(now.version, 2, "the row sits on the cloud's version");
+        assert_eq!(
+            cache.sync_cursor().await.unwrap(),
+            42,
+            "the cursor moves with its page"
+        );
+        assert_eq!(
+            cache.user("u3").await.unwrap(),
+            None,
+            "a tombstone deletes the row"
+        );
+
+        let removed_self = cache
+            .apply_changes_page("u1", "c1", &page(vec![], vec!["u1"], 43))
+            .await
+            .unwrap();
+        assert!(removed_self, "the caller must sign the deleted user out");
+        assert!(
+            cache.user("u1").await.unwrap().is_some(),
+            "the signed-in user's row stays for the rest of the session"
+        );
+
+        // A fresh login (same company) keeps the queued edit visible too.
+        cache
+            .store_login(
+                &company(),
+                &[user("u1", "Alice", "a@x.example"), from_cloud],
+                &session(),
+            )
+            .await
+            .unwrap();
+        assert_eq!(
+            cache.user("u2").await.unwrap().unwrap().display_name,
+            "Robert Builder"
+        );
+        assert_eq!(
+            cache.sync_cursor().await.unwrap(),
+            43,
+            "same company: the cursor stays"
+        );
+        let mut other = company();
+        other.id = "c2".into();
+        let mut alice = user("u1", "Alice", "a@x.example");
+        alice.company_id = "c2".into();
+        cache
+            .store_login(
+                &other,
+                &[alice],
+                &SessionMeta {
+                    company_id: "c2".into(),
+                    ..session()
+                },
+            )
+            .await
+            .unwrap();
+        assert_eq!(
+            cache.sync_cursor().await.unwrap(),
+            0,
+            "another company pulls from 0"
+        );
+    }
+
+    #[tokio::test]
+    async fn push_results_store_the_cloud_row_roll_back_refusals_and_leave_notices() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = seeded(dir.path(), &MemoryKeyStore::default()).await;
+        cache
+            .enqueue_user_edit("u1", "c1", "u2", &name("Robert Builder"), "k1")
+            .await
+            .unwrap();
+        let off = UserUpdate {
+            two_factor_enabled: Some(false),
+            ..UserUpdate::default()
+        };
+        cache
+            .enqueue_user_edit("u1", "c1", "u3", &off, "k2")
+            .await
+            .unwrap();
+        cache
+            .enqueue_user_edit("u1", "c1", "u4", &off, "k3")
+            .await
+            .unwrap();
+        cache
+            .enqueue_user_edit("u1", "c1", "u2", &name("Rob B."), "k4")
+            .await
+            .unwrap();
+        let batch = cache.outbox_batch("u1", "c1", 3).await.unwrap();
+        assert_eq!(batch.len(), 3, "the batch respects its limit, in order");
+
+        let mut applied = user("u2", "Robert Builder", "bob@desertmotors.example");
+        applied.version = 2;
+        let refused = ApiError::new(codes::FORBIDDEN, "Only an admin can do this.");
+        let results = vec![
+            MutationResult {
+                idempotency_key: "k1".into(),
+                outcome: MutationOutcome::Applied { version: 2 },
+                user: Some(applied),
+                company: None,
+            },
+            // Refused without the entity: undone with its base values.
+            MutationResult {
+                idempotency_key: "k2".into(),
+                outcome: MutationOutcome::Rejected {
+                    error: refused.clone(),
+                },
+                user: None,
+                company: None,
+            },
+            MutationResult {
+                idempotency_key: "k3".into(),
+                outcome: MutationOutcome::Conflict {
+                    fields: vec!["two_factor_enabled".into()],
+                    message: "Changed meanwhile.".into(),
+                },
+                user: None,
+                company: None,
+            },
+        ];
+        let seen: HashSet<String> = ["k3".to_owned()].into();
+        cache
+            .apply_push_results("u1", "c1", &batch, &results, &seen)
+            .await
+            .unwrap();
+        assert_eq!(
+            cache.pending_edits("u1").await.unwrap(),
+            1,
+            "answered edits leave the outbox"
+        );
+        let bob = cache.user("u2").await.unwrap().unwrap();
+        assert_eq!(
+            (bob.display_name.as_str(), bob.version),
+            ("Rob B.", 2),
+            "the cloud's row with the still-pending edit replayed on top"
+        );
+        assert!(
+            cache.user("u3").await.unwrap().unwrap().two_factor_enabled,
+            "refused: rolled back"
+        );
+        assert!(
+            cache.user("u4").await.unwrap().unwrap().two_factor_enabled,
+            "conflict: rolled back"
+        );
+        let notices = cache.notices().await.unwrap();
+        assert_eq!(
+            notices.len(),
+            1,
+            "a refusal someone was shown needs no notice: {notices:?}"
+        );
+        assert_eq!(
+            (
+                notices[0].subject.as_str(),
+                notices[0].code.as_str(),
+                notices[0].message.as_str()
+            ),
+            (
+                "Carol Finance",
+                codes::FORBIDDEN,
+                "Only an admin can do this."
+            )
+        );
+        cache.dismiss_notice(notices[0].id).await.unwrap();
+        assert!(cache.notices().await.unwrap().is_empty());
+    }
+
+    #[tokio::test]
+    async fn offline_credentials_keep_the_last_code_time_and_count_failures() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = seeded(dir.path(), &MemoryKeyStore::default()).await;
+        let verifier = Sensitive::new("$argon2id$v=19$fake".to_owned());
+        cache
+            .save_offline_credential("u2", "bob@desertmotors.example", &verifier, 10, Some(10))
+            .await
+            .unwrap();
+        assert_eq!(cache.record_offline_failure("u2", 11).await.unwrap(), 1);
+        cache
+            .save_offline_credential("u2", "bob@desertmotors.example", &verifier, 20, None)
+            .await
+            .unwrap();
+        let credential = cache
+            .offline_credential("BOB@desertmotors.example")
+            .await
+            .unwrap()
+            .expect("emails match in any case");
+        assert_eq!(
+            credential.last_second_factor_at,
+            Some(10),
+            "a password-only sign-in keeps the last code's time"
+        );
+        assert_eq!(credential.failures, 0, "an online sign-in clears the count");
+        assert_eq!(credential.last_online_login_at, 20);
+        cache
+            .save_offline_credential("u9", "bob@desertmotors.example", &verifier, 30, None)
+            .await
+            .unwrap();
+        assert_eq!(
+            cache
+                .offline_credential("bob@desertmotors.example")
+                .await
+                .unwrap()
+                .unwrap()
+                .user_id,
+            "u9",
+            "an email that moved to another account belongs to that account only"
+        );
     }
 }
