@@ -14,3 +14,4 @@ mod core_sync;
 mod core_two_factor;
 mod desktop;
 mod support;
+mod sync_faults;
