@@ -46,6 +46,16 @@ pub fn device_account(user_id: &str) -> String {
     format!("device:{user_id}")
 }
 
+/// An edit written to the cache and the outbox, not yet answered by the
+/// cloud. `idempotency_key` is `None` when the edit changed nothing (no row
+/// was queued).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QueuedEdit<T> {
+    pub idempotency_key: Option<String>,
+    /// The entity as the cache now shows it (optimistic).
+    pub entity: T,
+}
+
 /// A sign-in checked on this device: the password stays in memory (never on
 /// disk) to resume a cloud session when the network returns.
 #[derive(Clone)]
@@ -148,6 +158,45 @@ impl AppCore {
     /// As [`AppCore::update_user`], for the company profile.
     pub async fn update_company(&self, update: &CompanyUpdate) -> Result<Company, CoreError> {
         self.inner.update_company(update).await
+    }
+
+    /// Queues an admin's edit of a user (cache + outbox, one transaction)
+    /// and wakes the sync without waiting for the cloud. For harnesses that
+    /// track idempotency keys: a key is acknowledged once it is no longer in
+    /// [`AppCore::pending_edit_keys`].
+    pub async fn queue_user_edit(
+        &self,
+        user_id: &str,
+        update: &UserUpdate,
+    ) -> Result<QueuedEdit<User>, CoreError> {
+        let key = uuid::Uuid::new_v4().to_string();
+        let queued = self.inner.queue_user_edit(user_id, update, key).await?;
+        self.inner.sync.wake();
+        Ok(queued)
+    }
+
+    /// As [`AppCore::queue_user_edit`], for the company profile.
+    pub async fn queue_company_edit(
+        &self,
+        update: &CompanyUpdate,
+    ) -> Result<QueuedEdit<Company>, CoreError> {
+        let key = uuid::Uuid::new_v4().to_string();
+        let queued = self.inner.queue_company_edit(update, key).await?;
+        self.inner.sync.wake();
+        Ok(queued)
+    }
+
+    /// Idempotency keys of the signed-in user's edits still in the outbox,
+    /// oldest first.
+    pub async fn pending_edit_keys(&self) -> Result<Vec<String>, CoreError> {
+        let session = self.inner.state.lock().await.require_session()?.clone();
+        let cache = self.inner.cache()?;
+        Ok(cache
+            .outbox_batch(&session.user_id, &session.company_id, usize::MAX)
+            .await?
+            .into_iter()
+            .map(|entry| entry.mutation.idempotency_key)
+            .collect())
     }
 
     pub async fn refresh(&self) -> Result<SessionView, CoreError> {
@@ -422,48 +471,88 @@ impl Inner {
         Ok(())
     }
 
-    async fn update_user(&self, user_id: &str, update: &UserUpdate) -> Result<User, CoreError> {
+    async fn queue_user_edit(
+        &self,
+        user_id: &str,
+        update: &UserUpdate,
+        key: String,
+    ) -> Result<QueuedEdit<User>, CoreError> {
         let (session, cache) = self.admin_context("editing users").await?;
-        let key = uuid::Uuid::new_v4().to_string();
-        let (optimistic, queued) = cache
+        let (entity, queued) = cache
             .enqueue_user_edit(&session.user_id, &session.company_id, user_id, update, &key)
             .await?;
-        if !queued {
-            return Ok(optimistic);
+        if queued {
+            tracing::info!(%user_id, "user edit queued");
         }
-        tracing::info!(%user_id, "user edit queued");
-        match self.await_delivery(&key).await {
+        Ok(QueuedEdit {
+            idempotency_key: queued.then_some(key),
+            entity,
+        })
+    }
+
+    async fn queue_company_edit(
+        &self,
+        update: &CompanyUpdate,
+        key: String,
+    ) -> Result<QueuedEdit<Company>, CoreError> {
+        let (session, cache) = self.admin_context("editing the company").await?;
+        let (entity, queued) = cache
+            .enqueue_company_edit(&session.user_id, &session.company_id, update, &key)
+            .await?;
+        if queued {
+            tracing::info!(company_id = %session.company_id, "company edit queued");
+        }
+        Ok(QueuedEdit {
+            idempotency_key: queued.then_some(key),
+            entity,
+        })
+    }
+
+    async fn update_user(&self, user_id: &str, update: &UserUpdate) -> Result<User, CoreError> {
+        // The waiter exists before the row does, so a pass already in flight
+        // that picks the row up answers the dialog rather than a notice.
+        let (key, receiver) = self.sync.new_waiter();
+        let queued = match self.queue_user_edit(user_id, update, key.clone()).await {
+            Ok(queued) if queued.idempotency_key.is_some() => queued,
+            other => {
+                self.sync.forget_waiter(&key);
+                return other.map(|queued| queued.entity);
+            }
+        };
+        match self.await_delivery(&key, receiver).await {
             Delivery::Applied {
                 user: Some(user), ..
             } => Ok(user),
             Delivery::Refused(err) => Err(err),
-            _ => Ok(optimistic),
+            _ => Ok(queued.entity),
         }
     }
 
     async fn update_company(&self, update: &CompanyUpdate) -> Result<Company, CoreError> {
-        let (session, cache) = self.admin_context("editing the company").await?;
-        let key = uuid::Uuid::new_v4().to_string();
-        let (optimistic, queued) = cache
-            .enqueue_company_edit(&session.user_id, &session.company_id, update, &key)
-            .await?;
-        if !queued {
-            return Ok(optimistic);
-        }
-        tracing::info!(company_id = %session.company_id, "company edit queued");
-        match self.await_delivery(&key).await {
+        let (key, receiver) = self.sync.new_waiter();
+        let queued = match self.queue_company_edit(update, key.clone()).await {
+            Ok(queued) if queued.idempotency_key.is_some() => queued,
+            other => {
+                self.sync.forget_waiter(&key);
+                return other.map(|queued| queued.entity);
+            }
+        };
+        match self.await_delivery(&key, receiver).await {
             Delivery::Applied {
                 company: Some(company),
                 ..
             } => Ok(company),
             Delivery::Refused(err) => Err(err),
-            _ => Ok(optimistic),
+            _ => Ok(queued.entity),
         }
     }
 
     /// Wakes the sync for a queued edit and waits (bounded) for its answer.
-    async fn await_delivery(&self, key: &str) -> Delivery {
-        let receiver = self.sync.register_waiter(key);
+    async fn await_delivery(
+        &self,
+        key: &str,
+        receiver: tokio::sync::oneshot::Receiver<Delivery>,
+    ) -> Delivery {
         self.sync.publish(self.current_status().await);
         self.sync.wake();
         let delivery = tokio::time::timeout(EDIT_WAIT, receiver).await;
@@ -1347,6 +1436,33 @@ mod tests {
         );
         let session = core.session().await.unwrap().expect("still signed in");
         assert!(!session.online, "the failed calls mark the app offline");
+
+        let queued = core
+            .queue_user_edit(
+                "u2",
+                &UserUpdate {
+                    display_name: Some("Robert".into()),
+                    ..UserUpdate::default()
+                },
+            )
+            .await
+            .unwrap();
+        let key = queued.idempotency_key.expect("a change is queued with its key");
+        assert_eq!(queued.entity.display_name, "Robert");
+        let keys_now = core.pending_edit_keys().await.unwrap();
+        assert_eq!(keys_now.len(), 2);
+        assert_eq!(keys_now[1], key, "pending keys in edit order");
+        let same = core
+            .queue_user_edit(
+                "u2",
+                &UserUpdate {
+                    display_name: Some("Robert".into()),
+                    ..UserUpdate::default()
+                },
+            )
+            .await
+            .unwrap();
+        assert_eq!(same.idempotency_key, None, "nothing changed: nothing queued");
     }
 
     #[tokio::test]

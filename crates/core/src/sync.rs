@@ -132,13 +132,15 @@ impl SyncShared {
         }
     }
 
-    pub(crate) fn register_waiter(&self, key: &str) -> oneshot::Receiver<Delivery> {
+    /// A fresh idempotency key and the receiver of its answer.
+    pub(crate) fn new_waiter(&self) -> (String, oneshot::Receiver<Delivery>) {
+        let key = uuid::Uuid::new_v4().to_string();
         let (sender, receiver) = oneshot::channel();
         self.waiters
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .insert(key.to_owned(), sender);
-        receiver
+            .insert(key.clone(), sender);
+        (key, receiver)
     }
 
     pub(crate) fn forget_waiter(&self, key: &str) {
