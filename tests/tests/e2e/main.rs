@@ -14,4 +14,5 @@ mod core_sync;
 mod core_two_factor;
 mod desktop;
 mod support;
+mod sync_crash;
 mod sync_faults;
