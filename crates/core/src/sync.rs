@@ -3,9 +3,10 @@
 //! cache transaction. One pass at a time (a tokio mutex); a scheduler task
 //! per session runs a pass on start, after each edit, every
 //! `sync_interval` while online, and with exponential backoff and full
-//! jitter (1 s → 60 s) while the cloud cannot be reached — each retry is the
-//! reconnect probe. A 401 ends the session cleanly (the outbox is kept).
-//! An offline sign-in first resumes a cloud session (`/login/resume`).
+//! jitter (1 s → 60 s) while the cloud cannot be reached — each retry starts
+//! with a `/health` probe (the reconnect check). A 401 ends the session
+//! cleanly (the outbox is kept). An offline sign-in first resumes a cloud
+//! session (`/login/resume`).
 
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
@@ -348,6 +349,11 @@ impl Inner {
     async fn pass(&self, mut session: SignedInSession) -> Result<(), PassError> {
         let cache = self.cache()?;
         let client = self.client();
+        if self.sync.failures.load(Ordering::Relaxed) > 0 {
+            // Reconnect probe: while the cloud is away, each retry is one
+            // small unauthenticated request, not a resume or a push.
+            self.track(client.health().await)?;
+        }
         let token = match self.session_token(&session) {
             Ok(token) => token,
             Err(CoreError::NotSignedIn) => self.resume(&cache, &client, &mut session).await?,
