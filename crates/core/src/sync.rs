@@ -329,10 +329,9 @@ impl Inner {
                 self.sync.release_waiters();
                 let failures = self.sync.failures.fetch_add(1, Ordering::Relaxed) + 1;
                 let delay = backoff(failures);
-                let offline = matches!(
-                    err,
-                    CoreError::Offline { .. } | CoreError::CloudUnreachable { .. }
-                );
+                // No route at all reads "Offline"; a cloud that answered badly
+                // (5xx, reset, timeout) reads "Can't reach SecureClose — retrying".
+                let offline = matches!(err, CoreError::Offline { .. });
                 tracing::info!(code = err.code(), error = %err, failures, "sync pass failed; retrying later");
                 let retry_at = now_millis() + i64::try_from(delay.as_millis()).unwrap_or(0);
                 let state = if offline {
