@@ -1447,7 +1447,9 @@ mod tests {
             )
             .await
             .unwrap();
-        let key = queued.idempotency_key.expect("a change is queued with its key");
+        let key = queued
+            .idempotency_key
+            .expect("a change is queued with its key");
         assert_eq!(queued.entity.display_name, "Robert");
         let keys_now = core.pending_edit_keys().await.unwrap();
         assert_eq!(keys_now.len(), 2);
@@ -1462,7 +1464,10 @@ mod tests {
             )
             .await
             .unwrap();
-        assert_eq!(same.idempotency_key, None, "nothing changed: nothing queued");
+        assert_eq!(
+            same.idempotency_key, None,
+            "nothing changed: nothing queued"
+        );
     }
 
     #[tokio::test]
