@@ -241,9 +241,7 @@ pub async fn store_login_in(
     sqlx::query("DELETE FROM users").execute(&mut *tx).await?;
     sqlx::query("DELETE FROM company").execute(&mut *tx).await?;
     upsert_company(&mut tx, company).await?;
-    for user in users {
-        upsert_user(&mut tx, user).await?;
-    }
+    upsert_users(&mut tx, &users.iter().collect::<Vec<_>>()).await?;
     sqlx::query(
         "INSERT INTO session (id, user_id, company_id, expires_at, signed_in_at) \
          VALUES (1, ?1, ?2, ?3, ?4)",
@@ -344,30 +342,44 @@ async fn upsert_company(tx: &mut Tx<'_>, company: &Company) -> Result<(), CoreEr
 }
 
 async fn upsert_user(tx: &mut Tx<'_>, user: &User) -> Result<(), CoreError> {
-    sqlx::query(
-        "INSERT INTO users (id, company_id, email, display_name, role, status, \
-         mobile_phone, phone_verified_at, two_factor_enabled, version, updated_at) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11) \
-         ON CONFLICT (id) DO UPDATE SET company_id = excluded.company_id, \
-         email = excluded.email, display_name = excluded.display_name, role = excluded.role, \
-         status = excluded.status, mobile_phone = excluded.mobile_phone, \
-         phone_verified_at = excluded.phone_verified_at, \
-         two_factor_enabled = excluded.two_factor_enabled, version = excluded.version, \
-         updated_at = excluded.updated_at",
-    )
-    .bind(&user.id)
-    .bind(&user.company_id)
-    .bind(&user.email)
-    .bind(&user.display_name)
-    .bind(user.role.as_str())
-    .bind(user.status.as_str())
-    .bind(&user.mobile_phone)
-    .bind(user.phone_verified_at)
-    .bind(user.two_factor_enabled)
-    .bind(user.version)
-    .bind(user.updated_at)
-    .execute(&mut **tx)
-    .await?;
+    upsert_users(tx, &[user]).await
+}
+
+/// Rows per multi-row upsert. One statement per row costs a round trip to
+/// sqlx's SQLite worker thread each (the bulk of a 100k-user sync); 500 rows
+/// x 11 parameters stays far below SQLite's 32766-variable limit.
+const UPSERT_CHUNK: usize = 500;
+
+/// Inserts or updates `users` in place with multi-row statements.
+async fn upsert_users(tx: &mut Tx<'_>, users: &[&User]) -> Result<(), CoreError> {
+    for chunk in users.chunks(UPSERT_CHUNK) {
+        let mut query = sqlx::QueryBuilder::new(
+            "INSERT INTO users (id, company_id, email, display_name, role, status, \
+             mobile_phone, phone_verified_at, two_factor_enabled, version, updated_at) ",
+        );
+        query.push_values(chunk, |mut row, &user| {
+            row.push_bind(&user.id)
+                .push_bind(&user.company_id)
+                .push_bind(&user.email)
+                .push_bind(&user.display_name)
+                .push_bind(user.role.as_str())
+                .push_bind(user.status.as_str())
+                .push_bind(&user.mobile_phone)
+                .push_bind(user.phone_verified_at)
+                .push_bind(user.two_factor_enabled)
+                .push_bind(user.version)
+                .push_bind(user.updated_at);
+        });
+        query.push(
+            " ON CONFLICT (id) DO UPDATE SET company_id = excluded.company_id, \
+             email = excluded.email, display_name = excluded.display_name, role = excluded.role, \
+             status = excluded.status, mobile_phone = excluded.mobile_phone, \
+             phone_verified_at = excluded.phone_verified_at, \
+             two_factor_enabled = excluded.two_factor_enabled, version = excluded.version, \
+             updated_at = excluded.updated_at",
+        );
+        query.build().execute(&mut **tx).await?;
+    }
     Ok(())
 }
 
@@ -573,6 +585,44 @@ pub(crate) mod tests {
             .await
             .unwrap();
         cache
+    }
+
+    #[tokio::test]
+    async fn multi_row_upserts_store_every_row_across_chunks_and_update_in_place() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = seeded(dir.path(), &MemoryKeyStore::default()).await;
+        let n = UPSERT_CHUNK * 2 + 7;
+        let mut users: Vec<User> = (0..n)
+            .map(|i| {
+                user(
+                    &format!("b{i:05}"),
+                    &format!("Bulk {i:05}"),
+                    &format!("b{i}@x.example"),
+                )
+            })
+            .collect();
+        users.push(user("u1", "Alice Admin", "alice@desertmotors.example"));
+        cache
+            .store_login(&company(), &users, &session())
+            .await
+            .unwrap();
+        let (_, total) = cache.list_users("", 0, 1).await.unwrap();
+        assert_eq!(total as usize, n + 1, "no row lost at a chunk boundary");
+        let last = &users[n - 1];
+        assert_eq!(cache.user(&last.id).await.unwrap().as_ref(), Some(last));
+
+        let mut changed = users[UPSERT_CHUNK].clone();
+        changed.display_name = "Renamed".into();
+        changed.version = 2;
+        let mut tx = write_tx(&cache.pool).await.unwrap();
+        upsert_users(&mut tx, &[&users[0], &changed]).await.unwrap();
+        tx.commit().await.unwrap();
+        assert_eq!(
+            cache.user(&changed.id).await.unwrap(),
+            Some(changed),
+            "an existing row is updated in place"
+        );
+        assert_eq!(cache.list_users("", 0, 1).await.unwrap().1 as usize, n + 1);
     }
 
     #[tokio::test]

@@ -16,8 +16,8 @@ use secureclose_protocol::{codes, Company, CompanyUpdate, User, UserUpdate};
 use sqlx::{Row, SqliteConnection};
 
 use super::{
-    company_from_row, now_millis, upsert_company, upsert_user, user_from_row, write_tx, Cache,
-    SessionMeta, Tx, COMPANY_COLUMNS, USER_COLUMNS,
+    company_from_row, now_millis, upsert_company, upsert_user, upsert_users, user_from_row,
+    write_tx, Cache, SessionMeta, Tx, COMPANY_COLUMNS, USER_COLUMNS,
 };
 use crate::error::CoreError;
 use crate::ipc::SyncNotice;
@@ -291,10 +291,13 @@ impl Cache {
             upsert_company(&mut tx, company).await?;
             touched.company = true;
         }
-        for user in page.users.iter().filter(|u| u.company_id == company_id) {
-            upsert_user(&mut tx, user).await?;
-            touched.users.insert(user.id.clone());
-        }
+        let users: Vec<&User> = page
+            .users
+            .iter()
+            .filter(|u| u.company_id == company_id)
+            .collect();
+        upsert_users(&mut tx, &users).await?;
+        touched.users.extend(users.iter().map(|u| u.id.clone()));
         let mut self_removed = false;
         for id in &page.removed_user_ids {
             if id == actor {
