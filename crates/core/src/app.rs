@@ -10,7 +10,7 @@ use secureclose_protocol::{
 };
 use sha2::{Digest, Sha256};
 
-use crate::auth::{token_account, LoginState, PendingLogin, SignedInSession};
+use crate::auth::{token_account, LoginCell, LoginState, PendingLogin, SignedInSession};
 use crate::cache::{self, now_millis, Cache, SessionMeta};
 use crate::client::{validate_cloud_url, CloudClient};
 use crate::error::CoreError;
@@ -84,7 +84,7 @@ pub(crate) struct Inner {
     /// `None` while the cache is unreadable (see `reset_cache`).
     cache: RwLock<Option<Arc<Cache>>>,
     client: RwLock<CloudClient>,
-    pub(crate) state: tokio::sync::Mutex<LoginState>,
+    pub(crate) state: LoginCell,
     /// Serialises reset_cache so two resets cannot race on the file.
     reset_lock: tokio::sync::Mutex<()>,
     pub(crate) online: AtomicBool,
@@ -288,7 +288,7 @@ impl Inner {
             key_account,
             cache: RwLock::new(cache),
             client: RwLock::new(client),
-            state: tokio::sync::Mutex::new(LoginState::SignedOut),
+            state: LoginCell::default(),
             reset_lock: tokio::sync::Mutex::new(()),
             online: AtomicBool::new(false),
             sync: SyncShared::new(config.sync_interval),
@@ -646,19 +646,13 @@ impl Inner {
         offset: u32,
         limit: u32,
     ) -> Result<UsersPage, CoreError> {
-        self.state.lock().await.require_session()?;
+        self.state.signed_in()?;
         let (users, total) = self.cache()?.list_users(query, offset, limit).await?;
         Ok(UsersPage { users, total })
     }
 
     pub async fn company(&self) -> Result<Company, CoreError> {
-        let company_id = self
-            .state
-            .lock()
-            .await
-            .require_session()?
-            .company_id
-            .clone();
+        let company_id = self.state.signed_in()?.company_id;
         self.cache()?
             .company(&company_id)
             .await?
