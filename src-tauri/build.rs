@@ -19,6 +19,9 @@ const COMMANDS: &[&str] = &[
     "refresh",
     "check_update",
     "install_update",
+    "sync_status",
+    "sync_now",
+    "dismiss_sync_notice",
 ];
 
 fn main() {

@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use secureclose_core::ipc::{AppInfo, LoginOutcome, SessionView, UsersPage};
+use secureclose_core::ipc::{AppInfo, LoginOutcome, SessionView, SyncStatus, UsersPage};
 use secureclose_core::AppCore;
 use secureclose_protocol::{ApiError, Challenge, Company, CompanyUpdate, User, UserUpdate};
 use tauri::ipc::Channel;
@@ -139,6 +139,21 @@ pub async fn install_update(
     updater::install(&app, &pending, on_progress).await
 }
 
+#[tauri::command]
+pub async fn sync_status(core: Core<'_>) -> Result<SyncStatus, ApiError> {
+    Ok(core.sync_status().await)
+}
+
+#[tauri::command]
+pub async fn sync_now(core: Core<'_>) -> Result<SyncStatus, ApiError> {
+    core.sync_now().await.map_err(api)
+}
+
+#[tauri::command]
+pub async fn dismiss_sync_notice(core: Core<'_>, id: i64) -> Result<SyncStatus, ApiError> {
+    core.dismiss_sync_notice(id).await.map_err(api)
+}
+
 #[cfg(test)]
 mod tests {
     //! A command works only when it is declared (build.rs), allowed
@@ -160,12 +175,19 @@ mod tests {
         let commands = declared();
         assert!(commands.contains(&"verify_code") && commands.contains(&"refresh"));
         let capabilities: serde_json::Value = serde_json::from_str(CAPABILITIES).unwrap();
-        let allowed: Vec<&str> = capabilities["permissions"]
+        let permissions: Vec<&str> = capabilities["permissions"]
             .as_array()
             .unwrap()
             .iter()
             .map(|p| p.as_str().unwrap())
             .collect();
+        let (core, allowed): (Vec<&str>, Vec<&str>) =
+            permissions.iter().partition(|p| p.starts_with("core:"));
+        assert_eq!(
+            core,
+            ["core:event:allow-listen", "core:event:allow-unlisten"],
+            "of Tauri's own APIs the UI may only listen to events (sync-status)"
+        );
         let expected: Vec<String> = commands
             .iter()
             .map(|c| format!("allow-{}", c.replace('_', "-")))

@@ -11,7 +11,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use secureclose_core::{AppCore, CoreConfig, OsKeyStore};
-use tauri::Manager;
+use tauri::{Emitter, Manager};
 use tracing_subscriber::EnvFilter;
 
 /// The local dev cloud started by `scripts/dev`.
@@ -50,7 +50,19 @@ fn main() {
                 data_dir,
                 cloud_url,
                 key_store,
+                sync_interval: CoreConfig::DEFAULT_SYNC_INTERVAL,
             }))?;
+            // The status bar follows the sync through this event.
+            let mut status = core.subscribe_sync();
+            let handle = app.handle().clone();
+            tauri::async_runtime::spawn(async move {
+                while status.changed().await.is_ok() {
+                    let now = status.borrow_and_update().clone();
+                    if let Err(err) = handle.emit("sync-status", now) {
+                        tracing::warn!(error = %err, "could not send the sync status to the UI");
+                    }
+                }
+            });
             app.manage(Arc::new(core));
             Ok(())
         })
@@ -72,6 +84,9 @@ fn main() {
             commands::refresh,
             commands::check_update,
             commands::install_update,
+            commands::sync_status,
+            commands::sync_now,
+            commands::dismiss_sync_notice,
         ])
         .run(tauri::generate_context!())
         .expect("SecureClose failed to start (see the log above for the cause)");

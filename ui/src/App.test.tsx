@@ -277,17 +277,6 @@ describe("admin rights in the portal", () => {
     await user.type(screen.getByTestId("user-name"), "Dana W.{Enter}");
     await waitFor(() => expect(screen.getByTestId("signed-in-user")).toHaveTextContent("Dana W."));
   });
-
-  it("Sync now calls refresh and reloads the page", async () => {
-    const api = spyApi({ signedIn: true });
-    renderApp(api);
-    await screen.findAllByTestId("user-row");
-    const before = api.listUsers.mock.calls.length;
-    await userEvent.setup().click(screen.getByTestId("sync-now"));
-    await waitFor(() => expect(api.refresh).toHaveBeenCalledTimes(1));
-    await waitFor(() => expect(api.listUsers.mock.calls.length, "the users are read again after the sync").toBeGreaterThan(before));
-    expect(screen.getByText("Last synced just now")).toBeInTheDocument();
-  });
 });
 
 describe("login with a second factor", () => {

@@ -12,6 +12,7 @@ import { DEMO_PASSWORD, demoCompany, demoUsers } from "./testing/fakeApi";
 import { renderApp, renderWithApi, spyApi } from "./testing/render";
 import { CompanyPage } from "./screens/CompanyPage";
 import { UsersPage } from "./screens/UsersPage";
+import type { SyncState, SyncStatus } from "./types";
 
 const marcus = demoUsers[5]!;
 const samuel = demoUsers[7]!;
@@ -91,6 +92,35 @@ describe("axe scan", () => {
     await userEvent.setup().click(screen.getByTestId("nav-company"));
     await screen.findByTestId("company-two-factor-toggle");
     await expectAccessible("company profile");
+  });
+
+  it("sync status bar in every state, with notices and the offline banner", async () => {
+    const api = spyApi({
+      signedIn: true,
+      offlineSignIn: true,
+      sync: {
+        state: "offline",
+        online: false,
+        pending_edits: 2,
+        notices: [{ id: 1, subject: "Tom Baker", code: "conflict", message: "Someone changed it first.", at: Date.now() }],
+      },
+    });
+    renderApp(api);
+    await screen.findAllByTestId("sync-notice");
+    await screen.findByTestId("offline-banner");
+    await expectAccessible("status bar offline, with a notice and the offline banner");
+    const states: (Partial<SyncStatus> & { state: SyncState })[] = [
+      { state: "syncing", online: true },
+      { state: "waiting_to_retry", online: false, next_retry_at: Date.now() + 60_000 },
+      { state: "needs_sign_in", online: true },
+      { state: "stopped", online: false },
+      { state: "idle", online: true, pending_edits: 0, notices: [] },
+    ];
+    for (const next of states) {
+      api.emitSyncStatus(next);
+      expect(screen.getByTestId("sync-status")).toHaveAttribute("data-state", next.state);
+      await expectAccessible(`status bar ${next.state}`);
+    }
   });
 
   it("edit dialog: both tabs, field errors, dialog error", async () => {

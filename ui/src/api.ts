@@ -9,6 +9,7 @@ import type {
   CompanyUpdate,
   LoginOutcome,
   SessionView,
+  SyncStatus,
   User,
   UsersPage,
   UserUpdate,
@@ -45,6 +46,17 @@ export interface Api {
    */
   checkUpdate?(): Promise<UpdateInfo | null>;
   installUpdate?(onProgress: (progress: UpdateProgress) => void): Promise<void>;
+  /** What the background sync is doing now (state, pending edits, notices). */
+  syncStatus(): Promise<SyncStatus>;
+  /** Runs a sync pass now (push the outbox, then pull) and returns the status after it. */
+  syncNow(): Promise<SyncStatus>;
+  /** Hides a notice about a refused edit for good. */
+  dismissSyncNotice(id: number): Promise<SyncStatus>;
+  /**
+   * Calls `listener` with every status the core pushes (`sync-status`
+   * event). Resolves to the function that stops listening.
+   */
+  onSyncStatus(listener: (status: SyncStatus) => void): Promise<() => void>;
 }
 
 /** A newer release (src-tauri/src/updater.rs `UpdateInfo`). */

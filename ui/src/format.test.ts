@@ -1,16 +1,22 @@
 import { describe, expect, it } from "vitest";
-import { dmsLabel, formatPhone, formatSyncedAt, initials } from "./format";
+import { dmsLabel, editCount, formatPhone, formatSyncTime, initials } from "./format";
 
 describe("format", () => {
-  const now = Date.UTC(2026, 10, 28, 12, 0, 0);
+  it("shows a sync time as a clock reading today and with its date on another day", () => {
+    const today = new Date(2026, 10, 28, 10, 42).getTime();
+    const later = new Date(2026, 10, 28, 18, 5).getTime();
+    expect(formatSyncTime(today, later, "en-GB"), "the status bar says 'Last synced 10:42'").toBe("10:42");
+    expect(formatSyncTime(today, later, "en-US"), "12-hour locales keep their AM/PM").toMatch(/^10:42\sAM$/);
+    const lastWeek = new Date(2026, 10, 21, 10, 42).getTime();
+    const old = formatSyncTime(lastWeek, later, "en-GB");
+    expect(old, "a sync from another day must show that day, not just '10:42'").toContain("21");
+    expect(old).toContain("10:42");
+  });
 
-  it("describes the last sync relative to now, and says when there was none", () => {
-    expect(formatSyncedAt(null, now)).toBe("Not synced yet");
-    expect(formatSyncedAt(now - 10_000, now)).toBe("Last synced just now");
-    expect(formatSyncedAt(now - 60_000, now)).toBe("Last synced 1 minute ago");
-    expect(formatSyncedAt(now - 5 * 60_000, now)).toBe("Last synced 5 minutes ago");
-    expect(formatSyncedAt(now - 3 * 3_600_000, now)).toBe("Last synced 3 hours ago");
-    expect(formatSyncedAt(now - 3 * 86_400_000, now), "old syncs show a date, not '72 hours ago'").toMatch(/^Last synced \D*\d/);
+  it("counts edits in the singular and the plural", () => {
+    expect(editCount(1)).toBe("1 edit");
+    expect(editCount(2)).toBe("2 edits");
+    expect(editCount(0)).toBe("0 edits");
   });
 
   it("formats North American numbers and leaves others as stored", () => {

@@ -48,17 +48,22 @@ export function formatPhone(e164: string | null): string {
   return nanp ? `+1 (${nanp[1]}) ${nanp[2]}-${nanp[3]}` : e164;
 }
 
-/** "just now", "5 minutes ago", "3 hours ago", else a date and time. */
-export function formatSyncedAt(epochMs: number | null, now: number = Date.now()): string {
-  if (epochMs === null) return "Not synced yet";
-  const seconds = Math.round((now - epochMs) / 1000);
-  if (seconds < 45) return "Last synced just now";
-  const minutes = Math.round(seconds / 60);
-  if (minutes < 60) return `Last synced ${minutes} minute${minutes === 1 ? "" : "s"} ago`;
-  const hours = Math.round(minutes / 60);
-  if (hours < 24) return `Last synced ${hours} hour${hours === 1 ? "" : "s"} ago`;
-  const when = new Date(epochMs).toLocaleString(undefined, { dateStyle: "medium", timeStyle: "short" });
-  return `Last synced ${when}`;
+/**
+ * A sync time as a clock reading ("10:42", or "10:42 AM" where the locale says
+ * so); a day other than today also gets its date, so "10:42" never means a
+ * sync from last week.
+ */
+export function formatSyncTime(epochMs: number, now: number = Date.now(), locale?: string): string {
+  const when = new Date(epochMs);
+  const sameDay = when.toDateString() === new Date(now).toDateString();
+  return sameDay
+    ? when.toLocaleTimeString(locale, { hour: "numeric", minute: "2-digit" })
+    : when.toLocaleString(locale, { dateStyle: "medium", timeStyle: "short" });
+}
+
+/** "1 edit", "2 edits". */
+export function editCount(n: number): string {
+  return `${n} edit${n === 1 ? "" : "s"}`;
 }
 
 export function initials(name: string): string {

@@ -5,12 +5,15 @@ import { beforeEach, describe, expect, it, vi } from "vitest";
 // conversion are checked without a Tauri runtime.
 const invoke = vi.fn();
 vi.mock("@tauri-apps/api/core", () => ({ invoke: (...args: unknown[]) => invoke(...args) }));
+const listen = vi.fn();
+vi.mock("@tauri-apps/api/event", () => ({ listen: (...args: unknown[]) => listen(...args) }));
 
 const { tauriApi } = await import("./ipc");
 const { ApiCallError } = await import("./api");
 
 beforeEach(() => {
   invoke.mockReset();
+  listen.mockReset();
 });
 
 describe("ipc wrappers", () => {
@@ -31,6 +34,9 @@ describe("ipc wrappers", () => {
     await tauriApi.updateUser("u1", { mobile_phone: null, two_factor_enabled: false });
     await tauriApi.updateCompany({ two_factor_required: true });
     await tauriApi.refresh();
+    await tauriApi.syncStatus();
+    await tauriApi.syncNow();
+    await tauriApi.dismissSyncNotice(7);
 
     expect(invoke.mock.calls).toEqual([
       ["app_info", undefined],
@@ -49,7 +55,28 @@ describe("ipc wrappers", () => {
       ["update_user", { userId: "u1", update: { mobile_phone: null, two_factor_enabled: false } }],
       ["update_company", { update: { two_factor_required: true } }],
       ["refresh", undefined],
+      ["sync_status", undefined],
+      ["sync_now", undefined],
+      ["dismiss_sync_notice", { id: 7 }],
     ]);
+  });
+
+  it("listen to the sync-status event, hand its payload over and return the unlisten", async () => {
+    const unlisten = vi.fn();
+    listen.mockResolvedValueOnce(unlisten);
+    const received: unknown[] = [];
+    const stop = await tauriApi.onSyncStatus((status) => received.push(status));
+    expect(listen.mock.calls[0]?.[0], "the event name the core emits").toBe("sync-status");
+    const handler = listen.mock.calls[0]?.[1] as (event: { payload: unknown }) => void;
+    handler({ payload: { state: "offline", pending_edits: 2 } });
+    expect(received, "the listener gets the SyncStatus, not Tauri's event wrapper").toEqual([{ state: "offline", pending_edits: 2 }]);
+    stop();
+    expect(unlisten).toHaveBeenCalledTimes(1);
+  });
+
+  it("turn a refused listen (missing permission) into ApiCallError", async () => {
+    listen.mockRejectedValueOnce("event.listen not allowed");
+    await expect(tauriApi.onSyncStatus(() => undefined)).rejects.toMatchObject({ code: "internal", message: "event.listen not allowed" });
   });
 
   it("pass the command's result through", async () => {

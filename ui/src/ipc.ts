@@ -1,8 +1,9 @@
 // The ONLY module that imports @tauri-apps/api (a test enforces it): every
 // call into the Rust core goes through these typed wrappers.
 import { Channel, invoke } from "@tauri-apps/api/core";
+import { listen } from "@tauri-apps/api/event";
 import { toApiError, type Api, type UpdateInfo, type UpdateProgress } from "./api";
-import type { AppInfo, Challenge, Company, LoginOutcome, SessionView, User, UsersPage } from "./types";
+import type { AppInfo, Challenge, Company, LoginOutcome, SessionView, SyncStatus, User, UsersPage } from "./types";
 
 async function call<T>(command: string, args?: Record<string, unknown>): Promise<T> {
   try {
@@ -39,5 +40,15 @@ export const tauriApi: Api = {
     const channel = new Channel<UpdateProgress>();
     channel.onmessage = onProgress;
     await call<null>("install_update", { onProgress: channel });
+  },
+  syncStatus: () => call<SyncStatus>("sync_status"),
+  syncNow: () => call<SyncStatus>("sync_now"),
+  dismissSyncNotice: (id) => call<SyncStatus>("dismiss_sync_notice", { id }),
+  onSyncStatus: async (listener) => {
+    try {
+      return await listen<SyncStatus>("sync-status", (event) => listener(event.payload));
+    } catch (reason) {
+      throw toApiError(reason);
+    }
   },
 };

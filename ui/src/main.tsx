@@ -12,9 +12,15 @@ async function pickApi(): Promise<Api> {
   // branch and the fake are removed from the shipped bundle.
   if (import.meta.env.DEV && new URLSearchParams(window.location.search).has("mock")) {
     const { createFakeApi } = await import("./testing/fakeApi");
-    const signedIn = new URLSearchParams(window.location.search).get("mock") === "signed-in";
-    const unreadable = new URLSearchParams(window.location.search).get("mock") === "unreadable";
-    return createFakeApi({ signedIn, appInfo: unreadable ? { cache_status: "unreadable" } : {} });
+    const mode = new URLSearchParams(window.location.search).get("mock");
+    if (mode === "offline") {
+      // Signed in offline: edits count up as "waiting to sync"; Sync now changes nothing.
+      return createFakeApi({ signedIn: true, offlineSignIn: true, sync: { state: "offline", online: false } });
+    }
+    return createFakeApi({
+      signedIn: mode === "signed-in",
+      appInfo: mode === "unreadable" ? { cache_status: "unreadable" } : {},
+    });
   }
   return tauriApi;
 }

@@ -13,5 +13,6 @@ pub mod error;
 pub mod login;
 pub mod report;
 pub mod stats;
+pub mod sync;
 
 pub use error::BenchError;

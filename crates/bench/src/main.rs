@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use clap::{Parser, Subcommand};
-use secureclose_bench::{cache, desktop, login, report, BenchError};
+use secureclose_bench::{cache, desktop, login, report, sync, BenchError};
 
 #[derive(Parser)]
 #[command(about = "SecureClose benchmarks (run them through scripts/bench)")]
@@ -40,6 +40,17 @@ enum Cmd {
         opens: usize,
         #[arg(long, default_value_t = 200)]
         queries: usize,
+    },
+    /// Offline-first sync: initial sync vs raw inserts, delta, enqueue, outbox replay.
+    Sync {
+        #[arg(long)]
+        out: PathBuf,
+        #[arg(long, default_value_t = 100_000)]
+        users: usize,
+        #[arg(long, value_delimiter = ',', default_value = "1000,10000")]
+        replays: Vec<usize>,
+        #[arg(long, default_value_t = 1000)]
+        enqueue_samples: usize,
     },
     /// App vs minimal Tauri window: start to first paint and summed PSS.
     Desktop {
@@ -132,6 +143,20 @@ fn run(cli: Cli) -> Result<(), BenchError> {
                 queries,
             };
             let value = runtime()?.block_on(cache::run(&args))?;
+            write_json(&out, &value)
+        }
+        Cmd::Sync {
+            out,
+            users,
+            replays,
+            enqueue_samples,
+        } => {
+            let args = sync::SyncArgs {
+                users,
+                replays,
+                enqueue_samples,
+            };
+            let value = runtime()?.block_on(sync::run(&args))?;
             write_json(&out, &value)
         }
         Cmd::Desktop {

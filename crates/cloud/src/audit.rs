@@ -27,6 +27,9 @@ pub mod kinds {
     pub const PHONE_REMOVED: &str = "phone_removed";
     pub const USER_UPDATED: &str = "user_updated";
     pub const COMPANY_UPDATED: &str = "company_updated";
+    pub const USER_DELETED: &str = "user_deleted";
+    /// `/login/resume` turned an offline sign-in back into a cloud session.
+    pub const SESSION_RESUMED: &str = "session_resumed";
 }
 
 /// One event to record.
@@ -40,6 +43,16 @@ pub struct Event<'a> {
 }
 
 pub async fn record(db: &Db, at: i64, event: Event<'_>) -> Result<(), CloudError> {
+    let mut conn = db.pool.acquire().await?;
+    record_in(&mut conn, at, event).await
+}
+
+/// [`record`] inside a transaction: the event commits (or not) with the change.
+pub async fn record_in(
+    conn: &mut sqlx::AnyConnection,
+    at: i64,
+    event: Event<'_>,
+) -> Result<(), CloudError> {
     sqlx::query(
         "INSERT INTO audit_events (at, kind, actor_user_id, subject_user_id, company_id, detail) \
          VALUES ($1, $2, $3, $4, $5, $6)",
@@ -50,7 +63,7 @@ pub async fn record(db: &Db, at: i64, event: Event<'_>) -> Result<(), CloudError
     .bind(event.subject_user_id)
     .bind(event.company_id)
     .bind(event.detail)
-    .execute(&db.pool)
+    .execute(&mut *conn)
     .await?;
     Ok(())
 }

@@ -55,6 +55,8 @@ pub enum CloudError {
     RateLimited { retry_at: i64 },
     #[error("{0}")]
     Conflict(String),
+    #[error("Sign in again to sync your changes.")]
+    ResumeRefused,
     #[error("configuration: {0}")]
     Config(String),
     #[error("database: {0}")]
@@ -79,7 +81,7 @@ impl CloudError {
             | CloudError::InvalidPhone(_)
             | CloudError::PhoneRequired
             | CloudError::TwoFactorUnavailable => StatusCode::BAD_REQUEST,
-            CloudError::ChallengeClosed => StatusCode::UNAUTHORIZED,
+            CloudError::ChallengeClosed | CloudError::ResumeRefused => StatusCode::UNAUTHORIZED,
             CloudError::ResendTooSoon { .. }
             | CloudError::SmsLimit { .. }
             | CloudError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
@@ -123,6 +125,7 @@ impl CloudError {
             CloudError::AccountLocked => codes::ACCOUNT_LOCKED,
             CloudError::RateLimited { .. } => codes::RATE_LIMITED,
             CloudError::Conflict(_) => codes::CONFLICT,
+            CloudError::ResumeRefused => codes::RESUME_REFUSED,
             CloudError::Config(_)
             | CloudError::Database(_)
             | CloudError::Migrate(_)
@@ -151,7 +154,7 @@ impl CloudError {
 
     /// Server faults whose details belong in the log, not in the answer.
     /// (server_busy and sms_failed are 5xx too, but their message helps the user.)
-    fn is_internal(&self) -> bool {
+    pub fn is_internal(&self) -> bool {
         self.status().is_server_error()
             && !matches!(self, CloudError::ServerBusy | CloudError::SmsFailed(_))
     }

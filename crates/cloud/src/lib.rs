@@ -6,6 +6,7 @@ pub mod auth;
 pub mod clock;
 pub mod config;
 pub mod db;
+pub mod device;
 pub mod error;
 pub mod openapi;
 pub mod phone;
@@ -14,6 +15,7 @@ pub mod routes;
 pub mod seed;
 pub mod sms;
 mod store;
+pub mod sync;
 pub mod twofactor;
 
 use std::net::{Ipv4Addr, SocketAddr};

@@ -20,6 +20,10 @@ use crate::routes;
         routes::session::resend,
         routes::session::enroll_phone,
         routes::session::logout,
+        routes::session::resume,
+        routes::sync::changes,
+        routes::sync::push,
+        routes::admin::delete_user,
         routes::account::me,
         routes::account::company,
         routes::account::users,
@@ -52,12 +56,21 @@ use crate::routes;
         protocol::UserUpdate,
         protocol::CompanyUpdate,
         protocol::OutboxMessage,
+        protocol::sync::ChangesPage,
+        protocol::sync::PushRequest,
+        protocol::sync::PushResponse,
+        protocol::sync::Mutation,
+        protocol::sync::MutationChange,
+        protocol::sync::MutationOutcome,
+        protocol::sync::MutationResult,
+        protocol::sync::ResumeRequest,
     )),
     modifiers(&BearerAuth),
     tags(
         (name = "session", description = "Sign in and out"),
         (name = "account", description = "The caller, their company and its users"),
         (name = "admin", description = "Admin edits of users and the company (own company only)"),
+        (name = "sync", description = "Offline-first sync: pull changes, push offline edits"),
         (name = "dev", description = "Development-only endpoints (exist only with --dev)"),
         (name = "meta", description = "Health and this document"),
     )
@@ -114,6 +127,9 @@ mod tests {
             "/api/v1/login/enroll-phone",
             "/api/v1/users/{id}",
             "/api/v1/dev/outbox",
+            "/api/v1/sync/changes",
+            "/api/v1/sync/push",
+            "/api/v1/login/resume",
         ] {
             assert!(
                 doc["paths"][path].is_object(),
@@ -124,11 +140,16 @@ mod tests {
         assert!(doc["components"]["schemas"]["LoginResponse"].is_object());
         assert!(doc["paths"]["/api/v1/users/{id}"]["patch"].is_object());
         assert!(doc["paths"]["/api/v1/company"]["patch"].is_object());
+        assert!(doc["paths"]["/api/v1/users/{id}"]["delete"].is_object());
         for schema in [
             "Challenge",
             "VerifyCodeRequest",
             "UserUpdate",
             "CompanyUpdate",
+            "ChangesPage",
+            "PushRequest",
+            "PushResponse",
+            "ResumeRequest",
         ] {
             assert!(doc["components"]["schemas"][schema].is_object(), "{schema}");
         }

@@ -6,6 +6,7 @@ use secureclose_protocol::{Role, UserStatus};
 use crate::auth::{hash_password_blocking, random_password};
 use crate::db::{self, bool_to_db, now_ms, Db};
 use crate::error::CloudError;
+use crate::sync::next_change_seq;
 
 pub const DEMO_COMPANY_NAME: &str = "Desert Sun Motors";
 pub const DEMO_ADMIN_EMAIL: &str = "admin@desertsun.example";
@@ -221,7 +222,7 @@ async fn seed_company(
         .bind(spec.name)
         .fetch_optional(&mut *tx)
         .await?;
-    let company_id = match existing {
+    let company_id = match existing.clone() {
         Some(id) => id,
         None => {
             let id = uuid::Uuid::new_v4().to_string();
@@ -246,17 +247,30 @@ async fn seed_company(
         }
     };
 
+    if existing.is_none() {
+        let seq = next_change_seq(&mut tx, &company_id).await?;
+        sqlx::query("UPDATE companies SET change_seq = $1 WHERE id = $2")
+            .bind(seq)
+            .bind(&company_id)
+            .execute(&mut *tx)
+            .await?;
+    }
     for (spec_user, hash) in spec.users.iter().zip(hashes) {
         let verified_at = spec_user.phone_verified.then_some(now);
+        // One number per row (see crate::sync): desktops pull the refresh.
+        let seq = next_change_seq(&mut tx, &company_id).await?;
         let updated = sqlx::query(
-            // Re-seeding also lifts any lock or delay left from earlier tries.
+            // Re-seeding also lifts any lock or delay left from earlier tries,
+            // and brings back a deleted demo user.
             "UPDATE users SET password_hash = $1, status = $2, version = version + 1, \
              updated_at = $3, password_failures = 0, code_failures = 0, \
-             consecutive_failures = 0, last_failure_at = NULL WHERE lower(email) = $4",
+             consecutive_failures = 0, last_failure_at = NULL, change_seq = $4, \
+             deleted_at = NULL WHERE lower(email) = $5",
         )
         .bind(&hash)
         .bind(spec_user.status.as_str())
         .bind(now)
+        .bind(seq)
         .bind(spec_user.email.to_lowercase())
         .execute(&mut *tx)
         .await?;
@@ -264,8 +278,8 @@ async fn seed_company(
             sqlx::query(
                 "INSERT INTO users (id, company_id, email, display_name, role, status, \
                  mobile_phone, phone_verified_at, two_factor_enabled, password_hash, version, \
-                 updated_at, created_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+                 updated_at, created_at, change_seq) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
             )
             .bind(uuid::Uuid::new_v4().to_string())
             .bind(&company_id)
@@ -280,6 +294,7 @@ async fn seed_company(
             .bind(1_i64)
             .bind(now)
             .bind(now)
+            .bind(seq)
             .execute(&mut *tx)
             .await?;
         }

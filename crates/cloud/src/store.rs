@@ -2,7 +2,7 @@
 
 use secureclose_protocol::{Company, DmsIntegration, OfflinePolicy, Role, User, UserStatus};
 use sqlx::any::AnyRow;
-use sqlx::Row as _;
+use sqlx::{AnyConnection, Row as _};
 
 use crate::db::{bool_from_db, Db};
 use crate::error::CloudError;
@@ -59,7 +59,7 @@ pub struct Credentials {
 
 pub async fn credentials_by_email(db: &Db, email: &str) -> Result<Option<Credentials>, CloudError> {
     let sql =
-        format!("SELECT {USER_COLUMNS}, u.password_hash FROM users u WHERE lower(u.email) = $1");
+        format!("SELECT {USER_COLUMNS}, u.password_hash FROM users u WHERE lower(u.email) = $1 AND u.deleted_at IS NULL");
     let row = sqlx::query(&sql)
         .bind(email.to_lowercase())
         .fetch_optional(&db.pool)
@@ -73,36 +73,122 @@ pub async fn credentials_by_email(db: &Db, email: &str) -> Result<Option<Credent
     .transpose()
 }
 
+/// A user who is not deleted (deleted users exist only as tombstones).
 pub async fn user_by_id(db: &Db, id: &str) -> Result<Option<User>, CloudError> {
-    let sql = format!("SELECT {USER_COLUMNS} FROM users u WHERE u.id = $1");
-    let row = sqlx::query(&sql).bind(id).fetch_optional(&db.pool).await?;
+    let mut conn = db.pool.acquire().await?;
+    user_in(&mut conn, id).await
+}
+
+/// [`user_by_id`] inside a transaction.
+pub async fn user_in(conn: &mut AnyConnection, id: &str) -> Result<Option<User>, CloudError> {
+    let sql =
+        format!("SELECT {USER_COLUMNS} FROM users u WHERE u.id = $1 AND u.deleted_at IS NULL");
+    let row = sqlx::query(&sql)
+        .bind(id)
+        .fetch_optional(&mut *conn)
+        .await?;
     row.as_ref().map(user_from_row).transpose()
 }
 
 /// An enrolment finished: the number the code reached becomes the user's
-/// verified mobile phone.
+/// verified mobile phone (a change clients pull, so it takes a change seq).
 pub async fn set_verified_phone(
     db: &Db,
-    user_id: &str,
+    user: &User,
     phone: &str,
     now: i64,
 ) -> Result<(), CloudError> {
+    let mut tx = db.pool.begin().await?;
+    let seq = crate::sync::next_change_seq(&mut tx, &user.company_id).await?;
     sqlx::query(
         "UPDATE users SET mobile_phone = $1, phone_verified_at = $2, version = version + 1, \
-         updated_at = $2 WHERE id = $3",
+         updated_at = $2, change_seq = $3 WHERE id = $4",
     )
     .bind(phone)
     .bind(now)
-    .bind(user_id)
-    .execute(&db.pool)
+    .bind(seq)
+    .bind(&user.id)
+    .execute(&mut *tx)
     .await?;
+    tx.commit().await?;
     Ok(())
 }
 
 pub async fn company_by_id(db: &Db, id: &str) -> Result<Option<Company>, CloudError> {
+    let mut conn = db.pool.acquire().await?;
+    company_in(&mut conn, id).await
+}
+
+/// [`company_by_id`] inside a transaction.
+pub async fn company_in(conn: &mut AnyConnection, id: &str) -> Result<Option<Company>, CloudError> {
     let sql = format!("SELECT {COMPANY_COLUMNS} FROM companies WHERE id = $1");
-    let row = sqlx::query(&sql).bind(id).fetch_optional(&db.pool).await?;
+    let row = sqlx::query(&sql)
+        .bind(id)
+        .fetch_optional(&mut *conn)
+        .await?;
     row.as_ref().map(company_from_row).transpose()
+}
+
+/// A company with its change sequence (`last_change_seq`) and the sequence
+/// number of its own row's last change (`change_seq`).
+pub struct CompanySeqs {
+    pub company: Company,
+    pub last_change_seq: i64,
+    pub change_seq: i64,
+}
+
+pub async fn company_seqs(db: &Db, id: &str) -> Result<Option<CompanySeqs>, CloudError> {
+    let sql = format!(
+        "SELECT {COMPANY_COLUMNS}, last_change_seq, change_seq FROM companies WHERE id = $1"
+    );
+    let row = sqlx::query(&sql).bind(id).fetch_optional(&db.pool).await?;
+    row.map(|row| {
+        Ok(CompanySeqs {
+            company: company_from_row(&row)?,
+            last_change_seq: row.try_get("last_change_seq")?,
+            change_seq: row.try_get("change_seq")?,
+        })
+    })
+    .transpose()
+}
+
+/// One user row of a pull page.
+pub struct ChangedUser {
+    pub user: User,
+    pub change_seq: i64,
+    pub deleted: bool,
+}
+
+/// Users of a company stamped in `(since, upto]`, in change order, at most `limit`.
+pub async fn users_changed(
+    db: &Db,
+    company_id: &str,
+    since: i64,
+    upto: i64,
+    limit: i64,
+) -> Result<Vec<ChangedUser>, CloudError> {
+    let sql = format!(
+        "SELECT {USER_COLUMNS}, u.change_seq, u.deleted_at FROM users u \
+         WHERE u.company_id = $1 AND u.change_seq > $2 AND u.change_seq <= $3 \
+         ORDER BY u.change_seq LIMIT $4"
+    );
+    let rows = sqlx::query(&sql)
+        .bind(company_id)
+        .bind(since)
+        .bind(upto)
+        .bind(limit)
+        .fetch_all(&db.pool)
+        .await?;
+    rows.iter()
+        .map(|row| {
+            let deleted_at: Option<i64> = row.try_get("deleted_at")?;
+            Ok(ChangedUser {
+                user: user_from_row(row)?,
+                change_seq: row.try_get("change_seq")?,
+                deleted: deleted_at.is_some(),
+            })
+        })
+        .collect()
 }
 
 /// The company of a signed-in user; its absence means a broken foreign key.
@@ -114,7 +200,8 @@ pub async fn company_of(db: &Db, user: &User) -> Result<Company, CloudError> {
 
 pub async fn users_of_company(db: &Db, company_id: &str) -> Result<Vec<User>, CloudError> {
     let sql = format!(
-        "SELECT {USER_COLUMNS} FROM users u WHERE u.company_id = $1 ORDER BY u.display_name, u.email"
+        "SELECT {USER_COLUMNS} FROM users u WHERE u.company_id = $1 AND u.deleted_at IS NULL \
+         ORDER BY u.display_name, u.email"
     );
     let rows = sqlx::query(&sql)
         .bind(company_id)
@@ -163,7 +250,8 @@ pub async fn session_with_user(
 ) -> Result<Option<SessionWithUser>, CloudError> {
     let sql = format!(
         "SELECT s.expires_at, s.revoked_at, {USER_COLUMNS} \
-         FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.token_hash = $1"
+         FROM sessions s JOIN users u ON u.id = s.user_id \
+         WHERE s.token_hash = $1 AND u.deleted_at IS NULL"
     );
     let row = sqlx::query(&sql)
         .bind(token_hash)

@@ -2,20 +2,23 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
 
 use secureclose_protocol::{
     Challenge, Company, CompanyUpdate, LoginResponse, Role, SessionGrant, User, UserUpdate,
 };
 use sha2::{Digest, Sha256};
 
-use crate::auth::{token_account, LoginState, PendingLogin, SignedInSession};
+use crate::auth::{token_account, LoginCell, LoginState, PendingLogin, SignedInSession};
 use crate::cache::{self, now_millis, Cache, SessionMeta};
 use crate::client::{validate_cloud_url, CloudClient};
 use crate::error::CoreError;
-use crate::ipc::{AppInfo, CacheStatus, LoginOutcome, SessionView, UsersPage};
+use crate::ipc::{AppInfo, CacheStatus, LoginOutcome, SessionView, SyncStatus, UsersPage};
 use crate::keystore::KeyStore;
+use crate::offline;
 use crate::sensitive::Sensitive;
+use crate::sync::{Delivery, SyncShared};
 
 const CACHE_FILE: &str = "cache.db";
 const SETTINGS_FILE: &str = "settings.json";
@@ -25,6 +28,40 @@ pub struct CoreConfig {
     pub data_dir: PathBuf,
     pub cloud_url: String,
     pub key_store: Arc<dyn KeyStore>,
+    /// How often the background sync checks the cloud while online
+    /// ([`CoreConfig::DEFAULT_SYNC_INTERVAL`] in the app).
+    pub sync_interval: Duration,
+}
+
+impl CoreConfig {
+    pub const DEFAULT_SYNC_INTERVAL: Duration = Duration::from_secs(30);
+}
+
+/// How long an edit waits for the cloud's answer before the dialog closes on
+/// the optimistic result (the sync keeps trying in the background).
+const EDIT_WAIT: Duration = Duration::from_secs(4);
+
+/// Keychain account of a user's trusted-device token (for `/login/resume`).
+pub fn device_account(user_id: &str) -> String {
+    format!("device:{user_id}")
+}
+
+/// An edit written to the cache and the outbox, not yet answered by the
+/// cloud. `idempotency_key` is `None` when the edit changed nothing (no row
+/// was queued).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QueuedEdit<T> {
+    pub idempotency_key: Option<String>,
+    /// The entity as the cache now shows it (optimistic).
+    pub entity: T,
+}
+
+/// A sign-in checked on this device: the password stays in memory (never on
+/// disk) to resume a cloud session when the network returns.
+#[derive(Clone)]
+pub(crate) struct OfflineSignIn {
+    pub email: String,
+    pub password: Sensitive<String>,
 }
 
 #[derive(serde::Serialize, serde::Deserialize, Default)]
@@ -32,26 +69,203 @@ struct Settings {
     cloud_url: Option<String>,
 }
 
+/// The desktop's one facade. Cheap handle over the shared state, which the
+/// background sync task also reaches (weakly: dropping the core stops it).
 pub struct AppCore {
+    inner: Arc<Inner>,
+}
+
+pub(crate) struct Inner {
     data_dir: PathBuf,
-    keys: Arc<dyn KeyStore>,
+    pub(crate) keys: Arc<dyn KeyStore>,
     /// Keychain account of this data dir's cache key: one key per cache, so
     /// two data dirs (dev, tests) never overwrite each other's key.
     key_account: String,
     /// `None` while the cache is unreadable (see `reset_cache`).
     cache: RwLock<Option<Arc<Cache>>>,
     client: RwLock<CloudClient>,
-    state: tokio::sync::Mutex<LoginState>,
+    pub(crate) state: LoginCell,
     /// Serialises reset_cache so two resets cannot race on the file.
     reset_lock: tokio::sync::Mutex<()>,
-    online: AtomicBool,
+    pub(crate) online: AtomicBool,
+    pub(crate) sync: SyncShared,
+    /// Set while signed in offline (until the session resumes).
+    pub(crate) offline: Mutex<Option<OfflineSignIn>>,
+    /// The password of a login waiting for its code: the offline verifier is
+    /// written only once the code is verified.
+    pending_password: Mutex<Option<Sensitive<String>>>,
 }
 
 impl AppCore {
-    /// Opens the cache and restores a still-valid session. Never fails on an
-    /// unreadable cache: `app_info().cache_status` says so and
-    /// `reset_cache` recovers.
+    /// Opens the cache and restores a still-valid session (and its sync).
+    /// Never fails on an unreadable cache: `app_info().cache_status` says so
+    /// and `reset_cache` recovers.
     pub async fn open(config: CoreConfig) -> Result<AppCore, CoreError> {
+        let inner = Arc::new(Inner::open(config).await?);
+        inner.restore_session().await;
+        Ok(AppCore { inner })
+    }
+
+    /// The cloud URL saved by `set_cloud_url` in `data_dir`, if any. The shell
+    /// uses it when no SECURECLOSE_CLOUD_URL is set.
+    pub fn saved_cloud_url(data_dir: &Path) -> Option<String> {
+        let text = std::fs::read_to_string(data_dir.join(SETTINGS_FILE)).ok()?;
+        serde_json::from_str::<Settings>(&text).ok()?.cloud_url
+    }
+
+    pub fn app_info(&self) -> AppInfo {
+        self.inner.app_info()
+    }
+
+    /// Recovery: moves the current cache file aside (kept, timestamped),
+    /// creates a new key and an empty cache. Data re-syncs at the next login;
+    /// whoever was signed in is signed out.
+    pub async fn reset_cache(&self) -> Result<AppInfo, CoreError> {
+        self.inner.reset_cache().await
+    }
+
+    /// Online login; when the cloud cannot be reached (never on a refusal),
+    /// the offline sign-in rules decide (see `offline`).
+    pub async fn login(&self, email: &str, password: &str) -> Result<LoginOutcome, CoreError> {
+        self.inner.login(email, password).await
+    }
+
+    pub async fn verify_code(&self, code: &str) -> Result<LoginOutcome, CoreError> {
+        self.inner.verify_code(code).await
+    }
+
+    pub async fn resend_code(&self) -> Result<Challenge, CoreError> {
+        self.inner.resend_code().await
+    }
+
+    pub async fn enroll_phone(&self, mobile_phone: &str) -> Result<Challenge, CoreError> {
+        self.inner.enroll_phone(mobile_phone).await
+    }
+
+    pub async fn cancel_login(&self) -> Result<(), CoreError> {
+        self.inner.cancel_login().await
+    }
+
+    /// An admin's edit of a user: applied to the cache and queued in one
+    /// transaction, then pushed. Online, waits (up to ~4 s) for the cloud:
+    /// applied → the cloud's user; refused → rolled back and
+    /// `CoreError::Cloud {code, message}`. Offline or slow → the optimistic
+    /// user (the edit stays queued; a later refusal becomes a notice).
+    pub async fn update_user(&self, user_id: &str, update: &UserUpdate) -> Result<User, CoreError> {
+        self.inner.update_user(user_id, update).await
+    }
+
+    /// As [`AppCore::update_user`], for the company profile.
+    pub async fn update_company(&self, update: &CompanyUpdate) -> Result<Company, CoreError> {
+        self.inner.update_company(update).await
+    }
+
+    /// Queues an admin's edit of a user (cache + outbox, one transaction)
+    /// and wakes the sync without waiting for the cloud. For harnesses that
+    /// track idempotency keys: a key is acknowledged once it is no longer in
+    /// [`AppCore::pending_edit_keys`].
+    pub async fn queue_user_edit(
+        &self,
+        user_id: &str,
+        update: &UserUpdate,
+    ) -> Result<QueuedEdit<User>, CoreError> {
+        let key = uuid::Uuid::new_v4().to_string();
+        let queued = self.inner.queue_user_edit(user_id, update, key).await?;
+        self.inner.sync.wake();
+        Ok(queued)
+    }
+
+    /// As [`AppCore::queue_user_edit`], for the company profile.
+    pub async fn queue_company_edit(
+        &self,
+        update: &CompanyUpdate,
+    ) -> Result<QueuedEdit<Company>, CoreError> {
+        let key = uuid::Uuid::new_v4().to_string();
+        let queued = self.inner.queue_company_edit(update, key).await?;
+        self.inner.sync.wake();
+        Ok(queued)
+    }
+
+    /// Idempotency keys of the signed-in user's edits still in the outbox,
+    /// oldest first.
+    pub async fn pending_edit_keys(&self) -> Result<Vec<String>, CoreError> {
+        let session = self.inner.state.lock().await.require_session()?.clone();
+        let cache = self.inner.cache()?;
+        Ok(cache
+            .outbox_batch(&session.user_id, &session.company_id, usize::MAX)
+            .await?
+            .into_iter()
+            .map(|entry| entry.mutation.idempotency_key)
+            .collect())
+    }
+
+    pub async fn refresh(&self) -> Result<SessionView, CoreError> {
+        self.inner.refresh().await
+    }
+
+    /// Signs out (revoking the session on the cloud when reachable) and
+    /// stops the sync. Queued edits stay for the same user's next session.
+    pub async fn logout(&self) -> Result<(), CoreError> {
+        self.inner.logout().await
+    }
+
+    pub async fn session(&self) -> Result<Option<SessionView>, CoreError> {
+        self.inner.session().await
+    }
+
+    pub async fn list_users(
+        &self,
+        query: &str,
+        offset: u32,
+        limit: u32,
+    ) -> Result<UsersPage, CoreError> {
+        self.inner.list_users(query, offset, limit).await
+    }
+
+    pub async fn company(&self) -> Result<Company, CoreError> {
+        self.inner.company().await
+    }
+
+    pub async fn set_cloud_url(&self, url: &str) -> Result<AppInfo, CoreError> {
+        self.inner.set_cloud_url(url).await
+    }
+
+    /// Every change of the sync status (the shell forwards it to the UI as
+    /// the `sync-status` event).
+    pub fn subscribe_sync(&self) -> tokio::sync::watch::Receiver<SyncStatus> {
+        self.inner.sync.subscribe()
+    }
+
+    /// The status now, with fresh counts from the cache.
+    pub async fn sync_status(&self) -> SyncStatus {
+        self.inner.current_status().await
+    }
+
+    /// Runs a sync pass now (waiting for one in flight) and returns the
+    /// status after it. Offline is a status, not an error.
+    pub async fn sync_now(&self) -> Result<SyncStatus, CoreError> {
+        self.inner.state.lock().await.require_session()?;
+        self.inner.sync_once().await;
+        Ok(self.inner.current_status().await)
+    }
+
+    /// Hides a notice for good; returns the status without it.
+    pub async fn dismiss_sync_notice(&self, id: i64) -> Result<SyncStatus, CoreError> {
+        self.inner.cache()?.dismiss_notice(id).await?;
+        let status = self.inner.current_status().await;
+        self.inner.sync.publish(status.clone());
+        Ok(status)
+    }
+}
+
+impl Drop for AppCore {
+    fn drop(&mut self) {
+        self.inner.sync.abort();
+    }
+}
+
+impl Inner {
+    async fn open(config: CoreConfig) -> Result<Inner, CoreError> {
         std::fs::create_dir_all(&config.data_dir)?;
         let data_dir = config
             .data_dir
@@ -68,25 +282,19 @@ impl AppCore {
                 }
                 Err(err) => return Err(err),
             };
-        let core = AppCore {
+        Ok(Inner {
             data_dir,
             keys: config.key_store,
             key_account,
             cache: RwLock::new(cache),
             client: RwLock::new(client),
-            state: tokio::sync::Mutex::new(LoginState::SignedOut),
+            state: LoginCell::default(),
             reset_lock: tokio::sync::Mutex::new(()),
             online: AtomicBool::new(false),
-        };
-        core.restore_session().await;
-        Ok(core)
-    }
-
-    /// The cloud URL saved by `set_cloud_url` in `data_dir`, if any. The shell
-    /// uses it when no SECURECLOSE_CLOUD_URL is set.
-    pub fn saved_cloud_url(data_dir: &Path) -> Option<String> {
-        let text = std::fs::read_to_string(data_dir.join(SETTINGS_FILE)).ok()?;
-        serde_json::from_str::<Settings>(&text).ok()?.cloud_url
+            sync: SyncShared::new(config.sync_interval),
+            offline: Mutex::new(None),
+            pending_password: Mutex::new(None),
+        })
     }
 
     pub fn app_info(&self) -> AppInfo {
@@ -112,6 +320,7 @@ impl AppCore {
         if let Ok(session) = self.state.lock().await.sign_out() {
             self.forget_token(&session.user_id);
         }
+        self.session_ended();
         let (cache, moved) = cache::reset(
             &self.data_dir.join(CACHE_FILE),
             &*self.keys,
@@ -129,21 +338,41 @@ impl AppCore {
     /// factor is signed in at once (see `complete_sign_in`); otherwise the
     /// state machine waits for the code (`verify_code`) or, before that, for
     /// a phone to enrol (`enroll_phone`).
-    pub async fn login(&self, email: &str, password: &str) -> Result<LoginOutcome, CoreError> {
+    async fn login(
+        self: &Arc<Self>,
+        email: &str,
+        password: &str,
+    ) -> Result<LoginOutcome, CoreError> {
         let cache = self.cache()?;
         let client = self.client();
         let email = email.trim();
-        let response = self.track(client.login(email, password).await)?;
+        let response = match self.track(client.login(email, password).await) {
+            Ok(response) => response,
+            Err(CoreError::Offline { .. } | CoreError::CloudUnreachable { .. }) => {
+                return self.offline_login(&cache, email, password).await;
+            }
+            Err(err) => return Err(err),
+        };
+        let password = Sensitive::new(password.to_owned());
         match response {
             LoginResponse::SignedIn {
                 session,
                 user,
                 company,
             } => {
-                self.complete_sign_in(&cache, &client, session, user, company, None)
-                    .await
+                self.complete_sign_in(
+                    &cache,
+                    &client,
+                    session,
+                    user,
+                    company,
+                    None,
+                    Some(password),
+                )
+                .await
             }
             LoginResponse::SecondFactorRequired { challenge } => {
+                self.hold_pending_password(Some(password));
                 let pending = PendingLogin::new(email, challenge);
                 let view = pending.challenge.clone();
                 let replaced = self.state.lock().await.needs_second_factor(pending);
@@ -152,6 +381,7 @@ impl AppCore {
                 Ok(LoginOutcome::NeedsSecondFactor { challenge: view })
             }
             LoginResponse::PhoneEnrollmentRequired { challenge } => {
+                self.hold_pending_password(Some(password));
                 let pending = PendingLogin::new(email, challenge);
                 let view = pending.challenge.clone();
                 let replaced = self.state.lock().await.needs_phone_enrollment(pending);
@@ -164,7 +394,7 @@ impl AppCore {
 
     /// Completes the pending login with the code the user typed. On success
     /// this is exactly a signed-in login (`complete_sign_in`).
-    pub async fn verify_code(&self, code: &str) -> Result<LoginOutcome, CoreError> {
+    async fn verify_code(self: &Arc<Self>, code: &str) -> Result<LoginOutcome, CoreError> {
         let cache = self.cache()?;
         let challenge_id = self
             .state
@@ -183,8 +413,17 @@ impl AppCore {
                 user,
                 company,
             } => {
-                self.complete_sign_in(&cache, &client, session, user, company, Some(&challenge_id))
-                    .await
+                let password = self.take_pending_password();
+                self.complete_sign_in(
+                    &cache,
+                    &client,
+                    session,
+                    user,
+                    company,
+                    Some(&challenge_id),
+                    password,
+                )
+                .await
             }
             LoginResponse::SecondFactorRequired { .. }
             | LoginResponse::PhoneEnrollmentRequired { .. } => Err(CoreError::CloudUnreachable {
@@ -228,44 +467,113 @@ impl AppCore {
         if self.state.lock().await.cancel() {
             tracing::info!("pending login cancelled");
         }
+        self.hold_pending_password(None);
         Ok(())
     }
 
-    /// An admin's edit of a user of their company. The cloud decides; its
-    /// answer is what the cache stores.
-    pub async fn update_user(&self, user_id: &str, update: &UserUpdate) -> Result<User, CoreError> {
-        let (session, token, cache) = self.admin_context("editing users").await?;
-        let user = self
-            .signed_in_call(self.client().update_user(&token, user_id, update).await)
+    async fn queue_user_edit(
+        &self,
+        user_id: &str,
+        update: &UserUpdate,
+        key: String,
+    ) -> Result<QueuedEdit<User>, CoreError> {
+        let (session, cache) = self.admin_context("editing users").await?;
+        let (entity, queued) = cache
+            .enqueue_user_edit(&session.user_id, &session.company_id, user_id, update, &key)
             .await?;
-        if user.company_id == session.company_id {
-            cache.store_user(&user).await?;
-        } else {
-            tracing::warn!(%user_id, "the cloud returned another company's user; not cached");
+        if queued {
+            tracing::info!(%user_id, "user edit queued");
         }
-        tracing::info!(%user_id, version = user.version, "user updated");
-        Ok(user)
+        Ok(QueuedEdit {
+            idempotency_key: queued.then_some(key),
+            entity,
+        })
     }
 
-    /// An admin's edit of their company's profile; cached as the cloud answers.
-    pub async fn update_company(&self, update: &CompanyUpdate) -> Result<Company, CoreError> {
-        let (session, token, cache) = self.admin_context("editing the company").await?;
-        let company = self
-            .signed_in_call(self.client().update_company(&token, update).await)
+    async fn queue_company_edit(
+        &self,
+        update: &CompanyUpdate,
+        key: String,
+    ) -> Result<QueuedEdit<Company>, CoreError> {
+        let (session, cache) = self.admin_context("editing the company").await?;
+        let (entity, queued) = cache
+            .enqueue_company_edit(&session.user_id, &session.company_id, update, &key)
             .await?;
-        if company.id == session.company_id {
-            cache.store_company(&company).await?;
-        } else {
-            tracing::warn!("the cloud returned another company; not cached");
+        if queued {
+            tracing::info!(company_id = %session.company_id, "company edit queued");
         }
-        tracing::info!(company_id = %company.id, version = company.version, "company updated");
-        Ok(company)
+        Ok(QueuedEdit {
+            idempotency_key: queued.then_some(key),
+            entity,
+        })
+    }
+
+    async fn update_user(&self, user_id: &str, update: &UserUpdate) -> Result<User, CoreError> {
+        // The waiter exists before the row does, so a pass already in flight
+        // that picks the row up answers the dialog rather than a notice.
+        let (key, receiver) = self.sync.new_waiter();
+        let queued = match self.queue_user_edit(user_id, update, key.clone()).await {
+            Ok(queued) if queued.idempotency_key.is_some() => queued,
+            other => {
+                self.sync.forget_waiter(&key);
+                return other.map(|queued| queued.entity);
+            }
+        };
+        match self.await_delivery(&key, receiver).await {
+            Delivery::Applied {
+                user: Some(user), ..
+            } => Ok(user),
+            Delivery::Refused(err) => Err(err),
+            _ => Ok(queued.entity),
+        }
+    }
+
+    async fn update_company(&self, update: &CompanyUpdate) -> Result<Company, CoreError> {
+        let (key, receiver) = self.sync.new_waiter();
+        let queued = match self.queue_company_edit(update, key.clone()).await {
+            Ok(queued) if queued.idempotency_key.is_some() => queued,
+            other => {
+                self.sync.forget_waiter(&key);
+                return other.map(|queued| queued.entity);
+            }
+        };
+        match self.await_delivery(&key, receiver).await {
+            Delivery::Applied {
+                company: Some(company),
+                ..
+            } => Ok(company),
+            Delivery::Refused(err) => Err(err),
+            _ => Ok(queued.entity),
+        }
+    }
+
+    /// Wakes the sync for a queued edit and waits (bounded) for its answer.
+    async fn await_delivery(
+        &self,
+        key: &str,
+        receiver: tokio::sync::oneshot::Receiver<Delivery>,
+    ) -> Delivery {
+        self.sync.publish(self.current_status().await);
+        self.sync.wake();
+        let delivery = tokio::time::timeout(EDIT_WAIT, receiver).await;
+        // Too late for the dialog: a later refusal becomes a notice.
+        self.sync.forget_waiter(key);
+        match delivery {
+            Ok(Ok(delivery)) => delivery,
+            _ => Delivery::NotSent,
+        }
     }
 
     /// Re-fetches the signed-in user, the company and its users from the
     /// cloud into the cache (one transaction), and returns the fresh view.
     pub async fn refresh(&self) -> Result<SessionView, CoreError> {
         let session = self.state.lock().await.require_session()?.clone();
+        if self.signed_in_offline() {
+            // No cloud session until the sync resumes one.
+            return Err(CoreError::Offline {
+                url: self.client().base_url().to_owned(),
+            });
+        }
         let cache = self.cache()?;
         let token = self.session_token(&session)?;
         let client = self.client();
@@ -325,7 +633,7 @@ impl AppCore {
             user,
             company,
             online: self.online.load(Ordering::Relaxed),
-            offline_sign_in: false,
+            offline_sign_in: self.signed_in_offline(),
             last_synced_at: cache.last_synced_at().await?,
         }))
     }
@@ -338,19 +646,13 @@ impl AppCore {
         offset: u32,
         limit: u32,
     ) -> Result<UsersPage, CoreError> {
-        self.state.lock().await.require_session()?;
+        self.state.signed_in()?;
         let (users, total) = self.cache()?.list_users(query, offset, limit).await?;
         Ok(UsersPage { users, total })
     }
 
     pub async fn company(&self) -> Result<Company, CoreError> {
-        let company_id = self
-            .state
-            .lock()
-            .await
-            .require_session()?
-            .company_id
-            .clone();
+        let company_id = self.state.signed_in()?.company_id;
         self.cache()?
             .company(&company_id)
             .await?
@@ -380,14 +682,16 @@ impl AppCore {
     /// The one path to `SignedIn`, after a password alone or after a code
     /// (`attempt` = the challenge it answered): the users to the cache with
     /// the company (one transaction), the token to the keychain.
+    #[allow(clippy::too_many_arguments)]
     async fn complete_sign_in(
-        &self,
+        self: &Arc<Self>,
         cache: &Cache,
         client: &CloudClient,
         grant: SessionGrant,
         user: User,
         company: Company,
         attempt: Option<&Sensitive<String>>,
+        password: Option<Sensitive<String>>,
     ) -> Result<LoginOutcome, CoreError> {
         let token = Sensitive::new(grant.token.clone());
         let mut users = match self.track(client.users(&token).await) {
@@ -438,6 +742,20 @@ impl AppCore {
             Some(_) => state.code_accepted(signed_in)?,
         }
         drop(state);
+        *self.offline.lock().unwrap_or_else(|p| p.into_inner()) = None;
+        if let Some(device_token) = &grant.device_token {
+            if let Err(err) = self
+                .keys
+                .set(&device_account(&user.id), device_token.as_bytes())
+            {
+                tracing::warn!(error = %err, "could not keep the device token; offline resume will not work");
+            }
+        }
+        if let Some(password) = password {
+            self.save_verifier(cache, &user, password, attempt.is_some())
+                .await;
+        }
+        self.start_sync();
         tracing::info!(user_id = %user.id, company_id = %company.id, users = users.len(),
             second_factor = attempt.is_some(), "signed in");
         Ok(LoginOutcome::SignedIn {
@@ -453,7 +771,11 @@ impl AppCore {
 
     /// Ends `session` on this device: revokes it on the cloud when `revoke`
     /// (best effort), deletes its token, forgets it in the cache.
-    async fn end_session(&self, session: &SignedInSession, revoke: bool) -> Result<(), CoreError> {
+    pub(crate) async fn end_session(
+        &self,
+        session: &SignedInSession,
+        revoke: bool,
+    ) -> Result<(), CoreError> {
         let account = token_account(&session.user_id);
         if revoke {
             match self.keys.get(&account) {
@@ -468,6 +790,7 @@ impl AppCore {
                 Err(err) => tracing::warn!(error = %err, "could not read the session token"),
             }
         }
+        self.session_ended();
         self.keys.delete(&account)?;
         if let Some(cache) = self.cache_opt() {
             cache.clear_session().await?;
@@ -491,6 +814,7 @@ impl AppCore {
         let result = self.track(result);
         if let Err(err) = &result {
             if err.ends_login_attempt() && self.state.lock().await.cancel() {
+                self.hold_pending_password(None);
                 tracing::info!(code = err.code(), "the cloud closed the login attempt");
             }
         }
@@ -519,18 +843,20 @@ impl AppCore {
     async fn admin_context(
         &self,
         action: &'static str,
-    ) -> Result<(SignedInSession, Sensitive<String>, Arc<Cache>), CoreError> {
+    ) -> Result<(SignedInSession, Arc<Cache>), CoreError> {
         let session = self.state.lock().await.require_session()?.clone();
         let cache = self.cache()?;
         let me = cache.user(&session.user_id).await?;
         if !me.is_some_and(|me| me.role == Role::Admin) {
             return Err(CoreError::Forbidden { action });
         }
-        let token = self.session_token(&session)?;
-        Ok((session, token, cache))
+        Ok((session, cache))
     }
 
-    fn session_token(&self, session: &SignedInSession) -> Result<Sensitive<String>, CoreError> {
+    pub(crate) fn session_token(
+        &self,
+        session: &SignedInSession,
+    ) -> Result<Sensitive<String>, CoreError> {
         match self.keys.get(&token_account(&session.user_id))? {
             Some(bytes) => Ok(Sensitive::new(String::from_utf8_lossy(&bytes).into_owned())),
             None => Err(CoreError::NotSignedIn),
@@ -539,7 +865,7 @@ impl AppCore {
 
     /// Signs back in from the last run when its session has not expired and
     /// its token is still in the keychain; otherwise tidies up.
-    async fn restore_session(&self) {
+    async fn restore_session(self: &Arc<Self>) {
         let Some(cache) = self.cache_opt() else {
             return;
         };
@@ -558,6 +884,7 @@ impl AppCore {
                 company_id: meta.company_id,
                 expires_at: meta.expires_at,
             });
+            self.start_sync();
             tracing::info!("previous session restored");
         } else {
             self.forget_token(&meta.user_id);
@@ -567,14 +894,14 @@ impl AppCore {
         }
     }
 
-    fn forget_token(&self, user_id: &str) {
+    pub(crate) fn forget_token(&self, user_id: &str) {
         if let Err(err) = self.keys.delete(&token_account(user_id)) {
             tracing::warn!(error = %err, "could not delete a session token");
         }
     }
 
     /// Records whether the cloud answered, for `SessionView::online`.
-    fn track<T>(&self, result: Result<T, CoreError>) -> Result<T, CoreError> {
+    pub(crate) fn track<T>(&self, result: Result<T, CoreError>) -> Result<T, CoreError> {
         let offline = matches!(
             result,
             Err(CoreError::Offline { .. } | CoreError::CloudUnreachable { .. })
@@ -583,21 +910,160 @@ impl AppCore {
         result
     }
 
-    fn client(&self) -> CloudClient {
+    pub(crate) fn client(&self) -> CloudClient {
         self.client
             .read()
             .unwrap_or_else(|p| p.into_inner())
             .clone()
     }
 
-    fn cache_opt(&self) -> Option<Arc<Cache>> {
+    pub(crate) fn cache_opt(&self) -> Option<Arc<Cache>> {
         self.cache.read().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
-    fn cache(&self) -> Result<Arc<Cache>, CoreError> {
+    pub(crate) fn cache(&self) -> Result<Arc<Cache>, CoreError> {
         self.cache_opt().ok_or_else(|| CoreError::CacheUnreadable {
             reason: "the cache could not be opened at start".into(),
         })
+    }
+
+    /// Offline sign-in: the cached verifier and the company's offline policy
+    /// decide (see `offline`). Success signs in without a cloud session; the
+    /// sync resumes one when the cloud answers.
+    async fn offline_login(
+        self: &Arc<Self>,
+        cache: &Cache,
+        email: &str,
+        password: &str,
+    ) -> Result<LoginOutcome, CoreError> {
+        let now = now_millis();
+        let credential = cache
+            .offline_credential(email)
+            .await?
+            .ok_or_else(offline::unknown_user)?;
+        offline::throttle(&credential, now)?;
+        let verifier = credential.verifier.clone();
+        let typed = Sensitive::new(password.to_owned());
+        let matches =
+            tokio::task::spawn_blocking(move || offline::verify(&verifier, typed.expose()))
+                .await
+                .unwrap_or(false);
+        if !matches {
+            let failures = cache
+                .record_offline_failure(&credential.user_id, now)
+                .await?;
+            tracing::info!(failures, "wrong password for an offline sign-in");
+            return Err(offline::wrong_password(failures));
+        }
+        let user = cache.user(&credential.user_id).await?;
+        let company = match &user {
+            Some(user) => cache.company(&user.company_id).await?,
+            None => None,
+        };
+        offline::policy(&credential, user.as_ref(), company.as_ref(), now)?;
+        let (Some(user), Some(company)) = (user, company) else {
+            return Err(offline::unknown_user());
+        };
+        cache.clear_offline_failures(&user.id).await?;
+
+        let signed_in = SignedInSession {
+            user_id: user.id.clone(),
+            company_id: company.id.clone(),
+            // No cloud session yet: the resume sets the real expiry.
+            expires_at: now + i64::from(company.offline_policy.max_hours) * 3_600_000,
+        };
+        let mut state = self.state.lock().await;
+        if let Some(previous) = state.session().cloned() {
+            self.forget_token(&previous.user_id);
+        }
+        // A token left from an older session would be refused (401) and sign
+        // this person out: the resume brings a fresh one.
+        self.forget_token(&user.id);
+        cache
+            .set_session(&SessionMeta {
+                user_id: user.id.clone(),
+                company_id: company.id.clone(),
+                expires_at: signed_in.expires_at,
+                signed_in_at: now,
+            })
+            .await?;
+        state.password_accepted(signed_in);
+        drop(state);
+        *self.offline.lock().unwrap_or_else(|p| p.into_inner()) = Some(OfflineSignIn {
+            email: email.to_owned(),
+            password: Sensitive::new(password.to_owned()),
+        });
+        self.start_sync();
+        tracing::info!(user_id = %user.id, "signed in offline");
+        Ok(LoginOutcome::SignedIn {
+            session: SessionView {
+                user,
+                company,
+                online: false,
+                offline_sign_in: true,
+                last_synced_at: cache.last_synced_at().await?,
+            },
+        })
+    }
+
+    /// Writes this person's offline verifier after an online sign-in. A
+    /// failure only costs offline sign-in, so it is logged, not returned.
+    async fn save_verifier(
+        &self,
+        cache: &Cache,
+        user: &User,
+        password: Sensitive<String>,
+        second_factor: bool,
+    ) {
+        let verifier =
+            tokio::task::spawn_blocking(move || offline::make_verifier(password.expose())).await;
+        let now = now_millis();
+        let saved = match verifier {
+            Ok(Ok(verifier)) => {
+                cache
+                    .save_offline_credential(
+                        &user.id,
+                        &user.email,
+                        &verifier,
+                        now,
+                        second_factor.then_some(now),
+                    )
+                    .await
+            }
+            Ok(Err(err)) => Err(err),
+            Err(err) => Err(CoreError::Io(std::io::Error::other(err))),
+        };
+        if let Err(err) = saved {
+            tracing::warn!(error = %err, "could not store the offline verifier");
+        }
+    }
+
+    fn hold_pending_password(&self, password: Option<Sensitive<String>>) {
+        *self
+            .pending_password
+            .lock()
+            .unwrap_or_else(|p| p.into_inner()) = password;
+    }
+
+    fn take_pending_password(&self) -> Option<Sensitive<String>> {
+        self.pending_password
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take()
+    }
+
+    pub(crate) fn signed_in_offline(&self) -> bool {
+        self.offline
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .is_some()
+    }
+
+    /// Whatever ended the session: the sync stops, the held password goes.
+    fn session_ended(&self) {
+        self.sync.stop();
+        *self.offline.lock().unwrap_or_else(|p| p.into_inner()) = None;
+        self.hold_pending_password(None);
     }
 
     fn write_cache(&self, cache: Option<Arc<Cache>>) -> Option<Arc<Cache>> {
@@ -636,6 +1102,7 @@ mod tests {
             data_dir: dir.to_owned(),
             cloud_url: url.to_owned(),
             key_store: keys.clone(),
+            sync_interval: CoreConfig::DEFAULT_SYNC_INTERVAL,
         })
         .await
         .unwrap()
@@ -664,7 +1131,7 @@ mod tests {
             expires_at: now_millis() + 3_600_000,
             signed_in_at: now_millis(),
         };
-        let cache = core.cache_opt().unwrap();
+        let cache = core.inner.cache_opt().unwrap();
         cache.store_login(&company(), &users, &meta).await.unwrap();
         cache.close().await;
         drop(core);
@@ -678,13 +1145,18 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn offline_login_is_an_error_and_stays_signed_out() {
+    async fn offline_login_of_someone_unknown_here_is_refused_and_stays_signed_out() {
         let dir = tempfile::tempdir().unwrap();
         let keys = Arc::new(MemoryKeyStore::default());
         let core = core_at(dir.path(), &dead_url().await, &keys).await;
         assert_eq!(core.app_info().cache_status, CacheStatus::Ready);
         let err = core.login("a@b.example", "pw").await.unwrap_err();
-        assert_eq!(err.code(), "offline", "got {err:?}");
+        assert_eq!(
+            err.code(),
+            "offline_unknown_user",
+            "no verifier on this computer: the person must connect: {err:?}"
+        );
+        assert!(err.user_message().contains("Connect to the internet"));
         assert_eq!(token_in(&keys), None);
         assert_eq!(core.session().await.unwrap(), None);
         assert!(matches!(
@@ -693,13 +1165,103 @@ mod tests {
         ));
     }
 
+    /// A core whose cache knows u1 (admin, offline verifier for `pw`) and
+    /// whose cloud is unreachable.
+    async fn known_offline(
+        dir: &Path,
+        keys: &Arc<MemoryKeyStore>,
+        second_factor_at: Option<i64>,
+    ) -> AppCore {
+        let core = restored_offline(dir, keys, Role::Admin).await;
+        let cache = core.inner.cache_opt().unwrap();
+        let verifier = offline::make_verifier("pw-right").unwrap();
+        cache
+            .save_offline_credential(
+                "u1",
+                "alice@desertmotors.example",
+                &verifier,
+                now_millis(),
+                second_factor_at,
+            )
+            .await
+            .unwrap();
+        core.logout().await.unwrap();
+        core
+    }
+
+    #[tokio::test]
+    async fn offline_login_checks_the_verifier_counts_failures_across_restarts_and_signs_in() {
+        let dir = tempfile::tempdir().unwrap();
+        let keys = Arc::new(MemoryKeyStore::default());
+        let core = known_offline(dir.path(), &keys, Some(now_millis())).await;
+        let err = core
+            .login("ALICE@desertmotors.example", "wrong")
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), "invalid_credentials", "{err:?}");
+        core.inner.cache_opt().unwrap().close().await;
+        drop(core);
+        let url = dead_url().await;
+        let core = core_at(dir.path(), &url, &keys).await;
+        let credential = core
+            .inner
+            .cache_opt()
+            .unwrap()
+            .offline_credential("alice@desertmotors.example")
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            credential.failures, 1,
+            "failures are in the cache: they survive a restart"
+        );
+
+        let outcome = core
+            .login("alice@desertmotors.example", "pw-right")
+            .await
+            .unwrap();
+        let LoginOutcome::SignedIn { session } = outcome else {
+            panic!("a right password within the policy signs in offline");
+        };
+        assert!(session.offline_sign_in && !session.online);
+        assert!(core.session().await.unwrap().unwrap().offline_sign_in);
+        assert_eq!(
+            token_in(&keys),
+            None,
+            "no cloud session token until the resume"
+        );
+        let credential = core
+            .inner
+            .cache_opt()
+            .unwrap()
+            .offline_credential("alice@desertmotors.example")
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(credential.failures, 0, "a success clears the count");
+    }
+
+    #[tokio::test]
+    async fn offline_login_of_a_2fa_user_outside_the_grace_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let keys = Arc::new(MemoryKeyStore::default());
+        // u1 has 2FA on (test fixture) and the company allows 72 h.
+        let core = known_offline(dir.path(), &keys, Some(now_millis() - 73 * 3_600_000)).await;
+        let err = core
+            .login("alice@desertmotors.example", "pw-right")
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), "offline_grace_expired", "{err:?}");
+        assert_eq!(core.session().await.unwrap(), None);
+    }
+
     #[tokio::test]
     async fn missing_key_reports_unreadable_and_reset_recovers() {
         let url = dead_url().await;
         let dir = tempfile::tempdir().unwrap();
         let keys = Arc::new(MemoryKeyStore::default());
         let core = core_at(dir.path(), &url, &keys).await;
-        core.cache_opt().unwrap().close().await;
+        core.inner.cache_opt().unwrap().close().await;
         drop(core);
         // Someone cleared the keychain entry of the cache key.
         let account = cache_key_account(&dir.path().canonicalize().unwrap());
@@ -820,30 +1382,85 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn an_admin_edit_goes_to_the_cloud_and_changes_nothing_when_offline() {
+    async fn an_offline_admin_edit_is_applied_locally_and_queued() {
         let dir = tempfile::tempdir().unwrap();
         let keys = Arc::new(MemoryKeyStore::default());
         let core = restored_offline(dir.path(), &keys, Role::Admin).await;
         let update = UserUpdate {
-            mobile_phone: Some(Some("+14805559999".into())),
+            mobile_phone: Some(Some("(480) 555-9999".into())),
             ..UserUpdate::default()
         };
-        let err = core.update_user("u2", &update).await.unwrap_err();
-        assert_eq!(err.code(), "offline", "an admin's edit is sent: {err:?}");
-        let page = core.list_users("bob", 0, 10).await.unwrap();
+        let user = core
+            .update_user("u2", &update)
+            .await
+            .expect("offline, an admin's edit is accepted optimistically");
         assert_eq!(
-            page.users[0].mobile_phone.as_deref(),
-            Some("+14805551234"),
-            "the cache only ever holds the cloud's answer, never the request"
+            user.mobile_phone.as_deref(),
+            Some("+14805559999"),
+            "normalised as the cloud will"
         );
-        let err = core.refresh().await.unwrap_err();
-        assert_eq!(err.code(), "offline");
+        let page = core.list_users("bob", 0, 10).await.unwrap();
+        assert_eq!(page.users[0], user, "the cache shows the edit at once");
+        let status = core.sync_now().await.unwrap();
+        assert_eq!(
+            status.pending_edits, 1,
+            "the edit waits in the outbox: {status:?}"
+        );
+        assert_eq!(status.state, crate::ipc::SyncState::Offline, "{status:?}");
+        assert!(
+            status.next_retry_at.is_some(),
+            "the status bar can say when it retries"
+        );
+
+        let err = core
+            .update_user(
+                "u2",
+                &UserUpdate {
+                    mobile_phone: Some(Some("12ab".into())),
+                    ..UserUpdate::default()
+                },
+            )
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), "invalid_phone", "{err:?}");
+        assert_eq!(
+            core.sync_status().await.pending_edits,
+            1,
+            "an invalid edit writes nothing"
+        );
         let session = core.session().await.unwrap().expect("still signed in");
         assert!(!session.online, "the failed calls mark the app offline");
+
+        let queued = core
+            .queue_user_edit(
+                "u2",
+                &UserUpdate {
+                    display_name: Some("Robert".into()),
+                    ..UserUpdate::default()
+                },
+            )
+            .await
+            .unwrap();
+        let key = queued
+            .idempotency_key
+            .expect("a change is queued with its key");
+        assert_eq!(queued.entity.display_name, "Robert");
+        let keys_now = core.pending_edit_keys().await.unwrap();
+        assert_eq!(keys_now.len(), 2);
+        assert_eq!(keys_now[1], key, "pending keys in edit order");
+        let same = core
+            .queue_user_edit(
+                "u2",
+                &UserUpdate {
+                    display_name: Some("Robert".into()),
+                    ..UserUpdate::default()
+                },
+            )
+            .await
+            .unwrap();
         assert_eq!(
-            core.list_users("", 0, 10).await.unwrap().total,
-            2,
-            "a failed refresh keeps the cached users"
+            same.idempotency_key, None,
+            "nothing changed: nothing queued"
         );
     }
 

@@ -85,6 +85,63 @@ pub fn token_account(user_id: &str) -> String {
     format!("session:{user_id}")
 }
 
+/// The login state behind a tokio mutex, plus a copy of its signed-in
+/// session that reads take without waiting. Sign-in and refresh hold the
+/// mutex across writing the whole user list to the cache; a Users-tab query
+/// needs only "who is signed in now" and reads committed rows (WAL readers
+/// never wait for the writer), so it must not queue behind that.
+#[derive(Default)]
+pub(crate) struct LoginCell {
+    state: tokio::sync::Mutex<LoginState>,
+    signed_in: std::sync::RwLock<Option<SignedInSession>>,
+}
+
+impl LoginCell {
+    /// Exclusive access for transitions (and reads that must order with them).
+    pub(crate) async fn lock(&self) -> LoginGuard<'_> {
+        LoginGuard {
+            state: self.state.lock().await,
+            signed_in: &self.signed_in,
+        }
+    }
+
+    /// The session as of the last released lock, without waiting.
+    pub(crate) fn signed_in(&self) -> Result<SignedInSession, CoreError> {
+        self.signed_in
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+            .ok_or(CoreError::NotSignedIn)
+    }
+}
+
+/// [`LoginCell::lock`]'s guard: publishes the session copy when released.
+pub(crate) struct LoginGuard<'a> {
+    state: tokio::sync::MutexGuard<'a, LoginState>,
+    signed_in: &'a std::sync::RwLock<Option<SignedInSession>>,
+}
+
+impl std::ops::Deref for LoginGuard<'_> {
+    type Target = LoginState;
+    fn deref(&self) -> &LoginState {
+        &self.state
+    }
+}
+
+impl std::ops::DerefMut for LoginGuard<'_> {
+    fn deref_mut(&mut self) -> &mut LoginState {
+        &mut self.state
+    }
+}
+
+impl Drop for LoginGuard<'_> {
+    // Runs before the mutex is released (fields drop after this), so the
+    // copy never lags behind a transition someone else could observe.
+    fn drop(&mut self) {
+        *self.signed_in.write().unwrap_or_else(|p| p.into_inner()) = self.state.session().cloned();
+    }
+}
+
 impl LoginState {
     /// A correct password for a user who needs no second factor signs in.
     /// Signing in again replaces the old session (and any pending attempt).
@@ -397,6 +454,36 @@ mod tests {
         assert!(
             !shown.contains("attempt-secret-id"),
             "the challenge id must not reach logs: {shown}"
+        );
+    }
+
+    #[tokio::test]
+    async fn readers_see_the_last_released_session_without_waiting_for_the_lock() {
+        let cell = LoginCell::default();
+        assert!(cell.signed_in().is_err(), "nobody is signed in at first");
+        let mut guard = cell.lock().await;
+        guard.password_accepted(session("u1"));
+        assert!(
+            cell.signed_in().is_err(),
+            "a sign-in still writing the cache is not visible yet"
+        );
+        drop(guard);
+        assert_eq!(
+            cell.signed_in().unwrap(),
+            session("u1"),
+            "released: readers see the new session"
+        );
+        let held = cell.lock().await;
+        assert_eq!(
+            cell.signed_in().unwrap().user_id,
+            "u1",
+            "while someone holds the lock (a long sign-in or refresh) a read still answers"
+        );
+        drop(held);
+        cell.lock().await.sign_out().unwrap();
+        assert!(
+            cell.signed_in().is_err(),
+            "a sign-out is visible as soon as its lock is released"
         );
     }
 }

@@ -17,6 +17,9 @@ use crate::error::CoreError;
 use crate::keystore::KeyStore;
 use crate::sensitive::Sensitive;
 
+mod sync_store;
+pub use sync_store::{OfflineCredential, OutboxEntry, COMPANY_SUBJECT};
+
 const KEY_LEN: usize = 32;
 /// SQLite's "file is not a database": what SQLCipher says for a wrong key.
 const SQLITE_NOTADB: &str = "26";
@@ -149,7 +152,7 @@ impl Cache {
     /// Writes one user as the cloud returned it (after an edit). An update
     /// in place, not a delete + insert: the session row references the user.
     pub async fn store_user(&self, user: &User) -> Result<(), CoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = write_tx(&self.pool).await?;
         upsert_user(&mut tx, user).await?;
         tx.commit().await?;
         Ok(())
@@ -157,7 +160,7 @@ impl Cache {
 
     /// Writes the company as the cloud returned it (after an edit), in place.
     pub async fn store_company(&self, company: &Company) -> Result<(), CoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = write_tx(&self.pool).await?;
         upsert_company(&mut tx, company).await?;
         tx.commit().await?;
         Ok(())
@@ -194,27 +197,13 @@ impl Cache {
     }
 
     pub async fn company(&self, id: &str) -> Result<Option<Company>, CoreError> {
-        let row = sqlx::query(
-            "SELECT id, name, two_factor_required, dms_kind, dms_supports_two_factor, \
-             offline_allowed, offline_max_hours, version FROM company WHERE id = ?1",
-        )
+        let row = sqlx::query(&format!(
+            "SELECT {COMPANY_COLUMNS} FROM company WHERE id = ?1"
+        ))
         .bind(id)
         .fetch_optional(&self.pool)
         .await?;
-        Ok(row.map(|row| Company {
-            id: row.get(0),
-            name: row.get(1),
-            two_factor_required: row.get(2),
-            dms: DmsIntegration {
-                kind: row.get(3),
-                supports_two_factor: row.get(4),
-            },
-            offline_policy: OfflinePolicy {
-                allowed: row.get(5),
-                max_hours: u32::try_from(row.get::<i64, _>(6)).unwrap_or(0),
-            },
-            version: row.get(7),
-        }))
+        Ok(row.map(|row| company_from_row(&row)))
     }
 
     pub async fn user(&self, id: &str) -> Result<Option<User>, CoreError> {
@@ -246,14 +235,13 @@ pub async fn store_login_in(
     users: &[User],
     session: &SessionMeta,
 ) -> Result<(), CoreError> {
-    let mut tx = pool.begin().await?;
+    let mut tx = write_tx(pool).await?;
+    sync_store::forget_cursor_unless(&mut tx, &company.id).await?;
     sqlx::query("DELETE FROM session").execute(&mut *tx).await?;
     sqlx::query("DELETE FROM users").execute(&mut *tx).await?;
     sqlx::query("DELETE FROM company").execute(&mut *tx).await?;
     upsert_company(&mut tx, company).await?;
-    for user in users {
-        upsert_user(&mut tx, user).await?;
-    }
+    upsert_users(&mut tx, &users.iter().collect::<Vec<_>>()).await?;
     sqlx::query(
         "INSERT INTO session (id, user_id, company_id, expires_at, signed_in_at) \
          VALUES (1, ?1, ?2, ?3, ?4)",
@@ -271,6 +259,8 @@ pub async fn store_login_in(
     .bind(now_millis().to_string())
     .execute(&mut *tx)
     .await?;
+    // Edits still waiting in the outbox stay visible over the fresh rows.
+    sync_store::rebase_all(&mut tx, &session.user_id).await?;
     tx.commit().await?;
     Ok(())
 }
@@ -318,6 +308,13 @@ pub async fn list_users_in(
 
 type Tx<'a> = sqlx::Transaction<'a, sqlx::Sqlite>;
 
+/// A transaction that writes takes the write lock at BEGIN: a deferred one
+/// that read first would fail with SQLITE_BUSY_SNAPSHOT (no busy wait) when
+/// the background sync committed in between.
+async fn write_tx(pool: &SqlitePool) -> Result<Tx<'static>, CoreError> {
+    Ok(pool.begin_with("BEGIN IMMEDIATE").await?)
+}
+
 // ON CONFLICT DO UPDATE rather than INSERT OR REPLACE: REPLACE deletes the
 // old row first, and the ON DELETE CASCADE would take the session with it.
 async fn upsert_company(tx: &mut Tx<'_>, company: &Company) -> Result<(), CoreError> {
@@ -345,31 +342,65 @@ async fn upsert_company(tx: &mut Tx<'_>, company: &Company) -> Result<(), CoreEr
 }
 
 async fn upsert_user(tx: &mut Tx<'_>, user: &User) -> Result<(), CoreError> {
-    sqlx::query(
-        "INSERT INTO users (id, company_id, email, display_name, role, status, \
-         mobile_phone, phone_verified_at, two_factor_enabled, version, updated_at) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11) \
-         ON CONFLICT (id) DO UPDATE SET company_id = excluded.company_id, \
-         email = excluded.email, display_name = excluded.display_name, role = excluded.role, \
-         status = excluded.status, mobile_phone = excluded.mobile_phone, \
-         phone_verified_at = excluded.phone_verified_at, \
-         two_factor_enabled = excluded.two_factor_enabled, version = excluded.version, \
-         updated_at = excluded.updated_at",
-    )
-    .bind(&user.id)
-    .bind(&user.company_id)
-    .bind(&user.email)
-    .bind(&user.display_name)
-    .bind(user.role.as_str())
-    .bind(user.status.as_str())
-    .bind(&user.mobile_phone)
-    .bind(user.phone_verified_at)
-    .bind(user.two_factor_enabled)
-    .bind(user.version)
-    .bind(user.updated_at)
-    .execute(&mut **tx)
-    .await?;
+    upsert_users(tx, &[user]).await
+}
+
+/// Rows per multi-row upsert. One statement per row costs a round trip to
+/// sqlx's SQLite worker thread each (the bulk of a 100k-user sync); 500 rows
+/// x 11 parameters stays far below SQLite's 32766-variable limit.
+const UPSERT_CHUNK: usize = 500;
+
+/// Inserts or updates `users` in place with multi-row statements.
+async fn upsert_users(tx: &mut Tx<'_>, users: &[&User]) -> Result<(), CoreError> {
+    for chunk in users.chunks(UPSERT_CHUNK) {
+        let mut query = sqlx::QueryBuilder::new(
+            "INSERT INTO users (id, company_id, email, display_name, role, status, \
+             mobile_phone, phone_verified_at, two_factor_enabled, version, updated_at) ",
+        );
+        query.push_values(chunk, |mut row, &user| {
+            row.push_bind(&user.id)
+                .push_bind(&user.company_id)
+                .push_bind(&user.email)
+                .push_bind(&user.display_name)
+                .push_bind(user.role.as_str())
+                .push_bind(user.status.as_str())
+                .push_bind(&user.mobile_phone)
+                .push_bind(user.phone_verified_at)
+                .push_bind(user.two_factor_enabled)
+                .push_bind(user.version)
+                .push_bind(user.updated_at);
+        });
+        query.push(
+            " ON CONFLICT (id) DO UPDATE SET company_id = excluded.company_id, \
+             email = excluded.email, display_name = excluded.display_name, role = excluded.role, \
+             status = excluded.status, mobile_phone = excluded.mobile_phone, \
+             phone_verified_at = excluded.phone_verified_at, \
+             two_factor_enabled = excluded.two_factor_enabled, version = excluded.version, \
+             updated_at = excluded.updated_at",
+        );
+        query.build().execute(&mut **tx).await?;
+    }
     Ok(())
+}
+
+const COMPANY_COLUMNS: &str = "id, name, two_factor_required, dms_kind, \
+     dms_supports_two_factor, offline_allowed, offline_max_hours, version";
+
+fn company_from_row(row: &sqlx::sqlite::SqliteRow) -> Company {
+    Company {
+        id: row.get(0),
+        name: row.get(1),
+        two_factor_required: row.get(2),
+        dms: DmsIntegration {
+            kind: row.get(3),
+            supports_two_factor: row.get(4),
+        },
+        offline_policy: OfflinePolicy {
+            allowed: row.get(5),
+            max_hours: u32::try_from(row.get::<i64, _>(6)).unwrap_or(0),
+        },
+        version: row.get(7),
+    }
 }
 
 const USER_COLUMNS: &str = "id, company_id, email, display_name, role, status, mobile_phone, \
@@ -530,7 +561,7 @@ pub(crate) mod tests {
         }
     }
 
-    fn session() -> SessionMeta {
+    pub(crate) fn session() -> SessionMeta {
         SessionMeta {
             user_id: "u1".into(),
             company_id: "c1".into(),
@@ -539,7 +570,7 @@ pub(crate) mod tests {
         }
     }
 
-    async fn seeded(dir: &Path, keys: &MemoryKeyStore) -> Cache {
+    pub(crate) async fn seeded(dir: &Path, keys: &MemoryKeyStore) -> Cache {
         let cache = Cache::open(&dir.join("cache.db"), keys, "cache-key")
             .await
             .unwrap();
@@ -554,6 +585,44 @@ pub(crate) mod tests {
             .await
             .unwrap();
         cache
+    }
+
+    #[tokio::test]
+    async fn multi_row_upserts_store_every_row_across_chunks_and_update_in_place() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = seeded(dir.path(), &MemoryKeyStore::default()).await;
+        let n = UPSERT_CHUNK * 2 + 7;
+        let mut users: Vec<User> = (0..n)
+            .map(|i| {
+                user(
+                    &format!("b{i:05}"),
+                    &format!("Bulk {i:05}"),
+                    &format!("b{i}@x.example"),
+                )
+            })
+            .collect();
+        users.push(user("u1", "Alice Admin", "alice@desertmotors.example"));
+        cache
+            .store_login(&company(), &users, &session())
+            .await
+            .unwrap();
+        let (_, total) = cache.list_users("", 0, 1).await.unwrap();
+        assert_eq!(total as usize, n + 1, "no row lost at a chunk boundary");
+        let last = &users[n - 1];
+        assert_eq!(cache.user(&last.id).await.unwrap().as_ref(), Some(last));
+
+        let mut changed = users[UPSERT_CHUNK].clone();
+        changed.display_name = "Renamed".into();
+        changed.version = 2;
+        let mut tx = write_tx(&cache.pool).await.unwrap();
+        upsert_users(&mut tx, &[&users[0], &changed]).await.unwrap();
+        tx.commit().await.unwrap();
+        assert_eq!(
+            cache.user(&changed.id).await.unwrap(),
+            Some(changed),
+            "an existing row is updated in place"
+        );
+        assert_eq!(cache.list_users("", 0, 1).await.unwrap().1 as usize, n + 1);
     }
 
     #[tokio::test]

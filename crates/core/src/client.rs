@@ -5,6 +5,7 @@ use std::net::IpAddr;
 use std::time::Duration;
 
 use reqwest::{Method, RequestBuilder, StatusCode};
+use secureclose_protocol::sync::{ChangesPage, Mutation, PushRequest, PushResponse, ResumeRequest};
 use secureclose_protocol::{
     ApiError, Challenge, Company, CompanyUpdate, EnrollPhoneRequest, Health, LoginRequest,
     LoginResponse, MeResponse, ResendCodeRequest, User, UserUpdate, UsersResponse,
@@ -206,6 +207,56 @@ impl CloudClient {
                 .json(update),
         )
         .await
+    }
+
+    /// One page of the company's changes after `since` (the reqwest `gzip`
+    /// feature asks for and inflates a compressed body).
+    pub async fn changes(
+        &self,
+        token: &Sensitive<String>,
+        since: i64,
+        limit: u32,
+    ) -> Result<ChangesPage, CoreError> {
+        // Two integers: nothing to escape.
+        let path = format!("/api/v1/sync/changes?since={since}&limit={limit}");
+        self.json(self.request(Method::GET, &path, Some(token)))
+            .await
+    }
+
+    /// Sends queued edits; one result per mutation, in order.
+    pub async fn push(
+        &self,
+        token: &Sensitive<String>,
+        mutations: &[Mutation],
+    ) -> Result<PushResponse, CoreError> {
+        let body = PushRequest {
+            mutations: mutations.to_vec(),
+        };
+        self.json(
+            self.request(Method::POST, "/api/v1/sync/push", Some(token))
+                .json(&body),
+        )
+        .await
+    }
+
+    /// Turns an offline sign-in back into a cloud session with the password
+    /// and this device's token (both sent once, never logged).
+    pub async fn resume(
+        &self,
+        email: &str,
+        password: &Sensitive<String>,
+        device_token: &Sensitive<String>,
+    ) -> Result<LoginResponse, CoreError> {
+        let body = ResumeRequest {
+            email: email.to_owned(),
+            password: password.expose().clone(),
+            device_token: device_token.expose().clone(),
+        };
+        let request = self
+            .request(Method::POST, "/api/v1/login/resume", None)
+            .json(&body);
+        drop(body);
+        self.json(request).await
     }
 
     /// `/api/v1/users/{id}` with the id percent-encoded as one path segment,

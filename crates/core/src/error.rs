@@ -17,6 +17,11 @@ pub mod desktop_codes {
     /// A code, resend or phone was sent with no sign-in waiting for it
     /// (cancelled, closed by the cloud, or never started).
     pub const NO_PENDING_LOGIN: &str = "no_pending_login";
+    // Offline sign-in (issue 4).
+    pub const OFFLINE_UNKNOWN_USER: &str = "offline_unknown_user";
+    pub const OFFLINE_LOCKED: &str = "offline_locked";
+    pub const OFFLINE_NOT_ALLOWED: &str = "offline_not_allowed";
+    pub const OFFLINE_GRACE_EXPIRED: &str = "offline_grace_expired";
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -79,6 +84,16 @@ pub enum CoreError {
     /// the cloud's rule (the cloud enforces it whatever the client sends).
     #[error("forbidden: {action} needs an admin")]
     Forbidden { action: &'static str },
+
+    /// Refused on this device with a contract code and a sentence for the
+    /// person: an invalid phone in an edit, or an offline sign-in outside
+    /// the rules (see `desktop_codes::OFFLINE_*`).
+    #[error("refused: {code}")]
+    Refused {
+        code: &'static str,
+        message: String,
+        retry_at: Option<i64>,
+    },
 }
 
 impl CoreError {
@@ -97,6 +112,7 @@ impl CoreError {
             CoreError::NotSignedIn => desktop_codes::NOT_SIGNED_IN,
             CoreError::NoPendingLogin => desktop_codes::NO_PENDING_LOGIN,
             CoreError::Forbidden { .. } => codes::FORBIDDEN,
+            CoreError::Refused { code, .. } => code,
         }
     }
 
@@ -143,6 +159,7 @@ impl CoreError {
             CoreError::Forbidden { .. } => {
                 "Only an administrator of your company can make this change.".into()
             }
+            CoreError::Refused { message, .. } => message.clone(),
         }
     }
 
@@ -187,6 +204,10 @@ impl From<&CoreError> for ApiError {
                 ..
             } => ApiError {
                 attempts_left: *attempts_left,
+                retry_at: *retry_at,
+                ..api
+            },
+            CoreError::Refused { retry_at, .. } => ApiError {
                 retry_at: *retry_at,
                 ..api
             },

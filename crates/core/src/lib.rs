@@ -9,13 +9,16 @@ pub mod client;
 pub mod error;
 pub mod ipc;
 pub mod keystore;
+pub mod offline;
+pub mod outbox;
 pub mod sensitive;
+pub mod sync;
 
 #[cfg(test)]
 #[cfg(feature = "ts")]
 mod bindings;
 
-pub use app::{AppCore, CoreConfig};
+pub use app::{AppCore, CoreConfig, QueuedEdit};
 pub use error::CoreError;
 pub use keystore::{KeyStore, OsKeyStore};
 pub use secureclose_protocol as protocol;

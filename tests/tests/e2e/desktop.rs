@@ -1,9 +1,11 @@
 //! The real desktop app (built with the UI embedded), driven through
 //! tauri-driver + WebKitWebDriver under Xvfb, against a real cloud.
 //! `two_factor` follows the help-center article's 2FA procedures; `axe` scans
-//! each screen for accessibility violations in the real webview.
+//! each screen for accessibility violations in the real webview; `offline`
+//! signs in and edits with the cloud stopped, then watches the edit sync.
 
 mod axe;
+mod offline;
 mod two_factor;
 mod updater;
 

@@ -8,7 +8,11 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod core_cloud;
+mod core_offline;
 mod core_session;
+mod core_sync;
 mod core_two_factor;
 mod desktop;
 mod support;
+mod sync_crash;
+mod sync_faults;

@@ -188,6 +188,7 @@ pub async fn open_core(data_dir: &Path, cloud_url: &str, key_store: Arc<dyn KeyS
         data_dir: data_dir.to_path_buf(),
         cloud_url: cloud_url.to_owned(),
         key_store,
+        sync_interval: CoreConfig::DEFAULT_SYNC_INTERVAL,
     })
     .await
     .expect("the core must open on an empty data dir")

@@ -27,7 +27,7 @@ describe("Company Profile", () => {
     const twoFactor = screen.getByTestId("company-two-factor");
     expect(twoFactor).toHaveTextContent("On");
     expect(twoFactor).toHaveTextContent("Every user enters a code");
-    expect(screen.getByTestId("company-offline")).toHaveTextContent("Up to 48 hours");
+    expect(screen.getByTestId("company-offline")).toHaveTextContent("up to 48 hours after their last code");
   });
 
   it("says when the DMS integration does not support 2FA and the toggle is off", async () => {

@@ -8,15 +8,21 @@ import { TWO_FACTOR_UNAVAILABLE_MESSAGE } from "./UserEditDialog";
 
 export const TAKES_EFFECT_MESSAGE = "Takes effect at each user's next sign-in.";
 
-type Load = { status: "loading" } | { status: "ready"; company: Company } | { status: "error"; message: string };
+type Load =
+  | { status: "loading"; previous: Company | null }
+  | { status: "ready"; company: Company }
+  | { status: "error"; message: string };
 
 export function CompanyPage({
   initial,
   canEdit = false,
   onSaved,
   onSessionLost,
+  dataVersion = 0,
 }: {
   initial?: Company;
+  /** A change re-reads the company from the cache (a sync landed), keeping it shown meanwhile. */
+  dataVersion?: number;
   /** Admins may change the company-wide toggle; others see it disabled. */
   canEdit?: boolean;
   onSaved?: (company: Company) => void;
@@ -24,12 +30,15 @@ export function CompanyPage({
   onSessionLost?: (message: string) => void;
 }) {
   const api = useApi();
-  const [load, setLoad] = useState<Load>({ status: "loading" });
+  const [load, setLoad] = useState<Load>({ status: "loading", previous: null });
   const [reload, setReload] = useState(0);
 
   useEffect(() => {
     let current = true;
-    setLoad({ status: "loading" });
+    setLoad((prev) => ({
+      status: "loading",
+      previous: prev.status === "ready" ? prev.company : prev.status === "loading" ? prev.previous : null,
+    }));
     api.company().then(
       (company) => current && setLoad({ status: "ready", company }),
       (reason: unknown) => {
@@ -42,11 +51,12 @@ export function CompanyPage({
     return () => {
       current = false;
     };
-  }, [api, reload, onSessionLost]);
+  }, [api, reload, dataVersion, onSessionLost]);
 
   // While the fresh copy loads, show what the session already knows rather
   // than an empty page; an error still wins so it is never hidden.
-  const company = load.status === "ready" ? load.company : load.status === "loading" ? initial : undefined;
+  const company =
+    load.status === "ready" ? load.company : load.status === "loading" ? (load.previous ?? initial) : undefined;
 
   return (
     <section className="page" aria-labelledby="company-title">
@@ -131,7 +141,7 @@ function CompanyDetails({
           </div>
           <p className="muted small">
             {company.offline_policy.allowed
-              ? `Up to ${company.offline_policy.max_hours} hours after the last online sign-in on this computer.`
+              ? `For users who signed in online on this computer before. With two-factor authentication: up to ${company.offline_policy.max_hours} hours after their last code on this computer.`
               : "Signing in always needs a connection to the SecureClose cloud."}
           </p>
         </div>

@@ -1,12 +1,13 @@
-import { useCallback, useState, type ReactElement } from "react";
+import { useCallback, useRef, useState, type ReactElement } from "react";
 import { useApi } from "../ApiContext";
 import { isSessionLost, toApiError } from "../api";
 import { BrandMark, ErrorAlert } from "../components/common";
-import { formatSyncedAt, initials } from "../format";
+import { editCount, initials } from "../format";
 import { useNow } from "../hooks";
-import type { AppInfo, SessionView, User } from "../types";
+import type { AppInfo, SessionView, SyncStatus, User } from "../types";
 import { UsersPage } from "./UsersPage";
 import { CompanyPage } from "./CompanyPage";
+import { OFFLINE_SIGN_IN_MESSAGE, SyncNotices, SyncStatusLine, useSyncStatus } from "./SyncBar";
 
 export type PortalTab = "users" | "company";
 
@@ -26,9 +27,15 @@ export function Portal({ info, session: initialSession, onSignedOut }: Props) {
   const [tab, setTab] = useState<PortalTab>("users");
   // Edits and "Sync now" update what the shell shows without a new login.
   const [session, setSession] = useState(initialSession);
-  const [pageKey, setPageKey] = useState(0);
-  const [syncing, setSyncing] = useState(false);
+  // Bumped when a sync lands: the pages re-read the cache in place (no
+  // remount, so paging, search and open dialogs survive).
+  const [dataVersion, setDataVersion] = useState(0);
+  const [sync, setSync] = useState<SyncStatus | null>(null);
+  const [syncBusy, setSyncBusy] = useState(false);
   const [signingOut, setSigningOut] = useState(false);
+  // Read by the sync callback: a sign-out the person asked for also stops
+  // the sync, and that must not read as "you have been signed out".
+  const signingOutRef = useRef(false);
   const [shellError, setShellError] = useState<{ title: string; message: string } | null>(null);
   const now = useNow(30_000);
   // Stable identity: the pages list it as an effect dependency.
@@ -37,32 +44,70 @@ export function Portal({ info, session: initialSession, onSignedOut }: Props) {
     [onSignedOut],
   );
 
-  async function signOut() {
+  // What the last status said, to tell a landed sync from any other event.
+  const seen = useRef({ lastSyncedAt: initialSession.last_synced_at, online: initialSession.online });
+  const syncStatusChanged = useCallback(
+    (next: SyncStatus) => {
+      setSync(next);
+      const landed = next.last_synced_at !== seen.current.lastSyncedAt;
+      const sessionMayHaveChanged = landed || next.online !== seen.current.online || next.state === "stopped";
+      seen.current = { lastSyncedAt: next.last_synced_at, online: next.online };
+      if (landed) setDataVersion((v) => v + 1);
+      if (!sessionMayHaveChanged) return;
+      // The session view is read from the cache: the signed-in user and the
+      // company may have changed, an offline sign-in may have resumed, and a
+      // stopped sync may mean the core signed out (the cloud said 401).
+      api.session().then(
+        (fresh) => {
+          if (fresh) setSession(fresh);
+          else if (!signingOutRef.current) onSignedOut("You have been signed out. Sign in again to continue.");
+        },
+        (reason: unknown) => {
+          const error = toApiError(reason);
+          if (isSessionLost(error)) sessionLost(error.message);
+        },
+      );
+    },
+    [api, onSignedOut, sessionLost],
+  );
+  useSyncStatus(api, syncStatusChanged);
+
+  async function signOut(notice?: string) {
+    signingOutRef.current = true;
     setSigningOut(true);
     setShellError(null);
     try {
       await api.logout();
-      onSignedOut();
+      onSignedOut(notice);
     } catch (reason) {
       setShellError({ title: "Could not sign out", message: toApiError(reason).message });
+      signingOutRef.current = false;
       setSigningOut(false);
     }
   }
 
-  async function syncNow() {
-    setSyncing(true);
+  /** Runs a sync action of the core and shows the status it returns. */
+  async function syncAction(action: () => Promise<SyncStatus>, failure: string) {
+    setSyncBusy(true);
     setShellError(null);
     try {
-      setSession(await api.refresh());
-      // Remount the page so it reads the refreshed cache.
-      setPageKey((k) => k + 1);
+      syncStatusChanged(await action());
     } catch (reason) {
       const error = toApiError(reason);
       if (isSessionLost(error)) sessionLost(error.message);
-      else setShellError({ title: "Could not sync", message: error.message });
+      else setShellError({ title: failure, message: error.message });
     } finally {
-      setSyncing(false);
+      setSyncBusy(false);
     }
+  }
+
+  function signInAgain() {
+    const pending = sync?.pending_edits ?? 0;
+    void signOut(
+      pending > 0
+        ? `Sign in to sync the ${editCount(pending)} waiting on this computer.`
+        : "Sign in to sync with SecureClose again.",
+    );
   }
 
   const { user, company } = session;
@@ -104,23 +149,14 @@ export function Portal({ info, session: initialSession, onSignedOut }: Props) {
       </aside>
       <div className="shell-body">
         <header className="topbar">
-          <p className="sync-status" aria-live="polite">
-            <span className={`status-dot ${session.online ? "status-online" : "status-offline"}`} aria-hidden="true" />
-            <span>{session.online ? "Online" : "Offline"}</span>
-            <span className="sync-sep" aria-hidden="true">
-              ·
-            </span>
-            <span>{formatSyncedAt(session.last_synced_at, now)}</span>
-            <button
-              type="button"
-              className="link-button sync-now"
-              data-testid="sync-now"
-              onClick={() => void syncNow()}
-              disabled={syncing}
-            >
-              {syncing ? "Syncing…" : "Sync now"}
-            </button>
-          </p>
+          <SyncStatusLine
+            status={sync}
+            online={session.online}
+            now={now}
+            busy={syncBusy || signingOut}
+            onSyncNow={() => void syncAction(() => api.syncNow(), "Could not sync")}
+            onSignInAgain={signInAgain}
+          />
           <div className="topbar-user">
             <span className="avatar" aria-hidden="true">
               {initials(user.display_name)}
@@ -141,13 +177,28 @@ export function Portal({ info, session: initialSession, onSignedOut }: Props) {
           </div>
         </header>
         <main className="content" id="main">
+          {session.offline_sign_in ? (
+            <p className="notice" data-testid="offline-banner">
+              {OFFLINE_SIGN_IN_MESSAGE}
+            </p>
+          ) : null}
+          <SyncNotices
+            notices={sync?.notices ?? []}
+            onDismiss={(id) => void syncAction(() => api.dismissSyncNotice(id), "Could not dismiss the notice")}
+          />
           {shellError ? <ErrorAlert title={shellError.title} message={shellError.message} /> : null}
           {tab === "users" ? (
-            <UsersPage key={pageKey} company={company} canEdit={isAdmin} onUserSaved={userSaved} onSessionLost={sessionLost} />
+            <UsersPage
+              company={company}
+              canEdit={isAdmin}
+              dataVersion={dataVersion}
+              onUserSaved={userSaved}
+              onSessionLost={sessionLost}
+            />
           ) : (
             <CompanyPage
-              key={pageKey}
               initial={company}
+              dataVersion={dataVersion}
               canEdit={isAdmin}
               onSaved={(saved) => setSession((s) => ({ ...s, company: saved }))}
               onSessionLost={sessionLost}

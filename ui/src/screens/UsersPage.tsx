@@ -31,9 +31,18 @@ interface Props {
   onUserSaved?: (user: User) => void;
   /** Called instead of showing the error when the session is gone. */
   onSessionLost?: (message: string) => void;
+  /** A change re-reads the current page from the cache (a sync landed), keeping the rows shown meanwhile. */
+  dataVersion?: number;
 }
 
-export function UsersPage({ company, columns = userColumns, canEdit = false, onUserSaved, onSessionLost }: Props) {
+export function UsersPage({
+  company,
+  columns = userColumns,
+  canEdit = false,
+  onUserSaved,
+  onSessionLost,
+  dataVersion = 0,
+}: Props) {
   const api = useApi();
   const [search, setSearch] = useState("");
   const debouncedSearch = useDebouncedValue(search.trim(), SEARCH_DEBOUNCE_MS);
@@ -66,6 +75,8 @@ export function UsersPage({ company, columns = userColumns, canEdit = false, onU
     );
     setEditing(null);
     setSavedNotice(`Saved changes to ${user.display_name}.`);
+    // The edit may move the row (a new name sorts elsewhere): read the page again.
+    setReload((n) => n + 1);
     onUserSaved?.(user);
   }
 
@@ -99,7 +110,7 @@ export function UsersPage({ company, columns = userColumns, canEdit = false, onU
     return () => {
       current = false;
     };
-  }, [api, request, reload, onSessionLost]);
+  }, [api, request, reload, dataVersion, onSessionLost]);
 
   const shown = load.status === "ready" ? load : load.status === "loading" ? load.previous : null;
   const users = shown?.users ?? [];

@@ -1,9 +1,10 @@
 // An in-memory implementation of `Api` for unit tests and the dev-only
 // `?mock` mode. Behaviour mirrors the core's and cloud's contracts closely
 // enough for the screens (prefix search, paging, the 2FA login steps and the
-// admin edit rules, {code,message,attempts_left?,retry_at?} errors), nothing more.
+// admin edit rules, {code,message,attempts_left?,retry_at?} errors, the sync
+// status and its event), nothing more.
 import { ApiCallError, type Api } from "../api";
-import type { AppInfo, Challenge, Company, SessionView, User, UserUpdate } from "../types";
+import type { AppInfo, Challenge, Company, SessionView, SyncStatus, User, UserUpdate } from "../types";
 
 export const demoCompany: Company = {
   id: "c0000000-0000-4000-8000-000000000001",
@@ -64,6 +65,16 @@ export interface FakeApiOptions {
   signedIn?: boolean;
   /** Who `signedIn` / `session()` is signed in as (default: the first user). */
   sessionUserId?: string;
+  /** The sync status to start with (default: online, idle, nothing pending). */
+  sync?: Partial<SyncStatus>;
+  /** The session was opened with the password checked on this device. */
+  offlineSignIn?: boolean;
+}
+
+/** The fake, plus what a test or the `?mock` mode uses to play the core's part. */
+export interface FakeApi extends Api {
+  /** Changes the sync status and pushes it to every `onSyncStatus` listener. */
+  setSyncStatus(patch: Partial<SyncStatus>): void;
 }
 
 /** Case-insensitive prefix match on name, any word of the name, or email. */
@@ -104,7 +115,7 @@ interface PendingLogin {
   challenge: Challenge;
 }
 
-export function createFakeApi(options: FakeApiOptions = {}): Api {
+export function createFakeApi(options: FakeApiOptions = {}): FakeApi {
   let info: AppInfo = {
     version: "0.1.0",
     cloud_url: "http://127.0.0.1:8787",
@@ -117,13 +128,32 @@ export function createFakeApi(options: FakeApiOptions = {}): Api {
   const first = users[0] ?? { ...demoUsers[0]! };
   let sessionUserId = options.sessionUserId ?? first.id;
   const sessionUser = () => users.find((u) => u.id === sessionUserId) ?? first;
+  let sync: SyncStatus = {
+    state: "idle",
+    online: true,
+    pending_edits: 0,
+    last_synced_at: Date.now() - 2 * 60_000,
+    next_retry_at: null,
+    notices: [],
+    ...options.sync,
+  };
+  const syncListeners = new Set<(status: SyncStatus) => void>();
+  const setSyncStatus = (patch: Partial<SyncStatus>) => {
+    sync = { ...sync, ...patch };
+    const snapshot = { ...sync, notices: [...sync.notices] };
+    syncListeners.forEach((listener) => listener(snapshot));
+  };
   const sessionView = (): SessionView => ({
     user: sessionUser(),
     company,
-    online: true,
-    offline_sign_in: false,
-    last_synced_at: Date.now() - 2 * 60_000,
+    online: sync.online,
+    offline_sign_in: options.offlineSignIn ?? false,
+    last_synced_at: sync.last_synced_at,
   });
+  /** Offline, an edit waits in the (pretend) outbox like the core's. */
+  const queued = () => {
+    if (!sync.online) setSyncStatus({ pending_edits: sync.pending_edits + 1 });
+  };
   let signedIn = options.signedIn ?? false;
   let pending: PendingLogin | null = null;
 
@@ -288,6 +318,7 @@ export function createFakeApi(options: FakeApiOptions = {}): Api {
       next.version += 1;
       next.updated_at = Date.now();
       Object.assign(u, next);
+      queued();
       return { ...u };
     },
     updateCompany: async (update) => {
@@ -301,11 +332,30 @@ export function createFakeApi(options: FakeApiOptions = {}): Api {
         ...(update.two_factor_required !== undefined ? { two_factor_required: update.two_factor_required } : {}),
         version: company.version + 1,
       };
+      queued();
       return company;
     },
     refresh: async () => {
       if (!signedIn) throw new ApiCallError("unauthenticated", "Sign in first.");
       return { ...sessionView(), last_synced_at: Date.now() };
     },
+    syncStatus: async () => ({ ...sync, notices: [...sync.notices] }),
+    syncNow: async () => {
+      if (!signedIn) throw new ApiCallError("unauthenticated", "Sign in first.");
+      // Offline nothing can be pushed; online the pretend outbox empties.
+      if (sync.online) setSyncStatus({ state: "idle", pending_edits: 0, last_synced_at: Date.now(), next_retry_at: null });
+      return { ...sync, notices: [...sync.notices] };
+    },
+    dismissSyncNotice: async (id) => {
+      setSyncStatus({ notices: sync.notices.filter((n) => n.id !== id) });
+      return { ...sync, notices: [...sync.notices] };
+    },
+    onSyncStatus: async (listener) => {
+      syncListeners.add(listener);
+      return () => {
+        syncListeners.delete(listener);
+      };
+    },
+    setSyncStatus,
   };
 }

@@ -1,17 +1,22 @@
-import { render } from "@testing-library/react";
+import { act, render } from "@testing-library/react";
 import type { ReactElement } from "react";
 import { vi, type Mock } from "vitest";
 import { App } from "../App";
 import { ApiProvider } from "../ApiContext";
 import type { Api } from "../api";
-import { createFakeApi, type FakeApiOptions } from "./fakeApi";
+import type { SyncStatus } from "../types";
+import { createFakeApi, type FakeApi, type FakeApiOptions } from "./fakeApi";
 
-export type SpyApi = { [K in keyof Api]: Mock<NonNullable<Api[K]>> };
+export type SpyApi = { [K in keyof Api]: Mock<NonNullable<Api[K]>> } & {
+  /** Plays the core pushing a `sync-status` event (inside act()). */
+  emitSyncStatus(patch: Partial<SyncStatus>): void;
+};
 
 /** A fake Api whose every method is a spy around the in-memory behaviour. */
-export function spyApi(base: Api | FakeApiOptions = {}): SpyApi {
-  const api: Api = typeof base.appInfo === "function" ? (base as Api) : createFakeApi(base as FakeApiOptions);
+export function spyApi(base: FakeApi | FakeApiOptions = {}): SpyApi {
+  const api: FakeApi = typeof base.appInfo === "function" ? (base as FakeApi) : createFakeApi(base as FakeApiOptions);
   return {
+    emitSyncStatus: (patch) => act(() => api.setSyncStatus(patch)),
     appInfo: vi.fn(api.appInfo),
     resetCache: vi.fn(api.resetCache),
     setCloudUrl: vi.fn(api.setCloudUrl),
@@ -27,6 +32,10 @@ export function spyApi(base: Api | FakeApiOptions = {}): SpyApi {
     updateUser: vi.fn(api.updateUser),
     updateCompany: vi.fn(api.updateCompany),
     refresh: vi.fn(api.refresh),
+    syncStatus: vi.fn(api.syncStatus),
+    syncNow: vi.fn(api.syncNow),
+    dismissSyncNotice: vi.fn(api.dismissSyncNotice),
+    onSyncStatus: vi.fn(api.onSyncStatus),
   };
 }
 

@@ -3,8 +3,10 @@
 //! company's user is 403 forbidden whatever the request says.
 
 use axum::extract::{Path, State};
+use axum::http::StatusCode;
 use axum::Json;
 use secureclose_protocol::{ApiError, Company, CompanyUpdate, Role, User, UserStatus, UserUpdate};
+use sqlx::AnyConnection;
 
 use super::ApiJson;
 use crate::audit::{self, kinds, Event};
@@ -12,7 +14,7 @@ use crate::auth::{normalize_email, AdminUser, AuthedUser};
 use crate::db::bool_to_db;
 use crate::error::CloudError;
 use crate::twofactor::LOCK_AFTER_FAILURES;
-use crate::{phone, store, AppState};
+use crate::{device, phone, store, sync, AppState};
 
 const MAX_NAME_CHARS: usize = 200;
 
@@ -69,6 +71,43 @@ fn clean_email(email: &str) -> Result<String, CloudError> {
     Ok(email)
 }
 
+/// What an apply function did.
+#[derive(Debug)]
+pub enum Applied<T> {
+    /// Written (or nothing left to write: every field had converged).
+    Done(T),
+    /// Fields someone else changed since the mutation's base; nothing written.
+    Conflict(Vec<String>),
+}
+
+/// What a sync mutation was based on: the client's values of the changed
+/// fields and the entity version it saw.
+pub struct Base<'a, U> {
+    pub values: &'a U,
+    pub version: i64,
+}
+
+/// Refuses to leave the company without an active admin.
+async fn ensure_another_active_admin(
+    tx: &mut AnyConnection,
+    target: &User,
+) -> Result<(), CloudError> {
+    let others: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM users WHERE company_id = $1 AND role = 'admin' \
+         AND status = 'active' AND deleted_at IS NULL AND id <> $2",
+    )
+    .bind(&target.company_id)
+    .bind(&target.id)
+    .fetch_one(&mut *tx)
+    .await?;
+    if others == 0 {
+        return Err(CloudError::Validation(
+            "the company needs at least one active admin".into(),
+        ));
+    }
+    Ok(())
+}
+
 /// An admin edits a user of their company (General Info and Login Info).
 /// Rules: the phone is stored as E.164 and a changed phone is unverified
 /// again; 2FA cannot be turned on without a phone, nor where the DMS does
@@ -96,10 +135,61 @@ pub async fn update_user(
     Path(id): Path<String>,
     ApiJson(update): ApiJson<UserUpdate>,
 ) -> Result<Json<User>, CloudError> {
-    let db = &state.db;
-    let actor = &admin.user;
-    let target = same_company_user(&state, actor, &id).await?;
-    let company = store::company_of(db, actor).await?;
+    let mut tx = state.db.pool.begin().await?;
+    let applied = apply_user_update(&mut tx, &admin.user, state.now(), &id, &update, None).await;
+    match applied {
+        Ok(Applied::Done(user)) => {
+            tx.commit().await?;
+            Ok(Json(user))
+        }
+        Ok(Applied::Conflict(_)) => Err(CloudError::Internal(
+            "a merge conflict without a base".into(),
+        )),
+        // PATCH keeps its answer for ids outside the company (see same_company_user).
+        Err(CloudError::NotFound) => Err(CloudError::Forbidden),
+        Err(e) => Err(e),
+    }
+}
+
+/// Applies an admin's edit of a user inside `tx` (PATCH: `base` None; sync
+/// push: the mutation's base, merged field by field first). Takes the change
+/// seq before reading, validates, writes, audits, and returns the user as
+/// stored. `not_found` for a user outside the actor's company or deleted.
+pub async fn apply_user_update(
+    tx: &mut AnyConnection,
+    actor: &User,
+    now: i64,
+    user_id: &str,
+    update: &UserUpdate,
+    base: Option<Base<'_, UserUpdate>>,
+) -> Result<Applied<User>, CloudError> {
+    if actor.role != Role::Admin {
+        return Err(CloudError::Forbidden);
+    }
+    let seq = sync::next_change_seq(tx, &actor.company_id).await?;
+    let target = match store::user_in(tx, user_id).await? {
+        Some(user) if user.company_id == actor.company_id => user,
+        _ => return Err(CloudError::NotFound),
+    };
+    let merged;
+    let update = match base {
+        Some(base) if base.version != target.version => {
+            match sync::merge_user(&target, update, base.values) {
+                Ok(rest) if sync::user_update_is_empty(&rest) => {
+                    return Ok(Applied::Done(target));
+                }
+                Ok(rest) => {
+                    merged = rest;
+                    &merged
+                }
+                Err(fields) => return Ok(Applied::Conflict(fields)),
+            }
+        }
+        _ => update,
+    };
+    let company = store::company_in(tx, &actor.company_id)
+        .await?
+        .ok_or_else(|| CloudError::Internal(format!("company of user {} missing", actor.id)))?;
 
     let display_name = match &update.display_name {
         Some(name) => clean_name(name)?,
@@ -138,23 +228,9 @@ pub async fn update_user(
         }
     }
 
-    let now = state.now();
-    let mut tx = db.pool.begin().await?;
     let was_active_admin = target.role == Role::Admin && target.status == UserStatus::Active;
     if was_active_admin && (role != Role::Admin || status != UserStatus::Active) {
-        let others: i64 = sqlx::query_scalar(
-            "SELECT COUNT(*) FROM users WHERE company_id = $1 AND role = 'admin' \
-             AND status = 'active' AND id <> $2",
-        )
-        .bind(&target.company_id)
-        .bind(&target.id)
-        .fetch_one(&mut *tx)
-        .await?;
-        if others == 0 {
-            return Err(CloudError::Validation(
-                "the company needs at least one active admin".into(),
-            ));
-        }
+        ensure_another_active_admin(tx, &target).await?;
     }
     let taken: Option<String> =
         sqlx::query_scalar("SELECT id FROM users WHERE lower(email) = $1 AND id <> $2")
@@ -170,7 +246,8 @@ pub async fn update_user(
     let updated = sqlx::query(
         "UPDATE users SET display_name = $1, email = $2, mobile_phone = $3, \
          phone_verified_at = $4, role = $5, status = $6, two_factor_enabled = $7, \
-         version = version + 1, updated_at = $8 WHERE id = $9 AND company_id = $10",
+         version = version + 1, updated_at = $8, change_seq = $9 \
+         WHERE id = $10 AND company_id = $11",
     )
     .bind(&display_name)
     .bind(&email)
@@ -180,6 +257,7 @@ pub async fn update_user(
     .bind(status.as_str())
     .bind(bool_to_db(two_factor_enabled))
     .bind(now)
+    .bind(seq)
     .bind(&target.id)
     .bind(&target.company_id)
     .execute(&mut *tx)
@@ -191,7 +269,7 @@ pub async fn update_user(
         _ => CloudError::Database(e),
     })?;
     if updated.rows_affected() != 1 {
-        return Err(CloudError::Forbidden);
+        return Err(CloudError::NotFound);
     }
     let unlocked = if update.status == Some(UserStatus::Active) {
         sqlx::query(
@@ -208,7 +286,10 @@ pub async fn update_user(
     } else {
         false
     };
-    tx.commit().await?;
+    if status == UserStatus::Disabled && target.status != UserStatus::Disabled {
+        // A disabled user must not come back through an offline resume.
+        device::revoke_all_of_user(tx, &target.id, now).await?;
+    }
 
     let event = |kind, detail: String| Event {
         kind,
@@ -223,15 +304,15 @@ pub async fn update_user(
         } else {
             kinds::TWO_FACTOR_DISABLED
         };
-        audit::record(db, now, event(kind, String::new())).await?;
+        audit::record_in(tx, now, event(kind, String::new())).await?;
     }
     if mobile_phone != target.mobile_phone {
         match &mobile_phone {
             Some(phone) => {
                 let detail = format!("to {}", phone::hint(phone));
-                audit::record(db, now, event(kinds::PHONE_CHANGED, detail)).await?;
+                audit::record_in(tx, now, event(kinds::PHONE_CHANGED, detail)).await?;
             }
-            None => audit::record(db, now, event(kinds::PHONE_REMOVED, String::new())).await?,
+            None => audit::record_in(tx, now, event(kinds::PHONE_REMOVED, String::new())).await?,
         }
     }
     let mut changed = Vec::new();
@@ -248,15 +329,15 @@ pub async fn update_user(
         changed.push("status");
     }
     if !changed.is_empty() {
-        audit::record(db, now, event(kinds::USER_UPDATED, changed.join(","))).await?;
+        audit::record_in(tx, now, event(kinds::USER_UPDATED, changed.join(","))).await?;
     }
     if unlocked {
-        audit::record(db, now, event(kinds::ACCOUNT_UNLOCKED, String::new())).await?;
+        audit::record_in(tx, now, event(kinds::ACCOUNT_UNLOCKED, String::new())).await?;
     }
-    let user = store::user_by_id(db, &target.id)
+    let user = store::user_in(tx, &target.id)
         .await?
-        .ok_or(CloudError::Forbidden)?;
-    Ok(Json(user))
+        .ok_or(CloudError::NotFound)?;
+    Ok(Applied::Done(user))
 }
 
 /// An admin edits their company profile (name, company-wide 2FA toggle).
@@ -278,9 +359,49 @@ pub async fn update_company(
     AdminUser(admin): AdminUser,
     ApiJson(update): ApiJson<CompanyUpdate>,
 ) -> Result<Json<Company>, CloudError> {
-    let db = &state.db;
-    let actor = &admin.user;
-    let company = store::company_of(db, actor).await?;
+    let mut tx = state.db.pool.begin().await?;
+    match apply_company_update(&mut tx, &admin.user, state.now(), &update, None).await? {
+        Applied::Done(company) => {
+            tx.commit().await?;
+            Ok(Json(company))
+        }
+        Applied::Conflict(_) => Err(CloudError::Internal(
+            "a merge conflict without a base".into(),
+        )),
+    }
+}
+
+/// Applies an admin's edit of their company inside `tx` (see [`apply_user_update`]).
+pub async fn apply_company_update(
+    tx: &mut AnyConnection,
+    actor: &User,
+    now: i64,
+    update: &CompanyUpdate,
+    base: Option<Base<'_, CompanyUpdate>>,
+) -> Result<Applied<Company>, CloudError> {
+    if actor.role != Role::Admin {
+        return Err(CloudError::Forbidden);
+    }
+    let seq = sync::next_change_seq(tx, &actor.company_id).await?;
+    let company = store::company_in(tx, &actor.company_id)
+        .await?
+        .ok_or_else(|| CloudError::Internal(format!("company of user {} missing", actor.id)))?;
+    let merged;
+    let update = match base {
+        Some(base) if base.version != company.version => {
+            match sync::merge_company(&company, update, base.values) {
+                Ok(rest) if sync::company_update_is_empty(&rest) => {
+                    return Ok(Applied::Done(company));
+                }
+                Ok(rest) => {
+                    merged = rest;
+                    &merged
+                }
+                Err(fields) => return Ok(Applied::Conflict(fields)),
+            }
+        }
+        _ => update,
+    };
     let name = match &update.name {
         Some(name) => clean_name(name)?,
         None => company.name.clone(),
@@ -291,16 +412,16 @@ pub async fn update_company(
     if update.two_factor_required == Some(true) && !company.dms.supports_two_factor {
         return Err(CloudError::TwoFactorUnavailable);
     }
-    let now = state.now();
     sqlx::query(
         "UPDATE companies SET name = $1, two_factor_required = $2, version = version + 1, \
-         updated_at = $3 WHERE id = $4",
+         updated_at = $3, change_seq = $4 WHERE id = $5",
     )
     .bind(&name)
     .bind(bool_to_db(required))
     .bind(now)
+    .bind(seq)
     .bind(&company.id)
-    .execute(&db.pool)
+    .execute(&mut *tx)
     .await?;
     let event = |kind, detail: String| Event {
         kind,
@@ -315,10 +436,78 @@ pub async fn update_company(
         } else {
             kinds::COMPANY_TWO_FACTOR_DISABLED
         };
-        audit::record(db, now, event(kind, String::new())).await?;
+        audit::record_in(tx, now, event(kind, String::new())).await?;
     }
     if name != company.name {
-        audit::record(db, now, event(kinds::COMPANY_UPDATED, "name".into())).await?;
+        audit::record_in(tx, now, event(kinds::COMPANY_UPDATED, "name".into())).await?;
     }
-    Ok(Json(store::company_of(db, actor).await?))
+    let company = store::company_in(tx, &actor.company_id)
+        .await?
+        .ok_or_else(|| CloudError::Internal(format!("company of user {} missing", actor.id)))?;
+    Ok(Applied::Done(company))
+}
+
+/// An admin deletes a user of their company: a soft delete (the row stays as
+/// a tombstone that clients pull), every session and device grant of the user
+/// revoked. Never yourself, never the last active admin.
+#[utoipa::path(
+    delete,
+    path = "/api/v1/users/{id}",
+    tag = "admin",
+    security(("bearer" = [])),
+    params(("id" = String, Path, description = "User id")),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 400, description = "validation: yourself, or the last active admin", body = ApiError),
+        (status = 401, description = "unauthenticated or session_expired", body = ApiError),
+        (status = 403, description = "forbidden: caller is not an admin, or the user is not in the caller's company", body = ApiError),
+    )
+)]
+pub async fn delete_user(
+    State(state): State<AppState>,
+    AdminUser(admin): AdminUser,
+    Path(id): Path<String>,
+) -> Result<StatusCode, CloudError> {
+    let actor = &admin.user;
+    if id == actor.id {
+        return Err(CloudError::Validation(
+            "you cannot delete your own account".into(),
+        ));
+    }
+    let now = state.now();
+    let mut tx = state.db.pool.begin().await?;
+    let seq = sync::next_change_seq(&mut tx, &actor.company_id).await?;
+    let target = match store::user_in(&mut tx, &id).await? {
+        Some(user) if user.company_id == actor.company_id => user,
+        _ => return Err(CloudError::Forbidden),
+    };
+    if target.role == Role::Admin && target.status == UserStatus::Active {
+        ensure_another_active_admin(&mut tx, &target).await?;
+    }
+    sqlx::query(
+        "UPDATE users SET deleted_at = $1, version = version + 1, updated_at = $1, \
+         change_seq = $2 WHERE id = $3",
+    )
+    .bind(now)
+    .bind(seq)
+    .bind(&target.id)
+    .execute(&mut *tx)
+    .await?;
+    sqlx::query("UPDATE sessions SET revoked_at = $1 WHERE user_id = $2 AND revoked_at IS NULL")
+        .bind(now)
+        .bind(&target.id)
+        .execute(&mut *tx)
+        .await?;
+    device::revoke_all_of_user(&mut tx, &target.id, now).await?;
+    let event = Event {
+        kind: kinds::USER_DELETED,
+        actor_user_id: Some(actor.id.as_str()),
+        subject_user_id: Some(target.id.as_str()),
+        company_id: Some(target.company_id.as_str()),
+        detail: String::new(),
+    };
+    audit::record_in(&mut tx, now, event).await?;
+    tx.commit().await?;
+    tracing::info!(user_id = %target.id, actor = %actor.id, "user deleted");
+    Ok(StatusCode::NO_CONTENT)
 }

@@ -5,6 +5,7 @@ pub mod admin;
 pub mod dev;
 pub mod health;
 pub mod session;
+pub mod sync;
 pub mod updates;
 
 use axum::extract::rejection::JsonRejection;
@@ -15,6 +16,7 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::de::DeserializeOwned;
 use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::compression::CompressionLayer;
 use tower_http::trace::TraceLayer;
 
 use crate::error::CloudError;
@@ -28,6 +30,15 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/login/verify", post(session::verify))
         .route("/api/v1/login/resend", post(session::resend))
         .route("/api/v1/login/enroll-phone", post(session::enroll_phone))
+        .route("/api/v1/login/resume", post(session::resume))
+        .route("/api/v1/sync/changes", get(sync::changes))
+        .route(
+            "/api/v1/sync/push",
+            // A full chunk of MAX_PUSH_MUTATIONS edits is far above the default limit.
+            post(sync::push).layer(DefaultBodyLimit::max(
+                max_body.max(sync::MAX_PUSH_BODY_BYTES),
+            )),
+        )
         .route("/api/v1/logout", post(session::logout))
         .route("/api/v1/me", get(account::me))
         .route(
@@ -37,7 +48,9 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/users", get(account::users))
         .route(
             "/api/v1/users/{id}",
-            get(admin::get_user).patch(admin::update_user),
+            get(admin::get_user)
+                .patch(admin::update_user)
+                .delete(admin::delete_user),
         )
         .route("/api/v1/openapi.json", get(openapi::openapi_json))
         .route(
@@ -52,6 +65,9 @@ pub fn router(state: AppState) -> Router {
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(max_body))
+        // Pull pages of thousands of users shrink several times; only when
+        // the client sends Accept-Encoding: gzip.
+        .layer(CompressionLayer::new().gzip(true))
         .layer(CatchPanicLayer::custom(panic_response))
         // The default span and response events carry method, path, status and
         // latency only: never headers (bearer tokens) or bodies (passwords).

@@ -1,6 +1,7 @@
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
+use secureclose_protocol::sync::ResumeRequest;
 use secureclose_protocol::{
     ApiError, Challenge, Company, EnrollPhoneRequest, LoginRequest, LoginResponse,
     ResendCodeRequest, SessionGrant, User, UserStatus, VerifyCodeRequest,
@@ -12,7 +13,7 @@ use crate::auth::{new_session_token, normalize_email, token_hash, AuthedUser};
 use crate::clock::ms;
 use crate::error::CloudError;
 use crate::twofactor::{self, CodeCheck, Failure, Purpose};
-use crate::{phone, store, AppState};
+use crate::{device, phone, store, AppState};
 
 /// Longest password accepted; longer input only burns CPU in the hash.
 const MAX_PASSWORD_BYTES: usize = 1024;
@@ -27,41 +28,21 @@ fn user_event<'a>(kind: &'a str, user: &'a User, detail: impl Into<String>) -> E
     }
 }
 
-/// Email + password. Whether a second factor follows is recomputed from the
-/// database every time: (user toggle OR company toggle) AND DMS support.
-/// A user who needs it and has a mobile phone gets a code now
-/// (`second_factor_required`); one without a verified phone must enrol one
-/// (`phone_enrollment_required`). Nobody, admins included, skips it.
-/// A phone on file that is not yet verified (an admin entered or changed it)
-/// gets the code too and becomes verified by it: the article's first procedure.
-#[utoipa::path(
-    post,
-    path = "/api/v1/login",
-    tag = "session",
-    request_body = LoginRequest,
-    responses(
-        (status = 200, description = "Password accepted: signed_in, second_factor_required (code sent) or phone_enrollment_required", body = LoginResponse),
-        (status = 400, description = "validation: malformed request", body = ApiError),
-        (status = 401, description = "invalid_credentials", body = ApiError),
-        (status = 403, description = "account_disabled (only after a correct password)", body = ApiError),
-        (status = 413, description = "payload_too_large", body = ApiError),
-        (status = 423, description = "account_locked: 100 consecutive failures; an admin must re-activate the account", body = ApiError),
-        (status = 429, description = "rate_limited (growing delay after repeated failures; retry_at) or sms_limit (retry_at)", body = ApiError),
-        (status = 502, description = "sms_failed: the code could not be sent", body = ApiError),
-        (status = 503, description = "server_busy: too many logins queued; retry", body = ApiError),
-    )
-)]
-pub async fn login(
-    State(state): State<AppState>,
-    ApiJson(request): ApiJson<LoginRequest>,
-) -> Result<Json<LoginResponse>, CloudError> {
-    let email = normalize_email(&request.email);
-    if email.is_empty() || request.password.is_empty() {
+/// The password step shared by `/login` and `/login/resume`: attempt
+/// reserved (delay and lock), argon2 verify (a dummy hash for unknown emails),
+/// failures counted and audited. The user may still be disabled.
+async fn check_password(
+    state: &AppState,
+    email: &str,
+    password: String,
+) -> Result<User, CloudError> {
+    let email = normalize_email(email);
+    if email.is_empty() || password.is_empty() {
         return Err(CloudError::Validation(
             "email and password are required".into(),
         ));
     }
-    if request.password.len() > MAX_PASSWORD_BYTES {
+    if password.len() > MAX_PASSWORD_BYTES {
         return Err(CloudError::Validation("the password is too long".into()));
     }
     let db = &state.db;
@@ -71,7 +52,7 @@ pub async fn login(
     }
     let stored = found.as_ref().map(|c| c.password_hash.clone());
     // An unknown email is verified against a dummy hash: same cost, same answer.
-    let matches = match state.hasher.verify(request.password, stored).await {
+    let matches = match state.hasher.verify(password, stored).await {
         Ok(matches) => matches,
         Err(e) => {
             if let Some(credentials) = &found {
@@ -108,6 +89,40 @@ pub async fn login(
         }
     };
     twofactor::password_accepted(db, &user.id).await?;
+    Ok(user)
+}
+
+/// Email + password. Whether a second factor follows is recomputed from the
+/// database every time: (user toggle OR company toggle) AND DMS support.
+/// A user who needs it and has a mobile phone gets a code now
+/// (`second_factor_required`); one without a verified phone must enrol one
+/// (`phone_enrollment_required`). Nobody, admins included, skips it.
+/// A phone on file that is not yet verified (an admin entered or changed it)
+/// gets the code too and becomes verified by it: the article's first procedure.
+#[utoipa::path(
+    post,
+    path = "/api/v1/login",
+    tag = "session",
+    request_body = LoginRequest,
+    responses(
+        (status = 200, description = "Password accepted: signed_in, second_factor_required (code sent) or phone_enrollment_required", body = LoginResponse),
+        (status = 400, description = "validation: malformed request", body = ApiError),
+        (status = 401, description = "invalid_credentials", body = ApiError),
+        (status = 403, description = "account_disabled (only after a correct password)", body = ApiError),
+        (status = 413, description = "payload_too_large", body = ApiError),
+        (status = 423, description = "account_locked: 100 consecutive failures; an admin must re-activate the account", body = ApiError),
+        (status = 429, description = "rate_limited (growing delay after repeated failures; retry_at) or sms_limit (retry_at)", body = ApiError),
+        (status = 502, description = "sms_failed: the code could not be sent", body = ApiError),
+        (status = 503, description = "server_busy: too many logins queued; retry", body = ApiError),
+    )
+)]
+pub async fn login(
+    State(state): State<AppState>,
+    ApiJson(request): ApiJson<LoginRequest>,
+) -> Result<Json<LoginResponse>, CloudError> {
+    let user = check_password(&state, &request.email, request.password).await?;
+    let db = &state.db;
+    let now = state.now();
     if user.status == UserStatus::Disabled {
         audit::record(
             db,
@@ -120,7 +135,7 @@ pub async fn login(
     let company = store::company_of(db, &user).await?;
 
     if !twofactor::needs_second_factor(&user, &company) {
-        return complete_sign_in(&state, user, company, "password").await;
+        return complete_sign_in(&state, user, company, "password", None).await;
     }
     // As the help-center article says: a user with a mobile phone on file gets
     // the code there (an admin-entered number becomes verified when a code sent
@@ -145,12 +160,15 @@ pub async fn login(
     }
 }
 
-/// Issues the session of a completed sign-in.
+/// Issues the session of a completed sign-in, and a device grant for an
+/// offline resume (`second_factor_at`: when this device last completed a
+/// second factor, if ever).
 async fn complete_sign_in(
     state: &AppState,
     user: User,
     company: Company,
     how: &str,
+    second_factor_at: Option<i64>,
 ) -> Result<Json<LoginResponse>, CloudError> {
     let db = &state.db;
     let now = state.now();
@@ -158,13 +176,14 @@ async fn complete_sign_in(
     let token = new_session_token();
     let expires_at = now.saturating_add(ms(state.config.session_ttl));
     store::insert_session(db, &token_hash(&token), &user.id, now, expires_at).await?;
+    let device_token = device::issue(db, &user.id, second_factor_at, now).await?;
     audit::record(db, now, user_event(kinds::LOGIN_SUCCEEDED, &user, how)).await?;
     tracing::info!(user_id = %user.id, company_id = %company.id, "signed in");
     Ok(Json(LoginResponse::SignedIn {
         session: SessionGrant {
             token,
             expires_at,
-            device_token: None,
+            device_token: Some(device_token),
         },
         user,
         company,
@@ -223,7 +242,7 @@ pub async fn verify(
             .phone
             .as_deref()
             .ok_or_else(|| CloudError::Internal("enrolment code without a phone".into()))?;
-        store::set_verified_phone(db, &user.id, phone, now).await?;
+        store::set_verified_phone(db, &user, phone, now).await?;
         let detail = format!("verified {} at sign-in", phone::hint(phone));
         audit::record(db, now, user_event(kinds::PHONE_ENROLLED, &user, detail)).await?;
         store::user_by_id(db, &user.id)
@@ -235,7 +254,7 @@ pub async fn verify(
     {
         // The number on file (entered by an admin) just proved it reaches the user.
         let phone = row.phone.as_deref().unwrap_or_default();
-        store::set_verified_phone(db, &user.id, phone, now).await?;
+        store::set_verified_phone(db, &user, phone, now).await?;
         let detail = format!("{} verified at sign-in", phone::hint(phone));
         audit::record(db, now, user_event(kinds::PHONE_VERIFIED, &user, detail)).await?;
         store::user_by_id(db, &user.id)
@@ -245,7 +264,78 @@ pub async fn verify(
         user
     };
     let company = store::company_of(db, &user).await?;
-    complete_sign_in(&state, user, company, "password and SMS code").await
+    complete_sign_in(&state, user, company, "password and SMS code", Some(now)).await
+}
+
+/// A desktop that signed in offline gets a cloud session back without a new
+/// SMS code: the password (checked, counted and locked exactly like
+/// `/login`) plus the device token of an earlier sign-in on that device.
+/// Refused unless the grant is this user's, live (30 days, not revoked), the
+/// user active, the company allows offline use, and, when the user needs 2FA
+/// now, the grant's last second factor is within the company's offline hours.
+/// The refusal never says which check failed. The used grant is replaced.
+#[utoipa::path(
+    post,
+    path = "/api/v1/login/resume",
+    tag = "session",
+    request_body = ResumeRequest,
+    responses(
+        (status = 200, description = "signed_in: a new session and a new device token", body = LoginResponse),
+        (status = 400, description = "validation: malformed request", body = ApiError),
+        (status = 401, description = "resume_refused: sign in again online", body = ApiError),
+        (status = 423, description = "account_locked", body = ApiError),
+        (status = 429, description = "rate_limited (retry_at)", body = ApiError),
+        (status = 503, description = "server_busy", body = ApiError),
+    )
+)]
+pub async fn resume(
+    State(state): State<AppState>,
+    ApiJson(request): ApiJson<ResumeRequest>,
+) -> Result<Json<LoginResponse>, CloudError> {
+    let user = match check_password(&state, &request.email, request.password).await {
+        Ok(user) => user,
+        Err(CloudError::InvalidCredentials) => return Err(CloudError::ResumeRefused),
+        Err(e) => return Err(e),
+    };
+    let db = &state.db;
+    let now = state.now();
+    let company = store::company_of(db, &user).await?;
+    let grant = device::find(db, &request.device_token).await?;
+    let second_factor_at = match &grant {
+        Some(grant)
+            if grant.user_id == user.id
+                && grant.is_live(now)
+                && user.status == UserStatus::Active
+                && company.offline_policy.allowed =>
+        {
+            grant.second_factor_at
+        }
+        _ => return refuse_resume(db, &user, now).await,
+    };
+    if twofactor::needs_second_factor(&user, &company) {
+        let grace = i64::from(company.offline_policy.max_hours).saturating_mul(3_600_000);
+        let within = second_factor_at.is_some_and(|at| at.saturating_add(grace) > now);
+        if !within {
+            return refuse_resume(db, &user, now).await;
+        }
+    }
+    device::revoke(db, &request.device_token, now).await?;
+    audit::record(db, now, user_event(kinds::SESSION_RESUMED, &user, "")).await?;
+    complete_sign_in(&state, user, company, "offline resume", second_factor_at).await
+}
+
+async fn refuse_resume(
+    db: &crate::db::Db,
+    user: &User,
+    now: i64,
+) -> Result<Json<LoginResponse>, CloudError> {
+    audit::record(
+        db,
+        now,
+        user_event(kinds::LOGIN_FAILED, user, "offline resume refused"),
+    )
+    .await?;
+    Err(CloudError::ResumeRefused)
 }
 
 /// Sends a new code for the attempt (30 s cooldown; at most 5 sends per

@@ -35,7 +35,7 @@ const DMS_UNAVAILABLE: &str = "not available with your DMS integration";
 // ---- small UI steps ---------------------------------------------------------
 
 /// Polls until the element `id` exists and its text contains `needle`.
-async fn wait_for_text(client: &Client, id: &str, needle: &str) -> String {
+pub(super) async fn wait_for_text(client: &Client, id: &str, needle: &str) -> String {
     let deadline = Instant::now() + WAIT;
     let mut last = String::new();
     loop {
@@ -57,7 +57,7 @@ async fn wait_for_text(client: &Client, id: &str, needle: &str) -> String {
 }
 
 /// The Users table row whose text contains `needle` (rows render asynchronously).
-async fn row_with(client: &Client, needle: &str) -> Element {
+pub(super) async fn row_with(client: &Client, needle: &str) -> Element {
     let deadline = Instant::now() + WAIT;
     loop {
         // An Err (stale element while the table re-renders) is just "not yet".
@@ -108,32 +108,32 @@ async fn wait_for_row_cells(
     }
 }
 
-async fn sign_in(client: &Client, email: &str, password: &str) {
+pub(super) async fn sign_in(client: &Client, email: &str, password: &str) {
     wait_for(client, "login-email").await;
     type_into(client, "login-email", email).await;
     type_into(client, "login-password", password).await;
     click(client, "login-submit").await;
 }
 
-async fn expect_signed_in(client: &Client, email: &str) {
+pub(super) async fn expect_signed_in(client: &Client, email: &str) {
     let me = wait_for_text(client, "signed-in-user", email).await;
     assert!(me.contains(email), "the portal must show {email}: {me:?}");
 }
 
-async fn sign_out(client: &Client) {
+pub(super) async fn sign_out(client: &Client) {
     click(client, "sign-out").await;
     wait_for(client, "login-email").await;
     wait_until_gone(client, "signed-in-user").await;
 }
 
-async fn enter_code(client: &Client, code: &str) {
+pub(super) async fn enter_code(client: &Client, code: &str) {
     type_into(client, "code-input", code).await;
     click(client, "code-submit").await;
 }
 
 /// The code dialog after a correct password: it names the phone and the
 /// password alone has not signed in.
-async fn expect_code_dialog(client: &Client, last4: &str) {
+pub(super) async fn expect_code_dialog(client: &Client, last4: &str) {
     let text = wait_for_text(client, "code-dialog", &format!("••• ••• {last4}")).await;
     assert!(
         text.contains("Enter the code sent to"),
@@ -151,7 +151,7 @@ async fn expect_code_dialog(client: &Client, last4: &str) {
     );
 }
 
-async fn open_edit_dialog(client: &Client, name: &str) {
+pub(super) async fn open_edit_dialog(client: &Client, name: &str) {
     let row = row_with(client, name).await;
     row.find(Locator::Css(&testid("user-edit")))
         .await
@@ -194,7 +194,7 @@ async fn outbox_len(cloud: &TestCloud, to: &str) -> usize {
 
 /// Turns 2FA on for one user the way the admin portal does (through core),
 /// for scenarios whose subject is not the admin's part.
-async fn enable_two_factor(cloud: &TestCloud, name_prefix: &str) {
+pub(super) async fn enable_two_factor(cloud: &TestCloud, name_prefix: &str) {
     let dir = tempfile::tempdir().unwrap();
     let core = open_core(
         dir.path(),

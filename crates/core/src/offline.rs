@@ -1,0 +1,282 @@
+//! Offline sign-in rules, without I/O: the argon2id verifier written at each
+//! online sign-in, the slow-down and lock of wrong passwords, and the
+//! company's offline policy (allowed, grace since the last online second
+//! factor on this device). `AppCore::login` applies them when the cloud
+//! cannot be reached.
+
+use argon2::password_hash::rand_core::OsRng;
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::Argon2;
+use secureclose_protocol::{codes, Company, User, UserStatus};
+
+use crate::cache::OfflineCredential;
+use crate::error::{desktop_codes, CoreError};
+use crate::outbox::needs_second_factor;
+use crate::sensitive::Sensitive;
+
+/// Wrong offline passwords accepted without waiting.
+pub const DELAY_AFTER_FAILURES: i64 = 5;
+/// Wrong offline passwords after which only an online sign-in helps.
+pub const LOCK_AFTER_FAILURES: i64 = 10;
+
+/// An argon2id PHC string of `password` with a salt drawn here (so a copied
+/// cache does not share a verifier with the cloud or another computer).
+/// CPU-heavy: call it from a blocking thread.
+pub fn make_verifier(password: &str) -> Result<Sensitive<String>, CoreError> {
+    let salt = SaltString::generate(&mut OsRng);
+    Argon2::default()
+        .hash_password(password.as_bytes(), &salt)
+        .map(|hash| Sensitive::new(hash.to_string()))
+        .map_err(|err| CoreError::Io(std::io::Error::other(format!("argon2: {err}"))))
+}
+
+/// Constant-time check of `password` against a verifier (blocking).
+pub fn verify(verifier: &Sensitive<String>, password: &str) -> bool {
+    PasswordHash::new(verifier.expose()).is_ok_and(|hash| {
+        Argon2::default()
+            .verify_password(password.as_bytes(), &hash)
+            .is_ok()
+    })
+}
+
+/// Before the password is even checked: locked, or too soon after the last
+/// wrong one (2, 4, 8, 16, 32 s after the 5th..9th failure).
+pub fn throttle(credential: &OfflineCredential, now: i64) -> Result<(), CoreError> {
+    if credential.failures >= LOCK_AFTER_FAILURES {
+        return Err(locked());
+    }
+    if credential.failures >= DELAY_AFTER_FAILURES {
+        let shift = u32::try_from(credential.failures - DELAY_AFTER_FAILURES + 1).unwrap_or(5);
+        let until = credential.last_failure_at.unwrap_or(0) + 1000 * (1i64 << shift.min(5));
+        if now < until {
+            let seconds = (until - now + 999) / 1000;
+            return Err(CoreError::Refused {
+                code: codes::RATE_LIMITED,
+                message: format!("Too many attempts. Try again in {seconds} seconds."),
+                retry_at: Some(until),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// The error for the `failures`-th wrong password.
+pub fn wrong_password(failures: i64) -> CoreError {
+    if failures >= LOCK_AFTER_FAILURES {
+        locked()
+    } else {
+        CoreError::Refused {
+            code: codes::INVALID_CREDENTIALS,
+            message: "The email or password is incorrect.".into(),
+            retry_at: None,
+        }
+    }
+}
+
+/// After a correct password: may this person work offline on this device?
+/// Decided from the cached user and company (the cloud's last word).
+pub fn policy(
+    credential: &OfflineCredential,
+    user: Option<&User>,
+    company: Option<&Company>,
+    now: i64,
+) -> Result<(), CoreError> {
+    let (Some(user), Some(company)) = (user, company) else {
+        return Err(unknown_user());
+    };
+    if !company.offline_policy.allowed {
+        return Err(refused(
+            desktop_codes::OFFLINE_NOT_ALLOWED,
+            "Your company does not allow signing in offline. Connect to the internet to sign in.",
+        ));
+    }
+    if user.status == UserStatus::Disabled {
+        return Err(refused(
+            codes::ACCOUNT_DISABLED,
+            "This account is disabled. Contact your administrator.",
+        ));
+    }
+    if needs_second_factor(user, company) {
+        let grace_ms = i64::from(company.offline_policy.max_hours) * 3_600_000;
+        let within = credential
+            .last_second_factor_at
+            .is_some_and(|at| at + grace_ms > now);
+        if !within {
+            return Err(refused(
+                desktop_codes::OFFLINE_GRACE_EXPIRED,
+                "Connect to the internet to receive your code.",
+            ));
+        }
+    }
+    Ok(())
+}
+
+pub fn unknown_user() -> CoreError {
+    refused(
+        desktop_codes::OFFLINE_UNKNOWN_USER,
+        "This account has not signed in on this computer yet. Connect to the internet to sign in.",
+    )
+}
+
+fn locked() -> CoreError {
+    refused(
+        desktop_codes::OFFLINE_LOCKED,
+        "Too many attempts. Connect to the internet to sign in.",
+    )
+}
+
+fn refused(code: &'static str, message: &str) -> CoreError {
+    CoreError::Refused {
+        code,
+        message: message.to_owned(),
+        retry_at: None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cache::tests::{company, user};
+
+    const HOUR: i64 = 3_600_000;
+    const NOW: i64 = 1_800_000_000_000;
+
+    fn credential(failures: i64, second_factor_at: Option<i64>) -> OfflineCredential {
+        OfflineCredential {
+            user_id: "u2".into(),
+            email: "bob@desertmotors.example".into(),
+            verifier: Sensitive::new(String::new()),
+            last_online_login_at: NOW - HOUR,
+            last_second_factor_at: second_factor_at,
+            failures,
+            last_failure_at: Some(NOW - 1_000),
+        }
+    }
+
+    #[test]
+    fn the_verifier_accepts_only_the_password_and_is_salted_per_call() {
+        let a = make_verifier("correct horse").unwrap();
+        let b = make_verifier("correct horse").unwrap();
+        assert!(a.expose().starts_with("$argon2id$"), "argon2id PHC string");
+        assert_ne!(a.expose(), b.expose(), "a fresh random salt each time");
+        assert!(verify(&a, "correct horse"));
+        assert!(!verify(&a, "correct horsE"), "one letter off must fail");
+        assert!(
+            !verify(&Sensitive::new("garbage".into()), "x"),
+            "a broken verifier never matches"
+        );
+    }
+
+    #[test]
+    fn wrong_passwords_slow_down_from_five_and_lock_at_ten() {
+        assert!(
+            throttle(&credential(4, None), NOW).is_ok(),
+            "4 failures: no wait"
+        );
+        let err = throttle(&credential(5, None), NOW).unwrap_err();
+        assert_eq!(
+            err.code(),
+            codes::RATE_LIMITED,
+            "5 failures: wait 2 s after the last"
+        );
+        let ApiErrorParts { retry_at } = parts(&err);
+        assert_eq!(
+            retry_at,
+            Some(NOW - 1_000 + 2_000),
+            "the UI can count down to it"
+        );
+        assert!(
+            throttle(&credential(5, None), NOW + 1_001).is_ok(),
+            "after the delay another try is allowed"
+        );
+        assert!(
+            throttle(&credential(9, None), NOW + 30_000).is_err(),
+            "9 failures: 32 s"
+        );
+        assert_eq!(
+            throttle(&credential(10, None), NOW + HOUR)
+                .unwrap_err()
+                .code(),
+            desktop_codes::OFFLINE_LOCKED,
+            "10 failures lock offline sign-in whatever the wait"
+        );
+        assert_eq!(wrong_password(3).code(), codes::INVALID_CREDENTIALS);
+        assert_eq!(wrong_password(10).code(), desktop_codes::OFFLINE_LOCKED);
+    }
+
+    struct ApiErrorParts {
+        retry_at: Option<i64>,
+    }
+
+    fn parts(err: &CoreError) -> ApiErrorParts {
+        let api = secureclose_protocol::ApiError::from(err);
+        ApiErrorParts {
+            retry_at: api.retry_at,
+        }
+    }
+
+    #[test]
+    fn the_company_policy_decides_after_the_password() {
+        let mut bob = user("u2", "Bob", "bob@desertmotors.example");
+        bob.two_factor_enabled = false;
+        let mut acme = company();
+        assert!(
+            policy(&credential(0, None), Some(&bob), Some(&acme), NOW).is_ok(),
+            "no 2FA needed: allowed offline without a grace window"
+        );
+
+        acme.offline_policy.allowed = false;
+        assert_eq!(
+            policy(&credential(0, None), Some(&bob), Some(&acme), NOW)
+                .unwrap_err()
+                .code(),
+            desktop_codes::OFFLINE_NOT_ALLOWED
+        );
+        acme.offline_policy.allowed = true;
+
+        bob.status = UserStatus::Disabled;
+        assert_eq!(
+            policy(&credential(0, None), Some(&bob), Some(&acme), NOW)
+                .unwrap_err()
+                .code(),
+            codes::ACCOUNT_DISABLED,
+            "a user disabled on the cloud loses offline access at the next sync"
+        );
+        bob.status = UserStatus::Active;
+        assert_eq!(
+            policy(&credential(0, None), None, Some(&acme), NOW)
+                .unwrap_err()
+                .code(),
+            desktop_codes::OFFLINE_UNKNOWN_USER
+        );
+    }
+
+    #[test]
+    fn a_2fa_user_enters_only_within_the_grace_since_the_last_code_here() {
+        let bob = user("u2", "Bob", "bob@desertmotors.example"); // 2FA on
+        let acme = company(); // 72 h, DMS supports 2FA
+        let recent = credential(0, Some(NOW - 71 * HOUR));
+        assert!(policy(&recent, Some(&bob), Some(&acme), NOW).is_ok());
+        let stale = credential(0, Some(NOW - 73 * HOUR));
+        let err = policy(&stale, Some(&bob), Some(&acme), NOW).unwrap_err();
+        assert_eq!(err.code(), desktop_codes::OFFLINE_GRACE_EXPIRED);
+        assert_eq!(
+            err.user_message(),
+            "Connect to the internet to receive your code.",
+            "the refusal says exactly what to do"
+        );
+        assert_eq!(
+            policy(&credential(0, None), Some(&bob), Some(&acme), NOW)
+                .unwrap_err()
+                .code(),
+            desktop_codes::OFFLINE_GRACE_EXPIRED,
+            "never a code on this device: no offline entry"
+        );
+        let mut no_dms_2fa = acme.clone();
+        no_dms_2fa.dms.supports_two_factor = false;
+        assert!(
+            policy(&stale, Some(&bob), Some(&no_dms_2fa), NOW).is_ok(),
+            "the effective rule: no 2FA where the DMS does not support it"
+        );
+    }
+}

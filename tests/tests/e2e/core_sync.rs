@@ -1,0 +1,409 @@
+//! Offline-first sync through the real core against the real cloud over
+//! loopback: optimistic edits, the outbox, push/pull between two desktops,
+//! refusals and conflicts, a cloud that stops and comes back, a revoked
+//! session. "Offline" is the cloud stopped; it restarts on the same port
+//! with the same database.
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use secureclose_cloud::{CloudConfig, RunningCloud};
+use secureclose_core::client::CloudClient;
+use secureclose_core::ipc::SyncState;
+use secureclose_core::{AppCore, CoreConfig, Sensitive};
+use secureclose_protocol::{codes, User, UserUpdate};
+
+use crate::support::{MemoryKeyStore, TestCloud, DEMO_NON_ADMIN};
+
+/// A core whose scheduler never runs on its own timer during a test (it
+/// still runs at sign-in, after edits and on backoff), so what a test
+/// observes is caused by the test.
+pub(crate) async fn open_quiet(dir: &Path, url: &str, keys: Arc<MemoryKeyStore>) -> AppCore {
+    AppCore::open(CoreConfig {
+        data_dir: dir.to_path_buf(),
+        cloud_url: url.to_owned(),
+        key_store: keys,
+        sync_interval: Duration::from_secs(3600),
+    })
+    .await
+    .expect("the core must open on an empty data dir")
+}
+
+pub(crate) async fn sign_in(core: &AppCore, email: &str, password: &str) {
+    let outcome = core
+        .login(email, password)
+        .await
+        .expect("a seeded password signs in");
+    let json = serde_json::to_value(&outcome).unwrap();
+    assert_eq!(json["state"], "signed_in", "{email} needs no code: {json}");
+}
+
+pub(crate) async fn admin_core(cloud: &TestCloud, dir: &Path) -> (AppCore, Arc<MemoryKeyStore>) {
+    let keys = Arc::new(MemoryKeyStore::default());
+    let core = open_quiet(dir, cloud.base_url(), keys.clone()).await;
+    sign_in(&core, &cloud.seed.admin_email, &cloud.seed.admin_password).await;
+    (core, keys)
+}
+
+/// The cloud again on the address it had, over the same database.
+pub(crate) async fn restart(cloud: &TestCloud) -> RunningCloud {
+    let addr: SocketAddr = cloud
+        .base_url()
+        .trim_start_matches("http://")
+        .parse()
+        .unwrap();
+    secureclose_cloud::start(CloudConfig::new(&cloud.database_url, addr))
+        .await
+        .expect("the cloud restarts on its old port")
+}
+
+pub(crate) async fn cached(core: &AppCore, query: &str) -> User {
+    let page = core.list_users(query, 0, 2).await.unwrap();
+    assert_eq!(page.total, 1, "{query} must match one cached user");
+    page.users[0].clone()
+}
+
+/// The users as the cloud holds them, read with `keys`' session token.
+pub(crate) async fn cloud_users(cloud_url: &str, keys: &MemoryKeyStore) -> Vec<User> {
+    let token = keys.session_tokens().pop().expect("a session token");
+    CloudClient::new(cloud_url)
+        .unwrap()
+        .users(&Sensitive::new(token))
+        .await
+        .unwrap()
+        .users
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_online_edit_is_answered_by_the_cloud_and_the_other_desktop_pulls_it() {
+    let cloud = TestCloud::start().await;
+    let (dir_a, dir_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let (a, _) = admin_core(&cloud, dir_a.path()).await;
+    let (b, _) = admin_core(&cloud, dir_b.path()).await;
+    let marcus = cached(&a, "marcus").await;
+
+    let updated = a
+        .update_user(
+            &marcus.id,
+            &UserUpdate {
+                display_name: Some("Marcus R. Reyes".into()),
+                ..UserUpdate::default()
+            },
+        )
+        .await
+        .expect("online, the cloud applies the edit");
+    assert_eq!(updated.display_name, "Marcus R. Reyes");
+    assert_eq!(
+        updated.version,
+        marcus.version + 1,
+        "the answer is the cloud's row (new version), not the optimistic one"
+    );
+    assert_eq!(
+        cached(&a, "marcus").await,
+        updated,
+        "A's cache holds the cloud's answer"
+    );
+    let status = a.sync_status().await;
+    assert_eq!(
+        status.pending_edits, 0,
+        "acknowledged edits leave the outbox: {status:?}"
+    );
+
+    let status = b.sync_now().await.unwrap();
+    assert_eq!(status.state, SyncState::Idle, "{status:?}");
+    assert!(
+        status.online && status.last_synced_at.is_some(),
+        "{status:?}"
+    );
+    assert_eq!(
+        cached(&b, "marcus").await,
+        updated,
+        "B pulls A's edit: same row, same version"
+    );
+    let again = b.sync_now().await.unwrap();
+    assert_eq!(again.pending_edits, 0, "an idle check changes nothing");
+    assert_eq!(cached(&b, "marcus").await, updated);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stale_edit_of_the_same_field_is_a_conflict_rolled_back_to_the_cloud() {
+    let cloud = TestCloud::start().await;
+    let (dir_a, dir_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let (a, _) = admin_core(&cloud, dir_a.path()).await;
+    let (b, _) = admin_core(&cloud, dir_b.path()).await;
+    let lucia = cached(&a, "lucia").await;
+
+    // B changes Lucia's name; A has not pulled it (its timer is an hour).
+    let by_b = b
+        .update_user(
+            &lucia.id,
+            &UserUpdate {
+                display_name: Some("Lucia F. (B)".into()),
+                ..UserUpdate::default()
+            },
+        )
+        .await
+        .unwrap();
+    // A changes the same field from the old value, and another field.
+    let err = a
+        .update_user(
+            &lucia.id,
+            &UserUpdate {
+                display_name: Some("Lucia F. (A)".into()),
+                role: Some(secureclose_protocol::Role::Admin),
+                ..UserUpdate::default()
+            },
+        )
+        .await
+        .expect_err("the same field changed meanwhile: conflict");
+    assert_eq!(err.code(), codes::CONFLICT, "{err:?}");
+    let now = cached(&a, "lucia").await;
+    assert_eq!(
+        now, by_b,
+        "the whole edit is rolled back to the cloud's row"
+    );
+    let status = a.sync_status().await;
+    assert_eq!(status.pending_edits, 0);
+    assert!(
+        status.notices.is_empty(),
+        "the dialog showed the refusal: no notice on top: {status:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn edits_made_while_the_cloud_is_down_sync_when_it_returns_and_refusals_become_notices() {
+    let mut cloud = TestCloud::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let (core, keys) = admin_core(&cloud, dir.path()).await;
+    let marcus = cached(&core, "marcus").await;
+    let tom = cached(&core, "tom").await;
+    cloud.stop().await;
+
+    let edited = core
+        .update_user(
+            &marcus.id,
+            &UserUpdate {
+                mobile_phone: Some(Some("(602) 555-0199".into())),
+                ..UserUpdate::default()
+            },
+        )
+        .await
+        .expect("offline, the edit is accepted optimistically");
+    assert_eq!(edited.mobile_phone.as_deref(), Some("+16025550199"));
+    assert_eq!(edited.phone_verified_at, None, "a new number is unverified");
+    // Tom has no phone: the cloud will refuse 2FA for him.
+    let refused_later = core
+        .update_user(
+            &tom.id,
+            &UserUpdate {
+                two_factor_enabled: Some(true),
+                ..UserUpdate::default()
+            },
+        )
+        .await
+        .expect("offline, even an edit the cloud will refuse is queued");
+    assert!(refused_later.two_factor_enabled, "shown optimistically");
+
+    let status = core.sync_now().await.unwrap();
+    assert_eq!(status.state, SyncState::Offline, "{status:?}");
+    assert!(!status.online);
+    assert_eq!(status.pending_edits, 2, "both edits wait: {status:?}");
+    assert!(status.next_retry_at.is_some());
+    core.logout().await.unwrap();
+    assert_eq!(
+        core.sync_status().await.state,
+        SyncState::Stopped,
+        "sign-out stops the sync"
+    );
+
+    let _cloud_again = restart(&cloud).await;
+    sign_in(&core, &cloud.seed.admin_email, &cloud.seed.admin_password).await;
+    assert_eq!(
+        cached(&core, "marcus").await.mobile_phone.as_deref(),
+        Some("+16025550199"),
+        "a fresh login keeps the queued edit visible over the cloud's rows"
+    );
+    let status = core.sync_now().await.unwrap();
+    assert_eq!(
+        status.pending_edits, 0,
+        "the next session of the same admin pushes the outbox: {status:?}"
+    );
+    assert_eq!(status.state, SyncState::Idle, "{status:?}");
+    assert_eq!(
+        status.notices.len(),
+        1,
+        "one refusal, shown as a notice: {status:?}"
+    );
+    let notice = &status.notices[0];
+    assert_eq!(notice.subject, "Tom Becker");
+    assert_eq!(notice.code, codes::PHONE_REQUIRED, "{notice:?}");
+    assert!(
+        !cached(&core, "tom").await.two_factor_enabled,
+        "the refused edit is rolled back"
+    );
+
+    let on_cloud = cloud_users(cloud.base_url(), &keys).await;
+    let marcus_now = on_cloud.iter().find(|u| u.id == marcus.id).unwrap();
+    assert_eq!(
+        marcus_now.mobile_phone.as_deref(),
+        Some("+16025550199"),
+        "the edit reached the cloud"
+    );
+    assert_eq!(marcus_now, &cached(&core, "marcus").await, "cache == cloud");
+    assert!(
+        !on_cloud
+            .iter()
+            .find(|u| u.id == tom.id)
+            .unwrap()
+            .two_factor_enabled
+    );
+
+    let status = core.dismiss_sync_notice(notice.id).await.unwrap();
+    assert!(
+        status.notices.is_empty(),
+        "a dismissed notice is gone: {status:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_revoked_session_stops_the_sync_and_keeps_the_outbox_for_the_next_sign_in() {
+    let cloud = TestCloud::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let (core, keys) = admin_core(&cloud, dir.path()).await;
+    let token = Sensitive::new(keys.session_tokens().pop().unwrap());
+    let jamal = cached(&core, "jamal").await;
+    // The session ends on the cloud (e.g. an admin reset), not on this desktop.
+    CloudClient::new(cloud.base_url())
+        .unwrap()
+        .logout(&token)
+        .await
+        .unwrap();
+
+    let shown = core
+        .update_user(
+            &jamal.id,
+            &UserUpdate {
+                display_name: Some("Jamal C.".into()),
+                ..UserUpdate::default()
+            },
+        )
+        .await
+        .expect("the edit is queued before the cloud is asked");
+    assert_eq!(shown.display_name, "Jamal C.");
+    let _ = core.sync_now().await;
+    assert!(
+        core.session().await.unwrap().is_none(),
+        "a 401 during sync signs out cleanly"
+    );
+    assert_eq!(core.sync_status().await.state, SyncState::Stopped);
+    assert!(keys.session_tokens().is_empty(), "the dead token is gone");
+
+    sign_in(&core, &cloud.seed.admin_email, &cloud.seed.admin_password).await;
+    let status = core.sync_now().await.unwrap();
+    assert_eq!(
+        status.pending_edits, 0,
+        "the kept edit is pushed by the next session: {status:?}"
+    );
+    let on_cloud = cloud_users(cloud.base_url(), &keys).await;
+    assert_eq!(
+        on_cloud
+            .iter()
+            .find(|u| u.id == jamal.id)
+            .unwrap()
+            .display_name,
+        "Jamal C."
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_non_admin_syncs_the_company_but_cannot_queue_edits() {
+    let cloud = TestCloud::start().await;
+    let (dir_a, dir_m) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let (admin, _) = admin_core(&cloud, dir_a.path()).await;
+    let keys = Arc::new(MemoryKeyStore::default());
+    let marcus = open_quiet(dir_m.path(), cloud.base_url(), keys).await;
+    sign_in(&marcus, DEMO_NON_ADMIN, cloud.password_of(DEMO_NON_ADMIN)).await;
+    let tom = cached(&admin, "tom").await;
+    let err = marcus
+        .update_user(
+            &tom.id,
+            &UserUpdate {
+                display_name: Some("x".into()),
+                ..UserUpdate::default()
+            },
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), codes::FORBIDDEN);
+    assert_eq!(
+        marcus.sync_status().await.pending_edits,
+        0,
+        "nothing queued"
+    );
+
+    admin
+        .update_user(
+            &tom.id,
+            &UserUpdate {
+                display_name: Some("Thomas Becker".into()),
+                ..UserUpdate::default()
+            },
+        )
+        .await
+        .unwrap();
+    marcus.sync_now().await.unwrap();
+    assert_eq!(
+        cached(&marcus, "thomas").await.display_name,
+        "Thomas Becker",
+        "every signed-in user caches the company's changes"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_user_deleted_on_the_cloud_leaves_every_cache_and_a_deleted_session_ends() {
+    let cloud = TestCloud::start().await;
+    let (dir_a, dir_m) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let (admin, admin_keys) = admin_core(&cloud, dir_a.path()).await;
+    let marcus = open_quiet(
+        dir_m.path(),
+        cloud.base_url(),
+        Arc::new(MemoryKeyStore::default()),
+    )
+    .await;
+    sign_in(&marcus, DEMO_NON_ADMIN, cloud.password_of(DEMO_NON_ADMIN)).await;
+    let tom = cached(&admin, "tom").await;
+    let marcus_row = cached(&admin, "marcus").await;
+
+    let token = admin_keys.session_tokens().pop().unwrap();
+    let http = reqwest::Client::new();
+    for id in [&tom.id, &marcus_row.id] {
+        let response = http
+            .delete(format!("{}/api/v1/users/{id}", cloud.base_url()))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap();
+        assert!(
+            response.status().is_success(),
+            "the admin deletes {id}: {}",
+            response.status()
+        );
+    }
+
+    admin.sync_now().await.unwrap();
+    let page = admin.list_users("tom", 0, 5).await.unwrap();
+    assert_eq!(
+        page.total, 0,
+        "a tombstone removes the cached row: {page:?}"
+    );
+    assert_eq!(admin.list_users("marcus", 0, 5).await.unwrap().total, 0);
+
+    let _ = marcus.sync_now().await;
+    assert!(
+        marcus.session().await.unwrap().is_none(),
+        "a deleted user's own session ends at the next sync"
+    );
+    assert_eq!(marcus.sync_status().await.state, SyncState::Stopped);
+}
