@@ -3,13 +3,15 @@
 
 use std::sync::Arc;
 
-use secureclose_core::ipc::{AppInfo, LoginOutcome, SessionView, SyncStatus, UsersPage};
+use secureclose_core::ipc::{
+    AppInfo, LoginOutcome, SessionView, SyncStatus, UpdateInfo, UpdateProgress, UsersPage,
+};
 use secureclose_core::AppCore;
 use secureclose_protocol::{ApiError, Challenge, Company, CompanyUpdate, User, UserUpdate};
 use tauri::ipc::Channel;
 use tauri::{AppHandle, State};
 
-use crate::updater::{self, PendingUpdate, UpdateInfo, UpdateProgress};
+use crate::updater::{self, PendingUpdate};
 
 type Core<'a> = State<'a, Arc<AppCore>>;
 

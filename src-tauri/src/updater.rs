@@ -9,8 +9,8 @@
 
 use std::sync::Mutex;
 
+use secureclose_core::ipc::{UpdateInfo, UpdateProgress};
 use secureclose_protocol::ApiError;
-use serde::Serialize;
 use tauri::ipc::Channel;
 use tauri::{AppHandle, Manager, Runtime};
 use tauri_plugin_updater::{Update, UpdaterExt};
@@ -22,29 +22,6 @@ pub const UPDATE_FAILED: &str = "update_failed";
 /// exactly what was announced (the UI cannot name another URL).
 #[derive(Default)]
 pub struct PendingUpdate(Mutex<Option<Update>>);
-
-/// A newer release, as the update banner shows it.
-#[derive(Debug, Clone, Serialize)]
-pub struct UpdateInfo {
-    pub version: String,
-    pub current_version: String,
-    /// Release notes (plain text).
-    pub notes: Option<String>,
-    /// Publication date, epoch milliseconds.
-    pub published_at: Option<i64>,
-}
-
-/// Download progress, streamed to the UI over a channel.
-#[derive(Debug, Clone, Serialize)]
-#[serde(tag = "event", rename_all = "snake_case")]
-pub enum UpdateProgress {
-    Downloading {
-        downloaded: u64,
-        total: Option<u64>,
-    },
-    /// Downloaded and signature-checked: the installer runs, then the app restarts.
-    Installing,
-}
 
 fn failed(context: &str, err: &tauri_plugin_updater::Error) -> ApiError {
     tracing::warn!(error = %err, "{context}");

@@ -10,6 +10,8 @@ import type {
   LoginOutcome,
   SessionView,
   SyncStatus,
+  UpdateInfo,
+  UpdateProgress,
   User,
   UsersPage,
   UserUpdate,
@@ -58,20 +60,6 @@ export interface Api {
    */
   onSyncStatus(listener: (status: SyncStatus) => void): Promise<() => void>;
 }
-
-/** A newer release (src-tauri/src/updater.rs `UpdateInfo`). */
-export interface UpdateInfo {
-  version: string;
-  current_version: string;
-  notes: string | null;
-  /** Epoch milliseconds. */
-  published_at: number | null;
-}
-
-/** Download progress (src-tauri/src/updater.rs `UpdateProgress`). */
-export type UpdateProgress =
-  | { event: "downloading"; downloaded: number; total: number | null }
-  | { event: "installing" };
 
 /**
  * What every Api method rejects with: the core's `{code, message}` plus the

@@ -2,8 +2,19 @@
 // call into the Rust core goes through these typed wrappers.
 import { Channel, invoke } from "@tauri-apps/api/core";
 import { listen } from "@tauri-apps/api/event";
-import { toApiError, type Api, type UpdateInfo, type UpdateProgress } from "./api";
-import type { AppInfo, Challenge, Company, LoginOutcome, SessionView, SyncStatus, User, UsersPage } from "./types";
+import { toApiError, type Api } from "./api";
+import type {
+  AppInfo,
+  Challenge,
+  Company,
+  LoginOutcome,
+  SessionView,
+  SyncStatus,
+  UpdateInfo,
+  UpdateProgress,
+  User,
+  UsersPage,
+} from "./types";
 
 async function call<T>(command: string, args?: Record<string, unknown>): Promise<T> {
   try {

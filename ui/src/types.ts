@@ -6,6 +6,8 @@ export type { AppInfo } from "./bindings/AppInfo";
 export type { Challenge } from "./bindings/Challenge";
 export type { Company } from "./bindings/Company";
 export type { CompanyUpdate } from "./bindings/CompanyUpdate";
+export type { UpdateInfo } from "./bindings/UpdateInfo";
+export type { UpdateProgress } from "./bindings/UpdateProgress";
 export type { DmsIntegration } from "./bindings/DmsIntegration";
 export type { LoginOutcome } from "./bindings/LoginOutcome";
 export type { OfflinePolicy } from "./bindings/OfflinePolicy";

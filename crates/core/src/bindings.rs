@@ -29,6 +29,8 @@ fn generated() -> BTreeMap<String, String> {
     render::<ipc::SyncState>(&mut out);
     render::<ipc::SyncNotice>(&mut out);
     render::<ipc::SyncStatus>(&mut out);
+    render::<ipc::UpdateInfo>(&mut out);
+    render::<ipc::UpdateProgress>(&mut out);
     render::<protocol::ApiError>(&mut out);
     render::<protocol::Challenge>(&mut out);
     render::<protocol::CompanyUpdate>(&mut out);

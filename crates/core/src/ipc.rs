@@ -116,6 +116,35 @@ pub struct SyncStatus {
     pub notices: Vec<SyncNotice>,
 }
 
+/// A newer release, as the update banner shows it (the desktop shell's
+/// updater fills it from the signed manifest).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+pub struct UpdateInfo {
+    pub version: String,
+    pub current_version: String,
+    /// Release notes (plain text).
+    pub notes: Option<String>,
+    /// Publication date, epoch milliseconds.
+    #[cfg_attr(feature = "ts", ts(type = "number | null"))]
+    pub published_at: Option<i64>,
+}
+
+/// Download progress of an update, streamed to the UI over a channel.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+pub enum UpdateProgress {
+    Downloading {
+        #[cfg_attr(feature = "ts", ts(type = "number"))]
+        downloaded: u64,
+        #[cfg_attr(feature = "ts", ts(type = "number | null"))]
+        total: Option<u64>,
+    },
+    /// Downloaded and signature-checked: the installer runs, then the app restarts.
+    Installing,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,7 +1,8 @@
 import { act, screen, waitFor } from "@testing-library/react";
 import userEvent from "@testing-library/user-event";
 import { afterEach, describe, expect, it, vi } from "vitest";
-import { ApiCallError, type Api, type UpdateInfo, type UpdateProgress } from "../api";
+import { ApiCallError, type Api } from "../api";
+import type { UpdateInfo, UpdateProgress } from "../types";
 import { createFakeApi } from "../testing/fakeApi";
 import { renderWithApi } from "../testing/render";
 import { UPDATE_CHECK_INTERVAL_MS, UpdateBanner } from "./UpdateBanner";

@@ -1,6 +1,7 @@
 import { useCallback, useEffect, useRef, useState } from "react";
 import { useApi } from "../ApiContext";
-import { toApiError, type UpdateInfo } from "../api";
+import { toApiError } from "../api";
+import type { UpdateInfo } from "../types";
 
 /** Checked at start and then this often while the app runs. */
 export const UPDATE_CHECK_INTERVAL_MS = 4 * 60 * 60 * 1000;
