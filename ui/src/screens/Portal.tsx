@@ -4,10 +4,13 @@ import { isSessionLost, toApiError } from "../api";
 import { BrandMark, ErrorAlert } from "../components/common";
 import { editCount, initials } from "../format";
 import { useNow } from "../hooks";
-import type { AppInfo, SessionView, SyncStatus, User } from "../types";
+import type { AppInfo, SessionView, SyncState, SyncStatus, User } from "../types";
 import { UsersPage } from "./UsersPage";
 import { CompanyPage } from "./CompanyPage";
 import { OFFLINE_SIGN_IN_MESSAGE, SyncNotices, SyncStatusLine, useSyncStatus } from "./SyncBar";
+
+/** Sync states in which an edit stays on this computer for now. */
+const WAITING_STATES: ReadonlySet<SyncState> = new Set<SyncState>(["offline", "waiting_to_retry", "needs_sign_in"]);
 
 export type PortalTab = "users" | "company";
 
@@ -194,6 +197,7 @@ export function Portal({ info, session: initialSession, onSignedOut }: Props) {
               dataVersion={dataVersion}
               onUserSaved={userSaved}
               onSessionLost={sessionLost}
+              savesWaitForSync={sync !== null && WAITING_STATES.has(sync.state)}
             />
           ) : (
             <CompanyPage

@@ -135,7 +135,19 @@ describe("status bar in the portal", () => {
     await user.type(screen.getByTestId("user-name"), "Tom Baker{Enter}");
     await waitFor(() => expect(bar).toHaveTextContent("Offline — 1 edit waiting to sync"));
     expect(api.updateUser).toHaveBeenCalledTimes(1);
-    expect(await screen.findByTestId("users-saved"), "the optimistic result is shown as saved").toHaveTextContent("Tom Baker");
+    expect(await screen.findByTestId("users-saved"), "the person must learn the edit has not reached the cloud yet").toHaveTextContent(
+      "Saved changes to Tom Baker on this computer. They sync when the connection returns.",
+    );
+  });
+
+  it("an edit made online is simply saved", async () => {
+    const { user } = await openPortal({ sync: { state: "idle", online: true } });
+    await user.click((await screen.findAllByTestId("user-edit"))[3]!);
+    await user.clear(screen.getByTestId("user-name"));
+    await user.type(screen.getByTestId("user-name"), "Tom Baker{Enter}");
+    const saved = await screen.findByTestId("users-saved");
+    expect(saved).toHaveTextContent("Saved changes to Tom Baker.");
+    expect(saved).not.toHaveTextContent("on this computer");
   });
 
   it("Sync now runs a pass, shows its result and reloads the users in place", async () => {

@@ -29,6 +29,8 @@ interface Props {
   canEdit?: boolean;
   /** After an edit: the cloud's copy of the user (e.g. to refresh the top bar). */
   onUserSaved?: (user: User) => void;
+  /** The cloud can't be reached now: a saved edit waits on this computer. */
+  savesWaitForSync?: boolean;
   /** Called instead of showing the error when the session is gone. */
   onSessionLost?: (message: string) => void;
   /** A change re-reads the current page from the cache (a sync landed), keeping the rows shown meanwhile. */
@@ -42,6 +44,7 @@ export function UsersPage({
   onUserSaved,
   onSessionLost,
   dataVersion = 0,
+  savesWaitForSync = false,
 }: Props) {
   const api = useApi();
   const [search, setSearch] = useState("");
@@ -74,7 +77,11 @@ export function UsersPage({
           : prev,
     );
     setEditing(null);
-    setSavedNotice(`Saved changes to ${user.display_name}.`);
+    setSavedNotice(
+      savesWaitForSync
+        ? `Saved changes to ${user.display_name} on this computer. They sync when the connection returns.`
+        : `Saved changes to ${user.display_name}.`,
+    );
     // The edit may move the row (a new name sorts elsewhere): read the page again.
     setReload((n) => n + 1);
     onUserSaved?.(user);
