@@ -11,18 +11,17 @@
 //! same connection options except the key); `Cache::list_users` itself is timed
 //! alongside.
 
-use std::collections::HashMap;
 use std::path::Path;
-use std::sync::Mutex;
 use std::time::Instant;
 
 use secureclose_core::cache::{list_users_in, store_login_in, Cache, SessionMeta};
-use secureclose_core::{CoreError, KeyStore};
+use secureclose_core::KeyStore;
 use secureclose_protocol::{Company, DmsIntegration, OfflinePolicy, Role, User, UserStatus};
 use serde_json::{json, Value};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions};
 use sqlx::ConnectOptions;
 
+use crate::keys::MemoryKeys;
 use crate::stats::{median, ms, summarize, summarize_ms};
 use crate::BenchError;
 
@@ -36,31 +35,6 @@ pub struct CacheArgs {
     pub sizes: Vec<usize>,
     pub opens: usize,
     pub queries: usize,
-}
-
-/// The cache key lives in memory here: the bench measures SQLCipher, not the keychain.
-#[derive(Default)]
-struct MemoryKeys(Mutex<HashMap<String, Vec<u8>>>);
-
-impl KeyStore for MemoryKeys {
-    fn get(&self, account: &str) -> Result<Option<Vec<u8>>, CoreError> {
-        Ok(self.lock().get(account).cloned())
-    }
-    fn set(&self, account: &str, secret: &[u8]) -> Result<(), CoreError> {
-        self.lock().insert(account.to_owned(), secret.to_vec());
-        Ok(())
-    }
-    fn delete(&self, account: &str) -> Result<(), CoreError> {
-        self.lock().remove(account);
-        Ok(())
-    }
-}
-
-impl MemoryKeys {
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Vec<u8>>> {
-        // A poisoned lock only means another bench thread panicked; the map is fine.
-        self.0.lock().unwrap_or_else(|p| p.into_inner())
-    }
 }
 
 pub async fn run(args: &CacheArgs) -> Result<Value, BenchError> {

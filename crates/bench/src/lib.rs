@@ -10,6 +10,7 @@
 pub mod cache;
 pub mod desktop;
 pub mod error;
+pub mod keys;
 pub mod login;
 pub mod report;
 pub mod stats;

@@ -15,19 +15,19 @@
 //! - outbox replay of 1k and 10k offline edits (`sync_now` after the cloud
 //!   is back on the same port, until the outbox is empty).
 
-use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use secureclose_cloud::{CloudConfig, RunningCloud};
-use secureclose_core::{AppCore, CoreConfig, CoreError, KeyStore};
+use secureclose_core::{AppCore, CoreConfig, CoreError};
 use secureclose_protocol::UserUpdate;
 use serde_json::{json, Value};
 use sqlx::sqlite::{SqliteConnectOptions, SqlitePoolOptions};
 
+use crate::keys::MemoryKeys;
 use crate::stats::{ms, summarize};
 use crate::BenchError;
 
@@ -36,35 +36,6 @@ pub struct SyncArgs {
     pub users: usize,
     pub replays: Vec<usize>,
     pub enqueue_samples: usize,
-}
-
-#[derive(Default)]
-struct MemoryKeys(Mutex<HashMap<String, Vec<u8>>>);
-
-impl KeyStore for MemoryKeys {
-    fn get(&self, account: &str) -> Result<Option<Vec<u8>>, CoreError> {
-        Ok(self.lock().get(account).cloned())
-    }
-    fn set(&self, account: &str, secret: &[u8]) -> Result<(), CoreError> {
-        self.lock().insert(account.to_owned(), secret.to_vec());
-        Ok(())
-    }
-    fn delete(&self, account: &str) -> Result<(), CoreError> {
-        self.lock().remove(account);
-        Ok(())
-    }
-}
-
-impl MemoryKeys {
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Vec<u8>>> {
-        self.0.lock().unwrap_or_else(|p| p.into_inner())
-    }
-    fn cache_key(&self) -> Option<Vec<u8>> {
-        self.lock()
-            .iter()
-            .find(|(account, _)| account.starts_with("cache-key:"))
-            .map(|(_, key)| key.clone())
-    }
 }
 
 fn failed(what: &str) -> impl FnOnce(CoreError) -> BenchError + '_ {
