@@ -6,7 +6,7 @@
 use std::time::Duration;
 
 use rand::Rng as _;
-use secureclose_protocol::{Challenge, Company, User};
+use secureclose_protocol::{Challenge, User};
 use sha2::{Digest as _, Sha256};
 use sqlx::any::AnyRow;
 use sqlx::Row as _;
@@ -36,11 +36,9 @@ pub const MAX_DELAY: Duration = Duration::from_secs(15 * 60);
 /// NIST SP 800-63B §5.2.2: never more than 100 consecutive failed attempts.
 pub const LOCK_AFTER_FAILURES: i64 = 100;
 
-/// Effective rule, recomputed from the database at every login:
-/// (user toggle OR company toggle) AND the DMS integration supports 2FA.
-pub fn needs_second_factor(user: &User, company: &Company) -> bool {
-    (user.two_factor_enabled || company.two_factor_required) && company.dms.supports_two_factor
-}
+/// The effective rule (shared with the desktop), applied at every login to
+/// the user and company just read from the database.
+pub use secureclose_protocol::needs_second_factor;
 
 /// Six decimal digits, uniformly from the OS CSPRNG.
 pub fn generate_code() -> String {
@@ -560,7 +558,7 @@ pub async fn check_code(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use secureclose_protocol::{DmsIntegration, OfflinePolicy, Role, UserStatus};
+    use secureclose_protocol::{Company, DmsIntegration, OfflinePolicy, Role, UserStatus};
 
     #[test]
     fn codes_are_six_digits_and_vary() {

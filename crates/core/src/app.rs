@@ -970,7 +970,7 @@ impl Inner {
             user_id: user.id.clone(),
             company_id: company.id.clone(),
             // No cloud session yet: the resume sets the real expiry.
-            expires_at: now + i64::from(company.offline_policy.max_hours) * 3_600_000,
+            expires_at: now.saturating_add(company.offline_policy.grace_ms()),
         };
         let mut state = self.state.lock().await;
         if let Some(previous) = state.session().cloned() {

@@ -7,11 +7,10 @@
 use argon2::password_hash::rand_core::OsRng;
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::Argon2;
-use secureclose_protocol::{codes, Company, User, UserStatus};
+use secureclose_protocol::{codes, needs_second_factor, Company, User, UserStatus};
 
 use crate::cache::OfflineCredential;
 use crate::error::{desktop_codes, CoreError};
-use crate::outbox::needs_second_factor;
 use crate::sensitive::Sensitive;
 
 /// Wrong offline passwords accepted without waiting.
@@ -97,10 +96,9 @@ pub fn policy(
         ));
     }
     if needs_second_factor(user, company) {
-        let grace_ms = i64::from(company.offline_policy.max_hours) * 3_600_000;
-        let within = credential
-            .last_second_factor_at
-            .is_some_and(|at| at + grace_ms > now);
+        let within = company
+            .offline_policy
+            .covers_second_factor_at(credential.last_second_factor_at, now);
         if !within {
             return Err(refused(
                 desktop_codes::OFFLINE_GRACE_EXPIRED,

@@ -132,12 +132,6 @@ pub fn apply_company_changes(company: &mut Company, changes: &CompanyUpdate) {
     }
 }
 
-/// Effective 2FA rule, the cloud's: (user toggle OR company toggle) AND the
-/// DMS integration supports it. Offline sign-in applies it to cached rows.
-pub fn needs_second_factor(user: &User, company: &Company) -> bool {
-    (user.two_factor_enabled || company.two_factor_required) && company.dms.supports_two_factor
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -149,6 +149,26 @@ pub struct OfflinePolicy {
     pub max_hours: u32,
 }
 
+impl OfflinePolicy {
+    /// The grace window, in milliseconds.
+    pub fn grace_ms(&self) -> i64 {
+        i64::from(self.max_hours).saturating_mul(3_600_000)
+    }
+
+    /// Whether a second factor completed at `second_factor_at` (never: `None`)
+    /// still lets a 2FA user in without a new code at `now`. The desktop
+    /// (offline sign-in) and the cloud (resume) apply this same rule.
+    pub fn covers_second_factor_at(&self, second_factor_at: Option<i64>, now: i64) -> bool {
+        second_factor_at.is_some_and(|at| at.saturating_add(self.grace_ms()) > now)
+    }
+}
+
+/// The effective 2FA rule, the same on the cloud and the desktop: (the user's
+/// toggle OR the company's) AND the DMS integration supports it.
+pub fn needs_second_factor(user: &User, company: &Company) -> bool {
+    (user.two_factor_enabled || company.two_factor_required) && company.dms.supports_two_factor
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]

@@ -312,12 +312,13 @@ pub async fn resume(
         }
         _ => return refuse_resume(db, &user, now).await,
     };
-    if twofactor::needs_second_factor(&user, &company) {
-        let grace = i64::from(company.offline_policy.max_hours).saturating_mul(3_600_000);
-        let within = second_factor_at.is_some_and(|at| at.saturating_add(grace) > now);
-        if !within {
-            return refuse_resume(db, &user, now).await;
-        }
+    // A 2FA user resumes only within the offline grace of their last code here.
+    if twofactor::needs_second_factor(&user, &company)
+        && !company
+            .offline_policy
+            .covers_second_factor_at(second_factor_at, now)
+    {
+        return refuse_resume(db, &user, now).await;
     }
     device::revoke(db, &request.device_token, now).await?;
     audit::record(db, now, user_event(kinds::SESSION_RESUMED, &user, "")).await?;
