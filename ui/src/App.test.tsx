@@ -3,24 +3,17 @@ import userEvent from "@testing-library/user-event";
 import { describe, expect, it } from "vitest";
 import { ApiCallError } from "./api";
 import { DEMO_PASSWORD, demoUsers } from "./testing/fakeApi";
-import { renderApp, spyApi } from "./testing/render";
+import { renderApp, spyApi, submitSignIn } from "./testing/render";
 
 const admin = demoUsers[0]!;
 
-async function signIn(email: string, password: string) {
-  const user = userEvent.setup();
-  await user.type(await screen.findByTestId("login-email"), email);
-  await user.type(screen.getByTestId("login-password"), password);
-  await user.click(screen.getByTestId("login-submit"));
-  return user;
-}
 
 describe("login", () => {
   it("signs in with the typed email and password and shows the portal", async () => {
     const api = spyApi();
     renderApp(api);
 
-    await signIn(admin.email, DEMO_PASSWORD);
+    await submitSignIn(admin.email, DEMO_PASSWORD);
 
     expect(api.login, "login must receive exactly what the user typed").toHaveBeenCalledWith(admin.email, DEMO_PASSWORD);
     const who = await screen.findByTestId("signed-in-user");
@@ -37,7 +30,7 @@ describe("login", () => {
     api.login.mockRejectedValueOnce(new ApiCallError("invalid_credentials", "The email or password is incorrect."));
     renderApp(api);
 
-    await signIn(admin.email, "wrong password");
+    await submitSignIn(admin.email, "wrong password");
 
     const error = await screen.findByTestId("login-error");
     expect(error, "the error must be announced to screen readers").toHaveAttribute("role", "alert");
@@ -53,7 +46,7 @@ describe("login", () => {
     api.login.mockRejectedValueOnce("command login not allowed");
     renderApp(api);
 
-    await signIn(admin.email, DEMO_PASSWORD);
+    await submitSignIn(admin.email, DEMO_PASSWORD);
 
     expect(await screen.findByTestId("login-error"), "a raw string rejection is still shown, never swallowed").toHaveTextContent(
       "command login not allowed",
@@ -82,7 +75,7 @@ describe("login", () => {
     );
     renderApp(api);
 
-    await signIn(admin.email, DEMO_PASSWORD);
+    await submitSignIn(admin.email, DEMO_PASSWORD);
 
     const button = screen.getByTestId("login-submit");
     expect(button, "double submits must be impossible while signing in").toBeDisabled();
@@ -284,7 +277,7 @@ describe("login with a second factor", () => {
     const marcus = demoUsers[5]!;
     const api = spyApi();
     renderApp(api);
-    await signIn(marcus.email, DEMO_PASSWORD);
+    await submitSignIn(marcus.email, DEMO_PASSWORD);
     expect(await screen.findByTestId("code-dialog")).toBeInTheDocument();
     expect(screen.queryByTestId("signed-in-user"), "a password alone must not open the portal").toBeNull();
     expect(api.verifyCode).not.toHaveBeenCalled();

@@ -8,8 +8,8 @@ import userEvent from "@testing-library/user-event";
 import axe from "axe-core";
 import { beforeAll, describe, expect, it } from "vitest";
 import { ApiCallError } from "./api";
-import { DEMO_PASSWORD, demoCompany, demoUsers } from "./testing/fakeApi";
-import { renderApp, renderWithApi, spyApi } from "./testing/render";
+import { demoCompany, demoUsers } from "./testing/fakeApi";
+import { renderApp, renderWithApi, spyApi, submitSignIn } from "./testing/render";
 import { CompanyPage } from "./screens/CompanyPage";
 import { UsersPage } from "./screens/UsersPage";
 import type { SyncState, SyncStatus } from "./types";
@@ -45,10 +45,7 @@ async function expectAccessible(what: string) {
 async function signIn(email: string) {
   const api = spyApi();
   renderApp(api);
-  const user = userEvent.setup();
-  await user.type(await screen.findByTestId("login-email"), email);
-  await user.type(screen.getByTestId("login-password"), DEMO_PASSWORD);
-  await user.click(screen.getByTestId("login-submit"));
+  const user = await submitSignIn(email);
   return { api, user };
 }
 

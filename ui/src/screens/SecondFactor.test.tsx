@@ -1,9 +1,8 @@
 import { act, fireEvent, screen, waitFor, within } from "@testing-library/react";
-import userEvent from "@testing-library/user-event";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { ApiCallError } from "../api";
-import { CODE_TTL_MS, DEMO_PASSWORD, FAKE_CODE, demoUsers } from "../testing/fakeApi";
-import { renderApp, spyApi } from "../testing/render";
+import { CODE_TTL_MS, FAKE_CODE, demoUsers } from "../testing/fakeApi";
+import { renderApp, spyApi, submitSignIn } from "../testing/render";
 import { CODE_EXPIRED_MESSAGE, codeDigits, retryText } from "./SecondFactor";
 
 const marcus = demoUsers[5]!; // 2FA on, verified +16025550199
@@ -27,10 +26,7 @@ function advance(ms: number) {
 
 async function signIn(email: string, api = spyApi()) {
   renderApp(api);
-  const user = userEvent.setup();
-  await user.type(await screen.findByTestId("login-email"), email);
-  await user.type(screen.getByTestId("login-password"), DEMO_PASSWORD);
-  await user.click(screen.getByTestId("login-submit"));
+  const user = await submitSignIn(email);
   return { api, user };
 }
 

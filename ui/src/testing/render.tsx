@@ -1,11 +1,12 @@
-import { act, render } from "@testing-library/react";
+import { act, render, screen } from "@testing-library/react";
+import userEvent from "@testing-library/user-event";
 import type { ReactElement } from "react";
 import { vi, type Mock } from "vitest";
 import { App } from "../App";
 import { ApiProvider } from "../ApiContext";
 import type { Api } from "../api";
 import type { SyncStatus } from "../types";
-import { createFakeApi, type FakeApi, type FakeApiOptions } from "./fakeApi";
+import { createFakeApi, DEMO_PASSWORD, type FakeApi, type FakeApiOptions } from "./fakeApi";
 
 export type SpyApi = { [K in keyof Api]: Mock<NonNullable<Api[K]>> } & {
   /** Plays the core pushing a `sync-status` event (inside act()). */
@@ -45,4 +46,13 @@ export function renderWithApi(ui: ReactElement, api: Api) {
 
 export function renderApp(api: Api) {
   return renderWithApi(<App />, api);
+}
+
+/** Types `email` and `password` on the login screen and submits, as a person would. */
+export async function submitSignIn(email: string, password = DEMO_PASSWORD) {
+  const user = userEvent.setup();
+  await user.type(await screen.findByTestId("login-email"), email);
+  await user.type(screen.getByTestId("login-password"), password);
+  await user.click(screen.getByTestId("login-submit"));
+  return user;
 }
