@@ -41,6 +41,16 @@ sc_target_dir() {
   fi
 }
 
+# The one workspace build that scripts/test and scripts/dev share: the app with
+# the UI embedded (custom-protocol), the cloud, and every test binary, with the
+# features the tests need (core's `ts` for the bindings-freshness test). Same
+# packages, targets and features in both scripts, so cargo's feature unification
+# gives one set of dependency builds and neither script recompiles the other's.
+SC_FEATURES="secureclose-desktop/custom-protocol,secureclose-core/ts"
+sc_cargo_build() {
+  cargo build --workspace --bins --tests --locked --features "$SC_FEATURES" "$@"
+}
+
 sc_cargo_path() {
   # cargo-installed tools (tauri-driver, cargo-nextest) land here.
   local bin="${CARGO_HOME:-$HOME/.cargo}/bin"
