@@ -13,6 +13,7 @@ mod core_session;
 mod core_sync;
 mod core_two_factor;
 mod desktop;
+mod setup_script;
 mod support;
 mod sync_crash;
 mod sync_faults;
