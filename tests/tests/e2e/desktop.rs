@@ -81,9 +81,27 @@ async fn wait_until_gone(client: &Client, id: &str) {
 
 async fn type_into(client: &Client, id: &str, text: &str) {
     let input = wait_for(client, id).await;
-    // send_keys appends to (or, seen here, replaces oddly) prefilled text: clear first.
-    input.clear().await.unwrap();
+    // Empty the field with keystrokes, as a person would (Ctrl+A, Backspace):
+    // WebDriver's clear() sets the DOM value without an input event, so React
+    // keeps its old state and its next render (a countdown tick) puts the old
+    // text back in front of what is typed next.
+    input.send_keys("\u{E009}a\u{E000}\u{E003}").await.unwrap();
+    if !input
+        .prop("value")
+        .await
+        .unwrap()
+        .unwrap_or_default()
+        .is_empty()
+    {
+        // A driver without the select-all chord: the DOM way, racy as above.
+        input.clear().await.unwrap();
+    }
     input.send_keys(text).await.unwrap();
+    let value = input.prop("value").await.unwrap().unwrap_or_default();
+    assert_eq!(
+        value, text,
+        "{id} must hold exactly what was typed: a dropped or restored character is a bug"
+    );
 }
 
 async fn click(client: &Client, id: &str) {
