@@ -106,6 +106,19 @@ impl StandIns {
     }
 }
 
+impl StandIns {
+    /// scripts/setup must succeed; returns its apt-get calls.
+    fn setup_ok(&self, env: &[(&str, &str)]) -> Vec<String> {
+        let (output, calls) = self.setup(env);
+        assert!(
+            output.status.success(),
+            "setup failed:\n{}",
+            describe(&output)
+        );
+        calls
+    }
+}
+
 fn required_packages() -> Vec<String> {
     let output = Command::new("bash")
         .arg("-c")
@@ -155,17 +168,11 @@ fn setup_installs_a_package_dpkg_has_never_heard_of() {
         "{unknown} must stay a required package: the desktop crate links WebKitGTK"
     );
     let stand_ins = StandIns::new();
-    let (output, calls) = stand_ins.setup(&[("FAKE_DPKG_UNKNOWN", unknown)]);
-    assert!(
-        output.status.success(),
-        "setup failed:\n{}",
-        describe(&output)
-    );
+    let calls = stand_ins.setup_ok(&[("FAKE_DPKG_UNKNOWN", unknown)]);
     assert_eq!(
         installed(&calls),
         vec![unknown.to_owned()],
-        "setup must install exactly the package dpkg does not know (apt-get calls: {calls:?})\n{}",
-        describe(&output)
+        "setup must install exactly the package dpkg does not know (apt-get calls: {calls:?})"
     );
     let update = calls
         .iter()
@@ -183,12 +190,7 @@ fn setup_installs_a_package_dpkg_has_never_heard_of() {
 #[ignore = "runs scripts/setup, which needs everything but apt already installed: run by scripts/test"]
 fn setup_installs_a_package_that_was_removed() {
     let stand_ins = StandIns::new();
-    let (output, calls) = stand_ins.setup(&[("FAKE_DPKG_REMOVED", "xvfb")]);
-    assert!(
-        output.status.success(),
-        "setup failed:\n{}",
-        describe(&output)
-    );
+    let calls = stand_ins.setup_ok(&[("FAKE_DPKG_REMOVED", "xvfb")]);
     assert_eq!(
         installed(&calls),
         vec!["xvfb".to_owned()],
@@ -200,12 +202,7 @@ fn setup_installs_a_package_that_was_removed() {
 #[ignore = "runs scripts/setup, which needs everything but apt already installed: run by scripts/test"]
 fn setup_installs_nothing_when_every_package_is_present() {
     let stand_ins = StandIns::new();
-    let (output, calls) = stand_ins.setup(&[]);
-    assert!(
-        output.status.success(),
-        "setup failed:\n{}",
-        describe(&output)
-    );
+    let calls = stand_ins.setup_ok(&[]);
     assert!(
         calls.is_empty(),
         "with every package installed setup must not call apt-get: {calls:?}"
