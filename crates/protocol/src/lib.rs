@@ -183,11 +183,21 @@ pub struct Company {
     pub version: i64,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct LoginRequest {
     pub email: String,
     pub password: String,
+}
+
+impl std::fmt::Debug for LoginRequest {
+    // A password must never reach a log or a panic message through Debug.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LoginRequest")
+            .field("email", &self.email)
+            .field("password", &"<redacted>")
+            .finish()
+    }
 }
 
 /// An opaque bearer token for the cloud API, with its expiry.
@@ -280,11 +290,22 @@ impl std::fmt::Debug for Challenge {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct VerifyCodeRequest {
     pub challenge_id: String,
     pub code: String,
+}
+
+impl std::fmt::Debug for VerifyCodeRequest {
+    // The code is a one-time credential and the challenge id names an open
+    // sign-in attempt: neither may reach a log through Debug.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("VerifyCodeRequest")
+            .field("challenge_id", &"<redacted>")
+            .field("code", &"<redacted>")
+            .finish()
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -432,6 +453,36 @@ pub mod codes {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sign_in_requests_never_print_their_secrets() {
+        let login = format!(
+            "{:?}",
+            LoginRequest {
+                email: "dana@desertsun.example".into(),
+                password: "correct horse battery staple".into(),
+            }
+        );
+        assert!(
+            login.contains("dana@desertsun.example"),
+            "the email helps a log reader: {login}"
+        );
+        assert!(
+            !login.contains("correct horse"),
+            "Debug leaked the password: {login}"
+        );
+        let verify = format!(
+            "{:?}",
+            VerifyCodeRequest {
+                challenge_id: "chal-7f3a9".into(),
+                code: "493817".into(),
+            }
+        );
+        assert!(
+            !verify.contains("493817") && !verify.contains("chal-7f3a9"),
+            "Debug leaked the code or the challenge id: {verify}"
+        );
+    }
 
     #[test]
     fn login_response_is_tagged_by_status_so_new_states_can_be_added() {
