@@ -61,12 +61,12 @@ sc_cargo_path() {
 }
 
 # Print the packages of SC_APT_PACKAGES that are not installed (one dpkg-query call: fast).
-# Returns non-zero, printing nothing, when dpkg cannot tell: a caller must treat that as
+# Returns non-zero, printing nothing, when dpkg cannot tell (dpkg-query missing: 127, a
+# broken or locked database: 2): a caller must treat that as
 # an error, never as "nothing missing". dpkg-query exits 1 when some name is unknown to
 # dpkg (never installed, not even known): that is an answer, and those names are missing.
 sc_apt_missing() {
   local listing rc=0 pkg
-  command -v dpkg-query >/dev/null 2>&1 || { sc_warn "dpkg-query not found"; return 2; }
   listing="$(dpkg-query -W -f='${Package} ${Status}\n' "${SC_APT_PACKAGES[@]}" 2>/dev/null)" || rc=$?
   if [ "$rc" -gt 1 ]; then
     sc_warn "dpkg-query failed (exit $rc): cannot tell which packages are installed"
