@@ -18,7 +18,7 @@ pub mod sync;
 #[cfg(feature = "ts")]
 mod bindings;
 
-pub use app::{AppCore, CoreConfig, QueuedEdit};
+pub use app::{AppCore, CoreConfig, KeyedEdit, QueuedEdit};
 pub use error::CoreError;
 pub use keystore::{KeyStore, OsKeyStore};
 pub use secureclose_protocol as protocol;
