@@ -6,6 +6,8 @@ pub mod app;
 pub mod auth;
 pub mod cache;
 pub mod client;
+#[cfg(feature = "test-drop-one-edit")]
+mod defect;
 pub mod error;
 pub mod ipc;
 pub mod keystore;
