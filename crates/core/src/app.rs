@@ -56,6 +56,17 @@ pub struct QueuedEdit<T> {
     pub entity: T,
 }
 
+/// What [`AppCore::update_user_keyed`] (or `update_company_keyed`) returned:
+/// the answer the dialog gets, and the idempotency key the edit was queued
+/// under, so a harness can find the edit on the cloud.
+#[derive(Debug)]
+pub struct KeyedEdit<T> {
+    /// `None` when nothing was queued: refused on the desktop, or no change.
+    pub idempotency_key: Option<String>,
+    /// Exactly what [`AppCore::update_user`] returns for the same call.
+    pub result: Result<T, CoreError>,
+}
+
 /// A sign-in checked on this device: the password stays in memory (never on
 /// disk) to resume a cloud session when the network returns.
 #[derive(Clone)]
@@ -152,11 +163,23 @@ impl AppCore {
     /// `CoreError::Cloud {code, message}`. Offline or slow → the optimistic
     /// user (the edit stays queued; a later refusal becomes a notice).
     pub async fn update_user(&self, user_id: &str, update: &UserUpdate) -> Result<User, CoreError> {
-        self.inner.update_user(user_id, update).await
+        self.inner.update_user(user_id, update).await.result
     }
 
     /// As [`AppCore::update_user`], for the company profile.
     pub async fn update_company(&self, update: &CompanyUpdate) -> Result<Company, CoreError> {
+        self.inner.update_company(update).await.result
+    }
+
+    /// [`AppCore::update_user`], with the idempotency key the edit was
+    /// queued under (for harnesses that check each edit's fate on the cloud).
+    pub async fn update_user_keyed(&self, user_id: &str, update: &UserUpdate) -> KeyedEdit<User> {
+        self.inner.update_user(user_id, update).await
+    }
+
+    /// [`AppCore::update_company`], with the idempotency key the edit was
+    /// queued under.
+    pub async fn update_company_keyed(&self, update: &CompanyUpdate) -> KeyedEdit<Company> {
         self.inner.update_company(update).await
     }
 
@@ -508,7 +531,7 @@ impl Inner {
         })
     }
 
-    async fn update_user(&self, user_id: &str, update: &UserUpdate) -> Result<User, CoreError> {
+    async fn update_user(&self, user_id: &str, update: &UserUpdate) -> KeyedEdit<User> {
         // The waiter exists before the row does, so a pass already in flight
         // that picks the row up answers the dialog rather than a notice.
         let (key, receiver) = self.sync.new_waiter();
@@ -516,34 +539,48 @@ impl Inner {
             Ok(queued) if queued.idempotency_key.is_some() => queued,
             other => {
                 self.sync.forget_waiter(&key);
-                return other.map(|queued| queued.entity);
+                return KeyedEdit {
+                    idempotency_key: None,
+                    result: other.map(|queued| queued.entity),
+                };
             }
         };
-        match self.await_delivery(&key, receiver).await {
+        let result = match self.await_delivery(&key, receiver).await {
             Delivery::Applied {
                 user: Some(user), ..
             } => Ok(user),
             Delivery::Refused(err) => Err(err),
             _ => Ok(queued.entity),
+        };
+        KeyedEdit {
+            idempotency_key: Some(key),
+            result,
         }
     }
 
-    async fn update_company(&self, update: &CompanyUpdate) -> Result<Company, CoreError> {
+    async fn update_company(&self, update: &CompanyUpdate) -> KeyedEdit<Company> {
         let (key, receiver) = self.sync.new_waiter();
         let queued = match self.queue_company_edit(update, key.clone()).await {
             Ok(queued) if queued.idempotency_key.is_some() => queued,
             other => {
                 self.sync.forget_waiter(&key);
-                return other.map(|queued| queued.entity);
+                return KeyedEdit {
+                    idempotency_key: None,
+                    result: other.map(|queued| queued.entity),
+                };
             }
         };
-        match self.await_delivery(&key, receiver).await {
+        let result = match self.await_delivery(&key, receiver).await {
             Delivery::Applied {
                 company: Some(company),
                 ..
             } => Ok(company),
             Delivery::Refused(err) => Err(err),
             _ => Ok(queued.entity),
+        };
+        KeyedEdit {
+            idempotency_key: Some(key),
+            result,
         }
     }
 

@@ -6,6 +6,8 @@ pub mod app;
 pub mod auth;
 pub mod cache;
 pub mod client;
+#[cfg(feature = "test-drop-one-edit")]
+mod defect;
 pub mod error;
 pub mod ipc;
 pub mod keystore;
@@ -18,7 +20,7 @@ pub mod sync;
 #[cfg(feature = "ts")]
 mod bindings;
 
-pub use app::{AppCore, CoreConfig, QueuedEdit};
+pub use app::{AppCore, CoreConfig, KeyedEdit, QueuedEdit};
 pub use error::CoreError;
 pub use keystore::{KeyStore, OsKeyStore};
 pub use secureclose_protocol as protocol;

@@ -76,6 +76,12 @@ impl Cache {
         let Some(Edit { changes, base }) = user_edit(&user, update)? else {
             return Ok((user, false));
         };
+        #[cfg(feature = "test-drop-one-edit")]
+        if crate::defect::drop_this_edit(&changes) {
+            // The deliberate defect (see `defect`): acknowledge, write nothing.
+            apply_user_changes(&mut user, &changes);
+            return Ok((user, true));
+        }
         let mutation = Mutation {
             idempotency_key: idempotency_key.to_owned(),
             base_version: user.version,
