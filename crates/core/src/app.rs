@@ -717,8 +717,9 @@ impl Inner {
     }
 
     /// The one path to `SignedIn`, after a password alone or after a code
-    /// (`attempt` = the challenge it answered): the users to the cache with
-    /// the company (one transaction), the token to the keychain.
+    /// (`attempt` = the challenge it answered): the company and the user to
+    /// the cache (one transaction), the token to the keychain; the sync it
+    /// starts pulls the company's users (once, on a first sign-in here).
     #[allow(clippy::too_many_arguments)]
     async fn complete_sign_in(
         self: &Arc<Self>,
@@ -731,17 +732,6 @@ impl Inner {
         password: Option<Sensitive<String>>,
     ) -> Result<LoginOutcome, CoreError> {
         let token = Sensitive::new(grant.token.clone());
-        let mut users = match self.track(client.users(&token).await) {
-            Ok(list) => list.users,
-            Err(err) => {
-                let _ = client.logout(&token).await;
-                return Err(err);
-            }
-        };
-        if !users.iter().any(|u| u.id == user.id) {
-            users.push(user.clone());
-        }
-
         let mut state = self.state.lock().await;
         if let Some(attempt) = attempt {
             // Cancelled (or replaced by a new login) while the code was checked.
@@ -764,7 +754,7 @@ impl Inner {
             expires_at: grant.expires_at,
             signed_in_at: now_millis(),
         };
-        if let Err(err) = cache.store_login(&company, &users, &meta).await {
+        if let Err(err) = cache.store_sign_in(&company, &user, &meta).await {
             self.forget_token(&user.id);
             *state = LoginState::SignedOut;
             return Err(err);
@@ -793,7 +783,7 @@ impl Inner {
                 .await;
         }
         self.start_sync();
-        tracing::info!(user_id = %user.id, company_id = %company.id, users = users.len(),
+        tracing::info!(user_id = %user.id, company_id = %company.id,
             second_factor = attempt.is_some(), "signed in");
         Ok(LoginOutcome::SignedIn {
             session: SessionView {

@@ -149,6 +149,37 @@ impl Cache {
         store_login_in(&self.pool, company, users, session).await
     }
 
+    /// Records a sign-in: the company and the signed-in user as the cloud
+    /// returned them, and the session row. The rest of the company's users
+    /// come from the sync's pull, so a first sign-in downloads them once: a
+    /// cache of the same company keeps its rows and cursor (the pull brings
+    /// the delta); any other company's rows and cursor are dropped here, and
+    /// the pull starts from the beginning.
+    pub async fn store_sign_in(
+        &self,
+        company: &Company,
+        user: &User,
+        session: &SessionMeta,
+    ) -> Result<(), CoreError> {
+        let mut tx = write_tx(&self.pool).await?;
+        let same_company = sync_store::forget_cursor_unless(&mut tx, &company.id).await?;
+        sqlx::query("DELETE FROM session").execute(&mut *tx).await?;
+        if !same_company {
+            sqlx::query("DELETE FROM users").execute(&mut *tx).await?;
+            sqlx::query("DELETE FROM company").execute(&mut *tx).await?;
+            // Nothing of this company has been synced to this computer yet.
+            sqlx::query("DELETE FROM meta WHERE key = 'last_synced_at'")
+                .execute(&mut *tx)
+                .await?;
+        }
+        upsert_company(&mut tx, company).await?;
+        upsert_users(&mut tx, &[user]).await?;
+        insert_session(&mut tx, session).await?;
+        sync_store::rebase_all(&mut tx, &session.user_id).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
     /// Writes one user as the cloud returned it (after an edit). An update
     /// in place, not a delete + insert: the session row references the user.
     pub async fn store_user(&self, user: &User) -> Result<(), CoreError> {
@@ -242,16 +273,7 @@ pub async fn store_login_in(
     sqlx::query("DELETE FROM company").execute(&mut *tx).await?;
     upsert_company(&mut tx, company).await?;
     upsert_users(&mut tx, &users.iter().collect::<Vec<_>>()).await?;
-    sqlx::query(
-        "INSERT INTO session (id, user_id, company_id, expires_at, signed_in_at) \
-         VALUES (1, ?1, ?2, ?3, ?4)",
-    )
-    .bind(&session.user_id)
-    .bind(&session.company_id)
-    .bind(session.expires_at)
-    .bind(session.signed_in_at)
-    .execute(&mut *tx)
-    .await?;
+    insert_session(&mut tx, session).await?;
     sqlx::query(
         "INSERT INTO meta (key, value) VALUES ('last_synced_at', ?1) \
          ON CONFLICT (key) DO UPDATE SET value = excluded.value",
@@ -317,6 +339,20 @@ async fn write_tx(pool: &SqlitePool) -> Result<Tx<'static>, CoreError> {
 
 // ON CONFLICT DO UPDATE rather than INSERT OR REPLACE: REPLACE deletes the
 // old row first, and the ON DELETE CASCADE would take the session with it.
+async fn insert_session(tx: &mut Tx<'_>, session: &SessionMeta) -> Result<(), CoreError> {
+    sqlx::query(
+        "INSERT INTO session (id, user_id, company_id, expires_at, signed_in_at) \
+         VALUES (1, ?1, ?2, ?3, ?4)",
+    )
+    .bind(&session.user_id)
+    .bind(&session.company_id)
+    .bind(session.expires_at)
+    .bind(session.signed_in_at)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
 async fn upsert_company(tx: &mut Tx<'_>, company: &Company) -> Result<(), CoreError> {
     sqlx::query(
         "INSERT INTO company (id, name, two_factor_required, dms_kind, \

@@ -105,6 +105,8 @@ async fn run(args: Args) -> Result<(), CoreError> {
         Some(session) => session.user,
         None => {
             core.login(&args.email, &args.password).await?;
+            // Sign-in stores only this user; the first sync brings the rest.
+            core.sync_now().await?;
             core.session().await?.ok_or(CoreError::NotSignedIn)?.user
         }
     };

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use secureclose_core::AppCore;
 use secureclose_protocol::{codes, ApiError};
 
+use crate::core_sync::wait_for_first_sync;
 use crate::support::{assert_no_plaintext, company_emails, open_core, MemoryKeyStore, TestCloud};
 
 async fn cached_emails(core: &AppCore, query: &str) -> BTreeSet<String> {
@@ -35,6 +36,7 @@ async fn sign_in_as_admin(core: &AppCore, cloud: &TestCloud) {
         json["session"]["user"]["email"], cloud.seed.admin_email,
         "the session must be the admin's"
     );
+    wait_for_first_sync(core).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

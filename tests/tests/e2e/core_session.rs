@@ -8,6 +8,7 @@ use secureclose_core::client::CloudClient;
 use secureclose_core::{AppCore, CoreError, Sensitive};
 use secureclose_protocol::{codes, ApiError, CompanyUpdate, LoginResponse, UserUpdate};
 
+use crate::core_sync::wait_for_first_sync;
 use crate::support::{open_core, MemoryKeyStore, TestCloud, DEMO_NON_ADMIN};
 
 async fn signed_in(
@@ -27,6 +28,7 @@ async fn signed_in(
         json["state"], "signed_in",
         "no second factor is configured for {email}: {json}"
     );
+    wait_for_first_sync(&core).await;
     core
 }
 

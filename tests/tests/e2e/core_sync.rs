@@ -4,6 +4,7 @@
 //! session. "Offline" is the cloud stopped; it restarts on the same port
 //! with the same database.
 
+use std::collections::BTreeSet;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
@@ -15,7 +16,9 @@ use secureclose_core::ipc::SyncState;
 use secureclose_core::{AppCore, CoreConfig, Sensitive};
 use secureclose_protocol::{codes, User, UserUpdate};
 
-use crate::support::{MemoryKeyStore, TestCloud, DEMO_NON_ADMIN};
+use secureclose_tests::fault_proxy::{FaultPlan, FaultProxy};
+
+use crate::support::{company_emails, MemoryKeyStore, TestCloud, DEMO_NON_ADMIN};
 
 /// A core whose scheduler never runs on its own timer during a test (it
 /// still runs at sign-in, after edits and on backoff), so what a test
@@ -38,6 +41,22 @@ pub(crate) async fn sign_in(core: &AppCore, email: &str, password: &str) {
         .expect("a seeded password signs in");
     let json = serde_json::to_value(&outcome).unwrap();
     assert_eq!(json["state"], "signed_in", "{email} needs no code: {json}");
+    wait_for_first_sync(core).await;
+}
+
+/// Sign-in stores only the signed-in user; the sync it starts downloads the
+/// rest of the company. Waits for that pass, as the Users tab does.
+pub(crate) async fn wait_for_first_sync(core: &AppCore) {
+    let status = core.sync_now().await.expect("signed in, so the sync runs");
+    assert!(
+        core.session()
+            .await
+            .unwrap()
+            .unwrap()
+            .last_synced_at
+            .is_some(),
+        "the first sync after sign-in must complete against a reachable cloud: {status:?}"
+    );
 }
 
 pub(crate) async fn admin_core(cloud: &TestCloud, dir: &Path) -> (AppCore, Arc<MemoryKeyStore>) {
@@ -406,4 +425,70 @@ async fn a_user_deleted_on_the_cloud_leaves_every_cache_and_a_deleted_session_en
         "a deleted user's own session ends at the next sync"
     );
     assert_eq!(marcus.sync_status().await.state, SyncState::Stopped);
+}
+
+/// The emails in this core's cache, all of them.
+async fn cached_emails(core: &AppCore) -> BTreeSet<String> {
+    let page = core.list_users("", 0, 1000).await.unwrap();
+    assert_eq!(
+        page.total as usize,
+        page.users.len(),
+        "one page holds them all"
+    );
+    page.users.into_iter().map(|u| u.email).collect()
+}
+
+/// Sign-in stores the signed-in user; the company's users come down once, by
+/// the pull of the sync that sign-in starts, never also as a full list from
+/// GET /users. A cache that held another company keeps none of its rows.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_first_sign_in_downloads_the_company_once_and_never_mixes_companies() {
+    let cloud = TestCloud::start().await;
+    let upstream: SocketAddr = cloud
+        .base_url()
+        .trim_start_matches("http://")
+        .parse()
+        .unwrap();
+    let proxy = FaultProxy::start(upstream, 1, FaultPlan::none())
+        .await
+        .unwrap();
+    proxy.record_requests("/api/v1/users");
+    let dir = tempfile::tempdir().unwrap();
+    let core = open_quiet(
+        dir.path(),
+        &proxy.url(),
+        Arc::new(MemoryKeyStore::default()),
+    )
+    .await;
+
+    sign_in(&core, &cloud.seed.admin_email, &cloud.seed.admin_password).await;
+    assert_eq!(
+        cached_emails(&core).await,
+        company_emails(&cloud.seed),
+        "after the first sync the Users tab holds exactly the admin's company"
+    );
+    assert_eq!(
+        proxy.recorded().len(),
+        0,
+        "the first sign-in must download the company once, by the pull, not by GET /users too"
+    );
+
+    core.logout().await.unwrap();
+    let canyon_password = "canyon ridge test password";
+    cloud.set_canyon_ridge_password(canyon_password).await;
+    sign_in(&core, "admin@canyonridge.example", canyon_password).await;
+    let canyon = cached_emails(&core).await;
+    assert!(
+        !canyon.is_empty() && canyon.iter().all(|e| e.ends_with("@canyonridge.example")),
+        "a sign-in to another company drops the old company's rows and pulls the new one \
+         from its start: {canyon:?}"
+    );
+
+    core.logout().await.unwrap();
+    sign_in(&core, &cloud.seed.admin_email, &cloud.seed.admin_password).await;
+    assert_eq!(
+        cached_emails(&core).await,
+        company_emails(&cloud.seed),
+        "and back: none of Canyon Ridge's users stay in the cache"
+    );
 }

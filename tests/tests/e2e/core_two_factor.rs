@@ -9,6 +9,7 @@ use secureclose_core::ipc::LoginOutcome;
 use secureclose_core::AppCore;
 use secureclose_protocol::{codes, ApiError, Challenge, CompanyUpdate, UserUpdate};
 
+use crate::core_sync::wait_for_first_sync;
 use crate::support::{open_core, MemoryKeyStore, TestCloud};
 
 /// Demo user of the admin's company with a verified phone.
@@ -27,6 +28,7 @@ async fn admin(cloud: &TestCloud, dir: &std::path::Path) -> AppCore {
         matches!(outcome, LoginOutcome::SignedIn { .. }),
         "the admin has no second factor here: {outcome:?}"
     );
+    wait_for_first_sync(&core).await;
     core
 }
 
@@ -115,7 +117,11 @@ async fn a_user_with_2fa_on_signs_in_only_with_the_texted_code() {
     };
     assert_eq!(session.user.email, WITH_PHONE);
     assert_eq!(keys.session_tokens().len(), 1, "token to the keychain");
-    assert!(core.list_users("", 0, 100).await.unwrap().total > 1);
+    wait_for_first_sync(&core).await;
+    assert!(
+        core.list_users("", 0, 100).await.unwrap().total > 1,
+        "a sign-in by code starts the sync that downloads the company"
+    );
     let err = core.verify_code(&code).await.unwrap_err();
     assert_eq!(
         err.code(),

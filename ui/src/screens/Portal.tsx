@@ -34,6 +34,9 @@ export function Portal({ info, session: initialSession, onSignedOut }: Props) {
   // remount, so paging, search and open dialogs survive).
   const [dataVersion, setDataVersion] = useState(0);
   const [sync, setSync] = useState<SyncStatus | null>(null);
+  // A first sign-in on this computer brings the company's users in through
+  // the sync, page by page: until that first sync is done, the Users tab says so.
+  const [firstSync, setFirstSync] = useState(initialSession.last_synced_at === null);
   const [syncBusy, setSyncBusy] = useState(false);
   const [signingOut, setSigningOut] = useState(false);
   // Read by the sync callback: a sign-out the person asked for also stops
@@ -52,6 +55,7 @@ export function Portal({ info, session: initialSession, onSignedOut }: Props) {
   const syncStatusChanged = useCallback(
     (next: SyncStatus) => {
       setSync(next);
+      if (next.state === "idle" && next.last_synced_at !== null) setFirstSync(false);
       const landed = next.last_synced_at !== seen.current.lastSyncedAt;
       const sessionMayHaveChanged = landed || next.online !== seen.current.online || next.state === "stopped";
       seen.current = { lastSyncedAt: next.last_synced_at, online: next.online };
@@ -198,6 +202,7 @@ export function Portal({ info, session: initialSession, onSignedOut }: Props) {
               onUserSaved={userSaved}
               onSessionLost={sessionLost}
               savesWaitForSync={sync !== null && WAITING_STATES.has(sync.state)}
+              downloading={firstSync && sync?.state === "syncing"}
             />
           ) : (
             <CompanyPage

@@ -208,6 +208,25 @@ describe("status bar in the portal", () => {
     expect(api.listUsers, "the reload keeps the page the admin is on").toHaveBeenLastCalledWith("", 50, 50);
   });
 
+  it("a first sign-in says the users are still downloading until the first sync is done", async () => {
+    const { api } = await openPortal({ sync: { last_synced_at: null, state: "syncing" } });
+    expect(await screen.findByTestId("users-downloading")).toHaveTextContent("Downloading your company’s users");
+
+    api.emitSyncStatus({ state: "syncing", last_synced_at: T1042 });
+    await waitFor(() => expect(api.listUsers.mock.calls.length).toBeGreaterThan(1));
+    expect(screen.getByTestId("users-downloading"), "one page landed, more are coming").toBeInTheDocument();
+
+    api.emitSyncStatus({ state: "idle", last_synced_at: T1043 });
+    await waitFor(() => expect(screen.queryByTestId("users-downloading")).not.toBeInTheDocument());
+  });
+
+  it("a computer that synced before shows no download note while it syncs", async () => {
+    const { api } = await openPortal({ sync: { last_synced_at: T1042 } });
+    api.emitSyncStatus({ state: "syncing" });
+    await waitFor(() => expect(screen.getByTestId("sync-status")).toHaveTextContent("Syncing…"));
+    expect(screen.queryByTestId("users-downloading")).not.toBeInTheDocument();
+  });
+
   it("a sync that lands reloads the company profile and the session", async () => {
     const { api, user } = await openPortal({ sync: { last_synced_at: T1042 } });
     await user.click(screen.getByTestId("nav-company"));

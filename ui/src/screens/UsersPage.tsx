@@ -35,6 +35,8 @@ interface Props {
   onSessionLost?: (message: string) => void;
   /** A change re-reads the current page from the cache (a sync landed), keeping the rows shown meanwhile. */
   dataVersion?: number;
+  /** This computer's first sync of the company is still bringing its users in (page by page). */
+  downloading?: boolean;
 }
 
 export function UsersPage({
@@ -45,6 +47,7 @@ export function UsersPage({
   onSessionLost,
   dataVersion = 0,
   savesWaitForSync = false,
+  downloading = false,
 }: Props) {
   const api = useApi();
   const [search, setSearch] = useState("");
@@ -154,7 +157,17 @@ export function UsersPage({
             />
           </div>
           <div className="toolbar-meta" aria-live="polite">
-            {busy ? <Spinner label="Loading…" /> : load.status === "ready" ? `${total} user${total === 1 ? "" : "s"}` : null}
+            {busy ? (
+              <Spinner label="Loading…" />
+            ) : load.status === "ready" ? (
+              `${total} user${total === 1 ? "" : "s"}`
+            ) : null}
+            {downloading ? (
+              <span data-testid="users-downloading">
+                {" "}
+                · Downloading your company’s users from SecureClose…
+              </span>
+            ) : null}
           </div>
         </div>
         {savedNotice ? (

@@ -468,22 +468,24 @@ impl Cache {
     }
 }
 
-/// Called by `store_login_in` inside its transaction: a cursor belongs to
-/// one company, so a login to another one pulls from 0.
+/// Called by the sign-in writes inside their transaction: a cursor belongs to
+/// one company, so a login to another one pulls from 0. True when the cache
+/// already holds this company.
 pub(super) async fn forget_cursor_unless(
     tx: &mut Tx<'_>,
     company_id: &str,
-) -> Result<(), CoreError> {
+) -> Result<bool, CoreError> {
     let cached: Option<String> = sqlx::query_scalar("SELECT id FROM company LIMIT 1")
         .fetch_optional(&mut **tx)
         .await?;
-    if cached.as_deref() != Some(company_id) {
+    let same_company = cached.as_deref() == Some(company_id);
+    if !same_company {
         sqlx::query("DELETE FROM meta WHERE key = ?1")
             .bind(CURSOR_KEY)
             .execute(&mut **tx)
             .await?;
     }
-    Ok(())
+    Ok(same_company)
 }
 
 /// Replays every pending outbox edit of `actor` (in order) onto the cached
