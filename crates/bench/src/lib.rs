@@ -1,5 +1,5 @@
 //! Benchmarks behind `scripts/bench`; results land in `docs/benchmarks.md`
-//! (table) and `target/bench/*.json` (raw figures).
+//! (table) and `docs/bench/*.json` (raw figures, committed).
 //!
 //! Each module measures one row of the table and returns JSON; `report`
 //! turns the JSON files into the markdown table. Everything that is compared
@@ -12,6 +12,7 @@ pub mod desktop;
 pub mod error;
 pub mod keys;
 pub mod login;
+pub mod meta;
 pub mod report;
 pub mod stats;
 pub mod sync;

@@ -1,5 +1,7 @@
 //! Row 1: cloud password-login throughput as a ratio to raw argon2id
 //! verifications per second, measured in the same run, interleaved by round.
+//! Both sides hash on as many threads as the cloud allows at once
+//! (`hash_concurrency`), in this one process (so on the same CPUs).
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -10,14 +12,13 @@ use secureclose_cloud::{auth, config::sqlite_url_for, seed_demo, start, CloudCon
 use secureclose_protocol::{LoginRequest, LoginResponse};
 use serde_json::{json, Value};
 
+use crate::meta::loadavg;
 use crate::stats::{median, summarize};
 use crate::BenchError;
 
 #[derive(Debug, Clone)]
 pub struct LoginArgs {
     pub rounds: usize,
-    /// Threads for the raw argon2 side (= the cores the cloud may use).
-    pub threads: usize,
     pub verifies_per_thread: usize,
     pub logins: usize,
     /// Concurrent keep-alive HTTP clients.
@@ -29,7 +30,8 @@ pub async fn run(args: &LoginArgs) -> Result<Value, BenchError> {
     let url = sqlite_url_for(&dir.path().join("cloud.db"));
     let seed = seed_demo(&url).await?;
     let config = CloudConfig::new(&url, ([127, 0, 0, 1], 0).into());
-    let hash_concurrency = config.hash_concurrency;
+    // The raw side runs as many hashes at once as the cloud's login path may.
+    let threads = config.hash_concurrency;
     let cloud = start(config).await?;
     let base = cloud.base_url();
 
@@ -70,7 +72,7 @@ pub async fn run(args: &LoginArgs) -> Result<Value, BenchError> {
     for round in 0..args.rounds {
         let load_before = loadavg();
         let cpu0 = process_cpu_secs();
-        let raw = raw_verifies(&phc, args.threads, args.verifies_per_thread).await?;
+        let raw = raw_verifies(&phc, threads, args.verifies_per_thread).await?;
         let cpu1 = process_cpu_secs();
         let login = hammer(&clients, &base, creds.clone(), args.logins).await?;
         let cpu2 = process_cpu_secs();
@@ -102,20 +104,29 @@ pub async fn run(args: &LoginArgs) -> Result<Value, BenchError> {
             .filter_map(|r| r.get(key).and_then(Value::as_f64))
             .collect()
     };
+    let spread = |key: &str| -> Value {
+        let values = pick(key);
+        json!({
+            "min": values.iter().copied().reduce(f64::min),
+            "max": values.iter().copied().reduce(f64::max),
+        })
+    };
     Ok(json!({
         "bench": "login",
         "argon2": "argon2id m=19456 t=2 p=1 (secureclose_cloud::auth::verify_password_blocking)",
-        "threads": args.threads,
-        "cloud_hash_concurrency": hash_concurrency,
+        "threads": threads,
+        "cloud_hash_concurrency": threads,
         "clients": args.clients,
         "logins_per_round": args.logins,
-        "verifies_per_round": args.threads * args.verifies_per_thread,
+        "verifies_per_round": threads * args.verifies_per_thread,
         "distinct_accounts": creds.len(),
         "rounds": rounds,
         "median_logins_per_sec": median(&pick("logins_per_sec")),
         "median_verifies_per_sec": median(&pick("verifies_per_sec")),
         "median_ratio": median(&pick("ratio")),
+        "ratio_spread": spread("ratio"),
         "median_cpu_ratio": median(&pick("cpu_ratio")),
+        "cpu_ratio_spread": spread("cpu_ratio"),
     }))
 }
 
@@ -284,10 +295,4 @@ fn process_cpu_secs() -> f64 {
             Some((utime + stime) / 100.0)
         })
         .unwrap_or(f64::NAN)
-}
-
-fn loadavg() -> String {
-    std::fs::read_to_string("/proc/loadavg")
-        .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
-        .unwrap_or_default()
 }

@@ -1,9 +1,12 @@
 //! `secureclose-bench`: the measurements behind `scripts/bench`. Each
-//! subcommand writes one JSON file; `report` renders docs/benchmarks.md.
+//! measuring subcommand writes one JSON file (its figures plus `meta`: commit,
+//! date, machine, load); `report` renders docs/benchmarks.md from those files
+//! alone.
 
 use std::path::{Path, PathBuf};
 
 use clap::{Parser, Subcommand};
+use secureclose_bench::meta::{self, Meta, RunInfo};
 use secureclose_bench::{cache, desktop, login, report, sync, BenchError};
 
 #[derive(Parser)]
@@ -11,6 +14,15 @@ use secureclose_bench::{cache, desktop, login, report, sync, BenchError};
 struct Cli {
     #[command(subcommand)]
     command: Cmd,
+    /// Commit measured (recorded in the JSON's meta).
+    #[arg(long, global = true, default_value = "unknown")]
+    commit: String,
+    /// When the part started, UTC (recorded in the JSON's meta).
+    #[arg(long, global = true, default_value = "unknown")]
+    date: String,
+    /// Free text about the run (recorded in the JSON's meta).
+    #[arg(long, global = true, default_value = "")]
+    note: String,
 }
 
 #[derive(Subcommand)]
@@ -19,10 +31,8 @@ enum Cmd {
     Login {
         #[arg(long)]
         out: PathBuf,
-        #[arg(long, default_value_t = 3)]
+        #[arg(long, default_value_t = 7)]
         rounds: usize,
-        #[arg(long, default_value_t = 2)]
-        threads: usize,
         #[arg(long, default_value_t = 60)]
         verifies_per_thread: usize,
         #[arg(long, default_value_t = 120)]
@@ -74,26 +84,35 @@ enum Cmd {
         #[arg(long, value_delimiter = ',')]
         variants: Vec<String>,
     },
+    /// Size of the .deb that `tauri build --bundles deb` left in BUNDLE_DIR.
+    Deb {
+        #[arg(long)]
+        out: PathBuf,
+        #[arg(long)]
+        bundle_dir: PathBuf,
+    },
     /// Render the JSON results in DIR as markdown into OUT.
     Report {
         #[arg(long)]
         dir: PathBuf,
         #[arg(long)]
         out: PathBuf,
-        #[arg(long)]
-        date: String,
-        #[arg(long, default_value = "")]
-        commit: String,
-        #[arg(long, default_value = "")]
-        note: String,
     },
 }
 
-fn write_json(path: &Path, value: &serde_json::Value) -> Result<(), BenchError> {
+/// Writes a part's figures with its `meta`, pretty-printed with a final
+/// newline (the files are committed).
+fn write_json(path: &Path, mut value: serde_json::Value, meta: Meta) -> Result<(), BenchError> {
+    let Some(object) = value.as_object_mut() else {
+        return Err(BenchError::Failed(
+            "a part's result must be a JSON object".into(),
+        ));
+    };
+    object.insert("meta".into(), serde_json::to_value(meta)?);
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir)?;
     }
-    std::fs::write(path, serde_json::to_string_pretty(value)?)?;
+    std::fs::write(path, serde_json::to_string_pretty(&value)? + "\n")?;
     eprintln!("wrote {}", path.display());
     Ok(())
 }
@@ -112,24 +131,29 @@ fn main() {
 }
 
 fn run(cli: Cli) -> Result<(), BenchError> {
+    let meta = meta::start(
+        &RunInfo {
+            commit: cli.commit,
+            note: cli.note,
+        },
+        cli.date,
+    );
     match cli.command {
         Cmd::Login {
             out,
             rounds,
-            threads,
             verifies_per_thread,
             logins,
             clients,
         } => {
             let args = login::LoginArgs {
                 rounds,
-                threads,
                 verifies_per_thread,
                 logins,
                 clients,
             };
             let value = runtime()?.block_on(login::run(&args))?;
-            write_json(&out, &value)
+            write_json(&out, value, meta.finish())
         }
         Cmd::Cache {
             out,
@@ -143,7 +167,7 @@ fn run(cli: Cli) -> Result<(), BenchError> {
                 queries,
             };
             let value = runtime()?.block_on(cache::run(&args))?;
-            write_json(&out, &value)
+            write_json(&out, value, meta.finish())
         }
         Cmd::Sync {
             out,
@@ -157,7 +181,7 @@ fn run(cli: Cli) -> Result<(), BenchError> {
                 enqueue_samples,
             };
             let value = runtime()?.block_on(sync::run(&args))?;
-            write_json(&out, &value)
+            write_json(&out, value, meta.finish())
         }
         Cmd::Desktop {
             out,
@@ -181,24 +205,38 @@ fn run(cli: Cli) -> Result<(), BenchError> {
                 variants,
             };
             let value = desktop::run(&args)?;
-            write_json(&out, &value)
+            write_json(&out, value, meta.finish())
         }
-        Cmd::Report {
-            dir,
-            out,
-            date,
-            commit,
-            note,
-        } => {
-            let md = report::render(&report::ReportArgs {
-                dir: &dir,
-                date: &date,
-                commit: &commit,
-                note: &note,
-            })?;
+        Cmd::Deb { out, bundle_dir } => {
+            let value = deb_size(&bundle_dir)?;
+            write_json(&out, value, meta.finish())
+        }
+        Cmd::Report { dir, out } => {
+            let md = report::render(&dir)?;
             std::fs::write(&out, md)?;
             eprintln!("wrote {}", out.display());
             Ok(())
         }
     }
+}
+
+/// The one .deb in `bundle_dir` and its size in bytes.
+fn deb_size(bundle_dir: &Path) -> Result<serde_json::Value, BenchError> {
+    let debs: Vec<PathBuf> = std::fs::read_dir(bundle_dir)?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "deb"))
+        .collect();
+    let [deb] = debs.as_slice() else {
+        return Err(BenchError::Failed(format!(
+            "expected one .deb in {}, found {}",
+            bundle_dir.display(),
+            debs.len()
+        )));
+    };
+    Ok(serde_json::json!({
+        "bench": "deb",
+        "file": deb.file_name().map(|n| n.to_string_lossy().into_owned()),
+        "bytes": std::fs::metadata(deb)?.len(),
+        "how": "npm run tauri -- build --bundles deb (from ui/, release profile)",
+    }))
 }

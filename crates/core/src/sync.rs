@@ -475,22 +475,35 @@ impl Inner {
         token: &Sensitive<String>,
         session: &SignedInSession,
     ) -> Result<(), PassError> {
+        let mut since = cache.sync_cursor().await?;
+        // The largest page the cloud allows: per page the cache pays a
+        // transaction commit, the cursor and the rebase, and each request
+        // a round trip. 5000 users are ~1.5 MB of JSON (less gzipped) and
+        // one page's transaction stays short (~0.1 s), so an edit queued
+        // meanwhile waits little for the writer.
+        let mut fetched = client.changes(token, since, MAX_PAGE_ROWS).await;
         loop {
-            let since = cache.sync_cursor().await?;
-            // The largest page the cloud allows: per page the cache pays a
-            // transaction commit, the cursor and the rebase, and each request
-            // a round trip. 5000 users are ~1.5 MB of JSON (less gzipped) and
-            // one page's transaction stays short (~0.1 s), so an edit queued
-            // meanwhile waits little for the writer.
-            let page = match self.track(client.changes(token, since, MAX_PAGE_ROWS).await) {
+            let page = match self.track(fetched) {
                 Ok(page) => page,
                 Err(err) => return Err(self.failed(err, session).await),
             };
             self.still(session).await?;
-            let removed_self = cache
-                .apply_changes_page(&session.user_id, &session.company_id, &page)
-                .await?;
-            if removed_self {
+            let progressed = page.cursor > since;
+            // The next page is fetched while this one is written: the cloud's
+            // query and the transfer overlap the cache's transaction. Pages
+            // are still applied in order, each with its own cursor.
+            let prefetch = (page.has_more && progressed)
+                .then(|| client.changes(token, page.cursor, MAX_PAGE_ROWS));
+            let (applied, next) = tokio::join!(
+                cache.apply_changes_page(&session.user_id, &session.company_id, &page),
+                async {
+                    match prefetch {
+                        Some(request) => Some(request.await),
+                        None => None,
+                    }
+                }
+            );
+            if applied? {
                 tracing::info!("this account was deleted on the cloud; signing out");
                 self.end_from_sync(session).await;
                 return Err(PassError::Ended);
@@ -498,12 +511,14 @@ impl Inner {
             if !page.has_more {
                 return Ok(());
             }
-            if page.cursor <= since {
+            let Some(next) = next else {
                 return Err(PassError::Failed(CoreError::CloudUnreachable {
                     url: client.base_url().to_owned(),
                     detail: "a page with more to come did not move the cursor".into(),
                 }));
-            }
+            };
+            since = page.cursor;
+            fetched = next;
             self.set_status(SyncState::Syncing, None).await;
         }
     }
