@@ -45,46 +45,6 @@ fn failed(what: &str) -> impl FnOnce(CoreError) -> BenchError + '_ {
     move |e| BenchError::Failed(format!("{what}: {} ({e})", e.code()))
 }
 
-/// Adds `n` users to the demo company straight into the cloud's database,
-/// each with its own change sequence number (as the cloud's writes would).
-async fn add_cloud_users(database_url: &str, company_id: &str, n: usize) -> Result<(), BenchError> {
-    let db = secureclose_cloud::db::connect(database_url, 1)
-        .await
-        .map_err(|e| BenchError::Failed(format!("cloud db: {e}")))?;
-    let mut tx = db.pool.begin().await?;
-    let (mut seq,): (i64,) = sqlx::query_as("SELECT last_change_seq FROM companies WHERE id = $1")
-        .bind(company_id)
-        .fetch_one(&mut *tx)
-        .await?;
-    let now = secureclose_core::cache::now_millis();
-    for i in 0..n {
-        seq += 1;
-        sqlx::query(
-            "INSERT INTO users (id, company_id, email, display_name, role, status, mobile_phone, \
-             phone_verified_at, two_factor_enabled, password_hash, version, updated_at, \
-             created_at, change_seq) VALUES ($1, $2, $3, $4, 'user', 'active', $5, NULL, 0, \
-             'x', 1, $6, $6, $7)",
-        )
-        .bind(format!("bench-{i:07}"))
-        .bind(company_id)
-        .bind(format!("user{i:07}@desertsun.example"))
-        .bind(format!("Bench User {i:07}"))
-        .bind(format!("+1480555{:04}", i % 10_000))
-        .bind(now)
-        .bind(seq)
-        .execute(&mut *tx)
-        .await?;
-    }
-    sqlx::query("UPDATE companies SET last_change_seq = $1 WHERE id = $2")
-        .bind(seq)
-        .bind(company_id)
-        .execute(&mut *tx)
-        .await?;
-    tx.commit().await?;
-    db.pool.close().await;
-    Ok(())
-}
-
 /// Changes `n` users' names on the cloud with new sequence numbers.
 async fn change_cloud_users(
     database_url: &str,
@@ -109,7 +69,7 @@ async fn change_cloud_users(
         )
         .bind(format!("Changed {i:07}"))
         .bind(seq)
-        .bind(format!("bench-{:07}", i * 7))
+        .bind(format!("bulk-{:07}", i * 7))
         .execute(&mut *tx)
         .await?;
     }
@@ -255,7 +215,7 @@ pub async fn run(args: &SyncArgs) -> Result<Value, BenchError> {
     let seed = secureclose_cloud::seed_demo(&database_url)
         .await
         .map_err(|e| BenchError::Failed(format!("seed: {e}")))?;
-    add_cloud_users(&database_url, &seed.company_id, args.users).await?;
+    secureclose_cloud::seed_bulk_users(&database_url, &seed.company_id, args.users).await?;
     let url = cloud
         .as_ref()
         .map(RunningCloud::base_url)
@@ -355,7 +315,7 @@ pub async fn run(args: &SyncArgs) -> Result<Value, BenchError> {
                 ..UserUpdate::default()
             };
             let started = Instant::now();
-            core.update_user(&format!("bench-{:07}", (i * 13) % args.users), &update)
+            core.update_user(&format!("bulk-{:07}", (i * 13) % args.users), &update)
                 .await
                 .map_err(failed("offline edit"))?;
             if enqueue.len() < args.enqueue_samples {

@@ -28,7 +28,7 @@ use tokio::task::JoinHandle;
 pub use config::CloudConfig;
 pub use error::CloudError;
 pub use openapi::openapi_document;
-pub use seed::{seed_demo, DemoSeed};
+pub use seed::{seed_bulk_users, seed_demo, DemoSeed};
 
 use secureclose_protocol::OutboxMessage;
 use sms::{DevOutboxGateway, SmsConfig, SmsGateway, TwilioGateway, UnconfiguredGateway};

@@ -302,3 +302,39 @@ async fn seed_company(
     tx.commit().await?;
     Ok((company_id, passwords))
 }
+
+/// Adds `n` sign-in-less users (`bulk-0000000`…, emails
+/// `user0000000@desertsun.example`…) to a company in one transaction, each
+/// with its own change sequence number as the cloud's writes give them: the
+/// large companies benchmarks and multi-page sync tests need.
+pub async fn seed_bulk_users(
+    database_url: &str,
+    company_id: &str,
+    n: usize,
+) -> Result<(), CloudError> {
+    let db = db::connect(database_url, 1).await?;
+    let mut tx = db.pool.begin().await?;
+    let now = now_ms();
+    for i in 0..n {
+        let seq = next_change_seq(&mut *tx, company_id).await?;
+        sqlx::query(
+            "INSERT INTO users (id, company_id, email, display_name, role, status, mobile_phone, \
+             phone_verified_at, two_factor_enabled, password_hash, version, updated_at, \
+             created_at, change_seq) VALUES ($1, $2, $3, $4, 'user', 'active', $5, NULL, $6, \
+             'no password: cannot sign in', 1, $7, $7, $8)",
+        )
+        .bind(format!("bulk-{i:07}"))
+        .bind(company_id)
+        .bind(format!("user{i:07}@desertsun.example"))
+        .bind(format!("Bulk User {i:07}"))
+        .bind(format!("+1480555{:04}", i % 10_000))
+        .bind(bool_to_db(false))
+        .bind(now)
+        .bind(seq)
+        .execute(&mut *tx)
+        .await?;
+    }
+    tx.commit().await?;
+    db.pool.close().await;
+    Ok(())
+}

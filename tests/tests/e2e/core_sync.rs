@@ -492,3 +492,48 @@ async fn a_first_sign_in_downloads_the_company_once_and_never_mixes_companies() 
         "and back: none of Canyon Ridge's users stay in the cache"
     );
 }
+
+/// A company larger than one pull page (5000 users) comes down whole on the
+/// first sync: every page applied once, in order, each with its cursor (core
+/// fetches the next page while it writes one).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_first_sync_of_several_pages_caches_every_user_exactly_once() {
+    const BULK: usize = 11_000;
+    let cloud = TestCloud::start().await;
+    secureclose_cloud::seed_bulk_users(&cloud.database_url, &cloud.seed.company_id, BULK)
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let core = open_quiet(
+        dir.path(),
+        cloud.base_url(),
+        Arc::new(MemoryKeyStore::default()),
+    )
+    .await;
+
+    sign_in(&core, &cloud.seed.admin_email, &cloud.seed.admin_password).await;
+    let all = core.list_users("", 0, 1).await.unwrap().total as usize;
+    assert_eq!(
+        all,
+        BULK + company_emails(&cloud.seed).len(),
+        "three pages of the company, each row cached once"
+    );
+    for probe in [
+        "user0000000@",
+        "user0004999@",
+        "user0005000@",
+        "user0010999@",
+    ] {
+        assert_eq!(
+            core.list_users(probe, 0, 2).await.unwrap().total,
+            1,
+            "{probe} (first, last, and either side of the 5000-row page size) must be cached once"
+        );
+    }
+    let status = core.sync_now().await.unwrap();
+    assert_eq!(
+        core.list_users("", 0, 1).await.unwrap().total as usize,
+        all,
+        "a second pass starts at the stored cursor and adds nothing: {status:?}"
+    );
+}
