@@ -316,7 +316,7 @@ pub async fn seed_bulk_users(
     let mut tx = db.pool.begin().await?;
     let now = now_ms();
     for i in 0..n {
-        let seq = next_change_seq(&mut *tx, company_id).await?;
+        let seq = next_change_seq(&mut tx, company_id).await?;
         sqlx::query(
             "INSERT INTO users (id, company_id, email, display_name, role, status, mobile_phone, \
              phone_verified_at, two_factor_enabled, password_hash, version, updated_at, \
