@@ -538,7 +538,8 @@ impl Inner {
         let queued = match self.queue_user_edit(user_id, update, key.clone()).await {
             Ok(queued) if queued.idempotency_key.is_some() => queued,
             other => {
-                self.sync.forget_waiter(&key);
+                // Nothing was queued, so no pass can have counted on it.
+                let _ = self.sync.forget_waiter(&key);
                 return KeyedEdit {
                     idempotency_key: None,
                     result: other.map(|queued| queued.entity),
@@ -563,7 +564,8 @@ impl Inner {
         let queued = match self.queue_company_edit(update, key.clone()).await {
             Ok(queued) if queued.idempotency_key.is_some() => queued,
             other => {
-                self.sync.forget_waiter(&key);
+                // Nothing was queued, so no pass can have counted on it.
+                let _ = self.sync.forget_waiter(&key);
                 return KeyedEdit {
                     idempotency_key: None,
                     result: other.map(|queued| queued.entity),
@@ -588,13 +590,18 @@ impl Inner {
     async fn await_delivery(
         &self,
         key: &str,
-        receiver: tokio::sync::oneshot::Receiver<Delivery>,
+        mut receiver: tokio::sync::oneshot::Receiver<Delivery>,
     ) -> Delivery {
         self.sync.publish(self.current_status().await);
         self.sync.wake();
-        let delivery = tokio::time::timeout(EDIT_WAIT, receiver).await;
-        // Too late for the dialog: a later refusal becomes a notice.
-        self.sync.forget_waiter(key);
+        let mut delivery = tokio::time::timeout(EDIT_WAIT, &mut receiver).await;
+        // Too late for the dialog: a later refusal becomes a notice, unless
+        // a pass already has the answer in hand and counted on this dialog
+        // to show it; then it is moments away (bounded again all the same:
+        // a core shutting down aborts passes).
+        if delivery.is_err() && !self.sync.forget_waiter(key) {
+            delivery = tokio::time::timeout(EDIT_WAIT, &mut receiver).await;
+        }
         match delivery {
             Ok(Ok(delivery)) => delivery,
             _ => Delivery::NotSent,

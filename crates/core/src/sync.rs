@@ -54,8 +54,17 @@ pub(crate) struct SyncShared {
     /// Bumped by every start/stop: a scheduler whose generation is old exits.
     generation: AtomicU64,
     failures: AtomicU32,
-    waiters: Mutex<HashMap<String, oneshot::Sender<Delivery>>>,
+    waiters: Mutex<HashMap<String, Waiter>>,
     interval: Duration,
+}
+
+/// Someone (an edit dialog) waiting for the cloud's answer to one edit.
+struct Waiter {
+    sender: oneshot::Sender<Delivery>,
+    /// A pass has counted on this waiter to show the answer (so it wrote no
+    /// notice for it): the waiter may no longer be forgotten, or a refusal
+    /// would reach no one.
+    promised: bool,
 }
 
 /// What the scheduler does after a pass.
@@ -140,34 +149,50 @@ impl SyncShared {
         self.waiters
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .insert(key.clone(), sender);
+            .insert(
+                key.clone(),
+                Waiter {
+                    sender,
+                    promised: false,
+                },
+            );
         (key, receiver)
     }
 
-    pub(crate) fn forget_waiter(&self, key: &str) {
-        self.waiters
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .remove(key);
+    /// The caller stops waiting for `key`. Refused (false) when a pass has
+    /// already counted on this waiter to show the answer, which is then
+    /// moments away: the caller must take it from its receiver.
+    #[must_use]
+    pub(crate) fn forget_waiter(&self, key: &str) -> bool {
+        let mut waiters = self.waiters.lock().unwrap_or_else(|p| p.into_inner());
+        if waiters.get(key).is_some_and(|w| w.promised) {
+            return false;
+        }
+        waiters.remove(key);
+        true
     }
 
-    /// Keys someone is still waiting for (their refusal is shown by the
-    /// dialog, so it needs no notice).
+    /// Keys someone is still waiting for: their refusal is shown by the
+    /// dialog, so it needs no notice. From here on those waiters are
+    /// promised an answer (see [`Self::forget_waiter`]).
     fn watched(&self) -> HashSet<String> {
         self.waiters
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .iter()
-            .filter(|(_, sender)| !sender.is_closed())
-            .map(|(key, _)| key.clone())
+            .iter_mut()
+            .filter(|(_, waiter)| !waiter.sender.is_closed())
+            .map(|(key, waiter)| {
+                waiter.promised = true;
+                key.clone()
+            })
             .collect()
     }
 
     fn deliver(&self, results: &[MutationResult]) {
         let mut waiters = self.waiters.lock().unwrap_or_else(|p| p.into_inner());
         for result in results {
-            if let Some(sender) = waiters.remove(&result.idempotency_key) {
-                let _ = sender.send(delivery_of(result));
+            if let Some(waiter) = waiters.remove(&result.idempotency_key) {
+                let _ = waiter.sender.send(delivery_of(result));
             }
         }
     }
@@ -180,8 +205,8 @@ impl SyncShared {
             .unwrap_or_else(|p| p.into_inner())
             .drain()
             .collect();
-        for (_, sender) in drained {
-            let _ = sender.send(Delivery::NotSent);
+        for (_, waiter) in drained {
+            let _ = waiter.sender.send(Delivery::NotSent);
         }
     }
 }
@@ -593,6 +618,46 @@ impl Inner {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn refusal(key: &str) -> MutationResult {
+        MutationResult {
+            idempotency_key: key.to_owned(),
+            outcome: MutationOutcome::Rejected {
+                error: secureclose_protocol::ApiError::new(codes::VALIDATION, "refused"),
+            },
+            user: None,
+            company: None,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_waiter_a_pass_counted_on_cannot_be_forgotten_and_gets_the_refusal() {
+        let sync = SyncShared::new(Duration::from_secs(60));
+        let (key, receiver) = sync.new_waiter();
+        // The pass takes its snapshot: no notice will be written for `key`.
+        assert!(sync.watched().contains(&key));
+        // The dialog's wait runs out just then.
+        assert!(
+            !sync.forget_waiter(&key),
+            "a promised waiter must stay, or the refusal would reach neither dialog nor notice"
+        );
+        sync.deliver(&[refusal(&key)]);
+        assert!(
+            matches!(receiver.await, Ok(Delivery::Refused(_))),
+            "the dialog that kept waiting shows the refusal"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_waiter_no_pass_counted_on_is_forgotten_and_its_answer_becomes_a_notice() {
+        let sync = SyncShared::new(Duration::from_secs(60));
+        let (key, _receiver) = sync.new_waiter();
+        assert!(sync.forget_waiter(&key), "nothing was promised: it may go");
+        assert!(
+            !sync.watched().contains(&key),
+            "a later pass no longer counts on it, so it writes a notice"
+        );
+    }
 
     #[test]
     fn backoff_stays_within_full_jitter_bounds() {
