@@ -12,6 +12,7 @@ pub mod openapi;
 pub mod phone;
 pub mod releases;
 pub mod routes;
+pub mod security;
 pub mod seed;
 pub mod sms;
 mod store;

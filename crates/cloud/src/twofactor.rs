@@ -248,11 +248,17 @@ pub struct ChallengeRow {
     pub last_sent_at: Option<i64>,
     pub expires_at: i64,
     pub closed_at: Option<i64>,
+    /// The user's security stamp when the attempt opened (see crate::security).
+    pub security_stamp: i64,
+    /// Whether the user's stamp is still that one (and the user not deleted).
+    pub user_unchanged: bool,
 }
 
 impl ChallengeRow {
+    /// Open: not closed, not expired, and nothing security-relevant about the
+    /// user changed since it opened.
     pub fn is_open(&self, now: i64) -> bool {
-        self.closed_at.is_none() && self.expires_at > now
+        self.closed_at.is_none() && self.expires_at > now && self.user_unchanged
     }
 
     /// The client's view (the id is given back only to its holder).
@@ -290,6 +296,11 @@ fn challenge_from_row(row: &AnyRow) -> Result<ChallengeRow, CloudError> {
         last_sent_at: row.try_get("last_sent_at")?,
         expires_at: row.try_get("expires_at")?,
         closed_at: row.try_get("closed_at")?,
+        security_stamp: row.try_get("security_stamp")?,
+        user_unchanged: {
+            let user_stamp: Option<i64> = row.try_get("user_stamp")?;
+            user_stamp == Some(row.try_get("security_stamp")?)
+        },
     })
 }
 
@@ -299,6 +310,7 @@ pub async fn create_challenge(
     user_id: &str,
     purpose: Purpose,
     phone: Option<&str>,
+    security_stamp: i64,
     now: i64,
 ) -> Result<(String, ChallengeRow), CloudError> {
     let id = new_session_token();
@@ -306,7 +318,7 @@ pub async fn create_challenge(
     let expires_at = now + ms(CHALLENGE_TTL);
     sqlx::query(
         "INSERT INTO login_challenges (id_hash, user_id, purpose, phone, attempts_left, \
-         created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+         created_at, expires_at, security_stamp) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
     )
     .bind(&id_hash)
     .bind(user_id)
@@ -315,6 +327,7 @@ pub async fn create_challenge(
     .bind(MAX_CODE_ATTEMPTS)
     .bind(now)
     .bind(expires_at)
+    .bind(security_stamp)
     .execute(&db.pool)
     .await?;
     let row = load_challenge(db, &id)
@@ -329,8 +342,10 @@ pub async fn load_challenge(
     challenge_id: &str,
 ) -> Result<Option<ChallengeRow>, CloudError> {
     let row = sqlx::query(
-        "SELECT id_hash, user_id, purpose, phone, code_hash, code_expires_at, attempts_left, \
-         last_sent_at, expires_at, closed_at FROM login_challenges WHERE id_hash = $1",
+        "SELECT c.id_hash, c.user_id, c.purpose, c.phone, c.code_hash, c.code_expires_at, \
+         c.attempts_left, c.last_sent_at, c.expires_at, c.closed_at, c.security_stamp, \
+         u.security_stamp AS user_stamp FROM login_challenges c \
+         LEFT JOIN users u ON u.id = c.user_id AND u.deleted_at IS NULL WHERE c.id_hash = $1",
     )
     .bind(token_hash(challenge_id))
     .fetch_optional(&db.pool)
@@ -348,6 +363,25 @@ pub async fn open_challenge(
         Some(row) if row.is_open(now) => Ok(row),
         _ => Err(CloudError::ChallengeClosed),
     }
+}
+
+/// Ends one attempt (`reason` is recorded, for the audit of attempts).
+pub async fn close_challenge(
+    db: &Db,
+    id_hash: &str,
+    now: i64,
+    reason: &str,
+) -> Result<(), CloudError> {
+    sqlx::query(
+        "UPDATE login_challenges SET closed_at = $1, closed_reason = $2 \
+         WHERE id_hash = $3 AND closed_at IS NULL",
+    )
+    .bind(now)
+    .bind(reason)
+    .bind(id_hash)
+    .execute(&db.pool)
+    .await?;
+    Ok(())
 }
 
 /// Takes one send out of the per-user and per-number budgets, or refuses with
@@ -509,11 +543,13 @@ pub async fn check_code(
     };
     let candidate = code_hash(challenge_id, &code);
     if codes_match(stored, &candidate) {
-        // Single use, even against a concurrent verify on another instance.
+        // Single use, even against a concurrent verify on another instance, and
+        // void if a security change (phone, 2FA, status) landed meanwhile.
         let consumed = sqlx::query(
             "UPDATE login_challenges SET closed_at = $1, closed_reason = 'used' \
              WHERE id_hash = $2 AND closed_at IS NULL AND code_hash = $3 \
-             AND attempts_left > 0 AND code_expires_at > $1",
+             AND attempts_left > 0 AND code_expires_at > $1 AND security_stamp = \
+             (SELECT u.security_stamp FROM users u WHERE u.id = login_challenges.user_id)",
         )
         .bind(now)
         .bind(&row.id_hash)
@@ -542,14 +578,7 @@ pub async fn check_code(
             attempts_left: u32::try_from(left).unwrap_or(0),
         })),
         _ => {
-            sqlx::query(
-                "UPDATE login_challenges SET closed_at = $1, closed_reason = 'too_many_attempts' \
-                 WHERE id_hash = $2 AND closed_at IS NULL",
-            )
-            .bind(now)
-            .bind(&row.id_hash)
-            .execute(&db.pool)
-            .await?;
+            close_challenge(db, &row.id_hash, now, "too_many_attempts").await?;
             Ok(CodeCheck::Wrong(CloudError::ChallengeClosed))
         }
     }

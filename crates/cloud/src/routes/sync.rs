@@ -121,7 +121,7 @@ pub async fn push(
     }
     let mut results = Vec::with_capacity(request.mutations.len());
     for mutation in request.mutations {
-        results.push(push_one(&state, &authed.user, mutation).await?);
+        results.push(push_one(&state, &authed, mutation).await?);
     }
     Ok(Json(PushResponse { results }))
 }
@@ -159,9 +159,10 @@ async fn with_entity(
 
 async fn push_one(
     state: &AppState,
-    actor: &User,
+    authed: &AuthedUser,
     mutation: Mutation,
 ) -> Result<MutationResult, CloudError> {
+    let actor = &authed.user;
     let Mutation {
         idempotency_key: key,
         base_version,
@@ -198,7 +199,7 @@ async fn push_one(
                 values: base,
                 version: base_version,
             };
-            apply_user_update(&mut tx, actor, now, user_id, changes, Some(base))
+            apply_user_update(&mut tx, authed, now, user_id, changes, Some(base))
                 .await
                 .map(|applied| match applied {
                     Applied::Done(user) => Applied::Done(user.version),
@@ -210,7 +211,7 @@ async fn push_one(
                 values: base,
                 version: base_version,
             };
-            apply_company_update(&mut tx, actor, now, changes, Some(base))
+            apply_company_update(&mut tx, authed, now, changes, Some(base))
                 .await
                 .map(|applied| match applied {
                     Applied::Done(company) => Applied::Done(company.version),
