@@ -480,3 +480,87 @@ mod sessions_end {
         t.stop().await;
     }
 }
+
+/// Finding 12 (rest): bad input is refused with a clear 400 and changes nothing.
+mod bad_input {
+    use super::*;
+
+    on_both_backends!(
+        names_of_control_characters_are_refused,
+        a_negative_sync_cursor_is_refused,
+    );
+
+    async fn names_of_control_characters_are_refused(backend: Backend) {
+        let t = TestCloud::start(backend).await;
+        let admin = t.admin_token().await;
+        let before: User = t
+            .get(
+                &format!("/api/v1/users/{}", t.user_id(TOM).await),
+                Some(&admin),
+            )
+            .await
+            .json()
+            .await
+            .unwrap();
+        for name in [
+            "\u{0000}".repeat(10),
+            "Tom\u{0007}Becker".to_string(),
+            "Tom\nBecker".to_string(),
+            "Tom \u{202E}rekceB".to_string(),
+        ] {
+            let error = expect_error(
+                patch_user(&t, &admin, TOM, serde_json::json!({"display_name": name})).await,
+                StatusCode::BAD_REQUEST,
+                codes::VALIDATION,
+            )
+            .await;
+            assert!(
+                error.message.contains("control characters"),
+                "{}",
+                error.message
+            );
+            let error = expect_error(
+                t.patch("/api/v1/company", &admin, serde_json::json!({"name": name}))
+                    .await,
+                StatusCode::BAD_REQUEST,
+                codes::VALIDATION,
+            )
+            .await;
+            assert!(
+                error.message.contains("control characters"),
+                "{}",
+                error.message
+            );
+        }
+        let after: User = t
+            .get(&format!("/api/v1/users/{}", before.id), Some(&admin))
+            .await
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(after, before, "nothing changed");
+        // Surrounding whitespace (a paste) is trimmed, not refused.
+        let user = patch_ok(
+            &t,
+            &admin,
+            TOM,
+            serde_json::json!({"display_name": "  Tom Becker\n"}),
+        )
+        .await;
+        assert_eq!(user.display_name, "Tom Becker");
+        t.stop().await;
+    }
+
+    async fn a_negative_sync_cursor_is_refused(backend: Backend) {
+        let t = TestCloud::start(backend).await;
+        let admin = t.admin_token().await;
+        let error = expect_error(
+            t.get("/api/v1/sync/changes?since=-1", Some(&admin)).await,
+            StatusCode::BAD_REQUEST,
+            codes::VALIDATION,
+        )
+        .await;
+        assert!(error.message.contains("since"), "{}", error.message);
+        t.stop().await;
+    }
+}

@@ -49,8 +49,20 @@ pub async fn get_user(
     Ok(Json(same_company_user(&state, &authed.user, &id).await?))
 }
 
+/// Names are shown in lists and audit views: control characters (NUL,
+/// line breaks, escapes) and the bidirectional overrides that make text read
+/// differently than it is stored are refused, not silently stripped, so what
+/// is saved is what the admin typed (less surrounding whitespace).
 fn clean_name(name: &str) -> Result<String, CloudError> {
+    let is_hidden =
+        |c: char| c.is_control() || matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}');
+    // Surrounding whitespace (a pasted line break) is trimmed first.
     let name = name.trim();
+    if name.chars().any(is_hidden) {
+        return Err(CloudError::Validation(
+            "the name cannot contain control characters (such as line breaks or tabs)".into(),
+        ));
+    }
     if name.is_empty() || name.chars().count() > MAX_NAME_CHARS {
         return Err(CloudError::Validation(format!(
             "the name must be 1 to {MAX_NAME_CHARS} characters"

@@ -34,7 +34,7 @@ const MAX_KEY_CHARS: usize = 128;
     params(ChangesQuery),
     responses(
         (status = 200, description = "One page; an idle check is empty lists with the same cursor", body = ChangesPage),
-        (status = 400, description = "validation: limit outside 1..=5000, or a malformed query", body = ApiError),
+        (status = 400, description = "validation: since negative, limit outside 1..=5000, or a malformed query", body = ApiError),
         (status = 401, description = "unauthenticated or session_expired", body = ApiError),
         (status = 403, description = "account_disabled", body = ApiError),
     )
@@ -53,7 +53,12 @@ pub async fn changes(
             "limit must be 1 to {MAX_PAGE_ROWS}"
         )));
     }
-    let since = query.since.max(0);
+    if query.since < 0 {
+        return Err(CloudError::Validation(
+            "since must be 0 (everything) or the cursor of an earlier pull".into(),
+        ));
+    }
+    let since = query.since;
     let db = &state.db;
     // Read the sequence first: every number up to it is committed (see
     // crate::sync), so rows stamped later are simply left for the next pull.
