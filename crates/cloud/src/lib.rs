@@ -125,6 +125,15 @@ impl RunningCloud {
 /// Runs migrations, binds `config.bind` (port 0 picks a free port) and serves
 /// in a background task.
 pub async fn start(config: CloudConfig) -> Result<RunningCloud, CloudError> {
+    // Dev mode serves GET /api/v1/dev/outbox, every code sent, to anyone who
+    // can connect: only this machine may.
+    if config.dev_mode && !config.bind.ip().is_loopback() {
+        return Err(CloudError::Config(format!(
+            "--dev shows every SMS code at /api/v1/dev/outbox without a credential, so it \
+             only binds to a loopback address (127.0.0.1 or ::1), not {}",
+            config.bind
+        )));
+    }
     let db = db::connect(&config.database_url, config.max_db_connections).await?;
     let sms = sms_gateway(&config, &db)?;
     let hasher =

@@ -43,7 +43,8 @@ enum Command {
         database: DatabaseArg,
         #[arg(long, env = "SECURECLOSE_BIND", default_value = DEFAULT_BIND)]
         bind: SocketAddr,
-        /// Development mode: verbose logs, the SMS outbox and its endpoint.
+        /// Development mode: verbose logs, the SMS outbox and its endpoint
+        /// (which shows every code to anyone who can connect: loopback binds only).
         #[arg(long)]
         dev: bool,
         #[command(flatten)]
@@ -134,8 +135,9 @@ impl SmsArgs {
             SmsChoice::Twilio => {
                 let missing = || {
                     CloudError::Config(
+                        // No hint at --dev here: it publishes every code (finding 6).
                         "Twilio needs SECURECLOSE_TWILIO_ACCOUNT_SID, SECURECLOSE_TWILIO_AUTH_TOKEN \
-                         and SECURECLOSE_TWILIO_FROM (or run with --dev for the SMS outbox)"
+                         and SECURECLOSE_TWILIO_FROM"
                             .into(),
                     )
                 };

@@ -564,3 +564,72 @@ mod bad_input {
         t.stop().await;
     }
 }
+
+/// Finding 6: --dev publishes every code, so it never listens beyond this machine.
+mod dev_mode {
+    use secureclose_cloud::{start, CloudConfig, CloudError};
+
+    use crate::support::{Backend, TestDb};
+
+    fn serve(args: &[&str], url: &str) -> tokio::process::Command {
+        let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_secureclose-cloud"));
+        command
+            .args(["serve", "--database-url", url])
+            .args(args)
+            .stdin(std::process::Stdio::null())
+            .kill_on_drop(true);
+        for (key, _) in std::env::vars() {
+            if key.starts_with("SECURECLOSE_") {
+                command.env_remove(key);
+            }
+        }
+        command
+    }
+
+    async fn refused(mut command: tokio::process::Command) -> String {
+        // A server that wrongly starts would run forever: bound the wait.
+        let output = tokio::time::timeout(std::time::Duration::from_secs(60), command.output())
+            .await
+            .expect("serve must exit at once")
+            .unwrap();
+        assert!(!output.status.success(), "serve must refuse to start");
+        String::from_utf8_lossy(&output.stderr).into_owned()
+    }
+
+    #[tokio::test]
+    async fn the_library_refuses_dev_mode_on_a_non_loopback_bind() {
+        let db = TestDb::new(Backend::Sqlite).await;
+        for bind in ["0.0.0.0:0", "[::]:0"] {
+            let mut config = CloudConfig::new(&db.url, bind.parse().unwrap());
+            config.dev_mode = true;
+            match start(config).await {
+                Err(CloudError::Config(message)) => {
+                    assert!(message.contains("loopback"), "{message}")
+                }
+                Err(other) => panic!("expected a configuration error, got {other}"),
+                Ok(_) => panic!("--dev must not listen on {bind}"),
+            }
+        }
+        let mut config = CloudConfig::new(&db.url, "127.0.0.1:0".parse().unwrap());
+        config.dev_mode = true;
+        start(config)
+            .await
+            .expect("loopback is fine")
+            .shutdown()
+            .await;
+    }
+
+    #[tokio::test]
+    async fn the_binary_says_why_and_never_suggests_dev_for_twilio() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}?mode=rwc", dir.path().join("c.db").display());
+        let stderr = refused(serve(&["--dev", "--bind", "0.0.0.0:0"], &url)).await;
+        assert!(stderr.contains("loopback"), "{stderr}");
+        let stderr = refused(serve(&["--bind", "127.0.0.1:0"], &url)).await;
+        assert!(stderr.contains("Twilio"), "{stderr}");
+        assert!(
+            !stderr.contains("--dev"),
+            "a server without Twilio is not told to publish its codes: {stderr}"
+        );
+    }
+}
