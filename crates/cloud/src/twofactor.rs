@@ -9,7 +9,7 @@ use rand::Rng as _;
 use secureclose_protocol::{Challenge, User};
 use sha2::{Digest as _, Sha256};
 use sqlx::any::AnyRow;
-use sqlx::Row as _;
+use sqlx::{AnyConnection, Row as _};
 use subtle::ConstantTimeEq as _;
 
 use crate::audit::{self, kinds, Event};
@@ -115,20 +115,53 @@ pub enum Failure {
     Code,
 }
 
+/// Whose failure counter an attempt runs on: an account's, or, for an email
+/// that matches no account, that email's own (keyed by its SHA-256), so both
+/// answer the same sequence of 401, 429 and 423 (finding 5 of issue 10).
+#[derive(Debug, Clone, Copy)]
+pub enum Counter<'a> {
+    User(&'a str),
+    UnknownEmail(&'a str),
+}
+
+impl Counter<'_> {
+    fn table_and_key(&self) -> (&'static str, &'static str, &str) {
+        match self {
+            Counter::User(id) => ("users", "id", id),
+            Counter::UnknownEmail(hash) => ("unknown_login_failures", "email_hash", hash),
+        }
+    }
+}
+
+/// The counter of an unknown email (see [`Counter::UnknownEmail`]).
+pub fn unknown_email_counter(normalized_email: &str) -> String {
+    crate::auth::token_hash(normalized_email)
+}
+
 /// Counts an attempt before it is checked (a crash in between counts as a
 /// failure: fail closed). Refuses with 423 account_locked at the hard limit
 /// and 429 rate_limited during the growing delay. Because the count goes up
 /// in the same statement that checks it, concurrent requests on any instance
 /// can never exceed the limit together.
-pub async fn reserve_attempt(db: &Db, user_id: &str, now: i64) -> Result<(), CloudError> {
+pub async fn reserve_attempt(db: &Db, counter: Counter<'_>, now: i64) -> Result<(), CloudError> {
+    let (table, key, value) = counter.table_and_key();
+    if let Counter::UnknownEmail(hash) = counter {
+        sqlx::query(
+            "INSERT INTO unknown_login_failures (email_hash, consecutive_failures) \
+             VALUES ($1, 0) ON CONFLICT (email_hash) DO NOTHING",
+        )
+        .bind(hash)
+        .execute(&db.pool)
+        .await?;
+    }
     let sql = format!(
-        "UPDATE users SET consecutive_failures = consecutive_failures + 1 \
-         WHERE id = $1 AND consecutive_failures < $2 \
+        "UPDATE {table} SET consecutive_failures = consecutive_failures + 1 \
+         WHERE {key} = $1 AND consecutive_failures < $2 \
          AND (last_failure_at IS NULL OR last_failure_at + ({}) <= $3)",
         delay_case_sql()
     );
     let reserved = sqlx::query(&sql)
-        .bind(user_id)
+        .bind(value)
         .bind(LOCK_AFTER_FAILURES)
         .bind(now)
         .execute(&db.pool)
@@ -136,8 +169,9 @@ pub async fn reserve_attempt(db: &Db, user_id: &str, now: i64) -> Result<(), Clo
     if reserved.rows_affected() == 1 {
         return Ok(());
     }
-    let row = sqlx::query("SELECT consecutive_failures, last_failure_at FROM users WHERE id = $1")
-        .bind(user_id)
+    let sql = format!("SELECT consecutive_failures, last_failure_at FROM {table} WHERE {key} = $1");
+    let row = sqlx::query(&sql)
+        .bind(value)
         .fetch_optional(&db.pool)
         .await?
         .ok_or(CloudError::InvalidCredentials)?;
@@ -154,15 +188,33 @@ pub async fn reserve_attempt(db: &Db, user_id: &str, now: i64) -> Result<(), Clo
 
 /// The reserved attempt neither failed nor finished the login (a correct
 /// password with a factor still to come, a busy server, an expired code).
-pub async fn release_attempt(db: &Db, user_id: &str) -> Result<(), CloudError> {
-    sqlx::query(
-        "UPDATE users SET consecutive_failures = consecutive_failures - 1 \
-         WHERE id = $1 AND consecutive_failures > 0",
-    )
-    .bind(user_id)
-    .execute(&db.pool)
-    .await?;
+pub async fn release_attempt(db: &Db, counter: Counter<'_>) -> Result<(), CloudError> {
+    let (table, key, value) = counter.table_and_key();
+    let sql = format!(
+        "UPDATE {table} SET consecutive_failures = consecutive_failures - 1 \
+         WHERE {key} = $1 AND consecutive_failures > 0"
+    );
+    sqlx::query(&sql).bind(value).execute(&db.pool).await?;
     Ok(())
+}
+
+/// The reserved attempt of an unknown email failed (it always does): it
+/// stays counted. Returns whether that email is now "locked", as an account
+/// would be.
+pub async fn record_unknown_failure(
+    db: &Db,
+    email_hash: &str,
+    now: i64,
+) -> Result<bool, CloudError> {
+    let consecutive: Option<i64> = sqlx::query_scalar(
+        "UPDATE unknown_login_failures SET last_failure_at = $1 WHERE email_hash = $2 \
+         RETURNING consecutive_failures",
+    )
+    .bind(now)
+    .bind(email_hash)
+    .fetch_optional(&db.pool)
+    .await?;
+    Ok(consecutive.unwrap_or(0) >= LOCK_AFTER_FAILURES)
 }
 
 /// The reserved attempt failed: it stays counted, and its own counter grows.
@@ -189,6 +241,59 @@ pub async fn record_failure(
     Ok(consecutive.unwrap_or(0) >= LOCK_AFTER_FAILURES)
 }
 
+// ---------------------------------------------------------------------------
+// Per-source throttle
+// ---------------------------------------------------------------------------
+
+/// One source address over its failure budget is refused for the rest of the
+/// window, whatever email it tries, before any account counter is touched:
+/// it is slowed, the accounts it guesses at are not locked by it.
+pub async fn check_source(
+    db: &Db,
+    source: &str,
+    limit: i64,
+    window: Duration,
+    now: i64,
+) -> Result<(), CloudError> {
+    let row = sqlx::query("SELECT window_start, failures FROM login_sources WHERE source = $1")
+        .bind(source)
+        .fetch_optional(&db.pool)
+        .await?;
+    let Some(row) = row else { return Ok(()) };
+    let window_start: i64 = row.try_get("window_start")?;
+    let failures: i64 = row.try_get("failures")?;
+    let ends = window_start + ms(window);
+    if ends > now && failures >= limit {
+        return Err(CloudError::RateLimited { retry_at: ends });
+    }
+    Ok(())
+}
+
+/// A failed password from `source`: counted in its current window (a new
+/// window starts when the old one is over). A success never resets it, or one
+/// known password would reset the brake on guessing all the others.
+pub async fn record_source_failure(
+    db: &Db,
+    source: &str,
+    window: Duration,
+    now: i64,
+) -> Result<(), CloudError> {
+    sqlx::query(
+        "INSERT INTO login_sources (source, window_start, failures) VALUES ($1, $2, 1) \
+         ON CONFLICT (source) DO UPDATE SET \
+         failures = CASE WHEN login_sources.window_start <= $3 THEN 1 \
+         ELSE login_sources.failures + 1 END, \
+         window_start = CASE WHEN login_sources.window_start <= $3 THEN $2 \
+         ELSE login_sources.window_start END",
+    )
+    .bind(source)
+    .bind(now)
+    .bind(now - ms(window))
+    .execute(&db.pool)
+    .await?;
+    Ok(())
+}
+
 /// A correct password: the password counter restarts, but the run of
 /// consecutive failures only ends with a completed sign-in (otherwise knowing
 /// the password would reset the brake on guessing codes).
@@ -206,12 +311,18 @@ pub async fn password_accepted(db: &Db, user_id: &str) -> Result<(), CloudError>
 
 /// A completed sign-in clears every counter.
 pub async fn sign_in_completed(db: &Db, user_id: &str) -> Result<(), CloudError> {
+    let mut conn = db.pool.acquire().await?;
+    clear_counters(&mut conn, user_id).await
+}
+
+/// Every failure counter of the account back to zero (a sign-in, an unlock).
+pub async fn clear_counters(conn: &mut AnyConnection, user_id: &str) -> Result<(), CloudError> {
     sqlx::query(
         "UPDATE users SET password_failures = 0, code_failures = 0, consecutive_failures = 0, \
          last_failure_at = NULL WHERE id = $1",
     )
     .bind(user_id)
-    .execute(&db.pool)
+    .execute(&mut *conn)
     .await?;
     Ok(())
 }

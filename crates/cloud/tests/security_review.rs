@@ -633,3 +633,160 @@ mod dev_mode {
         );
     }
 }
+
+/// Finding 5: no enumeration, no lockout by strangers, and a way back in.
+mod enumeration {
+    use std::time::Duration;
+
+    use super::*;
+
+    on_both_backends!(
+        unknown_emails_answer_exactly_like_known_ones,
+        one_source_is_slowed_without_locking_the_accounts,
+        the_operator_cli_unlocks_a_locked_account,
+    );
+
+    async fn statuses(t: &TestCloud, email: &str, tries: usize) -> Vec<(u16, String)> {
+        let mut out = Vec::new();
+        for _ in 0..tries {
+            let response = t.login(email, "wrong-password").await;
+            let status = response.status().as_u16();
+            let error: secureclose_protocol::ApiError = response.json().await.unwrap();
+            out.push((status, error.code));
+        }
+        out
+    }
+
+    async fn unknown_emails_answer_exactly_like_known_ones(backend: Backend) {
+        let t = TestCloud::start(backend).await;
+        let unknown = "nobody@desertsun.example";
+        let known = statuses(&t, MARCUS, 7).await;
+        let ghost = statuses(&t, unknown, 7).await;
+        assert_eq!(known, ghost, "same answers in the same order");
+        assert_eq!(known[4], (401, codes::INVALID_CREDENTIALS.to_string()));
+        assert_eq!(known[5], (429, codes::RATE_LIMITED.to_string()));
+        // The hard limit too: 100 consecutive failures answer 423 for both.
+        let hash = secureclose_cloud::auth::token_hash(unknown);
+        sqlx::query(
+            "UPDATE unknown_login_failures SET consecutive_failures = 99, last_failure_at = $1 \
+             WHERE email_hash = $2",
+        )
+        .bind(t.now() - 3_600_000)
+        .bind(&hash)
+        .execute(&t.pool)
+        .await
+        .unwrap();
+        sqlx::query(
+            "UPDATE users SET consecutive_failures = 99, last_failure_at = $1 WHERE email = $2",
+        )
+        .bind(t.now() - 3_600_000)
+        .bind(MARCUS)
+        .execute(&t.pool)
+        .await
+        .unwrap();
+        t.advance(Duration::from_secs(3600));
+        let known = statuses(&t, MARCUS, 1).await;
+        let ghost = statuses(&t, unknown, 1).await;
+        assert_eq!(known, ghost);
+        t.advance(Duration::from_secs(3600));
+        let known = statuses(&t, MARCUS, 1).await;
+        let ghost = statuses(&t, unknown, 1).await;
+        assert_eq!(known, vec![(423, codes::ACCOUNT_LOCKED.to_string())]);
+        assert_eq!(known, ghost);
+        // The table holds no address.
+        let stored: Vec<String> =
+            sqlx::query_scalar("SELECT email_hash FROM unknown_login_failures")
+                .fetch_all(&t.pool)
+                .await
+                .unwrap();
+        assert!(stored.iter().all(|h| !h.contains('@')), "{stored:?}");
+        t.stop().await;
+    }
+
+    async fn one_source_is_slowed_without_locking_the_accounts(backend: Backend) {
+        let t = TestCloud::start_with(backend, |c| c.source_failure_limit = 4).await;
+        // Spread over accounts, so no account's own delay starts.
+        for email in [MARCUS, EMILY, TOM, "nobody@desertsun.example"] {
+            expect_error(
+                t.login(email, "wrong-password").await,
+                StatusCode::UNAUTHORIZED,
+                codes::INVALID_CREDENTIALS,
+            )
+            .await;
+        }
+        let sofia = "sofia.alvarez@desertsun.example";
+        let error = expect_error(
+            t.login(sofia, &t.password_of(sofia)).await,
+            StatusCode::TOO_MANY_REQUESTS,
+            codes::RATE_LIMITED,
+        )
+        .await;
+        assert_eq!(error.retry_at, Some(t.now() + 15 * 60 * 1000));
+        for _ in 0..20 {
+            t.login(MARCUS, "wrong-password").await;
+        }
+        assert_eq!(
+            t.counters(MARCUS).await,
+            (1, 0, 1),
+            "refused at the source: the account is not counted, let alone locked"
+        );
+        assert_eq!(t.counters(sofia).await, (0, 0, 0));
+        t.advance(Duration::from_secs(15 * 60));
+        t.login_ok(sofia, &t.password_of(sofia)).await;
+        t.stop().await;
+    }
+
+    async fn the_operator_cli_unlocks_a_locked_account(backend: Backend) {
+        let t = TestCloud::start(backend).await;
+        let admin_email = t.seed.admin_email.clone();
+        let before = t.admin_token().await;
+        sqlx::query("UPDATE users SET consecutive_failures = 100 WHERE email = $1")
+            .bind(&admin_email)
+            .execute(&t.pool)
+            .await
+            .unwrap();
+        expect_error(
+            t.login(&admin_email, &t.seed.admin_password).await,
+            StatusCode::LOCKED,
+            codes::ACCOUNT_LOCKED,
+        )
+        .await;
+        let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_secureclose-cloud"))
+            .args(["user", "unlock", "--database-url", &t.db.url, "--email"])
+            .arg(admin_email.to_uppercase())
+            .env_remove("SECURECLOSE_DATABASE_URL")
+            .output()
+            .await
+            .unwrap();
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        assert!(String::from_utf8_lossy(&output.stdout).contains("unlocked"));
+        t.admin_token().await;
+        assert_eq!(
+            me_status(&t, &before).await,
+            StatusCode::UNAUTHORIZED,
+            "an unlock ends the sessions from before"
+        );
+        let id = t.user_id(&admin_email).await;
+        let events = secureclose_cloud::audit::all(&t.pool).await.unwrap();
+        let unlock = events
+            .iter()
+            .find(|e| e.kind == "account_unlocked" && e.subject_user_id.as_deref() == Some(&id))
+            .expect("the unlock is audited");
+        assert_eq!(unlock.actor_user_id, None, "by the operator, not a user");
+        assert!(unlock.detail.contains("operator"), "{}", unlock.detail);
+        // An unknown email is a clear error, not a silent success.
+        let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_secureclose-cloud"))
+            .args(["user", "unlock", "--database-url", &t.db.url])
+            .args(["--email", "nobody@desertsun.example"])
+            .output()
+            .await
+            .unwrap();
+        assert!(!output.status.success());
+        assert!(String::from_utf8_lossy(&output.stderr).contains("no account"));
+        t.stop().await;
+    }
+}

@@ -1,4 +1,7 @@
-use axum::extract::State;
+use std::net::SocketAddr;
+
+use axum::extract::{ConnectInfo, FromRequestParts, State};
+use axum::http::request::Parts;
 use axum::http::StatusCode;
 use axum::Json;
 use secureclose_protocol::sync::ResumeRequest;
@@ -13,7 +16,7 @@ use crate::auth::{new_session_token, normalize_email, token_hash, AuthedUser};
 use crate::clock::ms;
 use crate::error::CloudError;
 use crate::security::{self, Scope};
-use crate::twofactor::{self, CodeCheck, Failure, Purpose};
+use crate::twofactor::{self, CodeCheck, Counter, Failure, Purpose};
 use crate::{device, phone, store, AppState};
 
 /// Longest password accepted; longer input only burns CPU in the hash.
@@ -46,11 +49,15 @@ async fn lock_account(state: &AppState, user: &User, now: i64) -> Result<(), Clo
     Ok(())
 }
 
-/// The password step shared by `/login` and `/login/resume`: attempt
-/// reserved (delay and lock), argon2 verify (a dummy hash for unknown emails),
-/// failures counted and audited. The user may still be disabled.
+/// The password step shared by `/login` and `/login/resume`: the source
+/// address's throttle checked, attempt reserved (delay and lock) on the
+/// account's counter or, for an unknown email, on that email's own, argon2
+/// verify (a dummy hash for unknown emails), failures counted and audited.
+/// Known and unknown emails give the same answers in the same order, at the
+/// same cost. The user may still be disabled.
 async fn check_password(
     state: &AppState,
+    source: &SourceAddr,
     email: &str,
     password: String,
 ) -> Result<PasswordOk, CloudError> {
@@ -64,22 +71,35 @@ async fn check_password(
         return Err(CloudError::Validation("the password is too long".into()));
     }
     let db = &state.db;
+    let config = &state.config;
+    twofactor::check_source(
+        db,
+        &source.0,
+        config.source_failure_limit,
+        config.source_window,
+        state.now(),
+    )
+    .await?;
     let found = store::credentials_by_email(db, &email).await?;
-    if let Some(credentials) = &found {
-        twofactor::reserve_attempt(db, &credentials.user.id, state.now()).await?;
-    }
+    let unknown_hash = twofactor::unknown_email_counter(&email);
+    let counter = match &found {
+        Some(credentials) => Counter::User(&credentials.user.id),
+        None => Counter::UnknownEmail(&unknown_hash),
+    };
+    twofactor::reserve_attempt(db, counter, state.now()).await?;
     let stored = found.as_ref().map(|c| c.password_hash.clone());
     // An unknown email is verified against a dummy hash: same cost, same answer.
     let matches = match state.hasher.verify(password, stored).await {
         Ok(matches) => matches,
         Err(e) => {
-            if let Some(credentials) = &found {
-                twofactor::release_attempt(db, &credentials.user.id).await?;
-            }
+            twofactor::release_attempt(db, counter).await?;
             return Err(e);
         }
     };
     let now = state.now();
+    if !matches {
+        twofactor::record_source_failure(db, &source.0, config.source_window, now).await?;
+    }
     let (user, security_stamp) = match found {
         Some(credentials) if matches => (credentials.user, credentials.security_stamp),
         Some(credentials) => {
@@ -97,6 +117,7 @@ async fn check_password(
             return Err(CloudError::InvalidCredentials);
         }
         None => {
+            twofactor::record_unknown_failure(db, &unknown_hash, now).await?;
             let event = Event {
                 kind: kinds::LOGIN_FAILED,
                 detail: "unknown account".into(),
@@ -111,6 +132,24 @@ async fn check_password(
         user,
         security_stamp,
     })
+}
+
+/// The peer address of a sign-in request, the key of the per-source throttle.
+/// Only the IP: one machine's many ports are one source. Behind a reverse
+/// proxy every request shares the proxy's address: see the README.
+pub struct SourceAddr(String);
+
+impl FromRequestParts<AppState> for SourceAddr {
+    type Rejection = CloudError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &AppState) -> Result<Self, CloudError> {
+        let ConnectInfo(addr) = parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .cloned()
+            .ok_or_else(|| CloudError::Internal("no peer address on the request".into()))?;
+        Ok(SourceAddr(addr.ip().to_canonical().to_string()))
+    }
 }
 
 /// Email + password. Whether a second factor follows is recomputed from the
@@ -139,12 +178,13 @@ async fn check_password(
 )]
 pub async fn login(
     State(state): State<AppState>,
+    source: SourceAddr,
     ApiJson(request): ApiJson<LoginRequest>,
 ) -> Result<Json<LoginResponse>, CloudError> {
     let PasswordOk {
         user,
         security_stamp,
-    } = check_password(&state, &request.email, request.password).await?;
+    } = check_password(&state, &source, &request.email, request.password).await?;
     let db = &state.db;
     let now = state.now();
     if user.status == UserStatus::Disabled {
@@ -275,7 +315,7 @@ pub async fn verify(
         .await?
         .ok_or(CloudError::ChallengeClosed)?;
     ensure_attempt_fits_profile(&state, &row, &user).await?;
-    twofactor::reserve_attempt(db, &row.user_id, state.now()).await?;
+    twofactor::reserve_attempt(db, Counter::User(&row.user_id), state.now()).await?;
     let now = state.now();
     let checked = twofactor::check_code(db, &request.challenge_id, &row, &request.code, now).await;
     match checked {
@@ -290,7 +330,7 @@ pub async fn verify(
             return Err(error);
         }
         Err(error) => {
-            twofactor::release_attempt(db, &user.id).await?;
+            twofactor::release_attempt(db, Counter::User(&user.id)).await?;
             return Err(error);
         }
     }
@@ -307,7 +347,7 @@ pub async fn verify(
         let Some(stamp) =
             store::set_verified_phone(db, &user, phone, enrolment, row.security_stamp, now).await?
         else {
-            twofactor::release_attempt(db, &user.id).await?;
+            twofactor::release_attempt(db, Counter::User(&user.id)).await?;
             return Err(CloudError::ChallengeClosed);
         };
         let (kind, detail) = if enrolment {
@@ -387,12 +427,13 @@ async fn ensure_attempt_fits_profile(
 )]
 pub async fn resume(
     State(state): State<AppState>,
+    source: SourceAddr,
     ApiJson(request): ApiJson<ResumeRequest>,
 ) -> Result<Json<LoginResponse>, CloudError> {
     let PasswordOk {
         user,
         security_stamp,
-    } = match check_password(&state, &request.email, request.password).await {
+    } = match check_password(&state, &source, &request.email, request.password).await {
         Ok(checked) => checked,
         Err(CloudError::InvalidCredentials) => return Err(CloudError::ResumeRefused),
         Err(e) => return Err(e),
