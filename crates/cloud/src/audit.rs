@@ -20,6 +20,10 @@ pub mod kinds {
     pub const TWO_FACTOR_DISABLED: &str = "two_factor_disabled";
     pub const COMPANY_TWO_FACTOR_ENABLED: &str = "company_two_factor_enabled";
     pub const COMPANY_TWO_FACTOR_DISABLED: &str = "company_two_factor_disabled";
+    /// A user with 2FA due and no phone on file was offered enrolment after
+    /// their password alone (the article's procedure): admins should see it.
+    pub const PHONE_ENROLLMENT_STARTED: &str = "phone_enrollment_started";
+    /// That enrolment finished: the number is now the user's verified phone.
     pub const PHONE_ENROLLED: &str = "phone_enrolled";
     /// An admin-entered number received a code that came back at sign-in.
     pub const PHONE_VERIFIED: &str = "phone_verified";

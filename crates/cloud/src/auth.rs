@@ -198,14 +198,18 @@ impl FromRequestParts<AppState> for AuthedUser {
         let session = store::session_with_user(&state.db, &hash)
             .await?
             .ok_or(CloudError::Unauthenticated)?;
-        if session.revoked_at.is_some() {
+        // A disabled user's session is ended (see crate::security), but the
+        // holder is told why, so their desktop can end its offline access too.
+        if session.user.status == UserStatus::Disabled {
+            return Err(CloudError::AccountDisabled);
+        }
+        // Revoked, or issued before a security change (re-enabling a user
+        // never revives a session from before the disable).
+        if session.revoked_at.is_some() || session.stale {
             return Err(CloudError::Unauthenticated);
         }
         if session.expires_at <= state.now() {
             return Err(CloudError::SessionExpired);
-        }
-        if session.user.status == UserStatus::Disabled {
-            return Err(CloudError::AccountDisabled);
         }
         Ok(AuthedUser {
             user: session.user,
@@ -335,6 +339,7 @@ mod tests {
                 &user.id,
                 now_ms(),
                 now_ms() + 60_000,
+                0,
             )
             .await
             .unwrap();

@@ -34,6 +34,10 @@ pub struct CloudConfig {
     /// Logins allowed to wait for a hashing slot before we answer 503 server_busy.
     pub hash_queue_limit: usize,
     pub max_db_connections: u32,
+    /// Failed passwords one source address may send per window before its
+    /// sign-ins wait for the window to end (accounts are not counted then).
+    pub source_failure_limit: i64,
+    pub source_window: Duration,
 }
 
 impl CloudConfig {
@@ -54,6 +58,10 @@ impl CloudConfig {
             // that clients are better served by a quick "retry later".
             hash_queue_limit: cores * 16,
             max_db_connections: 10,
+            // A person mistyping never gets near it; a guesser gets 120 tries
+            // an hour from one address, across all emails together.
+            source_failure_limit: 30,
+            source_window: Duration::from_secs(15 * 60),
         }
     }
 }
@@ -71,6 +79,8 @@ impl std::fmt::Debug for CloudConfig {
             .field("hash_concurrency", &self.hash_concurrency)
             .field("hash_queue_limit", &self.hash_queue_limit)
             .field("max_db_connections", &self.max_db_connections)
+            .field("source_failure_limit", &self.source_failure_limit)
+            .field("source_window", &self.source_window)
             .finish()
     }
 }

@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use sqlx::{AnyConnection, Row as _};
+use sqlx::Row as _;
 
 use crate::auth::{new_session_token, token_hash};
 use crate::clock::ms;
@@ -21,11 +21,14 @@ pub struct Grant {
     pub second_factor_at: Option<i64>,
     pub expires_at: i64,
     pub revoked_at: Option<i64>,
+    /// The user's security stamp when it was issued (see crate::security).
+    pub security_stamp: i64,
 }
 
 impl Grant {
-    pub fn is_live(&self, now: i64) -> bool {
-        self.revoked_at.is_none() && self.expires_at > now
+    /// Unrevoked, unexpired, and issued under the user's current stamp.
+    pub fn is_live(&self, now: i64, user_stamp: i64) -> bool {
+        self.revoked_at.is_none() && self.expires_at > now && self.security_stamp == user_stamp
     }
 }
 
@@ -34,18 +37,20 @@ pub async fn issue(
     db: &Db,
     user_id: &str,
     second_factor_at: Option<i64>,
+    security_stamp: i64,
     now: i64,
 ) -> Result<String, CloudError> {
     let token = new_session_token();
     sqlx::query(
         "INSERT INTO device_grants (token_hash, user_id, created_at, second_factor_at, \
-         expires_at, revoked_at) VALUES ($1, $2, $3, $4, $5, NULL)",
+         expires_at, revoked_at, security_stamp) VALUES ($1, $2, $3, $4, $5, NULL, $6)",
     )
     .bind(token_hash(&token))
     .bind(user_id)
     .bind(now)
     .bind(second_factor_at)
     .bind(now.saturating_add(ms(GRANT_TTL)))
+    .bind(security_stamp)
     .execute(&db.pool)
     .await?;
     Ok(token)
@@ -53,7 +58,7 @@ pub async fn issue(
 
 pub async fn find(db: &Db, token: &str) -> Result<Option<Grant>, CloudError> {
     let row = sqlx::query(
-        "SELECT user_id, second_factor_at, expires_at, revoked_at FROM device_grants \
+        "SELECT user_id, second_factor_at, expires_at, revoked_at, security_stamp FROM device_grants \
          WHERE token_hash = $1",
     )
     .bind(token_hash(token))
@@ -65,6 +70,7 @@ pub async fn find(db: &Db, token: &str) -> Result<Option<Grant>, CloudError> {
             second_factor_at: row.try_get("second_factor_at")?,
             expires_at: row.try_get("expires_at")?,
             revoked_at: row.try_get("revoked_at")?,
+            security_stamp: row.try_get("security_stamp")?,
         })
     })
     .transpose()
@@ -78,22 +84,6 @@ pub async fn revoke(db: &Db, token: &str, now: i64) -> Result<(), CloudError> {
     .bind(now)
     .bind(token_hash(token))
     .execute(&db.pool)
-    .await?;
-    Ok(())
-}
-
-/// A disabled or deleted user's devices lose offline resume.
-pub async fn revoke_all_of_user(
-    conn: &mut AnyConnection,
-    user_id: &str,
-    now: i64,
-) -> Result<(), CloudError> {
-    sqlx::query(
-        "UPDATE device_grants SET revoked_at = $1 WHERE user_id = $2 AND revoked_at IS NULL",
-    )
-    .bind(now)
-    .bind(user_id)
-    .execute(&mut *conn)
     .await?;
     Ok(())
 }

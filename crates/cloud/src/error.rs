@@ -47,6 +47,9 @@ pub enum CloudError {
     InvalidPhone(String),
     #[error("Add a mobile phone number on the General Info tab first.")]
     PhoneRequired,
+    /// The article's words: the access token goes to the Mobile Phone number.
+    #[error("{}", phone_needed_message(*.company_wide))]
+    PhoneNeededForTwoFactor { company_wide: bool },
     #[error("Two-factor authentication is not available with your DMS integration.")]
     TwoFactorUnavailable,
     #[error("This account is locked after too many failed sign-ins. Ask your administrator to unlock it.")]
@@ -69,6 +72,18 @@ pub enum CloudError {
     Internal(String),
 }
 
+fn phone_needed_message(company_wide: bool) -> &'static str {
+    if company_wide {
+        "Two Factor Authentication is on for all users in your account (Company Profile), so \
+         this user receives their access token on this Mobile Phone number. Enter their new \
+         number on the General Info tab instead of removing it."
+    } else {
+        "Two Factor Authentication is on for this user, so they receive their access token on \
+         this Mobile Phone number. Enter their new number on the General Info tab instead, or \
+         first turn off the Two Factor Authentication toggle on the Login Info tab."
+    }
+}
+
 impl CloudError {
     pub fn status(&self) -> StatusCode {
         match self {
@@ -80,6 +95,7 @@ impl CloudError {
             | CloudError::CodeExpired
             | CloudError::InvalidPhone(_)
             | CloudError::PhoneRequired
+            | CloudError::PhoneNeededForTwoFactor { .. }
             | CloudError::TwoFactorUnavailable => StatusCode::BAD_REQUEST,
             CloudError::ChallengeClosed | CloudError::ResumeRefused => StatusCode::UNAUTHORIZED,
             CloudError::ResendTooSoon { .. }
@@ -121,6 +137,7 @@ impl CloudError {
             CloudError::SmsFailed(_) => codes::SMS_FAILED,
             CloudError::InvalidPhone(_) => codes::INVALID_PHONE,
             CloudError::PhoneRequired => codes::PHONE_REQUIRED,
+            CloudError::PhoneNeededForTwoFactor { .. } => codes::PHONE_NEEDED_FOR_TWO_FACTOR,
             CloudError::TwoFactorUnavailable => codes::TWO_FACTOR_UNAVAILABLE,
             CloudError::AccountLocked => codes::ACCOUNT_LOCKED,
             CloudError::RateLimited { .. } => codes::RATE_LIMITED,

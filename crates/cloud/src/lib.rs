@@ -12,6 +12,7 @@ pub mod openapi;
 pub mod phone;
 pub mod releases;
 pub mod routes;
+pub mod security;
 pub mod seed;
 pub mod sms;
 mod store;
@@ -30,7 +31,8 @@ pub use error::CloudError;
 pub use openapi::openapi_document;
 pub use seed::{seed_bulk_users, seed_demo, DemoSeed};
 
-use secureclose_protocol::OutboxMessage;
+use clock::Clock as _;
+use secureclose_protocol::{OutboxMessage, User};
 use sms::{DevOutboxGateway, SmsConfig, SmsGateway, TwilioGateway, UnconfiguredGateway};
 
 /// Shared by every request handler. Holds no per-user state: counters,
@@ -88,6 +90,41 @@ pub async fn outbox(
     result
 }
 
+/// The operator's way back in for a locked-out company (`secureclose-cloud
+/// user unlock`): clears the account's failure counters (lifting a lock after
+/// 100 failures and any delay), ends its sessions, grants and attempts like
+/// every unlock, and audits it. The status stays as it is: a disabled user
+/// is re-activated by an admin. Returns the user as now stored.
+pub async fn unlock_user(database_url: &str, email: &str) -> Result<User, CloudError> {
+    let db = db::connect(database_url, 1).await?;
+    let result = unlock_in(&db, email).await;
+    db.pool.close().await;
+    result
+}
+
+async fn unlock_in(db: &db::Db, email: &str) -> Result<User, CloudError> {
+    let email = auth::normalize_email(email);
+    let user = store::credentials_by_email(db, &email)
+        .await?
+        .ok_or_else(|| CloudError::Validation(format!("no account has the email {email}")))?
+        .user;
+    let now = clock::SystemClock.now_ms();
+    let mut tx = db.pool.begin().await?;
+    twofactor::clear_counters(&mut tx, &user.id).await?;
+    security::end_sessions(&mut tx, security::Scope::User(&user.id), now, None).await?;
+    let event = audit::Event {
+        kind: audit::kinds::ACCOUNT_UNLOCKED,
+        actor_user_id: None,
+        subject_user_id: Some(&user.id),
+        company_id: Some(&user.company_id),
+        detail: "by the operator (secureclose-cloud user unlock)".into(),
+    };
+    audit::record_in(&mut tx, now, event).await?;
+    tx.commit().await?;
+    tracing::info!(user_id = %user.id, "account unlocked by the operator");
+    Ok(user)
+}
+
 /// A cloud serving in the background (see [`start`]).
 pub struct RunningCloud {
     addr: SocketAddr,
@@ -124,6 +161,15 @@ impl RunningCloud {
 /// Runs migrations, binds `config.bind` (port 0 picks a free port) and serves
 /// in a background task.
 pub async fn start(config: CloudConfig) -> Result<RunningCloud, CloudError> {
+    // Dev mode serves GET /api/v1/dev/outbox, every code sent, to anyone who
+    // can connect: only this machine may.
+    if config.dev_mode && !config.bind.ip().is_loopback() {
+        return Err(CloudError::Config(format!(
+            "--dev shows every SMS code at /api/v1/dev/outbox without a credential, so it \
+             only binds to a loopback address (127.0.0.1 or ::1), not {}",
+            config.bind
+        )));
+    }
     let db = db::connect(&config.database_url, config.max_db_connections).await?;
     let sms = sms_gateway(&config, &db)?;
     let hasher =
@@ -142,11 +188,15 @@ pub async fn start(config: CloudConfig) -> Result<RunningCloud, CloudError> {
     let app = routes::router(state);
     let (shutdown, shutdown_rx) = oneshot::channel::<()>();
     let task = tokio::spawn(async move {
-        let served = axum::serve(listener, app)
-            .with_graceful_shutdown(async {
-                let _ = shutdown_rx.await;
-            })
-            .await;
+        // The peer address feeds the per-source sign-in throttle.
+        let served = axum::serve(
+            listener,
+            app.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(async {
+            let _ = shutdown_rx.await;
+        })
+        .await;
         if let Err(e) = served {
             tracing::error!(error = %e, "server stopped with an error");
         }

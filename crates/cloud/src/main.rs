@@ -8,7 +8,10 @@ use secureclose_cloud::clock::{Clock as _, SystemClock};
 use secureclose_cloud::config::{default_database_url, DEFAULT_BIND};
 use secureclose_cloud::sms::{SmsConfig, TwilioConfig, TWILIO_DEFAULT_BASE_URL};
 use secureclose_cloud::{db, releases};
-use secureclose_cloud::{openapi_document, outbox, seed_demo, start, CloudConfig, CloudError};
+use secureclose_cloud::{
+    openapi_document, outbox, seed_demo, start, unlock_user, CloudConfig, CloudError,
+};
+use secureclose_protocol::UserStatus;
 use tracing_subscriber::EnvFilter;
 
 #[derive(Parser)]
@@ -43,7 +46,8 @@ enum Command {
         database: DatabaseArg,
         #[arg(long, env = "SECURECLOSE_BIND", default_value = DEFAULT_BIND)]
         bind: SocketAddr,
-        /// Development mode: verbose logs, the SMS outbox and its endpoint.
+        /// Development mode: verbose logs, the SMS outbox and its endpoint
+        /// (which shows every code to anyone who can connect: loopback binds only).
         #[arg(long)]
         dev: bool,
         #[command(flatten)]
@@ -67,6 +71,22 @@ enum Command {
     /// Desktop releases offered to the app's updater.
     #[command(subcommand)]
     Release(ReleaseCommand),
+    /// Operator actions on one account.
+    #[command(subcommand)]
+    User(UserCommand),
+}
+
+#[derive(Subcommand)]
+enum UserCommand {
+    /// Lift a lock (100 failed sign-ins) or a delay, e.g. when every admin of a
+    /// company is locked out. Ends the user's sessions; audited.
+    Unlock {
+        #[command(flatten)]
+        database: DatabaseArg,
+        /// The account's sign-in email.
+        #[arg(long)]
+        email: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -134,8 +154,9 @@ impl SmsArgs {
             SmsChoice::Twilio => {
                 let missing = || {
                     CloudError::Config(
+                        // No hint at --dev here: it publishes every code (finding 6).
                         "Twilio needs SECURECLOSE_TWILIO_ACCOUNT_SID, SECURECLOSE_TWILIO_AUTH_TOKEN \
-                         and SECURECLOSE_TWILIO_FROM (or run with --dev for the SMS outbox)"
+                         and SECURECLOSE_TWILIO_FROM"
                             .into(),
                     )
                 };
@@ -223,6 +244,17 @@ async fn run(command: Command) -> Result<(), CloudError> {
                     "{}\t{}\t{}\n",
                     message.sent_at, message.to, message.body
                 ));
+            }
+            print_out(&text)?;
+        }
+        Command::User(UserCommand::Unlock { database, email }) => {
+            let user = unlock_user(&database.url(), &email).await?;
+            let mut text = format!(
+                "unlocked {}: failed sign-ins cleared, sessions ended\n",
+                user.email
+            );
+            if user.status == UserStatus::Disabled {
+                text.push_str("note: the account is disabled; an admin re-activates it\n");
             }
             print_out(&text)?;
         }

@@ -55,11 +55,13 @@ fn company_from_row(row: &AnyRow) -> Result<Company, CloudError> {
 pub struct Credentials {
     pub user: User,
     pub password_hash: String,
+    /// See `crate::security`: what a session issued now must record.
+    pub security_stamp: i64,
 }
 
 pub async fn credentials_by_email(db: &Db, email: &str) -> Result<Option<Credentials>, CloudError> {
     let sql =
-        format!("SELECT {USER_COLUMNS}, u.password_hash FROM users u WHERE lower(u.email) = $1 AND u.deleted_at IS NULL");
+        format!("SELECT {USER_COLUMNS}, u.password_hash, u.security_stamp FROM users u WHERE lower(u.email) = $1 AND u.deleted_at IS NULL");
     let row = sqlx::query(&sql)
         .bind(email.to_lowercase())
         .fetch_optional(&db.pool)
@@ -68,6 +70,7 @@ pub async fn credentials_by_email(db: &Db, email: &str) -> Result<Option<Credent
         Ok(Credentials {
             user: user_from_row(&row)?,
             password_hash: row.try_get("password_hash")?,
+            security_stamp: row.try_get("security_stamp")?,
         })
     })
     .transpose()
@@ -90,28 +93,55 @@ pub async fn user_in(conn: &mut AnyConnection, id: &str) -> Result<Option<User>,
     row.as_ref().map(user_from_row).transpose()
 }
 
-/// An enrolment finished: the number the code reached becomes the user's
-/// verified mobile phone (a change clients pull, so it takes a change seq).
+/// A code sent to `phone` came back: `phone` becomes the user's verified
+/// mobile phone (a change clients pull, so it takes a change seq). Only while
+/// the user's security stamp is still `stamp` (nothing changed since the
+/// attempt opened) and the profile still holds what the attempt expected:
+/// no phone at all for an enrolment, so a password-only enrolment can never
+/// replace a phone; the same number for verifying an admin-entered one.
+/// An enrolment is a phone change: it bumps the stamp, ending the user's other
+/// sessions and attempts. Returns the stamp for the new session, or `None`
+/// when the profile moved on (the attempt is then void).
 pub async fn set_verified_phone(
     db: &Db,
     user: &User,
     phone: &str,
+    enrolment: bool,
+    stamp: i64,
     now: i64,
-) -> Result<(), CloudError> {
+) -> Result<Option<i64>, CloudError> {
     let mut tx = db.pool.begin().await?;
     let seq = crate::sync::next_change_seq(&mut tx, &user.company_id).await?;
-    sqlx::query(
+    // The expected number: none for an enrolment, the same one otherwise.
+    let expected = (!enrolment).then_some(phone);
+    let matched: Option<String> = sqlx::query_scalar(
         "UPDATE users SET mobile_phone = $1, phone_verified_at = $2, version = version + 1, \
-         updated_at = $2, change_seq = $3 WHERE id = $4",
+         updated_at = $2, change_seq = $3 \
+         WHERE id = $4 AND security_stamp = $5 AND deleted_at IS NULL \
+         AND (($6 IS NULL AND mobile_phone IS NULL) OR mobile_phone = $6) \
+         RETURNING id",
     )
     .bind(phone)
     .bind(now)
     .bind(seq)
     .bind(&user.id)
-    .execute(&mut *tx)
+    .bind(stamp)
+    .bind(expected)
+    .fetch_optional(&mut *tx)
     .await?;
+    if matched.is_none() {
+        return Ok(None);
+    }
+    if enrolment {
+        crate::security::end_sessions(&mut tx, crate::security::Scope::User(&user.id), now, None)
+            .await?;
+    }
+    let final_stamp: i64 = sqlx::query_scalar("SELECT security_stamp FROM users WHERE id = $1")
+        .bind(&user.id)
+        .fetch_one(&mut *tx)
+        .await?;
     tx.commit().await?;
-    Ok(())
+    Ok(Some(final_stamp))
 }
 
 pub async fn company_by_id(db: &Db, id: &str) -> Result<Option<Company>, CloudError> {
@@ -216,14 +246,17 @@ pub async fn insert_session(
     user_id: &str,
     created_at: i64,
     expires_at: i64,
+    security_stamp: i64,
 ) -> Result<(), CloudError> {
     sqlx::query(
-        "INSERT INTO sessions (token_hash, user_id, created_at, expires_at) VALUES ($1, $2, $3, $4)",
+        "INSERT INTO sessions (token_hash, user_id, created_at, expires_at, security_stamp) \
+         VALUES ($1, $2, $3, $4, $5)",
     )
     .bind(token_hash)
     .bind(user_id)
     .bind(created_at)
     .bind(expires_at)
+    .bind(security_stamp)
     .execute(&db.pool)
     .await?;
     Ok(())
@@ -241,6 +274,8 @@ pub async fn revoke_session(db: &Db, token_hash: &str, now: i64) -> Result<(), C
 pub struct SessionWithUser {
     pub expires_at: i64,
     pub revoked_at: Option<i64>,
+    /// Issued under an older security stamp than the user's: ended.
+    pub stale: bool,
     pub user: User,
 }
 
@@ -249,7 +284,8 @@ pub async fn session_with_user(
     token_hash: &str,
 ) -> Result<Option<SessionWithUser>, CloudError> {
     let sql = format!(
-        "SELECT s.expires_at, s.revoked_at, {USER_COLUMNS} \
+        "SELECT s.expires_at, s.revoked_at, s.security_stamp AS session_stamp, \
+         u.security_stamp AS user_stamp, {USER_COLUMNS} \
          FROM sessions s JOIN users u ON u.id = s.user_id \
          WHERE s.token_hash = $1 AND u.deleted_at IS NULL"
     );
@@ -261,6 +297,8 @@ pub async fn session_with_user(
         Ok(SessionWithUser {
             expires_at: row.try_get("expires_at")?,
             revoked_at: row.try_get("revoked_at")?,
+            stale: row.try_get::<i64, _>("session_stamp")?
+                != row.try_get::<i64, _>("user_stamp")?,
             user: user_from_row(&row)?,
         })
     })

@@ -9,7 +9,7 @@ use rand::Rng as _;
 use secureclose_protocol::{Challenge, User};
 use sha2::{Digest as _, Sha256};
 use sqlx::any::AnyRow;
-use sqlx::Row as _;
+use sqlx::{AnyConnection, Row as _};
 use subtle::ConstantTimeEq as _;
 
 use crate::audit::{self, kinds, Event};
@@ -115,20 +115,53 @@ pub enum Failure {
     Code,
 }
 
+/// Whose failure counter an attempt runs on: an account's, or, for an email
+/// that matches no account, that email's own (keyed by its SHA-256), so both
+/// answer the same sequence of 401, 429 and 423 (finding 5 of issue 10).
+#[derive(Debug, Clone, Copy)]
+pub enum Counter<'a> {
+    User(&'a str),
+    UnknownEmail(&'a str),
+}
+
+impl Counter<'_> {
+    fn table_and_key(&self) -> (&'static str, &'static str, &str) {
+        match self {
+            Counter::User(id) => ("users", "id", id),
+            Counter::UnknownEmail(hash) => ("unknown_login_failures", "email_hash", hash),
+        }
+    }
+}
+
+/// The counter of an unknown email (see [`Counter::UnknownEmail`]).
+pub fn unknown_email_counter(normalized_email: &str) -> String {
+    crate::auth::token_hash(normalized_email)
+}
+
 /// Counts an attempt before it is checked (a crash in between counts as a
 /// failure: fail closed). Refuses with 423 account_locked at the hard limit
 /// and 429 rate_limited during the growing delay. Because the count goes up
 /// in the same statement that checks it, concurrent requests on any instance
 /// can never exceed the limit together.
-pub async fn reserve_attempt(db: &Db, user_id: &str, now: i64) -> Result<(), CloudError> {
+pub async fn reserve_attempt(db: &Db, counter: Counter<'_>, now: i64) -> Result<(), CloudError> {
+    let (table, key, value) = counter.table_and_key();
+    if let Counter::UnknownEmail(hash) = counter {
+        sqlx::query(
+            "INSERT INTO unknown_login_failures (email_hash, consecutive_failures) \
+             VALUES ($1, 0) ON CONFLICT (email_hash) DO NOTHING",
+        )
+        .bind(hash)
+        .execute(&db.pool)
+        .await?;
+    }
     let sql = format!(
-        "UPDATE users SET consecutive_failures = consecutive_failures + 1 \
-         WHERE id = $1 AND consecutive_failures < $2 \
+        "UPDATE {table} SET consecutive_failures = consecutive_failures + 1 \
+         WHERE {key} = $1 AND consecutive_failures < $2 \
          AND (last_failure_at IS NULL OR last_failure_at + ({}) <= $3)",
         delay_case_sql()
     );
     let reserved = sqlx::query(&sql)
-        .bind(user_id)
+        .bind(value)
         .bind(LOCK_AFTER_FAILURES)
         .bind(now)
         .execute(&db.pool)
@@ -136,8 +169,9 @@ pub async fn reserve_attempt(db: &Db, user_id: &str, now: i64) -> Result<(), Clo
     if reserved.rows_affected() == 1 {
         return Ok(());
     }
-    let row = sqlx::query("SELECT consecutive_failures, last_failure_at FROM users WHERE id = $1")
-        .bind(user_id)
+    let sql = format!("SELECT consecutive_failures, last_failure_at FROM {table} WHERE {key} = $1");
+    let row = sqlx::query(&sql)
+        .bind(value)
         .fetch_optional(&db.pool)
         .await?
         .ok_or(CloudError::InvalidCredentials)?;
@@ -154,15 +188,33 @@ pub async fn reserve_attempt(db: &Db, user_id: &str, now: i64) -> Result<(), Clo
 
 /// The reserved attempt neither failed nor finished the login (a correct
 /// password with a factor still to come, a busy server, an expired code).
-pub async fn release_attempt(db: &Db, user_id: &str) -> Result<(), CloudError> {
-    sqlx::query(
-        "UPDATE users SET consecutive_failures = consecutive_failures - 1 \
-         WHERE id = $1 AND consecutive_failures > 0",
-    )
-    .bind(user_id)
-    .execute(&db.pool)
-    .await?;
+pub async fn release_attempt(db: &Db, counter: Counter<'_>) -> Result<(), CloudError> {
+    let (table, key, value) = counter.table_and_key();
+    let sql = format!(
+        "UPDATE {table} SET consecutive_failures = consecutive_failures - 1 \
+         WHERE {key} = $1 AND consecutive_failures > 0"
+    );
+    sqlx::query(&sql).bind(value).execute(&db.pool).await?;
     Ok(())
+}
+
+/// The reserved attempt of an unknown email failed (it always does): it
+/// stays counted. Returns whether that email is now "locked", as an account
+/// would be.
+pub async fn record_unknown_failure(
+    db: &Db,
+    email_hash: &str,
+    now: i64,
+) -> Result<bool, CloudError> {
+    let consecutive: Option<i64> = sqlx::query_scalar(
+        "UPDATE unknown_login_failures SET last_failure_at = $1 WHERE email_hash = $2 \
+         RETURNING consecutive_failures",
+    )
+    .bind(now)
+    .bind(email_hash)
+    .fetch_optional(&db.pool)
+    .await?;
+    Ok(consecutive.unwrap_or(0) >= LOCK_AFTER_FAILURES)
 }
 
 /// The reserved attempt failed: it stays counted, and its own counter grows.
@@ -189,6 +241,59 @@ pub async fn record_failure(
     Ok(consecutive.unwrap_or(0) >= LOCK_AFTER_FAILURES)
 }
 
+// ---------------------------------------------------------------------------
+// Per-source throttle
+// ---------------------------------------------------------------------------
+
+/// One source address over its failure budget is refused for the rest of the
+/// window, whatever email it tries, before any account counter is touched:
+/// it is slowed, the accounts it guesses at are not locked by it.
+pub async fn check_source(
+    db: &Db,
+    source: &str,
+    limit: i64,
+    window: Duration,
+    now: i64,
+) -> Result<(), CloudError> {
+    let row = sqlx::query("SELECT window_start, failures FROM login_sources WHERE source = $1")
+        .bind(source)
+        .fetch_optional(&db.pool)
+        .await?;
+    let Some(row) = row else { return Ok(()) };
+    let window_start: i64 = row.try_get("window_start")?;
+    let failures: i64 = row.try_get("failures")?;
+    let ends = window_start + ms(window);
+    if ends > now && failures >= limit {
+        return Err(CloudError::RateLimited { retry_at: ends });
+    }
+    Ok(())
+}
+
+/// A failed password from `source`: counted in its current window (a new
+/// window starts when the old one is over). A success never resets it, or one
+/// known password would reset the brake on guessing all the others.
+pub async fn record_source_failure(
+    db: &Db,
+    source: &str,
+    window: Duration,
+    now: i64,
+) -> Result<(), CloudError> {
+    sqlx::query(
+        "INSERT INTO login_sources (source, window_start, failures) VALUES ($1, $2, 1) \
+         ON CONFLICT (source) DO UPDATE SET \
+         failures = CASE WHEN login_sources.window_start <= $3 THEN 1 \
+         ELSE login_sources.failures + 1 END, \
+         window_start = CASE WHEN login_sources.window_start <= $3 THEN $2 \
+         ELSE login_sources.window_start END",
+    )
+    .bind(source)
+    .bind(now)
+    .bind(now - ms(window))
+    .execute(&db.pool)
+    .await?;
+    Ok(())
+}
+
 /// A correct password: the password counter restarts, but the run of
 /// consecutive failures only ends with a completed sign-in (otherwise knowing
 /// the password would reset the brake on guessing codes).
@@ -206,12 +311,18 @@ pub async fn password_accepted(db: &Db, user_id: &str) -> Result<(), CloudError>
 
 /// A completed sign-in clears every counter.
 pub async fn sign_in_completed(db: &Db, user_id: &str) -> Result<(), CloudError> {
+    let mut conn = db.pool.acquire().await?;
+    clear_counters(&mut conn, user_id).await
+}
+
+/// Every failure counter of the account back to zero (a sign-in, an unlock).
+pub async fn clear_counters(conn: &mut AnyConnection, user_id: &str) -> Result<(), CloudError> {
     sqlx::query(
         "UPDATE users SET password_failures = 0, code_failures = 0, consecutive_failures = 0, \
          last_failure_at = NULL WHERE id = $1",
     )
     .bind(user_id)
-    .execute(&db.pool)
+    .execute(&mut *conn)
     .await?;
     Ok(())
 }
@@ -248,11 +359,17 @@ pub struct ChallengeRow {
     pub last_sent_at: Option<i64>,
     pub expires_at: i64,
     pub closed_at: Option<i64>,
+    /// The user's security stamp when the attempt opened (see crate::security).
+    pub security_stamp: i64,
+    /// Whether the user's stamp is still that one (and the user not deleted).
+    pub user_unchanged: bool,
 }
 
 impl ChallengeRow {
+    /// Open: not closed, not expired, and nothing security-relevant about the
+    /// user changed since it opened.
     pub fn is_open(&self, now: i64) -> bool {
-        self.closed_at.is_none() && self.expires_at > now
+        self.closed_at.is_none() && self.expires_at > now && self.user_unchanged
     }
 
     /// The client's view (the id is given back only to its holder).
@@ -290,6 +407,11 @@ fn challenge_from_row(row: &AnyRow) -> Result<ChallengeRow, CloudError> {
         last_sent_at: row.try_get("last_sent_at")?,
         expires_at: row.try_get("expires_at")?,
         closed_at: row.try_get("closed_at")?,
+        security_stamp: row.try_get("security_stamp")?,
+        user_unchanged: {
+            let user_stamp: Option<i64> = row.try_get("user_stamp")?;
+            user_stamp == Some(row.try_get("security_stamp")?)
+        },
     })
 }
 
@@ -299,6 +421,7 @@ pub async fn create_challenge(
     user_id: &str,
     purpose: Purpose,
     phone: Option<&str>,
+    security_stamp: i64,
     now: i64,
 ) -> Result<(String, ChallengeRow), CloudError> {
     let id = new_session_token();
@@ -306,7 +429,7 @@ pub async fn create_challenge(
     let expires_at = now + ms(CHALLENGE_TTL);
     sqlx::query(
         "INSERT INTO login_challenges (id_hash, user_id, purpose, phone, attempts_left, \
-         created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+         created_at, expires_at, security_stamp) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
     )
     .bind(&id_hash)
     .bind(user_id)
@@ -315,6 +438,7 @@ pub async fn create_challenge(
     .bind(MAX_CODE_ATTEMPTS)
     .bind(now)
     .bind(expires_at)
+    .bind(security_stamp)
     .execute(&db.pool)
     .await?;
     let row = load_challenge(db, &id)
@@ -329,8 +453,10 @@ pub async fn load_challenge(
     challenge_id: &str,
 ) -> Result<Option<ChallengeRow>, CloudError> {
     let row = sqlx::query(
-        "SELECT id_hash, user_id, purpose, phone, code_hash, code_expires_at, attempts_left, \
-         last_sent_at, expires_at, closed_at FROM login_challenges WHERE id_hash = $1",
+        "SELECT c.id_hash, c.user_id, c.purpose, c.phone, c.code_hash, c.code_expires_at, \
+         c.attempts_left, c.last_sent_at, c.expires_at, c.closed_at, c.security_stamp, \
+         u.security_stamp AS user_stamp FROM login_challenges c \
+         LEFT JOIN users u ON u.id = c.user_id AND u.deleted_at IS NULL WHERE c.id_hash = $1",
     )
     .bind(token_hash(challenge_id))
     .fetch_optional(&db.pool)
@@ -348,6 +474,25 @@ pub async fn open_challenge(
         Some(row) if row.is_open(now) => Ok(row),
         _ => Err(CloudError::ChallengeClosed),
     }
+}
+
+/// Ends one attempt (`reason` is recorded, for the audit of attempts).
+pub async fn close_challenge(
+    db: &Db,
+    id_hash: &str,
+    now: i64,
+    reason: &str,
+) -> Result<(), CloudError> {
+    sqlx::query(
+        "UPDATE login_challenges SET closed_at = $1, closed_reason = $2 \
+         WHERE id_hash = $3 AND closed_at IS NULL",
+    )
+    .bind(now)
+    .bind(reason)
+    .bind(id_hash)
+    .execute(&db.pool)
+    .await?;
+    Ok(())
 }
 
 /// Takes one send out of the per-user and per-number budgets, or refuses with
@@ -509,11 +654,13 @@ pub async fn check_code(
     };
     let candidate = code_hash(challenge_id, &code);
     if codes_match(stored, &candidate) {
-        // Single use, even against a concurrent verify on another instance.
+        // Single use, even against a concurrent verify on another instance, and
+        // void if a security change (phone, 2FA, status) landed meanwhile.
         let consumed = sqlx::query(
             "UPDATE login_challenges SET closed_at = $1, closed_reason = 'used' \
              WHERE id_hash = $2 AND closed_at IS NULL AND code_hash = $3 \
-             AND attempts_left > 0 AND code_expires_at > $1",
+             AND attempts_left > 0 AND code_expires_at > $1 AND security_stamp = \
+             (SELECT u.security_stamp FROM users u WHERE u.id = login_challenges.user_id)",
         )
         .bind(now)
         .bind(&row.id_hash)
@@ -542,14 +689,7 @@ pub async fn check_code(
             attempts_left: u32::try_from(left).unwrap_or(0),
         })),
         _ => {
-            sqlx::query(
-                "UPDATE login_challenges SET closed_at = $1, closed_reason = 'too_many_attempts' \
-                 WHERE id_hash = $2 AND closed_at IS NULL",
-            )
-            .bind(now)
-            .bind(&row.id_hash)
-            .execute(&db.pool)
-            .await?;
+            close_challenge(db, &row.id_hash, now, "too_many_attempts").await?;
             Ok(CodeCheck::Wrong(CloudError::ChallengeClosed))
         }
     }

@@ -441,6 +441,9 @@ pub mod codes {
     pub const INVALID_PHONE: &str = "invalid_phone";
     /// Turning 2FA on for a user with no mobile phone.
     pub const PHONE_REQUIRED: &str = "phone_required";
+    /// Removing the mobile phone of a user whom 2FA applies to (their own
+    /// toggle or the company's): without it their password alone would do.
+    pub const PHONE_NEEDED_FOR_TWO_FACTOR: &str = "phone_needed_for_two_factor";
     /// The company's DMS integration does not support 2FA.
     pub const TWO_FACTOR_UNAVAILABLE: &str = "two_factor_unavailable";
     pub const ACCOUNT_LOCKED: &str = "account_locked";

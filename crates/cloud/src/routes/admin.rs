@@ -13,8 +13,9 @@ use crate::audit::{self, kinds, Event};
 use crate::auth::{normalize_email, AdminUser, AuthedUser};
 use crate::db::bool_to_db;
 use crate::error::CloudError;
+use crate::security::{self, Scope};
 use crate::twofactor::LOCK_AFTER_FAILURES;
-use crate::{device, phone, store, sync, AppState};
+use crate::{phone, store, sync, AppState};
 
 const MAX_NAME_CHARS: usize = 200;
 
@@ -48,8 +49,20 @@ pub async fn get_user(
     Ok(Json(same_company_user(&state, &authed.user, &id).await?))
 }
 
+/// Names are shown in lists and audit views: control characters (NUL,
+/// line breaks, escapes) and the bidirectional overrides that make text read
+/// differently than it is stored are refused, not silently stripped, so what
+/// is saved is what the admin typed (less surrounding whitespace).
 fn clean_name(name: &str) -> Result<String, CloudError> {
+    let is_hidden =
+        |c: char| c.is_control() || matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}');
+    // Surrounding whitespace (a pasted line break) is trimmed first.
     let name = name.trim();
+    if name.chars().any(is_hidden) {
+        return Err(CloudError::Validation(
+            "the name cannot contain control characters (such as line breaks or tabs)".into(),
+        ));
+    }
     if name.is_empty() || name.chars().count() > MAX_NAME_CHARS {
         return Err(CloudError::Validation(format!(
             "the name must be 1 to {MAX_NAME_CHARS} characters"
@@ -112,8 +125,11 @@ async fn ensure_another_active_admin(
 /// Rules: the phone is stored as E.164 and a changed phone is unverified
 /// again; 2FA cannot be turned on without a phone, nor where the DMS does
 /// not support it; the last active admin cannot be demoted or disabled.
+/// A user's phone cannot be removed while 2FA applies to them.
 /// Setting `status: active` also lifts a lock after 100 failures.
-/// Changes apply at the user's next login (sessions are kept).
+/// A change of phone, 2FA, status or lock ends the user's sessions, device
+/// grants and open sign-in attempts (see crate::security); an admin editing
+/// themselves keeps the session they edit from. 2FA off closes attempts only.
 #[utoipa::path(
     patch,
     path = "/api/v1/users/{id}",
@@ -136,7 +152,7 @@ pub async fn update_user(
     ApiJson(update): ApiJson<UserUpdate>,
 ) -> Result<Json<User>, CloudError> {
     let mut tx = state.db.pool.begin().await?;
-    let applied = apply_user_update(&mut tx, &admin.user, state.now(), &id, &update, None).await;
+    let applied = apply_user_update(&mut tx, &admin, state.now(), &id, &update, None).await;
     match applied {
         Ok(Applied::Done(user)) => {
             tx.commit().await?;
@@ -157,12 +173,13 @@ pub async fn update_user(
 /// stored. `not_found` for a user outside the actor's company or deleted.
 pub async fn apply_user_update(
     tx: &mut AnyConnection,
-    actor: &User,
+    actor_session: &AuthedUser,
     now: i64,
     user_id: &str,
     update: &UserUpdate,
     base: Option<Base<'_, UserUpdate>>,
 ) -> Result<Applied<User>, CloudError> {
+    let actor = &actor_session.user;
     if actor.role != Role::Admin {
         return Err(CloudError::Forbidden);
     }
@@ -227,6 +244,20 @@ pub async fn apply_user_update(
             return Err(CloudError::PhoneRequired);
         }
     }
+    // Removing the phone of someone 2FA applies to would let the password
+    // alone choose a new one at the next sign-in. SMS is the only factor
+    // today; once another exists, having it makes the removal safe.
+    let removing_phone = target.mobile_phone.is_some() && mobile_phone.is_none();
+    if removing_phone && company.dms.supports_two_factor {
+        if company.two_factor_required {
+            return Err(CloudError::PhoneNeededForTwoFactor { company_wide: true });
+        }
+        if two_factor_enabled {
+            return Err(CloudError::PhoneNeededForTwoFactor {
+                company_wide: false,
+            });
+        }
+    }
 
     let was_active_admin = target.role == Role::Admin && target.status == UserStatus::Active;
     if was_active_admin && (role != Role::Admin || status != UserStatus::Active) {
@@ -286,9 +317,16 @@ pub async fn apply_user_update(
     } else {
         false
     };
-    if status == UserStatus::Disabled && target.status != UserStatus::Disabled {
-        // A disabled user must not come back through an offline resume.
-        device::revoke_all_of_user(tx, &target.id, now).await?;
+    // What ends the user's sessions (DESIGN.md, "What ends a session").
+    let keep = (target.id == actor.id).then_some(actor_session.session_token_hash.as_str());
+    if mobile_phone != target.mobile_phone
+        || status != target.status
+        || unlocked
+        || (two_factor_enabled && !target.two_factor_enabled)
+    {
+        security::end_sessions(tx, Scope::User(&target.id), now, keep).await?;
+    } else if two_factor_enabled != target.two_factor_enabled {
+        security::close_sign_in_attempts(tx, Scope::User(&target.id), now).await?;
     }
 
     let event = |kind, detail: String| Event {
@@ -360,7 +398,7 @@ pub async fn update_company(
     ApiJson(update): ApiJson<CompanyUpdate>,
 ) -> Result<Json<Company>, CloudError> {
     let mut tx = state.db.pool.begin().await?;
-    match apply_company_update(&mut tx, &admin.user, state.now(), &update, None).await? {
+    match apply_company_update(&mut tx, &admin, state.now(), &update, None).await? {
         Applied::Done(company) => {
             tx.commit().await?;
             Ok(Json(company))
@@ -374,11 +412,12 @@ pub async fn update_company(
 /// Applies an admin's edit of their company inside `tx` (see [`apply_user_update`]).
 pub async fn apply_company_update(
     tx: &mut AnyConnection,
-    actor: &User,
+    actor_session: &AuthedUser,
     now: i64,
     update: &CompanyUpdate,
     base: Option<Base<'_, CompanyUpdate>>,
 ) -> Result<Applied<Company>, CloudError> {
+    let actor = &actor_session.user;
     if actor.role != Role::Admin {
         return Err(CloudError::Forbidden);
     }
@@ -430,6 +469,13 @@ pub async fn apply_company_update(
         company_id: Some(company.id.as_str()),
         detail,
     };
+    // Either way every open sign-in attempt closes: it was opened under the
+    // old rule. Sessions are kept: ending every session of the company is a
+    // per-user decision (a user's own 2FA toggle ends theirs), and each next
+    // sign-in applies the new rule.
+    if required != company.two_factor_required {
+        security::close_sign_in_attempts(tx, Scope::Company(&company.id), now).await?;
+    }
     if required != company.two_factor_required {
         let kind = if required {
             kinds::COMPANY_TWO_FACTOR_ENABLED
@@ -493,12 +539,7 @@ pub async fn delete_user(
     .bind(&target.id)
     .execute(&mut *tx)
     .await?;
-    sqlx::query("UPDATE sessions SET revoked_at = $1 WHERE user_id = $2 AND revoked_at IS NULL")
-        .bind(now)
-        .bind(&target.id)
-        .execute(&mut *tx)
-        .await?;
-    device::revoke_all_of_user(&mut tx, &target.id, now).await?;
+    security::end_sessions(&mut tx, Scope::User(&target.id), now, None).await?;
     let event = Event {
         kind: kinds::USER_DELETED,
         actor_user_id: Some(actor.id.as_str()),

@@ -1,4 +1,7 @@
-use axum::extract::State;
+use std::net::SocketAddr;
+
+use axum::extract::{ConnectInfo, FromRequestParts, State};
+use axum::http::request::Parts;
 use axum::http::StatusCode;
 use axum::Json;
 use secureclose_protocol::sync::ResumeRequest;
@@ -12,7 +15,8 @@ use crate::audit::{self, kinds, Event};
 use crate::auth::{new_session_token, normalize_email, token_hash, AuthedUser};
 use crate::clock::ms;
 use crate::error::CloudError;
-use crate::twofactor::{self, CodeCheck, Failure, Purpose};
+use crate::security::{self, Scope};
+use crate::twofactor::{self, CodeCheck, Counter, Failure, Purpose};
 use crate::{device, phone, store, AppState};
 
 /// Longest password accepted; longer input only burns CPU in the hash.
@@ -28,14 +32,35 @@ fn user_event<'a>(kind: &'a str, user: &'a User, detail: impl Into<String>) -> E
     }
 }
 
-/// The password step shared by `/login` and `/login/resume`: attempt
-/// reserved (delay and lock), argon2 verify (a dummy hash for unknown emails),
-/// failures counted and audited. The user may still be disabled.
+/// A user whose password was just accepted, with the security stamp read
+/// together with the hash: what anything issued for this sign-in records.
+struct PasswordOk {
+    user: User,
+    security_stamp: i64,
+}
+
+/// A failure reached the hard limit: the account is locked, and a lock ends
+/// the user's sessions (DESIGN.md, "What ends a session").
+async fn lock_account(state: &AppState, user: &User, now: i64) -> Result<(), CloudError> {
+    let mut tx = state.db.pool.begin().await?;
+    security::revoke_sessions(&mut tx, Scope::User(&user.id), now, None).await?;
+    audit::record_in(&mut tx, now, user_event(kinds::ACCOUNT_LOCKED, user, "")).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// The password step shared by `/login` and `/login/resume`: the source
+/// address's throttle checked, attempt reserved (delay and lock) on the
+/// account's counter or, for an unknown email, on that email's own, argon2
+/// verify (a dummy hash for unknown emails), failures counted and audited.
+/// Known and unknown emails give the same answers in the same order, at the
+/// same cost. The user may still be disabled.
 async fn check_password(
     state: &AppState,
+    source: &SourceAddr,
     email: &str,
     password: String,
-) -> Result<User, CloudError> {
+) -> Result<PasswordOk, CloudError> {
     let email = normalize_email(email);
     if email.is_empty() || password.is_empty() {
         return Err(CloudError::Validation(
@@ -46,24 +71,37 @@ async fn check_password(
         return Err(CloudError::Validation("the password is too long".into()));
     }
     let db = &state.db;
+    let config = &state.config;
+    twofactor::check_source(
+        db,
+        &source.0,
+        config.source_failure_limit,
+        config.source_window,
+        state.now(),
+    )
+    .await?;
     let found = store::credentials_by_email(db, &email).await?;
-    if let Some(credentials) = &found {
-        twofactor::reserve_attempt(db, &credentials.user.id, state.now()).await?;
-    }
+    let unknown_hash = twofactor::unknown_email_counter(&email);
+    let counter = match &found {
+        Some(credentials) => Counter::User(&credentials.user.id),
+        None => Counter::UnknownEmail(&unknown_hash),
+    };
+    twofactor::reserve_attempt(db, counter, state.now()).await?;
     let stored = found.as_ref().map(|c| c.password_hash.clone());
     // An unknown email is verified against a dummy hash: same cost, same answer.
     let matches = match state.hasher.verify(password, stored).await {
         Ok(matches) => matches,
         Err(e) => {
-            if let Some(credentials) = &found {
-                twofactor::release_attempt(db, &credentials.user.id).await?;
-            }
+            twofactor::release_attempt(db, counter).await?;
             return Err(e);
         }
     };
     let now = state.now();
-    let user = match found {
-        Some(credentials) if matches => credentials.user,
+    if !matches {
+        twofactor::record_source_failure(db, &source.0, config.source_window, now).await?;
+    }
+    let (user, security_stamp) = match found {
+        Some(credentials) if matches => (credentials.user, credentials.security_stamp),
         Some(credentials) => {
             let user = credentials.user;
             let locked = twofactor::record_failure(db, &user.id, Failure::Password, now).await?;
@@ -74,11 +112,12 @@ async fn check_password(
             )
             .await?;
             if locked {
-                audit::record(db, now, user_event(kinds::ACCOUNT_LOCKED, &user, "")).await?;
+                lock_account(state, &user, now).await?;
             }
             return Err(CloudError::InvalidCredentials);
         }
         None => {
+            twofactor::record_unknown_failure(db, &unknown_hash, now).await?;
             let event = Event {
                 kind: kinds::LOGIN_FAILED,
                 detail: "unknown account".into(),
@@ -89,7 +128,28 @@ async fn check_password(
         }
     };
     twofactor::password_accepted(db, &user.id).await?;
-    Ok(user)
+    Ok(PasswordOk {
+        user,
+        security_stamp,
+    })
+}
+
+/// The peer address of a sign-in request, the key of the per-source throttle.
+/// Only the IP: one machine's many ports are one source. Behind a reverse
+/// proxy every request shares the proxy's address: see the README.
+pub struct SourceAddr(String);
+
+impl FromRequestParts<AppState> for SourceAddr {
+    type Rejection = CloudError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &AppState) -> Result<Self, CloudError> {
+        let ConnectInfo(addr) = parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .cloned()
+            .ok_or_else(|| CloudError::Internal("no peer address on the request".into()))?;
+        Ok(SourceAddr(addr.ip().to_canonical().to_string()))
+    }
 }
 
 /// Email + password. Whether a second factor follows is recomputed from the
@@ -118,9 +178,13 @@ async fn check_password(
 )]
 pub async fn login(
     State(state): State<AppState>,
+    source: SourceAddr,
     ApiJson(request): ApiJson<LoginRequest>,
 ) -> Result<Json<LoginResponse>, CloudError> {
-    let user = check_password(&state, &request.email, request.password).await?;
+    let PasswordOk {
+        user,
+        security_stamp,
+    } = check_password(&state, &source, &request.email, request.password).await?;
     let db = &state.db;
     let now = state.now();
     if user.status == UserStatus::Disabled {
@@ -135,24 +199,49 @@ pub async fn login(
     let company = store::company_of(db, &user).await?;
 
     if !twofactor::needs_second_factor(&user, &company) {
-        return complete_sign_in(&state, user, company, "password", None).await;
+        return complete_sign_in(&state, user, company, "password", None, security_stamp).await;
     }
     // As the help-center article says: a user with a mobile phone on file gets
     // the code there (an admin-entered number becomes verified when a code sent
     // to it comes back); a user without one enrols one. Never a skipped factor.
     match user.mobile_phone.clone() {
         Some(phone) => {
-            let (id, row) =
-                twofactor::create_challenge(db, &user.id, Purpose::SecondFactor, Some(&phone), now)
-                    .await?;
+            let (id, row) = twofactor::create_challenge(
+                db,
+                &user.id,
+                Purpose::SecondFactor,
+                Some(&phone),
+                security_stamp,
+                now,
+            )
+            .await?;
             let row = twofactor::send_code(&state, &id, &row, &phone, &user).await?;
             Ok(Json(LoginResponse::SecondFactorRequired {
                 challenge: row.view(&id),
             }))
         }
         None => {
-            let (id, row) =
-                twofactor::create_challenge(db, &user.id, Purpose::Enrollment, None, now).await?;
+            // The password alone lets this user choose their first phone (the
+            // article's procedure): audited, so admins see every such start.
+            let (id, row) = twofactor::create_challenge(
+                db,
+                &user.id,
+                Purpose::Enrollment,
+                None,
+                security_stamp,
+                now,
+            )
+            .await?;
+            audit::record(
+                db,
+                now,
+                user_event(
+                    kinds::PHONE_ENROLLMENT_STARTED,
+                    &user,
+                    "no phone on file: enrolment by password at sign-in",
+                ),
+            )
+            .await?;
             Ok(Json(LoginResponse::PhoneEnrollmentRequired {
                 challenge: row.view(&id),
             }))
@@ -162,21 +251,31 @@ pub async fn login(
 
 /// Issues the session of a completed sign-in, and a device grant for an
 /// offline resume (`second_factor_at`: when this device last completed a
-/// second factor, if ever).
+/// second factor, if ever). Both record `security_stamp`, the user's stamp
+/// when the sign-in was decided: a security change since voids them.
 async fn complete_sign_in(
     state: &AppState,
     user: User,
     company: Company,
     how: &str,
     second_factor_at: Option<i64>,
+    security_stamp: i64,
 ) -> Result<Json<LoginResponse>, CloudError> {
     let db = &state.db;
     let now = state.now();
     twofactor::sign_in_completed(db, &user.id).await?;
     let token = new_session_token();
     let expires_at = now.saturating_add(ms(state.config.session_ttl));
-    store::insert_session(db, &token_hash(&token), &user.id, now, expires_at).await?;
-    let device_token = device::issue(db, &user.id, second_factor_at, now).await?;
+    store::insert_session(
+        db,
+        &token_hash(&token),
+        &user.id,
+        now,
+        expires_at,
+        security_stamp,
+    )
+    .await?;
+    let device_token = device::issue(db, &user.id, second_factor_at, security_stamp, now).await?;
     audit::record(db, now, user_event(kinds::LOGIN_SUCCEEDED, &user, how)).await?;
     tracing::info!(user_id = %user.id, company_id = %company.id, "signed in");
     Ok(Json(LoginResponse::SignedIn {
@@ -212,12 +311,13 @@ pub async fn verify(
 ) -> Result<Json<LoginResponse>, CloudError> {
     let db = &state.db;
     let row = twofactor::open_challenge(db, &request.challenge_id, state.now()).await?;
-    twofactor::reserve_attempt(db, &row.user_id, state.now()).await?;
-    let now = state.now();
-    let checked = twofactor::check_code(db, &request.challenge_id, &row, &request.code, now).await;
     let user = store::user_by_id(db, &row.user_id)
         .await?
         .ok_or(CloudError::ChallengeClosed)?;
+    ensure_attempt_fits_profile(&state, &row, &user).await?;
+    twofactor::reserve_attempt(db, Counter::User(&row.user_id), state.now()).await?;
+    let now = state.now();
+    let checked = twofactor::check_code(db, &request.challenge_id, &row, &request.code, now).await;
     match checked {
         Ok(CodeCheck::Correct) => {}
         Ok(CodeCheck::Wrong(error)) => {
@@ -225,46 +325,83 @@ pub async fn verify(
             let detail = format!("{} code", row.purpose.as_str());
             audit::record(db, now, user_event(kinds::CODE_FAILED, &user, detail)).await?;
             if locked {
-                audit::record(db, now, user_event(kinds::ACCOUNT_LOCKED, &user, "")).await?;
+                lock_account(&state, &user, now).await?;
             }
             return Err(error);
         }
         Err(error) => {
-            twofactor::release_attempt(db, &user.id).await?;
+            twofactor::release_attempt(db, Counter::User(&user.id)).await?;
             return Err(error);
         }
     }
     if user.status == UserStatus::Disabled {
         return Err(CloudError::AccountDisabled);
     }
-    let user = if row.purpose == Purpose::Enrollment {
-        let phone = row
-            .phone
-            .as_deref()
-            .ok_or_else(|| CloudError::Internal("enrolment code without a phone".into()))?;
-        store::set_verified_phone(db, &user, phone, now).await?;
-        let detail = format!("verified {} at sign-in", phone::hint(phone));
-        audit::record(db, now, user_event(kinds::PHONE_ENROLLED, &user, detail)).await?;
-        store::user_by_id(db, &user.id)
-            .await?
-            .ok_or(CloudError::ChallengeClosed)?
-    } else if user.phone_verified_at.is_none()
-        && user.mobile_phone.is_some()
-        && user.mobile_phone == row.phone
-    {
-        // The number on file (entered by an admin) just proved it reaches the user.
-        let phone = row.phone.as_deref().unwrap_or_default();
-        store::set_verified_phone(db, &user, phone, now).await?;
-        let detail = format!("{} verified at sign-in", phone::hint(phone));
-        audit::record(db, now, user_event(kinds::PHONE_VERIFIED, &user, detail)).await?;
-        store::user_by_id(db, &user.id)
-            .await?
-            .ok_or(CloudError::ChallengeClosed)?
+    let enrolment = row.purpose == Purpose::Enrollment;
+    let phone = row.phone.as_deref().unwrap_or_default();
+    // An enrolment saves the number; a code to an admin-entered number
+    // verifies it. Either only if the profile is still what the attempt
+    // expected (checked again in the write itself, against races).
+    let verifies = enrolment || (user.phone_verified_at.is_none() && !phone.is_empty());
+    let security_stamp = if verifies {
+        let Some(stamp) =
+            store::set_verified_phone(db, &user, phone, enrolment, row.security_stamp, now).await?
+        else {
+            twofactor::release_attempt(db, Counter::User(&user.id)).await?;
+            return Err(CloudError::ChallengeClosed);
+        };
+        let (kind, detail) = if enrolment {
+            (
+                kinds::PHONE_ENROLLED,
+                format!(
+                    "{} enrolled at sign-in by password (no phone was on file)",
+                    phone::hint(phone)
+                ),
+            )
+        } else {
+            (
+                kinds::PHONE_VERIFIED,
+                format!("{} verified at sign-in", phone::hint(phone)),
+            )
+        };
+        audit::record(db, now, user_event(kind, &user, detail)).await?;
+        stamp
     } else {
-        user
+        row.security_stamp
     };
+    let user = store::user_by_id(db, &user.id)
+        .await?
+        .ok_or(CloudError::ChallengeClosed)?;
     let company = store::company_of(db, &user).await?;
-    complete_sign_in(&state, user, company, "password and SMS code", Some(now)).await
+    complete_sign_in(
+        &state,
+        user,
+        company,
+        "password and SMS code",
+        Some(now),
+        security_stamp,
+    )
+    .await
+}
+
+/// An attempt completes only against the profile as it is now: a code was
+/// sent to the phone on file now (not to one an admin has since replaced),
+/// and an enrolment is for a user who still has no phone (a password-only
+/// enrolment never replaces one). Otherwise the attempt is closed.
+async fn ensure_attempt_fits_profile(
+    state: &AppState,
+    row: &twofactor::ChallengeRow,
+    user: &User,
+) -> Result<(), CloudError> {
+    let fits = match row.purpose {
+        Purpose::SecondFactor => row.phone.is_some() && row.phone == user.mobile_phone,
+        Purpose::Enrollment => user.mobile_phone.is_none(),
+    };
+    if fits {
+        return Ok(());
+    }
+    twofactor::close_challenge(&state.db, &row.id_hash, state.now(), "profile_changed").await?;
+    Err(CloudError::ChallengeClosed)
 }
 
 /// A desktop that signed in offline gets a cloud session back without a new
@@ -290,10 +427,14 @@ pub async fn verify(
 )]
 pub async fn resume(
     State(state): State<AppState>,
+    source: SourceAddr,
     ApiJson(request): ApiJson<ResumeRequest>,
 ) -> Result<Json<LoginResponse>, CloudError> {
-    let user = match check_password(&state, &request.email, request.password).await {
-        Ok(user) => user,
+    let PasswordOk {
+        user,
+        security_stamp,
+    } = match check_password(&state, &source, &request.email, request.password).await {
+        Ok(checked) => checked,
         Err(CloudError::InvalidCredentials) => return Err(CloudError::ResumeRefused),
         Err(e) => return Err(e),
     };
@@ -304,7 +445,7 @@ pub async fn resume(
     let second_factor_at = match &grant {
         Some(grant)
             if grant.user_id == user.id
-                && grant.is_live(now)
+                && grant.is_live(now, security_stamp)
                 && user.status == UserStatus::Active
                 && company.offline_policy.allowed =>
         {
@@ -322,7 +463,15 @@ pub async fn resume(
     }
     device::revoke(db, &request.device_token, now).await?;
     audit::record(db, now, user_event(kinds::SESSION_RESUMED, &user, "")).await?;
-    complete_sign_in(&state, user, company, "offline resume", second_factor_at).await
+    complete_sign_in(
+        &state,
+        user,
+        company,
+        "offline resume",
+        second_factor_at,
+        security_stamp,
+    )
+    .await
 }
 
 async fn refuse_resume(
@@ -367,6 +516,7 @@ pub async fn resend(
     let user = store::user_by_id(db, &row.user_id)
         .await?
         .ok_or(CloudError::ChallengeClosed)?;
+    ensure_attempt_fits_profile(&state, &row, &user).await?;
     let row = twofactor::send_code(&state, &request.challenge_id, &row, &phone, &user).await?;
     Ok(Json(row.view(&request.challenge_id)))
 }
@@ -401,6 +551,7 @@ pub async fn enroll_phone(
     let user = store::user_by_id(db, &row.user_id)
         .await?
         .ok_or(CloudError::ChallengeClosed)?;
+    ensure_attempt_fits_profile(&state, &row, &user).await?;
     let row = twofactor::send_code(&state, &request.challenge_id, &row, &phone, &user).await?;
     Ok(Json(row.view(&request.challenge_id)))
 }

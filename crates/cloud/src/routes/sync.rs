@@ -34,7 +34,7 @@ const MAX_KEY_CHARS: usize = 128;
     params(ChangesQuery),
     responses(
         (status = 200, description = "One page; an idle check is empty lists with the same cursor", body = ChangesPage),
-        (status = 400, description = "validation: limit outside 1..=5000, or a malformed query", body = ApiError),
+        (status = 400, description = "validation: since negative, limit outside 1..=5000, or a malformed query", body = ApiError),
         (status = 401, description = "unauthenticated or session_expired", body = ApiError),
         (status = 403, description = "account_disabled", body = ApiError),
     )
@@ -53,7 +53,12 @@ pub async fn changes(
             "limit must be 1 to {MAX_PAGE_ROWS}"
         )));
     }
-    let since = query.since.max(0);
+    if query.since < 0 {
+        return Err(CloudError::Validation(
+            "since must be 0 (everything) or the cursor of an earlier pull".into(),
+        ));
+    }
+    let since = query.since;
     let db = &state.db;
     // Read the sequence first: every number up to it is committed (see
     // crate::sync), so rows stamped later are simply left for the next pull.
@@ -121,7 +126,7 @@ pub async fn push(
     }
     let mut results = Vec::with_capacity(request.mutations.len());
     for mutation in request.mutations {
-        results.push(push_one(&state, &authed.user, mutation).await?);
+        results.push(push_one(&state, &authed, mutation).await?);
     }
     Ok(Json(PushResponse { results }))
 }
@@ -159,9 +164,10 @@ async fn with_entity(
 
 async fn push_one(
     state: &AppState,
-    actor: &User,
+    authed: &AuthedUser,
     mutation: Mutation,
 ) -> Result<MutationResult, CloudError> {
+    let actor = &authed.user;
     let Mutation {
         idempotency_key: key,
         base_version,
@@ -198,7 +204,7 @@ async fn push_one(
                 values: base,
                 version: base_version,
             };
-            apply_user_update(&mut tx, actor, now, user_id, changes, Some(base))
+            apply_user_update(&mut tx, authed, now, user_id, changes, Some(base))
                 .await
                 .map(|applied| match applied {
                     Applied::Done(user) => Applied::Done(user.version),
@@ -210,7 +216,7 @@ async fn push_one(
                 values: base,
                 version: base_version,
             };
-            apply_company_update(&mut tx, actor, now, changes, Some(base))
+            apply_company_update(&mut tx, authed, now, changes, Some(base))
                 .await
                 .map(|applied| match applied {
                     Applied::Done(company) => Applied::Done(company.version),
