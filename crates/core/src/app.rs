@@ -379,6 +379,7 @@ impl Inner {
             _ => config.cloud_url.clone(),
         };
         let scope = CloudScope::new(&data_dir, &url)?;
+        adopt_legacy_cache(&data_dir, &scope, &*config.key_store);
         let cache = open_cache(&scope, &*config.key_store).await?;
         Ok(Inner {
             data_dir,
@@ -1330,6 +1331,44 @@ fn same_attempt(state: &LoginState, challenge_id: &Sensitive<String>) -> Result<
     }
 }
 
+/// Before caches were per cloud, one `cache.db` sat in the data dir: at the
+/// first start after the upgrade it becomes the cache of the address in use
+/// now (the one it was last synced with), so queued edits and offline
+/// sign-ins survive the upgrade. Best effort: on any failure the old file
+/// stays where it was (kept, never deleted) and this cloud starts empty.
+fn adopt_legacy_cache(data_dir: &Path, scope: &CloudScope, keys: &dyn KeyStore) {
+    let legacy = data_dir.join(CACHE_FILE);
+    if !legacy.exists() || scope.cache_path.exists() {
+        return;
+    }
+    let legacy_account = cache_key_account(data_dir);
+    let adopted = (|| -> Result<bool, CoreError> {
+        let Some(key) = keys.get(&legacy_account)? else {
+            return Ok(false);
+        };
+        if let Some(dir) = scope.cache_path.parent() {
+            std::fs::create_dir_all(dir)?;
+        }
+        keys.set(&scope.key_account, &key)?;
+        cache::move_with_sidecars(&legacy, &scope.cache_path)?;
+        Ok(true)
+    })();
+    match adopted {
+        Ok(true) => {
+            if let Err(err) = keys.delete(&legacy_account) {
+                tracing::warn!(error = %err, "could not delete the old cache key account");
+            }
+            tracing::info!(cloud = %scope.client.base_url(), "cache from before per-cloud caches adopted");
+        }
+        Ok(false) => {
+            tracing::warn!("the cache from before per-cloud caches has no key; kept aside")
+        }
+        Err(err) => {
+            tracing::warn!(error = %err, "could not adopt the cache from before per-cloud caches")
+        }
+    }
+}
+
 /// Opens a cloud's cache; `None` when it cannot be read now (the UI offers
 /// `reset_cache`).
 async fn open_cache(
@@ -1766,6 +1805,49 @@ mod tests {
             back.pending_edits("u1").await.unwrap(),
             1,
             "switching back finds the first cloud's outbox intact"
+        );
+    }
+
+    /// A data dir from before per-cloud caches: its cache (queued edit and
+    /// all) becomes the cache of the address in use at the first start.
+    #[tokio::test]
+    async fn the_cache_from_before_per_cloud_caches_is_adopted_by_the_current_address() {
+        let dir = tempfile::tempdir().unwrap();
+        let keys = Arc::new(MemoryKeyStore::default());
+        let core = restored_offline(dir.path(), &keys, Role::Admin).await;
+        core.update_user(
+            "u2",
+            &UserUpdate {
+                display_name: Some("Queued before the upgrade".into()),
+                ..UserUpdate::default()
+            },
+        )
+        .await
+        .unwrap();
+        let url = core.app_info().cloud_url;
+        let scope = core.inner.scope();
+        core.inner.cache_opt().unwrap().close().await;
+        drop(core);
+        // Lay it out as the previous version did.
+        let data_dir = dir.path().canonicalize().unwrap();
+        let legacy = data_dir.join(CACHE_FILE);
+        cache::move_with_sidecars(&scope.cache_path, &legacy).unwrap();
+        let key = keys.get(&scope.key_account).unwrap().unwrap();
+        keys.delete(&scope.key_account).unwrap();
+        keys.set(&cache_key_account(&data_dir), &key).unwrap();
+
+        let core = core_at(dir.path(), &url, &keys).await;
+        assert_eq!(core.app_info().cache_status, CacheStatus::Ready);
+        assert!(!legacy.exists(), "moved, not copied");
+        assert_eq!(
+            core.inner
+                .cache_opt()
+                .unwrap()
+                .pending_edits("u1")
+                .await
+                .unwrap(),
+            1,
+            "the queued edit survived the upgrade"
         );
     }
 

@@ -523,13 +523,7 @@ pub async fn reset(
         if let Some(old_key) = &old_key {
             keys.set(&kept_key_account(key_account, &aside), old_key.expose())?;
         }
-        std::fs::rename(path, &aside)?;
-        for suffix in ["-wal", "-shm"] {
-            let from = sidecar(path, suffix);
-            if from.exists() {
-                std::fs::rename(&from, sidecar(&aside, suffix))?;
-            }
-        }
+        move_with_sidecars(path, &aside)?;
         tracing::warn!(moved_to = %aside.display(), "unreadable cache moved aside");
         Some(aside)
     } else {
@@ -538,6 +532,18 @@ pub async fn reset(
     let key = new_key(keys, key_account)?;
     let cache = Cache::connect(path, &key).await?;
     Ok((cache, moved))
+}
+
+/// Moves a cache file and its WAL/SHM sidecars to `to` (same file system).
+pub fn move_with_sidecars(from: &Path, to: &Path) -> Result<(), CoreError> {
+    std::fs::rename(from, to)?;
+    for suffix in ["-wal", "-shm"] {
+        let sidecar_from = sidecar(from, suffix);
+        if sidecar_from.exists() {
+            std::fs::rename(&sidecar_from, sidecar(to, suffix))?;
+        }
+    }
+    Ok(())
 }
 
 /// Keychain account of the key a kept-aside cache file had when it was moved
