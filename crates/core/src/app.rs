@@ -1712,6 +1712,7 @@ mod tests {
 
     /// Finding 1: a machine policy locks the address; neither the config
     /// (environment, saved setting) nor Server settings can change it.
+    #[cfg(unix)]
     #[tokio::test]
     async fn a_locked_policy_wins_over_the_config_and_refuses_changes() {
         use std::os::unix::fs::MetadataExt;

@@ -229,7 +229,9 @@ mod macos {
     }
 }
 
+// The file checks are Unix permissions; Windows and macOS readers cannot run here.
 #[cfg(test)]
+#[cfg(unix)]
 mod tests {
     use std::os::unix::fs::{MetadataExt, PermissionsExt};
 
