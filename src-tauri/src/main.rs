@@ -10,12 +10,10 @@ mod updater;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use secureclose_core::{AppCore, CoreConfig, OsKeyStore};
+use secureclose_core::app::DEFAULT_CLOUD_URL;
+use secureclose_core::{AppCore, CoreConfig, OsKeyStore, PolicySource};
 use tauri::{Emitter, Manager};
 use tracing_subscriber::EnvFilter;
-
-/// The local dev cloud started by `scripts/dev`.
-const DEFAULT_CLOUD_URL: &str = "http://127.0.0.1:8787";
 
 fn main() {
     tracing_subscriber::fmt()
@@ -34,7 +32,9 @@ fn main() {
                 Some(dir) => PathBuf::from(dir),
                 None => app.path().app_data_dir()?,
             };
-            // Explicit env wins (dev, tests), then the user's saved setting.
+            // Explicit env wins (dev, tests), then the user's saved setting,
+            // then the build's default; a machine policy that locks the
+            // address overrides all three (in core).
             let cloud_url = std::env::var("SECURECLOSE_CLOUD_URL")
                 .ok()
                 .or_else(|| AppCore::saved_cloud_url(&data_dir))
@@ -50,6 +50,7 @@ fn main() {
                 data_dir,
                 cloud_url,
                 key_store,
+                policy: PolicySource::machine(),
                 sync_interval: CoreConfig::DEFAULT_SYNC_INTERVAL,
             }))?;
             // The status bar follows the sync through this event.

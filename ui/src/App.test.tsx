@@ -222,6 +222,45 @@ describe("server settings", () => {
   });
 });
 
+describe("cloud address warnings (issue 10, finding 1)", () => {
+  it("warns on the sign-in screen when the address is not the usual one", async () => {
+    renderApp(spyApi({ appInfo: { cloud_url: "https://relay.example", default_cloud_url: "https://cloud.secureclose.net" } }));
+
+    const warning = await screen.findByTestId("cloud-url-warning");
+    expect(warning, "names the address in use").toHaveTextContent("https://relay.example");
+    expect(warning, "and the usual one").toHaveTextContent("https://cloud.secureclose.net");
+    expect(warning, "says what is at stake").toHaveTextContent("receives your password");
+  });
+
+  it("shows no warning on the usual address, and one right after switching away from it", async () => {
+    const api = spyApi();
+    renderApp(api);
+    const user = userEvent.setup();
+
+    await screen.findByTestId("login-email");
+    expect(screen.queryByTestId("cloud-url-warning"), "the default address needs no warning").toBeNull();
+    await user.click(screen.getByTestId("open-settings"));
+    await user.clear(screen.getByTestId("settings-cloud-url"));
+    await user.type(screen.getByTestId("settings-cloud-url"), "https://cloud.example.com");
+    await user.click(screen.getByTestId("settings-save"));
+
+    expect(await screen.findByTestId("cloud-url-warning")).toHaveTextContent("https://cloud.example.com");
+  });
+
+  it("a locked address hides Server settings and says who set it", async () => {
+    renderApp(
+      spyApi({
+        appInfo: { cloud_url: "https://cloud.dealer.example", default_cloud_url: "https://cloud.dealer.example", cloud_url_locked: true },
+      }),
+    );
+
+    await screen.findByTestId("login-email");
+    expect(screen.queryByTestId("open-settings"), "nobody at the sign-in screen can change a locked address").toBeNull();
+    expect(screen.getByText("Server: https://cloud.dealer.example (set by your organisation)")).toBeInTheDocument();
+    expect(screen.queryByTestId("cloud-url-warning")).toBeNull();
+  });
+});
+
 describe("accessibility", () => {
   it("labels every login input", async () => {
     renderApp(spyApi());

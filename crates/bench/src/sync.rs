@@ -152,6 +152,7 @@ async fn open_core(dir: &Path, url: &str, keys: Arc<MemoryKeys>) -> Result<AppCo
         data_dir: dir.to_path_buf(),
         cloud_url: url.to_owned(),
         key_store: keys,
+        policy: secureclose_core::PolicySource::None,
         // Only the bench triggers passes (plus core's own after sign-in and edits).
         sync_interval: Duration::from_secs(3600),
     })
@@ -280,7 +281,9 @@ pub async fn run(args: &SyncArgs) -> Result<Value, BenchError> {
     let key = keys
         .cache_key()
         .ok_or_else(|| BenchError::Failed("core stored no cache key".into()))?;
-    let raw = raw_inserts(&data.join("cache.db"), &key, cached).await?;
+    let cache_path =
+        secureclose_core::app::cloud_cache_path(&data, &url).map_err(failed("cache path"))?;
+    let raw = raw_inserts(&cache_path, &key, cached).await?;
     let sync_rows_per_sec = cached as f64 / (initial - login).as_secs_f64();
     let end_to_end_rows_per_sec = cached as f64 / initial.as_secs_f64();
     let raw_rows_per_sec = cached as f64 / raw.as_secs_f64();

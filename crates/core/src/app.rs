@@ -6,28 +6,43 @@ use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 use secureclose_protocol::{
-    Challenge, Company, CompanyUpdate, LoginResponse, Role, SessionGrant, User, UserUpdate,
+    codes, Challenge, Company, CompanyUpdate, LoginResponse, Role, SessionGrant, User, UserUpdate,
 };
 use sha2::{Digest, Sha256};
 
 use crate::auth::{token_account, LoginCell, LoginState, PendingLogin, SignedInSession};
-use crate::cache::{self, now_millis, Cache, SessionMeta};
+use crate::cache::{self, now_millis, Cache, RevokedReason, SessionMeta};
 use crate::client::{validate_cloud_url, CloudClient};
-use crate::error::CoreError;
+use crate::error::{desktop_codes, CoreError};
 use crate::ipc::{AppInfo, CacheStatus, LoginOutcome, SessionView, SyncStatus, UsersPage};
 use crate::keystore::KeyStore;
 use crate::offline;
+use crate::policy::{self, CloudPolicy, PolicySource};
 use crate::sensitive::Sensitive;
 use crate::sync::{Delivery, SyncShared};
 
 const CACHE_FILE: &str = "cache.db";
 const SETTINGS_FILE: &str = "settings.json";
+/// One folder per cloud under the data dir (see [`cloud_cache_path`]).
+const CLOUDS_DIR: &str = "clouds";
+
+/// The address used when nothing else is configured: the local dev cloud
+/// in debug builds, the SecureClose cloud (https) in release builds.
+pub const DEFAULT_CLOUD_URL: &str = if cfg!(debug_assertions) {
+    "http://127.0.0.1:8787"
+} else {
+    "https://cloud.secureclose.net"
+};
 
 pub struct CoreConfig {
     /// Per-OS-user directory for the cache and settings.
     pub data_dir: PathBuf,
+    /// The address to use unless the machine policy locks another one.
     pub cloud_url: String,
     pub key_store: Arc<dyn KeyStore>,
+    /// Where the machine-wide cloud policy is read ([`PolicySource::machine`]
+    /// in the app; a file of their own, or none, in tests).
+    pub policy: PolicySource,
     /// How often the background sync checks the cloud while online
     /// ([`CoreConfig::DEFAULT_SYNC_INTERVAL`] in the app).
     pub sync_interval: Duration,
@@ -41,9 +56,55 @@ impl CoreConfig {
 /// the optimistic result (the sync keeps trying in the background).
 const EDIT_WAIT: Duration = Duration::from_secs(4);
 
-/// Keychain account of a user's trusted-device token (for `/login/resume`).
-pub fn device_account(user_id: &str) -> String {
-    format!("device:{user_id}")
+/// Keychain account of a user's trusted-device token (for `/login/resume`)
+/// with the cloud named `cloud` (see [`cloud_ns`]).
+pub fn device_account(cloud: &str, user_id: &str) -> String {
+    format!("device:{cloud}:{user_id}")
+}
+
+/// Names one cloud's local state: its cache folder and keychain accounts.
+/// Everything local (cache rows, outbox, notices, offline verifiers,
+/// session and device tokens) belongs to one cloud address, so changing the
+/// address never lets data, queued edits or credentials cross to another.
+pub fn cloud_ns(normalised_url: &str) -> String {
+    hex::encode(&Sha256::digest(normalised_url.as_bytes())[..8])
+}
+
+/// The cache file of the cloud at `cloud_url` under `data_dir`.
+pub fn cloud_cache_path(data_dir: &Path, cloud_url: &str) -> Result<PathBuf, CoreError> {
+    let url = validate_cloud_url(cloud_url)?;
+    let data_dir = data_dir
+        .canonicalize()
+        .unwrap_or_else(|_| data_dir.to_owned());
+    Ok(cloud_dir(&data_dir, &url).join(CACHE_FILE))
+}
+
+fn cloud_dir(data_dir: &Path, normalised_url: &str) -> PathBuf {
+    data_dir.join(CLOUDS_DIR).join(cloud_ns(normalised_url))
+}
+
+/// The cloud the core talks to now, and the name of its local state.
+#[derive(Clone)]
+pub(crate) struct CloudScope {
+    pub(crate) client: CloudClient,
+    /// [`cloud_ns`] of the client's address.
+    pub(crate) ns: String,
+    /// This cloud's cache file and the keychain account of its key.
+    cache_path: PathBuf,
+    key_account: String,
+}
+
+impl CloudScope {
+    fn new(data_dir: &Path, url: &str) -> Result<Self, CoreError> {
+        let client = CloudClient::new(url)?;
+        let dir = cloud_dir(data_dir, client.base_url());
+        Ok(CloudScope {
+            ns: cloud_ns(client.base_url()),
+            cache_path: dir.join(CACHE_FILE),
+            key_account: cache_key_account(&dir),
+            client,
+        })
+    }
 }
 
 /// An edit written to the cache and the outbox, not yet answered by the
@@ -89,12 +150,14 @@ pub struct AppCore {
 pub(crate) struct Inner {
     data_dir: PathBuf,
     pub(crate) keys: Arc<dyn KeyStore>,
-    /// Keychain account of this data dir's cache key: one key per cache, so
-    /// two data dirs (dev, tests) never overwrite each other's key.
-    key_account: String,
+    /// The machine-wide policy read at start (`None`: there is none).
+    policy: Option<CloudPolicy>,
     /// `None` while the cache is unreadable (see `reset_cache`).
     cache: RwLock<Option<Arc<Cache>>>,
-    client: RwLock<CloudClient>,
+    /// The cloud and its local state; replaced (with the cache) by
+    /// `set_cloud_url`. One key per cache file, so two data dirs or two
+    /// clouds never overwrite each other's key.
+    cloud: RwLock<CloudScope>,
     pub(crate) state: LoginCell,
     /// Serialises reset_cache so two resets cannot race on the file.
     reset_lock: tokio::sync::Mutex<()>,
@@ -128,9 +191,13 @@ impl AppCore {
         self.inner.app_info()
     }
 
-    /// Recovery: moves the current cache file aside (kept, timestamped),
-    /// creates a new key and an empty cache. Data re-syncs at the next login;
-    /// whoever was signed in is signed out.
+    /// Recovery of an unreadable cache: opens it when the keychain now
+    /// gives a key that reads it (a keychain that was locked or busy at
+    /// start); returns a keychain error unchanged (nothing moved); only when
+    /// the key we have definitely cannot read the file, moves it aside (kept,
+    /// timestamped, its key kept in the keychain beside it) and starts an
+    /// empty cache with a new key. Refused (`cache_readable`) on a readable
+    /// cache. Data re-syncs at the next login.
     pub async fn reset_cache(&self) -> Result<AppInfo, CoreError> {
         self.inner.reset_cache().await
     }
@@ -274,7 +341,11 @@ impl AppCore {
 
     /// Hides a notice for good; returns the status without it.
     pub async fn dismiss_sync_notice(&self, id: i64) -> Result<SyncStatus, CoreError> {
-        self.inner.cache()?.dismiss_notice(id).await?;
+        let session = self.inner.state.lock().await.require_session()?.clone();
+        self.inner
+            .cache()?
+            .dismiss_notice(&session.user_id, id)
+            .await?;
         let status = self.inner.current_status().await;
         self.inner.sync.publish(status.clone());
         Ok(status)
@@ -294,23 +365,28 @@ impl Inner {
             .data_dir
             .canonicalize()
             .unwrap_or(config.data_dir.clone());
-        let client = CloudClient::new(&config.cloud_url)?;
-        let key_account = cache_key_account(&data_dir);
-        let cache =
-            match Cache::open(&data_dir.join(CACHE_FILE), &*config.key_store, &key_account).await {
-                Ok(cache) => Some(Arc::new(cache)),
-                Err(err @ (CoreError::CacheUnreadable { .. } | CoreError::Keychain { .. })) => {
-                    tracing::warn!(error = %err, "local cache unavailable; the UI offers a reset");
-                    None
+        let policy = policy::load(&config.policy)?;
+        let url = match &policy {
+            Some(policy) if policy.locked => {
+                if validate_cloud_url(&config.cloud_url).ok().as_deref()
+                    != Some(policy.cloud_url.as_str())
+                {
+                    tracing::warn!(locked = %policy.cloud_url, asked = %config.cloud_url,
+                        "the machine policy locks the cloud address; using it");
                 }
-                Err(err) => return Err(err),
-            };
+                policy.cloud_url.clone()
+            }
+            _ => config.cloud_url.clone(),
+        };
+        let scope = CloudScope::new(&data_dir, &url)?;
+        adopt_legacy_cache(&data_dir, &scope, &*config.key_store);
+        let cache = open_cache(&scope, &*config.key_store).await?;
         Ok(Inner {
             data_dir,
             keys: config.key_store,
-            key_account,
+            policy,
             cache: RwLock::new(cache),
-            client: RwLock::new(client),
+            cloud: RwLock::new(scope),
             state: LoginCell::default(),
             reset_lock: tokio::sync::Mutex::new(()),
             online: AtomicBool::new(false),
@@ -324,6 +400,11 @@ impl Inner {
         AppInfo {
             version: env!("CARGO_PKG_VERSION").to_owned(),
             cloud_url: self.client().base_url().to_owned(),
+            default_cloud_url: match &self.policy {
+                Some(policy) => policy.cloud_url.clone(),
+                None => DEFAULT_CLOUD_URL.to_owned(),
+            },
+            cloud_url_locked: self.policy.as_ref().is_some_and(|p| p.locked),
             cache_status: match self.cache_opt() {
                 Some(_) => CacheStatus::Ready,
                 None => CacheStatus::Unreadable,
@@ -336,20 +417,27 @@ impl Inner {
     /// whoever was signed in is signed out.
     pub async fn reset_cache(&self) -> Result<AppInfo, CoreError> {
         let _guard = self.reset_lock.lock().await;
-        let old = self.write_cache(None);
-        if let Some(old) = old {
-            old.close().await;
+        // A readable cache holds people's queued edits and offline
+        // sign-ins: nothing to recover, and nobody at the sign-in screen may
+        // throw it away.
+        if self.cache_opt().is_some() {
+            return Err(CoreError::Refused {
+                code: desktop_codes::CACHE_READABLE,
+                message: "The local cache on this computer can be read, so there is nothing \
+                          to reset."
+                    .into(),
+                retry_at: None,
+            });
         }
         if let Ok(session) = self.state.lock().await.sign_out() {
             self.forget_token(&session.user_id);
         }
         self.session_ended();
-        let (cache, moved) = cache::reset(
-            &self.data_dir.join(CACHE_FILE),
-            &*self.keys,
-            &self.key_account,
-        )
-        .await?;
+        // Opens the old file when the keychain answers with its key now;
+        // moves it aside only when that key definitely cannot read it.
+        let scope = self.scope();
+        let (cache, moved) =
+            cache::reset(&scope.cache_path, &*self.keys, &scope.key_account).await?;
         if let Some(moved) = moved {
             tracing::info!(kept_at = %moved.display(), "previous cache kept aside");
         }
@@ -374,7 +462,11 @@ impl Inner {
             Err(CoreError::Offline { .. } | CoreError::CloudUnreachable { .. }) => {
                 return self.offline_login(&cache, email, password).await;
             }
-            Err(err) => return Err(err),
+            Err(err) => {
+                self.revoke_after_refused_login(&cache, email, password, &err)
+                    .await;
+                return Err(err);
+            }
         };
         let password = Sensitive::new(password.to_owned());
         match response {
@@ -704,19 +796,44 @@ impl Inner {
     }
 
     /// Validates (https, or http only to loopback), saves for the next start,
-    /// and switches. A session belongs to its cloud: changing the URL signs out.
+    /// and switches. A session belongs to its cloud: changing the URL signs
+    /// out. Each cloud has its own cache (and keychain accounts): the new
+    /// address opens its own, the old one stays untouched for a switch back,
+    /// so nothing crosses between clouds and a mistaken change loses nothing.
+    /// Refused when the machine policy locks the address.
     pub async fn set_cloud_url(&self, url: &str) -> Result<AppInfo, CoreError> {
+        if let Some(policy) = self.policy.as_ref().filter(|p| p.locked) {
+            return Err(CoreError::Refused {
+                code: desktop_codes::CLOUD_URL_LOCKED,
+                message: format!(
+                    "Your organisation has set this computer's SecureClose address to {}. It \
+                     cannot be changed here; ask your IT administrator.",
+                    policy.cloud_url
+                ),
+                retry_at: None,
+            });
+        }
         let url = validate_cloud_url(url)?;
         if url != self.client().base_url() {
+            let _guard = self.reset_lock.lock().await;
             self.logout().await?;
-            let client = CloudClient::new(&url)?;
+            let scope = CloudScope::new(&self.data_dir, &url)?;
+            let cache = open_cache(&scope, &*self.keys).await?;
             let settings = Settings {
                 cloud_url: Some(url.clone()),
             };
             let json = serde_json::to_string_pretty(&settings)
                 .map_err(|err| CoreError::Io(std::io::Error::other(err)))?;
             std::fs::write(self.data_dir.join(SETTINGS_FILE), json)?;
-            *self.client.write().unwrap_or_else(|p| p.into_inner()) = client;
+            // A pending login belongs to the old cloud too.
+            if self.state.lock().await.cancel() {
+                self.hold_pending_password(None);
+            }
+            let old = self.write_cache(cache);
+            *self.cloud.write().unwrap_or_else(|p| p.into_inner()) = scope;
+            if let Some(old) = old {
+                old.close().await;
+            }
             self.online.store(false, Ordering::Relaxed);
             tracing::info!(%url, "cloud URL changed");
         }
@@ -753,7 +870,7 @@ impl Inner {
                 self.forget_token(&previous.user_id);
             }
         }
-        let account = token_account(&user.id);
+        let account = self.token_account(&user.id);
         self.keys.set(&account, token.expose().as_bytes())?;
         let meta = SessionMeta {
             user_id: user.id.clone(),
@@ -780,7 +897,7 @@ impl Inner {
         if let Some(device_token) = &grant.device_token {
             if let Err(err) = self
                 .keys
-                .set(&device_account(&user.id), device_token.as_bytes())
+                .set(&self.device_account(&user.id), device_token.as_bytes())
             {
                 tracing::warn!(error = %err, "could not keep the device token; offline resume will not work");
             }
@@ -810,7 +927,7 @@ impl Inner {
         session: &SignedInSession,
         revoke: bool,
     ) -> Result<(), CoreError> {
-        let account = token_account(&session.user_id);
+        let account = self.token_account(&session.user_id);
         if revoke {
             match self.keys.get(&account) {
                 Ok(Some(bytes)) => {
@@ -860,9 +977,20 @@ impl Inner {
     async fn signed_in_call<T>(&self, result: Result<T, CoreError>) -> Result<T, CoreError> {
         let result = self.track(result);
         if let Err(err) = &result {
-            if err.is_session_rejected() {
+            if err.is_session_rejected() || err.is_account_disabled() {
                 let ended = self.state.lock().await.sign_out();
                 if let Ok(session) = ended {
+                    if err.is_account_disabled() {
+                        if let Some(cache) = self.cache_opt() {
+                            self.revoke_offline_access(
+                                &cache,
+                                Some(&session.user_id),
+                                None,
+                                RevokedReason::Disabled,
+                            )
+                            .await;
+                        }
+                    }
                     if let Err(end_err) = self.end_session(&session, false).await {
                         tracing::warn!(error = %end_err, "could not end the rejected session");
                     }
@@ -891,7 +1019,7 @@ impl Inner {
         &self,
         session: &SignedInSession,
     ) -> Result<Sensitive<String>, CoreError> {
-        match self.keys.get(&token_account(&session.user_id))? {
+        match self.keys.get(&self.token_account(&session.user_id))? {
             Some(bytes) => Ok(Sensitive::new(String::from_utf8_lossy(&bytes).into_owned())),
             None => Err(CoreError::NotSignedIn),
         }
@@ -911,7 +1039,10 @@ impl Inner {
                 return;
             }
         };
-        let has_token = matches!(self.keys.get(&token_account(&meta.user_id)), Ok(Some(_)));
+        let has_token = matches!(
+            self.keys.get(&self.token_account(&meta.user_id)),
+            Ok(Some(_))
+        );
         if has_token && meta.expires_at > now_millis() {
             self.state.lock().await.password_accepted(SignedInSession {
                 user_id: meta.user_id,
@@ -929,7 +1060,7 @@ impl Inner {
     }
 
     pub(crate) fn forget_token(&self, user_id: &str) {
-        if let Err(err) = self.keys.delete(&token_account(user_id)) {
+        if let Err(err) = self.keys.delete(&self.token_account(user_id)) {
             tracing::warn!(error = %err, "could not delete a session token");
         }
     }
@@ -938,17 +1069,30 @@ impl Inner {
     pub(crate) fn track<T>(&self, result: Result<T, CoreError>) -> Result<T, CoreError> {
         let offline = matches!(
             result,
-            Err(CoreError::Offline { .. } | CoreError::CloudUnreachable { .. })
+            Err(CoreError::Offline { .. }
+                | CoreError::CloudUnreachable { .. }
+                | CoreError::CloudRedirected { .. })
         );
         self.online.store(!offline, Ordering::Relaxed);
         result
     }
 
     pub(crate) fn client(&self) -> CloudClient {
-        self.client
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone()
+        self.scope().client
+    }
+
+    fn scope(&self) -> CloudScope {
+        self.cloud.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// Keychain account of `user_id`'s session token with the current cloud.
+    pub(crate) fn token_account(&self, user_id: &str) -> String {
+        token_account(&self.scope().ns, user_id)
+    }
+
+    /// Keychain account of `user_id`'s device token with the current cloud.
+    pub(crate) fn device_account(&self, user_id: &str) -> String {
+        device_account(&self.scope().ns, user_id)
     }
 
     pub(crate) fn cache_opt(&self) -> Option<Arc<Cache>> {
@@ -961,6 +1105,82 @@ impl Inner {
         })
     }
 
+    /// The cloud refused a sign-in. `account_disabled` (only answered after
+    /// a correct password) ends this account's offline access here; so does
+    /// `invalid_credentials` for a password this computer would accept
+    /// offline (changed on the cloud, or the account deleted). A wrong
+    /// password that the verifier refuses too changes nothing, so a
+    /// passer-by cannot wipe someone's offline access by mistyping.
+    async fn revoke_after_refused_login(
+        &self,
+        cache: &Cache,
+        email: &str,
+        password: &str,
+        err: &CoreError,
+    ) {
+        let reason = if err.is_account_disabled() {
+            RevokedReason::Disabled
+        } else if err.code() == codes::INVALID_CREDENTIALS {
+            let Ok(Some(credential)) = cache.offline_credential(email).await else {
+                return;
+            };
+            let verifier = credential.verifier.clone();
+            let typed = Sensitive::new(password.to_owned());
+            let known =
+                tokio::task::spawn_blocking(move || offline::verify(&verifier, typed.expose()))
+                    .await
+                    .unwrap_or(false);
+            if !known {
+                return;
+            }
+            RevokedReason::Credentials
+        } else {
+            return;
+        };
+        self.revoke_offline_access(cache, None, Some(email), reason)
+            .await;
+    }
+
+    /// Ends an account's offline access on this computer: verifier and
+    /// marker in the cache (see `Cache::revoke_offline`), device token and
+    /// session token from the keychain. Best effort per step, logged.
+    pub(crate) async fn revoke_offline_access(
+        &self,
+        cache: &Cache,
+        user_id: Option<&str>,
+        email: Option<&str>,
+        reason: RevokedReason,
+    ) {
+        if let Err(err) = cache
+            .revoke_offline(user_id, email, reason, now_millis())
+            .await
+        {
+            tracing::warn!(error = %err, "could not revoke offline access in the cache");
+        }
+        let user_id = match (user_id, email) {
+            (Some(id), _) => Some(id.to_owned()),
+            (None, Some(email)) => match cache.revoked_user_id(email).await {
+                Ok(id) => id,
+                Err(err) => {
+                    tracing::warn!(error = %err, "could not look up the revoked account");
+                    None
+                }
+            },
+            (None, None) => None,
+        };
+        if let Some(user_id) = &user_id {
+            if let Err(err) = self.keys.delete(&self.device_account(user_id)) {
+                tracing::warn!(error = %err, "could not delete a device token");
+            }
+            self.forget_token(user_id);
+        }
+        tracing::info!(
+            ?reason,
+            user_id = user_id.as_deref().unwrap_or(""),
+            "the cloud ended this account's offline access on this computer"
+        );
+    }
+
     /// Offline sign-in: the cached verifier and the company's offline policy
     /// decide (see `offline`). Success signs in without a cloud session; the
     /// sync resumes one when the cloud answers.
@@ -971,6 +1191,9 @@ impl Inner {
         password: &str,
     ) -> Result<LoginOutcome, CoreError> {
         let now = now_millis();
+        if let Some(reason) = cache.offline_revoked(email).await? {
+            return Err(offline::revoked(reason));
+        }
         let credential = cache
             .offline_credential(email)
             .await?
@@ -1115,6 +1338,60 @@ fn same_attempt(state: &LoginState, challenge_id: &Sensitive<String>) -> Result<
     }
 }
 
+/// Before caches were per cloud, one `cache.db` sat in the data dir: at the
+/// first start after the upgrade it becomes the cache of the address in use
+/// now (the one it was last synced with), so queued edits and offline
+/// sign-ins survive the upgrade. Best effort: on any failure the old file
+/// stays where it was (kept, never deleted) and this cloud starts empty.
+fn adopt_legacy_cache(data_dir: &Path, scope: &CloudScope, keys: &dyn KeyStore) {
+    let legacy = data_dir.join(CACHE_FILE);
+    if !legacy.exists() || scope.cache_path.exists() {
+        return;
+    }
+    let legacy_account = cache_key_account(data_dir);
+    let adopted = (|| -> Result<bool, CoreError> {
+        let Some(key) = keys.get(&legacy_account)? else {
+            return Ok(false);
+        };
+        if let Some(dir) = scope.cache_path.parent() {
+            std::fs::create_dir_all(dir)?;
+        }
+        keys.set(&scope.key_account, &key)?;
+        cache::move_with_sidecars(&legacy, &scope.cache_path)?;
+        Ok(true)
+    })();
+    match adopted {
+        Ok(true) => {
+            if let Err(err) = keys.delete(&legacy_account) {
+                tracing::warn!(error = %err, "could not delete the old cache key account");
+            }
+            tracing::info!(cloud = %scope.client.base_url(), "cache from before per-cloud caches adopted");
+        }
+        Ok(false) => {
+            tracing::warn!("the cache from before per-cloud caches has no key; kept aside")
+        }
+        Err(err) => {
+            tracing::warn!(error = %err, "could not adopt the cache from before per-cloud caches")
+        }
+    }
+}
+
+/// Opens a cloud's cache; `None` when it cannot be read now (the UI offers
+/// `reset_cache`).
+async fn open_cache(
+    scope: &CloudScope,
+    keys: &dyn KeyStore,
+) -> Result<Option<Arc<Cache>>, CoreError> {
+    match Cache::open(&scope.cache_path, keys, &scope.key_account).await {
+        Ok(cache) => Ok(Some(Arc::new(cache))),
+        Err(err @ (CoreError::CacheUnreadable { .. } | CoreError::Keychain { .. })) => {
+            tracing::warn!(error = %err, "local cache unavailable; the UI offers a reset");
+            Ok(None)
+        }
+        Err(err) => Err(err),
+    }
+}
+
 fn cache_key_account(data_dir: &Path) -> String {
     let digest = Sha256::digest(data_dir.to_string_lossy().as_bytes());
     format!("cache-key:{}", &hex::encode(digest)[..16])
@@ -1136,6 +1413,7 @@ mod tests {
             data_dir: dir.to_owned(),
             cloud_url: url.to_owned(),
             key_store: keys.clone(),
+            policy: PolicySource::None,
             sync_interval: CoreConfig::DEFAULT_SYNC_INTERVAL,
         })
         .await
@@ -1168,8 +1446,9 @@ mod tests {
         let cache = core.inner.cache_opt().unwrap();
         cache.store_login(&company(), &users, &meta).await.unwrap();
         cache.close().await;
+        let account = core.inner.token_account("u1");
         drop(core);
-        keys.set(&token_account("u1"), TOKEN.as_bytes()).unwrap();
+        keys.set(&account, TOKEN.as_bytes()).unwrap();
         let core = core_at(dir, &url, keys).await;
         assert!(
             core.session().await.unwrap().is_some(),
@@ -1234,8 +1513,9 @@ mod tests {
             .unwrap_err();
         assert_eq!(err.code(), "invalid_credentials", "{err:?}");
         core.inner.cache_opt().unwrap().close().await;
+        // The same cloud address: each address has its own cache.
+        let url = core.app_info().cloud_url;
         drop(core);
-        let url = dead_url().await;
         let core = core_at(dir.path(), &url, &keys).await;
         let credential = core
             .inner
@@ -1296,10 +1576,10 @@ mod tests {
         let keys = Arc::new(MemoryKeyStore::default());
         let core = core_at(dir.path(), &url, &keys).await;
         core.inner.cache_opt().unwrap().close().await;
+        let scope = core.inner.scope();
         drop(core);
         // Someone cleared the keychain entry of the cache key.
-        let account = cache_key_account(&dir.path().canonicalize().unwrap());
-        keys.delete(&account).unwrap();
+        keys.delete(&scope.key_account).unwrap();
 
         let core = core_at(dir.path(), &url, &keys).await;
         assert_eq!(
@@ -1316,12 +1596,91 @@ mod tests {
 
         let info = core.reset_cache().await.unwrap();
         assert_eq!(info.cache_status, CacheStatus::Ready);
-        let kept: Vec<_> = std::fs::read_dir(dir.path())
+        let kept: Vec<_> = std::fs::read_dir(scope.cache_path.parent().unwrap())
             .unwrap()
             .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
             .filter(|n| n.starts_with("cache.db.unreadable-"))
             .collect();
         assert!(!kept.is_empty(), "the old cache is kept aside, not deleted");
+    }
+
+    fn kept_aside(dir: &Path) -> Vec<String> {
+        std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| n.contains(".unreadable-"))
+            .collect()
+    }
+
+    /// Finding 11: a keychain that is locked at start (a transient error)
+    /// must never cost the cache and the edits queued in it.
+    #[tokio::test]
+    async fn a_keychain_error_never_resets_the_cache_or_its_queued_edits() {
+        use crate::keystore::tests::FlakyKeyStore;
+        let dir = tempfile::tempdir().unwrap();
+        let memory = Arc::new(MemoryKeyStore::default());
+        let core = restored_offline(dir.path(), &memory, Role::Admin).await;
+        let update = UserUpdate {
+            display_name: Some("Bob (queued offline)".into()),
+            ..UserUpdate::default()
+        };
+        core.update_user("u2", &update).await.unwrap();
+        assert_eq!(core.sync_status().await.pending_edits, 1, "set-up: queued");
+        let url = core.app_info().cloud_url;
+        core.inner.cache_opt().unwrap().close().await;
+        drop(core);
+
+        let flaky = Arc::new(FlakyKeyStore::default());
+        *flaky.inner.entries.lock().unwrap() = memory.entries.lock().unwrap().clone();
+        flaky.set_down(true);
+        let core = AppCore::open(CoreConfig {
+            data_dir: dir.path().to_owned(),
+            cloud_url: url,
+            key_store: flaky.clone(),
+            policy: PolicySource::None,
+            sync_interval: CoreConfig::DEFAULT_SYNC_INTERVAL,
+        })
+        .await
+        .unwrap();
+        assert_eq!(core.app_info().cache_status, CacheStatus::Unreadable);
+        let scope = core.inner.scope();
+        let (account, cache_dir) = (
+            scope.key_account,
+            scope.cache_path.parent().unwrap().to_owned(),
+        );
+        let key = flaky.inner.get(&account).unwrap();
+
+        let err = core.reset_cache().await.unwrap_err();
+        assert_eq!(err.code(), "keychain_error", "{err:?}");
+        assert!(
+            kept_aside(&cache_dir).is_empty(),
+            "a keychain error moves nothing aside"
+        );
+        assert_eq!(
+            flaky.inner.get(&account).unwrap(),
+            key,
+            "nor replaces the key"
+        );
+        assert_eq!(core.app_info().cache_status, CacheStatus::Unreadable);
+
+        // The keychain is unlocked: the same cache opens, edit and all.
+        flaky.set_down(false);
+        let info = core.reset_cache().await.unwrap();
+        assert_eq!(info.cache_status, CacheStatus::Ready);
+        assert!(kept_aside(&cache_dir).is_empty(), "nothing was lost");
+        let cache = core.inner.cache_opt().unwrap();
+        assert_eq!(
+            cache.pending_edits("u1").await.unwrap(),
+            1,
+            "the queued edit survived"
+        );
+        assert_eq!(flaky.inner.get(&account).unwrap(), key);
+
+        // Anyone at the sign-in screen: a readable cache is not thrown away.
+        let err = core.reset_cache().await.unwrap_err();
+        assert_eq!(err.code(), "cache_readable", "{err:?}");
+        assert!(kept_aside(&cache_dir).is_empty());
+        assert_eq!(cache.pending_edits("u1").await.unwrap(), 1);
     }
 
     #[tokio::test]
@@ -1356,6 +1715,148 @@ mod tests {
             "a session belongs to the cloud that issued it"
         );
         assert_eq!(token_in(&keys), None, "its token goes too");
+    }
+
+    /// Finding 1: a machine policy locks the address; neither the config
+    /// (environment, saved setting) nor Server settings can change it.
+    #[cfg(unix)]
+    #[tokio::test]
+    async fn a_locked_policy_wins_over_the_config_and_refuses_changes() {
+        use std::os::unix::fs::MetadataExt;
+        let dir = tempfile::tempdir().unwrap();
+        let etc = tempfile::tempdir().unwrap();
+        let path = etc.path().join("policy.json");
+        std::fs::write(&path, r#"{"cloud_url": "https://cloud.dealer.example"}"#).unwrap();
+        let owner_uid = std::fs::metadata(&path).unwrap().uid();
+        let core = AppCore::open(CoreConfig {
+            data_dir: dir.path().to_owned(),
+            cloud_url: "http://127.0.0.1:9".into(),
+            key_store: Arc::new(MemoryKeyStore::default()),
+            policy: PolicySource::File { path, owner_uid },
+            sync_interval: CoreConfig::DEFAULT_SYNC_INTERVAL,
+        })
+        .await
+        .unwrap();
+        let info = core.app_info();
+        assert_eq!(info.cloud_url, "https://cloud.dealer.example");
+        assert_eq!(info.default_cloud_url, "https://cloud.dealer.example");
+        assert!(info.cloud_url_locked);
+        let err = core
+            .set_cloud_url("http://127.0.0.1:8787")
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), "cloud_url_locked", "{err:?}");
+        assert!(
+            err.user_message().contains("organisation"),
+            "{}",
+            err.user_message()
+        );
+        assert_eq!(core.app_info().cloud_url, "https://cloud.dealer.example");
+        assert_eq!(
+            AppCore::saved_cloud_url(dir.path()),
+            None,
+            "nothing was saved"
+        );
+    }
+
+    #[tokio::test]
+    async fn without_a_policy_the_default_is_the_builds_and_nothing_is_locked() {
+        let dir = tempfile::tempdir().unwrap();
+        let keys = Arc::new(MemoryKeyStore::default());
+        let core = core_at(dir.path(), "https://relay.example", &keys).await;
+        let info = core.app_info();
+        assert_eq!(info.default_cloud_url, DEFAULT_CLOUD_URL);
+        assert!(!info.cloud_url_locked);
+        assert_ne!(
+            info.cloud_url, info.default_cloud_url,
+            "the UI warns on this"
+        );
+        assert!(
+            cfg!(debug_assertions) || DEFAULT_CLOUD_URL.starts_with("https://"),
+            "release builds default to https"
+        );
+    }
+
+    /// Finding 1: each address has its own cache and keychain accounts.
+    #[tokio::test]
+    async fn each_cloud_address_has_its_own_cache_and_tokens() {
+        let dir = tempfile::tempdir().unwrap();
+        let keys = Arc::new(MemoryKeyStore::default());
+        let core = restored_offline(dir.path(), &keys, Role::Admin).await;
+        let first = core.app_info().cloud_url;
+        core.update_user(
+            "u2",
+            &UserUpdate {
+                display_name: Some("Queued".into()),
+                ..UserUpdate::default()
+            },
+        )
+        .await
+        .unwrap();
+        let tokens_before = core.inner.token_account("u1");
+        core.set_cloud_url("https://other.example").await.unwrap();
+        assert_ne!(core.inner.token_account("u1"), tokens_before);
+        let other = core.inner.cache_opt().unwrap();
+        assert_eq!(
+            other.pending_edits("u1").await.unwrap(),
+            0,
+            "nothing crossed"
+        );
+        assert_eq!(
+            other.list_users("", 0, 10).await.unwrap().1,
+            0,
+            "no rows crossed"
+        );
+        core.set_cloud_url(&first).await.unwrap();
+        let back = core.inner.cache_opt().unwrap();
+        assert_eq!(
+            back.pending_edits("u1").await.unwrap(),
+            1,
+            "switching back finds the first cloud's outbox intact"
+        );
+    }
+
+    /// A data dir from before per-cloud caches: its cache (queued edit and
+    /// all) becomes the cache of the address in use at the first start.
+    #[tokio::test]
+    async fn the_cache_from_before_per_cloud_caches_is_adopted_by_the_current_address() {
+        let dir = tempfile::tempdir().unwrap();
+        let keys = Arc::new(MemoryKeyStore::default());
+        let core = restored_offline(dir.path(), &keys, Role::Admin).await;
+        core.update_user(
+            "u2",
+            &UserUpdate {
+                display_name: Some("Queued before the upgrade".into()),
+                ..UserUpdate::default()
+            },
+        )
+        .await
+        .unwrap();
+        let url = core.app_info().cloud_url;
+        let scope = core.inner.scope();
+        core.inner.cache_opt().unwrap().close().await;
+        drop(core);
+        // Lay it out as the previous version did.
+        let data_dir = dir.path().canonicalize().unwrap();
+        let legacy = data_dir.join(CACHE_FILE);
+        cache::move_with_sidecars(&scope.cache_path, &legacy).unwrap();
+        let key = keys.get(&scope.key_account).unwrap().unwrap();
+        keys.delete(&scope.key_account).unwrap();
+        keys.set(&cache_key_account(&data_dir), &key).unwrap();
+
+        let core = core_at(dir.path(), &url, &keys).await;
+        assert_eq!(core.app_info().cache_status, CacheStatus::Ready);
+        assert!(!legacy.exists(), "moved, not copied");
+        assert_eq!(
+            core.inner
+                .cache_opt()
+                .unwrap()
+                .pending_edits("u1")
+                .await
+                .unwrap(),
+            1,
+            "the queued edit survived the upgrade"
+        );
     }
 
     #[tokio::test]

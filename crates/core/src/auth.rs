@@ -80,9 +80,10 @@ pub enum LoginState {
     SignedIn(SignedInSession),
 }
 
-/// Keychain account of a user's session token.
-pub fn token_account(user_id: &str) -> String {
-    format!("session:{user_id}")
+/// Keychain account of a user's session token with the cloud named by
+/// `cloud` (see `app::cloud_ns`): a token never serves another cloud.
+pub fn token_account(cloud: &str, user_id: &str) -> String {
+    format!("session:{cloud}:{user_id}")
 }
 
 /// The login state behind a tokio mutex, plus a copy of its signed-in
@@ -317,9 +318,11 @@ mod tests {
     }
 
     #[test]
-    fn token_accounts_are_per_user() {
-        assert_eq!(token_account("u1"), "session:u1");
-        assert_ne!(token_account("u1"), token_account("u2"));
+    fn token_accounts_are_per_user_and_per_cloud() {
+        assert_eq!(token_account("c0ffee", "u1"), "session:c0ffee:u1");
+        assert_ne!(token_account("c0ffee", "u1"), token_account("c0ffee", "u2"));
+        // Issue 10, finding 1: the same user id on another cloud.
+        assert_ne!(token_account("c0ffee", "u1"), token_account("beef", "u1"));
     }
 
     #[test]

@@ -18,7 +18,7 @@ use crate::keystore::KeyStore;
 use crate::sensitive::Sensitive;
 
 mod sync_store;
-pub use sync_store::{OfflineCredential, OutboxEntry, COMPANY_SUBJECT};
+pub use sync_store::{OfflineCredential, OutboxEntry, RevokedReason, COMPANY_SUBJECT};
 
 const KEY_LEN: usize = 32;
 /// SQLite's "file is not a database": what SQLCipher says for a wrong key.
@@ -175,6 +175,12 @@ impl Cache {
         upsert_company(&mut tx, company).await?;
         upsert_users(&mut tx, &[user]).await?;
         insert_session(&mut tx, session).await?;
+        // The cloud accepts this person again: offline sign-in may follow.
+        sqlx::query("DELETE FROM offline_revoked WHERE email = ?1 OR user_id = ?2")
+            .bind(&user.email)
+            .bind(&user.id)
+            .execute(&mut *tx)
+            .await?;
         sync_store::rebase_all(&mut tx, &session.user_id).await?;
         tx.commit().await?;
         Ok(())
@@ -487,23 +493,37 @@ fn map_open_error(err: sqlx::Error) -> CoreError {
     }
 }
 
-/// The recovery path: moves the unreadable file (and its WAL/SHM sidecars)
-/// aside with a timestamp, stores a NEW key, and creates an empty cache.
-/// Returns the new cache and where the old file went (if there was one).
+/// The recovery path, only on a definite "this key cannot read this file":
+/// first the file is opened with the key the keychain has now, so a keychain
+/// that failed earlier (locked, unreachable) and answers now simply opens
+/// the old cache, queued edits and all. A keychain error now is returned as
+/// is and changes nothing. Only when the cache is unreadable with the key we
+/// have is the file (and its WAL/SHM sidecars) moved aside with a timestamp,
+/// the old key kept in the keychain beside it ([`kept_key_account`]), a NEW
+/// key stored and an empty cache created. Returns the cache and where the
+/// old file went (`None`: nothing was moved).
 pub async fn reset(
     path: &Path,
     keys: &dyn KeyStore,
     key_account: &str,
 ) -> Result<(Cache, Option<PathBuf>), CoreError> {
+    match Cache::open(path, keys, key_account).await {
+        Ok(cache) => return Ok((cache, None)),
+        Err(CoreError::CacheUnreadable { reason }) => {
+            tracing::warn!(%reason, "the cache cannot be read with the key we have");
+        }
+        Err(err) => return Err(err),
+    }
+    // The key that failed: kept (not overwritten) so the kept-aside file can
+    // still be tried with it. Read before anything moves; a keychain error
+    // here stops the reset with nothing changed.
+    let old_key = keys.get(key_account)?.map(Sensitive::new);
     let moved = if path.exists() {
         let aside = aside_path(path);
-        std::fs::rename(path, &aside)?;
-        for suffix in ["-wal", "-shm"] {
-            let from = sidecar(path, suffix);
-            if from.exists() {
-                std::fs::rename(&from, sidecar(&aside, suffix))?;
-            }
+        if let Some(old_key) = &old_key {
+            keys.set(&kept_key_account(key_account, &aside), old_key.expose())?;
         }
+        move_with_sidecars(path, &aside)?;
         tracing::warn!(moved_to = %aside.display(), "unreadable cache moved aside");
         Some(aside)
     } else {
@@ -512,6 +532,28 @@ pub async fn reset(
     let key = new_key(keys, key_account)?;
     let cache = Cache::connect(path, &key).await?;
     Ok((cache, moved))
+}
+
+/// Moves a cache file and its WAL/SHM sidecars to `to` (same file system).
+pub fn move_with_sidecars(from: &Path, to: &Path) -> Result<(), CoreError> {
+    std::fs::rename(from, to)?;
+    for suffix in ["-wal", "-shm"] {
+        let sidecar_from = sidecar(from, suffix);
+        if sidecar_from.exists() {
+            std::fs::rename(&sidecar_from, sidecar(to, suffix))?;
+        }
+    }
+    Ok(())
+}
+
+/// Keychain account of the key a kept-aside cache file had when it was moved
+/// (`<cache key account>:kept:<file name>`), for a manual recovery.
+pub fn kept_key_account(key_account: &str, aside: &Path) -> String {
+    let name = aside
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    format!("{key_account}:kept:{name}")
 }
 
 /// Encrypted or not, the cache is nobody else's business on a shared
@@ -925,6 +967,40 @@ pub(crate) mod tests {
         Cache::open(&path, &keys, "cache-key")
             .await
             .expect("the fresh cache opens with the new key");
+    }
+
+    #[tokio::test]
+    async fn a_reset_keeps_the_key_that_failed_beside_the_kept_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let keys = MemoryKeyStore::default();
+        seeded(dir.path(), &keys).await.close().await;
+        let path = dir.path().join("cache.db");
+        // The keychain now holds a key that does not read the file.
+        let wrong = vec![7u8; KEY_LEN];
+        keys.set("cache-key", &wrong).unwrap();
+        let (cache, moved) = reset(&path, &keys, "cache-key").await.unwrap();
+        let moved = moved.expect("a definite wrong key moves the file aside");
+        assert_eq!(
+            keys.get(&kept_key_account("cache-key", &moved)).unwrap(),
+            Some(wrong),
+            "the old key stays in the keychain beside the kept file"
+        );
+        assert_ne!(keys.get("cache-key").unwrap().unwrap(), vec![7u8; KEY_LEN]);
+        cache.close().await;
+    }
+
+    #[tokio::test]
+    async fn a_reset_of_a_cache_the_key_reads_moves_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let keys = MemoryKeyStore::default();
+        seeded(dir.path(), &keys).await.close().await;
+        let path = dir.path().join("cache.db");
+        let key = keys.get("cache-key").unwrap();
+        let (cache, moved) = reset(&path, &keys, "cache-key").await.unwrap();
+        assert_eq!(moved, None, "a readable cache is never moved aside");
+        assert_eq!(keys.get("cache-key").unwrap(), key, "nor its key replaced");
+        assert_eq!(cache.list_users("", 0, 50).await.unwrap().1, 4);
+        cache.close().await;
     }
 
     #[tokio::test]

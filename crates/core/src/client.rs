@@ -76,6 +76,9 @@ impl CloudClient {
             .connect_timeout(CONNECT_TIMEOUT)
             .timeout(REQUEST_TIMEOUT)
             .user_agent(concat!("SecureClose-Desktop/", env!("CARGO_PKG_VERSION")))
+            // A 307/308 would resend the body (a password, a code, a token)
+            // to wherever the answer points: never follow one (see `check`).
+            .redirect(reqwest::redirect::Policy::none())
             .build()
             .map_err(|err| CoreError::CloudUnreachable {
                 url: base.clone(),
@@ -301,6 +304,9 @@ impl CloudClient {
         if status.is_success() {
             return Ok(response);
         }
+        if status.is_redirection() {
+            return Err(redirect_error(&self.base, status, response.headers()));
+        }
         let body = response.bytes().await.unwrap_or_default();
         Err(error_from_body(&self.base, status, &body))
     }
@@ -336,6 +342,28 @@ impl CloudClient {
     }
 }
 
+/// A redirect answer: our API never redirects, so it is a proxy, a moved or
+/// mistyped address, or a hostile server. Not followed; the log says where
+/// it pointed (an address, never a secret).
+fn redirect_error(
+    base: &str,
+    status: StatusCode,
+    headers: &reqwest::header::HeaderMap,
+) -> CoreError {
+    let location = headers
+        .get(reqwest::header::LOCATION)
+        .and_then(|value| value.to_str().ok())
+        .unwrap_or("")
+        .chars()
+        .take(200)
+        .collect();
+    CoreError::CloudRedirected {
+        url: base.to_owned(),
+        status: status.as_u16(),
+        location,
+    }
+}
+
 /// The error for a non-success answer: the cloud's `{code, message, ..}`
 /// with its extras, or "unreachable" when the body is not our API's.
 fn error_from_body(base: &str, status: StatusCode, body: &[u8]) -> CoreError {
@@ -355,6 +383,8 @@ fn error_from_body(base: &str, status: StatusCode, body: &[u8]) -> CoreError {
 
 #[cfg(test)]
 pub(crate) mod tests {
+    use std::sync::Arc;
+
     use super::*;
 
     /// An address nothing listens on: bind, note the port, close.
@@ -468,6 +498,95 @@ pub(crate) mod tests {
             "https://cloud.example/base/api/v1/users/..%2Fcompany",
             "an id must never walk to another route"
         );
+    }
+
+    /// Reads one HTTP request (head and a Content-Length body) from `stream`.
+    async fn read_request(stream: &mut tokio::net::TcpStream) -> Vec<u8> {
+        use tokio::io::AsyncReadExt;
+        let mut seen = Vec::new();
+        let mut buf = [0u8; 4096];
+        loop {
+            let n = match tokio::time::timeout(Duration::from_secs(5), stream.read(&mut buf)).await
+            {
+                Ok(Ok(n)) if n > 0 => n,
+                _ => return seen,
+            };
+            seen.extend_from_slice(&buf[..n]);
+            let text = String::from_utf8_lossy(&seen).to_ascii_lowercase();
+            if let Some(end) = text.find("\r\n\r\n") {
+                let length = text[..end]
+                    .lines()
+                    .find_map(|l| l.strip_prefix("content-length:"))
+                    .and_then(|v| v.trim().parse::<usize>().ok())
+                    .unwrap_or(0);
+                if seen.len() >= end + 4 + length {
+                    return seen;
+                }
+            }
+        }
+    }
+
+    /// The attack: the cloud address answers the sign-in with a 307 (or
+    /// 308) to another host, which would receive the password body again.
+    #[tokio::test]
+    async fn a_redirect_is_never_followed_and_the_password_goes_nowhere_else() {
+        use tokio::io::AsyncWriteExt;
+        for status in ["307 Temporary Redirect", "308 Permanent Redirect"] {
+            let elsewhere = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let target = format!("http://{}/api/v1/login", elsewhere.local_addr().unwrap());
+            let received = Arc::new(std::sync::Mutex::new(Vec::<u8>::new()));
+            let recorder = {
+                let received = received.clone();
+                tokio::spawn(async move {
+                    while let Ok((mut stream, _)) = elsewhere.accept().await {
+                        let request = read_request(&mut stream).await;
+                        received.lock().unwrap().extend_from_slice(&request);
+                        let _ = stream
+                            .write_all(
+                                b"HTTP/1.1 500 Internal Server Error\r\ncontent-length: 0\r\n\r\n",
+                            )
+                            .await;
+                    }
+                })
+            };
+            let relay = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let relay_url = format!("http://{}", relay.local_addr().unwrap());
+            let answer = format!(
+                "HTTP/1.1 {status}\r\nlocation: {target}\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
+            );
+            let redirector = tokio::spawn(async move {
+                while let Ok((mut stream, _)) = relay.accept().await {
+                    read_request(&mut stream).await;
+                    let _ = stream.write_all(answer.as_bytes()).await;
+                }
+            });
+
+            let client = CloudClient::new(&relay_url).unwrap();
+            let err = client
+                .login("alice@desertmotors.example", "hunter2-secret")
+                .await
+                .unwrap_err();
+            // Give a follow-up request time to arrive, had one been sent.
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            assert!(
+                received.lock().unwrap().is_empty(),
+                "{status}: the other host must receive nothing, got {:?}",
+                String::from_utf8_lossy(&received.lock().unwrap())
+            );
+            assert_eq!(err.code(), "cloud_redirected", "{status}: {err:?}");
+            let api = ApiError::from(&err);
+            assert!(
+                api.message.contains(&relay_url) && api.message.contains("Server settings"),
+                "the person learns which address misbehaved and where to fix it: {}",
+                api.message
+            );
+            assert!(
+                err.to_string().contains(&target) && !format!("{err:?}").contains("hunter2"),
+                "the log says where it pointed, never the password: {err:?}"
+            );
+            recorder.abort();
+            redirector.abort();
+        }
     }
 
     #[tokio::test]

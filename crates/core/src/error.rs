@@ -8,11 +8,19 @@ use secureclose_protocol::{codes, ApiError};
 pub mod desktop_codes {
     pub const CACHE_UNREADABLE: &str = "cache_unreadable";
     pub const CACHE: &str = "cache_error";
+    /// `reset_cache` on a cache that can be read: refused, nothing changes.
+    pub const CACHE_READABLE: &str = "cache_readable";
     pub const KEYCHAIN: &str = "keychain_error";
     pub const OFFLINE: &str = "offline";
     pub const CLOUD_UNREACHABLE: &str = "cloud_unreachable";
     pub const CLOUD_PROTOCOL: &str = "cloud_protocol";
     pub const INVALID_CLOUD_URL: &str = "invalid_cloud_url";
+    /// The cloud address answered with a redirect, which is never followed.
+    pub const CLOUD_REDIRECTED: &str = "cloud_redirected";
+    /// The machine-wide policy locks the cloud address: not changeable here.
+    pub const CLOUD_URL_LOCKED: &str = "cloud_url_locked";
+    /// The machine-wide policy exists but cannot be used.
+    pub const CLOUD_POLICY_INVALID: &str = "cloud_policy_invalid";
     pub const NOT_SIGNED_IN: &str = "not_signed_in";
     /// A code, resend or phone was sent with no sign-in waiting for it
     /// (cancelled, closed by the cloud, or never started).
@@ -22,6 +30,9 @@ pub mod desktop_codes {
     pub const OFFLINE_LOCKED: &str = "offline_locked";
     pub const OFFLINE_NOT_ALLOWED: &str = "offline_not_allowed";
     pub const OFFLINE_GRACE_EXPIRED: &str = "offline_grace_expired";
+    /// The cloud disabled or removed this account, or no longer accepts its
+    /// password: no offline sign-in here until an online one succeeds.
+    pub const OFFLINE_REVOKED: &str = "offline_revoked";
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -50,6 +61,10 @@ pub enum CoreError {
     #[error("keychain error: {detail}")]
     Keychain { detail: String },
 
+    /// The machine-wide cloud policy exists but cannot be used (see `policy`).
+    #[error("the machine-wide cloud policy cannot be used: {reason}")]
+    Policy { reason: String },
+
     #[error("invalid cloud URL: {reason}")]
     InvalidCloudUrl { reason: String },
 
@@ -71,6 +86,15 @@ pub enum CoreError {
         message: String,
         attempts_left: Option<u32>,
         retry_at: Option<i64>,
+    },
+
+    /// The cloud answered with a 3xx. Never followed: a 307/308 would resend
+    /// a password or code to another host. `location` is where it pointed.
+    #[error("the SecureClose cloud at {url} answered with a redirect (HTTP {status}) to {location:?}; redirects are not followed")]
+    CloudRedirected {
+        url: String,
+        status: u16,
+        location: String,
     },
 
     #[error("not signed in")]
@@ -106,8 +130,10 @@ impl CoreError {
             | CoreError::Io(_) => desktop_codes::CACHE,
             CoreError::Keychain { .. } => desktop_codes::KEYCHAIN,
             CoreError::InvalidCloudUrl { .. } => desktop_codes::INVALID_CLOUD_URL,
+            CoreError::Policy { .. } => desktop_codes::CLOUD_POLICY_INVALID,
             CoreError::Offline { .. } => desktop_codes::OFFLINE,
             CoreError::CloudUnreachable { .. } => desktop_codes::CLOUD_UNREACHABLE,
+            CoreError::CloudRedirected { .. } => desktop_codes::CLOUD_REDIRECTED,
             CoreError::Cloud { code, .. } => code,
             CoreError::NotSignedIn => desktop_codes::NOT_SIGNED_IN,
             CoreError::NoPendingLogin => desktop_codes::NO_PENDING_LOGIN,
@@ -136,6 +162,10 @@ impl CoreError {
                  (Credential Manager, Keychain or Secret Service). Make sure it is unlocked \
                  and try again."
                 .into(),
+            CoreError::Policy { reason } => format!(
+                "The SecureClose settings your organisation installed on this computer cannot \
+                 be used ({reason}). Contact your IT administrator."
+            ),
             CoreError::InvalidCloudUrl { reason } => {
                 format!("The cloud address is not valid: {reason}.")
             }
@@ -145,6 +175,11 @@ impl CoreError {
             ),
             CoreError::CloudUnreachable { url, .. } => format!(
                 "The SecureClose cloud at {url} is not responding. Please try again in a moment."
+            ),
+            CoreError::CloudRedirected { url, .. } => format!(
+                "The address {url} sent SecureClose to another address, which SecureClose does \
+                 not follow. Nothing was sent there. Check the cloud address in Server settings, \
+                 or ask your administrator for the right one."
             ),
             CoreError::Cloud { code, message, .. } => match code.as_str() {
                 // The cloud's messages are already written for people; keep them.
@@ -179,6 +214,12 @@ impl CoreError {
     pub fn ends_login_attempt(&self) -> bool {
         matches!(self, CoreError::Cloud { code, .. }
             if code == codes::CHALLENGE_CLOSED || code == codes::ACCOUNT_LOCKED)
+    }
+
+    /// True when the cloud says this account is disabled: the end of its
+    /// session and of its offline access on this computer.
+    pub fn is_account_disabled(&self) -> bool {
+        matches!(self, CoreError::Cloud { code, .. } if code == codes::ACCOUNT_DISABLED)
     }
 
     /// True when the cloud says our session token is no longer valid.

@@ -10,6 +10,11 @@ use serde::{Deserialize, Serialize};
 pub struct AppInfo {
     pub version: String,
     pub cloud_url: String,
+    /// The address this computer expects: the machine policy's, else the
+    /// build's default. The sign-in screen warns when `cloud_url` differs.
+    pub default_cloud_url: String,
+    /// The machine policy locks the address: Server settings cannot change it.
+    pub cloud_url_locked: bool,
     pub cache_status: CacheStatus,
 }
 
@@ -154,11 +159,15 @@ mod tests {
         let info = AppInfo {
             version: "0.1.0".into(),
             cloud_url: "http://127.0.0.1:8787".into(),
+            default_cloud_url: "https://cloud.secureclose.net".into(),
+            cloud_url_locked: false,
             cache_status: CacheStatus::Unreadable,
         };
         assert_eq!(
             serde_json::to_value(&info).unwrap(),
-            serde_json::json!({"version": "0.1.0", "cloud_url": "http://127.0.0.1:8787", "cache_status": "unreadable"}),
+            serde_json::json!({"version": "0.1.0", "cloud_url": "http://127.0.0.1:8787",
+                "default_cloud_url": "https://cloud.secureclose.net", "cloud_url_locked": false,
+                "cache_status": "unreadable"}),
             "the UI reads these exact field names and values"
         );
     }

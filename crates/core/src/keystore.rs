@@ -206,6 +206,44 @@ pub(crate) mod tests {
         }
     }
 
+    /// A keychain that can be made to fail (locked, daemon busy) and come
+    /// back, over a [`MemoryKeyStore`] that keeps what it held meanwhile.
+    #[derive(Default)]
+    pub(crate) struct FlakyKeyStore {
+        pub(crate) inner: MemoryKeyStore,
+        pub(crate) down: std::sync::atomic::AtomicBool,
+    }
+
+    impl FlakyKeyStore {
+        pub(crate) fn set_down(&self, down: bool) {
+            self.down.store(down, std::sync::atomic::Ordering::SeqCst);
+        }
+
+        fn check(&self) -> Result<(), CoreError> {
+            if self.down.load(std::sync::atomic::Ordering::SeqCst) {
+                return Err(CoreError::Keychain {
+                    detail: "the keychain is locked".into(),
+                });
+            }
+            Ok(())
+        }
+    }
+
+    impl KeyStore for FlakyKeyStore {
+        fn get(&self, account: &str) -> Result<Option<Vec<u8>>, CoreError> {
+            self.check()?;
+            self.inner.get(account)
+        }
+        fn set(&self, account: &str, secret: &[u8]) -> Result<(), CoreError> {
+            self.check()?;
+            self.inner.set(account, secret)
+        }
+        fn delete(&self, account: &str) -> Result<(), CoreError> {
+            self.check()?;
+            self.inner.delete(account)
+        }
+    }
+
     fn unique_account(label: &str) -> String {
         format!("test:{label}:{}", hex::encode(rand::random::<[u8; 6]>()))
     }

@@ -13,6 +13,7 @@ pub mod ipc;
 pub mod keystore;
 pub mod offline;
 pub mod outbox;
+pub mod policy;
 pub mod sensitive;
 pub mod sync;
 
@@ -23,5 +24,6 @@ mod bindings;
 pub use app::{AppCore, CoreConfig, KeyedEdit, QueuedEdit};
 pub use error::CoreError;
 pub use keystore::{KeyStore, OsKeyStore};
+pub use policy::PolicySource;
 pub use secureclose_protocol as protocol;
 pub use sensitive::Sensitive;

@@ -9,7 +9,7 @@ use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, Salt
 use argon2::Argon2;
 use secureclose_protocol::{codes, needs_second_factor, Company, User, UserStatus};
 
-use crate::cache::OfflineCredential;
+use crate::cache::{OfflineCredential, RevokedReason};
 use crate::error::{desktop_codes, CoreError};
 use crate::sensitive::Sensitive;
 
@@ -107,6 +107,25 @@ pub fn policy(
         }
     }
     Ok(())
+}
+
+/// Offline sign-in of an account the cloud disabled, deleted, or whose
+/// password it refused: the marker stays until an online sign-in succeeds.
+pub fn revoked(reason: RevokedReason) -> CoreError {
+    let why = match reason {
+        RevokedReason::Disabled => "SecureClose reported this account as disabled",
+        RevokedReason::Deleted => "SecureClose reported this account as removed",
+        RevokedReason::Credentials => {
+            "SecureClose no longer accepts the password this computer knows for this account"
+        }
+    };
+    refused(
+        desktop_codes::OFFLINE_REVOKED,
+        &format!(
+            "{why}, so it cannot sign in on this computer without the internet. Connect to the \
+             internet to sign in, or contact your administrator."
+        ),
+    )
 }
 
 pub fn unknown_user() -> CoreError {

@@ -21,9 +21,9 @@ use secureclose_protocol::{codes, ApiError, Company, LoginResponse, User};
 use tokio::sync::{oneshot, watch, Notify};
 use tokio::task::JoinHandle;
 
-use crate::app::{device_account, Inner};
-use crate::auth::{token_account, SignedInSession};
-use crate::cache::{now_millis, Cache, SessionMeta};
+use crate::app::Inner;
+use crate::auth::SignedInSession;
+use crate::cache::{now_millis, Cache, RevokedReason, SessionMeta};
 use crate::client::CloudClient;
 use crate::error::CoreError;
 use crate::ipc::{SyncState, SyncStatus};
@@ -311,7 +311,7 @@ impl Inner {
         let (pending_edits, last_synced_at, notices) = tokio::join!(
             cache.pending_edits(&session.user_id),
             cache.last_synced_at(),
-            cache.notices()
+            cache.notices(&session.user_id)
         );
         SyncStatus {
             state,
@@ -391,6 +391,20 @@ impl Inner {
     /// A failed cloud call: a refused token ends the session (cleanly, the
     /// outbox kept); anything else is retried.
     async fn failed(&self, err: CoreError, session: &SignedInSession) -> PassError {
+        if err.is_account_disabled() {
+            tracing::info!("the cloud says this account is disabled; signing out");
+            if let Some(cache) = self.cache_opt() {
+                self.revoke_offline_access(
+                    &cache,
+                    Some(&session.user_id),
+                    None,
+                    RevokedReason::Disabled,
+                )
+                .await;
+            }
+            self.end_from_sync(session).await;
+            return PassError::Ended;
+        }
         if err.is_session_rejected() {
             tracing::info!(
                 code = err.code(),
@@ -530,6 +544,13 @@ impl Inner {
             );
             if applied? {
                 tracing::info!("this account was deleted on the cloud; signing out");
+                self.revoke_offline_access(
+                    cache,
+                    Some(&session.user_id),
+                    None,
+                    RevokedReason::Deleted,
+                )
+                .await;
                 self.end_from_sync(session).await;
                 return Err(PassError::Ended);
             }
@@ -565,7 +586,7 @@ impl Inner {
         let Some(held) = held else {
             return Err(PassError::NeedsSignIn);
         };
-        let device = match self.keys.get(&device_account(&session.user_id))? {
+        let device = match self.keys.get(&self.device_account(&session.user_id))? {
             Some(bytes) => Sensitive::new(String::from_utf8_lossy(&bytes).into_owned()),
             None => return Err(PassError::NeedsSignIn),
         };
@@ -577,6 +598,17 @@ impl Inner {
                 ..
             }) => (grant, user),
             Ok(_) => return Err(PassError::NeedsSignIn),
+            Err(err) if err.is_account_disabled() => {
+                self.revoke_offline_access(
+                    cache,
+                    Some(&session.user_id),
+                    None,
+                    RevokedReason::Disabled,
+                )
+                .await;
+                self.end_from_sync(session).await;
+                return Err(PassError::Ended);
+            }
             Err(CoreError::Cloud { status, code, .. })
                 if (400..500).contains(&status) && status != 429 =>
             {
@@ -593,10 +625,10 @@ impl Inner {
             return Err(PassError::Ended);
         }
         self.keys
-            .set(&token_account(&user.id), grant.token.as_bytes())?;
+            .set(&self.token_account(&user.id), grant.token.as_bytes())?;
         if let Some(device_token) = &grant.device_token {
             self.keys
-                .set(&device_account(&user.id), device_token.as_bytes())?;
+                .set(&self.device_account(&user.id), device_token.as_bytes())?;
         }
         cache
             .set_session(&SessionMeta {

@@ -97,6 +97,7 @@ async fn run(args: Args) -> Result<(), CoreError> {
         data_dir: args.data_dir.clone(),
         cloud_url: args.cloud_url.clone(),
         key_store: keys,
+        policy: secureclose_core::PolicySource::None,
         // The test drives the sync with sync_now; the timer only adds noise.
         sync_interval: Duration::from_secs(3600),
     })

@@ -207,3 +207,147 @@ async fn a_refused_resume_asks_for_a_sign_in_and_keeps_the_edits_for_it() {
         "Jamal (queued)"
     );
 }
+
+/// Marcus signed in on his own computer (verifier and device token kept);
+/// `admin` is another desktop of his company's admin.
+async fn marcus_known_here(
+    cloud: &TestCloud,
+    dir: &std::path::Path,
+) -> (AppCore, Arc<MemoryKeyStore>, String) {
+    let keys = Arc::new(MemoryKeyStore::default());
+    let marcus = open_quiet(dir, cloud.base_url(), keys.clone()).await;
+    let password = cloud.password_of(DEMO_NON_ADMIN).to_owned();
+    sign_in(&marcus, DEMO_NON_ADMIN, &password).await;
+    (marcus, keys, password)
+}
+
+async fn set_marcus_status(admin: &AppCore, status: secureclose_protocol::UserStatus) {
+    let row = cached(admin, "marcus").await;
+    admin
+        .update_user(
+            &row.id,
+            &UserUpdate {
+                status: Some(status),
+                ..UserUpdate::default()
+            },
+        )
+        .await
+        .expect("the admin changes Marcus's status");
+}
+
+fn device_tokens(keys: &MemoryKeyStore) -> usize {
+    keys.accounts()
+        .iter()
+        .filter(|a| a.starts_with("device:"))
+        .count()
+}
+
+/// Finding 4: a disabled user's sync ends the session and their offline
+/// access on their own computer: no verifier, no device token, and offline
+/// sign-in refused with a clear message, with the cloud down or Settings
+/// pointed at a dead address. Re-enabled, an online sign-in restores it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_disabled_user_loses_offline_access_on_their_own_computer() {
+    use secureclose_protocol::UserStatus;
+    let mut cloud = TestCloud::start().await;
+    let (dir_a, dir_m) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let (admin, _) = admin_core(&cloud, dir_a.path()).await;
+    let (marcus, keys, password) = marcus_known_here(&cloud, dir_m.path()).await;
+    assert_eq!(device_tokens(&keys), 1, "set-up: a device token is kept");
+
+    set_marcus_status(&admin, UserStatus::Disabled).await;
+    marcus.sync_now().await.ok();
+    assert_eq!(
+        marcus.session().await.unwrap(),
+        None,
+        "account_disabled ends the session"
+    );
+    assert!(keys.session_tokens().is_empty(), "its token is gone");
+    assert_eq!(device_tokens(&keys), 0, "the device token is gone");
+
+    cloud.stop().await;
+    let err = marcus.login(DEMO_NON_ADMIN, &password).await.unwrap_err();
+    assert_eq!(err.code(), "offline_revoked", "{err:?}");
+    assert!(
+        err.user_message().contains("disabled") && err.user_message().contains("Connect"),
+        "the person learns why and what to do: {}",
+        err.user_message()
+    );
+    assert_eq!(marcus.session().await.unwrap(), None);
+
+    // The reproduction: Settings pointed at an address nothing answers.
+    let dead = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        format!("http://{}", listener.local_addr().unwrap())
+    };
+    marcus.set_cloud_url(&dead).await.unwrap();
+    let refused = marcus.login(DEMO_NON_ADMIN, &password).await;
+    assert!(
+        refused.is_err(),
+        "a dead address must not sign a disabled user in offline: {refused:?}"
+    );
+    assert_eq!(marcus.session().await.unwrap(), None);
+
+    // Re-enabled: the next online sign-in gives offline access back.
+    let again = restart(&cloud).await;
+    marcus.set_cloud_url(cloud.base_url()).await.unwrap();
+    set_marcus_status(&admin, UserStatus::Active).await;
+    sign_in(&marcus, DEMO_NON_ADMIN, &password).await;
+    marcus.logout().await.unwrap();
+    again.shutdown().await;
+    offline_session(&marcus, DEMO_NON_ADMIN, &password).await;
+}
+
+/// Finding 4 at sign-in: `account_disabled` after a correct password, or
+/// `invalid_credentials` for the password this computer knows (changed on
+/// the cloud), ends offline access here; a passer-by's wrong password does
+/// not.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sign_in_the_cloud_refuses_ends_offline_access_but_a_typo_does_not() {
+    use secureclose_protocol::UserStatus;
+    let mut cloud = TestCloud::start().await;
+    let (dir_a, dir_m) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let (admin, _) = admin_core(&cloud, dir_a.path()).await;
+    let (marcus, keys, password) = marcus_known_here(&cloud, dir_m.path()).await;
+    marcus.logout().await.unwrap();
+
+    // A passer-by mistypes Marcus's password online: nothing changes here.
+    let err = marcus
+        .login(DEMO_NON_ADMIN, "not his password")
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), codes::INVALID_CREDENTIALS);
+    assert_eq!(device_tokens(&keys), 1, "a typo keeps the device token");
+
+    // His password is changed on the cloud: the old one is refused online.
+    on_cloud_db(
+        &cloud,
+        &format!(
+            "UPDATE users SET password_hash = '{}' WHERE email = '{DEMO_NON_ADMIN}'",
+            secureclose_cloud::auth::hash_password_blocking("a brand new password").unwrap()
+        ),
+    )
+    .await;
+    let err = marcus.login(DEMO_NON_ADMIN, &password).await.unwrap_err();
+    assert_eq!(err.code(), codes::INVALID_CREDENTIALS);
+    assert_eq!(device_tokens(&keys), 0, "the device token goes");
+
+    // Disabled: the cloud says so after the (new) correct password.
+    set_marcus_status(&admin, UserStatus::Disabled).await;
+    let err = marcus
+        .login(DEMO_NON_ADMIN, "a brand new password")
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), codes::ACCOUNT_DISABLED, "{err:?}");
+
+    cloud.stop().await;
+    for typed in [password.as_str(), "a brand new password"] {
+        let err = marcus.login(DEMO_NON_ADMIN, typed).await.unwrap_err();
+        assert_eq!(
+            err.code(),
+            "offline_revoked",
+            "no offline sign-in with the old or the new password: {err:?}"
+        );
+    }
+    assert_eq!(marcus.session().await.unwrap(), None);
+}

@@ -28,6 +28,7 @@ pub(crate) async fn open_quiet(dir: &Path, url: &str, keys: Arc<MemoryKeyStore>)
         data_dir: dir.to_path_buf(),
         cloud_url: url.to_owned(),
         key_store: keys,
+        policy: secureclose_core::PolicySource::None,
         sync_interval: Duration::from_secs(3600),
     })
     .await
@@ -536,4 +537,51 @@ async fn a_first_sync_of_several_pages_caches_every_user_exactly_once() {
         all,
         "a second pass starts at the stored cursor and adds nothing: {status:?}"
     );
+}
+
+/// Finding 9: a notice belongs to the person whose edit was refused. The
+/// next person on this computer neither sees nor dismisses it; its owner
+/// finds it at their next sign-in.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refusal_notice_is_shown_only_to_the_person_who_made_the_edit() {
+    let cloud = TestCloud::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let (core, _) = admin_core(&cloud, dir.path()).await;
+    let tom = cached(&core, "tom").await;
+    // Tom has no phone: the cloud refuses 2FA for him. Queued without
+    // waiting, so the refusal becomes a notice rather than a dialog error.
+    core.queue_user_edit(
+        &tom.id,
+        &UserUpdate {
+            two_factor_enabled: Some(true),
+            ..UserUpdate::default()
+        },
+    )
+    .await
+    .unwrap();
+    let status = core.sync_now().await.unwrap();
+    assert_eq!(status.notices.len(), 1, "set-up: one notice: {status:?}");
+    let notice_id = status.notices[0].id;
+    core.logout().await.unwrap();
+
+    let marcus_pw = cloud.password_of(DEMO_NON_ADMIN).to_owned();
+    sign_in(&core, DEMO_NON_ADMIN, &marcus_pw).await;
+    let status = core.sync_status().await;
+    assert!(
+        status.notices.is_empty(),
+        "Marcus must not see the admin's notice: {status:?}"
+    );
+    let err = core.dismiss_sync_notice(notice_id).await.unwrap_err();
+    assert_eq!(err.code(), codes::NOT_FOUND, "{err:?}");
+    core.logout().await.unwrap();
+
+    sign_in(&core, &cloud.seed.admin_email, &cloud.seed.admin_password).await;
+    let status = core.sync_status().await;
+    assert_eq!(
+        status.notices.iter().map(|n| n.id).collect::<Vec<_>>(),
+        vec![notice_id],
+        "its owner still has it: {status:?}"
+    );
+    let status = core.dismiss_sync_notice(notice_id).await.unwrap();
+    assert!(status.notices.is_empty(), "{status:?}");
 }

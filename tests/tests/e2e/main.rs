@@ -8,6 +8,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod core_cloud;
+mod core_hostile_cloud;
 mod core_offline;
 mod core_session;
 mod core_sync;

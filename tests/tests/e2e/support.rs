@@ -39,6 +39,11 @@ impl KeyStore for MemoryKeyStore {
 }
 
 impl MemoryKeyStore {
+    /// Every keychain account core wrote to, in no particular order.
+    pub fn accounts(&self) -> Vec<String> {
+        self.entries.lock().unwrap().keys().cloned().collect()
+    }
+
     /// The session tokens core stored (accounts `session:<user id>`).
     pub fn session_tokens(&self) -> Vec<String> {
         self.entries
@@ -188,6 +193,7 @@ pub async fn open_core(data_dir: &Path, cloud_url: &str, key_store: Arc<dyn KeyS
         data_dir: data_dir.to_path_buf(),
         cloud_url: cloud_url.to_owned(),
         key_store,
+        policy: secureclose_core::PolicySource::None,
         sync_interval: CoreConfig::DEFAULT_SYNC_INTERVAL,
     })
     .await

@@ -139,8 +139,14 @@ async fn open_cache(data_dir: &Path) -> SqlitePool {
         .iter()
         .find(|(account, _)| account.starts_with("cache-key:"))
         .expect("core stored its cache key");
+    // One cloud per run: its cache is the one under clouds/.
+    let cloud_dirs: Vec<_> = std::fs::read_dir(data_dir.join("clouds"))
+        .expect("core keeps each cloud's cache under clouds/")
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(cloud_dirs.len(), 1, "one cloud, one cache: {cloud_dirs:?}");
     let options = SqliteConnectOptions::new()
-        .filename(data_dir.join("cache.db"))
+        .filename(cloud_dirs[0].join("cache.db"))
         .pragma("key", format!("\"x'{}'\"", hex::encode(key)));
     SqlitePoolOptions::new()
         .max_connections(1)

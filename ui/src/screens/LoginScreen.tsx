@@ -27,6 +27,7 @@ export function LoginScreen({ info, notice, onSignedIn, onInfoChange }: Props) {
         </div>
         {view === "login" ? (
           <LoginForm
+            info={info}
             notice={savedNotice ?? notice}
             onSignedIn={onSignedIn}
             onOpenSettings={() => {
@@ -49,6 +50,7 @@ export function LoginScreen({ info, notice, onSignedIn, onInfoChange }: Props) {
       <footer className="auth-footer">
         <span className="auth-server" title="SecureClose cloud address">
           Server: {info.cloud_url}
+          {info.cloud_url_locked ? " (set by your organisation)" : null}
         </span>
         <span className="app-version">Version {info.version}</span>
       </footer>
@@ -58,11 +60,32 @@ export function LoginScreen({ info, notice, onSignedIn, onInfoChange }: Props) {
 
 type SecondStep = { kind: "code" | "enroll"; challenge: Challenge };
 
+/**
+ * Shown on the sign-in screen when the address is not the one this computer
+ * expects (its organisation's policy, else SecureClose's default): whoever
+ * changed it may run that server and would receive the password typed here.
+ */
+export function UnexpectedCloudWarning({ info }: { info: AppInfo }) {
+  if (info.cloud_url_locked || info.cloud_url === info.default_cloud_url) return null;
+  return (
+    <div className="alert alert-warning cloud-url-warning" data-testid="cloud-url-warning">
+      <p className="alert-title">This computer signs in to a different server</p>
+      <p className="alert-message">
+        The server address is {info.cloud_url}, not the usual {info.default_cloud_url}. Sign in only if your
+        administrator gave you this address: that server receives your password and codes. Change it under Server
+        settings.
+      </p>
+    </div>
+  );
+}
+
 function LoginForm({
+  info,
   notice,
   onSignedIn,
   onOpenSettings,
 }: {
+  info: AppInfo;
   notice?: string | undefined;
   onSignedIn: (session: SessionView) => void;
   onOpenSettings: () => void;
@@ -121,6 +144,7 @@ function LoginForm({
         Sign in
       </h1>
       <p className="auth-subtitle">Use your dealership account to open the admin portal.</p>
+      <UnexpectedCloudWarning info={info} />
       {notice ? (
         <p className="notice" role="status">
           {notice}
@@ -172,11 +196,13 @@ function LoginForm({
           )}
         </button>
       </form>
-      <div className="auth-links">
-        <button type="button" className="link-button" data-testid="open-settings" onClick={onOpenSettings}>
-          Server settings
-        </button>
-      </div>
+      {info.cloud_url_locked ? null : (
+        <div className="auth-links">
+          <button type="button" className="link-button" data-testid="open-settings" onClick={onOpenSettings}>
+            Server settings
+          </button>
+        </div>
+      )}
       {second ? (
         <SecondStepDialog
           step={second}

@@ -119,6 +119,8 @@ export function createFakeApi(options: FakeApiOptions = {}): FakeApi {
   let info: AppInfo = {
     version: "0.1.0",
     cloud_url: "http://127.0.0.1:8787",
+    default_cloud_url: "http://127.0.0.1:8787",
+    cloud_url_locked: false,
     cache_status: "ready",
     ...options.appInfo,
   };
@@ -187,6 +189,9 @@ export function createFakeApi(options: FakeApiOptions = {}): FakeApi {
     setCloudUrl: async (url) => {
       let parsed: URL;
       try {
+        if (info.cloud_url_locked) {
+          throw new ApiCallError("cloud_url_locked", `Your organisation has set this computer's SecureClose address to ${info.cloud_url}. It cannot be changed here; ask your IT administrator.`);
+        }
         parsed = new URL(url);
       } catch {
         throw new ApiCallError("validation", "Enter a full address, e.g. https://cloud.example.com");

@@ -49,6 +49,36 @@ pub struct OfflineCredential {
     pub last_failure_at: Option<i64>,
 }
 
+/// Why the cloud ended someone's offline access on this computer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RevokedReason {
+    /// `account_disabled` from the cloud.
+    Disabled,
+    /// The account was deleted on the cloud.
+    Deleted,
+    /// The cloud refused the password this computer would accept offline.
+    Credentials,
+}
+
+impl RevokedReason {
+    fn as_str(self) -> &'static str {
+        match self {
+            RevokedReason::Disabled => "disabled",
+            RevokedReason::Deleted => "deleted",
+            RevokedReason::Credentials => "credentials",
+        }
+    }
+
+    fn parse(value: &str) -> Option<Self> {
+        match value {
+            "disabled" => Some(RevokedReason::Disabled),
+            "deleted" => Some(RevokedReason::Deleted),
+            "credentials" => Some(RevokedReason::Credentials),
+            _ => None,
+        }
+    }
+}
+
 /// Which cached rows a write touched, for [`rebase`].
 #[derive(Default)]
 struct Touched {
@@ -265,12 +295,14 @@ impl Cache {
             if let Some((code, message)) = refused {
                 if !seen.contains(&result.idempotency_key) {
                     sqlx::query(
-                        "INSERT INTO sync_notices (subject, code, message, at) VALUES (?1, ?2, ?3, ?4)",
+                        "INSERT INTO sync_notices (subject, code, message, at, owner_user_id) \
+                         VALUES (?1, ?2, ?3, ?4, ?5)",
                     )
                     .bind(&entry.subject)
                     .bind(&code)
                     .bind(&message)
                     .bind(now)
+                    .bind(actor)
                     .execute(&mut *tx)
                     .await?;
                 }
@@ -336,12 +368,14 @@ impl Cache {
         Ok(value.and_then(|v| v.parse().ok()).unwrap_or(0))
     }
 
-    /// Notices not dismissed yet, oldest first.
-    pub async fn notices(&self) -> Result<Vec<SyncNotice>, CoreError> {
+    /// `owner`'s notices not dismissed yet, oldest first: a notice is about
+    /// one person's edit, and the next person at this computer never sees it.
+    pub async fn notices(&self, owner: &str) -> Result<Vec<SyncNotice>, CoreError> {
         let rows = sqlx::query(
             "SELECT id, subject, code, message, at FROM sync_notices \
-             WHERE dismissed_at IS NULL ORDER BY id",
+             WHERE dismissed_at IS NULL AND owner_user_id = ?1 ORDER BY id",
         )
+        .bind(owner)
         .fetch_all(&self.pool)
         .await?;
         Ok(rows
@@ -356,14 +390,31 @@ impl Cache {
             .collect())
     }
 
-    pub async fn dismiss_notice(&self, id: i64) -> Result<(), CoreError> {
+    /// Hides one of `owner`'s notices for good (again: no change). Someone
+    /// else's notice, or none with this id, is `not_found` and stays.
+    pub async fn dismiss_notice(&self, owner: &str, id: i64) -> Result<(), CoreError> {
+        let mut tx = write_tx(&self.pool).await?;
+        let mine: Option<i64> =
+            sqlx::query_scalar("SELECT id FROM sync_notices WHERE id = ?1 AND owner_user_id = ?2")
+                .bind(id)
+                .bind(owner)
+                .fetch_optional(&mut *tx)
+                .await?;
+        if mine.is_none() {
+            return Err(CoreError::Refused {
+                code: codes::NOT_FOUND,
+                message: "This notice is not there any more.".into(),
+                retry_at: None,
+            });
+        }
         sqlx::query(
             "UPDATE sync_notices SET dismissed_at = ?1 WHERE id = ?2 AND dismissed_at IS NULL",
         )
         .bind(now_millis())
         .bind(id)
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await?;
+        tx.commit().await?;
         Ok(())
     }
 
@@ -455,6 +506,94 @@ impl Cache {
         .fetch_one(&self.pool)
         .await?;
         Ok(failures)
+    }
+
+    /// The cloud said this account is disabled, deleted, or no longer
+    /// accepts the password this computer knows: in one transaction its
+    /// verifier goes, a marker refuses offline sign-in from now on, and a
+    /// disabled account's cached row says so. `user_id` and `email` may each
+    /// be unknown (a sign-in knows the email, a sync the id).
+    pub async fn revoke_offline(
+        &self,
+        user_id: Option<&str>,
+        email: Option<&str>,
+        reason: RevokedReason,
+        now: i64,
+    ) -> Result<(), CoreError> {
+        let mut tx = write_tx(&self.pool).await?;
+        let cached_email: Option<String> = match user_id {
+            Some(id) => {
+                sqlx::query_scalar(
+                    "SELECT email FROM offline_credentials WHERE user_id = ?1 \
+                     UNION ALL SELECT email FROM users WHERE id = ?1 LIMIT 1",
+                )
+                .bind(id)
+                .fetch_optional(&mut *tx)
+                .await?
+            }
+            None => None,
+        };
+        let email = email.map(str::to_owned).or(cached_email);
+        let cached_id: Option<String> = match (&email, user_id) {
+            (Some(email), None) => {
+                sqlx::query_scalar(
+                    "SELECT user_id FROM offline_credentials WHERE email = ?1 \
+                     UNION ALL SELECT id FROM users WHERE email = ?1 LIMIT 1",
+                )
+                .bind(email)
+                .fetch_optional(&mut *tx)
+                .await?
+            }
+            _ => None,
+        };
+        let user_id = user_id.map(str::to_owned).or(cached_id);
+        sqlx::query("DELETE FROM offline_credentials WHERE user_id = ?1 OR email = ?2")
+            .bind(&user_id)
+            .bind(&email)
+            .execute(&mut *tx)
+            .await?;
+        if let Some(email) = &email {
+            sqlx::query(
+                "INSERT INTO offline_revoked (email, user_id, reason, revoked_at) \
+                 VALUES (?1, ?2, ?3, ?4) ON CONFLICT (email) DO UPDATE SET \
+                 user_id = coalesce(excluded.user_id, offline_revoked.user_id), \
+                 reason = excluded.reason, revoked_at = excluded.revoked_at",
+            )
+            .bind(email)
+            .bind(&user_id)
+            .bind(reason.as_str())
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        }
+        if reason == RevokedReason::Disabled {
+            sqlx::query("UPDATE users SET status = 'disabled' WHERE id = ?1")
+                .bind(&user_id)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// The account id recorded with a revocation of `email`, if known.
+    pub async fn revoked_user_id(&self, email: &str) -> Result<Option<String>, CoreError> {
+        let id: Option<Option<String>> =
+            sqlx::query_scalar("SELECT user_id FROM offline_revoked WHERE email = ?1")
+                .bind(email.trim())
+                .fetch_optional(&self.pool)
+                .await?;
+        Ok(id.flatten())
+    }
+
+    /// Why offline sign-in is refused for `email` here, if it is.
+    pub async fn offline_revoked(&self, email: &str) -> Result<Option<RevokedReason>, CoreError> {
+        let reason: Option<String> =
+            sqlx::query_scalar("SELECT reason FROM offline_revoked WHERE email = ?1")
+                .bind(email.trim())
+                .fetch_optional(&self.pool)
+                .await?;
+        Ok(reason.as_deref().and_then(RevokedReason::parse))
     }
 
     pub async fn clear_offline_failures(&self, user_id: &str) -> Result<(), CoreError> {
@@ -878,7 +1017,7 @@ mod tests {
             cache.user("u4").await.unwrap().unwrap().two_factor_enabled,
             "conflict: rolled back"
         );
-        let notices = cache.notices().await.unwrap();
+        let notices = cache.notices("u1").await.unwrap();
         assert_eq!(
             notices.len(),
             1,
@@ -896,8 +1035,14 @@ mod tests {
                 "Only an admin can do this."
             )
         );
-        cache.dismiss_notice(notices[0].id).await.unwrap();
-        assert!(cache.notices().await.unwrap().is_empty());
+        // Finding 9: the next person at this computer neither sees nor
+        // dismisses it.
+        assert!(cache.notices("u2").await.unwrap().is_empty());
+        let err = cache.dismiss_notice("u2", notices[0].id).await.unwrap_err();
+        assert_eq!(err.code(), codes::NOT_FOUND, "{err:?}");
+        assert_eq!(cache.notices("u1").await.unwrap().len(), 1, "still there");
+        cache.dismiss_notice("u1", notices[0].id).await.unwrap();
+        assert!(cache.notices("u1").await.unwrap().is_empty());
     }
 
     #[tokio::test]
