@@ -205,6 +205,7 @@ pub(super) async fn enable_two_factor(cloud: &TestCloud, name_prefix: &str) {
     core.login(&cloud.seed.admin_email, &cloud.seed.admin_password)
         .await
         .unwrap();
+    crate::core_sync::wait_for_first_sync(&core).await;
     let user = core.list_users(name_prefix, 0, 1).await.unwrap().users[0].clone();
     let updated = core
         .update_user(
