@@ -981,15 +981,7 @@ impl Inner {
                 let ended = self.state.lock().await.sign_out();
                 if let Ok(session) = ended {
                     if err.is_account_disabled() {
-                        if let Some(cache) = self.cache_opt() {
-                            self.revoke_offline_access(
-                                &cache,
-                                Some(&session.user_id),
-                                None,
-                                RevokedReason::Disabled,
-                            )
-                            .await;
-                        }
+                        self.revoke_disabled_account(&session.user_id).await;
                     }
                     if let Err(end_err) = self.end_session(&session, false).await {
                         tracing::warn!(error = %end_err, "could not end the rejected session");
@@ -1139,6 +1131,14 @@ impl Inner {
         };
         self.revoke_offline_access(cache, None, Some(email), reason)
             .await;
+    }
+
+    /// The cloud said `user_id` is disabled: their offline access here ends.
+    pub(crate) async fn revoke_disabled_account(&self, user_id: &str) {
+        if let Some(cache) = self.cache_opt() {
+            self.revoke_offline_access(&cache, Some(user_id), None, RevokedReason::Disabled)
+                .await;
+        }
     }
 
     /// Ends an account's offline access on this computer: verifier and

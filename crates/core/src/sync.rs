@@ -393,15 +393,7 @@ impl Inner {
     async fn failed(&self, err: CoreError, session: &SignedInSession) -> PassError {
         if err.is_account_disabled() {
             tracing::info!("the cloud says this account is disabled; signing out");
-            if let Some(cache) = self.cache_opt() {
-                self.revoke_offline_access(
-                    &cache,
-                    Some(&session.user_id),
-                    None,
-                    RevokedReason::Disabled,
-                )
-                .await;
-            }
+            self.revoke_disabled_account(&session.user_id).await;
             self.end_from_sync(session).await;
             return PassError::Ended;
         }
@@ -599,13 +591,7 @@ impl Inner {
             }) => (grant, user),
             Ok(_) => return Err(PassError::NeedsSignIn),
             Err(err) if err.is_account_disabled() => {
-                self.revoke_offline_access(
-                    cache,
-                    Some(&session.user_id),
-                    None,
-                    RevokedReason::Disabled,
-                )
-                .await;
+                self.revoke_disabled_account(&session.user_id).await;
                 self.end_from_sync(session).await;
                 return Err(PassError::Ended);
             }
