@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use secureclose_cloud::{auth, config::sqlite_url_for, seed_demo, start, CloudConfig};
+use secureclose_cloud::{config::sqlite_url_for, passwords, seed_demo, start, CloudConfig};
 use secureclose_protocol::{LoginRequest, LoginResponse};
 use serde_json::{json, Value};
 
@@ -60,7 +60,7 @@ pub async fn run(args: &LoginArgs) -> Result<Value, BenchError> {
     let creds = Arc::new(creds);
 
     // Same code and parameters as the cloud's login path.
-    let phc = auth::hash_password_blocking("bench-password")?;
+    let phc = passwords::hash_password_blocking("bench-password")?;
     if !phc.contains("m=19456,t=2,p=1") {
         return Err(BenchError::Failed(format!(
             "cloud argon2 parameters changed: {}",
@@ -113,7 +113,7 @@ pub async fn run(args: &LoginArgs) -> Result<Value, BenchError> {
     };
     Ok(json!({
         "bench": "login",
-        "argon2": "argon2id m=19456 t=2 p=1 (secureclose_cloud::auth::verify_password_blocking)",
+        "argon2": "argon2id m=19456 t=2 p=1 (secureclose_cloud::passwords::verify_password_blocking)",
         "threads": threads,
         "cloud_hash_concurrency": threads,
         "clients": args.clients,
@@ -168,7 +168,7 @@ async fn raw_verifies(
                         (0..per_thread)
                             .filter(|_| {
                                 !matches!(
-                                    auth::verify_password_blocking("bench-password", &phc),
+                                    passwords::verify_password_blocking("bench-password", &phc),
                                     Ok(true)
                                 )
                             })

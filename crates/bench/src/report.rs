@@ -148,7 +148,7 @@ pub fn render(dir: &Path) -> Result<String, BenchError> {
             let _ = writeln!(
                 details,
                 "### 1. Login throughput vs raw argon2id\n\nHow: `secureclose-bench login`. Raw: \
-                 `secureclose_cloud::auth::verify_password_blocking` (argon2id m=19456 KiB, t=2, p=1, \
+                 `secureclose_cloud::passwords::verify_password_blocking` (argon2id m=19456 KiB, t=2, p=1, \
                  the cloud's own code and parameters) on {} threads, {} verifications per round. \
                  Login: the real cloud (`secureclose_cloud::start` on 127.0.0.1:0, SQLite temp DB, \
                  `seed_demo` accounts) in the same process, hashing at most {} passwords at once \

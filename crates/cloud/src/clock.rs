@@ -2,7 +2,15 @@
 //! this clock, so tests move time forward instead of sleeping.
 
 use std::sync::atomic::{AtomicI64, Ordering};
-use std::time::Duration;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+/// Unix epoch milliseconds, the one timestamp representation of the schema.
+pub fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}
 
 /// Unix epoch milliseconds "now".
 pub trait Clock: Send + Sync {
@@ -15,7 +23,7 @@ pub struct SystemClock;
 
 impl Clock for SystemClock {
     fn now_ms(&self) -> i64 {
-        crate::db::now_ms()
+        now_ms()
     }
 }
 
@@ -28,7 +36,7 @@ pub struct ManualClock {
 impl ManualClock {
     /// Starts at the real current time, so stored timestamps look plausible.
     pub fn new() -> Self {
-        Self::at(crate::db::now_ms())
+        Self::at(now_ms())
     }
 
     pub fn at(now_ms: i64) -> Self {

@@ -6,8 +6,9 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use secureclose_cloud::clock::{Clock as _, SystemClock};
 use secureclose_cloud::config::{default_database_url, DEFAULT_BIND};
+use secureclose_cloud::db;
+use secureclose_cloud::service::releases;
 use secureclose_cloud::sms::{SmsConfig, TwilioConfig, TWILIO_DEFAULT_BASE_URL};
-use secureclose_cloud::{db, releases};
 use secureclose_cloud::{
     openapi_document, outbox, seed_demo, start, unlock_user, CloudConfig, CloudError,
 };

@@ -6,8 +6,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
-use secureclose_protocol::OutboxMessage;
-use sqlx::{AnyPool, Row as _};
+use sqlx::AnyPool;
 
 use crate::clock::Clock;
 use crate::error::CloudError;
@@ -187,11 +186,7 @@ impl DevOutboxGateway {
     }
 
     async fn store(&self, to: &str, body: &str) -> Result<(), SmsError> {
-        sqlx::query("INSERT INTO sms_outbox (to_phone, body, sent_at) VALUES ($1, $2, $3)")
-            .bind(to)
-            .bind(body)
-            .bind(self.clock.now_ms())
-            .execute(&self.pool)
+        crate::db::sms_outbox::insert(&self.pool, to, body, self.clock.now_ms())
             .await
             .map_err(|e| {
                 tracing::error!(error = %e, "dev outbox insert failed");
@@ -225,39 +220,6 @@ impl SmsGateway for UnconfiguredGateway {
     fn name(&self) -> &'static str {
         "unconfigured"
     }
-}
-
-/// The dev outbox, newest first, optionally only messages to one number.
-pub async fn list_outbox(
-    pool: &AnyPool,
-    to: Option<&str>,
-) -> Result<Vec<OutboxMessage>, CloudError> {
-    let rows =
-        match to {
-            Some(to) => {
-                sqlx::query(
-                    "SELECT to_phone, body, sent_at FROM sms_outbox WHERE to_phone = $1 \
-                 ORDER BY sent_at DESC, seq DESC",
-                )
-                .bind(to)
-                .fetch_all(pool)
-                .await?
-            }
-            None => sqlx::query(
-                "SELECT to_phone, body, sent_at FROM sms_outbox ORDER BY sent_at DESC, seq DESC",
-            )
-            .fetch_all(pool)
-            .await?,
-        };
-    rows.iter()
-        .map(|row| {
-            Ok(OutboxMessage {
-                to: row.try_get("to_phone")?,
-                body: row.try_get("body")?,
-                sent_at: row.try_get("sent_at")?,
-            })
-        })
-        .collect()
 }
 
 #[cfg(test)]

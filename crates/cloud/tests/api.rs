@@ -11,7 +11,7 @@ mod support;
 
 mod login {
     use reqwest::StatusCode;
-    use secureclose_cloud::db::now_ms;
+    use secureclose_cloud::clock::now_ms;
     use secureclose_protocol::{codes, LoginResponse, Role, UserStatus};
 
     use crate::support::{expect_error, Backend, TestCloud};
@@ -294,7 +294,7 @@ mod account {
 
 mod sessions {
     use reqwest::StatusCode;
-    use secureclose_cloud::auth::token_hash;
+    use secureclose_cloud::tokens::token_hash;
     use secureclose_protocol::codes;
     use sqlx::Row as _;
 

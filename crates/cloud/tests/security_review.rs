@@ -325,7 +325,7 @@ mod password_alone {
             .fetch_one(&t.pool)
             .await
             .unwrap();
-        let events = secureclose_cloud::audit::all(&t.pool).await.unwrap();
+        let events = secureclose_cloud::db::audit::all(&t.pool).await.unwrap();
         for kind in ["phone_enrollment_started", "phone_enrolled"] {
             let event = events
                 .iter()
@@ -666,7 +666,7 @@ mod enumeration {
         assert_eq!(known[4], (401, codes::INVALID_CREDENTIALS.to_string()));
         assert_eq!(known[5], (429, codes::RATE_LIMITED.to_string()));
         // The hard limit too: 100 consecutive failures answer 423 for both.
-        let hash = secureclose_cloud::auth::token_hash(unknown);
+        let hash = secureclose_cloud::tokens::token_hash(unknown);
         sqlx::query(
             "UPDATE unknown_login_failures SET consecutive_failures = 99, last_failure_at = $1 \
              WHERE email_hash = $2",
@@ -771,7 +771,7 @@ mod enumeration {
             "an unlock ends the sessions from before"
         );
         let id = t.user_id(&admin_email).await;
-        let events = secureclose_cloud::audit::all(&t.pool).await.unwrap();
+        let events = secureclose_cloud::db::audit::all(&t.pool).await.unwrap();
         let unlock = events
             .iter()
             .find(|e| e.kind == "account_unlocked" && e.subject_user_id.as_deref() == Some(&id))

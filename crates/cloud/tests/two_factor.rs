@@ -19,7 +19,7 @@ mod codes {
     use std::time::Duration;
 
     use reqwest::StatusCode;
-    use secureclose_cloud::twofactor::code_hash;
+    use secureclose_cloud::service::two_factor::code_hash;
     use secureclose_protocol::{codes, Challenge, LoginResponse};
     use sqlx::Row as _;
 
@@ -74,7 +74,7 @@ mod codes {
             "the code itself is never stored"
         );
         assert_ne!(stored_id, challenge.challenge_id, "nor the attempt id");
-        let audit = secureclose_cloud::audit::all(&t.pool).await.unwrap();
+        let audit = secureclose_cloud::db::audit::all(&t.pool).await.unwrap();
         for event in &audit {
             assert!(
                 !event.detail.contains(&code) && !event.detail.contains(&challenge.challenge_id),
@@ -759,7 +759,7 @@ mod admin_edits {
         );
         let tom_id = t.user_id(TOM).await;
         let dana_id = t.user_id(&t.seed.admin_email).await;
-        let events = secureclose_cloud::audit::all(&t.pool).await.unwrap();
+        let events = secureclose_cloud::db::audit::all(&t.pool).await.unwrap();
         let on = events
             .iter()
             .find(|e| e.kind == "two_factor_enabled")
@@ -997,7 +997,7 @@ mod dms_gating {
     /// only returns Desert Sun's: set a known one directly.
     pub(crate) async fn canyon_password(t: &TestCloud) -> String {
         let password = "canyon-test-password".to_string();
-        let hash = secureclose_cloud::auth::hash_password_blocking(&password).unwrap();
+        let hash = secureclose_cloud::passwords::hash_password_blocking(&password).unwrap();
         sqlx::query("UPDATE users SET password_hash = $1 WHERE email LIKE '%@canyonridge.example'")
             .bind(hash)
             .execute(&t.pool)
@@ -1378,7 +1378,7 @@ mod two_instances {
         );
         let left: i64 =
             sqlx::query_scalar("SELECT attempts_left FROM login_challenges WHERE id_hash = $1")
-                .bind(secureclose_cloud::auth::token_hash(&burst.challenge_id))
+                .bind(secureclose_cloud::tokens::token_hash(&burst.challenge_id))
                 .fetch_one(&t.pool)
                 .await
                 .unwrap();
@@ -1472,7 +1472,7 @@ mod audit_trail {
         )
         .await;
 
-        let events = secureclose_cloud::audit::all(&t.pool).await.unwrap();
+        let events = secureclose_cloud::db::audit::all(&t.pool).await.unwrap();
         let about_marcus: Vec<&str> = events
             .iter()
             .filter(|e| e.subject_user_id.as_deref() == Some(&marcus))

@@ -10,7 +10,7 @@ mod support;
 use std::process::Command;
 
 use reqwest::StatusCode;
-use secureclose_cloud::releases::{self, NewRelease, UpdateManifest};
+use secureclose_cloud::service::releases::{self, NewRelease, UpdateManifest};
 use secureclose_protocol::codes;
 
 use support::{expect_error, Backend, TestCloud};

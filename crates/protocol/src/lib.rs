@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 
 #[cfg(feature = "phone")]
 pub mod phone;
+pub mod rules;
 pub mod sync;
 
 /// Version of this API; the cloud reports it from `/api/v1/health`.

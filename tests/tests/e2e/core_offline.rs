@@ -324,7 +324,7 @@ async fn a_sign_in_the_cloud_refuses_ends_offline_access_but_a_typo_does_not() {
         &cloud,
         &format!(
             "UPDATE users SET password_hash = '{}' WHERE email = '{DEMO_NON_ADMIN}'",
-            secureclose_cloud::auth::hash_password_blocking("a brand new password").unwrap()
+            secureclose_cloud::passwords::hash_password_blocking("a brand new password").unwrap()
         ),
     )
     .await;

@@ -14,6 +14,7 @@ mod core_session;
 mod core_sync;
 mod core_two_factor;
 mod desktop;
+mod layers;
 mod setup_script;
 mod support;
 mod sync_crash;

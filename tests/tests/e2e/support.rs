@@ -148,7 +148,7 @@ impl TestCloud {
     /// Gives every user of the second demo company (Canyon Ridge, whose DMS
     /// has no 2FA) `password`: the seed returns only Desert Sun's passwords.
     pub async fn set_canyon_ridge_password(&self, password: &str) {
-        let hash = secureclose_cloud::auth::hash_password_blocking(password).unwrap();
+        let hash = secureclose_cloud::passwords::hash_password_blocking(password).unwrap();
         let db = secureclose_cloud::db::connect(&self.database_url, 1)
             .await
             .unwrap();

@@ -283,7 +283,7 @@ impl TestCloud {
 
     /// Kinds of the audit events about `subject_user_id`, oldest first.
     pub async fn audit_kinds(&self, subject_user_id: &str) -> Vec<String> {
-        secureclose_cloud::audit::all(&self.pool)
+        secureclose_cloud::db::audit::all(&self.pool)
             .await
             .unwrap()
             .into_iter()

@@ -1,10 +1,12 @@
+//! What any signed-in user may read (tag `account`).
+
 use axum::extract::State;
 use axum::Json;
 use secureclose_protocol::{ApiError, Company, MeResponse, UsersResponse};
 
-use crate::auth::AuthedUser;
 use crate::error::CloudError;
-use crate::{store, AppState};
+use crate::service::{self, sessions::AuthedUser};
+use crate::state::AppState;
 
 /// The signed-in user and their company.
 #[utoipa::path(
@@ -22,11 +24,7 @@ pub async fn me(
     State(state): State<AppState>,
     authed: AuthedUser,
 ) -> Result<Json<MeResponse>, CloudError> {
-    let company = store::company_of(&state.db, &authed.user).await?;
-    Ok(Json(MeResponse {
-        user: authed.user,
-        company,
-    }))
+    Ok(Json(service::account::me(&state, authed).await?))
 }
 
 /// The caller's own company profile.
@@ -45,7 +43,7 @@ pub async fn company(
     State(state): State<AppState>,
     authed: AuthedUser,
 ) -> Result<Json<Company>, CloudError> {
-    Ok(Json(store::company_of(&state.db, &authed.user).await?))
+    Ok(Json(service::account::company(&state, &authed).await?))
 }
 
 /// Every user of the caller's company (never another company's).
@@ -64,6 +62,6 @@ pub async fn users(
     State(state): State<AppState>,
     authed: AuthedUser,
 ) -> Result<Json<UsersResponse>, CloudError> {
-    let users = store::users_of_company(&state.db, &authed.user.company_id).await?;
+    let users = service::account::users(&state, &authed).await?;
     Ok(Json(UsersResponse { users }))
 }

@@ -1,20 +1,21 @@
 //! Offline-first sync: pull pages of changes, push an outbox of mutations.
-//! The rules are in `crate::sync`.
+//! Pull: rows with `since < change_seq <= last_change_seq` in seq order (see
+//! `db::companies::next_change_seq`). Push: per mutation, idempotency key
+//! first, then the field-level three-way merge (`service::merge`), then the
+//! admin edit rules of `service::users`, all in one transaction.
 
-use axum::extract::rejection::QueryRejection;
-use axum::extract::{Query, State};
-use axum::Json;
 use secureclose_protocol::sync::{
     ChangesPage, ChangesQuery, Mutation, MutationChange, MutationOutcome, MutationResult,
     PushRequest, PushResponse, DEFAULT_PAGE_ROWS, MAX_PAGE_ROWS, MAX_PUSH_MUTATIONS,
 };
-use secureclose_protocol::{ApiError, Role, User};
+use secureclose_protocol::{Role, User};
 
-use super::admin::{apply_company_update, apply_user_update, Applied, Base};
-use super::ApiJson;
-use crate::auth::AuthedUser;
+use super::merge;
+use super::sessions::AuthedUser;
+use super::users::{apply_company_update, apply_user_update, Applied, Base};
+use crate::db;
 use crate::error::CloudError;
-use crate::{store, sync, AppState};
+use crate::state::AppState;
 
 /// Body limit of a push: MAX_PUSH_MUTATIONS edits of up to ~2 KiB each.
 pub const MAX_PUSH_BODY_BYTES: usize = 2 * 1024 * 1024;
@@ -26,27 +27,11 @@ const MAX_KEY_CHARS: usize = 128;
 /// changed (disabled ones included), ids of deleted users, and the company
 /// when it changed. Any signed-in user may pull: every desktop caches its
 /// company. Answered gzip-compressed when the client accepts it.
-#[utoipa::path(
-    get,
-    path = "/api/v1/sync/changes",
-    tag = "sync",
-    security(("bearer" = [])),
-    params(ChangesQuery),
-    responses(
-        (status = 200, description = "One page; an idle check is empty lists with the same cursor", body = ChangesPage),
-        (status = 400, description = "validation: since negative, limit outside 1..=5000, or a malformed query", body = ApiError),
-        (status = 401, description = "unauthenticated or session_expired", body = ApiError),
-        (status = 403, description = "account_disabled", body = ApiError),
-    )
-)]
 pub async fn changes(
-    State(state): State<AppState>,
-    authed: AuthedUser,
-    query: Result<Query<ChangesQuery>, QueryRejection>,
-) -> Result<Json<ChangesPage>, CloudError> {
-    let Query(query) = query.map_err(|_| {
-        CloudError::Validation("since must be an integer and limit 1 to 5000".into())
-    })?;
+    state: &AppState,
+    authed: &AuthedUser,
+    query: &ChangesQuery,
+) -> Result<ChangesPage, CloudError> {
     let limit = query.limit.unwrap_or(DEFAULT_PAGE_ROWS);
     if !(1..=MAX_PAGE_ROWS).contains(&limit) {
         return Err(CloudError::Validation(format!(
@@ -61,13 +46,13 @@ pub async fn changes(
     let since = query.since;
     let db = &state.db;
     // Read the sequence first: every number up to it is committed (see
-    // crate::sync), so rows stamped later are simply left for the next pull.
-    let seqs = store::company_seqs(db, &authed.user.company_id)
+    // db::companies::next_change_seq), so rows stamped later are simply left for the next pull.
+    let seqs = db::companies::company_seqs(db, &authed.user.company_id)
         .await?
         .ok_or_else(|| CloudError::Internal("company of the caller missing".into()))?;
     let upto = seqs.last_change_seq;
     let mut rows =
-        store::users_changed(db, &seqs.company.id, since, upto, i64::from(limit) + 1).await?;
+        db::users::users_changed(db, &seqs.company.id, since, upto, i64::from(limit) + 1).await?;
     let has_more = rows.len() > limit as usize;
     rows.truncate(limit as usize);
     let cursor = if has_more {
@@ -85,13 +70,13 @@ pub async fn changes(
             users.push(row.user);
         }
     }
-    Ok(Json(ChangesPage {
+    Ok(ChangesPage {
         company,
         users,
         removed_user_ids,
         cursor,
         has_more,
-    }))
+    })
 }
 
 /// Applies a desktop's offline edits, each in its own transaction, in order.
@@ -100,25 +85,11 @@ pub async fn changes(
 /// `base` (anyone else's newer value makes the whole mutation a `conflict`),
 /// then the admin edit rules apply exactly as for PATCH (`rejected` with
 /// their code). Security fields therefore never regress from a stale client.
-#[utoipa::path(
-    post,
-    path = "/api/v1/sync/push",
-    tag = "sync",
-    security(("bearer" = [])),
-    request_body = PushRequest,
-    responses(
-        (status = 200, description = "One result per mutation, in request order (a non-admin's are each rejected: forbidden)", body = PushResponse),
-        (status = 400, description = "validation: more than 500 mutations, or a malformed body", body = ApiError),
-        (status = 413, description = "payload_too_large: the body exceeds 2 MiB", body = ApiError),
-        (status = 401, description = "unauthenticated or session_expired", body = ApiError),
-        (status = 403, description = "account_disabled", body = ApiError),
-    )
-)]
 pub async fn push(
-    State(state): State<AppState>,
-    authed: AuthedUser,
-    ApiJson(request): ApiJson<PushRequest>,
-) -> Result<Json<PushResponse>, CloudError> {
+    state: &AppState,
+    authed: &AuthedUser,
+    request: PushRequest,
+) -> Result<PushResponse, CloudError> {
     if request.mutations.len() > MAX_PUSH_MUTATIONS {
         return Err(CloudError::Validation(format!(
             "at most {MAX_PUSH_MUTATIONS} mutations per push"
@@ -126,9 +97,9 @@ pub async fn push(
     }
     let mut results = Vec::with_capacity(request.mutations.len());
     for mutation in request.mutations {
-        results.push(push_one(&state, &authed, mutation).await?);
+        results.push(push_one(state, authed, mutation).await?);
     }
-    Ok(Json(PushResponse { results }))
+    Ok(PushResponse { results })
 }
 
 fn rejected(key: String, error: &CloudError) -> MutationResult {
@@ -151,12 +122,12 @@ async fn with_entity(
 ) -> Result<MutationResult, CloudError> {
     match change {
         MutationChange::UpdateUser { user_id, .. } => {
-            result.user = store::user_by_id(&state.db, user_id)
+            result.user = db::users::user_by_id(&state.db, user_id)
                 .await?
                 .filter(|user| user.company_id == actor.company_id);
         }
         MutationChange::UpdateCompany { .. } => {
-            result.company = store::company_by_id(&state.db, &actor.company_id).await?;
+            result.company = db::companies::company_by_id(&state.db, &actor.company_id).await?;
         }
     }
     Ok(result)
@@ -186,7 +157,7 @@ async fn push_one(
     }
     let company_id = actor.company_id.as_str();
     let mut conn = state.db.pool.acquire().await?;
-    if let Some(stored) = sync::stored_result(&mut conn, company_id, &key).await? {
+    if let Some(stored) = db::mutations::stored_result(&mut conn, company_id, &key).await? {
         drop(conn);
         return with_entity(state, actor, &change, stored).await;
     }
@@ -227,7 +198,7 @@ async fn push_one(
     let outcome = match applied {
         Ok(Applied::Done(version)) => MutationOutcome::Applied { version },
         Ok(Applied::Conflict(fields)) => MutationOutcome::Conflict {
-            message: sync::conflict_message(&fields),
+            message: merge::conflict_message(&fields),
             fields,
         },
         // A server fault is not the mutation's fault: the whole push fails
@@ -248,14 +219,14 @@ async fn push_one(
         user: None,
         company: None,
     };
-    let result = if sync::store_result(&mut tx, company_id, &result, now).await? {
+    let result = if db::mutations::store_result(&mut tx, company_id, &result, now).await? {
         tx.commit().await?;
         result
     } else {
         // A concurrent copy of this key committed first: undo ours, answer with its result.
         tx.rollback().await?;
         let mut conn = state.db.pool.acquire().await?;
-        sync::stored_result(&mut conn, company_id, &result.idempotency_key)
+        db::mutations::stored_result(&mut conn, company_id, &result.idempotency_key)
             .await?
             .ok_or_else(|| CloudError::Internal("stored mutation result vanished".into()))?
     };

@@ -1,39 +1,11 @@
-//! Offline-first sync rules (issue 4).
-//!
-//! - Change sequence: every write that changes what a `User` or `Company`
-//!   shows takes [`next_change_seq`] in its own transaction and stamps the
-//!   ONE row it changed with it (one row per number, so a page boundary never
-//!   splits a number). Taking the number updates the company row, whose lock
-//!   orders concurrent writers of one company: seq order = commit order, and
-//!   every number at or below a committed `last_change_seq` is committed.
-//! - Pull: rows with `since < change_seq <= last_change_seq` in seq order.
-//! - Push: per mutation, idempotency key first, then the field-level
-//!   three-way merge ([`merge_field`]), then the admin handlers' own
-//!   validation (`routes::admin::apply_*`), all in one transaction.
+//! The three-way merge of a pushed offline edit: per field, the client's
+//! base against the cloud's current value ([`merge_field`]). The push itself
+//! (idempotency key, then this merge, then the edit rules of
+//! `service::users`, in one transaction) is `service::sync`.
 
-use secureclose_protocol::sync::MutationResult;
 use secureclose_protocol::{Company, CompanyUpdate, User, UserUpdate};
-use sqlx::AnyConnection;
 
-use crate::auth::normalize_email;
-use crate::error::CloudError;
-
-/// Takes the company's next change sequence number. Call it FIRST in the
-/// write's transaction: it takes the company row's write lock before anything
-/// is read, so the values a merge compares cannot change underneath it.
-pub async fn next_change_seq(
-    conn: &mut AnyConnection,
-    company_id: &str,
-) -> Result<i64, CloudError> {
-    sqlx::query_scalar(
-        "UPDATE companies SET last_change_seq = last_change_seq + 1 WHERE id = $1 \
-         RETURNING last_change_seq",
-    )
-    .bind(company_id)
-    .fetch_optional(&mut *conn)
-    .await?
-    .ok_or_else(|| CloudError::Internal(format!("company {company_id} missing")))
-}
+use secureclose_protocol::rules::normalize_email;
 
 /// How one field of a mutation compares with the cloud's current value.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -206,50 +178,6 @@ pub fn conflict_message(fields: &[String]) -> String {
         "Someone else changed the {} meanwhile, so this change was not applied. Review it and edit again.",
         names.join(", ")
     )
-}
-
-/// The stored first result of an idempotency key (entities not included:
-/// a replay answers with the entity as it is now).
-pub async fn stored_result(
-    conn: &mut AnyConnection,
-    company_id: &str,
-    key: &str,
-) -> Result<Option<MutationResult>, CloudError> {
-    let json: Option<String> = sqlx::query_scalar(
-        "SELECT result_json FROM applied_mutations WHERE company_id = $1 AND idempotency_key = $2",
-    )
-    .bind(company_id)
-    .bind(key)
-    .fetch_optional(&mut *conn)
-    .await?;
-    json.map(|json| {
-        serde_json::from_str(&json)
-            .map_err(|e| CloudError::Internal(format!("stored mutation result unreadable: {e}")))
-    })
-    .transpose()
-}
-
-/// Records a key's result; `false` when the key was already recorded (a
-/// concurrent copy won: the caller rolls back and answers with that one).
-pub async fn store_result(
-    conn: &mut AnyConnection,
-    company_id: &str,
-    result: &MutationResult,
-    now: i64,
-) -> Result<bool, CloudError> {
-    let json = serde_json::to_string(result)
-        .map_err(|e| CloudError::Internal(format!("mutation result: {e}")))?;
-    let inserted = sqlx::query(
-        "INSERT INTO applied_mutations (company_id, idempotency_key, result_json, at) \
-         VALUES ($1, $2, $3, $4) ON CONFLICT (company_id, idempotency_key) DO NOTHING",
-    )
-    .bind(company_id)
-    .bind(&result.idempotency_key)
-    .bind(json)
-    .bind(now)
-    .execute(&mut *conn)
-    .await?;
-    Ok(inserted.rows_affected() == 1)
 }
 
 #[cfg(test)]

@@ -1,8 +1,21 @@
 //! Database pool, dialect and migrations. One set of runtime queries (sqlx
 //! `Any`, `$n` placeholders numbered in order) serves SQLite and PostgreSQL;
-//! only the migrations differ per dialect.
+//! only the migrations differ per dialect. Every SQL statement of the
+//! service lives in this module, one file per table family; nothing here
+//! imports the layers above (`service`, `http`).
 
-use std::time::{SystemTime, UNIX_EPOCH};
+pub mod audit;
+pub mod challenges;
+pub mod companies;
+pub mod counters;
+pub mod devices;
+pub mod mutations;
+pub mod releases;
+pub mod security;
+pub mod seed;
+pub mod sessions;
+pub mod sms_outbox;
+pub mod users;
 
 use sqlx::any::AnyPoolOptions;
 use sqlx::migrate::Migrator;
@@ -95,12 +108,10 @@ fn ensure_sqlite_parent_dir(url: &str) -> Result<(), CloudError> {
     Ok(())
 }
 
-/// Unix epoch milliseconds, the one timestamp representation of the schema.
-pub fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-        .unwrap_or(0)
+/// The health check's round trip.
+pub async fn ping(db: &Db) -> Result<(), CloudError> {
+    sqlx::query("SELECT 1").execute(&db.pool).await?;
+    Ok(())
 }
 
 /// Booleans are stored as 0/1 integers (see the migrations).

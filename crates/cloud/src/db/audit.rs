@@ -4,7 +4,7 @@
 use sqlx::any::AnyRow;
 use sqlx::Row as _;
 
-use crate::db::Db;
+use super::Db;
 use crate::error::CloudError;
 
 /// Event kinds (stable strings in `audit_events.kind`).

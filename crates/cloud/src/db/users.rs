@@ -1,19 +1,19 @@
-//! Runtime SQL shared by both dialects (sqlx `Any`, `$n` placeholders in order).
+//! The `users` table: profiles, credentials, the pull's change feed.
 
-use secureclose_protocol::{Company, DmsIntegration, OfflinePolicy, Role, User, UserStatus};
+use secureclose_protocol::{Role, User, UserStatus};
 use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row as _};
 
-use crate::db::{bool_from_db, Db};
+use super::companies::next_change_seq;
+use super::security::{end_sessions, Scope};
+use super::{bool_from_db, bool_to_db, Db};
 use crate::error::CloudError;
 
-const USER_COLUMNS: &str = "u.id, u.company_id, u.email, u.display_name, u.role, u.status, \
+pub(super) const USER_COLUMNS: &str =
+    "u.id, u.company_id, u.email, u.display_name, u.role, u.status, \
      u.mobile_phone, u.phone_verified_at, u.two_factor_enabled, u.version, u.updated_at";
 
-const COMPANY_COLUMNS: &str = "id, name, two_factor_required, dms_kind, dms_supports_two_factor, \
-     offline_allowed, offline_max_hours, version";
-
-fn user_from_row(row: &AnyRow) -> Result<User, CloudError> {
+pub(super) fn user_from_row(row: &AnyRow) -> Result<User, CloudError> {
     let role: String = row.try_get("role")?;
     let status: String = row.try_get("status")?;
     Ok(User {
@@ -33,29 +33,11 @@ fn user_from_row(row: &AnyRow) -> Result<User, CloudError> {
     })
 }
 
-fn company_from_row(row: &AnyRow) -> Result<Company, CloudError> {
-    let max_hours: i64 = row.try_get("offline_max_hours")?;
-    Ok(Company {
-        id: row.try_get("id")?,
-        name: row.try_get("name")?,
-        two_factor_required: bool_from_db(row.try_get("two_factor_required")?),
-        dms: DmsIntegration {
-            kind: row.try_get("dms_kind")?,
-            supports_two_factor: bool_from_db(row.try_get("dms_supports_two_factor")?),
-        },
-        offline_policy: OfflinePolicy {
-            allowed: bool_from_db(row.try_get("offline_allowed")?),
-            max_hours: u32::try_from(max_hours).unwrap_or(0),
-        },
-        version: row.try_get("version")?,
-    })
-}
-
 /// A user with the stored password hash, for login only.
 pub struct Credentials {
     pub user: User,
     pub password_hash: String,
-    /// See `crate::security`: what a session issued now must record.
+    /// See `db::security`: what a session issued now must record.
     pub security_stamp: i64,
 }
 
@@ -111,7 +93,7 @@ pub async fn set_verified_phone(
     now: i64,
 ) -> Result<Option<i64>, CloudError> {
     let mut tx = db.pool.begin().await?;
-    let seq = crate::sync::next_change_seq(&mut tx, &user.company_id).await?;
+    let seq = next_change_seq(&mut tx, &user.company_id).await?;
     // The expected number: none for an enrolment, the same one otherwise.
     let expected = (!enrolment).then_some(phone);
     let matched: Option<String> = sqlx::query_scalar(
@@ -133,8 +115,7 @@ pub async fn set_verified_phone(
         return Ok(None);
     }
     if enrolment {
-        crate::security::end_sessions(&mut tx, crate::security::Scope::User(&user.id), now, None)
-            .await?;
+        end_sessions(&mut tx, Scope::User(&user.id), now, None).await?;
     }
     let final_stamp: i64 = sqlx::query_scalar("SELECT security_stamp FROM users WHERE id = $1")
         .bind(&user.id)
@@ -142,44 +123,6 @@ pub async fn set_verified_phone(
         .await?;
     tx.commit().await?;
     Ok(Some(final_stamp))
-}
-
-pub async fn company_by_id(db: &Db, id: &str) -> Result<Option<Company>, CloudError> {
-    let mut conn = db.pool.acquire().await?;
-    company_in(&mut conn, id).await
-}
-
-/// [`company_by_id`] inside a transaction.
-pub async fn company_in(conn: &mut AnyConnection, id: &str) -> Result<Option<Company>, CloudError> {
-    let sql = format!("SELECT {COMPANY_COLUMNS} FROM companies WHERE id = $1");
-    let row = sqlx::query(&sql)
-        .bind(id)
-        .fetch_optional(&mut *conn)
-        .await?;
-    row.as_ref().map(company_from_row).transpose()
-}
-
-/// A company with its change sequence (`last_change_seq`) and the sequence
-/// number of its own row's last change (`change_seq`).
-pub struct CompanySeqs {
-    pub company: Company,
-    pub last_change_seq: i64,
-    pub change_seq: i64,
-}
-
-pub async fn company_seqs(db: &Db, id: &str) -> Result<Option<CompanySeqs>, CloudError> {
-    let sql = format!(
-        "SELECT {COMPANY_COLUMNS}, last_change_seq, change_seq FROM companies WHERE id = $1"
-    );
-    let row = sqlx::query(&sql).bind(id).fetch_optional(&db.pool).await?;
-    row.map(|row| {
-        Ok(CompanySeqs {
-            company: company_from_row(&row)?,
-            last_change_seq: row.try_get("last_change_seq")?,
-            change_seq: row.try_get("change_seq")?,
-        })
-    })
-    .transpose()
 }
 
 /// One user row of a pull page.
@@ -221,13 +164,6 @@ pub async fn users_changed(
         .collect()
 }
 
-/// The company of a signed-in user; its absence means a broken foreign key.
-pub async fn company_of(db: &Db, user: &User) -> Result<Company, CloudError> {
-    company_by_id(db, &user.company_id)
-        .await?
-        .ok_or_else(|| CloudError::Internal(format!("company of user {} missing", user.id)))
-}
-
 pub async fn users_of_company(db: &Db, company_id: &str) -> Result<Vec<User>, CloudError> {
     let sql = format!(
         "SELECT {USER_COLUMNS} FROM users u WHERE u.company_id = $1 AND u.deleted_at IS NULL \
@@ -240,72 +176,121 @@ pub async fn users_of_company(db: &Db, company_id: &str) -> Result<Vec<User>, Cl
     rows.iter().map(user_from_row).collect()
 }
 
-pub async fn insert_session(
-    db: &Db,
-    token_hash: &str,
+/// Active admins of `company_id` other than `except_id` (the last-admin rule).
+pub async fn other_active_admins(
+    conn: &mut AnyConnection,
+    company_id: &str,
+    except_id: &str,
+) -> Result<i64, CloudError> {
+    Ok(sqlx::query_scalar(
+        "SELECT COUNT(*) FROM users WHERE company_id = $1 AND role = 'admin' \
+         AND status = 'active' AND deleted_at IS NULL AND id <> $2",
+    )
+    .bind(company_id)
+    .bind(except_id)
+    .fetch_one(&mut *conn)
+    .await?)
+}
+
+/// Whether a user other than `except_id` has this (normalised) email.
+pub async fn email_taken(
+    conn: &mut AnyConnection,
+    email: &str,
+    except_id: &str,
+) -> Result<bool, CloudError> {
+    let taken: Option<String> =
+        sqlx::query_scalar("SELECT id FROM users WHERE lower(email) = $1 AND id <> $2")
+            .bind(email)
+            .bind(except_id)
+            .fetch_optional(&mut *conn)
+            .await?;
+    Ok(taken.is_some())
+}
+
+/// The editable fields of a user as an edit leaves them.
+pub struct UserFields<'a> {
+    pub display_name: &'a str,
+    pub email: &'a str,
+    pub mobile_phone: Option<&'a str>,
+    pub phone_verified_at: Option<i64>,
+    pub role: Role,
+    pub status: UserStatus,
+    pub two_factor_enabled: bool,
+}
+
+/// Writes an edit of a user of `company_id`, stamped with change `seq`.
+/// `Ok(false)`: no such user in that company. A duplicate email is
+/// [`CloudError::Conflict`] (the unique index decides under races).
+pub async fn write_fields(
+    conn: &mut AnyConnection,
     user_id: &str,
-    created_at: i64,
-    expires_at: i64,
-    security_stamp: i64,
+    company_id: &str,
+    fields: &UserFields<'_>,
+    now: i64,
+    seq: i64,
+) -> Result<bool, CloudError> {
+    let updated = sqlx::query(
+        "UPDATE users SET display_name = $1, email = $2, mobile_phone = $3, \
+         phone_verified_at = $4, role = $5, status = $6, two_factor_enabled = $7, \
+         version = version + 1, updated_at = $8, change_seq = $9 \
+         WHERE id = $10 AND company_id = $11",
+    )
+    .bind(fields.display_name)
+    .bind(fields.email)
+    .bind(fields.mobile_phone)
+    .bind(fields.phone_verified_at)
+    .bind(fields.role.as_str())
+    .bind(fields.status.as_str())
+    .bind(bool_to_db(fields.two_factor_enabled))
+    .bind(now)
+    .bind(seq)
+    .bind(user_id)
+    .bind(company_id)
+    .execute(&mut *conn)
+    .await
+    .map_err(|e| match &e {
+        sqlx::Error::Database(db_error) if db_error.is_unique_violation() => {
+            CloudError::Conflict("another user already has this email address".into())
+        }
+        _ => CloudError::Database(e),
+    })?;
+    Ok(updated.rows_affected() == 1)
+}
+
+/// Clears the failure counters of a user locked at `lock_after` failures;
+/// whether there was such a lock to lift.
+pub async fn lift_lock(
+    conn: &mut AnyConnection,
+    user_id: &str,
+    lock_after: i64,
+) -> Result<bool, CloudError> {
+    let lifted = sqlx::query(
+        "UPDATE users SET consecutive_failures = 0, password_failures = 0, \
+         code_failures = 0, last_failure_at = NULL \
+         WHERE id = $1 AND consecutive_failures >= $2",
+    )
+    .bind(user_id)
+    .bind(lock_after)
+    .execute(&mut *conn)
+    .await?;
+    Ok(lifted.rows_affected() > 0)
+}
+
+/// A soft delete: the row stays as a tombstone that clients pull.
+pub async fn mark_deleted(
+    conn: &mut AnyConnection,
+    user_id: &str,
+    now: i64,
+    seq: i64,
 ) -> Result<(), CloudError> {
     sqlx::query(
-        "INSERT INTO sessions (token_hash, user_id, created_at, expires_at, security_stamp) \
-         VALUES ($1, $2, $3, $4, $5)",
+        "UPDATE users SET deleted_at = $1, version = version + 1, updated_at = $1, \
+         change_seq = $2 WHERE id = $3",
     )
-    .bind(token_hash)
+    .bind(now)
+    .bind(seq)
     .bind(user_id)
-    .bind(created_at)
-    .bind(expires_at)
-    .bind(security_stamp)
-    .execute(&db.pool)
+    .execute(&mut *conn)
     .await?;
-    Ok(())
-}
-
-pub async fn revoke_session(db: &Db, token_hash: &str, now: i64) -> Result<(), CloudError> {
-    sqlx::query("UPDATE sessions SET revoked_at = $1 WHERE token_hash = $2 AND revoked_at IS NULL")
-        .bind(now)
-        .bind(token_hash)
-        .execute(&db.pool)
-        .await?;
-    Ok(())
-}
-
-pub struct SessionWithUser {
-    pub expires_at: i64,
-    pub revoked_at: Option<i64>,
-    /// Issued under an older security stamp than the user's: ended.
-    pub stale: bool,
-    pub user: User,
-}
-
-pub async fn session_with_user(
-    db: &Db,
-    token_hash: &str,
-) -> Result<Option<SessionWithUser>, CloudError> {
-    let sql = format!(
-        "SELECT s.expires_at, s.revoked_at, s.security_stamp AS session_stamp, \
-         u.security_stamp AS user_stamp, {USER_COLUMNS} \
-         FROM sessions s JOIN users u ON u.id = s.user_id \
-         WHERE s.token_hash = $1 AND u.deleted_at IS NULL"
-    );
-    let row = sqlx::query(&sql)
-        .bind(token_hash)
-        .fetch_optional(&db.pool)
-        .await?;
-    row.map(|row| {
-        Ok(SessionWithUser {
-            expires_at: row.try_get("expires_at")?,
-            revoked_at: row.try_get("revoked_at")?,
-            stale: row.try_get::<i64, _>("session_stamp")?
-                != row.try_get::<i64, _>("user_stamp")?,
-            user: user_from_row(&row)?,
-        })
-    })
-    .transpose()
-}
-
-pub async fn ping(db: &Db) -> Result<(), CloudError> {
-    sqlx::query("SELECT 1").execute(&db.pool).await?;
     Ok(())
 }

@@ -7,10 +7,10 @@ use std::time::Duration;
 
 use sqlx::Row as _;
 
-use crate::auth::{new_session_token, token_hash};
+use super::Db;
 use crate::clock::ms;
-use crate::db::Db;
 use crate::error::CloudError;
+use crate::tokens::{new_session_token, token_hash};
 
 /// A grant works for 30 days after the sign-in that issued it.
 pub const GRANT_TTL: Duration = Duration::from_secs(30 * 24 * 3600);
@@ -21,7 +21,7 @@ pub struct Grant {
     pub second_factor_at: Option<i64>,
     pub expires_at: i64,
     pub revoked_at: Option<i64>,
-    /// The user's security stamp when it was issued (see crate::security).
+    /// The user's security stamp when it was issued (see db::security).
     pub security_stamp: i64,
 }
 

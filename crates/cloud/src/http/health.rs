@@ -3,7 +3,8 @@ use axum::Json;
 use secureclose_protocol::{ApiError, Health};
 
 use crate::error::CloudError;
-use crate::{store, AppState};
+use crate::service;
+use crate::state::AppState;
 
 /// Liveness and database reachability.
 #[utoipa::path(
@@ -16,7 +17,7 @@ use crate::{store, AppState};
     )
 )]
 pub async fn health(State(state): State<AppState>) -> Result<Json<Health>, CloudError> {
-    store::ping(&state.db).await?;
+    service::ping(&state).await?;
     Ok(Json(Health {
         status: "ok".into(),
         version: env!("CARGO_PKG_VERSION").into(),

@@ -8,8 +8,8 @@ use axum::Json;
 use serde::Deserialize;
 
 use crate::error::CloudError;
-use crate::releases::{self, UpdateManifest};
-use crate::AppState;
+use crate::service::releases::{self, UpdateManifest};
+use crate::state::AppState;
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 pub struct UpdateQuery {

@@ -1,5 +1,5 @@
-//! Password hashing (argon2id, bounded concurrency), session tokens and the
-//! bearer-token extractors that turn a request into an authenticated user.
+//! Password hashing: argon2id at OWASP parameters, on the blocking pool with
+//! bounded concurrency. Pure computation, no I/O: any layer may use it.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -7,19 +7,10 @@ use std::sync::Arc;
 use argon2::password_hash::rand_core::OsRng as HashRng;
 use argon2::password_hash::{PasswordHash, PasswordHasher as _, PasswordVerifier as _, SaltString};
 use argon2::{Algorithm, Argon2, Params, Version};
-use axum::extract::FromRequestParts;
-use axum::http::header::AUTHORIZATION;
-use axum::http::request::Parts;
-use axum::http::HeaderMap;
-use rand::distributions::Alphanumeric;
-use rand::{Rng as _, RngCore as _};
-use secureclose_protocol::{Role, User, UserStatus};
-use sha2::{Digest as _, Sha256};
 use tokio::sync::Semaphore;
 
 use crate::error::CloudError;
-use crate::store;
-use crate::AppState;
+use crate::tokens::random_password;
 
 /// OWASP password storage cheat sheet, argon2id option 2: 19 MiB, 2 passes, 1 lane.
 pub const ARGON2_MEMORY_KIB: u32 = 19_456;
@@ -142,100 +133,6 @@ impl PasswordHasher {
     }
 }
 
-/// A 256-bit random opaque session token, hex encoded. Given to the client once.
-pub fn new_session_token() -> String {
-    let mut bytes = [0u8; 32];
-    rand::rngs::OsRng.fill_bytes(&mut bytes);
-    hex::encode(bytes)
-}
-
-/// What the database keeps instead of the token.
-pub fn token_hash(token: &str) -> String {
-    hex::encode(Sha256::digest(token.as_bytes()))
-}
-
-/// A random alphanumeric password (demo seed, dummy hash).
-pub fn random_password(len: usize) -> String {
-    rand::rngs::OsRng
-        .sample_iter(&Alphanumeric)
-        .take(len)
-        .map(char::from)
-        .collect()
-}
-
-/// Emails compare case-insensitively; the schema's unique index is on lower(email).
-pub fn normalize_email(email: &str) -> String {
-    email.trim().to_lowercase()
-}
-
-fn bearer_token(headers: &HeaderMap) -> Result<&str, CloudError> {
-    let value = headers
-        .get(AUTHORIZATION)
-        .ok_or(CloudError::Unauthenticated)?
-        .to_str()
-        .map_err(|_| CloudError::Unauthenticated)?;
-    let (scheme, token) = value.split_once(' ').ok_or(CloudError::Unauthenticated)?;
-    let token = token.trim();
-    if !scheme.eq_ignore_ascii_case("bearer") || token.is_empty() {
-        return Err(CloudError::Unauthenticated);
-    }
-    Ok(token)
-}
-
-/// A request carrying a valid, unexpired, unrevoked session of an active user.
-#[derive(Debug, Clone)]
-pub struct AuthedUser {
-    pub user: User,
-    /// Identifies the session (for logout) without holding the token itself.
-    pub session_token_hash: String,
-}
-
-impl FromRequestParts<AppState> for AuthedUser {
-    type Rejection = CloudError;
-
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, CloudError> {
-        let hash = token_hash(bearer_token(&parts.headers)?);
-        let session = store::session_with_user(&state.db, &hash)
-            .await?
-            .ok_or(CloudError::Unauthenticated)?;
-        // A disabled user's session is ended (see crate::security), but the
-        // holder is told why, so their desktop can end its offline access too.
-        if session.user.status == UserStatus::Disabled {
-            return Err(CloudError::AccountDisabled);
-        }
-        // Revoked, or issued before a security change (re-enabling a user
-        // never revives a session from before the disable).
-        if session.revoked_at.is_some() || session.stale {
-            return Err(CloudError::Unauthenticated);
-        }
-        if session.expires_at <= state.now() {
-            return Err(CloudError::SessionExpired);
-        }
-        Ok(AuthedUser {
-            user: session.user,
-            session_token_hash: hash,
-        })
-    }
-}
-
-/// An [`AuthedUser`] whose role is admin; anyone else gets 403 forbidden.
-/// Handlers that edit users or the company take this type, so the check
-/// cannot be forgotten.
-#[derive(Debug, Clone)]
-pub struct AdminUser(pub AuthedUser);
-
-impl FromRequestParts<AppState> for AdminUser {
-    type Rejection = CloudError;
-
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, CloudError> {
-        let authed = AuthedUser::from_request_parts(parts, state).await?;
-        if authed.user.role != Role::Admin {
-            return Err(CloudError::Forbidden);
-        }
-        Ok(AdminUser(authed))
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -261,43 +158,6 @@ mod tests {
         assert!(verify_password_blocking("x", "not-a-phc-string").is_err());
     }
 
-    #[test]
-    fn session_tokens_are_256_bit_and_stored_only_as_sha256() {
-        let token = new_session_token();
-        assert_eq!(token.len(), 64, "32 random bytes, hex");
-        assert_ne!(token, new_session_token());
-        let hash = token_hash(&token);
-        assert_eq!(hash.len(), 64);
-        assert_ne!(hash, token);
-        assert_eq!(
-            token_hash("abc"),
-            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
-        );
-    }
-
-    #[test]
-    fn bearer_header_parsing() {
-        let mut headers = HeaderMap::new();
-        assert!(matches!(
-            bearer_token(&headers),
-            Err(CloudError::Unauthenticated)
-        ));
-        headers.insert(AUTHORIZATION, "Basic abc".parse().unwrap());
-        assert!(bearer_token(&headers).is_err(), "only bearer tokens");
-        headers.insert(AUTHORIZATION, "Bearer ".parse().unwrap());
-        assert!(bearer_token(&headers).is_err(), "empty token");
-        headers.insert(AUTHORIZATION, "bearer tok123".parse().unwrap());
-        assert_eq!(bearer_token(&headers).unwrap(), "tok123");
-    }
-
-    #[test]
-    fn emails_normalise_for_case_insensitive_lookup() {
-        assert_eq!(
-            normalize_email("  Dana@DesertSun.Example "),
-            "dana@desertsun.example"
-        );
-    }
-
     #[tokio::test]
     async fn unknown_email_spends_a_hash_and_never_matches() {
         let hasher = PasswordHasher::new(1, 4).await.unwrap();
@@ -311,63 +171,6 @@ mod tests {
             .await
             .unwrap());
         assert!(!hasher.verify("nope".into(), Some(real)).await.unwrap());
-    }
-
-    #[tokio::test]
-    async fn admin_extractor_admits_admins_and_forbids_everyone_else() {
-        use axum::body::Body;
-        use axum::http::{Request, StatusCode};
-        use axum::routing::get;
-        use tower::ServiceExt as _;
-
-        let dir = tempfile::tempdir().unwrap();
-        let url = crate::config::sqlite_url_for(&dir.path().join("cloud.db"));
-        crate::seed_demo(&url).await.unwrap();
-        let db = crate::db::connect(&url, 2).await.unwrap();
-        use crate::db::now_ms;
-        let mut tokens = Vec::new();
-        for email in ["admin@desertsun.example", "marcus.reyes@desertsun.example"] {
-            let user = store::credentials_by_email(&db, email)
-                .await
-                .unwrap()
-                .unwrap()
-                .user;
-            let token = new_session_token();
-            store::insert_session(
-                &db,
-                &token_hash(&token),
-                &user.id,
-                now_ms(),
-                now_ms() + 60_000,
-                0,
-            )
-            .await
-            .unwrap();
-            tokens.push(token);
-        }
-        let config = crate::CloudConfig::new(&url, "127.0.0.1:0".parse().unwrap());
-        let state = AppState {
-            db,
-            hasher: Arc::new(PasswordHasher::new(1, 1).await.unwrap()),
-            config: Arc::new(config),
-            sms: Arc::new(crate::sms::UnconfiguredGateway),
-        };
-        let app = axum::Router::new()
-            .route("/admin-only", get(|_: AdminUser| async { "ok" }))
-            .with_state(state);
-        let call = |token: &str| {
-            let request = Request::get("/admin-only")
-                .header(AUTHORIZATION, format!("Bearer {token}"))
-                .body(Body::empty())
-                .unwrap();
-            app.clone().oneshot(request)
-        };
-        assert_eq!(call(&tokens[0]).await.unwrap().status(), StatusCode::OK);
-        assert_eq!(
-            call(&tokens[1]).await.unwrap().status(),
-            StatusCode::FORBIDDEN,
-            "a plain user must not pass an admin-only handler"
-        );
     }
 
     #[tokio::test]

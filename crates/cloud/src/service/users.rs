@@ -1,52 +1,32 @@
-//! Admin edits of users and the company profile, and reading one user.
-//! Every handler works only inside the caller's own company: another
-//! company's user is 403 forbidden whatever the request says.
+//! Admin edits of users and the company profile, reading one user, and the
+//! operator's unlock. Every edit works only inside the actor's own company:
+//! another company's user is 403 forbidden whatever the request says.
 
-use axum::extract::{Path, State};
-use axum::http::StatusCode;
-use axum::Json;
-use secureclose_protocol::{ApiError, Company, CompanyUpdate, Role, User, UserStatus, UserUpdate};
+use secureclose_protocol::rules::normalize_email;
+use secureclose_protocol::{Company, CompanyUpdate, Role, User, UserStatus, UserUpdate};
 use sqlx::AnyConnection;
 
-use super::ApiJson;
-use crate::audit::{self, kinds, Event};
-use crate::auth::{normalize_email, AdminUser, AuthedUser};
-use crate::db::bool_to_db;
+use super::merge;
+use super::sessions::{AdminUser, AuthedUser};
+use super::two_factor::LOCK_AFTER_FAILURES;
+use crate::clock::{self, Clock as _};
+use crate::db::audit::{self, kinds, Event};
+use crate::db::companies::next_change_seq;
+use crate::db::security::{self, Scope};
+use crate::db::{self, users::UserFields, Db};
 use crate::error::CloudError;
-use crate::security::{self, Scope};
-use crate::twofactor::LOCK_AFTER_FAILURES;
-use crate::{phone, store, sync, AppState};
+use crate::phone;
+use crate::state::AppState;
 
 const MAX_NAME_CHARS: usize = 200;
 
 /// A user of the caller's company, or 403 (also for ids that do not exist, so
 /// the answer never tells whether an id belongs to another company).
-async fn same_company_user(state: &AppState, caller: &User, id: &str) -> Result<User, CloudError> {
-    match store::user_by_id(&state.db, id).await? {
+pub async fn get_user(state: &AppState, caller: &User, id: &str) -> Result<User, CloudError> {
+    match db::users::user_by_id(&state.db, id).await? {
         Some(user) if user.company_id == caller.company_id => Ok(user),
         _ => Err(CloudError::Forbidden),
     }
-}
-
-/// One user of the caller's company.
-#[utoipa::path(
-    get,
-    path = "/api/v1/users/{id}",
-    tag = "admin",
-    security(("bearer" = [])),
-    params(("id" = String, Path, description = "User id")),
-    responses(
-        (status = 200, description = "The user", body = User),
-        (status = 401, description = "unauthenticated or session_expired", body = ApiError),
-        (status = 403, description = "forbidden: not a user of the caller's company", body = ApiError),
-    )
-)]
-pub async fn get_user(
-    State(state): State<AppState>,
-    authed: AuthedUser,
-    Path(id): Path<String>,
-) -> Result<Json<User>, CloudError> {
-    Ok(Json(same_company_user(&state, &authed.user, &id).await?))
 }
 
 /// Names are shown in lists and audit views: control characters (NUL,
@@ -105,14 +85,7 @@ async fn ensure_another_active_admin(
     tx: &mut AnyConnection,
     target: &User,
 ) -> Result<(), CloudError> {
-    let others: i64 = sqlx::query_scalar(
-        "SELECT COUNT(*) FROM users WHERE company_id = $1 AND role = 'admin' \
-         AND status = 'active' AND deleted_at IS NULL AND id <> $2",
-    )
-    .bind(&target.company_id)
-    .bind(&target.id)
-    .fetch_one(&mut *tx)
-    .await?;
+    let others = db::users::other_active_admins(tx, &target.company_id, &target.id).await?;
     if others == 0 {
         return Err(CloudError::Validation(
             "the company needs at least one active admin".into(),
@@ -128,40 +101,25 @@ async fn ensure_another_active_admin(
 /// A user's phone cannot be removed while 2FA applies to them.
 /// Setting `status: active` also lifts a lock after 100 failures.
 /// A change of phone, 2FA, status or lock ends the user's sessions, device
-/// grants and open sign-in attempts (see crate::security); an admin editing
+/// grants and open sign-in attempts (see db::security); an admin editing
 /// themselves keeps the session they edit from. 2FA off closes attempts only.
-#[utoipa::path(
-    patch,
-    path = "/api/v1/users/{id}",
-    tag = "admin",
-    security(("bearer" = [])),
-    params(("id" = String, Path, description = "User id")),
-    request_body = UserUpdate,
-    responses(
-        (status = 200, description = "The updated user", body = User),
-        (status = 400, description = "invalid_phone, phone_required, two_factor_unavailable or validation", body = ApiError),
-        (status = 401, description = "unauthenticated or session_expired", body = ApiError),
-        (status = 403, description = "forbidden: caller is not an admin, or the user is not in the caller's company", body = ApiError),
-        (status = 409, description = "conflict: the email belongs to another user", body = ApiError),
-    )
-)]
 pub async fn update_user(
-    State(state): State<AppState>,
-    AdminUser(admin): AdminUser,
-    Path(id): Path<String>,
-    ApiJson(update): ApiJson<UserUpdate>,
-) -> Result<Json<User>, CloudError> {
+    state: &AppState,
+    admin: &AdminUser,
+    id: &str,
+    update: &UserUpdate,
+) -> Result<User, CloudError> {
     let mut tx = state.db.pool.begin().await?;
-    let applied = apply_user_update(&mut tx, &admin, state.now(), &id, &update, None).await;
+    let applied = apply_user_update(&mut tx, admin.authed(), state.now(), id, update, None).await;
     match applied {
         Ok(Applied::Done(user)) => {
             tx.commit().await?;
-            Ok(Json(user))
+            Ok(user)
         }
         Ok(Applied::Conflict(_)) => Err(CloudError::Internal(
             "a merge conflict without a base".into(),
         )),
-        // PATCH keeps its answer for ids outside the company (see same_company_user).
+        // PATCH keeps its answer for ids outside the company (see get_user).
         Err(CloudError::NotFound) => Err(CloudError::Forbidden),
         Err(e) => Err(e),
     }
@@ -183,16 +141,16 @@ pub async fn apply_user_update(
     if actor.role != Role::Admin {
         return Err(CloudError::Forbidden);
     }
-    let seq = sync::next_change_seq(tx, &actor.company_id).await?;
-    let target = match store::user_in(tx, user_id).await? {
+    let seq = next_change_seq(tx, &actor.company_id).await?;
+    let target = match db::users::user_in(tx, user_id).await? {
         Some(user) if user.company_id == actor.company_id => user,
         _ => return Err(CloudError::NotFound),
     };
     let merged;
     let update = match base {
         Some(base) if base.version != target.version => {
-            match sync::merge_user(&target, update, base.values) {
-                Ok(rest) if sync::user_update_is_empty(&rest) => {
+            match merge::merge_user(&target, update, base.values) {
+                Ok(rest) if merge::user_update_is_empty(&rest) => {
                     return Ok(Applied::Done(target));
                 }
                 Ok(rest) => {
@@ -204,7 +162,7 @@ pub async fn apply_user_update(
         }
         _ => update,
     };
-    let company = store::company_in(tx, &actor.company_id)
+    let company = db::companies::company_in(tx, &actor.company_id)
         .await?
         .ok_or_else(|| CloudError::Internal(format!("company of user {} missing", actor.id)))?;
 
@@ -263,60 +221,25 @@ pub async fn apply_user_update(
     if was_active_admin && (role != Role::Admin || status != UserStatus::Active) {
         ensure_another_active_admin(tx, &target).await?;
     }
-    let taken: Option<String> =
-        sqlx::query_scalar("SELECT id FROM users WHERE lower(email) = $1 AND id <> $2")
-            .bind(&email)
-            .bind(&target.id)
-            .fetch_optional(&mut *tx)
-            .await?;
-    if taken.is_some() {
+    if db::users::email_taken(tx, &email, &target.id).await? {
         return Err(CloudError::Conflict(
             "another user already has this email address".into(),
         ));
     }
-    let updated = sqlx::query(
-        "UPDATE users SET display_name = $1, email = $2, mobile_phone = $3, \
-         phone_verified_at = $4, role = $5, status = $6, two_factor_enabled = $7, \
-         version = version + 1, updated_at = $8, change_seq = $9 \
-         WHERE id = $10 AND company_id = $11",
-    )
-    .bind(&display_name)
-    .bind(&email)
-    .bind(&mobile_phone)
-    .bind(phone_verified_at)
-    .bind(role.as_str())
-    .bind(status.as_str())
-    .bind(bool_to_db(two_factor_enabled))
-    .bind(now)
-    .bind(seq)
-    .bind(&target.id)
-    .bind(&target.company_id)
-    .execute(&mut *tx)
-    .await
-    .map_err(|e| match &e {
-        sqlx::Error::Database(db_error) if db_error.is_unique_violation() => {
-            CloudError::Conflict("another user already has this email address".into())
-        }
-        _ => CloudError::Database(e),
-    })?;
-    if updated.rows_affected() != 1 {
+    let fields = UserFields {
+        display_name: &display_name,
+        email: &email,
+        mobile_phone: mobile_phone.as_deref(),
+        phone_verified_at,
+        role,
+        status,
+        two_factor_enabled,
+    };
+    if !db::users::write_fields(tx, &target.id, &target.company_id, &fields, now, seq).await? {
         return Err(CloudError::NotFound);
     }
-    let unlocked = if update.status == Some(UserStatus::Active) {
-        sqlx::query(
-            "UPDATE users SET consecutive_failures = 0, password_failures = 0, \
-             code_failures = 0, last_failure_at = NULL \
-             WHERE id = $1 AND consecutive_failures >= $2",
-        )
-        .bind(&target.id)
-        .bind(LOCK_AFTER_FAILURES)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected()
-            > 0
-    } else {
-        false
-    };
+    let unlocked = update.status == Some(UserStatus::Active)
+        && db::users::lift_lock(tx, &target.id, LOCK_AFTER_FAILURES).await?;
     // What ends the user's sessions (DESIGN.md, "What ends a session").
     let keep = (target.id == actor.id).then_some(actor_session.session_token_hash.as_str());
     if mobile_phone != target.mobile_phone
@@ -372,36 +295,23 @@ pub async fn apply_user_update(
     if unlocked {
         audit::record_in(tx, now, event(kinds::ACCOUNT_UNLOCKED, String::new())).await?;
     }
-    let user = store::user_in(tx, &target.id)
+    let user = db::users::user_in(tx, &target.id)
         .await?
         .ok_or(CloudError::NotFound)?;
     Ok(Applied::Done(user))
 }
 
 /// An admin edits their company profile (name, company-wide 2FA toggle).
-#[utoipa::path(
-    patch,
-    path = "/api/v1/company",
-    tag = "admin",
-    security(("bearer" = [])),
-    request_body = CompanyUpdate,
-    responses(
-        (status = 200, description = "The updated company", body = Company),
-        (status = 400, description = "two_factor_unavailable or validation", body = ApiError),
-        (status = 401, description = "unauthenticated or session_expired", body = ApiError),
-        (status = 403, description = "forbidden: caller is not an admin", body = ApiError),
-    )
-)]
 pub async fn update_company(
-    State(state): State<AppState>,
-    AdminUser(admin): AdminUser,
-    ApiJson(update): ApiJson<CompanyUpdate>,
-) -> Result<Json<Company>, CloudError> {
+    state: &AppState,
+    admin: &AdminUser,
+    update: &CompanyUpdate,
+) -> Result<Company, CloudError> {
     let mut tx = state.db.pool.begin().await?;
-    match apply_company_update(&mut tx, &admin, state.now(), &update, None).await? {
+    match apply_company_update(&mut tx, admin.authed(), state.now(), update, None).await? {
         Applied::Done(company) => {
             tx.commit().await?;
-            Ok(Json(company))
+            Ok(company)
         }
         Applied::Conflict(_) => Err(CloudError::Internal(
             "a merge conflict without a base".into(),
@@ -421,15 +331,15 @@ pub async fn apply_company_update(
     if actor.role != Role::Admin {
         return Err(CloudError::Forbidden);
     }
-    let seq = sync::next_change_seq(tx, &actor.company_id).await?;
-    let company = store::company_in(tx, &actor.company_id)
+    let seq = next_change_seq(tx, &actor.company_id).await?;
+    let company = db::companies::company_in(tx, &actor.company_id)
         .await?
         .ok_or_else(|| CloudError::Internal(format!("company of user {} missing", actor.id)))?;
     let merged;
     let update = match base {
         Some(base) if base.version != company.version => {
-            match sync::merge_company(&company, update, base.values) {
-                Ok(rest) if sync::company_update_is_empty(&rest) => {
+            match merge::merge_company(&company, update, base.values) {
+                Ok(rest) if merge::company_update_is_empty(&rest) => {
                     return Ok(Applied::Done(company));
                 }
                 Ok(rest) => {
@@ -451,17 +361,7 @@ pub async fn apply_company_update(
     if update.two_factor_required == Some(true) && !company.dms.supports_two_factor {
         return Err(CloudError::TwoFactorUnavailable);
     }
-    sqlx::query(
-        "UPDATE companies SET name = $1, two_factor_required = $2, version = version + 1, \
-         updated_at = $3, change_seq = $4 WHERE id = $5",
-    )
-    .bind(&name)
-    .bind(bool_to_db(required))
-    .bind(now)
-    .bind(seq)
-    .bind(&company.id)
-    .execute(&mut *tx)
-    .await?;
+    db::companies::write_profile(tx, &company.id, &name, required, now, seq).await?;
     let event = |kind, detail: String| Event {
         kind,
         actor_user_id: Some(actor.id.as_str()),
@@ -487,7 +387,7 @@ pub async fn apply_company_update(
     if name != company.name {
         audit::record_in(tx, now, event(kinds::COMPANY_UPDATED, "name".into())).await?;
     }
-    let company = store::company_in(tx, &actor.company_id)
+    let company = db::companies::company_in(tx, &actor.company_id)
         .await?
         .ok_or_else(|| CloudError::Internal(format!("company of user {} missing", actor.id)))?;
     Ok(Applied::Done(company))
@@ -496,25 +396,8 @@ pub async fn apply_company_update(
 /// An admin deletes a user of their company: a soft delete (the row stays as
 /// a tombstone that clients pull), every session and device grant of the user
 /// revoked. Never yourself, never the last active admin.
-#[utoipa::path(
-    delete,
-    path = "/api/v1/users/{id}",
-    tag = "admin",
-    security(("bearer" = [])),
-    params(("id" = String, Path, description = "User id")),
-    responses(
-        (status = 204, description = "Deleted"),
-        (status = 400, description = "validation: yourself, or the last active admin", body = ApiError),
-        (status = 401, description = "unauthenticated or session_expired", body = ApiError),
-        (status = 403, description = "forbidden: caller is not an admin, or the user is not in the caller's company", body = ApiError),
-    )
-)]
-pub async fn delete_user(
-    State(state): State<AppState>,
-    AdminUser(admin): AdminUser,
-    Path(id): Path<String>,
-) -> Result<StatusCode, CloudError> {
-    let actor = &admin.user;
+pub async fn delete_user(state: &AppState, admin: &AdminUser, id: &str) -> Result<(), CloudError> {
+    let actor = &admin.authed().user;
     if id == actor.id {
         return Err(CloudError::Validation(
             "you cannot delete your own account".into(),
@@ -522,23 +405,15 @@ pub async fn delete_user(
     }
     let now = state.now();
     let mut tx = state.db.pool.begin().await?;
-    let seq = sync::next_change_seq(&mut tx, &actor.company_id).await?;
-    let target = match store::user_in(&mut tx, &id).await? {
+    let seq = next_change_seq(&mut tx, &actor.company_id).await?;
+    let target = match db::users::user_in(&mut tx, id).await? {
         Some(user) if user.company_id == actor.company_id => user,
         _ => return Err(CloudError::Forbidden),
     };
     if target.role == Role::Admin && target.status == UserStatus::Active {
         ensure_another_active_admin(&mut tx, &target).await?;
     }
-    sqlx::query(
-        "UPDATE users SET deleted_at = $1, version = version + 1, updated_at = $1, \
-         change_seq = $2 WHERE id = $3",
-    )
-    .bind(now)
-    .bind(seq)
-    .bind(&target.id)
-    .execute(&mut *tx)
-    .await?;
+    db::users::mark_deleted(&mut tx, &target.id, now, seq).await?;
     security::end_sessions(&mut tx, Scope::User(&target.id), now, None).await?;
     let event = Event {
         kind: kinds::USER_DELETED,
@@ -550,5 +425,33 @@ pub async fn delete_user(
     audit::record_in(&mut tx, now, event).await?;
     tx.commit().await?;
     tracing::info!(user_id = %target.id, actor = %actor.id, "user deleted");
-    Ok(StatusCode::NO_CONTENT)
+    Ok(())
+}
+
+/// The operator's way back in for a locked-out company (`secureclose-cloud
+/// user unlock`): clears the account's failure counters (lifting a lock after
+/// 100 failures and any delay), ends its sessions, grants and attempts like
+/// every unlock, and audits it. The status stays as it is: a disabled user
+/// is re-activated by an admin. Returns the user as now stored.
+pub async fn unlock_by_operator(db: &Db, email: &str) -> Result<User, CloudError> {
+    let email = normalize_email(email);
+    let user = db::users::credentials_by_email(db, &email)
+        .await?
+        .ok_or_else(|| CloudError::Validation(format!("no account has the email {email}")))?
+        .user;
+    let now = clock::SystemClock.now_ms();
+    let mut tx = db.pool.begin().await?;
+    db::counters::clear_counters(&mut tx, &user.id).await?;
+    security::end_sessions(&mut tx, Scope::User(&user.id), now, None).await?;
+    let event = Event {
+        kind: kinds::ACCOUNT_UNLOCKED,
+        actor_user_id: None,
+        subject_user_id: Some(&user.id),
+        company_id: Some(&user.company_id),
+        detail: "by the operator (secureclose-cloud user unlock)".into(),
+    };
+    audit::record_in(&mut tx, now, event).await?;
+    tx.commit().await?;
+    tracing::info!(user_id = %user.id, "account unlocked by the operator");
+    Ok(user)
 }

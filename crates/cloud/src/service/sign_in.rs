@@ -1,23 +1,26 @@
-use std::net::SocketAddr;
+//! Signing in: the password step, the second factor by SMS, enrolling a
+//! first phone, resuming after an offline sign-in. Each ends in
+//! [`complete_sign_in`], the one place a session is issued.
 
-use axum::extract::{ConnectInfo, FromRequestParts, State};
-use axum::http::request::Parts;
-use axum::http::StatusCode;
-use axum::Json;
+use secureclose_protocol::rules::normalize_email;
 use secureclose_protocol::sync::ResumeRequest;
 use secureclose_protocol::{
-    ApiError, Challenge, Company, EnrollPhoneRequest, LoginRequest, LoginResponse,
-    ResendCodeRequest, SessionGrant, User, UserStatus, VerifyCodeRequest,
+    Challenge, Company, EnrollPhoneRequest, LoginRequest, LoginResponse, ResendCodeRequest,
+    SessionGrant, User, UserStatus, VerifyCodeRequest,
 };
 
-use super::ApiJson;
-use crate::audit::{self, kinds, Event};
-use crate::auth::{new_session_token, normalize_email, token_hash, AuthedUser};
+use super::sessions::SourceAddr;
+use super::two_factor::{self, CodeCheck, Counter, Failure, Purpose};
 use crate::clock::ms;
+use crate::db::audit::{self, kinds, Event};
+use crate::db::challenges::{self, ChallengeRow};
+use crate::db::counters;
+use crate::db::security::{self, Scope};
+use crate::db::{self, Db};
 use crate::error::CloudError;
-use crate::security::{self, Scope};
-use crate::twofactor::{self, CodeCheck, Counter, Failure, Purpose};
-use crate::{device, phone, store, AppState};
+use crate::phone;
+use crate::state::AppState;
+use crate::tokens::{new_session_token, token_hash};
 
 /// Longest password accepted; longer input only burns CPU in the hash.
 const MAX_PASSWORD_BYTES: usize = 1024;
@@ -72,7 +75,7 @@ async fn check_password(
     }
     let db = &state.db;
     let config = &state.config;
-    twofactor::check_source(
+    counters::check_source(
         db,
         &source.0,
         config.source_failure_limit,
@@ -80,31 +83,31 @@ async fn check_password(
         state.now(),
     )
     .await?;
-    let found = store::credentials_by_email(db, &email).await?;
-    let unknown_hash = twofactor::unknown_email_counter(&email);
+    let found = db::users::credentials_by_email(db, &email).await?;
+    let unknown_hash = two_factor::unknown_email_counter(&email);
     let counter = match &found {
         Some(credentials) => Counter::User(&credentials.user.id),
         None => Counter::UnknownEmail(&unknown_hash),
     };
-    twofactor::reserve_attempt(db, counter, state.now()).await?;
+    counters::reserve_attempt(db, counter, state.now()).await?;
     let stored = found.as_ref().map(|c| c.password_hash.clone());
     // An unknown email is verified against a dummy hash: same cost, same answer.
     let matches = match state.hasher.verify(password, stored).await {
         Ok(matches) => matches,
         Err(e) => {
-            twofactor::release_attempt(db, counter).await?;
+            counters::release_attempt(db, counter).await?;
             return Err(e);
         }
     };
     let now = state.now();
     if !matches {
-        twofactor::record_source_failure(db, &source.0, config.source_window, now).await?;
+        counters::record_source_failure(db, &source.0, config.source_window, now).await?;
     }
     let (user, security_stamp) = match found {
         Some(credentials) if matches => (credentials.user, credentials.security_stamp),
         Some(credentials) => {
             let user = credentials.user;
-            let locked = twofactor::record_failure(db, &user.id, Failure::Password, now).await?;
+            let locked = counters::record_failure(db, &user.id, Failure::Password, now).await?;
             audit::record(
                 db,
                 now,
@@ -117,7 +120,7 @@ async fn check_password(
             return Err(CloudError::InvalidCredentials);
         }
         None => {
-            twofactor::record_unknown_failure(db, &unknown_hash, now).await?;
+            counters::record_unknown_failure(db, &unknown_hash, now).await?;
             let event = Event {
                 kind: kinds::LOGIN_FAILED,
                 detail: "unknown account".into(),
@@ -127,29 +130,11 @@ async fn check_password(
             return Err(CloudError::InvalidCredentials);
         }
     };
-    twofactor::password_accepted(db, &user.id).await?;
+    counters::password_accepted(db, &user.id).await?;
     Ok(PasswordOk {
         user,
         security_stamp,
     })
-}
-
-/// The peer address of a sign-in request, the key of the per-source throttle.
-/// Only the IP: one machine's many ports are one source. Behind a reverse
-/// proxy every request shares the proxy's address: see the README.
-pub struct SourceAddr(String);
-
-impl FromRequestParts<AppState> for SourceAddr {
-    type Rejection = CloudError;
-
-    async fn from_request_parts(parts: &mut Parts, _: &AppState) -> Result<Self, CloudError> {
-        let ConnectInfo(addr) = parts
-            .extensions
-            .get::<ConnectInfo<SocketAddr>>()
-            .cloned()
-            .ok_or_else(|| CloudError::Internal("no peer address on the request".into()))?;
-        Ok(SourceAddr(addr.ip().to_canonical().to_string()))
-    }
 }
 
 /// Email + password. Whether a second factor follows is recomputed from the
@@ -159,32 +144,15 @@ impl FromRequestParts<AppState> for SourceAddr {
 /// (`phone_enrollment_required`). Nobody, admins included, skips it.
 /// A phone on file that is not yet verified (an admin entered or changed it)
 /// gets the code too and becomes verified by it: the article's first procedure.
-#[utoipa::path(
-    post,
-    path = "/api/v1/login",
-    tag = "session",
-    request_body = LoginRequest,
-    responses(
-        (status = 200, description = "Password accepted: signed_in, second_factor_required (code sent) or phone_enrollment_required", body = LoginResponse),
-        (status = 400, description = "validation: malformed request", body = ApiError),
-        (status = 401, description = "invalid_credentials", body = ApiError),
-        (status = 403, description = "account_disabled (only after a correct password)", body = ApiError),
-        (status = 413, description = "payload_too_large", body = ApiError),
-        (status = 423, description = "account_locked: 100 consecutive failures; an admin must re-activate the account", body = ApiError),
-        (status = 429, description = "rate_limited (growing delay after repeated failures; retry_at) or sms_limit (retry_at)", body = ApiError),
-        (status = 502, description = "sms_failed: the code could not be sent", body = ApiError),
-        (status = 503, description = "server_busy: too many logins queued; retry", body = ApiError),
-    )
-)]
 pub async fn login(
-    State(state): State<AppState>,
-    source: SourceAddr,
-    ApiJson(request): ApiJson<LoginRequest>,
-) -> Result<Json<LoginResponse>, CloudError> {
+    state: &AppState,
+    source: &SourceAddr,
+    request: LoginRequest,
+) -> Result<LoginResponse, CloudError> {
     let PasswordOk {
         user,
         security_stamp,
-    } = check_password(&state, &source, &request.email, request.password).await?;
+    } = check_password(state, source, &request.email, request.password).await?;
     let db = &state.db;
     let now = state.now();
     if user.status == UserStatus::Disabled {
@@ -196,17 +164,17 @@ pub async fn login(
         .await?;
         return Err(CloudError::AccountDisabled);
     }
-    let company = store::company_of(db, &user).await?;
+    let company = db::companies::company_of(db, &user).await?;
 
-    if !twofactor::needs_second_factor(&user, &company) {
-        return complete_sign_in(&state, user, company, "password", None, security_stamp).await;
+    if !two_factor::needs_second_factor(&user, &company) {
+        return complete_sign_in(state, user, company, "password", None, security_stamp).await;
     }
     // As the help-center article says: a user with a mobile phone on file gets
     // the code there (an admin-entered number becomes verified when a code sent
     // to it comes back); a user without one enrols one. Never a skipped factor.
     match user.mobile_phone.clone() {
         Some(phone) => {
-            let (id, row) = twofactor::create_challenge(
+            let (id, row) = challenges::create_challenge(
                 db,
                 &user.id,
                 Purpose::SecondFactor,
@@ -215,15 +183,15 @@ pub async fn login(
                 now,
             )
             .await?;
-            let row = twofactor::send_code(&state, &id, &row, &phone, &user).await?;
-            Ok(Json(LoginResponse::SecondFactorRequired {
+            let row = two_factor::send_code(state, &id, &row, &phone, &user).await?;
+            Ok(LoginResponse::SecondFactorRequired {
                 challenge: row.view(&id),
-            }))
+            })
         }
         None => {
             // The password alone lets this user choose their first phone (the
             // article's procedure): audited, so admins see every such start.
-            let (id, row) = twofactor::create_challenge(
+            let (id, row) = challenges::create_challenge(
                 db,
                 &user.id,
                 Purpose::Enrollment,
@@ -242,9 +210,9 @@ pub async fn login(
                 ),
             )
             .await?;
-            Ok(Json(LoginResponse::PhoneEnrollmentRequired {
+            Ok(LoginResponse::PhoneEnrollmentRequired {
                 challenge: row.view(&id),
-            }))
+            })
         }
     }
 }
@@ -260,13 +228,13 @@ async fn complete_sign_in(
     how: &str,
     second_factor_at: Option<i64>,
     security_stamp: i64,
-) -> Result<Json<LoginResponse>, CloudError> {
+) -> Result<LoginResponse, CloudError> {
     let db = &state.db;
     let now = state.now();
-    twofactor::sign_in_completed(db, &user.id).await?;
+    counters::sign_in_completed(db, &user.id).await?;
     let token = new_session_token();
     let expires_at = now.saturating_add(ms(state.config.session_ttl));
-    store::insert_session(
+    db::sessions::insert_session(
         db,
         &token_hash(&token),
         &user.id,
@@ -275,10 +243,11 @@ async fn complete_sign_in(
         security_stamp,
     )
     .await?;
-    let device_token = device::issue(db, &user.id, second_factor_at, security_stamp, now).await?;
+    let device_token =
+        db::devices::issue(db, &user.id, second_factor_at, security_stamp, now).await?;
     audit::record(db, now, user_event(kinds::LOGIN_SUCCEEDED, &user, how)).await?;
     tracing::info!(user_id = %user.id, company_id = %company.id, "signed in");
-    Ok(Json(LoginResponse::SignedIn {
+    Ok(LoginResponse::SignedIn {
         session: SessionGrant {
             token,
             expires_at,
@@ -286,51 +255,37 @@ async fn complete_sign_in(
         },
         user,
         company,
-    }))
+    })
 }
 
 /// Finishes a login with the code sent by SMS. For an enrolment, the phone
 /// that received the code is saved to the profile as verified.
-#[utoipa::path(
-    post,
-    path = "/api/v1/login/verify",
-    tag = "session",
-    request_body = VerifyCodeRequest,
-    responses(
-        (status = 200, description = "Code accepted: signed_in", body = LoginResponse),
-        (status = 400, description = "invalid_code (attempts_left), code_expired, or validation", body = ApiError),
-        (status = 401, description = "challenge_closed: 5 wrong codes, attempt expired or already used; sign in again", body = ApiError),
-        (status = 403, description = "account_disabled", body = ApiError),
-        (status = 423, description = "account_locked", body = ApiError),
-        (status = 429, description = "rate_limited: growing delay after repeated failures (retry_at)", body = ApiError),
-    )
-)]
 pub async fn verify(
-    State(state): State<AppState>,
-    ApiJson(request): ApiJson<VerifyCodeRequest>,
-) -> Result<Json<LoginResponse>, CloudError> {
+    state: &AppState,
+    request: VerifyCodeRequest,
+) -> Result<LoginResponse, CloudError> {
     let db = &state.db;
-    let row = twofactor::open_challenge(db, &request.challenge_id, state.now()).await?;
-    let user = store::user_by_id(db, &row.user_id)
+    let row = challenges::open_challenge(db, &request.challenge_id, state.now()).await?;
+    let user = db::users::user_by_id(db, &row.user_id)
         .await?
         .ok_or(CloudError::ChallengeClosed)?;
-    ensure_attempt_fits_profile(&state, &row, &user).await?;
-    twofactor::reserve_attempt(db, Counter::User(&row.user_id), state.now()).await?;
+    ensure_attempt_fits_profile(state, &row, &user).await?;
+    counters::reserve_attempt(db, Counter::User(&row.user_id), state.now()).await?;
     let now = state.now();
-    let checked = twofactor::check_code(db, &request.challenge_id, &row, &request.code, now).await;
+    let checked = two_factor::check_code(db, &request.challenge_id, &row, &request.code, now).await;
     match checked {
         Ok(CodeCheck::Correct) => {}
         Ok(CodeCheck::Wrong(error)) => {
-            let locked = twofactor::record_failure(db, &user.id, Failure::Code, now).await?;
+            let locked = counters::record_failure(db, &user.id, Failure::Code, now).await?;
             let detail = format!("{} code", row.purpose.as_str());
             audit::record(db, now, user_event(kinds::CODE_FAILED, &user, detail)).await?;
             if locked {
-                lock_account(&state, &user, now).await?;
+                lock_account(state, &user, now).await?;
             }
             return Err(error);
         }
         Err(error) => {
-            twofactor::release_attempt(db, Counter::User(&user.id)).await?;
+            counters::release_attempt(db, Counter::User(&user.id)).await?;
             return Err(error);
         }
     }
@@ -345,9 +300,10 @@ pub async fn verify(
     let verifies = enrolment || (user.phone_verified_at.is_none() && !phone.is_empty());
     let security_stamp = if verifies {
         let Some(stamp) =
-            store::set_verified_phone(db, &user, phone, enrolment, row.security_stamp, now).await?
+            db::users::set_verified_phone(db, &user, phone, enrolment, row.security_stamp, now)
+                .await?
         else {
-            twofactor::release_attempt(db, Counter::User(&user.id)).await?;
+            counters::release_attempt(db, Counter::User(&user.id)).await?;
             return Err(CloudError::ChallengeClosed);
         };
         let (kind, detail) = if enrolment {
@@ -369,12 +325,12 @@ pub async fn verify(
     } else {
         row.security_stamp
     };
-    let user = store::user_by_id(db, &user.id)
+    let user = db::users::user_by_id(db, &user.id)
         .await?
         .ok_or(CloudError::ChallengeClosed)?;
-    let company = store::company_of(db, &user).await?;
+    let company = db::companies::company_of(db, &user).await?;
     complete_sign_in(
-        &state,
+        state,
         user,
         company,
         "password and SMS code",
@@ -390,7 +346,7 @@ pub async fn verify(
 /// enrolment never replaces one). Otherwise the attempt is closed.
 async fn ensure_attempt_fits_profile(
     state: &AppState,
-    row: &twofactor::ChallengeRow,
+    row: &ChallengeRow,
     user: &User,
 ) -> Result<(), CloudError> {
     let fits = match row.purpose {
@@ -400,7 +356,7 @@ async fn ensure_attempt_fits_profile(
     if fits {
         return Ok(());
     }
-    twofactor::close_challenge(&state.db, &row.id_hash, state.now(), "profile_changed").await?;
+    challenges::close_challenge(&state.db, &row.id_hash, state.now(), "profile_changed").await?;
     Err(CloudError::ChallengeClosed)
 }
 
@@ -411,37 +367,23 @@ async fn ensure_attempt_fits_profile(
 /// user active, the company allows offline use, and, when the user needs 2FA
 /// now, the grant's last second factor is within the company's offline hours.
 /// The refusal never says which check failed. The used grant is replaced.
-#[utoipa::path(
-    post,
-    path = "/api/v1/login/resume",
-    tag = "session",
-    request_body = ResumeRequest,
-    responses(
-        (status = 200, description = "signed_in: a new session and a new device token", body = LoginResponse),
-        (status = 400, description = "validation: malformed request", body = ApiError),
-        (status = 401, description = "resume_refused: sign in again online", body = ApiError),
-        (status = 423, description = "account_locked", body = ApiError),
-        (status = 429, description = "rate_limited (retry_at)", body = ApiError),
-        (status = 503, description = "server_busy", body = ApiError),
-    )
-)]
 pub async fn resume(
-    State(state): State<AppState>,
-    source: SourceAddr,
-    ApiJson(request): ApiJson<ResumeRequest>,
-) -> Result<Json<LoginResponse>, CloudError> {
+    state: &AppState,
+    source: &SourceAddr,
+    request: ResumeRequest,
+) -> Result<LoginResponse, CloudError> {
     let PasswordOk {
         user,
         security_stamp,
-    } = match check_password(&state, &source, &request.email, request.password).await {
+    } = match check_password(state, source, &request.email, request.password).await {
         Ok(checked) => checked,
         Err(CloudError::InvalidCredentials) => return Err(CloudError::ResumeRefused),
         Err(e) => return Err(e),
     };
     let db = &state.db;
     let now = state.now();
-    let company = store::company_of(db, &user).await?;
-    let grant = device::find(db, &request.device_token).await?;
+    let company = db::companies::company_of(db, &user).await?;
+    let grant = db::devices::find(db, &request.device_token).await?;
     let second_factor_at = match &grant {
         Some(grant)
             if grant.user_id == user.id
@@ -454,17 +396,17 @@ pub async fn resume(
         _ => return refuse_resume(db, &user, now).await,
     };
     // A 2FA user resumes only within the offline grace of their last code here.
-    if twofactor::needs_second_factor(&user, &company)
+    if two_factor::needs_second_factor(&user, &company)
         && !company
             .offline_policy
             .covers_second_factor_at(second_factor_at, now)
     {
         return refuse_resume(db, &user, now).await;
     }
-    device::revoke(db, &request.device_token, now).await?;
+    db::devices::revoke(db, &request.device_token, now).await?;
     audit::record(db, now, user_event(kinds::SESSION_RESUMED, &user, "")).await?;
     complete_sign_in(
-        &state,
+        state,
         user,
         company,
         "offline resume",
@@ -474,11 +416,7 @@ pub async fn resume(
     .await
 }
 
-async fn refuse_resume(
-    db: &crate::db::Db,
-    user: &User,
-    now: i64,
-) -> Result<Json<LoginResponse>, CloudError> {
+async fn refuse_resume(db: &Db, user: &User, now: i64) -> Result<LoginResponse, CloudError> {
     audit::record(
         db,
         now,
@@ -490,88 +428,42 @@ async fn refuse_resume(
 
 /// Sends a new code for the attempt (30 s cooldown; at most 5 sends per
 /// 10 minutes per user and per number). The new code replaces the old one.
-#[utoipa::path(
-    post,
-    path = "/api/v1/login/resend",
-    tag = "session",
-    request_body = ResendCodeRequest,
-    responses(
-        (status = 200, description = "A new code was sent", body = Challenge),
-        (status = 400, description = "validation: no phone entered yet (enrolment)", body = ApiError),
-        (status = 401, description = "challenge_closed", body = ApiError),
-        (status = 429, description = "resend_too_soon or sms_limit (retry_at)", body = ApiError),
-        (status = 502, description = "sms_failed", body = ApiError),
-    )
-)]
 pub async fn resend(
-    State(state): State<AppState>,
-    ApiJson(request): ApiJson<ResendCodeRequest>,
-) -> Result<Json<Challenge>, CloudError> {
+    state: &AppState,
+    request: &ResendCodeRequest,
+) -> Result<Challenge, CloudError> {
     let db = &state.db;
-    let row = twofactor::open_challenge(db, &request.challenge_id, state.now()).await?;
+    let row = challenges::open_challenge(db, &request.challenge_id, state.now()).await?;
     let phone = row
         .phone
         .clone()
         .ok_or_else(|| CloudError::Validation("enter your mobile phone number first".into()))?;
-    let user = store::user_by_id(db, &row.user_id)
+    let user = db::users::user_by_id(db, &row.user_id)
         .await?
         .ok_or(CloudError::ChallengeClosed)?;
-    ensure_attempt_fits_profile(&state, &row, &user).await?;
-    let row = twofactor::send_code(&state, &request.challenge_id, &row, &phone, &user).await?;
-    Ok(Json(row.view(&request.challenge_id)))
+    ensure_attempt_fits_profile(state, &row, &user).await?;
+    let row = two_factor::send_code(state, &request.challenge_id, &row, &phone, &user).await?;
+    Ok(row.view(&request.challenge_id))
 }
 
 /// Enrolment: the mobile phone to verify; a code is sent to it. Parsed to
 /// E.164 (US default region, international accepted).
-#[utoipa::path(
-    post,
-    path = "/api/v1/login/enroll-phone",
-    tag = "session",
-    request_body = EnrollPhoneRequest,
-    responses(
-        (status = 200, description = "A code was sent to the new number", body = Challenge),
-        (status = 400, description = "invalid_phone, or validation (not an enrolment)", body = ApiError),
-        (status = 401, description = "challenge_closed", body = ApiError),
-        (status = 429, description = "resend_too_soon or sms_limit (retry_at)", body = ApiError),
-        (status = 502, description = "sms_failed", body = ApiError),
-    )
-)]
 pub async fn enroll_phone(
-    State(state): State<AppState>,
-    ApiJson(request): ApiJson<EnrollPhoneRequest>,
-) -> Result<Json<Challenge>, CloudError> {
+    state: &AppState,
+    request: &EnrollPhoneRequest,
+) -> Result<Challenge, CloudError> {
     let db = &state.db;
-    let row = twofactor::open_challenge(db, &request.challenge_id, state.now()).await?;
+    let row = challenges::open_challenge(db, &request.challenge_id, state.now()).await?;
     if row.purpose != Purpose::Enrollment {
         return Err(CloudError::Validation(
             "this sign-in uses the phone already on file".into(),
         ));
     }
     let phone = phone::normalize(&request.mobile_phone)?;
-    let user = store::user_by_id(db, &row.user_id)
+    let user = db::users::user_by_id(db, &row.user_id)
         .await?
         .ok_or(CloudError::ChallengeClosed)?;
-    ensure_attempt_fits_profile(&state, &row, &user).await?;
-    let row = twofactor::send_code(&state, &request.challenge_id, &row, &phone, &user).await?;
-    Ok(Json(row.view(&request.challenge_id)))
-}
-
-/// Revokes the caller's session; the token stops working at once.
-#[utoipa::path(
-    post,
-    path = "/api/v1/logout",
-    tag = "session",
-    security(("bearer" = [])),
-    responses(
-        (status = 204, description = "Session revoked"),
-        (status = 401, description = "unauthenticated or session_expired", body = ApiError),
-    )
-)]
-pub async fn logout(
-    State(state): State<AppState>,
-    authed: AuthedUser,
-) -> Result<StatusCode, CloudError> {
-    store::revoke_session(&state.db, &authed.session_token_hash, state.now()).await?;
-    tracing::info!(user_id = %authed.user.id, "signed out");
-    Ok(StatusCode::NO_CONTENT)
+    ensure_attempt_fits_profile(state, &row, &user).await?;
+    let row = two_factor::send_code(state, &request.challenge_id, &row, &phone, &user).await?;
+    Ok(row.view(&request.challenge_id))
 }

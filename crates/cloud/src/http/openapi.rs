@@ -1,11 +1,12 @@
-//! The OpenAPI document, generated from the handlers' `#[utoipa::path]`s.
+//! The OpenAPI document: what [`super::api`] registers, under this info,
+//! these tags and the bearer scheme.
+
+use std::sync::LazyLock;
 
 use axum::Json;
 use secureclose_protocol as protocol;
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
-
-use crate::routes;
 
 #[derive(OpenApi)]
 #[openapi(
@@ -13,29 +14,8 @@ use crate::routes;
         title = "SecureClose Cloud API",
         description = "Accounts, companies and sessions for SecureClose Desktop. Errors are always `{code, message}`."
     ),
-    paths(
-        routes::health::health,
-        routes::session::login,
-        routes::session::verify,
-        routes::session::resend,
-        routes::session::enroll_phone,
-        routes::session::logout,
-        routes::session::resume,
-        routes::sync::changes,
-        routes::sync::push,
-        routes::admin::delete_user,
-        routes::account::me,
-        routes::account::company,
-        routes::account::users,
-        routes::admin::get_user,
-        routes::admin::update_user,
-        routes::admin::update_company,
-        routes::dev::outbox,
-        routes::updates::check,
-        openapi_json,
-    ),
     components(schemas(
-        crate::releases::UpdateManifest,
+        crate::service::releases::UpdateManifest,
         protocol::ApiError,
         protocol::Health,
         protocol::LoginRequest,
@@ -89,9 +69,13 @@ impl Modify for BearerAuth {
     }
 }
 
+/// Built once from the router's own registrations.
+static DOCUMENT: LazyLock<utoipa::openapi::OpenApi> =
+    LazyLock::new(|| super::api(true, 0).split_for_parts().1);
+
 /// The document as pretty JSON (what `secureclose-cloud openapi` prints).
 pub fn openapi_document() -> Result<String, crate::CloudError> {
-    ApiDoc::openapi()
+    DOCUMENT
         .to_pretty_json()
         .map_err(|e| crate::CloudError::Internal(format!("openapi serialisation: {e}")))
 }
@@ -104,7 +88,7 @@ pub fn openapi_document() -> Result<String, crate::CloudError> {
     responses((status = 200, description = "OpenAPI document of this API", content_type = "application/json"))
 )]
 pub async fn openapi_json() -> Json<utoipa::openapi::OpenApi> {
-    Json(ApiDoc::openapi())
+    Json(DOCUMENT.clone())
 }
 
 #[cfg(test)]

@@ -10,9 +10,8 @@ use std::cmp::Ordering;
 use reqwest::Url;
 use semver::Version;
 use serde::Serialize;
-use sqlx::Row as _;
 
-use crate::db::Db;
+use crate::db::{self, Db};
 use crate::error::CloudError;
 
 /// `{{target}}` values of tauri-plugin-updater.
@@ -108,21 +107,18 @@ pub fn validate(release: &NewRelease) -> Result<Version, CloudError> {
 /// is a conflict: a published artifact is never silently replaced.
 pub async fn add(db: &Db, release: &NewRelease) -> Result<(), CloudError> {
     let version = validate(release)?;
-    let inserted = sqlx::query(
-        "INSERT INTO releases (target, arch, installer, version, url, signature, notes, pub_date) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT DO NOTHING",
-    )
-    .bind(&release.target)
-    .bind(&release.arch)
-    .bind(&release.installer)
-    .bind(version.to_string())
-    .bind(&release.url)
-    .bind(release.signature.trim())
-    .bind(&release.notes)
-    .bind(release.pub_date)
-    .execute(&db.pool)
-    .await?;
-    if inserted.rows_affected() == 0 {
+    let version_text = version.to_string();
+    let row = db::releases::ReleaseRow {
+        target: &release.target,
+        arch: &release.arch,
+        installer: &release.installer,
+        version: &version_text,
+        url: &release.url,
+        signature: release.signature.trim(),
+        notes: &release.notes,
+        pub_date: release.pub_date,
+    };
+    if !db::releases::insert(db, &row).await? {
         return Err(CloudError::Conflict(format!(
             "release {version} for {}/{}/{} is already registered",
             release.target, release.arch, release.installer
@@ -140,21 +136,12 @@ pub async fn newer_than(
     installer: &str,
     current: &Version,
 ) -> Result<Option<UpdateManifest>, CloudError> {
-    let rows = sqlx::query(
-        "SELECT version, url, signature, notes, pub_date FROM releases \
-         WHERE target = $1 AND arch = $2 AND installer = $3",
-    )
-    .bind(target)
-    .bind(arch)
-    .bind(installer)
-    .fetch_all(&db.pool)
-    .await?;
-    let mut best: Option<(Version, sqlx::any::AnyRow)> = None;
+    let rows = db::releases::for_platform(db, target, arch, installer).await?;
+    let mut best: Option<(Version, db::releases::StoredRelease)> = None;
     for row in rows {
-        let text: String = row.try_get("version")?;
         // Stored versions were validated; skip rather than fail every client on one bad row.
-        let Ok(version) = Version::parse(&text) else {
-            tracing::warn!(version = %text, "unparseable release version in database");
+        let Ok(version) = Version::parse(&row.version) else {
+            tracing::warn!(version = %row.version, "unparseable release version in database");
             continue;
         };
         if best
@@ -172,10 +159,10 @@ pub async fn newer_than(
     }
     Ok(Some(UpdateManifest {
         version: version.to_string(),
-        notes: row.try_get("notes")?,
-        pub_date: rfc3339_utc(row.try_get("pub_date")?),
-        url: row.try_get("url")?,
-        signature: row.try_get("signature")?,
+        notes: row.notes,
+        pub_date: rfc3339_utc(row.pub_date),
+        url: row.url,
+        signature: row.signature,
     }))
 }
 

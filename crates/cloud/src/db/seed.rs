@@ -3,10 +3,12 @@
 
 use secureclose_protocol::{Role, UserStatus};
 
-use crate::auth::{hash_password_blocking, random_password};
-use crate::db::{self, bool_to_db, now_ms, Db};
+use super::companies::next_change_seq;
+use super::{self as db, bool_to_db, Db};
+use crate::clock::now_ms;
 use crate::error::CloudError;
-use crate::sync::next_change_seq;
+use crate::passwords::hash_password_blocking;
+use crate::tokens::random_password;
 
 pub const DEMO_COMPANY_NAME: &str = "Desert Sun Motors";
 pub const DEMO_ADMIN_EMAIL: &str = "admin@desertsun.example";
@@ -257,7 +259,7 @@ async fn seed_company(
     }
     for (spec_user, hash) in spec.users.iter().zip(hashes) {
         let verified_at = spec_user.phone_verified.then_some(now);
-        // One number per row (see crate::sync): desktops pull the refresh.
+        // One number per row (see db::companies::next_change_seq): desktops pull the refresh.
         let seq = next_change_seq(&mut tx, &company_id).await?;
         let updated = sqlx::query(
             // Re-seeding also lifts any lock or delay left from earlier tries,

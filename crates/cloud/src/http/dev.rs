@@ -6,7 +6,8 @@ use secureclose_protocol::OutboxMessage;
 use serde::Deserialize;
 
 use crate::error::CloudError;
-use crate::{phone, sms, AppState};
+use crate::state::AppState;
+use crate::{phone, service};
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 pub struct OutboxQuery {
@@ -34,5 +35,5 @@ pub async fn outbox(
         .to
         .as_deref()
         .map(|to| phone::normalize(to).unwrap_or_else(|_| to.trim().to_string()));
-    Ok(Json(sms::list_outbox(&state.db.pool, to.as_deref()).await?))
+    Ok(Json(service::dev_outbox(&state, to.as_deref()).await?))
 }

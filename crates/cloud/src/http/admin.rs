@@ -1,0 +1,116 @@
+//! Admin edits of users and the company (tag `admin`): the requests of
+//! `service::users`. Only inside the caller's own company.
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::Json;
+use secureclose_protocol::{ApiError, Company, CompanyUpdate, User, UserUpdate};
+
+use super::extract::ApiJson;
+use crate::error::CloudError;
+use crate::service::sessions::{AdminUser, AuthedUser};
+use crate::service::users;
+use crate::state::AppState;
+
+/// One user of the caller's company.
+#[utoipa::path(
+    get,
+    path = "/api/v1/users/{id}",
+    tag = "admin",
+    security(("bearer" = [])),
+    params(("id" = String, Path, description = "User id")),
+    responses(
+        (status = 200, description = "The user", body = User),
+        (status = 401, description = "unauthenticated or session_expired", body = ApiError),
+        (status = 403, description = "forbidden: not a user of the caller's company", body = ApiError),
+    )
+)]
+pub async fn get_user(
+    State(state): State<AppState>,
+    authed: AuthedUser,
+    Path(id): Path<String>,
+) -> Result<Json<User>, CloudError> {
+    Ok(Json(users::get_user(&state, &authed.user, &id).await?))
+}
+
+/// An admin edits a user of their company (General Info and Login Info).
+/// Rules: the phone is stored as E.164 and a changed phone is unverified
+/// again; 2FA cannot be turned on without a phone, nor where the DMS does
+/// not support it; the last active admin cannot be demoted or disabled.
+/// A user's phone cannot be removed while 2FA applies to them.
+/// Setting `status: active` also lifts a lock after 100 failures.
+/// A change of phone, 2FA, status or lock ends the user's sessions, device
+/// grants and open sign-in attempts (see db::security); an admin editing
+/// themselves keeps the session they edit from. 2FA off closes attempts only.
+#[utoipa::path(
+    patch,
+    path = "/api/v1/users/{id}",
+    tag = "admin",
+    security(("bearer" = [])),
+    params(("id" = String, Path, description = "User id")),
+    request_body = UserUpdate,
+    responses(
+        (status = 200, description = "The updated user", body = User),
+        (status = 400, description = "invalid_phone, phone_required, two_factor_unavailable or validation", body = ApiError),
+        (status = 401, description = "unauthenticated or session_expired", body = ApiError),
+        (status = 403, description = "forbidden: caller is not an admin, or the user is not in the caller's company", body = ApiError),
+        (status = 409, description = "conflict: the email belongs to another user", body = ApiError),
+    )
+)]
+pub async fn update_user(
+    State(state): State<AppState>,
+    admin: AdminUser,
+    Path(id): Path<String>,
+    ApiJson(update): ApiJson<UserUpdate>,
+) -> Result<Json<User>, CloudError> {
+    Ok(Json(
+        users::update_user(&state, &admin, &id, &update).await?,
+    ))
+}
+
+/// An admin edits their company profile (name, company-wide 2FA toggle).
+#[utoipa::path(
+    patch,
+    path = "/api/v1/company",
+    tag = "admin",
+    security(("bearer" = [])),
+    request_body = CompanyUpdate,
+    responses(
+        (status = 200, description = "The updated company", body = Company),
+        (status = 400, description = "two_factor_unavailable or validation", body = ApiError),
+        (status = 401, description = "unauthenticated or session_expired", body = ApiError),
+        (status = 403, description = "forbidden: caller is not an admin", body = ApiError),
+    )
+)]
+pub async fn update_company(
+    State(state): State<AppState>,
+    admin: AdminUser,
+    ApiJson(update): ApiJson<CompanyUpdate>,
+) -> Result<Json<Company>, CloudError> {
+    Ok(Json(users::update_company(&state, &admin, &update).await?))
+}
+
+/// An admin deletes a user of their company: a soft delete (the row stays as
+/// a tombstone that clients pull), every session and device grant of the user
+/// revoked. Never yourself, never the last active admin.
+#[utoipa::path(
+    delete,
+    path = "/api/v1/users/{id}",
+    tag = "admin",
+    security(("bearer" = [])),
+    params(("id" = String, Path, description = "User id")),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 400, description = "validation: yourself, or the last active admin", body = ApiError),
+        (status = 401, description = "unauthenticated or session_expired", body = ApiError),
+        (status = 403, description = "forbidden: caller is not an admin, or the user is not in the caller's company", body = ApiError),
+    )
+)]
+pub async fn delete_user(
+    State(state): State<AppState>,
+    admin: AdminUser,
+    Path(id): Path<String>,
+) -> Result<StatusCode, CloudError> {
+    users::delete_user(&state, &admin, &id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}

@@ -1,0 +1,77 @@
+//! Who is asking: a bearer token turned into the signed-in user, and the
+//! types that carry that answer into the services.
+
+use secureclose_protocol::{Role, User, UserStatus};
+
+use crate::db;
+use crate::error::CloudError;
+use crate::state::AppState;
+use crate::tokens::token_hash;
+
+/// A request carrying a valid, unexpired, unrevoked session of an active user.
+#[derive(Debug, Clone)]
+pub struct AuthedUser {
+    pub user: User,
+    /// Identifies the session (for logout) without holding the token itself.
+    pub session_token_hash: String,
+}
+
+/// An [`AuthedUser`] whose role is admin; anyone else gets 403 forbidden.
+/// Handlers that edit users or the company take this type, so the check
+/// cannot be forgotten; the only way to make one is [`TryFrom`].
+#[derive(Debug, Clone)]
+pub struct AdminUser(AuthedUser);
+
+impl TryFrom<AuthedUser> for AdminUser {
+    type Error = CloudError;
+
+    fn try_from(authed: AuthedUser) -> Result<Self, CloudError> {
+        if authed.user.role != Role::Admin {
+            return Err(CloudError::Forbidden);
+        }
+        Ok(AdminUser(authed))
+    }
+}
+
+impl AdminUser {
+    pub fn authed(&self) -> &AuthedUser {
+        &self.0
+    }
+}
+
+/// The peer address of a sign-in request, the key of the per-source throttle.
+/// Behind a reverse proxy every request shares the proxy's address: see the
+/// README.
+pub struct SourceAddr(pub String);
+
+/// The session a bearer token names, if it still counts.
+pub async fn authenticate(state: &AppState, token: &str) -> Result<AuthedUser, CloudError> {
+    let hash = token_hash(token);
+    let session = db::sessions::session_with_user(&state.db, &hash)
+        .await?
+        .ok_or(CloudError::Unauthenticated)?;
+    // A disabled user's session is ended (see db::security), but the holder
+    // is told why, so their desktop can end its offline access too.
+    if session.user.status == UserStatus::Disabled {
+        return Err(CloudError::AccountDisabled);
+    }
+    // Revoked, or issued before a security change (re-enabling a user never
+    // revives a session from before the disable).
+    if session.revoked_at.is_some() || session.stale {
+        return Err(CloudError::Unauthenticated);
+    }
+    if session.expires_at <= state.now() {
+        return Err(CloudError::SessionExpired);
+    }
+    Ok(AuthedUser {
+        user: session.user,
+        session_token_hash: hash,
+    })
+}
+
+/// Revokes the caller's session; the token stops working at once.
+pub async fn sign_out(state: &AppState, authed: &AuthedUser) -> Result<(), CloudError> {
+    db::sessions::revoke_session(&state.db, &authed.session_token_hash, state.now()).await?;
+    tracing::info!(user_id = %authed.user.id, "signed out");
+    Ok(())
+}
