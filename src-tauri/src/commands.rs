@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use secureclose_core::ipc::{
+use secureclose_core::views::{
     AppInfo, LoginOutcome, SessionView, SyncStatus, UpdateInfo, UpdateProgress, UsersPage,
 };
 use secureclose_core::AppCore;

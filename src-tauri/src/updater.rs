@@ -9,7 +9,7 @@
 
 use std::sync::Mutex;
 
-use secureclose_core::ipc::{UpdateInfo, UpdateProgress};
+use secureclose_core::views::{UpdateInfo, UpdateProgress};
 use secureclose_protocol::ApiError;
 use tauri::ipc::Channel;
 use tauri::{AppHandle, Manager, Runtime};

@@ -24,7 +24,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use secureclose_cloud::{CloudConfig, RunningCloud};
-use secureclose_core::ipc::SyncState;
+use secureclose_core::views::SyncState;
 use secureclose_core::{AppCore, CoreConfig, CoreError};
 use secureclose_protocol::UserUpdate;
 use serde_json::{json, Value};

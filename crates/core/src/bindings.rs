@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use secureclose_protocol as protocol;
 use ts_rs::TS;
 
-use crate::ipc;
+use crate::views;
 
 fn render<T: TS + 'static>(out: &mut BTreeMap<String, String>) {
     let path = T::output_path().expect("derived types have an output path");
@@ -21,16 +21,16 @@ fn render<T: TS + 'static>(out: &mut BTreeMap<String, String>) {
 /// they contain.
 fn generated() -> BTreeMap<String, String> {
     let mut out = BTreeMap::new();
-    render::<ipc::AppInfo>(&mut out);
-    render::<ipc::CacheStatus>(&mut out);
-    render::<ipc::LoginOutcome>(&mut out);
-    render::<ipc::SessionView>(&mut out);
-    render::<ipc::UsersPage>(&mut out);
-    render::<ipc::SyncState>(&mut out);
-    render::<ipc::SyncNotice>(&mut out);
-    render::<ipc::SyncStatus>(&mut out);
-    render::<ipc::UpdateInfo>(&mut out);
-    render::<ipc::UpdateProgress>(&mut out);
+    render::<views::AppInfo>(&mut out);
+    render::<views::CacheStatus>(&mut out);
+    render::<views::LoginOutcome>(&mut out);
+    render::<views::SessionView>(&mut out);
+    render::<views::UsersPage>(&mut out);
+    render::<views::SyncState>(&mut out);
+    render::<views::SyncNotice>(&mut out);
+    render::<views::SyncStatus>(&mut out);
+    render::<views::UpdateInfo>(&mut out);
+    render::<views::UpdateProgress>(&mut out);
     render::<protocol::ApiError>(&mut out);
     render::<protocol::Challenge>(&mut out);
     render::<protocol::CompanyUpdate>(&mut out);

@@ -3,25 +3,28 @@
 //! Tauri, so the shell stays thin and all of this is testable headless.
 
 pub mod app;
-pub mod auth;
 pub mod cache;
 pub mod client;
+pub(crate) mod context;
 #[cfg(feature = "test-drop-one-edit")]
 mod defect;
+pub(crate) mod directory;
+pub mod edits;
 pub mod error;
-pub mod ipc;
 pub mod keystore;
-pub mod offline;
 pub mod outbox;
 pub mod policy;
 pub mod sensitive;
+pub mod session;
 pub mod sync;
+pub mod views;
 
 #[cfg(test)]
 #[cfg(feature = "ts")]
 mod bindings;
 
-pub use app::{AppCore, CoreConfig, KeyedEdit, QueuedEdit};
+pub use app::{AppCore, CoreConfig};
+pub use edits::{KeyedEdit, QueuedEdit};
 pub use error::CoreError;
 pub use keystore::{KeyStore, OsKeyStore};
 pub use policy::PolicySource;

@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use secureclose_core::client::CloudClient;
-use secureclose_core::ipc::LoginOutcome;
+use secureclose_core::views::LoginOutcome;
 use secureclose_protocol::sync::ChangesPage;
 use secureclose_protocol::{codes, Company, LoginResponse, Role, SessionGrant, User, UserUpdate};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};

@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use secureclose_core::ipc::{LoginOutcome, SyncState};
+use secureclose_core::views::{LoginOutcome, SyncState};
 use secureclose_core::AppCore;
 use secureclose_protocol::{codes, UserUpdate};
 

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use secureclose_cloud::{CloudConfig, RunningCloud};
 use secureclose_core::client::CloudClient;
-use secureclose_core::ipc::SyncState;
+use secureclose_core::views::SyncState;
 use secureclose_core::{AppCore, CoreConfig, Sensitive};
 use secureclose_protocol::{codes, User, UserUpdate};
 

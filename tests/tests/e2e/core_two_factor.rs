@@ -5,7 +5,7 @@
 
 use std::sync::Arc;
 
-use secureclose_core::ipc::LoginOutcome;
+use secureclose_core::views::LoginOutcome;
 use secureclose_core::AppCore;
 use secureclose_protocol::{codes, ApiError, Challenge, CompanyUpdate, UserUpdate};
 

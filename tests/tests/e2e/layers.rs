@@ -253,3 +253,12 @@ fn the_cloud_runs_sql_only_in_its_db_module() {
         "every SQL statement belongs in crates/cloud/src/db: {outside:?}"
     );
 }
+
+#[test]
+fn the_core_has_no_import_circle_between_its_files() {
+    let found = circles(&import_graph(&crate_src("core")));
+    assert!(
+        found.is_empty(),
+        "app -> {{session, edits, sync}} -> context must not loop back: {found:?}"
+    );
+}

@@ -9,9 +9,15 @@ use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, Salt
 use argon2::Argon2;
 use secureclose_protocol::{codes, needs_second_factor, Company, User, UserStatus};
 
-use crate::cache::{OfflineCredential, RevokedReason};
+use std::sync::Arc;
+
+use crate::cache::{now_millis, Cache, OfflineCredential, RevokedReason};
+use crate::context::{Context, OfflineSignIn};
 use crate::error::{desktop_codes, CoreError};
 use crate::sensitive::Sensitive;
+use crate::session::state::SignedInSession;
+use crate::session::{self, Start};
+use crate::views::{LoginOutcome, SessionView};
 
 /// Wrong offline passwords accepted without waiting.
 pub const DELAY_AFTER_FAILURES: i64 = 5;
@@ -147,6 +153,102 @@ fn refused(code: &'static str, message: &str) -> CoreError {
         code,
         message: message.to_owned(),
         retry_at: None,
+    }
+}
+
+/// Offline sign-in: the cached verifier and the company's offline policy
+/// decide (see `offline`). Success signs in without a cloud session; the
+/// sync resumes one when the cloud answers.
+pub(crate) async fn sign_in(
+    ctx: &Arc<Context>,
+    cache: &Cache,
+    email: &str,
+    password: &str,
+) -> Result<LoginOutcome, CoreError> {
+    let now = now_millis();
+    if let Some(reason) = cache.offline_revoked(email).await? {
+        return Err(revoked(reason));
+    }
+    let credential = cache
+        .offline_credential(email)
+        .await?
+        .ok_or_else(unknown_user)?;
+    throttle(&credential, now)?;
+    let verifier = credential.verifier.clone();
+    let typed = Sensitive::new(password.to_owned());
+    let matches = tokio::task::spawn_blocking(move || verify(&verifier, typed.expose()))
+        .await
+        .unwrap_or(false);
+    if !matches {
+        let failures = cache
+            .record_offline_failure(&credential.user_id, now)
+            .await?;
+        tracing::info!(failures, "wrong password for an offline sign-in");
+        return Err(wrong_password(failures));
+    }
+    let user = cache.user(&credential.user_id).await?;
+    let company = match &user {
+        Some(user) => cache.company(&user.company_id).await?,
+        None => None,
+    };
+    policy(&credential, user.as_ref(), company.as_ref(), now)?;
+    let (Some(user), Some(company)) = (user, company) else {
+        return Err(unknown_user());
+    };
+    cache.clear_offline_failures(&user.id).await?;
+
+    let signed_in = SignedInSession {
+        user_id: user.id.clone(),
+        company_id: company.id.clone(),
+        // No cloud session yet: the resume sets the real expiry.
+        expires_at: now.saturating_add(company.offline_policy.grace_ms()),
+    };
+    let held = OfflineSignIn {
+        email: email.to_owned(),
+        password: Sensitive::new(password.to_owned()),
+    };
+    let mut state = ctx.state.lock().await;
+    session::establish(ctx, &mut state, cache, signed_in, Start::Offline { held }).await?;
+    drop(state);
+    tracing::info!(user_id = %user.id, "signed in offline");
+    Ok(LoginOutcome::SignedIn {
+        session: SessionView {
+            user,
+            company,
+            online: false,
+            offline_sign_in: true,
+            last_synced_at: cache.last_synced_at().await?,
+        },
+    })
+}
+
+/// Writes this person's offline verifier after an online sign-in. A
+/// failure only costs offline sign-in, so it is logged, not returned.
+pub(crate) async fn save_verifier(
+    cache: &Cache,
+    user: &User,
+    password: Sensitive<String>,
+    second_factor: bool,
+) {
+    let verifier = tokio::task::spawn_blocking(move || make_verifier(password.expose())).await;
+    let now = now_millis();
+    let saved = match verifier {
+        Ok(Ok(verifier)) => {
+            cache
+                .save_offline_credential(
+                    &user.id,
+                    &user.email,
+                    &verifier,
+                    now,
+                    second_factor.then_some(now),
+                )
+                .await
+        }
+        Ok(Err(err)) => Err(err),
+        Err(err) => Err(CoreError::Io(std::io::Error::other(err))),
+    };
+    if let Err(err) = saved {
+        tracing::warn!(error = %err, "could not store the offline verifier");
     }
 }
 

@@ -8,32 +8,33 @@
 use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use secureclose_protocol::{Company, DmsIntegration, OfflinePolicy, Role, User, UserStatus};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions};
-use sqlx::{ConnectOptions, Row};
+use sqlx::ConnectOptions;
 use zeroize::Zeroizing;
 
 use crate::error::CoreError;
 use crate::keystore::KeyStore;
 use crate::sensitive::Sensitive;
 
-mod sync_store;
-pub use sync_store::{OfflineCredential, OutboxEntry, RevokedReason, COMPANY_SUBJECT};
+mod company;
+mod notices;
+mod offline_credentials;
+mod outbox;
+mod session;
+mod users;
+
+pub use offline_credentials::{OfflineCredential, RevokedReason};
+pub use outbox::{OutboxEntry, COMPANY_SUBJECT};
+pub use session::{store_login_in, SessionMeta};
+pub use users::list_users_in;
+#[cfg(test)]
+use users::{upsert_users, UPSERT_CHUNK};
 
 const KEY_LEN: usize = 32;
 /// SQLite's "file is not a database": what SQLCipher says for a wrong key.
 const SQLITE_NOTADB: &str = "26";
 /// Upper bound on one page, so a UI bug cannot load 100k rows at once.
 pub const MAX_PAGE: u32 = 500;
-
-/// Session facts kept in the cache (never the token).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SessionMeta {
-    pub user_id: String,
-    pub company_id: String,
-    pub expires_at: i64,
-    pub signed_in_at: i64,
-}
 
 pub struct Cache {
     pool: SqlitePool,
@@ -138,93 +139,6 @@ impl Cache {
         self.pool.close().await;
     }
 
-    /// Replaces everything cached with what the cloud just sent, in one
-    /// transaction so a crash never leaves half a company.
-    pub async fn store_login(
-        &self,
-        company: &Company,
-        users: &[User],
-        session: &SessionMeta,
-    ) -> Result<(), CoreError> {
-        store_login_in(&self.pool, company, users, session).await
-    }
-
-    /// Records a sign-in: the company and the signed-in user as the cloud
-    /// returned them, and the session row. The rest of the company's users
-    /// come from the sync's pull, so a first sign-in downloads them once: a
-    /// cache of the same company keeps its rows and cursor (the pull brings
-    /// the delta); any other company's rows and cursor are dropped here, and
-    /// the pull starts from the beginning.
-    pub async fn store_sign_in(
-        &self,
-        company: &Company,
-        user: &User,
-        session: &SessionMeta,
-    ) -> Result<(), CoreError> {
-        let mut tx = write_tx(&self.pool).await?;
-        let same_company = sync_store::forget_cursor_unless(&mut tx, &company.id).await?;
-        sqlx::query("DELETE FROM session").execute(&mut *tx).await?;
-        if !same_company {
-            sqlx::query("DELETE FROM users").execute(&mut *tx).await?;
-            sqlx::query("DELETE FROM company").execute(&mut *tx).await?;
-            // Nothing of this company has been synced to this computer yet.
-            sqlx::query("DELETE FROM meta WHERE key = 'last_synced_at'")
-                .execute(&mut *tx)
-                .await?;
-        }
-        upsert_company(&mut tx, company).await?;
-        upsert_users(&mut tx, &[user]).await?;
-        insert_session(&mut tx, session).await?;
-        // The cloud accepts this person again: offline sign-in may follow.
-        sqlx::query("DELETE FROM offline_revoked WHERE email = ?1 OR user_id = ?2")
-            .bind(&user.email)
-            .bind(&user.id)
-            .execute(&mut *tx)
-            .await?;
-        sync_store::rebase_all(&mut tx, &session.user_id).await?;
-        tx.commit().await?;
-        Ok(())
-    }
-
-    /// Writes one user as the cloud returned it (after an edit). An update
-    /// in place, not a delete + insert: the session row references the user.
-    pub async fn store_user(&self, user: &User) -> Result<(), CoreError> {
-        let mut tx = write_tx(&self.pool).await?;
-        upsert_user(&mut tx, user).await?;
-        tx.commit().await?;
-        Ok(())
-    }
-
-    /// Writes the company as the cloud returned it (after an edit), in place.
-    pub async fn store_company(&self, company: &Company) -> Result<(), CoreError> {
-        let mut tx = write_tx(&self.pool).await?;
-        upsert_company(&mut tx, company).await?;
-        tx.commit().await?;
-        Ok(())
-    }
-
-    pub async fn session_meta(&self) -> Result<Option<SessionMeta>, CoreError> {
-        let row = sqlx::query(
-            "SELECT user_id, company_id, expires_at, signed_in_at FROM session WHERE id = 1",
-        )
-        .fetch_optional(&self.pool)
-        .await?;
-        Ok(row.map(|row| SessionMeta {
-            user_id: row.get(0),
-            company_id: row.get(1),
-            expires_at: row.get(2),
-            signed_in_at: row.get(3),
-        }))
-    }
-
-    /// Forget who is signed in; the company and users stay (encrypted).
-    pub async fn clear_session(&self) -> Result<(), CoreError> {
-        sqlx::query("DELETE FROM session")
-            .execute(&self.pool)
-            .await?;
-        Ok(())
-    }
-
     pub async fn last_synced_at(&self) -> Result<Option<i64>, CoreError> {
         let value: Option<String> =
             sqlx::query_scalar("SELECT value FROM meta WHERE key = 'last_synced_at'")
@@ -232,106 +146,6 @@ impl Cache {
                 .await?;
         Ok(value.and_then(|v| v.parse().ok()))
     }
-
-    pub async fn company(&self, id: &str) -> Result<Option<Company>, CoreError> {
-        let row = sqlx::query(&format!(
-            "SELECT {COMPANY_COLUMNS} FROM company WHERE id = ?1"
-        ))
-        .bind(id)
-        .fetch_optional(&self.pool)
-        .await?;
-        Ok(row.map(|row| company_from_row(&row)))
-    }
-
-    pub async fn user(&self, id: &str) -> Result<Option<User>, CoreError> {
-        let row = sqlx::query(&format!("SELECT {USER_COLUMNS} FROM users WHERE id = ?1"))
-            .bind(id)
-            .fetch_optional(&self.pool)
-            .await?;
-        row.map(|row| user_from_row(&row)).transpose()
-    }
-
-    /// Users whose display name or email starts with `query` (ASCII
-    /// case-insensitive), ordered by name; plus how many match in total.
-    pub async fn list_users(
-        &self,
-        query: &str,
-        offset: u32,
-        limit: u32,
-    ) -> Result<(Vec<User>, u32), CoreError> {
-        list_users_in(&self.pool, query, offset, limit).await
-    }
-}
-
-/// What [`Cache::store_login`] writes, on any pool with the cache's schema:
-/// public so the benchmarks fill an unkeyed database exactly as the app fills
-/// the encrypted one.
-pub async fn store_login_in(
-    pool: &SqlitePool,
-    company: &Company,
-    users: &[User],
-    session: &SessionMeta,
-) -> Result<(), CoreError> {
-    let mut tx = write_tx(pool).await?;
-    sync_store::forget_cursor_unless(&mut tx, &company.id).await?;
-    sqlx::query("DELETE FROM session").execute(&mut *tx).await?;
-    sqlx::query("DELETE FROM users").execute(&mut *tx).await?;
-    sqlx::query("DELETE FROM company").execute(&mut *tx).await?;
-    upsert_company(&mut tx, company).await?;
-    upsert_users(&mut tx, &users.iter().collect::<Vec<_>>()).await?;
-    insert_session(&mut tx, session).await?;
-    sqlx::query(
-        "INSERT INTO meta (key, value) VALUES ('last_synced_at', ?1) \
-         ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-    )
-    .bind(now_millis().to_string())
-    .execute(&mut *tx)
-    .await?;
-    // Edits still waiting in the outbox stay visible over the fresh rows.
-    sync_store::rebase_all(&mut tx, &session.user_id).await?;
-    tx.commit().await?;
-    Ok(())
-}
-
-/// The Users tab's query (prefix search over name and email, one page, total
-/// matches) on any pool with the cache's schema. Public so the benchmarks time
-/// this very query on an unkeyed database beside the encrypted one.
-pub async fn list_users_in(
-    pool: &SqlitePool,
-    query: &str,
-    offset: u32,
-    limit: u32,
-) -> Result<(Vec<User>, u32), CoreError> {
-    let limit = limit.min(MAX_PAGE);
-    let prefix = query.trim();
-    // A range instead of LIKE: no wildcard escaping, and SQLite serves it
-    // from the NOCASE indexes. U+10FFFF sorts after anything a name can
-    // continue with.
-    let upper = format!("{prefix}\u{10FFFF}");
-    let filter = if prefix.is_empty() {
-        ""
-    } else {
-        "WHERE (display_name >= ?1 AND display_name < ?2) OR (email >= ?1 AND email < ?2)"
-    };
-    let total: i64 = sqlx::query_scalar(&format!("SELECT count(*) FROM users {filter}"))
-        .bind(prefix)
-        .bind(&upper)
-        .fetch_one(pool)
-        .await?;
-    let rows = sqlx::query(&format!(
-        "SELECT {USER_COLUMNS} FROM users {filter} ORDER BY display_name, id LIMIT ?3 OFFSET ?4"
-    ))
-    .bind(prefix)
-    .bind(&upper)
-    .bind(i64::from(limit))
-    .bind(i64::from(offset))
-    .fetch_all(pool)
-    .await?;
-    let users = rows
-        .iter()
-        .map(user_from_row)
-        .collect::<Result<Vec<_>, _>>()?;
-    Ok((users, u32::try_from(total).unwrap_or(u32::MAX)))
 }
 
 type Tx<'a> = sqlx::Transaction<'a, sqlx::Sqlite>;
@@ -341,134 +155,6 @@ type Tx<'a> = sqlx::Transaction<'a, sqlx::Sqlite>;
 /// the background sync committed in between.
 async fn write_tx(pool: &SqlitePool) -> Result<Tx<'static>, CoreError> {
     Ok(pool.begin_with("BEGIN IMMEDIATE").await?)
-}
-
-// ON CONFLICT DO UPDATE rather than INSERT OR REPLACE: REPLACE deletes the
-// old row first, and the ON DELETE CASCADE would take the session with it.
-async fn insert_session(tx: &mut Tx<'_>, session: &SessionMeta) -> Result<(), CoreError> {
-    sqlx::query(
-        "INSERT INTO session (id, user_id, company_id, expires_at, signed_in_at) \
-         VALUES (1, ?1, ?2, ?3, ?4)",
-    )
-    .bind(&session.user_id)
-    .bind(&session.company_id)
-    .bind(session.expires_at)
-    .bind(session.signed_in_at)
-    .execute(&mut **tx)
-    .await?;
-    Ok(())
-}
-
-async fn upsert_company(tx: &mut Tx<'_>, company: &Company) -> Result<(), CoreError> {
-    sqlx::query(
-        "INSERT INTO company (id, name, two_factor_required, dms_kind, \
-         dms_supports_two_factor, offline_allowed, offline_max_hours, version) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) \
-         ON CONFLICT (id) DO UPDATE SET name = excluded.name, \
-         two_factor_required = excluded.two_factor_required, dms_kind = excluded.dms_kind, \
-         dms_supports_two_factor = excluded.dms_supports_two_factor, \
-         offline_allowed = excluded.offline_allowed, \
-         offline_max_hours = excluded.offline_max_hours, version = excluded.version",
-    )
-    .bind(&company.id)
-    .bind(&company.name)
-    .bind(company.two_factor_required)
-    .bind(&company.dms.kind)
-    .bind(company.dms.supports_two_factor)
-    .bind(company.offline_policy.allowed)
-    .bind(i64::from(company.offline_policy.max_hours))
-    .bind(company.version)
-    .execute(&mut **tx)
-    .await?;
-    Ok(())
-}
-
-async fn upsert_user(tx: &mut Tx<'_>, user: &User) -> Result<(), CoreError> {
-    upsert_users(tx, &[user]).await
-}
-
-/// Rows per multi-row upsert. One statement per row costs a round trip to
-/// sqlx's SQLite worker thread each (the bulk of a 100k-user sync); 500 rows
-/// x 11 parameters stays far below SQLite's 32766-variable limit.
-const UPSERT_CHUNK: usize = 500;
-
-/// Inserts or updates `users` in place with multi-row statements.
-async fn upsert_users(tx: &mut Tx<'_>, users: &[&User]) -> Result<(), CoreError> {
-    for chunk in users.chunks(UPSERT_CHUNK) {
-        let mut query = sqlx::QueryBuilder::new(
-            "INSERT INTO users (id, company_id, email, display_name, role, status, \
-             mobile_phone, phone_verified_at, two_factor_enabled, version, updated_at) ",
-        );
-        query.push_values(chunk, |mut row, &user| {
-            row.push_bind(&user.id)
-                .push_bind(&user.company_id)
-                .push_bind(&user.email)
-                .push_bind(&user.display_name)
-                .push_bind(user.role.as_str())
-                .push_bind(user.status.as_str())
-                .push_bind(&user.mobile_phone)
-                .push_bind(user.phone_verified_at)
-                .push_bind(user.two_factor_enabled)
-                .push_bind(user.version)
-                .push_bind(user.updated_at);
-        });
-        query.push(
-            " ON CONFLICT (id) DO UPDATE SET company_id = excluded.company_id, \
-             email = excluded.email, display_name = excluded.display_name, role = excluded.role, \
-             status = excluded.status, mobile_phone = excluded.mobile_phone, \
-             phone_verified_at = excluded.phone_verified_at, \
-             two_factor_enabled = excluded.two_factor_enabled, version = excluded.version, \
-             updated_at = excluded.updated_at",
-        );
-        query.build().execute(&mut **tx).await?;
-    }
-    Ok(())
-}
-
-const COMPANY_COLUMNS: &str = "id, name, two_factor_required, dms_kind, \
-     dms_supports_two_factor, offline_allowed, offline_max_hours, version";
-
-fn company_from_row(row: &sqlx::sqlite::SqliteRow) -> Company {
-    Company {
-        id: row.get(0),
-        name: row.get(1),
-        two_factor_required: row.get(2),
-        dms: DmsIntegration {
-            kind: row.get(3),
-            supports_two_factor: row.get(4),
-        },
-        offline_policy: OfflinePolicy {
-            allowed: row.get(5),
-            max_hours: u32::try_from(row.get::<i64, _>(6)).unwrap_or(0),
-        },
-        version: row.get(7),
-    }
-}
-
-const USER_COLUMNS: &str = "id, company_id, email, display_name, role, status, mobile_phone, \
-     phone_verified_at, two_factor_enabled, version, updated_at";
-
-fn user_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<User, CoreError> {
-    let role: String = row.get(4);
-    let status: String = row.get(5);
-    let corrupt = |what: &str| {
-        CoreError::Cache(sqlx::Error::Decode(
-            format!("unknown {what} in the cache").into(),
-        ))
-    };
-    Ok(User {
-        id: row.get(0),
-        company_id: row.get(1),
-        email: row.get(2),
-        display_name: row.get(3),
-        role: Role::parse(&role).ok_or_else(|| corrupt("role"))?,
-        status: UserStatus::parse(&status).ok_or_else(|| corrupt("status"))?,
-        mobile_phone: row.get(6),
-        phone_verified_at: row.get(7),
-        two_factor_enabled: row.get(8),
-        version: row.get(9),
-        updated_at: row.get(10),
-    })
 }
 
 fn new_key(keys: &dyn KeyStore, key_account: &str) -> Result<Sensitive<Vec<u8>>, CoreError> {
@@ -605,6 +291,8 @@ fn aside_path(path: &Path) -> PathBuf {
 pub(crate) mod tests {
     use super::*;
     use crate::keystore::tests::MemoryKeyStore;
+    use secureclose_protocol::{Company, DmsIntegration, OfflinePolicy, Role, User, UserStatus};
+    use sqlx::Row;
 
     pub(crate) fn company() -> Company {
         Company {

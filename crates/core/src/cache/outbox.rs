@@ -1,5 +1,5 @@
 //! The cache's side of offline-first sync: the outbox, pulled pages with
-//! their cursor, push results, notices and offline credentials. Every
+//! their cursor, and push results (with the notices they leave). Every
 //! function that changes rows does it in ONE transaction, so a crash leaves
 //! either the old or the new state (never an edit without its outbox row, nor
 //! a page without its cursor).
@@ -13,16 +13,13 @@ use secureclose_protocol::sync::{
     ChangesPage, Mutation, MutationChange, MutationOutcome, MutationResult,
 };
 use secureclose_protocol::{codes, Company, CompanyUpdate, User, UserUpdate};
-use sqlx::{Row, SqliteConnection};
+use sqlx::Row;
 
-use super::{
-    company_from_row, now_millis, upsert_company, upsert_user, upsert_users, user_from_row,
-    write_tx, Cache, SessionMeta, Tx, COMPANY_COLUMNS, USER_COLUMNS,
-};
+use super::company::{company_in, upsert_company};
+use super::users::{upsert_user, upsert_users, user_in};
+use super::{now_millis, write_tx, Cache, Tx};
 use crate::error::CoreError;
-use crate::ipc::SyncNotice;
 use crate::outbox::{apply_company_changes, apply_user_changes, company_edit, user_edit, Edit};
-use crate::sensitive::Sensitive;
 
 /// Subject of notices about the company profile.
 pub const COMPANY_SUBJECT: &str = "Company profile";
@@ -34,49 +31,6 @@ pub struct OutboxEntry {
     pub seq: i64,
     pub subject: String,
     pub mutation: Mutation,
-}
-
-/// A cached offline-login verifier and its failure counters.
-#[derive(Debug, Clone)]
-pub struct OfflineCredential {
-    pub user_id: String,
-    pub email: String,
-    /// argon2id PHC string.
-    pub verifier: Sensitive<String>,
-    pub last_online_login_at: i64,
-    pub last_second_factor_at: Option<i64>,
-    pub failures: i64,
-    pub last_failure_at: Option<i64>,
-}
-
-/// Why the cloud ended someone's offline access on this computer.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum RevokedReason {
-    /// `account_disabled` from the cloud.
-    Disabled,
-    /// The account was deleted on the cloud.
-    Deleted,
-    /// The cloud refused the password this computer would accept offline.
-    Credentials,
-}
-
-impl RevokedReason {
-    fn as_str(self) -> &'static str {
-        match self {
-            RevokedReason::Disabled => "disabled",
-            RevokedReason::Deleted => "deleted",
-            RevokedReason::Credentials => "credentials",
-        }
-    }
-
-    fn parse(value: &str) -> Option<Self> {
-        match value {
-            "disabled" => Some(RevokedReason::Disabled),
-            "deleted" => Some(RevokedReason::Deleted),
-            "credentials" => Some(RevokedReason::Credentials),
-            _ => None,
-        }
-    }
 }
 
 /// Which cached rows a write touched, for [`rebase`].
@@ -367,244 +321,6 @@ impl Cache {
             .await?;
         Ok(value.and_then(|v| v.parse().ok()).unwrap_or(0))
     }
-
-    /// `owner`'s notices not dismissed yet, oldest first: a notice is about
-    /// one person's edit, and the next person at this computer never sees it.
-    pub async fn notices(&self, owner: &str) -> Result<Vec<SyncNotice>, CoreError> {
-        let rows = sqlx::query(
-            "SELECT id, subject, code, message, at FROM sync_notices \
-             WHERE dismissed_at IS NULL AND owner_user_id = ?1 ORDER BY id",
-        )
-        .bind(owner)
-        .fetch_all(&self.pool)
-        .await?;
-        Ok(rows
-            .iter()
-            .map(|row| SyncNotice {
-                id: row.get(0),
-                subject: row.get(1),
-                code: row.get(2),
-                message: row.get(3),
-                at: row.get(4),
-            })
-            .collect())
-    }
-
-    /// Hides one of `owner`'s notices for good (again: no change). Someone
-    /// else's notice, or none with this id, is `not_found` and stays.
-    pub async fn dismiss_notice(&self, owner: &str, id: i64) -> Result<(), CoreError> {
-        let mut tx = write_tx(&self.pool).await?;
-        let mine: Option<i64> =
-            sqlx::query_scalar("SELECT id FROM sync_notices WHERE id = ?1 AND owner_user_id = ?2")
-                .bind(id)
-                .bind(owner)
-                .fetch_optional(&mut *tx)
-                .await?;
-        if mine.is_none() {
-            return Err(CoreError::Refused {
-                code: codes::NOT_FOUND,
-                message: "This notice is not there any more.".into(),
-                retry_at: None,
-            });
-        }
-        sqlx::query(
-            "UPDATE sync_notices SET dismissed_at = ?1 WHERE id = ?2 AND dismissed_at IS NULL",
-        )
-        .bind(now_millis())
-        .bind(id)
-        .execute(&mut *tx)
-        .await?;
-        tx.commit().await?;
-        Ok(())
-    }
-
-    /// Records who is signed in without touching the cached rows (offline
-    /// sign-in, resumed session).
-    pub async fn set_session(&self, meta: &SessionMeta) -> Result<(), CoreError> {
-        sqlx::query(
-            "INSERT INTO session (id, user_id, company_id, expires_at, signed_in_at) \
-             VALUES (1, ?1, ?2, ?3, ?4) ON CONFLICT (id) DO UPDATE SET \
-             user_id = excluded.user_id, company_id = excluded.company_id, \
-             expires_at = excluded.expires_at, signed_in_at = excluded.signed_in_at",
-        )
-        .bind(&meta.user_id)
-        .bind(&meta.company_id)
-        .bind(meta.expires_at)
-        .bind(meta.signed_in_at)
-        .execute(&self.pool)
-        .await?;
-        Ok(())
-    }
-
-    pub async fn offline_credential(
-        &self,
-        email: &str,
-    ) -> Result<Option<OfflineCredential>, CoreError> {
-        let row = sqlx::query(
-            "SELECT user_id, email, verifier, last_online_login_at, last_second_factor_at, \
-             failures, last_failure_at FROM offline_credentials WHERE email = ?1",
-        )
-        .bind(email.trim())
-        .fetch_optional(&self.pool)
-        .await?;
-        Ok(row.map(|row| OfflineCredential {
-            user_id: row.get(0),
-            email: row.get(1),
-            verifier: Sensitive::new(row.get(2)),
-            last_online_login_at: row.get(3),
-            last_second_factor_at: row.get(4),
-            failures: row.get(5),
-            last_failure_at: row.get(6),
-        }))
-    }
-
-    /// Written at every successful online sign-in: a fresh verifier, failures
-    /// cleared; `second_factor_at` when a code was verified (otherwise the
-    /// previous one is kept).
-    pub async fn save_offline_credential(
-        &self,
-        user_id: &str,
-        email: &str,
-        verifier: &Sensitive<String>,
-        now: i64,
-        second_factor_at: Option<i64>,
-    ) -> Result<(), CoreError> {
-        let mut tx = write_tx(&self.pool).await?;
-        // The email may have moved to another account since it was cached.
-        sqlx::query("DELETE FROM offline_credentials WHERE email = ?1 AND user_id <> ?2")
-            .bind(email)
-            .bind(user_id)
-            .execute(&mut *tx)
-            .await?;
-        sqlx::query(
-            "INSERT INTO offline_credentials (user_id, email, verifier, last_online_login_at, \
-             last_second_factor_at, failures, last_failure_at) VALUES (?1, ?2, ?3, ?4, ?5, 0, NULL) \
-             ON CONFLICT (user_id) DO UPDATE SET email = excluded.email, \
-             verifier = excluded.verifier, last_online_login_at = excluded.last_online_login_at, \
-             last_second_factor_at = coalesce(excluded.last_second_factor_at, \
-             offline_credentials.last_second_factor_at), failures = 0, last_failure_at = NULL",
-        )
-        .bind(user_id)
-        .bind(email)
-        .bind(verifier.expose())
-        .bind(now)
-        .bind(second_factor_at)
-        .execute(&mut *tx)
-        .await?;
-        tx.commit().await?;
-        Ok(())
-    }
-
-    /// Counts a wrong offline password; returns the new count.
-    pub async fn record_offline_failure(&self, user_id: &str, now: i64) -> Result<i64, CoreError> {
-        let failures: i64 = sqlx::query_scalar(
-            "UPDATE offline_credentials SET failures = failures + 1, last_failure_at = ?1 \
-             WHERE user_id = ?2 RETURNING failures",
-        )
-        .bind(now)
-        .bind(user_id)
-        .fetch_one(&self.pool)
-        .await?;
-        Ok(failures)
-    }
-
-    /// The cloud said this account is disabled, deleted, or no longer
-    /// accepts the password this computer knows: in one transaction its
-    /// verifier goes, a marker refuses offline sign-in from now on, and a
-    /// disabled account's cached row says so. `user_id` and `email` may each
-    /// be unknown (a sign-in knows the email, a sync the id).
-    pub async fn revoke_offline(
-        &self,
-        user_id: Option<&str>,
-        email: Option<&str>,
-        reason: RevokedReason,
-        now: i64,
-    ) -> Result<(), CoreError> {
-        let mut tx = write_tx(&self.pool).await?;
-        let cached_email: Option<String> = match user_id {
-            Some(id) => {
-                sqlx::query_scalar(
-                    "SELECT email FROM offline_credentials WHERE user_id = ?1 \
-                     UNION ALL SELECT email FROM users WHERE id = ?1 LIMIT 1",
-                )
-                .bind(id)
-                .fetch_optional(&mut *tx)
-                .await?
-            }
-            None => None,
-        };
-        let email = email.map(str::to_owned).or(cached_email);
-        let cached_id: Option<String> = match (&email, user_id) {
-            (Some(email), None) => {
-                sqlx::query_scalar(
-                    "SELECT user_id FROM offline_credentials WHERE email = ?1 \
-                     UNION ALL SELECT id FROM users WHERE email = ?1 LIMIT 1",
-                )
-                .bind(email)
-                .fetch_optional(&mut *tx)
-                .await?
-            }
-            _ => None,
-        };
-        let user_id = user_id.map(str::to_owned).or(cached_id);
-        sqlx::query("DELETE FROM offline_credentials WHERE user_id = ?1 OR email = ?2")
-            .bind(&user_id)
-            .bind(&email)
-            .execute(&mut *tx)
-            .await?;
-        if let Some(email) = &email {
-            sqlx::query(
-                "INSERT INTO offline_revoked (email, user_id, reason, revoked_at) \
-                 VALUES (?1, ?2, ?3, ?4) ON CONFLICT (email) DO UPDATE SET \
-                 user_id = coalesce(excluded.user_id, offline_revoked.user_id), \
-                 reason = excluded.reason, revoked_at = excluded.revoked_at",
-            )
-            .bind(email)
-            .bind(&user_id)
-            .bind(reason.as_str())
-            .bind(now)
-            .execute(&mut *tx)
-            .await?;
-        }
-        if reason == RevokedReason::Disabled {
-            sqlx::query("UPDATE users SET status = 'disabled' WHERE id = ?1")
-                .bind(&user_id)
-                .execute(&mut *tx)
-                .await?;
-        }
-        tx.commit().await?;
-        Ok(())
-    }
-
-    /// The account id recorded with a revocation of `email`, if known.
-    pub async fn revoked_user_id(&self, email: &str) -> Result<Option<String>, CoreError> {
-        let id: Option<Option<String>> =
-            sqlx::query_scalar("SELECT user_id FROM offline_revoked WHERE email = ?1")
-                .bind(email.trim())
-                .fetch_optional(&self.pool)
-                .await?;
-        Ok(id.flatten())
-    }
-
-    /// Why offline sign-in is refused for `email` here, if it is.
-    pub async fn offline_revoked(&self, email: &str) -> Result<Option<RevokedReason>, CoreError> {
-        let reason: Option<String> =
-            sqlx::query_scalar("SELECT reason FROM offline_revoked WHERE email = ?1")
-                .bind(email.trim())
-                .fetch_optional(&self.pool)
-                .await?;
-        Ok(reason.as_deref().and_then(RevokedReason::parse))
-    }
-
-    pub async fn clear_offline_failures(&self, user_id: &str) -> Result<(), CoreError> {
-        sqlx::query(
-            "UPDATE offline_credentials SET failures = 0, last_failure_at = NULL WHERE user_id = ?1",
-        )
-        .bind(user_id)
-        .execute(&self.pool)
-        .await?;
-        Ok(())
-    }
 }
 
 /// Called by the sign-in writes inside their transaction: a cursor belongs to
@@ -714,24 +430,6 @@ async fn set_meta(tx: &mut Tx<'_>, key: &str, value: &str) -> Result<(), CoreErr
     Ok(())
 }
 
-async fn user_in(conn: &mut SqliteConnection, id: &str) -> Result<Option<User>, CoreError> {
-    let row = sqlx::query(&format!("SELECT {USER_COLUMNS} FROM users WHERE id = ?1"))
-        .bind(id)
-        .fetch_optional(conn)
-        .await?;
-    row.map(|row| user_from_row(&row)).transpose()
-}
-
-async fn company_in(conn: &mut SqliteConnection, id: &str) -> Result<Option<Company>, CoreError> {
-    let row = sqlx::query(&format!(
-        "SELECT {COMPANY_COLUMNS} FROM company WHERE id = ?1"
-    ))
-    .bind(id)
-    .fetch_optional(conn)
-    .await?;
-    Ok(row.map(|row| company_from_row(&row)))
-}
-
 fn parse_mutation(json: &str) -> Result<Mutation, CoreError> {
     serde_json::from_str(json).map_err(|err| {
         CoreError::Cache(sqlx::Error::Decode(
@@ -752,7 +450,9 @@ fn gone() -> CoreError {
 mod tests {
     use super::*;
     use crate::cache::tests::{company, seeded, session, user};
+    use crate::cache::SessionMeta;
     use crate::keystore::tests::MemoryKeyStore;
+    use crate::sensitive::Sensitive;
     use secureclose_protocol::ApiError;
 
     fn name(new: &str) -> UserUpdate {

@@ -1,0 +1,224 @@
+//! `offline_credentials` and `offline_revoked`: the verifier that lets a
+//! person sign in on this computer without the cloud, its failure counters,
+//! and the accounts whose offline access the cloud ended.
+
+use sqlx::Row;
+
+use super::{write_tx, Cache};
+use crate::error::CoreError;
+use crate::sensitive::Sensitive;
+
+/// A cached offline-login verifier and its failure counters.
+#[derive(Debug, Clone)]
+pub struct OfflineCredential {
+    pub user_id: String,
+    pub email: String,
+    /// argon2id PHC string.
+    pub verifier: Sensitive<String>,
+    pub last_online_login_at: i64,
+    pub last_second_factor_at: Option<i64>,
+    pub failures: i64,
+    pub last_failure_at: Option<i64>,
+}
+
+/// Why the cloud ended someone's offline access on this computer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RevokedReason {
+    /// `account_disabled` from the cloud.
+    Disabled,
+    /// The account was deleted on the cloud.
+    Deleted,
+    /// The cloud refused the password this computer would accept offline.
+    Credentials,
+}
+
+impl RevokedReason {
+    fn as_str(self) -> &'static str {
+        match self {
+            RevokedReason::Disabled => "disabled",
+            RevokedReason::Deleted => "deleted",
+            RevokedReason::Credentials => "credentials",
+        }
+    }
+
+    fn parse(value: &str) -> Option<Self> {
+        match value {
+            "disabled" => Some(RevokedReason::Disabled),
+            "deleted" => Some(RevokedReason::Deleted),
+            "credentials" => Some(RevokedReason::Credentials),
+            _ => None,
+        }
+    }
+}
+
+impl Cache {
+    pub async fn offline_credential(
+        &self,
+        email: &str,
+    ) -> Result<Option<OfflineCredential>, CoreError> {
+        let row = sqlx::query(
+            "SELECT user_id, email, verifier, last_online_login_at, last_second_factor_at, \
+             failures, last_failure_at FROM offline_credentials WHERE email = ?1",
+        )
+        .bind(email.trim())
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.map(|row| OfflineCredential {
+            user_id: row.get(0),
+            email: row.get(1),
+            verifier: Sensitive::new(row.get(2)),
+            last_online_login_at: row.get(3),
+            last_second_factor_at: row.get(4),
+            failures: row.get(5),
+            last_failure_at: row.get(6),
+        }))
+    }
+
+    /// Written at every successful online sign-in: a fresh verifier, failures
+    /// cleared; `second_factor_at` when a code was verified (otherwise the
+    /// previous one is kept).
+    pub async fn save_offline_credential(
+        &self,
+        user_id: &str,
+        email: &str,
+        verifier: &Sensitive<String>,
+        now: i64,
+        second_factor_at: Option<i64>,
+    ) -> Result<(), CoreError> {
+        let mut tx = write_tx(&self.pool).await?;
+        // The email may have moved to another account since it was cached.
+        sqlx::query("DELETE FROM offline_credentials WHERE email = ?1 AND user_id <> ?2")
+            .bind(email)
+            .bind(user_id)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query(
+            "INSERT INTO offline_credentials (user_id, email, verifier, last_online_login_at, \
+             last_second_factor_at, failures, last_failure_at) VALUES (?1, ?2, ?3, ?4, ?5, 0, NULL) \
+             ON CONFLICT (user_id) DO UPDATE SET email = excluded.email, \
+             verifier = excluded.verifier, last_online_login_at = excluded.last_online_login_at, \
+             last_second_factor_at = coalesce(excluded.last_second_factor_at, \
+             offline_credentials.last_second_factor_at), failures = 0, last_failure_at = NULL",
+        )
+        .bind(user_id)
+        .bind(email)
+        .bind(verifier.expose())
+        .bind(now)
+        .bind(second_factor_at)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Counts a wrong offline password; returns the new count.
+    pub async fn record_offline_failure(&self, user_id: &str, now: i64) -> Result<i64, CoreError> {
+        let failures: i64 = sqlx::query_scalar(
+            "UPDATE offline_credentials SET failures = failures + 1, last_failure_at = ?1 \
+             WHERE user_id = ?2 RETURNING failures",
+        )
+        .bind(now)
+        .bind(user_id)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(failures)
+    }
+
+    /// The cloud said this account is disabled, deleted, or no longer
+    /// accepts the password this computer knows: in one transaction its
+    /// verifier goes, a marker refuses offline sign-in from now on, and a
+    /// disabled account's cached row says so. `user_id` and `email` may each
+    /// be unknown (a sign-in knows the email, a sync the id).
+    pub async fn revoke_offline(
+        &self,
+        user_id: Option<&str>,
+        email: Option<&str>,
+        reason: RevokedReason,
+        now: i64,
+    ) -> Result<(), CoreError> {
+        let mut tx = write_tx(&self.pool).await?;
+        let cached_email: Option<String> = match user_id {
+            Some(id) => {
+                sqlx::query_scalar(
+                    "SELECT email FROM offline_credentials WHERE user_id = ?1 \
+                     UNION ALL SELECT email FROM users WHERE id = ?1 LIMIT 1",
+                )
+                .bind(id)
+                .fetch_optional(&mut *tx)
+                .await?
+            }
+            None => None,
+        };
+        let email = email.map(str::to_owned).or(cached_email);
+        let cached_id: Option<String> = match (&email, user_id) {
+            (Some(email), None) => {
+                sqlx::query_scalar(
+                    "SELECT user_id FROM offline_credentials WHERE email = ?1 \
+                     UNION ALL SELECT id FROM users WHERE email = ?1 LIMIT 1",
+                )
+                .bind(email)
+                .fetch_optional(&mut *tx)
+                .await?
+            }
+            _ => None,
+        };
+        let user_id = user_id.map(str::to_owned).or(cached_id);
+        sqlx::query("DELETE FROM offline_credentials WHERE user_id = ?1 OR email = ?2")
+            .bind(&user_id)
+            .bind(&email)
+            .execute(&mut *tx)
+            .await?;
+        if let Some(email) = &email {
+            sqlx::query(
+                "INSERT INTO offline_revoked (email, user_id, reason, revoked_at) \
+                 VALUES (?1, ?2, ?3, ?4) ON CONFLICT (email) DO UPDATE SET \
+                 user_id = coalesce(excluded.user_id, offline_revoked.user_id), \
+                 reason = excluded.reason, revoked_at = excluded.revoked_at",
+            )
+            .bind(email)
+            .bind(&user_id)
+            .bind(reason.as_str())
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        }
+        if reason == RevokedReason::Disabled {
+            sqlx::query("UPDATE users SET status = 'disabled' WHERE id = ?1")
+                .bind(&user_id)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// The account id recorded with a revocation of `email`, if known.
+    pub async fn revoked_user_id(&self, email: &str) -> Result<Option<String>, CoreError> {
+        let id: Option<Option<String>> =
+            sqlx::query_scalar("SELECT user_id FROM offline_revoked WHERE email = ?1")
+                .bind(email.trim())
+                .fetch_optional(&self.pool)
+                .await?;
+        Ok(id.flatten())
+    }
+
+    /// Why offline sign-in is refused for `email` here, if it is.
+    pub async fn offline_revoked(&self, email: &str) -> Result<Option<RevokedReason>, CoreError> {
+        let reason: Option<String> =
+            sqlx::query_scalar("SELECT reason FROM offline_revoked WHERE email = ?1")
+                .bind(email.trim())
+                .fetch_optional(&self.pool)
+                .await?;
+        Ok(reason.as_deref().and_then(RevokedReason::parse))
+    }
+
+    pub async fn clear_offline_failures(&self, user_id: &str) -> Result<(), CoreError> {
+        sqlx::query(
+            "UPDATE offline_credentials SET failures = 0, last_failure_at = NULL WHERE user_id = ?1",
+        )
+        .bind(user_id)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+}

@@ -1,0 +1,257 @@
+//! Online sign-in: the password, then (when the cloud asks) the code by
+//! SMS or a first phone to enrol. A sign-in the cloud cannot be reached for
+//! goes to `offline`; one it completes goes to `session::establish`.
+
+use std::sync::Arc;
+
+use secureclose_protocol::{codes, Challenge, Company, LoginResponse, SessionGrant, User};
+
+use super::offline;
+use super::state::{LoginState, PendingLogin, SignedInSession};
+use crate::cache::{Cache, RevokedReason};
+use crate::client::CloudClient;
+use crate::context::Context;
+use crate::error::CoreError;
+use crate::sensitive::Sensitive;
+use crate::session::{self, Start};
+use crate::views::{LoginOutcome, SessionView};
+
+/// Online login: the password to the cloud. A user who needs no second
+/// factor is signed in at once (see `complete_sign_in`); otherwise the
+/// state machine waits for the code (`verify_code`) or, before that, for
+/// a phone to enrol (`enroll_phone`).
+pub(crate) async fn login(
+    ctx: &Arc<Context>,
+    email: &str,
+    password: &str,
+) -> Result<LoginOutcome, CoreError> {
+    let cache = ctx.cache()?;
+    let client = ctx.client();
+    let email = email.trim();
+    let response = match ctx.track(client.login(email, password).await) {
+        Ok(response) => response,
+        Err(CoreError::Offline { .. } | CoreError::CloudUnreachable { .. }) => {
+            return offline::sign_in(ctx, &cache, email, password).await;
+        }
+        Err(err) => {
+            revoke_after_refused_login(ctx, &cache, email, password, &err).await;
+            return Err(err);
+        }
+    };
+    let password = Sensitive::new(password.to_owned());
+    match response {
+        LoginResponse::SignedIn {
+            session,
+            user,
+            company,
+        } => {
+            complete_sign_in(
+                ctx,
+                &cache,
+                &client,
+                session,
+                user,
+                company,
+                None,
+                Some(password),
+            )
+            .await
+        }
+        LoginResponse::SecondFactorRequired { challenge } => {
+            ctx.hold_pending_password(Some(password));
+            let pending = PendingLogin::new(email, challenge);
+            let view = pending.challenge.clone();
+            let replaced = ctx.state.lock().await.needs_second_factor(pending);
+            session::end_replaced(ctx, replaced).await;
+            tracing::info!("password accepted; a code was sent");
+            Ok(LoginOutcome::NeedsSecondFactor { challenge: view })
+        }
+        LoginResponse::PhoneEnrollmentRequired { challenge } => {
+            ctx.hold_pending_password(Some(password));
+            let pending = PendingLogin::new(email, challenge);
+            let view = pending.challenge.clone();
+            let replaced = ctx.state.lock().await.needs_phone_enrollment(pending);
+            session::end_replaced(ctx, replaced).await;
+            tracing::info!("password accepted; a phone must be enrolled");
+            Ok(LoginOutcome::NeedsPhoneEnrollment { challenge: view })
+        }
+    }
+}
+
+/// Completes the pending login with the code the user typed. On success
+/// this is exactly a signed-in login (`complete_sign_in`).
+pub(crate) async fn verify_code(ctx: &Arc<Context>, code: &str) -> Result<LoginOutcome, CoreError> {
+    let cache = ctx.cache()?;
+    let challenge_id = ctx
+        .state
+        .lock()
+        .await
+        .awaiting_code()?
+        .challenge_id()
+        .clone();
+    let client = ctx.client();
+    let response =
+        session::attempt_call(ctx, client.verify_code(&challenge_id, code.trim()).await).await?;
+    match response {
+        LoginResponse::SignedIn {
+            session,
+            user,
+            company,
+        } => {
+            let password = ctx.take_pending_password();
+            complete_sign_in(
+                ctx,
+                &cache,
+                &client,
+                session,
+                user,
+                company,
+                Some(&challenge_id),
+                password,
+            )
+            .await
+        }
+        LoginResponse::SecondFactorRequired { .. }
+        | LoginResponse::PhoneEnrollmentRequired { .. } => Err(CoreError::CloudUnreachable {
+            url: client.base_url().to_owned(),
+            detail: "a verified code was answered with another login step".into(),
+        }),
+    }
+}
+
+/// Asks the cloud to send a new code for the pending login (its cooldown
+/// and send limits come back as errors with `retry_at`).
+pub(crate) async fn resend_code(ctx: &Context) -> Result<Challenge, CoreError> {
+    let challenge_id = ctx.state.lock().await.pending()?.challenge_id().clone();
+    let challenge =
+        session::attempt_call(ctx, ctx.client().resend_code(&challenge_id).await).await?;
+    let mut state = ctx.state.lock().await;
+    same_attempt(&state, &challenge_id)?;
+    Ok(state.code_resent(challenge)?.clone())
+}
+
+/// Enrolment: sends the phone the user typed; the cloud texts a code to
+/// it. The phone is saved to the profile only once that code verifies.
+pub(crate) async fn enroll_phone(
+    ctx: &Context,
+    mobile_phone: &str,
+) -> Result<Challenge, CoreError> {
+    let challenge_id = ctx.state.lock().await.enrolling()?.challenge_id().clone();
+    let challenge = session::attempt_call(
+        ctx,
+        ctx.client()
+            .enroll_phone(&challenge_id, mobile_phone.trim())
+            .await,
+    )
+    .await?;
+    let mut state = ctx.state.lock().await;
+    same_attempt(&state, &challenge_id)?;
+    Ok(state.phone_submitted(challenge)?.clone())
+}
+
+/// Abandons a pending login (back to signed out, challenge forgotten).
+/// Does nothing to a signed-in session.
+pub(crate) async fn cancel_login(ctx: &Context) -> Result<(), CoreError> {
+    if ctx.state.lock().await.cancel() {
+        tracing::info!("pending login cancelled");
+    }
+    ctx.hold_pending_password(None);
+    Ok(())
+}
+
+/// The one path to `SignedIn`, after a password alone or after a code
+/// (`attempt` = the challenge it answered): `session::establish` with the
+/// cloud's grant, then the offline verifier; the sync it starts pulls the
+/// company's users (once, on a first sign-in here).
+#[allow(clippy::too_many_arguments)]
+async fn complete_sign_in(
+    ctx: &Arc<Context>,
+    cache: &Cache,
+    client: &CloudClient,
+    grant: SessionGrant,
+    user: User,
+    company: Company,
+    attempt: Option<&Sensitive<String>>,
+    password: Option<Sensitive<String>>,
+) -> Result<LoginOutcome, CoreError> {
+    let mut state = ctx.state.lock().await;
+    if let Some(attempt) = attempt {
+        // Cancelled (or replaced by a new login) while the code was checked.
+        if let Err(err) = same_attempt(&state, attempt) {
+            drop(state);
+            let token = Sensitive::new(grant.token.clone());
+            let _ = client.logout(&token).await;
+            return Err(err);
+        }
+    }
+    let signed_in = SignedInSession {
+        user_id: user.id.clone(),
+        company_id: company.id.clone(),
+        expires_at: grant.expires_at,
+    };
+    let start = Start::Online {
+        grant: &grant,
+        user: &user,
+        company: &company,
+        after_code: attempt.is_some(),
+    };
+    session::establish(ctx, &mut state, cache, signed_in, start).await?;
+    drop(state);
+    if let Some(password) = password {
+        offline::save_verifier(cache, &user, password, attempt.is_some()).await;
+    }
+    tracing::info!(user_id = %user.id, company_id = %company.id,
+        second_factor = attempt.is_some(), "signed in");
+    Ok(LoginOutcome::SignedIn {
+        session: SessionView {
+            user,
+            company,
+            online: true,
+            offline_sign_in: false,
+            last_synced_at: cache.last_synced_at().await?,
+        },
+    })
+}
+
+/// The cloud refused a sign-in. `account_disabled` (only answered after
+/// a correct password) ends this account's offline access here; so does
+/// `invalid_credentials` for a password this computer would accept
+/// offline (changed on the cloud, or the account deleted). A wrong
+/// password that the verifier refuses too changes nothing, so a
+/// passer-by cannot wipe someone's offline access by mistyping.
+async fn revoke_after_refused_login(
+    ctx: &Context,
+    cache: &Cache,
+    email: &str,
+    password: &str,
+    err: &CoreError,
+) {
+    let reason = if err.is_account_disabled() {
+        RevokedReason::Disabled
+    } else if err.code() == codes::INVALID_CREDENTIALS {
+        let Ok(Some(credential)) = cache.offline_credential(email).await else {
+            return;
+        };
+        let verifier = credential.verifier.clone();
+        let typed = Sensitive::new(password.to_owned());
+        let known = tokio::task::spawn_blocking(move || offline::verify(&verifier, typed.expose()))
+            .await
+            .unwrap_or(false);
+        if !known {
+            return;
+        }
+        RevokedReason::Credentials
+    } else {
+        return;
+    };
+    session::revoke_offline_access(ctx, cache, None, Some(email), reason).await;
+}
+
+/// Refuses a step whose answer belongs to an attempt that is no longer the
+/// pending one (cancelled, or replaced by a new login meanwhile).
+fn same_attempt(state: &LoginState, challenge_id: &Sensitive<String>) -> Result<(), CoreError> {
+    match state.pending() {
+        Ok(pending) if pending.challenge_id().expose() == challenge_id.expose() => Ok(()),
+        _ => Err(CoreError::NoPendingLogin),
+    }
+}

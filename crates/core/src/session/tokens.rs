@@ -1,0 +1,76 @@
+//! The keychain accounts of a session and the tokens in them: the session
+//! token (the cloud's bearer) and the device token (for `/login/resume`),
+//! each per cloud (see `context::cloud_ns`) and user, so a token never
+//! serves another cloud or another person.
+
+use crate::context::Context;
+use crate::error::CoreError;
+use crate::sensitive::Sensitive;
+use crate::session::state::SignedInSession;
+
+/// Keychain account of a user's session token with the cloud named `cloud`.
+pub fn token_account(cloud: &str, user_id: &str) -> String {
+    format!("session:{cloud}:{user_id}")
+}
+
+/// Keychain account of a user's trusted-device token with the cloud named `cloud`.
+pub fn device_account(cloud: &str, user_id: &str) -> String {
+    format!("device:{cloud}:{user_id}")
+}
+
+/// The one decoding of a token kept in the keychain.
+fn read(ctx: &Context, account: &str) -> Result<Option<Sensitive<String>>, CoreError> {
+    Ok(ctx
+        .keys
+        .get(account)?
+        .map(|bytes| Sensitive::new(String::from_utf8_lossy(&bytes).into_owned())))
+}
+
+/// The session's token; `NotSignedIn` when the keychain has none (signed in
+/// offline, or removed).
+pub(crate) fn session_token(
+    ctx: &Context,
+    session: &SignedInSession,
+) -> Result<Sensitive<String>, CoreError> {
+    read(ctx, &token_account(&ctx.scope().ns, &session.user_id))?.ok_or(CoreError::NotSignedIn)
+}
+
+/// The device token of `user_id` with the current cloud, if this computer has one.
+pub(crate) fn device_token(
+    ctx: &Context,
+    user_id: &str,
+) -> Result<Option<Sensitive<String>>, CoreError> {
+    read(ctx, &device_account(&ctx.scope().ns, user_id))
+}
+
+pub(crate) fn store_session_token(
+    ctx: &Context,
+    user_id: &str,
+    token: &str,
+) -> Result<(), CoreError> {
+    ctx.keys
+        .set(&token_account(&ctx.scope().ns, user_id), token.as_bytes())
+}
+
+pub(crate) fn store_device_token(
+    ctx: &Context,
+    user_id: &str,
+    token: &str,
+) -> Result<(), CoreError> {
+    ctx.keys
+        .set(&device_account(&ctx.scope().ns, user_id), token.as_bytes())
+}
+
+/// Deletes `user_id`'s session token; best effort, logged.
+pub(crate) fn forget_token(ctx: &Context, user_id: &str) {
+    if let Err(err) = ctx.keys.delete(&token_account(&ctx.scope().ns, user_id)) {
+        tracing::warn!(error = %err, "could not delete a session token");
+    }
+}
+
+/// Deletes `user_id`'s device token; best effort, logged.
+pub(crate) fn forget_device_token(ctx: &Context, user_id: &str) {
+    if let Err(err) = ctx.keys.delete(&device_account(&ctx.scope().ns, user_id)) {
+        tracing::warn!(error = %err, "could not delete a device token");
+    }
+}
