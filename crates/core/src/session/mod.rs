@@ -288,3 +288,268 @@ pub(crate) async fn revoke_offline_access(
         "the cloud ended this account's offline access on this computer"
     );
 }
+
+#[cfg(test)]
+mod tests {
+    //! Each of the four starts through `establish`: afterwards the token, the
+    //! cached session, the login state, the offline marker and the sync all
+    //! say the same thing; and a failed write leaves nobody signed in.
+
+    use std::path::Path;
+    use std::time::Duration;
+
+    use super::*;
+    use crate::cache::tests::{company, session as cached_session, user};
+    use crate::client::tests::dead_url;
+    use crate::context::CloudScope;
+    use crate::keystore::tests::MemoryKeyStore;
+    use crate::sensitive::Sensitive;
+    use crate::sync::{self, shared::SyncShared};
+
+    async fn context(dir: &Path, keys: &Arc<MemoryKeyStore>) -> (Arc<Context>, Arc<Cache>) {
+        let scope = CloudScope::new(dir, &dead_url().await).unwrap();
+        let cache = Arc::new(
+            Cache::open(&scope.cache_path, &**keys, &scope.key_account)
+                .await
+                .unwrap(),
+        );
+        let ctx = Context::new(
+            dir.to_owned(),
+            keys.clone(),
+            None,
+            scope,
+            Some(cache.clone()),
+            SyncShared::new(Duration::from_secs(3600)),
+            sync::start,
+        );
+        (Arc::new(ctx), cache)
+    }
+
+    fn signed_in(expires_at: i64) -> SignedInSession {
+        SignedInSession {
+            user_id: "u1".into(),
+            company_id: "c1".into(),
+            expires_at,
+        }
+    }
+
+    fn grant(token: &str) -> SessionGrant {
+        SessionGrant {
+            token: token.into(),
+            expires_at: 4_000_000_000_000,
+            device_token: Some(format!("device-of-{token}")),
+        }
+    }
+
+    fn stored(ctx: &Context, account: String) -> Option<String> {
+        ctx.keys
+            .get(&account)
+            .unwrap()
+            .map(|bytes| String::from_utf8(bytes).unwrap())
+    }
+
+    fn session_token_of(ctx: &Context, user_id: &str) -> Option<String> {
+        stored(ctx, tokens::token_account(&ctx.scope().ns, user_id))
+    }
+
+    fn device_token_of(ctx: &Context, user_id: &str) -> Option<String> {
+        stored(ctx, tokens::device_account(&ctx.scope().ns, user_id))
+    }
+
+    async fn cached_user_id(cache: &Cache) -> Option<String> {
+        cache.session_meta().await.unwrap().map(|meta| meta.user_id)
+    }
+
+    fn held() -> OfflineSignIn {
+        OfflineSignIn {
+            email: "alice@desertmotors.example".into(),
+            password: Sensitive::new("pw".into()),
+        }
+    }
+
+    #[tokio::test]
+    async fn an_online_start_keeps_both_tokens_caches_the_session_and_starts_the_sync() {
+        let dir = tempfile::tempdir().unwrap();
+        let keys = Arc::new(MemoryKeyStore::default());
+        let (ctx, cache) = context(dir.path(), &keys).await;
+        let grant = grant("online-token");
+        let mut state = ctx.state.lock().await;
+        let start = Start::Online {
+            grant: &grant,
+            user: &user("u1", "Alice", "alice@desertmotors.example"),
+            company: &company(),
+            after_code: false,
+        };
+        establish(&ctx, &mut state, &cache, signed_in(grant.expires_at), start)
+            .await
+            .unwrap();
+        assert_eq!(state.session(), Some(&signed_in(grant.expires_at)));
+        drop(state);
+        assert_eq!(
+            session_token_of(&ctx, "u1").as_deref(),
+            Some("online-token")
+        );
+        assert_eq!(
+            device_token_of(&ctx, "u1").as_deref(),
+            Some("device-of-online-token")
+        );
+        assert_eq!(cached_user_id(&cache).await.as_deref(), Some("u1"));
+        assert!(
+            cache.user("u1").await.unwrap().is_some(),
+            "the user is cached"
+        );
+        assert!(!ctx.signed_in_offline());
+        assert!(ctx.sync.is_running(), "an online start starts the sync");
+    }
+
+    #[tokio::test]
+    async fn an_offline_start_drops_any_old_token_marks_offline_and_starts_the_sync() {
+        let dir = tempfile::tempdir().unwrap();
+        let keys = Arc::new(MemoryKeyStore::default());
+        let (ctx, cache) = context(dir.path(), &keys).await;
+        cache
+            .store_login(
+                &company(),
+                &[user("u1", "Alice", "a@x.example")],
+                &cached_session(),
+            )
+            .await
+            .unwrap();
+        tokens::store_session_token(&ctx, "u1", "stale").unwrap();
+        let mut state = ctx.state.lock().await;
+        let session = signed_in(4_000_000_000_000);
+        establish(
+            &ctx,
+            &mut state,
+            &cache,
+            session.clone(),
+            Start::Offline { held: held() },
+        )
+        .await
+        .unwrap();
+        assert_eq!(state.session(), Some(&session));
+        drop(state);
+        assert_eq!(
+            session_token_of(&ctx, "u1"),
+            None,
+            "a token from an older session would be refused and sign this person out"
+        );
+        assert_eq!(cached_user_id(&cache).await.as_deref(), Some("u1"));
+        assert!(
+            ctx.signed_in_offline(),
+            "the held password waits for the resume"
+        );
+        assert!(ctx.sync.is_running(), "the sync resumes a cloud session");
+    }
+
+    #[tokio::test]
+    async fn a_restored_start_keeps_the_last_runs_token_and_session_and_starts_the_sync() {
+        let dir = tempfile::tempdir().unwrap();
+        let keys = Arc::new(MemoryKeyStore::default());
+        let (ctx, cache) = context(dir.path(), &keys).await;
+        cache
+            .store_login(
+                &company(),
+                &[user("u1", "Alice", "a@x.example")],
+                &cached_session(),
+            )
+            .await
+            .unwrap();
+        tokens::store_session_token(&ctx, "u1", "last-run").unwrap();
+        let mut state = ctx.state.lock().await;
+        let session = signed_in(cached_session().expires_at);
+        establish(&ctx, &mut state, &cache, session.clone(), Start::Restored)
+            .await
+            .unwrap();
+        assert_eq!(state.session(), Some(&session));
+        drop(state);
+        assert_eq!(session_token_of(&ctx, "u1").as_deref(), Some("last-run"));
+        assert_eq!(cached_user_id(&cache).await.as_deref(), Some("u1"));
+        assert!(!ctx.signed_in_offline());
+        assert!(ctx.sync.is_running());
+    }
+
+    #[tokio::test]
+    async fn a_resumed_start_keeps_the_new_tokens_clears_offline_and_leaves_the_sync_to_itself() {
+        let dir = tempfile::tempdir().unwrap();
+        let keys = Arc::new(MemoryKeyStore::default());
+        let (ctx, cache) = context(dir.path(), &keys).await;
+        cache
+            .store_login(
+                &company(),
+                &[user("u1", "Alice", "a@x.example")],
+                &cached_session(),
+            )
+            .await
+            .unwrap();
+        let offline = signed_in(1_000);
+        ctx.state.lock().await.password_accepted(offline);
+        *ctx.offline.lock().unwrap() = Some(held());
+        let grant = grant("resumed-token");
+        let mut state = ctx.state.lock().await;
+        let resumed = signed_in(grant.expires_at);
+        let start = Start::Resumed { grant: &grant };
+        establish(&ctx, &mut state, &cache, resumed.clone(), start)
+            .await
+            .unwrap();
+        assert_eq!(state.session(), Some(&resumed), "the cloud's expiry now");
+        drop(state);
+        assert_eq!(
+            session_token_of(&ctx, "u1").as_deref(),
+            Some("resumed-token")
+        );
+        assert_eq!(
+            device_token_of(&ctx, "u1").as_deref(),
+            Some("device-of-resumed-token"),
+            "the used device token is replaced"
+        );
+        let meta = cache.session_meta().await.unwrap().unwrap();
+        assert_eq!(meta.expires_at, grant.expires_at);
+        assert!(!ctx.signed_in_offline(), "no password is held any more");
+        assert!(
+            !ctx.sync.is_running(),
+            "the resume runs inside a sync pass: it must not start a second scheduler"
+        );
+    }
+
+    #[tokio::test]
+    async fn every_start_that_cannot_write_its_session_leaves_nobody_signed_in() {
+        for name in ["online", "offline", "resumed"] {
+            let dir = tempfile::tempdir().unwrap();
+            let keys = Arc::new(MemoryKeyStore::default());
+            let (ctx, cache) = context(dir.path(), &keys).await;
+            // A closed pool: every cache write fails.
+            cache.close().await;
+            let grant = grant("token");
+            let (user, company) = (user("u1", "Alice", "a@x.example"), company());
+            let start = match name {
+                "online" => Start::Online {
+                    grant: &grant,
+                    user: &user,
+                    company: &company,
+                    after_code: false,
+                },
+                "offline" => Start::Offline { held: held() },
+                _ => Start::Resumed { grant: &grant },
+            };
+            let mut state = ctx.state.lock().await;
+            let result =
+                establish(&ctx, &mut state, &cache, signed_in(grant.expires_at), start).await;
+            assert!(
+                result.is_err(),
+                "{name}: the failed write is the caller's error"
+            );
+            assert_eq!(state.session(), None, "{name}: nobody is signed in");
+            drop(state);
+            assert_eq!(
+                session_token_of(&ctx, "u1"),
+                None,
+                "{name}: no token is left behind"
+            );
+            assert!(
+                !ctx.sync.is_running(),
+                "{name}: no sync for a session that did not start"
+            );
+        }
+    }
+}

@@ -93,6 +93,15 @@ impl SyncShared {
         self.release_waiters();
     }
 
+    /// Whether a scheduler was started and not stopped since.
+    #[cfg(test)]
+    pub(crate) fn is_running(&self) -> bool {
+        self.task
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .is_some()
+    }
+
     /// The core is gone: abort the task outright.
     pub(crate) fn abort(&self) {
         self.generation.fetch_add(1, Ordering::SeqCst);
