@@ -3,6 +3,7 @@
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
+use secureclose_protocol::rules::Refusal;
 use secureclose_protocol::{codes, ApiError};
 
 /// Code for a known path called with the wrong method (not in `protocol::codes`
@@ -45,13 +46,11 @@ pub enum CloudError {
     SmsFailed(String),
     #[error("{0}")]
     InvalidPhone(String),
-    #[error("Add a mobile phone number on the General Info tab first.")]
-    PhoneRequired,
-    /// The article's words: the access token goes to the Mobile Phone number.
-    #[error("{}", phone_needed_message(*.company_wide))]
-    PhoneNeededForTwoFactor { company_wide: bool },
-    #[error("Two-factor authentication is not available with your DMS integration.")]
-    TwoFactorUnavailable,
+    /// An edit the shared edit rules refuse (`protocol::rules`): its own
+    /// code (`validation`, `invalid_phone`, `phone_required`,
+    /// `phone_needed_for_two_factor`, `two_factor_unavailable`) and words.
+    #[error("{0}")]
+    Refused(#[from] Refusal),
     #[error("This account is locked after too many failed sign-ins. Ask your administrator to unlock it.")]
     AccountLocked,
     #[error("Too many failed attempts. Wait a moment before trying again.")]
@@ -72,18 +71,6 @@ pub enum CloudError {
     Internal(String),
 }
 
-fn phone_needed_message(company_wide: bool) -> &'static str {
-    if company_wide {
-        "Two Factor Authentication is on for all users in your account (Company Profile), so \
-         this user receives their access token on this Mobile Phone number. Enter their new \
-         number on the General Info tab instead of removing it."
-    } else {
-        "Two Factor Authentication is on for this user, so they receive their access token on \
-         this Mobile Phone number. Enter their new number on the General Info tab instead, or \
-         first turn off the Two Factor Authentication toggle on the Login Info tab."
-    }
-}
-
 impl CloudError {
     pub fn status(&self) -> StatusCode {
         match self {
@@ -94,9 +81,7 @@ impl CloudError {
             CloudError::InvalidCode { .. }
             | CloudError::CodeExpired
             | CloudError::InvalidPhone(_)
-            | CloudError::PhoneRequired
-            | CloudError::PhoneNeededForTwoFactor { .. }
-            | CloudError::TwoFactorUnavailable => StatusCode::BAD_REQUEST,
+            | CloudError::Refused(_) => StatusCode::BAD_REQUEST,
             CloudError::ChallengeClosed | CloudError::ResumeRefused => StatusCode::UNAUTHORIZED,
             CloudError::ResendTooSoon { .. }
             | CloudError::SmsLimit { .. }
@@ -136,9 +121,7 @@ impl CloudError {
             CloudError::SmsLimit { .. } => codes::SMS_LIMIT,
             CloudError::SmsFailed(_) => codes::SMS_FAILED,
             CloudError::InvalidPhone(_) => codes::INVALID_PHONE,
-            CloudError::PhoneRequired => codes::PHONE_REQUIRED,
-            CloudError::PhoneNeededForTwoFactor { .. } => codes::PHONE_NEEDED_FOR_TWO_FACTOR,
-            CloudError::TwoFactorUnavailable => codes::TWO_FACTOR_UNAVAILABLE,
+            CloudError::Refused(refusal) => refusal.code,
             CloudError::AccountLocked => codes::ACCOUNT_LOCKED,
             CloudError::RateLimited { .. } => codes::RATE_LIMITED,
             CloudError::Conflict(_) => codes::CONFLICT,
@@ -220,9 +203,19 @@ mod tests {
             failed.to_api_error().message.contains("carrier"),
             "an SMS failure says why, so the user knows it is not their fault"
         );
+        let refused = CloudError::from(Refusal {
+            code: codes::TWO_FACTOR_UNAVAILABLE,
+            message: "Two-factor authentication is not available with your DMS integration.".into(),
+        });
+        assert_eq!(refused.status(), StatusCode::BAD_REQUEST);
+        let api = refused.to_api_error();
         assert_eq!(
-            CloudError::TwoFactorUnavailable.to_api_error().message,
-            "Two-factor authentication is not available with your DMS integration."
+            (api.code.as_str(), api.message.as_str()),
+            (
+                codes::TWO_FACTOR_UNAVAILABLE,
+                "Two-factor authentication is not available with your DMS integration."
+            ),
+            "a refusal of the shared rules keeps its own code and words"
         );
     }
 

@@ -120,6 +120,18 @@ pub enum CoreError {
     },
 }
 
+/// An edit the shared edit rules refuse: the cloud's code and words, from
+/// the desktop, before anything is queued.
+impl From<secureclose_protocol::rules::Refusal> for CoreError {
+    fn from(refusal: secureclose_protocol::rules::Refusal) -> Self {
+        CoreError::Refused {
+            code: refusal.code,
+            message: refusal.message,
+            retry_at: None,
+        }
+    }
+}
+
 impl CoreError {
     pub fn code(&self) -> &str {
         match self {

@@ -1,10 +1,10 @@
-//! The rules of a local edit, without I/O: which fields an edit really
-//! changes (and their base values, for the cloud's three-way merge), and how
-//! a pending edit is replayed onto a cached row (optimistic apply and rebase
-//! over rows the cloud sent). The cache calls these inside its transactions.
+//! A local edit, without I/O: which fields it really changes (and their base
+//! values, for the cloud's three-way merge), after the edit rules both sides
+//! share (`protocol::rules`, which also replays a pending edit onto a cached
+//! row). The cache calls these inside its transactions.
 
-use secureclose_protocol::phone::{self, INVALID_PHONE_MESSAGE};
-use secureclose_protocol::{codes, Company, CompanyUpdate, User, UserUpdate};
+use secureclose_protocol::rules::{self, apply_user_changes};
+use secureclose_protocol::{Company, CompanyUpdate, User, UserUpdate};
 
 use crate::error::CoreError;
 
@@ -16,127 +16,89 @@ pub struct Edit<T> {
     pub base: T,
 }
 
-/// Compares an admin's update with the cached user. Fields equal to the
-/// cached value are dropped: a form that resends an untouched field must not
-/// conflict with someone else's change to it. `None` = nothing changes.
-/// The phone is normalised as the cloud will store it; an invalid one is an
-/// `invalid_phone` error (nothing is queued).
+/// Compares an admin's update with the cached user, after the shared edit
+/// rules (`protocol::rules`) checked and normalised it as the cloud will
+/// store it. Fields equal to the cached value are dropped: a form that
+/// resends an untouched field must not conflict with someone else's change
+/// to it. `None` = nothing changes. An edit the rules refuse (a blank name,
+/// an invalid phone, 2FA without a phone, ...) is refused here with the
+/// cloud's code, before anything is queued.
 pub fn user_edit(
     cached: &User,
+    company: &Company,
     update: &UserUpdate,
 ) -> Result<Option<Edit<UserUpdate>>, CoreError> {
+    let checked = rules::check_user_update(update)?;
     let mut changes = UserUpdate::default();
     let mut base = UserUpdate::default();
-    if let Some(name) = &update.display_name {
-        let name = name.trim();
-        if name != cached.display_name {
-            changes.display_name = Some(name.to_owned());
-            base.display_name = Some(cached.display_name.clone());
-        }
+    if let Some(name) = checked.display_name.filter(|n| *n != cached.display_name) {
+        changes.display_name = Some(name);
+        base.display_name = Some(cached.display_name.clone());
     }
-    if let Some(email) = &update.email {
-        // The cloud's normalisation (trimmed, lower case).
-        let email = email.trim().to_lowercase();
-        if email != cached.email {
-            changes.email = Some(email);
-            base.email = Some(cached.email.clone());
-        }
+    if let Some(email) = checked.email.filter(|e| *e != cached.email) {
+        changes.email = Some(email);
+        base.email = Some(cached.email.clone());
     }
-    if let Some(phone) = &update.mobile_phone {
-        let phone = match phone.as_deref().map(str::trim) {
-            None | Some("") => None,
-            Some(text) => Some(phone::normalize(text).map_err(|_| CoreError::Refused {
-                code: codes::INVALID_PHONE,
-                message: INVALID_PHONE_MESSAGE.to_owned(),
-                retry_at: None,
-            })?),
-        };
-        if phone != cached.mobile_phone {
-            changes.mobile_phone = Some(phone);
-            base.mobile_phone = Some(cached.mobile_phone.clone());
-        }
+    if let Some(phone) = checked.mobile_phone.filter(|p| *p != cached.mobile_phone) {
+        changes.mobile_phone = Some(phone);
+        base.mobile_phone = Some(cached.mobile_phone.clone());
     }
-    if let Some(role) = update.role.filter(|r| *r != cached.role) {
+    if let Some(role) = checked.role.filter(|r| *r != cached.role) {
         changes.role = Some(role);
         base.role = Some(cached.role);
     }
-    if let Some(status) = update.status.filter(|s| *s != cached.status) {
+    if let Some(status) = checked.status.filter(|s| *s != cached.status) {
         changes.status = Some(status);
         base.status = Some(cached.status);
     }
-    if let Some(on) = update
+    if let Some(on) = checked
         .two_factor_enabled
         .filter(|on| *on != cached.two_factor_enabled)
     {
         changes.two_factor_enabled = Some(on);
         base.two_factor_enabled = Some(cached.two_factor_enabled);
     }
-    Ok((changes != UserUpdate::default()).then_some(Edit { changes, base }))
+    if changes == UserUpdate::default() {
+        return Ok(None);
+    }
+    let mut after = cached.clone();
+    apply_user_changes(&mut after, &changes);
+    rules::check_user_two_factor(cached, &changes, &after, company)?;
+    Ok(Some(Edit { changes, base }))
 }
 
 /// As [`user_edit`], for the company profile.
-pub fn company_edit(cached: &Company, update: &CompanyUpdate) -> Option<Edit<CompanyUpdate>> {
+pub fn company_edit(
+    cached: &Company,
+    update: &CompanyUpdate,
+) -> Result<Option<Edit<CompanyUpdate>>, CoreError> {
+    let checked = rules::check_company_update(update)?;
     let mut changes = CompanyUpdate::default();
     let mut base = CompanyUpdate::default();
-    if let Some(name) = &update.name {
-        let name = name.trim();
-        if name != cached.name {
-            changes.name = Some(name.to_owned());
-            base.name = Some(cached.name.clone());
-        }
+    if let Some(name) = checked.name.filter(|n| *n != cached.name) {
+        changes.name = Some(name);
+        base.name = Some(cached.name.clone());
     }
-    if let Some(on) = update
+    if let Some(on) = checked
         .two_factor_required
         .filter(|on| *on != cached.two_factor_required)
     {
         changes.two_factor_required = Some(on);
         base.two_factor_required = Some(cached.two_factor_required);
     }
-    (changes != CompanyUpdate::default()).then_some(Edit { changes, base })
-}
-
-/// Replays an edit onto a cached user, as the cloud would store it. The
-/// version is left alone: it stays the cloud's, so the row still says which
-/// cloud state the pending edit sits on.
-pub fn apply_user_changes(user: &mut User, changes: &UserUpdate) {
-    if let Some(name) = &changes.display_name {
-        user.display_name.clone_from(name);
+    if changes == CompanyUpdate::default() {
+        return Ok(None);
     }
-    if let Some(email) = &changes.email {
-        user.email.clone_from(email);
-    }
-    if let Some(phone) = &changes.mobile_phone {
-        // Same rule as the cloud: a different number is unverified again.
-        if *phone != user.mobile_phone {
-            user.phone_verified_at = None;
-        }
-        user.mobile_phone.clone_from(phone);
-    }
-    if let Some(role) = changes.role {
-        user.role = role;
-    }
-    if let Some(status) = changes.status {
-        user.status = status;
-    }
-    if let Some(on) = changes.two_factor_enabled {
-        user.two_factor_enabled = on;
-    }
-}
-
-pub fn apply_company_changes(company: &mut Company, changes: &CompanyUpdate) {
-    if let Some(name) = &changes.name {
-        company.name.clone_from(name);
-    }
-    if let Some(on) = changes.two_factor_required {
-        company.two_factor_required = on;
-    }
+    rules::check_company_two_factor(cached, &changes)?;
+    Ok(Some(Edit { changes, base }))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::cache::tests::{company, user};
-    use secureclose_protocol::Role;
+    use secureclose_protocol::rules::apply_company_changes;
+    use secureclose_protocol::{codes, Role};
 
     fn bob() -> User {
         user("u2", "Bob Builder", "bob@desertmotors.example")
@@ -147,6 +109,7 @@ mod tests {
         let cached = bob();
         let edit = user_edit(
             &cached,
+            &company(),
             &UserUpdate {
                 display_name: Some(" Bob Builder ".into()),
                 email: Some(cached.email.to_uppercase()),
@@ -177,7 +140,7 @@ mod tests {
             "base holds exactly the changed fields' cached values"
         );
         assert_eq!(
-            user_edit(&cached, &UserUpdate::default()).unwrap(),
+            user_edit(&cached, &company(), &UserUpdate::default()).unwrap(),
             None,
             "an empty edit queues nothing"
         );
@@ -188,6 +151,7 @@ mod tests {
         let cached = bob();
         let edit = user_edit(
             &cached,
+            &company(),
             &UserUpdate {
                 mobile_phone: Some(Some("(480) 555-0134".into())),
                 ..UserUpdate::default()
@@ -199,6 +163,7 @@ mod tests {
         assert_eq!(edit.base.mobile_phone, Some(cached.mobile_phone.clone()));
         let err = user_edit(
             &cached,
+            &company(),
             &UserUpdate {
                 mobile_phone: Some(Some("555-CALL-NOW".into())),
                 ..UserUpdate::default()
@@ -206,15 +171,21 @@ mod tests {
         )
         .unwrap_err();
         assert_eq!(err.code(), codes::INVALID_PHONE, "{err:?}");
-        let removed = user_edit(
-            &cached,
-            &UserUpdate {
-                mobile_phone: Some(Some("  ".into())),
-                ..UserUpdate::default()
-            },
-        )
-        .unwrap()
-        .unwrap();
+        let blank = UserUpdate {
+            mobile_phone: Some(Some("  ".into())),
+            ..UserUpdate::default()
+        };
+        let err = user_edit(&cached, &company(), &blank).unwrap_err();
+        assert_eq!(
+            err.code(),
+            codes::PHONE_NEEDED_FOR_TWO_FACTOR,
+            "Bob has 2FA on: removing his phone is refused here, as the cloud would"
+        );
+        let mut without_2fa = cached.clone();
+        without_2fa.two_factor_enabled = false;
+        let removed = user_edit(&without_2fa, &company(), &blank)
+            .unwrap()
+            .unwrap();
         assert_eq!(
             removed.changes.mobile_phone,
             Some(None),
@@ -270,7 +241,8 @@ mod tests {
                     name: Some(cached.name.clone()),
                     ..CompanyUpdate::default()
                 }
-            ),
+            )
+            .unwrap(),
             None
         );
         let edit = company_edit(
@@ -280,6 +252,7 @@ mod tests {
                 ..CompanyUpdate::default()
             },
         )
+        .unwrap()
         .unwrap();
         assert_eq!(
             edit.base.two_factor_required,

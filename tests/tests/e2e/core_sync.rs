@@ -213,18 +213,19 @@ async fn edits_made_while_the_cloud_is_down_sync_when_it_returns_and_refusals_be
         .expect("offline, the edit is accepted optimistically");
     assert_eq!(edited.mobile_phone.as_deref(), Some("+16025550199"));
     assert_eq!(edited.phone_verified_at, None, "a new number is unverified");
-    // Tom has no phone: the cloud will refuse 2FA for him.
+    // Marcus's email for Tom: the desktop cannot know every email in the
+    // company, so only the cloud refuses it (409, another user has it).
     let refused_later = core
         .update_user(
             &tom.id,
             &UserUpdate {
-                two_factor_enabled: Some(true),
+                email: Some(marcus.email.clone()),
                 ..UserUpdate::default()
             },
         )
         .await
         .expect("offline, even an edit the cloud will refuse is queued");
-    assert!(refused_later.two_factor_enabled, "shown optimistically");
+    assert_eq!(refused_later.email, marcus.email, "shown optimistically");
 
     let status = core.sync_now().await.unwrap();
     assert_eq!(status.state, SyncState::Offline, "{status:?}");
@@ -258,9 +259,10 @@ async fn edits_made_while_the_cloud_is_down_sync_when_it_returns_and_refusals_be
     );
     let notice = &status.notices[0];
     assert_eq!(notice.subject, "Tom Becker");
-    assert_eq!(notice.code, codes::PHONE_REQUIRED, "{notice:?}");
-    assert!(
-        !cached(&core, "tom").await.two_factor_enabled,
+    assert_eq!(notice.code, codes::CONFLICT, "{notice:?}");
+    assert_eq!(
+        cached(&core, "tom").await.email,
+        tom.email,
         "the refused edit is rolled back"
     );
 
@@ -272,12 +274,10 @@ async fn edits_made_while_the_cloud_is_down_sync_when_it_returns_and_refusals_be
         "the edit reached the cloud"
     );
     assert_eq!(marcus_now, &cached(&core, "marcus").await, "cache == cloud");
-    assert!(
-        !on_cloud
-            .iter()
-            .find(|u| u.id == tom.id)
-            .unwrap()
-            .two_factor_enabled
+    assert_eq!(
+        on_cloud.iter().find(|u| u.id == tom.id).unwrap().email,
+        tom.email,
+        "the cloud kept Tom's own email"
     );
 
     let status = core.dismiss_sync_notice(notice.id).await.unwrap();
@@ -548,12 +548,14 @@ async fn a_refusal_notice_is_shown_only_to_the_person_who_made_the_edit() {
     let dir = tempfile::tempdir().unwrap();
     let (core, _) = admin_core(&cloud, dir.path()).await;
     let tom = cached(&core, "tom").await;
-    // Tom has no phone: the cloud refuses 2FA for him. Queued without
-    // waiting, so the refusal becomes a notice rather than a dialog error.
+    let marcus = cached(&core, "marcus").await;
+    // Marcus's email for Tom: only the cloud knows every email, so only it
+    // refuses. Queued without waiting, so the refusal becomes a notice
+    // rather than a dialog error.
     core.queue_user_edit(
         &tom.id,
         &UserUpdate {
-            two_factor_enabled: Some(true),
+            email: Some(marcus.email.clone()),
             ..UserUpdate::default()
         },
     )

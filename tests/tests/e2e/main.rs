@@ -10,6 +10,7 @@
 mod core_cloud;
 mod core_hostile_cloud;
 mod core_offline;
+mod core_rules;
 mod core_session;
 mod core_sync;
 mod core_two_factor;

@@ -2,7 +2,7 @@
 //! operator's unlock. Every edit works only inside the actor's own company:
 //! another company's user is 403 forbidden whatever the request says.
 
-use secureclose_protocol::rules::normalize_email;
+use secureclose_protocol::rules::{self, normalize_email};
 use secureclose_protocol::{Company, CompanyUpdate, Role, User, UserStatus, UserUpdate};
 use sqlx::AnyConnection;
 
@@ -18,8 +18,6 @@ use crate::error::CloudError;
 use crate::phone;
 use crate::state::AppState;
 
-const MAX_NAME_CHARS: usize = 200;
-
 /// A user of the caller's company, or 403 (also for ids that do not exist, so
 /// the answer never tells whether an id belongs to another company).
 pub async fn get_user(state: &AppState, caller: &User, id: &str) -> Result<User, CloudError> {
@@ -27,41 +25,6 @@ pub async fn get_user(state: &AppState, caller: &User, id: &str) -> Result<User,
         Some(user) if user.company_id == caller.company_id => Ok(user),
         _ => Err(CloudError::Forbidden),
     }
-}
-
-/// Names are shown in lists and audit views: control characters (NUL,
-/// line breaks, escapes) and the bidirectional overrides that make text read
-/// differently than it is stored are refused, not silently stripped, so what
-/// is saved is what the admin typed (less surrounding whitespace).
-fn clean_name(name: &str) -> Result<String, CloudError> {
-    let is_hidden =
-        |c: char| c.is_control() || matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}');
-    // Surrounding whitespace (a pasted line break) is trimmed first.
-    let name = name.trim();
-    if name.chars().any(is_hidden) {
-        return Err(CloudError::Validation(
-            "the name cannot contain control characters (such as line breaks or tabs)".into(),
-        ));
-    }
-    if name.is_empty() || name.chars().count() > MAX_NAME_CHARS {
-        return Err(CloudError::Validation(format!(
-            "the name must be 1 to {MAX_NAME_CHARS} characters"
-        )));
-    }
-    Ok(name.to_string())
-}
-
-fn clean_email(email: &str) -> Result<String, CloudError> {
-    let email = normalize_email(email);
-    let valid = email.len() <= 254
-        && !email.chars().any(char::is_whitespace)
-        && email
-            .split_once('@')
-            .is_some_and(|(local, domain)| !local.is_empty() && domain.contains('.'));
-    if !valid {
-        return Err(CloudError::Validation("enter a valid email address".into()));
-    }
-    Ok(email)
 }
 
 /// What an apply function did.
@@ -166,56 +129,20 @@ pub async fn apply_user_update(
         .await?
         .ok_or_else(|| CloudError::Internal(format!("company of user {} missing", actor.id)))?;
 
-    let display_name = match &update.display_name {
-        Some(name) => clean_name(name)?,
-        None => target.display_name.clone(),
-    };
-    let email = match &update.email {
-        Some(email) => clean_email(email)?,
-        None => target.email.clone(),
-    };
-    let (mobile_phone, phone_verified_at) = match &update.mobile_phone {
-        None => (target.mobile_phone.clone(), target.phone_verified_at),
-        Some(None) => (None, None),
-        Some(Some(text)) if text.trim().is_empty() => (None, None),
-        Some(Some(text)) => {
-            let e164 = phone::normalize(text)?;
-            if target.mobile_phone.as_deref() == Some(e164.as_str()) {
-                (Some(e164), target.phone_verified_at)
-            } else {
-                // A new number has never received a code: unverified until
-                // a code sent to it comes back at the next 2FA sign-in.
-                (Some(e164), None)
-            }
-        }
-    };
-    let role = update.role.unwrap_or(target.role);
-    let status = update.status.unwrap_or(target.status);
-    let two_factor_enabled = update
-        .two_factor_enabled
-        .unwrap_or(target.two_factor_enabled);
-    if update.two_factor_enabled == Some(true) {
-        if !company.dms.supports_two_factor {
-            return Err(CloudError::TwoFactorUnavailable);
-        }
-        if mobile_phone.is_none() {
-            return Err(CloudError::PhoneRequired);
-        }
-    }
-    // Removing the phone of someone 2FA applies to would let the password
-    // alone choose a new one at the next sign-in. SMS is the only factor
-    // today; once another exists, having it makes the removal safe.
-    let removing_phone = target.mobile_phone.is_some() && mobile_phone.is_none();
-    if removing_phone && company.dms.supports_two_factor {
-        if company.two_factor_required {
-            return Err(CloudError::PhoneNeededForTwoFactor { company_wide: true });
-        }
-        if two_factor_enabled {
-            return Err(CloudError::PhoneNeededForTwoFactor {
-                company_wide: false,
-            });
-        }
-    }
+    let changes = rules::check_user_update(update)?;
+    let mut after = target.clone();
+    rules::apply_user_changes(&mut after, &changes);
+    rules::check_user_two_factor(&target, &changes, &after, &company)?;
+    let User {
+        display_name,
+        email,
+        mobile_phone,
+        phone_verified_at,
+        role,
+        status,
+        two_factor_enabled,
+        ..
+    } = after;
 
     let was_active_admin = target.role == Role::Admin && target.status == UserStatus::Active;
     if was_active_admin && (role != Role::Admin || status != UserStatus::Active) {
@@ -351,16 +278,11 @@ pub async fn apply_company_update(
         }
         _ => update,
     };
-    let name = match &update.name {
-        Some(name) => clean_name(name)?,
-        None => company.name.clone(),
-    };
-    let required = update
-        .two_factor_required
-        .unwrap_or(company.two_factor_required);
-    if update.two_factor_required == Some(true) && !company.dms.supports_two_factor {
-        return Err(CloudError::TwoFactorUnavailable);
-    }
+    let changes = rules::check_company_update(update)?;
+    rules::check_company_two_factor(&company, &changes)?;
+    let mut after = company.clone();
+    rules::apply_company_changes(&mut after, &changes);
+    let (name, required) = (after.name, after.two_factor_required);
     db::companies::write_profile(tx, &company.id, &name, required, now, seq).await?;
     let event = |kind, detail: String| Event {
         kind,

@@ -19,7 +19,8 @@ use super::company::{company_in, upsert_company};
 use super::users::{upsert_user, upsert_users, user_in};
 use super::{now_millis, write_tx, Cache, Tx};
 use crate::error::CoreError;
-use crate::outbox::{apply_company_changes, apply_user_changes, company_edit, user_edit, Edit};
+use crate::outbox::{company_edit, user_edit, Edit};
+use secureclose_protocol::rules::{apply_company_changes, apply_user_changes};
 
 /// Subject of notices about the company profile.
 pub const COMPANY_SUBJECT: &str = "Company profile";
@@ -57,7 +58,8 @@ impl Cache {
             .await?
             .filter(|u| u.company_id == company_id)
             .ok_or_else(gone)?;
-        let Some(Edit { changes, base }) = user_edit(&user, update)? else {
+        let company = company_in(&mut tx, company_id).await?.ok_or_else(gone)?;
+        let Some(Edit { changes, base }) = user_edit(&user, &company, update)? else {
             return Ok((user, false));
         };
         #[cfg(feature = "test-drop-one-edit")]
@@ -96,7 +98,7 @@ impl Cache {
     ) -> Result<(Company, bool), CoreError> {
         let mut tx = write_tx(&self.pool).await?;
         let mut company = company_in(&mut tx, company_id).await?.ok_or_else(gone)?;
-        let Some(Edit { changes, base }) = company_edit(&company, update) else {
+        let Some(Edit { changes, base }) = company_edit(&company, update)? else {
             return Ok((company, false));
         };
         let mutation = Mutation {
