@@ -1,15 +1,15 @@
-//! Offline sign-in rules, without I/O: the argon2id verifier written at each
-//! online sign-in, the slow-down and lock of wrong passwords, and the
-//! company's offline policy (allowed, grace since the last online second
-//! factor on this device). `AppCore::login` applies them when the cloud
-//! cannot be reached.
+//! Offline sign-in: its rules (the argon2id verifier written at each online
+//! sign-in, the slow-down and lock of wrong passwords, the company's offline
+//! policy: allowed, grace since the last online second factor on this
+//! device) and [`sign_in`], which applies them when the cloud cannot be
+//! reached and starts the session through `session::establish`.
+
+use std::sync::Arc;
 
 use argon2::password_hash::rand_core::OsRng;
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::Argon2;
 use secureclose_protocol::{codes, needs_second_factor, Company, User, UserStatus};
-
-use std::sync::Arc;
 
 use crate::cache::{now_millis, Cache, OfflineCredential, RevokedReason};
 use crate::context::{Context, OfflineSignIn};

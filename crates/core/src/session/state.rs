@@ -24,7 +24,7 @@ use crate::error::CoreError;
 use crate::sensitive::Sensitive;
 
 /// Who is signed in. The session token is NOT here: it lives in the keychain
-/// (account [`token_account`]).
+/// (account `tokens::token_account`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SignedInSession {
     pub user_id: String,
@@ -78,12 +78,6 @@ pub enum LoginState {
     /// 2FA is required but no phone is verified: enrol one, then the code.
     NeedsPhoneEnrollment(PendingLogin),
     SignedIn(SignedInSession),
-}
-
-/// Keychain account of a user's session token with the cloud named by
-/// `cloud` (see `app::cloud_ns`): a token never serves another cloud.
-pub fn token_account(cloud: &str, user_id: &str) -> String {
-    format!("session:{cloud}:{user_id}")
 }
 
 /// The login state behind a tokio mutex, plus a copy of its signed-in
@@ -315,14 +309,6 @@ mod tests {
         state.password_accepted(session("u1"));
         state.password_accepted(session("u2"));
         assert_eq!(state.session().unwrap().user_id, "u2");
-    }
-
-    #[test]
-    fn token_accounts_are_per_user_and_per_cloud() {
-        assert_eq!(token_account("c0ffee", "u1"), "session:c0ffee:u1");
-        assert_ne!(token_account("c0ffee", "u1"), token_account("c0ffee", "u2"));
-        // Issue 10, finding 1: the same user id on another cloud.
-        assert_ne!(token_account("c0ffee", "u1"), token_account("beef", "u1"));
     }
 
     #[test]

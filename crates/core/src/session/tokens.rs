@@ -74,3 +74,16 @@ pub(crate) fn forget_device_token(ctx: &Context, user_id: &str) {
         tracing::warn!(error = %err, "could not delete a device token");
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn token_accounts_are_per_user_and_per_cloud() {
+        assert_eq!(token_account("c0ffee", "u1"), "session:c0ffee:u1");
+        assert_ne!(token_account("c0ffee", "u1"), token_account("c0ffee", "u2"));
+        // Issue 10, finding 1: the same user id on another cloud.
+        assert_ne!(token_account("c0ffee", "u1"), token_account("beef", "u1"));
+    }
+}
