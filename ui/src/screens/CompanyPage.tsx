@@ -4,7 +4,7 @@ import { isSessionLost, toApiError } from "../api";
 import { Badge, ErrorAlert, Spinner, Switch, describedBy } from "../components/common";
 import { dmsLabel } from "../format";
 import type { Company } from "../types";
-import { TWO_FACTOR_UNAVAILABLE_MESSAGE } from "./UserEditDialog";
+import { TWO_FACTOR_UNAVAILABLE_MESSAGE } from "../dialogs/UserEditDialog";
 
 export const TAKES_EFFECT_MESSAGE = "Takes effect at each user's next sign-in.";
 

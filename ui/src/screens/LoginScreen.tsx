@@ -4,7 +4,7 @@ import { toApiError } from "../api";
 import { BrandMark } from "../components/common";
 import { assertNever } from "../format";
 import type { AppInfo, Challenge, SessionView } from "../types";
-import { CodeDialog, EnrollDialog } from "./SecondFactor";
+import { CodeDialog, EnrollDialog } from "../dialogs/SecondFactor";
 
 interface Props {
   info: AppInfo;

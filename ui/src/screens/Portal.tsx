@@ -7,7 +7,7 @@ import { useNow } from "../hooks";
 import type { AppInfo, SessionView, SyncState, SyncStatus, User } from "../types";
 import { UsersPage } from "./UsersPage";
 import { CompanyPage } from "./CompanyPage";
-import { OFFLINE_SIGN_IN_MESSAGE, SyncNotices, SyncStatusLine, useSyncStatus } from "./SyncBar";
+import { OFFLINE_SIGN_IN_MESSAGE, SyncNotices, SyncStatusLine, useSyncStatus } from "../components/SyncBar";
 
 /** Sync states in which an edit stays on this computer for now. */
 const WAITING_STATES: ReadonlySet<SyncState> = new Set<SyncState>(["offline", "waiting_to_retry", "needs_sign_in"]);

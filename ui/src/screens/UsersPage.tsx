@@ -4,8 +4,8 @@ import { isSessionLost, toApiError } from "../api";
 import { ErrorAlert, Spinner } from "../components/common";
 import { useDebouncedValue } from "../hooks";
 import type { Company, User } from "../types";
-import { UserEditDialog } from "./UserEditDialog";
-import { editColumn, userColumns, type UserColumn } from "./usersColumns";
+import { UserEditDialog } from "../dialogs/UserEditDialog";
+import { editColumn, userColumns, type UserColumn } from "../components/usersColumns";
 
 export const PAGE_SIZE = 50;
 export const SEARCH_DEBOUNCE_MS = 250;

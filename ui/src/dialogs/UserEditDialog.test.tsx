@@ -6,7 +6,7 @@ import { demoCompany, demoUsers } from "../testing/fakeApi";
 import { renderWithApi, spyApi } from "../testing/render";
 import type { Company } from "../types";
 import { PHONE_FIRST_MESSAGE, TWO_FACTOR_UNAVAILABLE_MESSAGE } from "./UserEditDialog";
-import { UsersPage } from "./UsersPage";
+import { UsersPage } from "../screens/UsersPage";
 
 const carlos = demoUsers[1]!; // phone, 2FA off
 const tom = demoUsers[3]!; // no phone, 2FA off

@@ -1,5 +1,5 @@
 import type { ReactNode } from "react";
-import { Badge } from "../components/common";
+import { Badge } from "./common";
 import { formatPhone, roleLabel, statusLabel } from "../format";
 import type { Company, User } from "../types";
 
