@@ -3,7 +3,7 @@
 
 use std::sync::atomic::Ordering;
 
-use secureclose_protocol::Company;
+use secureclose_protocol::{Company, Role, User};
 
 use crate::cache::{now_millis, SessionMeta};
 use crate::context::Context;
@@ -85,9 +85,29 @@ pub(crate) async fn list_users(
     offset: u32,
     limit: u32,
 ) -> Result<UsersPage, CoreError> {
-    ctx.state.signed_in()?;
-    let (users, total) = ctx.cache()?.list_users(query, offset, limit).await?;
+    let session = ctx.state.signed_in()?;
+    let cache = ctx.cache()?;
+    let (mut users, total) = cache.list_users(query, offset, limit).await?;
+    // The cache is shared by everyone who signs in on this computer, so it may
+    // hold an admin's full rows: a non-admin never sees colleagues' phones or
+    // 2FA (finding 8 of issue 10). Unknown role counts as non-admin.
+    let is_admin = cache
+        .user(&session.user_id)
+        .await?
+        .is_some_and(|me| me.role == Role::Admin);
+    if !is_admin {
+        for user in users.iter_mut().filter(|u| u.id != session.user_id) {
+            withhold_security(user);
+        }
+    }
     Ok(UsersPage { users, total })
+}
+
+/// Clears what a non-admin must not see of a colleague.
+fn withhold_security(user: &mut User) {
+    user.mobile_phone = None;
+    user.phone_verified_at = None;
+    user.two_factor_enabled = false;
 }
 
 pub(crate) async fn company(ctx: &Context) -> Result<Company, CoreError> {

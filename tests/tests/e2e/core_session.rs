@@ -361,3 +361,77 @@ async fn changing_the_cloud_url_signs_out_of_the_old_cloud() {
         "leaving a cloud revokes the session there: {err:?}"
     );
 }
+
+/// Finding 8 of issue 10: the cache is shared by everyone who signs in on
+/// this computer, so after an admin's sync filled it with full rows a
+/// non-admin signing in here still sees no colleague's phone or 2FA, while
+/// their own row and the admin's next view stay complete.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_non_admin_after_an_admin_on_this_computer_sees_no_colleague_phones_or_2fa() {
+    let cloud = TestCloud::start().await;
+    let data = tempfile::tempdir().unwrap();
+    let keys = Arc::new(MemoryKeyStore::default());
+    let admin = signed_in(
+        &cloud,
+        data.path(),
+        &keys,
+        &cloud.seed.admin_email,
+        &cloud.seed.admin_password,
+    )
+    .await;
+    let full = admin.list_users("", 0, 100).await.unwrap().users;
+    assert!(
+        full.iter().any(|u| u.mobile_phone.is_some()),
+        "the admin's sync caches colleagues' phones (the seed has some)"
+    );
+    admin.logout().await.unwrap();
+    drop(admin);
+
+    let member = signed_in(
+        &cloud,
+        data.path(),
+        &keys,
+        DEMO_NON_ADMIN,
+        cloud.password_of(DEMO_NON_ADMIN),
+    )
+    .await;
+    let seen = member.list_users("", 0, 100).await.unwrap().users;
+    assert_eq!(seen.len(), full.len(), "a non-admin still lists colleagues");
+    for user in seen.iter().filter(|u| u.email != DEMO_NON_ADMIN) {
+        assert_eq!(user.mobile_phone, None, "phone of {} leaked", user.email);
+        assert_eq!(user.phone_verified_at, None, "{}", user.email);
+        assert!(!user.two_factor_enabled, "2FA of {} leaked", user.email);
+    }
+    let own = seen.iter().find(|u| u.email == DEMO_NON_ADMIN).unwrap();
+    let own_full = full.iter().find(|u| u.email == DEMO_NON_ADMIN).unwrap();
+    assert_eq!(own, own_full, "their own row stays full");
+    member.logout().await.unwrap();
+    drop(member);
+
+    let admin = signed_in(
+        &cloud,
+        data.path(),
+        &keys,
+        &cloud.seed.admin_email,
+        &cloud.seed.admin_password,
+    )
+    .await;
+    let again = admin.list_users("", 0, 100).await.unwrap().users;
+    let phones = |users: &[secureclose_protocol::User]| {
+        users
+            .iter()
+            .map(|u| {
+                (
+                    u.email.clone(),
+                    u.mobile_phone.clone(),
+                    u.two_factor_enabled,
+                )
+            })
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        phones(&again),
+        phones(&full),
+        "the admin sees full rows again"
+    );
+}
