@@ -35,6 +35,8 @@ interface Props {
   onSessionLost?: (message: string) => void;
   /** A change re-reads the current page from the cache (a sync landed), keeping the rows shown meanwhile. */
   dataVersion?: number;
+  /** False for non-admins: colleagues' phones, 2FA and status are not theirs to see. */
+  showAdminColumns?: boolean;
   /** This computer's first sync of the company is still bringing its users in (page by page). */
   downloading?: boolean;
 }
@@ -43,6 +45,7 @@ export function UsersPage({
   company,
   columns = userColumns,
   canEdit = false,
+  showAdminColumns = true,
   onUserSaved,
   onSessionLost,
   dataVersion = 0,
@@ -59,15 +62,16 @@ export function UsersPage({
   const [load, setLoad] = useState<Load>({ status: "loading", previous: null });
   const [editing, setEditing] = useState<User | null>(null);
   const [savedNotice, setSavedNotice] = useState<string | null>(null);
+  const visibleColumns = showAdminColumns ? columns : columns.filter((c) => !c.adminOnly);
   const shownColumns = canEdit
     ? [
-        ...columns,
+        ...visibleColumns,
         editColumn((u) => {
           setSavedNotice(null);
           setEditing(u);
         }),
       ]
-    : columns;
+    : visibleColumns;
 
   function saved(user: User) {
     // The row shows the cloud's answer, not what was typed.
