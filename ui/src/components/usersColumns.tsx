@@ -12,8 +12,6 @@ export interface UserColumn {
   /** Visually hidden header text, e.g. for an icon-only actions column. */
   headerHidden?: boolean;
   className?: string;
-  /** Security state (phone, 2FA, status): shown to admins only. */
-  adminOnly?: boolean;
   render: (user: User, company: Company) => ReactNode;
 }
 
@@ -38,7 +36,6 @@ export const userColumns: UserColumn[] = [
   {
     key: "mobile_phone",
     header: "Mobile phone",
-    adminOnly: true,
     className: "col-phone",
     render: (u) =>
       u.mobile_phone ? (
@@ -50,7 +47,6 @@ export const userColumns: UserColumn[] = [
   {
     key: "two_factor",
     header: "2FA",
-    adminOnly: true,
     // What the next sign-in will ask for, not just the user's own switch: the
     // company-wide switch also requires it, and neither counts where the DMS
     // integration does not support 2FA (the cloud applies the same rule).
@@ -64,7 +60,6 @@ export const userColumns: UserColumn[] = [
   {
     key: "status",
     header: "Status",
-    adminOnly: true,
     render: (u) => <Badge tone={u.status === "active" ? "success" : "danger"}>{statusLabel(u.status)}</Badge>,
   },
 ];

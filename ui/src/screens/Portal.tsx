@@ -198,7 +198,6 @@ export function Portal({ info, session: initialSession, onSignedOut }: Props) {
             <UsersPage
               company={company}
               canEdit={isAdmin}
-              showAdminColumns={isAdmin}
               dataVersion={dataVersion}
               onUserSaved={userSaved}
               onSessionLost={sessionLost}

@@ -35,8 +35,6 @@ interface Props {
   onSessionLost?: (message: string) => void;
   /** A change re-reads the current page from the cache (a sync landed), keeping the rows shown meanwhile. */
   dataVersion?: number;
-  /** False for non-admins: colleagues' phones, 2FA and status are not theirs to see. */
-  showAdminColumns?: boolean;
   /** This computer's first sync of the company is still bringing its users in (page by page). */
   downloading?: boolean;
 }
@@ -45,7 +43,6 @@ export function UsersPage({
   company,
   columns = userColumns,
   canEdit = false,
-  showAdminColumns = true,
   onUserSaved,
   onSessionLost,
   dataVersion = 0,
@@ -62,16 +59,15 @@ export function UsersPage({
   const [load, setLoad] = useState<Load>({ status: "loading", previous: null });
   const [editing, setEditing] = useState<User | null>(null);
   const [savedNotice, setSavedNotice] = useState<string | null>(null);
-  const visibleColumns = showAdminColumns ? columns : columns.filter((c) => !c.adminOnly);
   const shownColumns = canEdit
     ? [
-        ...visibleColumns,
+        ...columns,
         editColumn((u) => {
           setSavedNotice(null);
           setEditing(u);
         }),
       ]
-    : visibleColumns;
+    : columns;
 
   function saved(user: User) {
     // The row shows the cloud's answer, not what was typed.
