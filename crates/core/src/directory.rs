@@ -90,7 +90,7 @@ pub(crate) async fn list_users(
     let (mut users, total) = cache.list_users(query, offset, limit).await?;
     // The cache is shared by everyone who signs in on this computer, so it may
     // hold an admin's full rows: a non-admin never sees colleagues' phones or
-    // 2FA (finding 8 of issue 10). Unknown role counts as non-admin.
+    // 2FA. An unknown role counts as non-admin.
     let is_admin = cache
         .user(&session.user_id)
         .await?

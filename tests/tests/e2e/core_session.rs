@@ -362,7 +362,7 @@ async fn changing_the_cloud_url_signs_out_of_the_old_cloud() {
     );
 }
 
-/// Finding 8 of issue 10: the cache is shared by everyone who signs in on
+/// The cache is shared by everyone who signs in on
 /// this computer, so after an admin's sync filled it with full rows a
 /// non-admin signing in here still sees no colleague's phone or 2FA, while
 /// their own row and the admin's next view stay complete.
