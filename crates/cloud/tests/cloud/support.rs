@@ -1,8 +1,6 @@
 //! Shared by the cloud's integration tests: a seeded cloud on a fresh
-//! SQLite file or PostgreSQL database, an HTTP client, a manual clock.
-
-// Every test binary uses a different subset of these helpers.
-#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+//! SQLite file or PostgreSQL database, an HTTP client, a manual clock, and the
+//! demo people the tests sign in as.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -15,6 +13,19 @@ use sqlx::Row as _;
 use sqlx::{AnyPool, Connection as _, Executor as _};
 
 pub const PG_ENV: &str = "SECURECLOSE_TEST_PG_URL";
+
+// The demo seed's people (`seed_demo`): Desert Sun Motors' users, then
+// Canyon Ridge Auto Group's admin and one of its users.
+pub const MARCUS: &str = "marcus.reyes@desertsun.example";
+pub const MARCUS_PHONE: &str = "+14805550123";
+pub const EMILY: &str = "emily.chen@desertsun.example";
+pub const TOM: &str = "tom.becker@desertsun.example";
+pub const LUCIA: &str = "lucia.fernandez@desertsun.example";
+pub const LUCIA_PHONE: &str = "+15205550181";
+pub const PRIYA: &str = "priya.natarajan@desertsun.example";
+pub const ROBERT: &str = "robert.okafor@desertsun.example";
+pub const CANYON_ADMIN: &str = "admin@canyonridge.example";
+pub const NINA: &str = "nina.patel@canyonridge.example";
 
 #[derive(Debug, Clone, Copy)]
 pub enum Backend {
@@ -296,6 +307,30 @@ impl TestCloud {
         self.pool.close().await;
         self.cloud.shutdown().await;
     }
+}
+
+/// The seed gives Canyon Ridge's users fresh passwords too, but DemoSeed
+/// only returns Desert Sun's: set a known one directly.
+pub async fn canyon_password(t: &TestCloud) -> String {
+    let password = "canyon-test-password".to_string();
+    let hash = secureclose_cloud::passwords::hash_password_blocking(&password).unwrap();
+    sqlx::query("UPDATE users SET password_hash = $1 WHERE email LIKE '%@canyonridge.example'")
+        .bind(hash)
+        .execute(&t.pool)
+        .await
+        .unwrap();
+    password
+}
+
+/// An edit of the user with `email` (PATCH /api/v1/users/{id}); the raw answer.
+pub async fn patch_user(
+    t: &TestCloud,
+    token: &str,
+    email: &str,
+    body: serde_json::Value,
+) -> Response {
+    let id = t.user_id(email).await;
+    t.patch(&format!("/api/v1/users/{id}"), token, body).await
 }
 
 /// The only run of exactly six digits in an SMS text.

@@ -1,19 +1,7 @@
-//! Second factor, admin edits and their enforcement, against real servers on
-//! 127.0.0.1:0. Written once, run on SQLite and PostgreSQL (see support).
-//! Time moves through the shared ManualClock: no test sleeps.
-
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
-#[macro_use]
-mod support;
-
-const MARCUS: &str = "marcus.reyes@desertsun.example";
-const MARCUS_PHONE: &str = "+14805550123";
-const EMILY: &str = "emily.chen@desertsun.example";
-const TOM: &str = "tom.becker@desertsun.example";
-const LUCIA: &str = "lucia.fernandez@desertsun.example";
-const CANYON_ADMIN: &str = "admin@canyonridge.example";
-const NINA: &str = "nina.patel@canyonridge.example";
+//! The second factor: texted codes (expiry, one use, binding to the login
+//! attempt, wrong-code and send limits), failure counters, phone enrolment,
+//! the limits across two instances, the Twilio gateway and the dev outbox
+//! outside dev mode.
 
 mod codes {
     use std::time::Duration;
@@ -23,8 +11,9 @@ mod codes {
     use secureclose_protocol::{codes, Challenge, LoginResponse};
     use sqlx::Row as _;
 
-    use super::{MARCUS, MARCUS_PHONE};
-    use crate::support::{expect_error, wrong_code, Backend, TestCloud};
+    use crate::support::{
+        expect_error, wrong_code, Backend, TestCloud, EMILY, MARCUS, MARCUS_PHONE,
+    };
 
     on_both_backends!(
         a_second_factor_login_texts_a_six_digit_code_stored_only_hashed,
@@ -285,7 +274,7 @@ mod codes {
         )
         .bind(MARCUS_PHONE)
         .bind(MARCUS)
-        .bind(super::EMILY)
+        .bind(EMILY)
         .execute(&t.pool)
         .await
         .unwrap();
@@ -294,9 +283,7 @@ mod codes {
             t.advance(Duration::from_secs(30));
             assert_eq!(t.resend(&m).await.status(), StatusCode::OK);
         }
-        let e = t
-            .login_for_code(super::EMILY, &t.password_of(super::EMILY))
-            .await;
+        let e = t.login_for_code(EMILY, &t.password_of(EMILY)).await;
         t.advance(Duration::from_secs(30));
         assert_eq!(t.resend(&e).await.status(), StatusCode::OK);
         t.advance(Duration::from_secs(30));
@@ -342,8 +329,7 @@ mod failures {
     use reqwest::StatusCode;
     use secureclose_protocol::codes;
 
-    use super::{MARCUS, MARCUS_PHONE};
-    use crate::support::{expect_error, wrong_code, Backend, TestCloud};
+    use crate::support::{expect_error, wrong_code, Backend, TestCloud, MARCUS, MARCUS_PHONE};
 
     on_both_backends!(
         password_and_code_failures_are_counted_apart,
@@ -520,8 +506,7 @@ mod enrolment {
     use reqwest::StatusCode;
     use secureclose_protocol::{codes, Challenge, LoginResponse};
 
-    use super::{LUCIA, TOM};
-    use crate::support::{expect_error, Backend, TestCloud};
+    use crate::support::{expect_error, Backend, TestCloud, LUCIA, LUCIA_PHONE, MARCUS, TOM};
 
     on_both_backends!(
         company_2fa_enrols_a_user_without_a_phone_then_asks_only_for_codes,
@@ -614,7 +599,7 @@ mod enrolment {
         let t = TestCloud::start(backend).await;
         t.enable_two_factor(LUCIA).await;
         let challenge = t.login_for_code(LUCIA, &t.password_of(LUCIA)).await;
-        let code = t.latest_code("+15205550181").await;
+        let code = t.latest_code(LUCIA_PHONE).await;
         let response = t.verify(&challenge, &code).await;
         let LoginResponse::SignedIn { user, .. } = response.json().await.unwrap() else {
             panic!("the code signs Lucia in");
@@ -630,10 +615,8 @@ mod enrolment {
 
     async fn enrol_phone_is_refused_on_a_code_attempt(backend: Backend) {
         let t = TestCloud::start(backend).await;
-        t.enable_two_factor(super::MARCUS).await;
-        let challenge = t
-            .login_for_code(super::MARCUS, &t.password_of(super::MARCUS))
-            .await;
+        t.enable_two_factor(MARCUS).await;
+        let challenge = t.login_for_code(MARCUS, &t.password_of(MARCUS)).await;
         t.advance(Duration::from_secs(60));
         expect_error(
             t.post(
@@ -654,632 +637,13 @@ mod enrolment {
     }
 }
 
-mod admin_edits {
-    use reqwest::StatusCode;
-    use secureclose_protocol::{codes, LoginResponse, User};
-
-    use super::{EMILY, MARCUS, TOM};
-    use crate::support::{expect_error, Backend, TestCloud};
-
-    on_both_backends!(
-        admin_adds_a_phone_then_turns_2fa_on_and_the_next_login_asks_for_a_code,
-        phone_changes_clear_verification_and_a_2fa_user_keeps_a_phone,
-        admins_are_not_exempt,
-        emails_stay_unique_and_the_last_admin_stays_admin,
-    );
-
-    async fn patch_user(
-        t: &TestCloud,
-        token: &str,
-        email: &str,
-        body: serde_json::Value,
-    ) -> reqwest::Response {
-        let id = t.user_id(email).await;
-        t.patch(&format!("/api/v1/users/{id}"), token, body).await
-    }
-
-    async fn admin_adds_a_phone_then_turns_2fa_on_and_the_next_login_asks_for_a_code(
-        backend: Backend,
-    ) {
-        let t = TestCloud::start(backend).await;
-        let admin = t.admin_token().await;
-        // Login Info before General Info: refused with the article's order.
-        let error = expect_error(
-            patch_user(
-                &t,
-                &admin,
-                TOM,
-                serde_json::json!({"two_factor_enabled": true}),
-            )
-            .await,
-            StatusCode::BAD_REQUEST,
-            codes::PHONE_REQUIRED,
-        )
-        .await;
-        assert_eq!(
-            error.message,
-            "Add a mobile phone number on the General Info tab first."
-        );
-        let error = expect_error(
-            patch_user(&t, &admin, TOM, serde_json::json!({"mobile_phone": "12ab"})).await,
-            StatusCode::BAD_REQUEST,
-            codes::INVALID_PHONE,
-        )
-        .await;
-        assert!(error.message.contains("valid mobile phone"));
-        let response = patch_user(
-            &t,
-            &admin,
-            TOM,
-            serde_json::json!({"mobile_phone": "+44 20 7946 0958"}),
-        )
-        .await;
-        let user: User = response.json().await.unwrap();
-        assert_eq!(user.mobile_phone.as_deref(), Some("+442079460958"));
-        let response = patch_user(
-            &t,
-            &admin,
-            TOM,
-            serde_json::json!({"mobile_phone": "(480) 555-0134"}),
-        )
-        .await;
-        assert_eq!(response.status(), StatusCode::OK);
-        let user: User = response.json().await.unwrap();
-        assert_eq!(
-            user.mobile_phone.as_deref(),
-            Some("+14805550134"),
-            "stored as E.164"
-        );
-        assert_eq!(user.phone_verified_at, None);
-        let before = user.version;
-        // Phone and toggle in one Update also works (the dialog sends both).
-        let response = patch_user(
-            &t,
-            &admin,
-            TOM,
-            serde_json::json!({"mobile_phone": "(480) 555-0134", "two_factor_enabled": true}),
-        )
-        .await;
-        assert_eq!(response.status(), StatusCode::OK);
-        let user: User = response.json().await.unwrap();
-        assert!(user.two_factor_enabled);
-        assert_eq!(user.version, before + 1, "every update bumps the version");
-
-        let challenge = t.login_for_code(TOM, &t.password_of(TOM)).await;
-        assert_eq!(challenge.phone_hint.as_deref(), Some("••• ••• 0134"));
-        let code = t.latest_code("+14805550134").await;
-        let LoginResponse::SignedIn { user, .. } =
-            t.verify(&challenge, &code).await.json().await.unwrap()
-        else {
-            panic!("the code signs Tom in");
-        };
-        assert!(
-            user.phone_verified_at.is_some(),
-            "the code verified the admin-entered number"
-        );
-        let tom_id = t.user_id(TOM).await;
-        let dana_id = t.user_id(&t.seed.admin_email).await;
-        let events = secureclose_cloud::db::audit::all(&t.pool).await.unwrap();
-        let on = events
-            .iter()
-            .find(|e| e.kind == "two_factor_enabled")
-            .expect("turning 2FA on is audited");
-        assert_eq!(
-            on.actor_user_id.as_deref(),
-            Some(dana_id.as_str()),
-            "by whom"
-        );
-        assert_eq!(
-            on.subject_user_id.as_deref(),
-            Some(tom_id.as_str()),
-            "for whom"
-        );
-        assert!(events
-            .iter()
-            .any(|e| e.kind == "phone_changed" && e.subject_user_id.as_deref() == Some(&tom_id)));
-        // Off again: audited, and the next login needs no code.
-        patch_user(
-            &t,
-            &admin,
-            TOM,
-            serde_json::json!({"two_factor_enabled": false}),
-        )
-        .await;
-        assert!(t
-            .audit_kinds(&tom_id)
-            .await
-            .contains(&"two_factor_disabled".to_string()));
-        t.login_ok(TOM, &t.password_of(TOM)).await;
-        t.stop().await;
-    }
-
-    async fn phone_changes_clear_verification_and_a_2fa_user_keeps_a_phone(backend: Backend) {
-        let t = TestCloud::start(backend).await;
-        let admin = t.admin_token().await;
-        // The same number in another spelling is no change: still verified.
-        let same: User = patch_user(
-            &t,
-            &admin,
-            EMILY,
-            serde_json::json!({"mobile_phone": "(480) 555-0162"}),
-        )
-        .await
-        .json()
-        .await
-        .unwrap();
-        assert!(same.phone_verified_at.is_some());
-        let changed: User = patch_user(
-            &t,
-            &admin,
-            MARCUS,
-            serde_json::json!({"mobile_phone": "602-555-0199"}),
-        )
-        .await
-        .json()
-        .await
-        .unwrap();
-        assert_eq!(
-            changed.phone_verified_at, None,
-            "a new number is unverified"
-        );
-        let on = patch_user(
-            &t,
-            &admin,
-            MARCUS,
-            serde_json::json!({"two_factor_enabled": true}),
-        )
-        .await;
-        assert_eq!(on.status(), StatusCode::OK);
-        // Removing the phone of a 2FA user is refused (issue 10, finding 2):
-        // the password alone would otherwise enrol a new one. Blank too.
-        for body in [
-            serde_json::json!({"mobile_phone": null}),
-            serde_json::json!({"mobile_phone": "  "}),
-        ] {
-            let error = expect_error(
-                patch_user(&t, &admin, MARCUS, body).await,
-                StatusCode::BAD_REQUEST,
-                codes::PHONE_NEEDED_FOR_TWO_FACTOR,
-            )
-            .await;
-            assert!(
-                error.message.contains("Mobile Phone number")
-                    && error.message.contains("Login Info tab"),
-                "{}",
-                error.message
-            );
-        }
-        // 2FA off and the phone removed in one Update is fine.
-        let removed: User = patch_user(
-            &t,
-            &admin,
-            MARCUS,
-            serde_json::json!({"mobile_phone": null, "two_factor_enabled": false}),
-        )
-        .await
-        .json()
-        .await
-        .unwrap();
-        assert_eq!(removed.mobile_phone, None);
-        assert!(!removed.two_factor_enabled);
-        let marcus_id = t.user_id(MARCUS).await;
-        assert!(t
-            .audit_kinds(&marcus_id)
-            .await
-            .contains(&"phone_removed".to_string()));
-        t.stop().await;
-    }
-
-    async fn admins_are_not_exempt(backend: Backend) {
-        let t = TestCloud::start(backend).await;
-        let admin = t.admin_token().await;
-        let response = patch_user(
-            &t,
-            &admin,
-            &t.seed.admin_email.clone(),
-            serde_json::json!({"two_factor_enabled": true}),
-        )
-        .await;
-        assert_eq!(response.status(), StatusCode::OK);
-        let challenge = t
-            .login_for_code(&t.seed.admin_email, &t.seed.admin_password)
-            .await;
-        assert_eq!(challenge.phone_hint.as_deref(), Some("••• ••• 0100"));
-        t.stop().await;
-    }
-
-    async fn emails_stay_unique_and_the_last_admin_stays_admin(backend: Backend) {
-        let t = TestCloud::start(backend).await;
-        let admin = t.admin_token().await;
-        expect_error(
-            patch_user(
-                &t,
-                &admin,
-                TOM,
-                serde_json::json!({"email": "EMILY.chen@desertsun.example"}),
-            )
-            .await,
-            StatusCode::CONFLICT,
-            codes::CONFLICT,
-        )
-        .await;
-        expect_error(
-            patch_user(
-                &t,
-                &admin,
-                TOM,
-                serde_json::json!({"email": "not an email"}),
-            )
-            .await,
-            StatusCode::BAD_REQUEST,
-            codes::VALIDATION,
-        )
-        .await;
-        let demoted = patch_user(
-            &t,
-            &admin,
-            "priya.natarajan@desertsun.example",
-            serde_json::json!({"role": "user"}),
-        )
-        .await;
-        assert_eq!(demoted.status(), StatusCode::OK, "another admin remains");
-        let email = t.seed.admin_email.clone();
-        for body in [
-            serde_json::json!({"role": "user"}),
-            serde_json::json!({"status": "disabled"}),
-        ] {
-            expect_error(
-                patch_user(&t, &admin, &email, body).await,
-                StatusCode::BAD_REQUEST,
-                codes::VALIDATION,
-            )
-            .await;
-        }
-        t.stop().await;
-    }
-}
-
-mod dms_gating {
-    use reqwest::StatusCode;
-    use secureclose_protocol::{codes, LoginResponse};
-
-    use super::{CANYON_ADMIN, MARCUS};
-    use crate::support::{expect_error, Backend, TestCloud};
-
-    on_both_backends!(
-        a_dms_without_2fa_refuses_both_toggles,
-        the_effective_rule_follows_the_dms_flag_both_ways,
-    );
-
-    async fn a_dms_without_2fa_refuses_both_toggles(backend: Backend) {
-        let t = TestCloud::start(backend).await;
-        let canyon = t.login_ok(CANYON_ADMIN, &canyon_password(&t).await).await;
-        let carla = t.user_id(CANYON_ADMIN).await;
-        let error = expect_error(
-            t.patch(
-                &format!("/api/v1/users/{carla}"),
-                &canyon,
-                serde_json::json!({"two_factor_enabled": true}),
-            )
-            .await,
-            StatusCode::BAD_REQUEST,
-            codes::TWO_FACTOR_UNAVAILABLE,
-        )
-        .await;
-        assert_eq!(
-            error.message,
-            "Two-factor authentication is not available with your DMS integration."
-        );
-        expect_error(
-            t.patch(
-                "/api/v1/company",
-                &canyon,
-                serde_json::json!({"two_factor_required": true}),
-            )
-            .await,
-            StatusCode::BAD_REQUEST,
-            codes::TWO_FACTOR_UNAVAILABLE,
-        )
-        .await;
-        // Turning it off (or renaming) is always allowed.
-        let ok = t
-            .patch(
-                "/api/v1/company",
-                &canyon,
-                serde_json::json!({"two_factor_required": false}),
-            )
-            .await;
-        assert_eq!(ok.status(), StatusCode::OK);
-        t.stop().await;
-    }
-
-    /// The seed gives Canyon Ridge's users fresh passwords too, but DemoSeed
-    /// only returns Desert Sun's: set a known one directly.
-    pub(crate) async fn canyon_password(t: &TestCloud) -> String {
-        let password = "canyon-test-password".to_string();
-        let hash = secureclose_cloud::passwords::hash_password_blocking(&password).unwrap();
-        sqlx::query("UPDATE users SET password_hash = $1 WHERE email LIKE '%@canyonridge.example'")
-            .bind(hash)
-            .execute(&t.pool)
-            .await
-            .unwrap();
-        password
-    }
-
-    async fn set_dms_support(t: &TestCloud, company_name_like: &str, supports: bool) {
-        sqlx::query("UPDATE companies SET dms_supports_two_factor = $1 WHERE name LIKE $2")
-            .bind(i64::from(supports))
-            .bind(company_name_like)
-            .execute(&t.pool)
-            .await
-            .unwrap();
-    }
-
-    async fn the_effective_rule_follows_the_dms_flag_both_ways(backend: Backend) {
-        let t = TestCloud::start(backend).await;
-        let admin = t.admin_token().await;
-        t.patch(
-            "/api/v1/company",
-            &admin,
-            serde_json::json!({"two_factor_required": true}),
-        )
-        .await;
-        t.login_for_code(MARCUS, &t.password_of(MARCUS)).await;
-        // The DMS loses 2FA support: logins no longer ask (toggles AND support).
-        set_dms_support(&t, "Desert Sun%", false).await;
-        t.login_ok(MARCUS, &t.password_of(MARCUS)).await;
-        // Canyon Ridge: toggles on in the database, DMS without support -> none;
-        // the DMS gains support -> the very next login asks.
-        sqlx::query("UPDATE companies SET two_factor_required = 1 WHERE name LIKE 'Canyon%'")
-            .execute(&t.pool)
-            .await
-            .unwrap();
-        let password = canyon_password(&t).await;
-        t.login_ok(CANYON_ADMIN, &password).await;
-        set_dms_support(&t, "Canyon%", true).await;
-        match t.login_response(CANYON_ADMIN, &password).await {
-            LoginResponse::SecondFactorRequired { .. } => {}
-            other => panic!("support flipped on: the company toggle applies: {other:?}"),
-        }
-        t.stop().await;
-    }
-}
-
-mod authorization {
-    use reqwest::{Method, StatusCode};
-    use secureclose_protocol::{Company, User};
-
-    use super::{CANYON_ADMIN, EMILY, MARCUS, NINA};
-    use crate::support::{Backend, TestCloud};
-
-    on_both_backends!(every_endpoint_by_role_and_company);
-
-    async fn every_endpoint_by_role_and_company(backend: Backend) {
-        let t = TestCloud::start(backend).await;
-        let canyon_password = super::dms_gating::canyon_password(&t).await;
-        let dana = t.admin_token().await;
-        let marcus = t.login_ok(MARCUS, &t.password_of(MARCUS)).await;
-        let carla = t.login_ok(CANYON_ADMIN, &canyon_password).await;
-        let nina = t.login_ok(NINA, &canyon_password).await;
-        let emily = t.user_id(EMILY).await;
-        let marcus_id = t.user_id(MARCUS).await;
-        let nina_id = t.user_id(NINA).await;
-        let missing = uuid::Uuid::new_v4().to_string();
-        let user = |id: &str| format!("/api/v1/users/{id}");
-        let rename = serde_json::json!({"display_name": "Renamed"});
-        let get = serde_json::Value::Null;
-        // (caller, role/company, method, path, body, expected)
-        let matrix: Vec<(&str, &str, Method, String, serde_json::Value, StatusCode)> = vec![
-            // GET users/{id}: anyone of the same company; nobody else.
-            (
-                &dana,
-                "admin, own",
-                Method::GET,
-                user(&emily),
-                get.clone(),
-                StatusCode::OK,
-            ),
-            (
-                &marcus,
-                "user, own",
-                Method::GET,
-                user(&emily),
-                get.clone(),
-                StatusCode::OK,
-            ),
-            (
-                &carla,
-                "admin, other",
-                Method::GET,
-                user(&emily),
-                get.clone(),
-                StatusCode::FORBIDDEN,
-            ),
-            (
-                &nina,
-                "user, other",
-                Method::GET,
-                user(&emily),
-                get.clone(),
-                StatusCode::FORBIDDEN,
-            ),
-            (
-                &dana,
-                "admin, no such id",
-                Method::GET,
-                user(&missing),
-                get.clone(),
-                StatusCode::FORBIDDEN,
-            ),
-            // PATCH users/{id}: admins of the same company only.
-            (
-                &marcus,
-                "user, own company",
-                Method::PATCH,
-                user(&emily),
-                rename.clone(),
-                StatusCode::FORBIDDEN,
-            ),
-            (
-                &marcus,
-                "user, own profile",
-                Method::PATCH,
-                user(&marcus_id),
-                serde_json::json!({"role": "admin"}),
-                StatusCode::FORBIDDEN,
-            ),
-            (
-                &marcus,
-                "user, own 2FA",
-                Method::PATCH,
-                user(&marcus_id),
-                serde_json::json!({"two_factor_enabled": false}),
-                StatusCode::FORBIDDEN,
-            ),
-            (
-                &carla,
-                "admin, other",
-                Method::PATCH,
-                user(&emily),
-                rename.clone(),
-                StatusCode::FORBIDDEN,
-            ),
-            (
-                &nina,
-                "user, other",
-                Method::PATCH,
-                user(&emily),
-                rename.clone(),
-                StatusCode::FORBIDDEN,
-            ),
-            (
-                &dana,
-                "admin, other",
-                Method::PATCH,
-                user(&nina_id),
-                rename.clone(),
-                StatusCode::FORBIDDEN,
-            ),
-            (
-                &dana,
-                "admin, no such id",
-                Method::PATCH,
-                user(&missing),
-                rename.clone(),
-                StatusCode::FORBIDDEN,
-            ),
-            (
-                &dana,
-                "admin, own",
-                Method::PATCH,
-                user(&emily),
-                serde_json::json!({"display_name": "Emily C."}),
-                StatusCode::OK,
-            ),
-            // PATCH company: admins, and always their own company.
-            (
-                &marcus,
-                "user, own",
-                Method::PATCH,
-                "/api/v1/company".into(),
-                serde_json::json!({"name": "Hijacked"}),
-                StatusCode::FORBIDDEN,
-            ),
-            (
-                &nina,
-                "user, other",
-                Method::PATCH,
-                "/api/v1/company".into(),
-                serde_json::json!({"name": "Hijacked"}),
-                StatusCode::FORBIDDEN,
-            ),
-            (
-                &carla,
-                "admin, other",
-                Method::PATCH,
-                "/api/v1/company".into(),
-                serde_json::json!({"name": "Canyon Ridge Auto"}),
-                StatusCode::OK,
-            ),
-            (
-                &dana,
-                "admin, own",
-                Method::PATCH,
-                "/api/v1/company".into(),
-                serde_json::json!({"name": "Desert Sun Motors AZ"}),
-                StatusCode::OK,
-            ),
-        ];
-        for (token, who, method, path, body, expected) in &matrix {
-            let mut request = t
-                .http
-                .request(method.clone(), t.url(path))
-                .bearer_auth(token);
-            if !body.is_null() {
-                request = request.json(body);
-            }
-            let response = request.send().await.unwrap();
-            assert_eq!(
-                response.status(),
-                *expected,
-                "{method} {path} as {who} must answer {expected}"
-            );
-            if *expected == StatusCode::FORBIDDEN {
-                let error: secureclose_protocol::ApiError = response.json().await.unwrap();
-                assert_eq!(error.code, "forbidden");
-            }
-        }
-        // Only the allowed edits happened.
-        let emily_now: User = t
-            .get(&user(&emily), Some(&dana))
-            .await
-            .json()
-            .await
-            .unwrap();
-        assert_eq!(emily_now.display_name, "Emily C.");
-        let nina_now: User = t
-            .get(&user(&nina_id), Some(&carla))
-            .await
-            .json()
-            .await
-            .unwrap();
-        assert_eq!(nina_now.display_name, "Nina Patel");
-        let marcus_now: User = t
-            .get(&user(&marcus_id), Some(&dana))
-            .await
-            .json()
-            .await
-            .unwrap();
-        assert_eq!(marcus_now.role, secureclose_protocol::Role::User);
-        let desert: Company = t
-            .get("/api/v1/company", Some(&dana))
-            .await
-            .json()
-            .await
-            .unwrap();
-        assert_eq!(
-            desert.name, "Desert Sun Motors AZ",
-            "Carla's edit touched only her company"
-        );
-        let canyon: Company = t
-            .get("/api/v1/company", Some(&carla))
-            .await
-            .json()
-            .await
-            .unwrap();
-        assert_eq!(canyon.name, "Canyon Ridge Auto");
-        t.stop().await;
-    }
-}
-
 mod two_instances {
     use std::time::Duration;
 
     use reqwest::StatusCode;
     use secureclose_protocol::{codes, ApiError};
 
-    use super::{MARCUS, MARCUS_PHONE};
-    use crate::support::{wrong_code, Backend, TestCloud};
+    use crate::support::{wrong_code, Backend, TestCloud, MARCUS, MARCUS_PHONE};
 
     on_both_backends!(limits_hold_across_two_instances_on_one_database);
 
@@ -1440,85 +804,6 @@ mod two_instances {
     }
 }
 
-mod audit_trail {
-    use reqwest::StatusCode;
-
-    use super::{MARCUS, MARCUS_PHONE};
-    use crate::support::{wrong_code, Backend, TestCloud};
-
-    on_both_backends!(sign_ins_codes_and_toggles_leave_audit_events);
-
-    async fn sign_ins_codes_and_toggles_leave_audit_events(backend: Backend) {
-        let t = TestCloud::start(backend).await;
-        let admin = t.admin_token().await;
-        let marcus = t.user_id(MARCUS).await;
-        let dana = t.user_id(&t.seed.admin_email).await;
-        t.login(MARCUS, "wrong-password").await;
-        t.login("nobody@desertsun.example", "whatever").await;
-        t.patch(
-            &format!("/api/v1/users/{marcus}"),
-            &admin,
-            serde_json::json!({"two_factor_enabled": true}),
-        )
-        .await;
-        let challenge = t.login_for_code(MARCUS, &t.password_of(MARCUS)).await;
-        let code = t.latest_code(MARCUS_PHONE).await;
-        t.verify(&challenge, &wrong_code(&code)).await;
-        assert_eq!(t.verify(&challenge, &code).await.status(), StatusCode::OK);
-        t.patch(
-            "/api/v1/company",
-            &admin,
-            serde_json::json!({"two_factor_required": true}),
-        )
-        .await;
-
-        let events = secureclose_cloud::db::audit::all(&t.pool).await.unwrap();
-        let about_marcus: Vec<&str> = events
-            .iter()
-            .filter(|e| e.subject_user_id.as_deref() == Some(&marcus))
-            .map(|e| e.kind.as_str())
-            .collect();
-        assert_eq!(
-            about_marcus,
-            [
-                "login_failed",
-                "two_factor_enabled",
-                "code_sent",
-                "code_failed",
-                "login_succeeded"
-            ],
-            "every step of Marcus's sign-ins, in order"
-        );
-        let enabled = events
-            .iter()
-            .find(|e| e.kind == "two_factor_enabled")
-            .unwrap();
-        assert_eq!(enabled.actor_user_id.as_deref(), Some(dana.as_str()));
-        assert_eq!(
-            enabled.company_id.as_deref(),
-            Some(t.seed.company_id.as_str())
-        );
-        assert!(
-            events
-                .iter()
-                .any(|e| e.kind == "login_failed" && e.subject_user_id.is_none()),
-            "an unknown account's failure is recorded without a subject"
-        );
-        let company = events
-            .iter()
-            .find(|e| e.kind == "company_two_factor_enabled")
-            .unwrap();
-        assert_eq!(company.actor_user_id.as_deref(), Some(dana.as_str()));
-        let sent = events.iter().find(|e| e.kind == "code_sent").unwrap();
-        assert!(
-            sent.detail.contains("0123") && !sent.detail.contains("480555"),
-            "{}",
-            sent.detail
-        );
-        t.stop().await;
-    }
-}
-
 /// The Twilio client against a local server that records what it receives.
 mod twilio {
     use std::collections::HashMap;
@@ -1533,8 +818,7 @@ mod twilio {
     };
     use secureclose_protocol::LoginResponse;
 
-    use super::{MARCUS, MARCUS_PHONE};
-    use crate::support::{extract_code, Backend, TestCloud};
+    use crate::support::{extract_code, Backend, TestCloud, MARCUS, MARCUS_PHONE};
 
     #[derive(Debug, Clone)]
     struct Recorded {
@@ -1703,8 +987,7 @@ mod production_mode {
     use secureclose_cloud::{start, CloudConfig, CloudError};
     use secureclose_protocol::codes;
 
-    use super::MARCUS;
-    use crate::support::{expect_error, Backend, TestCloud, TestDb};
+    use crate::support::{expect_error, Backend, TestCloud, TestDb, MARCUS, MARCUS_PHONE};
 
     #[tokio::test]
     async fn the_library_refuses_the_dev_outbox_outside_dev_mode() {
@@ -1789,7 +1072,7 @@ mod production_mode {
             .unwrap();
         assert_eq!(messages.len(), 2);
         assert!(messages[0].sent_at > messages[1].sent_at, "newest first");
-        let library = secureclose_cloud::outbox(&t.db.url, Some("+14805550123"))
+        let library = secureclose_cloud::outbox(&t.db.url, Some(MARCUS_PHONE))
             .await
             .unwrap();
         assert_eq!(messages, library, "endpoint and library agree");

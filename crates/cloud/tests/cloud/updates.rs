@@ -1,11 +1,6 @@
-//! The desktop updater's endpoint and `secureclose-cloud release add`, on
-//! SQLite and PostgreSQL. The end-to-end update of a real installed app lives
-//! in tests/tests/e2e/updater.rs.
-
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
-#[macro_use]
-mod support;
+//! The desktop updater's endpoint and `secureclose-cloud release add`. The
+//! end-to-end update of a real installed app lives in
+//! tests/tests/e2e/desktop/updater.rs.
 
 use std::process::Command;
 
@@ -13,7 +8,7 @@ use reqwest::StatusCode;
 use secureclose_cloud::service::releases::{self, NewRelease, UpdateManifest};
 use secureclose_protocol::codes;
 
-use support::{expect_error, Backend, TestCloud};
+use crate::support::{expect_error, Backend, TestCloud};
 
 on_both_backends!(
     current_or_newer_clients_get_204_older_ones_the_newest_release,

@@ -1,20 +1,12 @@
-//! HTTP API tests against a real server on 127.0.0.1:0. Every test is written
-//! once over a [`support::Backend`] and instantiated for SQLite (a temp file)
-//! and PostgreSQL (a fresh database per test in the server named by
-//! `SECURECLOSE_TEST_PG_URL`; ignored unless run by scripts/test).
-
-// Test helpers outside #[test] fns: a failed set-up step should panic loudly.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
-#[macro_use]
-mod support;
+//! The HTTP API's basics: login, the caller's account and company,
+//! sessions, how passwords are stored and reseeded, and HTTP-level behaviour.
 
 mod login {
     use reqwest::StatusCode;
     use secureclose_cloud::clock::now_ms;
     use secureclose_protocol::{codes, LoginResponse, Role, UserStatus};
 
-    use crate::support::{expect_error, Backend, TestCloud};
+    use crate::support::{expect_error, Backend, TestCloud, ROBERT};
 
     on_both_backends!(
         correct_password_signs_in_with_session_user_and_company,
@@ -103,7 +95,7 @@ mod login {
 
     async fn disabled_user_is_refused_only_after_a_correct_password(backend: Backend) {
         let t = TestCloud::start(backend).await;
-        let email = "robert.okafor@desertsun.example";
+        let email = ROBERT;
         // A wrong password must not reveal that the account exists but is disabled.
         expect_error(
             t.login(email, "not-his-password").await,
@@ -168,7 +160,7 @@ mod account {
     use reqwest::StatusCode;
     use secureclose_protocol::{codes, Company, MeResponse, UserStatus, UsersResponse};
 
-    use crate::support::{expect_error, Backend, TestCloud};
+    use crate::support::{expect_error, Backend, TestCloud, MARCUS, MARCUS_PHONE, ROBERT};
 
     on_both_backends!(
         protected_endpoints_refuse_missing_or_bad_tokens,
@@ -246,16 +238,10 @@ mod account {
         let mut sorted = names.clone();
         sorted.sort();
         assert_eq!(names, sorted, "users come sorted by display name");
-        let robert = users
-            .iter()
-            .find(|u| u.email == "robert.okafor@desertsun.example")
-            .unwrap();
+        let robert = users.iter().find(|u| u.email == ROBERT).unwrap();
         assert_eq!(robert.status, UserStatus::Disabled);
-        let marcus = users
-            .iter()
-            .find(|u| u.email == "marcus.reyes@desertsun.example")
-            .unwrap();
-        assert_eq!(marcus.mobile_phone.as_deref(), Some("+14805550123"));
+        let marcus = users.iter().find(|u| u.email == MARCUS).unwrap();
+        assert_eq!(marcus.mobile_phone.as_deref(), Some(MARCUS_PHONE));
         assert!(marcus.phone_verified_at.is_some());
         let raw = t
             .get("/api/v1/users", Some(&token))
@@ -272,7 +258,7 @@ mod account {
 
     async fn a_plain_user_sees_the_same_company_directory(backend: Backend) {
         let t = TestCloud::start(backend).await;
-        let email = "marcus.reyes@desertsun.example";
+        let email = MARCUS;
         let token = t.login_ok(email, &t.password_of(email)).await;
         let me: MeResponse = t
             .get("/api/v1/me", Some(&token))
@@ -298,7 +284,7 @@ mod sessions {
     use secureclose_protocol::codes;
     use sqlx::Row as _;
 
-    use crate::support::{expect_error, Backend, TestCloud};
+    use crate::support::{expect_error, Backend, TestCloud, EMILY};
 
     on_both_backends!(
         an_expired_session_is_session_expired,
@@ -386,7 +372,7 @@ mod sessions {
 
     async fn disabling_a_user_cuts_their_live_sessions(backend: Backend) {
         let t = TestCloud::start(backend).await;
-        let email = "emily.chen@desertsun.example";
+        let email = EMILY;
         let token = t.login_ok(email, &t.password_of(email)).await;
         sqlx::query("UPDATE users SET status = 'disabled' WHERE email = $1")
             .bind(email)

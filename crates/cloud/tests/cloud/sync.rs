@@ -1,12 +1,6 @@
-//! Offline-first sync (issue 4): pull pages by change cursor, push of
-//! idempotent mutations with the field-level merge, soft delete, device
-//! grants and /login/resume. Written once, run on SQLite and PostgreSQL (see
-//! support). Time moves through the shared ManualClock: no test sleeps.
-
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
-#[macro_use]
-mod support;
+//! Offline-first sync: pull pages by change cursor, push of idempotent
+//! mutations with the field-level merge, soft delete, device grants and
+//! /login/resume.
 
 use std::time::Duration;
 
@@ -19,14 +13,10 @@ use secureclose_protocol::{
     codes, CompanyUpdate, LoginResponse, Role, SessionGrant, User, UserStatus, UserUpdate,
 };
 
-use support::{expect_error, Backend, TestCloud};
+use crate::support::{
+    expect_error, Backend, TestCloud, EMILY, LUCIA, LUCIA_PHONE, MARCUS, MARCUS_PHONE, PRIYA, TOM,
+};
 
-const MARCUS: &str = "marcus.reyes@desertsun.example";
-const MARCUS_PHONE: &str = "+14805550123";
-const PRIYA: &str = "priya.natarajan@desertsun.example";
-const TOM: &str = "tom.becker@desertsun.example";
-const LUCIA: &str = "lucia.fernandez@desertsun.example";
-const LUCIA_PHONE: &str = "+15205550181";
 /// Users of the demo company (its company row comes on top).
 const DESERT_SUN_USERS: usize = 9;
 const HOUR: Duration = Duration::from_secs(3600);
@@ -534,7 +524,7 @@ mod pull {
         let dana = t.admin_token().await;
         let priya = t.login_ok(PRIYA, &t.password_of(PRIYA)).await;
         let cursor = pull(&t, &dana, 0, Some(5000)).await.cursor;
-        let targets = [MARCUS, TOM, LUCIA, "emily.chen@desertsun.example"];
+        let targets = [MARCUS, TOM, LUCIA, EMILY];
         let mut tasks = Vec::new();
         for (i, email) in targets.iter().enumerate() {
             let id = t.user_id(email).await;

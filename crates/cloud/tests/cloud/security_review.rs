@@ -1,32 +1,13 @@
-//! The cloud-side findings of the outside security review (issue 10), each
-//! written the way an attacker would try it. Written once, run on SQLite and
-//! PostgreSQL (see support). Time moves through the shared ManualClock.
-
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
-#[macro_use]
-mod support;
+//! The cloud-side findings of the outside security review, each written the
+//! way an attacker would try it.
 
 use reqwest::StatusCode;
 use secureclose_protocol::sync::{Mutation, MutationChange, MutationOutcome, PushResponse};
 use secureclose_protocol::{codes, Challenge, LoginResponse, SessionGrant, User, UserUpdate};
 
-use support::{expect_error, Backend, TestCloud};
-
-const MARCUS: &str = "marcus.reyes@desertsun.example";
-const MARCUS_PHONE: &str = "+14805550123";
-const EMILY: &str = "emily.chen@desertsun.example";
-const TOM: &str = "tom.becker@desertsun.example";
-
-async fn patch_user(
-    t: &TestCloud,
-    token: &str,
-    email: &str,
-    body: serde_json::Value,
-) -> reqwest::Response {
-    let id = t.user_id(email).await;
-    t.patch(&format!("/api/v1/users/{id}"), token, body).await
-}
+use crate::support::{
+    expect_error, patch_user, Backend, TestCloud, EMILY, MARCUS, MARCUS_PHONE, TOM,
+};
 
 async fn patch_ok(t: &TestCloud, token: &str, email: &str, body: serde_json::Value) -> User {
     let response = patch_user(t, token, email, body).await;
