@@ -25,7 +25,7 @@ pub mod desktop_codes {
     /// A code, resend or phone was sent with no sign-in waiting for it
     /// (cancelled, closed by the cloud, or never started).
     pub const NO_PENDING_LOGIN: &str = "no_pending_login";
-    // Offline sign-in (issue 4).
+    // Offline sign-in: the cloud is unreachable and the cache must decide.
     pub const OFFLINE_UNKNOWN_USER: &str = "offline_unknown_user";
     pub const OFFLINE_LOCKED: &str = "offline_locked";
     pub const OFFLINE_NOT_ALLOWED: &str = "offline_not_allowed";

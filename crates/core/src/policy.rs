@@ -1,4 +1,5 @@
-//! The machine-wide cloud address policy (issue 10, finding 1): an IT
+//! The machine-wide cloud address policy (security review, finding 1: a
+//! user must not be able to point the app at another server): an IT
 //! administrator locks every OS user of a computer to one cloud address, in
 //! a place a standard user cannot write:
 //!

@@ -207,7 +207,7 @@ impl std::fmt::Debug for LoginRequest {
 pub struct SessionGrant {
     pub token: String,
     pub expires_at: i64,
-    /// Trusted-device credential for `POST /login/resume` (issue 4): lets
+    /// Trusted-device credential for `POST /login/resume` (offline sign-in): lets
     /// this device turn an offline sign-in back into a cloud session within
     /// the company's offline policy. Kept in the OS keychain, never cached.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -431,7 +431,7 @@ pub mod codes {
     pub const RATE_LIMITED: &str = "rate_limited";
     pub const SERVER_BUSY: &str = "server_busy";
     pub const INTERNAL: &str = "internal";
-    // Second factor (issue 3).
+    // Second factor: texted codes and phone enrolment.
     pub const INVALID_CODE: &str = "invalid_code";
     pub const CODE_EXPIRED: &str = "code_expired";
     /// Too many wrong codes or the attempt timed out: sign in again.

@@ -1,4 +1,4 @@
-//! Offline-first sync (issue 4): pull deltas by a per-company change cursor,
+//! Offline-first sync: pull deltas by a per-company change cursor,
 //! push an outbox of idempotent mutations, and resume an offline session.
 //! The rules these types carry are in the README ("Working offline") and in
 //! the cloud's `sync` module.

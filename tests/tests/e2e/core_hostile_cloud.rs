@@ -1,4 +1,4 @@
-//! Issue 10, finding 1: someone at the sign-in screen points the app at
+//! Security review, finding 1: someone at the sign-in screen points the app at
 //! their own server. A fake loopback "cloud" signs the real admin in with
 //! any password and refuses pushes, so an edit (Tom Becker made an admin)
 //! waits in that admin's outbox; the address is switched back and the real

@@ -124,7 +124,7 @@ async fn offline_refusals_say_what_to_do() {
         )
         .await
         .unwrap();
-    // Turning 2FA on ended Marcus's password-only session (issue 10,
+    // Turning 2FA on ended Marcus's password-only session (security review,
     // finding 3), so this computer learns the new state from the next person
     // who syncs on it, here the admin.
     let _ = marcus.sync_now().await;

@@ -1,6 +1,7 @@
 //! The edit rules both sides share (`protocol::rules`) judge an edit alike:
 //! each bad edit the cloud refuses with a code, the desktop refuses offline
-//! with the same code and words, before anything is queued (issue 11).
+//! with the same code and words, before anything is queued: an edit the
+//! cloud would refuse never waits in the outbox.
 
 use secureclose_core::client::CloudClient;
 use secureclose_core::{AppCore, CoreError, Sensitive};

@@ -207,7 +207,8 @@ async fn login_error_message(cloud_url: &str, email: &str) -> String {
     error.message
 }
 
-/// The user journey of issue 2, one screenshot per screen.
+/// A user's journey through every screen (sign-in, a wrong password, the
+/// users table and its search, the company, sign-out), one screenshot each.
 async fn journey(client: Client, seed: DemoSeed, cloud_url: String) {
     wait_for(&client, "login-email").await;
     screenshot(&client, "01-login").await;

@@ -57,7 +57,8 @@ pub enum Failure {
 
 /// Whose failure counter an attempt runs on: an account's, or, for an email
 /// that matches no account, that email's own (keyed by its SHA-256), so both
-/// answer the same sequence of 401, 429 and 423 (finding 5 of issue 10).
+/// answer the same sequence of 401, 429 and 423 (finding 5 of the security
+/// review: the answers must not tell which emails have an account).
 #[derive(Debug, Clone, Copy)]
 pub enum Counter<'a> {
     User(&'a str),

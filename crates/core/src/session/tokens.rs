@@ -83,7 +83,8 @@ mod tests {
     fn token_accounts_are_per_user_and_per_cloud() {
         assert_eq!(token_account("c0ffee", "u1"), "session:c0ffee:u1");
         assert_ne!(token_account("c0ffee", "u1"), token_account("c0ffee", "u2"));
-        // Issue 10, finding 1: the same user id on another cloud.
+        // The same user id on another cloud is another keychain entry: a
+        // session stays bound to the cloud that issued it.
         assert_ne!(token_account("c0ffee", "u1"), token_account("beef", "u1"));
     }
 }

@@ -1,4 +1,4 @@
-//! Offline sign-in and the outbox in the REAL app (issue 4): with the cloud
+//! Offline sign-in and the outbox in the REAL app: with the cloud
 //! stopped, a known 2FA user inside the company's grace window signs in on
 //! the password checked on this computer, a user without a code on this
 //! computer is refused with the words that say what to do, an edit waits in

@@ -1,5 +1,5 @@
 //! Two-factor authentication in the REAL app, step by step as the
-//! help-center article tells admins and users (issue 3's end-to-end tests):
+//! help-center article tells admins and users:
 //! (1) one user: phone on General Info, toggle on Login Info, Update, then
 //! that user signs in with the texted code; (2) company-wide: Save, a user
 //! with a phone gets the code, a user without one enrols a phone, the next

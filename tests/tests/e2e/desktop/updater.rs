@@ -1,4 +1,4 @@
-//! In-app update of the INSTALLED app (issue 5), as a customer gets it:
+//! In-app update of the INSTALLED app, as a customer gets it:
 //! `dpkg -i` an older .deb, start it, and let it find a newer release that a
 //! real cloud (the built binary, releases registered with `secureclose-cloud
 //! release add`) announces on loopback. Four runs of the installed app:
