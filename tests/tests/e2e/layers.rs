@@ -1,7 +1,9 @@
-//! The crates' files import each other without circles (issue 11): a file
-//! that names a module path (`crate::a::b`, `super::x`, `self::y`) depends
-//! on the file that path resolves to; test modules (`#[cfg(test)]`, at the
-//! bottom of each file) may reach anywhere and are left out.
+//! The crates' files import each other without circles (a circle means no
+//! layer can be understood or changed on its own): a file that names a
+//! module path (`crate::a::b`, `super::x`, `self::y`) depends on the file
+//! that path resolves to; test modules (`#[cfg(test)]`, at the bottom of
+//! each file) may reach anywhere and are left out. And comments say why
+//! rather than point at a tracker number, and name only paths that exist.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -260,5 +262,345 @@ fn the_core_has_no_import_circle_between_its_files() {
     assert!(
         found.is_empty(),
         "app -> {{session, edits, sync}} -> context must not loop back: {found:?}"
+    );
+}
+
+/// The language of a scanned file: where its comments are.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Lang {
+    Rust,
+    TypeScript,
+    Shell,
+}
+
+/// Every comment in `text` as `(line, text)`, one entry per line of a block
+/// comment. String literals are skipped, so a URL or a `#` inside a string is
+/// no comment.
+fn comments(text: &str, lang: Lang) -> Vec<(usize, String)> {
+    match lang {
+        Lang::Shell => shell_comments(text),
+        Lang::Rust | Lang::TypeScript => c_like_comments(text, lang == Lang::Rust),
+    }
+}
+
+fn c_like_comments(text: &str, rust: bool) -> Vec<(usize, String)> {
+    let chars: Vec<char> = text.chars().collect();
+    let at = |i: usize| chars.get(i).copied();
+    let is_ident = |c: Option<char>| c.is_some_and(|c| c.is_alphanumeric() || c == '_');
+    let mut out = Vec::new();
+    let mut line = 1;
+    let mut i = 0;
+    while i < chars.len() {
+        let c = chars[i];
+        let next = at(i + 1);
+        if c == '\n' {
+            line += 1;
+            i += 1;
+        } else if c == '/' && next == Some('/') {
+            let start = i + 2;
+            let end = (start..chars.len())
+                .find(|&j| chars[j] == '\n')
+                .unwrap_or(chars.len());
+            out.push((line, chars[start..end].iter().collect()));
+            i = end;
+        } else if c == '/' && next == Some('*') {
+            let mut depth = 1;
+            let mut current = String::new();
+            i += 2;
+            while i < chars.len() && depth > 0 {
+                if chars[i] == '*' && at(i + 1) == Some('/') {
+                    depth -= 1;
+                    i += 2;
+                } else if rust && chars[i] == '/' && at(i + 1) == Some('*') {
+                    depth += 1;
+                    i += 2;
+                } else if chars[i] == '\n' {
+                    out.push((line, std::mem::take(&mut current)));
+                    line += 1;
+                    i += 1;
+                } else {
+                    current.push(chars[i]);
+                    i += 1;
+                }
+            }
+            out.push((line, current));
+        } else if rust
+            && c == 'r'
+            && matches!(next, Some('"' | '#'))
+            && (!is_ident(i.checked_sub(1).and_then(at))
+                || (at(i - 1) == Some('b') && !is_ident(i.checked_sub(2).and_then(at))))
+        {
+            // A raw string r#"..."#: no escapes, ends at a quote and as many #.
+            let hashes = (i + 1..chars.len())
+                .take_while(|&j| chars[j] == '#')
+                .count();
+            let open = i + 1 + hashes;
+            if at(open) != Some('"') {
+                i += 1;
+                continue;
+            }
+            let closing = format!("\"{}", "#".repeat(hashes));
+            let rest: String = chars[open + 1..].iter().collect();
+            let len = rest
+                .find(&closing)
+                .map_or(rest.len(), |n| n + closing.len());
+            let skipped = &rest[..len];
+            line += skipped.matches('\n').count();
+            i = open + 1 + skipped.chars().count();
+        } else if c == '"' || (!rust && (c == '\'' || c == '`')) {
+            i += 1;
+            while i < chars.len() && chars[i] != c {
+                if chars[i] == '\\' {
+                    i += 1;
+                }
+                if at(i) == Some('\n') {
+                    line += 1;
+                }
+                i += 1;
+            }
+            i += 1;
+        } else if rust && c == '\'' {
+            // A char literal ('x', '\n', '"'); otherwise a lifetime.
+            if next == Some('\\') {
+                i += 2;
+                while i < chars.len() && chars[i] != '\'' {
+                    i += 1;
+                }
+                i += 1;
+            } else if at(i + 2) == Some('\'') {
+                i += 3;
+            } else {
+                i += 1;
+            }
+        } else {
+            i += 1;
+        }
+    }
+    out
+}
+
+fn shell_comments(text: &str) -> Vec<(usize, String)> {
+    let mut out = Vec::new();
+    let mut quote: Option<char> = None;
+    for (n, line) in text.lines().enumerate() {
+        let chars: Vec<char> = line.chars().collect();
+        let mut i = 0;
+        while i < chars.len() {
+            let c = chars[i];
+            match quote {
+                Some(q) if c == q => quote = None,
+                Some('"') if c == '\\' => i += 1,
+                Some(_) => {}
+                None if c == '\\' => i += 1,
+                None if c == '\'' || c == '"' => quote = Some(c),
+                None if c == '#'
+                    && (i == 0 || chars[i - 1].is_whitespace() || chars[i - 1] == ';') =>
+                {
+                    out.push((n + 1, chars[i + 1..].iter().collect()));
+                    break;
+                }
+                None => {}
+            }
+            i += 1;
+        }
+    }
+    out
+}
+
+/// What is wrong with one comment: a tracker number (the comment should give
+/// the reason itself) or a repository path that does not exist.
+fn stale_references(comment: &str, root: &Path) -> Vec<String> {
+    let mut found = Vec::new();
+    let chars: Vec<char> = comment.chars().collect();
+    let lower: Vec<char> = chars.iter().map(char::to_ascii_lowercase).collect();
+    let word_char = |c: Option<&char>| c.is_some_and(|c| c.is_alphanumeric() || *c == '_');
+    let digits_at = |from: usize| {
+        (from..chars.len())
+            .take_while(|&j| chars[j].is_ascii_digit())
+            .count()
+    };
+    for i in 0..chars.len() {
+        // The word issue (or issues), spaces, an optional hash, digits.
+        if lower[i..].starts_with(&['i', 's', 's', 'u', 'e'])
+            && (i == 0 || !word_char(lower.get(i - 1)))
+        {
+            let mut j = i + 5;
+            if lower.get(j) == Some(&'s') {
+                j += 1;
+            }
+            let spaces = (j..chars.len()).take_while(|&k| chars[k] == ' ').count();
+            if spaces > 0 {
+                j += spaces;
+                if chars.get(j) == Some(&'#') {
+                    j += 1;
+                }
+                let n = digits_at(j);
+                if n > 0 && !word_char(chars.get(j + n)) {
+                    found.push(format!(
+                        "issue number {:?}",
+                        chars[i..j + n].iter().collect::<String>()
+                    ));
+                }
+            }
+        }
+        // A hash and digits on their own, as trackers number issues.
+        if chars[i] == '#' && (i == 0 || (!word_char(chars.get(i - 1)) && chars[i - 1] != '&')) {
+            let n = digits_at(i + 1);
+            if n > 0 && !word_char(chars.get(i + 1 + n)) {
+                let reference: String = chars[i..i + 1 + n].iter().collect();
+                if !found.iter().any(|f| f.contains(&reference)) {
+                    found.push(format!("issue number {reference:?}"));
+                }
+            }
+        }
+    }
+    // Paths from the repository root.
+    let path_char = |c: char| c.is_alphanumeric() || matches!(c, '_' | '.' | '/' | '-');
+    const ROOTS: [&str; 9] = [
+        "crates/",
+        "src-tauri/",
+        "tests/",
+        "ui/src/",
+        "scripts/",
+        "docs/",
+        ".ci/",
+        ".config/",
+        "migrations/",
+    ];
+    for i in 0..chars.len() {
+        if i > 0 && path_char(chars[i - 1]) {
+            continue;
+        }
+        let rest: String = chars[i..].iter().collect();
+        if !ROOTS.iter().any(|r| rest.starts_with(r)) {
+            continue;
+        }
+        let len = rest.find(|c: char| !path_char(c)).unwrap_or(rest.len());
+        let path = rest[..len].trim_end_matches('.');
+        if !root.join(path).exists() {
+            found.push(format!("no such path {path:?}"));
+        }
+    }
+    found
+}
+
+/// Files whose comments are checked, with their language. Applied SQL
+/// migrations are left out: editing one changes its sqlx checksum.
+fn commented_files(root: &Path) -> Vec<(PathBuf, Lang)> {
+    fn walk(dir: &Path, shell_dir: bool, out: &mut Vec<(PathBuf, Lang)>) {
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            return;
+        };
+        for entry in entries {
+            let path = entry.unwrap().path();
+            let name = path.file_name().unwrap().to_string_lossy().into_owned();
+            if path.is_dir() {
+                if !matches!(
+                    name.as_str(),
+                    "target" | "node_modules" | "migrations" | "dist" | ".git"
+                ) {
+                    walk(&path, shell_dir, out);
+                }
+                continue;
+            }
+            let lang = match path.extension().and_then(|e| e.to_str()) {
+                Some("rs") => Some(Lang::Rust),
+                Some("ts" | "tsx") => Some(Lang::TypeScript),
+                Some("sh") => Some(Lang::Shell),
+                None if shell_dir => Some(Lang::Shell),
+                _ => None,
+            };
+            if let Some(lang) = lang {
+                out.push((path, lang));
+            }
+        }
+    }
+    let mut out = Vec::new();
+    for dir in ["crates", "src-tauri/src", "tests", "ui/src"] {
+        walk(&root.join(dir), false, &mut out);
+    }
+    for dir in ["scripts", ".ci"] {
+        walk(&root.join(dir), true, &mut out);
+    }
+    out.sort_by(|a, b| a.0.cmp(&b.0));
+    out
+}
+
+/// `file:line: what` for every stale reference in one file's comments.
+fn stale_comments(root: &Path, file: &Path, text: &str, lang: Lang) -> Vec<String> {
+    let shown = file
+        .strip_prefix(root)
+        .unwrap_or(file)
+        .display()
+        .to_string();
+    comments(text, lang)
+        .into_iter()
+        .flat_map(|(line, comment)| {
+            stale_references(&comment, root)
+                .into_iter()
+                .map(|what| format!("{shown}:{line}: {what}"))
+                .collect::<Vec<_>>()
+        })
+        .collect()
+}
+
+fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
+}
+
+#[test]
+fn the_comment_scanner_reports_issue_numbers_and_missing_paths() {
+    let root = repo_root();
+    let rust = "let url = \"http://x/issue 3\"; // see crates/nope/src/x.rs\n\
+                /* fixed in\n   issue 12 */ let c = '\"'; // crates/cloud/src/lib.rs\n\
+                let s = r#\"// issue 9\"#; // (#7)\n";
+    assert_eq!(
+        stale_comments(&root, &root.join("x.rs"), rust, Lang::Rust),
+        vec![
+            "x.rs:1: no such path \"crates/nope/src/x.rs\"".to_string(),
+            "x.rs:3: issue number \"issue 12\"".to_string(),
+            "x.rs:4: issue number \"#7\"".to_string(),
+        ],
+        "strings are no comments; a path that exists is fine"
+    );
+    let ts = "const a = 'see issue 2'; // Issue #4 and ui/src/nope.ts\n";
+    assert_eq!(
+        stale_comments(&root, &root.join("x.ts"), ts, Lang::TypeScript),
+        vec![
+            "x.ts:1: issue number \"Issue #4\"".to_string(),
+            "x.ts:1: no such path \"ui/src/nope.ts\"".to_string(),
+        ]
+    );
+    let shell = "#!/usr/bin/env bash\necho \"# issue 1\" ${#a[@]} # issues 5, scripts/lib.sh\n";
+    assert_eq!(
+        stale_comments(&root, &root.join("x"), shell, Lang::Shell),
+        vec!["x:2: issue number \"issues 5\"".to_string()]
+    );
+}
+
+#[test]
+fn comments_name_only_files_that_exist_and_no_issue_numbers() {
+    let root = repo_root();
+    let files = commented_files(&root);
+    assert!(
+        files.len() > 100,
+        "the scan must see the repository's sources, found {} files",
+        files.len()
+    );
+    let found: Vec<String> = files
+        .iter()
+        .flat_map(|(file, lang)| {
+            let text = std::fs::read_to_string(file).unwrap();
+            stale_comments(&root, file, &text, *lang)
+        })
+        .collect();
+    assert!(
+        found.is_empty(),
+        "comments must give the reason, not an issue number, and name only paths that exist \
+         (from the repository root):\n{}",
+        found.join("\n")
     );
 }
