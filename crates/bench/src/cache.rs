@@ -128,7 +128,7 @@ async fn measure(
         };
         // Interleaved so that machine noise hits all three alike.
         let t = Instant::now();
-        let (page, total) = cache.list_users(query, 0, 50).await?;
+        let (page, total) = cache.list_users(query, None, 0, 50).await?;
         let core_took = ms(t.elapsed());
         let t = Instant::now();
         let keyed_total = users_page_on(keyed, query, 0, 50).await?;
@@ -221,7 +221,7 @@ async fn users_page_on(
     offset: u32,
     limit: u32,
 ) -> Result<(usize, u32), BenchError> {
-    let (page, total) = list_users_in(pool, query, offset, limit).await?;
+    let (page, total) = list_users_in(pool, query, None, offset, limit).await?;
     Ok((page.len(), total))
 }
 
@@ -352,6 +352,7 @@ fn make_users(n: usize) -> Vec<User> {
                 mobile_phone: phone.then(|| format!("+1480555{:04}", i % 10_000)),
                 phone_verified_at: phone.then_some(1_700_000_000_000),
                 two_factor_enabled: i % 3 == 0,
+                security_withheld: false,
                 version: 1,
                 updated_at: 1_700_000_000_000,
             }

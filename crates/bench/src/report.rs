@@ -220,7 +220,7 @@ pub fn render(dir: &Path) -> Result<String, BenchError> {
                 "### 3. Users-table query, SQLCipher vs plain SQLite\n\nHow: same binary (one \
                  libsqlite3-sys SQLCipher build), same migrations, same connection options (WAL, foreign \
                  keys, 4 connections) except the key. Data written with core's \
-                 `Cache::store_login` (keyed) and the function behind it, `cache::store_login_in` (plain); queries: `Cache::list_users(query, 0, 50)` (the Users tab's \
+                 `Cache::store_login` (keyed) and the function behind it, `cache::store_login_in` (plain); queries: `Cache::list_users(query, None, 0, 50)` (the Users tab's \
                  function, keyed) and the function behind it, `cache::list_users_in`, on a keyed and \
                  an unkeyed pool; all three interleaved per iteration, 20 warm-up \
                  iterations. Prefix searches cycle through {}. Ratio = keyed pool / plain pool, both \

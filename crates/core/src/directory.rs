@@ -3,7 +3,7 @@
 
 use std::sync::atomic::Ordering;
 
-use secureclose_protocol::{Company, Role, User};
+use secureclose_protocol::{rules, Company};
 
 use crate::cache::{now_millis, SessionMeta};
 use crate::context::Context;
@@ -87,27 +87,20 @@ pub(crate) async fn list_users(
 ) -> Result<UsersPage, CoreError> {
     let session = ctx.state.signed_in()?;
     let cache = ctx.cache()?;
-    let (mut users, total) = cache.list_users(query, offset, limit).await?;
     // The cache is shared by everyone who signs in on this computer, so it may
-    // hold an admin's full rows: a non-admin never sees colleagues' phones or
-    // 2FA. An unknown role counts as non-admin.
-    let is_admin = cache
-        .user(&session.user_id)
-        .await?
-        .is_some_and(|me| me.role == Role::Admin);
+    // hold an admin's full rows: a non-admin sees what the cloud would send
+    // them (`rules::as_seen_by`). An unknown role counts as non-admin.
+    let is_admin = cache.is_admin(&session.user_id).await?;
+    let only_active_besides = (!is_admin).then_some(session.user_id.as_str());
+    let (mut users, total) = cache
+        .list_users(query, only_active_besides, offset, limit)
+        .await?;
     if !is_admin {
         for user in users.iter_mut().filter(|u| u.id != session.user_id) {
-            withhold_security(user);
+            rules::withhold_security(user);
         }
     }
     Ok(UsersPage { users, total })
-}
-
-/// Clears what a non-admin must not see of a colleague.
-fn withhold_security(user: &mut User) {
-    user.mobile_phone = None;
-    user.phone_verified_at = None;
-    user.two_factor_enabled = false;
 }
 
 pub(crate) async fn company(ctx: &Context) -> Result<Company, CoreError> {

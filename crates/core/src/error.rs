@@ -33,6 +33,9 @@ pub mod desktop_codes {
     /// The cloud disabled or removed this account, or no longer accepts its
     /// password: no offline sign-in here until an online one succeeds.
     pub const OFFLINE_REVOKED: &str = "offline_revoked";
+    /// An edit of a row whose phone and 2FA this computer only has withheld
+    /// (a non-admin's sync brought it): the next sync brings it in full.
+    pub const USER_NOT_DOWNLOADED: &str = "user_not_downloaded";
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -124,6 +124,11 @@ pub struct User {
     pub phone_verified_at: Option<i64>,
     /// The per-user Two-Factor Authentication toggle (Login Info tab).
     pub two_factor_enabled: bool,
+    /// True when this is a colleague as a non-admin may see them: phone,
+    /// verification time and 2FA were withheld and say nothing (see
+    /// `rules::as_seen_by`). Absent from older clouds, which withheld nothing.
+    #[serde(default)]
+    pub security_withheld: bool,
     #[cfg_attr(feature = "ts", ts(type = "number"))]
     pub version: i64,
     #[cfg_attr(feature = "ts", ts(type = "number"))]
@@ -165,9 +170,11 @@ impl OfflinePolicy {
 }
 
 /// The effective 2FA rule, the same on the cloud and the desktop: (the user's
-/// toggle OR the company's) AND the DMS integration supports it.
+/// toggle OR the company's) AND the DMS integration supports it. A row whose
+/// toggle was withheld says nothing about it, so it counts as on.
 pub fn needs_second_factor(user: &User, company: &Company) -> bool {
-    (user.two_factor_enabled || company.two_factor_required) && company.dms.supports_two_factor
+    (user.two_factor_enabled || user.security_withheld || company.two_factor_required)
+        && company.dms.supports_two_factor
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -4,7 +4,7 @@
 //! and refused later.
 
 use crate::phone::{self, INVALID_PHONE_MESSAGE};
-use crate::{codes, Company, CompanyUpdate, User, UserUpdate};
+use crate::{codes, Company, CompanyUpdate, Role, User, UserStatus, UserUpdate};
 
 /// Longest display name or company name accepted.
 pub const MAX_NAME_CHARS: usize = 200;
@@ -212,6 +212,30 @@ pub fn apply_company_changes(company: &mut Company, changes: &CompanyUpdate) {
     }
 }
 
+/// A user as `viewer` may see them. Admins and the user themselves see
+/// everything; any other colleague sees name, email and role of active
+/// users only (their screens show nothing else), so phones and security state
+/// never reach a non-admin. `None`: a disabled colleague, which a non-admin
+/// is told about as removed.
+pub fn as_seen_by(viewer: &User, mut user: User) -> Option<User> {
+    if viewer.role == Role::Admin || viewer.id == user.id {
+        return Some(user);
+    }
+    if user.status != UserStatus::Active {
+        return None;
+    }
+    withhold_security(&mut user);
+    Some(user)
+}
+
+/// Clears what a non-admin must not see of a colleague and says so.
+pub fn withhold_security(user: &mut User) {
+    user.mobile_phone = None;
+    user.phone_verified_at = None;
+    user.two_factor_enabled = false;
+    user.security_withheld = true;
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -228,6 +252,7 @@ mod tests {
             mobile_phone: phone.map(str::to_owned),
             phone_verified_at: phone.map(|_| 5),
             two_factor_enabled: two_factor,
+            security_withheld: false,
             version: 1,
             updated_at: 0,
         }
@@ -422,6 +447,73 @@ mod tests {
         assert_eq!(
             check_company_update(&blank).unwrap_err().code,
             codes::VALIDATION
+        );
+    }
+
+    #[test]
+    fn a_non_admin_sees_colleagues_without_phone_or_2fa_and_no_disabled_ones() {
+        let viewer = user(Some("+14805550100"), true);
+        let colleague = User {
+            id: "other".into(),
+            ..user(Some("+14805550142"), true)
+        };
+        let seen = as_seen_by(&viewer, colleague.clone()).expect("active colleagues are listed");
+        assert_eq!(
+            (
+                seen.mobile_phone,
+                seen.phone_verified_at,
+                seen.two_factor_enabled
+            ),
+            (None, None, false),
+            "a non-admin must never receive a colleague's phone or 2FA state"
+        );
+        assert!(
+            seen.security_withheld,
+            "the row must say its fields were withheld"
+        );
+        assert_eq!(
+            (seen.display_name, seen.email, seen.role),
+            (
+                colleague.display_name.clone(),
+                colleague.email.clone(),
+                colleague.role
+            ),
+            "name, email and role stay: the Users tab shows them"
+        );
+        let disabled = User {
+            status: UserStatus::Disabled,
+            ..colleague.clone()
+        };
+        assert_eq!(
+            as_seen_by(&viewer, disabled),
+            None,
+            "a disabled colleague is not shown to a non-admin"
+        );
+
+        let own = as_seen_by(&viewer, viewer.clone()).expect("one's own row");
+        assert_eq!(own, viewer, "a user sees their own row in full");
+        let admin = User {
+            role: Role::Admin,
+            ..viewer.clone()
+        };
+        assert_eq!(
+            as_seen_by(&admin, colleague.clone()),
+            Some(colleague),
+            "an admin sees colleagues in full"
+        );
+    }
+
+    #[test]
+    fn a_withheld_row_counts_as_needing_a_second_factor() {
+        let mut row = user(None, false);
+        withhold_security(&mut row);
+        assert!(
+            crate::needs_second_factor(&row, &company(false, true)),
+            "offline sign-in must not skip 2FA on a row whose toggle it never saw"
+        );
+        assert!(
+            !crate::needs_second_factor(&row, &company(false, false)),
+            "where the DMS does not support 2FA nothing changes"
         );
     }
 }

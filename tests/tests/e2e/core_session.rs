@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use secureclose_core::client::CloudClient;
 use secureclose_core::{AppCore, CoreError, Sensitive};
-use secureclose_protocol::{codes, ApiError, CompanyUpdate, LoginResponse, UserUpdate};
+use secureclose_protocol::{codes, ApiError, CompanyUpdate, LoginResponse, UserStatus, UserUpdate};
 
 use crate::core_sync::wait_for_first_sync;
 use crate::support::{open_core, MemoryKeyStore, TestCloud, DEMO_NON_ADMIN};
@@ -396,11 +396,25 @@ async fn a_non_admin_after_an_admin_on_this_computer_sees_no_colleague_phones_or
     )
     .await;
     let seen = member.list_users("", 0, 100).await.unwrap().users;
-    assert_eq!(seen.len(), full.len(), "a non-admin still lists colleagues");
+    let active = full
+        .iter()
+        .filter(|u| u.status == UserStatus::Active || u.email == DEMO_NON_ADMIN)
+        .count();
+    assert!(active < full.len(), "the seed has a disabled user");
+    assert_eq!(
+        seen.len(),
+        active,
+        "a non-admin lists active colleagues only, as the cloud would send them"
+    );
     for user in seen.iter().filter(|u| u.email != DEMO_NON_ADMIN) {
         assert_eq!(user.mobile_phone, None, "phone of {} leaked", user.email);
         assert_eq!(user.phone_verified_at, None, "{}", user.email);
         assert!(!user.two_factor_enabled, "2FA of {} leaked", user.email);
+        assert!(
+            user.security_withheld,
+            "{} must be marked withheld",
+            user.email
+        );
     }
     let own = seen.iter().find(|u| u.email == DEMO_NON_ADMIN).unwrap();
     let own_full = full.iter().find(|u| u.email == DEMO_NON_ADMIN).unwrap();
@@ -433,5 +447,58 @@ async fn a_non_admin_after_an_admin_on_this_computer_sees_no_colleague_phones_or
         phones(&again),
         phones(&full),
         "the admin sees full rows again"
+    );
+}
+
+/// The other order on a fresh computer: a non-admin's first sync fills the
+/// cache with withheld rows; the admin who signs in next must get every row
+/// back in full (their pull starts over), never blanks shown as "no phone".
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_admin_after_a_non_admin_on_this_computer_gets_every_row_in_full() {
+    let cloud = TestCloud::start().await;
+    let reference_dir = tempfile::tempdir().unwrap();
+    let reference = signed_in(
+        &cloud,
+        reference_dir.path(),
+        &Arc::new(MemoryKeyStore::default()),
+        &cloud.seed.admin_email,
+        &cloud.seed.admin_password,
+    )
+    .await;
+    let full = reference.list_users("", 0, 100).await.unwrap().users;
+    assert!(full.iter().all(|u| !u.security_withheld));
+
+    let data = tempfile::tempdir().unwrap();
+    let keys = Arc::new(MemoryKeyStore::default());
+    let member = signed_in(
+        &cloud,
+        data.path(),
+        &keys,
+        DEMO_NON_ADMIN,
+        cloud.password_of(DEMO_NON_ADMIN),
+    )
+    .await;
+    let seen = member.list_users("", 0, 100).await.unwrap().users;
+    assert!(
+        seen.iter()
+            .filter(|u| u.email != DEMO_NON_ADMIN)
+            .all(|u| u.security_withheld && u.mobile_phone.is_none()),
+        "the non-admin's own sync brought withheld rows: {seen:?}"
+    );
+    member.logout().await.unwrap();
+    drop(member);
+
+    let admin = signed_in(
+        &cloud,
+        data.path(),
+        &keys,
+        &cloud.seed.admin_email,
+        &cloud.seed.admin_password,
+    )
+    .await;
+    let again = admin.list_users("", 0, 100).await.unwrap().users;
+    assert_eq!(
+        again, full,
+        "after an admin's sync this computer shows what a fresh admin computer shows"
     );
 }

@@ -13,4 +13,10 @@ mobile_phone: string | null, phone_verified_at: number | null,
 /**
  * The per-user Two-Factor Authentication toggle (Login Info tab).
  */
-two_factor_enabled: boolean, version: number, updated_at: number, };
+two_factor_enabled: boolean, 
+/**
+ * True when this is a colleague as a non-admin may see them: phone,
+ * verification time and 2FA were withheld and say nothing (see
+ * `rules::as_seen_by`). Absent from older clouds, which withheld nothing.
+ */
+security_withheld: boolean, version: number, updated_at: number, };

@@ -15,6 +15,15 @@ export interface UserColumn {
   render: (user: User, company: Company) => ReactNode;
 }
 
+/** A colleague's phone and 2FA as a non-admin gets them: withheld, not "none". */
+function Withheld() {
+  return (
+    <span className="muted" title="Only admins see colleagues' phones and sign-in settings">
+      —
+    </span>
+  );
+}
+
 export const userColumns: UserColumn[] = [
   {
     key: "name",
@@ -38,7 +47,9 @@ export const userColumns: UserColumn[] = [
     header: "Mobile phone",
     className: "col-phone",
     render: (u) =>
-      u.mobile_phone ? (
+      u.security_withheld ? (
+        <Withheld />
+      ) : u.mobile_phone ? (
         <span className="nowrap">{formatPhone(u.mobile_phone)}</span>
       ) : (
         <span className="muted">Not set</span>
@@ -51,6 +62,7 @@ export const userColumns: UserColumn[] = [
     // company-wide switch also requires it, and neither counts where the DMS
     // integration does not support 2FA (the cloud applies the same rule).
     render: (u, company) => {
+      if (u.security_withheld) return <Withheld />;
       if (!company.dms.supports_two_factor) return <Badge tone="neutral">Off</Badge>;
       if (u.two_factor_enabled) return <Badge tone="success">On</Badge>;
       if (company.two_factor_required) return <Badge tone="success">Company</Badge>;
@@ -77,6 +89,10 @@ export function editColumn(onEdit: (user: User) => void): UserColumn {
         className="btn btn-secondary btn-small"
         data-testid="user-edit"
         aria-label={`Edit ${u.display_name}`}
+        // Rows a non-admin's sync left on this computer lack the phone and
+        // 2FA an edit starts from; the next sync brings them in full.
+        disabled={u.security_withheld}
+        title={u.security_withheld ? "This user's details are still being downloaded" : undefined}
         onClick={() => onEdit(u)}
       >
         Edit

@@ -63,6 +63,29 @@ describe("Users tab", () => {
     ).toHaveTextContent("Off");
   });
 
+  it("a colleague whose phone and 2FA were withheld shows a dash there, never 'Not set' or 'Off'", async () => {
+    const withheld: User = {
+      ...demoUsers[5]!,
+      mobile_phone: null,
+      phone_verified_at: null,
+      two_factor_enabled: false,
+      security_withheld: true,
+    };
+    const api = spyApi({ users: [demoUsers[0]!, withheld] });
+    renderWithApi(<UsersPage company={demoCompany} canEdit />, api);
+    const rows = await screen.findAllByTestId("user-row");
+    const cells = within(rows[1]!).getAllByRole("cell");
+    expect(cells[3], "an unknown phone is not a missing one").toHaveTextContent("—");
+    expect(cells[3]).not.toHaveTextContent("Not set");
+    expect(cells[4], "an unknown 2FA state is not 'Off'").toHaveTextContent("—");
+    expect(
+      within(rows[1]!).getByTestId("user-edit"),
+      "an edit cannot start from fields this computer does not have",
+    ).toBeDisabled();
+    expect(within(rows[0]!).getByTestId("user-edit"), "full rows stay editable").toBeEnabled();
+    expect(within(rows[0]!).getAllByRole("cell")[3]).toHaveTextContent("+1 (480) 555-1234");
+  });
+
   it("searching sends a new prefix query and shows its result", async () => {
     const api = spyApi();
     renderWithApi(<UsersPage company={demoCompany} />, api);

@@ -26,6 +26,7 @@ function user(n: number, name: string, email: string, extra: Partial<User> = {})
     mobile_phone: null,
     phone_verified_at: null,
     two_factor_enabled: false,
+    security_withheld: false,
     version: 1,
     updated_at: 1_764_000_000_000,
     ...extra,

@@ -28,6 +28,7 @@ pub(super) fn user_from_row(row: &AnyRow) -> Result<User, CloudError> {
         mobile_phone: row.try_get("mobile_phone")?,
         phone_verified_at: row.try_get("phone_verified_at")?,
         two_factor_enabled: bool_from_db(row.try_get("two_factor_enabled")?),
+        security_withheld: false,
         version: row.try_get("version")?,
         updated_at: row.try_get("updated_at")?,
     })

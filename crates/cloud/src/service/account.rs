@@ -1,6 +1,6 @@
 //! What any signed-in user may read: themselves, their company, its users.
 
-use secureclose_protocol::{Company, MeResponse, User};
+use secureclose_protocol::{rules, Company, MeResponse, User};
 
 use super::sessions::AuthedUser;
 use crate::db;
@@ -19,7 +19,13 @@ pub async fn company(state: &AppState, authed: &AuthedUser) -> Result<Company, C
     db::companies::company_of(&state.db, &authed.user).await
 }
 
-/// Every user of the caller's company (never another company's).
+/// The users of the caller's company (never another company's) as the
+/// caller may see them: a non-admin gets active colleagues' name, email and
+/// role only (`rules::as_seen_by`).
 pub async fn users(state: &AppState, authed: &AuthedUser) -> Result<Vec<User>, CloudError> {
-    db::users::users_of_company(&state.db, &authed.user.company_id).await
+    let users = db::users::users_of_company(&state.db, &authed.user.company_id).await?;
+    Ok(users
+        .into_iter()
+        .filter_map(|user| rules::as_seen_by(&authed.user, user))
+        .collect())
 }

@@ -8,7 +8,7 @@ use secureclose_protocol::sync::{
     ChangesPage, ChangesQuery, Mutation, MutationChange, MutationOutcome, MutationResult,
     PushRequest, PushResponse, DEFAULT_PAGE_ROWS, MAX_PAGE_ROWS, MAX_PUSH_MUTATIONS,
 };
-use secureclose_protocol::{Role, User};
+use secureclose_protocol::{rules, Role, User};
 
 use super::merge;
 use super::sessions::AuthedUser;
@@ -64,10 +64,14 @@ pub async fn changes(
     let mut users = Vec::with_capacity(rows.len());
     let mut removed_user_ids = Vec::new();
     for row in rows {
-        if row.deleted {
-            removed_user_ids.push(row.user.id);
-        } else {
-            users.push(row.user);
+        let id = row.user.id.clone();
+        // A colleague a non-admin may not see (disabled) is, to them, removed.
+        match (!row.deleted)
+            .then(|| rules::as_seen_by(&authed.user, row.user))
+            .flatten()
+        {
+            Some(user) => users.push(user),
+            None => removed_user_ids.push(id),
         }
     }
     Ok(ChangesPage {
@@ -124,7 +128,8 @@ async fn with_entity(
         MutationChange::UpdateUser { user_id, .. } => {
             result.user = db::users::user_by_id(&state.db, user_id)
                 .await?
-                .filter(|user| user.company_id == actor.company_id);
+                .filter(|user| user.company_id == actor.company_id)
+                .and_then(|user| rules::as_seen_by(actor, user));
         }
         MutationChange::UpdateCompany { .. } => {
             result.company = db::companies::company_by_id(&state.db, &actor.company_id).await?;

@@ -261,6 +261,7 @@ mod tests {
             mobile_phone: None,
             phone_verified_at: None,
             two_factor_enabled,
+            security_withheld: false,
             version: 1,
             updated_at: 0,
         }

@@ -18,13 +18,15 @@ use crate::error::CloudError;
 use crate::phone;
 use crate::state::AppState;
 
-/// A user of the caller's company, or 403 (also for ids that do not exist, so
+/// A user of the caller's company as the caller may see them, or 403 (also
+/// for ids that do not exist and for colleagues a non-admin is not shown, so
 /// the answer never tells whether an id belongs to another company).
 pub async fn get_user(state: &AppState, caller: &User, id: &str) -> Result<User, CloudError> {
-    match db::users::user_by_id(&state.db, id).await? {
-        Some(user) if user.company_id == caller.company_id => Ok(user),
-        _ => Err(CloudError::Forbidden),
-    }
+    db::users::user_by_id(&state.db, id)
+        .await?
+        .filter(|user| user.company_id == caller.company_id)
+        .and_then(|user| rules::as_seen_by(caller, user))
+        .ok_or(CloudError::Forbidden)
 }
 
 /// What an apply function did.

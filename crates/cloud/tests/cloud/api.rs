@@ -165,7 +165,7 @@ mod account {
     on_both_backends!(
         protected_endpoints_refuse_missing_or_bad_tokens,
         me_company_and_users_answer_for_the_callers_company,
-        a_plain_user_sees_the_same_company_directory,
+        a_plain_user_sees_the_active_company_directory,
     );
 
     const PROTECTED: [&str; 3] = ["/api/v1/me", "/api/v1/company", "/api/v1/users"];
@@ -256,7 +256,7 @@ mod account {
         t.stop().await;
     }
 
-    async fn a_plain_user_sees_the_same_company_directory(backend: Backend) {
+    async fn a_plain_user_sees_the_active_company_directory(backend: Backend) {
         let t = TestCloud::start(backend).await;
         let email = MARCUS;
         let token = t.login_ok(email, &t.password_of(email)).await;
@@ -273,7 +273,29 @@ mod account {
             .json()
             .await
             .unwrap();
-        assert_eq!(users.users.len(), t.seed.users.len() + 1);
+        let admin = t.admin_token().await;
+        let all: UsersResponse = t
+            .get("/api/v1/users", Some(&admin))
+            .await
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(
+            all.users.len(),
+            t.seed.users.len() + 1,
+            "admins see everyone"
+        );
+        let active = all
+            .users
+            .iter()
+            .filter(|u| u.status == secureclose_protocol::UserStatus::Active)
+            .count();
+        assert!(active < all.users.len(), "the seed has a disabled user");
+        assert_eq!(
+            users.users.len(),
+            active,
+            "every active user (the admin included), no disabled colleague"
+        );
         t.stop().await;
     }
 }

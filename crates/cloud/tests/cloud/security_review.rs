@@ -771,3 +771,198 @@ mod enumeration {
         t.stop().await;
     }
 }
+
+/// Finding 8: a non-admin receives colleagues' name, email and role only, on
+/// every road a user row takes (the list, one user, the sync pull, a push's
+/// answer); disabled colleagues reach them as removed.
+mod non_admin_view {
+    use super::*;
+    use secureclose_protocol::sync::ChangesPage;
+    use secureclose_protocol::UsersResponse;
+
+    on_both_backends!(
+        no_road_gives_a_non_admin_colleague_phones_or_security_state,
+        a_colleague_disabled_later_reaches_a_non_admin_as_removed,
+    );
+
+    const ROBERT: &str = "robert.okafor@desertsun.example";
+
+    /// Every colleague's phone, as an admin sees them.
+    async fn colleague_phones(t: &TestCloud, admin: &str) -> Vec<String> {
+        let all: UsersResponse = t
+            .get("/api/v1/users", Some(admin))
+            .await
+            .json()
+            .await
+            .unwrap();
+        let phones: Vec<String> = all
+            .users
+            .into_iter()
+            .filter(|u| u.email != TOM)
+            .filter_map(|u| u.mobile_phone)
+            .collect();
+        assert!(
+            phones.len() >= 4,
+            "the demo company has colleagues with phones: {phones:?}"
+        );
+        phones
+    }
+
+    /// The body as text (so nothing hides in a field the types drop) and parsed.
+    async fn body<T: serde::de::DeserializeOwned>(response: reqwest::Response) -> (String, T) {
+        assert_eq!(response.status(), StatusCode::OK);
+        let text = response.text().await.unwrap();
+        let parsed = serde_json::from_str(&text).unwrap();
+        (text, parsed)
+    }
+
+    fn assert_withheld(users: &[User], me: &str) {
+        for user in users.iter().filter(|u| u.email != me) {
+            assert!(
+                user.security_withheld
+                    && user.mobile_phone.is_none()
+                    && user.phone_verified_at.is_none()
+                    && !user.two_factor_enabled,
+                "a non-admin must not receive a colleague's phone or 2FA state: {user:?}"
+            );
+        }
+        let own = users.iter().find(|u| u.email == me).expect("one's own row");
+        assert!(!own.security_withheld, "one's own row is whole: {own:?}");
+    }
+
+    async fn no_road_gives_a_non_admin_colleague_phones_or_security_state(backend: Backend) {
+        let t = TestCloud::start(backend).await;
+        let admin = t.admin_token().await;
+        let phones = colleague_phones(&t, &admin).await;
+        let tom = t.login_ok(TOM, &t.password_of(TOM)).await;
+        let robert_id = t.user_id(ROBERT).await;
+        let marcus_id = t.user_id(MARCUS).await;
+        let leaks = |text: &str| phones.iter().filter(|p| text.contains(p.as_str())).count();
+
+        let (text, UsersResponse { users }): (_, UsersResponse) =
+            body(t.get("/api/v1/users", Some(&tom)).await).await;
+        assert_eq!(
+            leaks(&text),
+            0,
+            "GET /users leaked a colleague's phone: {text}"
+        );
+        assert_withheld(&users, TOM);
+        assert!(
+            users.iter().all(|u| u.id != robert_id),
+            "disabled colleagues are not listed to a non-admin"
+        );
+        assert!(
+            users.iter().any(|u| u.id == marcus_id),
+            "active colleagues are listed"
+        );
+
+        let (text, page): (_, ChangesPage) =
+            body(t.get("/api/v1/sync/changes?since=0", Some(&tom)).await).await;
+        assert_eq!(
+            leaks(&text),
+            0,
+            "the pull leaked a colleague's phone: {text}"
+        );
+        assert_withheld(&page.users, TOM);
+        assert!(
+            page.removed_user_ids.contains(&robert_id)
+                && page.users.iter().all(|u| u.id != robert_id),
+            "a disabled colleague reaches a non-admin's cache as removed: {page:?}"
+        );
+
+        let (text, marcus): (_, User) = body(
+            t.get(&format!("/api/v1/users/{marcus_id}"), Some(&tom))
+                .await,
+        )
+        .await;
+        assert_eq!(leaks(&text), 0, "GET /users/{{id}} leaked a phone: {text}");
+        assert!(
+            marcus.security_withheld && marcus.mobile_phone.is_none() && !marcus.two_factor_enabled
+        );
+        expect_error(
+            t.get(&format!("/api/v1/users/{robert_id}"), Some(&tom))
+                .await,
+            StatusCode::FORBIDDEN,
+            codes::FORBIDDEN,
+        )
+        .await;
+
+        // A refused push still answers with the entity: as Tom may see it.
+        let push = Mutation {
+            idempotency_key: "tom-tries".into(),
+            base_version: marcus.version,
+            change: MutationChange::UpdateUser {
+                user_id: marcus_id.clone(),
+                changes: UserUpdate {
+                    display_name: Some("M".into()),
+                    ..UserUpdate::default()
+                },
+                base: UserUpdate {
+                    display_name: Some(marcus.display_name.clone()),
+                    ..UserUpdate::default()
+                },
+            },
+        };
+        let response = t
+            .http
+            .post(t.url("/api/v1/sync/push"))
+            .bearer_auth(&tom)
+            .json(&serde_json::json!({ "mutations": [push] }))
+            .send()
+            .await
+            .unwrap();
+        let (text, pushed): (_, PushResponse) = body(response).await;
+        assert_eq!(leaks(&text), 0, "a push answer leaked a phone: {text}");
+        assert!(matches!(
+            pushed.results[0].outcome,
+            MutationOutcome::Rejected { .. }
+        ));
+
+        // Admins keep seeing everything.
+        let (_, UsersResponse { users: full }): (String, UsersResponse) =
+            body(t.get("/api/v1/users", Some(&admin)).await).await;
+        assert!(
+            full.iter().all(|u| !u.security_withheld),
+            "admins get whole rows"
+        );
+        assert!(
+            full.iter().any(|u| u.id == robert_id),
+            "admins see disabled users to re-enable them"
+        );
+        t.stop().await;
+    }
+
+    async fn a_colleague_disabled_later_reaches_a_non_admin_as_removed(backend: Backend) {
+        let t = TestCloud::start(backend).await;
+        let admin = t.admin_token().await;
+        let tom = t.login_ok(TOM, &t.password_of(TOM)).await;
+        let emily_id = t.user_id(EMILY).await;
+        let first: ChangesPage = t
+            .get("/api/v1/sync/changes?since=0", Some(&tom))
+            .await
+            .json()
+            .await
+            .unwrap();
+        assert!(first.users.iter().any(|u| u.id == emily_id));
+
+        patch_ok(&t, &admin, EMILY, serde_json::json!({"status": "disabled"})).await;
+        let path = format!("/api/v1/sync/changes?since={}", first.cursor);
+        let delta: ChangesPage = t.get(&path, Some(&tom)).await.json().await.unwrap();
+        assert!(
+            delta.removed_user_ids.contains(&emily_id)
+                && delta.users.iter().all(|u| u.id != emily_id),
+            "disabling a colleague removes them from a non-admin's cache: {delta:?}"
+        );
+
+        patch_ok(&t, &admin, EMILY, serde_json::json!({"status": "active"})).await;
+        let path = format!("/api/v1/sync/changes?since={}", delta.cursor);
+        let back: ChangesPage = t.get(&path, Some(&tom)).await.json().await.unwrap();
+        let emily = back
+            .users
+            .iter()
+            .find(|u| u.id == emily_id)
+            .expect("re-enabled colleagues come back");
+        assert!(emily.security_withheld && emily.mobile_phone.is_none());
+        t.stop().await;
+    }
+}

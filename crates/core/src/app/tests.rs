@@ -410,7 +410,7 @@ async fn each_cloud_address_has_its_own_cache_and_tokens() {
         "nothing crossed"
     );
     assert_eq!(
-        other.list_users("", 0, 10).await.unwrap().1,
+        other.list_users("", None, 0, 10).await.unwrap().1,
         0,
         "no rows crossed"
     );

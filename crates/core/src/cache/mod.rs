@@ -322,6 +322,7 @@ pub(crate) mod tests {
             mobile_phone: Some("+14805551234".into()),
             phone_verified_at: None,
             two_factor_enabled: true,
+            security_withheld: false,
             version: 1,
             updated_at: 1_700_000_000_000,
         }
@@ -372,7 +373,7 @@ pub(crate) mod tests {
             .store_login(&company(), &users, &session())
             .await
             .unwrap();
-        let (_, total) = cache.list_users("", 0, 1).await.unwrap();
+        let (_, total) = cache.list_users("", None, 0, 1).await.unwrap();
         assert_eq!(total as usize, n + 1, "no row lost at a chunk boundary");
         let last = &users[n - 1];
         assert_eq!(cache.user(&last.id).await.unwrap().as_ref(), Some(last));
@@ -388,7 +389,10 @@ pub(crate) mod tests {
             Some(changed),
             "an existing row is updated in place"
         );
-        assert_eq!(cache.list_users("", 0, 1).await.unwrap().1 as usize, n + 1);
+        assert_eq!(
+            cache.list_users("", None, 0, 1).await.unwrap().1 as usize,
+            n + 1
+        );
     }
 
     #[tokio::test]
@@ -428,7 +432,7 @@ pub(crate) mod tests {
             )
             .await
             .unwrap();
-        let (users, total) = cache.list_users("", 0, 50).await.unwrap();
+        let (users, total) = cache.list_users("", None, 0, 50).await.unwrap();
         assert_eq!(
             total, 1,
             "users deleted on the cloud must leave the cache: {users:?}"
@@ -441,7 +445,7 @@ pub(crate) mod tests {
         let keys = MemoryKeyStore::default();
         let cache = seeded(dir.path(), &keys).await;
 
-        let (all, total) = cache.list_users("", 0, 50).await.unwrap();
+        let (all, total) = cache.list_users("", None, 0, 50).await.unwrap();
         let names: Vec<_> = all.iter().map(|u| u.display_name.as_str()).collect();
         assert_eq!(total, 4);
         assert_eq!(
@@ -450,7 +454,7 @@ pub(crate) mod tests {
             "sorted by name, ignoring ASCII case"
         );
 
-        let (found, total) = cache.list_users("BO", 0, 50).await.unwrap();
+        let (found, total) = cache.list_users("BO", None, 0, 50).await.unwrap();
         assert_eq!(
             (found.len(), total),
             (1, 1),
@@ -458,22 +462,22 @@ pub(crate) mod tests {
         );
         assert_eq!(found[0].id, "u2");
 
-        let (found, _) = cache.list_users("carol.f", 0, 50).await.unwrap();
+        let (found, _) = cache.list_users("carol.f", None, 0, 50).await.unwrap();
         assert_eq!(found.len(), 1, "email prefix matches: {found:?}");
 
-        let (found, _) = cache.list_users("zed@", 0, 50).await.unwrap();
+        let (found, _) = cache.list_users("zed@", None, 0, 50).await.unwrap();
         assert_eq!(
             found[0].id, "u4",
             "email prefix finds users whose name differs"
         );
 
-        let (found, total) = cache.list_users("%", 0, 50).await.unwrap();
+        let (found, total) = cache.list_users("%", None, 0, 50).await.unwrap();
         assert_eq!(
             total, 0,
             "wildcards are literal, not LIKE patterns: {found:?}"
         );
 
-        let (found, total) = cache.list_users("finance", 0, 50).await.unwrap();
+        let (found, total) = cache.list_users("finance", None, 0, 50).await.unwrap();
         assert_eq!(total, 0, "prefix search, not substring: {found:?}");
     }
 
@@ -482,11 +486,11 @@ pub(crate) mod tests {
         let dir = tempfile::tempdir().unwrap();
         let keys = MemoryKeyStore::default();
         let cache = seeded(dir.path(), &keys).await;
-        let (page, total) = cache.list_users("", 1, 2).await.unwrap();
+        let (page, total) = cache.list_users("", None, 1, 2).await.unwrap();
         let ids: Vec<_> = page.iter().map(|u| u.id.as_str()).collect();
         assert_eq!(ids, ["u2", "u3"], "second and third by name");
         assert_eq!(total, 4, "total counts every match, not the page");
-        let (page, total) = cache.list_users("", 10, 2).await.unwrap();
+        let (page, total) = cache.list_users("", None, 10, 2).await.unwrap();
         assert!(page.is_empty());
         assert_eq!(total, 4);
     }
@@ -577,7 +581,7 @@ pub(crate) mod tests {
             .await
             .unwrap();
         assert_eq!(
-            cache.list_users("", 0, 50).await.unwrap().1,
+            cache.list_users("", None, 0, 50).await.unwrap().1,
             4,
             "data persists"
         );
@@ -646,7 +650,7 @@ pub(crate) mod tests {
             "the aside name says what it is: {moved:?}"
         );
         assert_eq!(
-            cache.list_users("", 0, 50).await.unwrap().1,
+            cache.list_users("", None, 0, 50).await.unwrap().1,
             0,
             "fresh cache"
         );
@@ -687,7 +691,7 @@ pub(crate) mod tests {
         let (cache, moved) = reset(&path, &keys, "cache-key").await.unwrap();
         assert_eq!(moved, None, "a readable cache is never moved aside");
         assert_eq!(keys.get("cache-key").unwrap(), key, "nor its key replaced");
-        assert_eq!(cache.list_users("", 0, 50).await.unwrap().1, 4);
+        assert_eq!(cache.list_users("", None, 0, 50).await.unwrap().1, 4);
         cache.close().await;
     }
 
@@ -737,7 +741,7 @@ pub(crate) mod tests {
         cache.store_company(&company_now).await.unwrap();
         assert_eq!(cache.company("c1").await.unwrap(), Some(company_now));
         assert_eq!(
-            cache.list_users("", 0, 50).await.unwrap().1,
+            cache.list_users("", None, 0, 50).await.unwrap().1,
             4,
             "updating the company row must not cascade-delete its users"
         );
@@ -746,7 +750,7 @@ pub(crate) mod tests {
         let newcomer = user("u9", "Nora New", "nora@desertmotors.example");
         cache.store_user(&newcomer).await.unwrap();
         assert_eq!(
-            cache.list_users("", 0, 50).await.unwrap().1,
+            cache.list_users("", None, 0, 50).await.unwrap().1,
             5,
             "a user unknown to the cache is added"
         );

@@ -18,13 +18,13 @@ use sqlx::Row;
 use super::company::{company_in, upsert_company};
 use super::users::{upsert_user, upsert_users, user_in};
 use super::{now_millis, write_tx, Cache, Tx};
-use crate::error::CoreError;
+use crate::error::{desktop_codes, CoreError};
 use crate::outbox::{company_edit, user_edit, Edit};
 use secureclose_protocol::rules::{apply_company_changes, apply_user_changes};
 
 /// Subject of notices about the company profile.
 pub const COMPANY_SUBJECT: &str = "Company profile";
-const CURSOR_KEY: &str = "sync_cursor";
+pub(super) const CURSOR_KEY: &str = "sync_cursor";
 
 /// One queued edit, as the push sends it.
 #[derive(Debug, Clone)]
@@ -58,6 +58,17 @@ impl Cache {
             .await?
             .filter(|u| u.company_id == company_id)
             .ok_or_else(gone)?;
+        if user.security_withheld {
+            // Its phone and 2FA here are blanks, not values: an edit based
+            // on them would be judged and merged against what is not there.
+            return Err(CoreError::Refused {
+                code: desktop_codes::USER_NOT_DOWNLOADED,
+                message: "This user's details are still being downloaded to this computer. \
+                          Try again once the sync has finished."
+                    .into(),
+                retry_at: None,
+            });
+        }
         let company = company_in(&mut tx, company_id).await?.ok_or_else(gone)?;
         let Some(Edit { changes, base }) = user_edit(&user, &company, update)? else {
             return Ok((user, false));
@@ -420,7 +431,7 @@ async fn insert_outbox(
     Ok(())
 }
 
-async fn set_meta(tx: &mut Tx<'_>, key: &str, value: &str) -> Result<(), CoreError> {
+pub(super) async fn set_meta(tx: &mut Tx<'_>, key: &str, value: &str) -> Result<(), CoreError> {
     sqlx::query(
         "INSERT INTO meta (key, value) VALUES (?1, ?2) \
          ON CONFLICT (key) DO UPDATE SET value = excluded.value",
@@ -549,6 +560,59 @@ mod tests {
             codes::NOT_FOUND,
             "only the signed-in company's users"
         );
+    }
+
+    #[tokio::test]
+    async fn withheld_rows_refuse_edits_and_make_the_next_admin_pull_start_over() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = seeded(dir.path(), &MemoryKeyStore::default()).await;
+        let mut withheld = user("u2", "bob Builder", "bob@desertmotors.example");
+        secureclose_protocol::rules::withhold_security(&mut withheld);
+        withheld.version = 2;
+        cache
+            .apply_changes_page("u1", "c1", &page(vec![withheld.clone()], vec![], 42))
+            .await
+            .unwrap();
+        let err = cache
+            .enqueue_user_edit("u1", "c1", "u2", &name("Robert Builder"), "k1")
+            .await
+            .unwrap_err();
+        assert_eq!(
+            err.code(),
+            desktop_codes::USER_NOT_DOWNLOADED,
+            "an edit must not start from blanks the cloud withheld: {err:?}"
+        );
+        assert_eq!(
+            cache.pending_edits("u1").await.unwrap(),
+            0,
+            "nothing queued"
+        );
+        assert_eq!(
+            cache.user("u2").await.unwrap().unwrap(),
+            withheld,
+            "nothing changed"
+        );
+
+        assert!(cache.restart_pull_if_rows_withheld().await.unwrap());
+        assert_eq!(
+            cache.sync_cursor().await.unwrap(),
+            0,
+            "the admin's pull starts over"
+        );
+        // A re-pull interrupted after its first page resumes from that page.
+        cache
+            .apply_changes_page(
+                "u1",
+                "c1",
+                &page(vec![user("u3", "C", "c@x.example")], vec![], 7),
+            )
+            .await
+            .unwrap();
+        assert!(
+            !cache.restart_pull_if_rows_withheld().await.unwrap(),
+            "full rows set no marker, so the re-pull is not restarted again"
+        );
+        assert_eq!(cache.sync_cursor().await.unwrap(), 7);
     }
 
     #[tokio::test]

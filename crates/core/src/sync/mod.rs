@@ -318,6 +318,9 @@ async fn pull(
     token: &Sensitive<String>,
     session: &SignedInSession,
 ) -> Result<(), PassError> {
+    if cache.is_admin(&session.user_id).await? && cache.restart_pull_if_rows_withheld().await? {
+        tracing::info!("rows from a non-admin's sync are cached: pulling the company in full");
+    }
     let mut since = cache.sync_cursor().await?;
     // The largest page the cloud allows: per page the cache pays a
     // transaction commit, the cursor and the rebase, and each request
