@@ -258,6 +258,7 @@ fn company() -> Company {
             allowed: true,
             max_hours: 72,
         },
+        session_policy: Default::default(),
         version: 1,
     }
 }

@@ -7,7 +7,7 @@ use clap::{Parser, Subcommand};
 use secureclose_cloud::clock::{Clock as _, SystemClock};
 use secureclose_cloud::config::{default_database_url, DEFAULT_BIND};
 use secureclose_cloud::db;
-use secureclose_cloud::service::releases;
+use secureclose_cloud::service::{accounts, releases};
 use secureclose_cloud::sms::{SmsConfig, TwilioConfig, TWILIO_DEFAULT_BASE_URL};
 use secureclose_cloud::{
     openapi_document, outbox, seed_demo, start, unlock_user, CloudConfig, CloudError,
@@ -75,6 +75,56 @@ enum Command {
     /// Operator actions on one account.
     #[command(subcommand)]
     User(UserCommand),
+    /// Onboarding dealerships: companies and their DMS integration.
+    #[command(subcommand)]
+    Company(CompanyCommand),
+}
+
+#[derive(Subcommand)]
+enum CompanyCommand {
+    /// Create a company and its first admin in one step; prints the admin's
+    /// one-time setup code (works once, for 72 hours) for the app's
+    /// "First time here? Set up your account". Audited.
+    Create {
+        #[command(flatten)]
+        database: DatabaseArg,
+        /// The dealership's name as its users see it.
+        #[arg(long)]
+        name: String,
+        /// The DMS integration, e.g. "CDK Drive".
+        #[arg(long)]
+        dms_kind: String,
+        /// Whether that DMS integration supports two-factor authentication.
+        #[arg(long, action = clap::ArgAction::Set)]
+        dms_supports_2fa: bool,
+        /// The first admin's sign-in email.
+        #[arg(long)]
+        admin_email: String,
+        /// The first admin's name.
+        #[arg(long)]
+        admin_name: String,
+        /// The first admin's mobile phone (E.164 or a US number).
+        #[arg(long)]
+        admin_phone: Option<String>,
+    },
+    /// Every company: id, name, DMS, 2FA support, number of users.
+    List {
+        #[command(flatten)]
+        database: DatabaseArg,
+    },
+    /// Change a company's DMS integration and whether it supports 2FA
+    /// (the operator's call, not the dealer's). Audited.
+    SetDms {
+        #[command(flatten)]
+        database: DatabaseArg,
+        /// The company's id (see `company list`).
+        #[arg(long)]
+        company: String,
+        #[arg(long)]
+        dms_kind: String,
+        #[arg(long, action = clap::ArgAction::Set)]
+        dms_supports_2fa: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -259,6 +309,7 @@ async fn run(command: Command) -> Result<(), CloudError> {
             }
             print_out(&text)?;
         }
+        Command::Company(command) => run_company(command).await?,
         Command::Openapi => print_out(&format!("{}\n", openapi_document()?))?,
         Command::Release(ReleaseCommand::Add {
             database,
@@ -288,6 +339,86 @@ async fn run(command: Command) -> Result<(), CloudError> {
             print_out(&format!(
                 "registered {} {}/{}/{}\n",
                 release.version, release.target, release.arch, release.installer
+            ))?;
+        }
+    }
+    Ok(())
+}
+
+fn supports(on: bool) -> &'static str {
+    if on {
+        "supports 2FA"
+    } else {
+        "no 2FA"
+    }
+}
+
+async fn run_company(command: CompanyCommand) -> Result<(), CloudError> {
+    match command {
+        CompanyCommand::Create {
+            database,
+            name,
+            dms_kind,
+            dms_supports_2fa,
+            admin_email,
+            admin_name,
+            admin_phone,
+        } => {
+            let request = accounts::Onboarding {
+                name,
+                dms_kind,
+                dms_supports_two_factor: dms_supports_2fa,
+                admin_email,
+                admin_name,
+                admin_phone,
+            };
+            let db = db::connect(&database.url(), 1).await?;
+            let created = accounts::create_company(&db, &request).await;
+            db.pool.close().await;
+            let created = created?;
+            print_out(&format!(
+                "Company: {} ({})\nAdmin:   {}\nSetup code: {}\n\
+                 The admin opens SecureClose, chooses \"First time here? Set up your account\" \
+                 and enters this code. It works once, until {} (epoch ms).\n",
+                created.company.name,
+                created.company.id,
+                created.admin.user.email,
+                created.admin.setup_code,
+                created.admin.setup_code_expires_at
+            ))?;
+        }
+        CompanyCommand::List { database } => {
+            let db = db::connect(&database.url(), 1).await?;
+            let companies = accounts::list_companies(&db).await;
+            db.pool.close().await;
+            let mut text = String::new();
+            for (company, users) in companies? {
+                text.push_str(&format!(
+                    "{}\t{}\t{} ({})\t{} users\n",
+                    company.id,
+                    company.name,
+                    company.dms.kind,
+                    supports(company.dms.supports_two_factor),
+                    users
+                ));
+            }
+            print_out(&text)?;
+        }
+        CompanyCommand::SetDms {
+            database,
+            company,
+            dms_kind,
+            dms_supports_2fa,
+        } => {
+            let db = db::connect(&database.url(), 1).await?;
+            let updated = accounts::set_dms(&db, &company, &dms_kind, dms_supports_2fa).await;
+            db.pool.close().await;
+            let updated = updated?;
+            print_out(&format!(
+                "{}: DMS {} ({})\n",
+                updated.name,
+                updated.dms.kind,
+                supports(updated.dms.supports_two_factor)
             ))?;
         }
     }

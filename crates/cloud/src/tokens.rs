@@ -17,6 +17,37 @@ pub fn token_hash(token: &str) -> String {
     hex::encode(Sha256::digest(token.as_bytes()))
 }
 
+/// The alphabet of setup codes: digits and capitals without the look-alikes
+/// 0/O, 1/I/L, so a code read aloud or copied by hand arrives intact.
+pub const SETUP_CODE_ALPHABET: &[u8] = b"23456789ABCDEFGHJKMNPQRSTUVWXYZ";
+/// 12 characters of 31: about 59 bits, far beyond what the failure counters
+/// let anyone try within the code's 72 hours.
+pub const SETUP_CODE_LEN: usize = 12;
+
+/// A one-time setup code from the OS CSPRNG, shown as `XXXX-XXXX-XXXX`.
+pub fn new_setup_code() -> String {
+    let mut rng = rand::rngs::OsRng;
+    let mut code = String::with_capacity(SETUP_CODE_LEN + 2);
+    for i in 0..SETUP_CODE_LEN {
+        if i > 0 && i % 4 == 0 {
+            code.push('-');
+        }
+        let index = rng.gen_range(0..SETUP_CODE_ALPHABET.len());
+        code.push(char::from(SETUP_CODE_ALPHABET[index]));
+    }
+    code
+}
+
+/// A setup code as typed (any case, with or without dashes and spaces) in
+/// the form its hash is taken of.
+pub fn normalize_setup_code(typed: &str) -> String {
+    typed
+        .chars()
+        .filter(|c| !c.is_whitespace() && *c != '-')
+        .flat_map(char::to_uppercase)
+        .collect()
+}
+
 /// A random alphanumeric password (demo seed, dummy hash).
 pub fn random_password(len: usize) -> String {
     rand::rngs::OsRng
@@ -29,6 +60,24 @@ pub fn random_password(len: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn setup_codes_are_12_unambiguous_characters_in_groups_of_four() {
+        let code = new_setup_code();
+        assert_eq!(code.len(), 14, "{code}");
+        assert_eq!(code.matches('-').count(), 2, "{code}");
+        let bare = normalize_setup_code(&code);
+        assert_eq!(bare.len(), SETUP_CODE_LEN);
+        assert!(
+            bare.bytes().all(|b| SETUP_CODE_ALPHABET.contains(&b)),
+            "{code}"
+        );
+        for ambiguous in ['0', 'O', '1', 'I', 'L'] {
+            assert!(!SETUP_CODE_ALPHABET.contains(&(ambiguous as u8)));
+        }
+        assert_ne!(new_setup_code(), code);
+        assert_eq!(normalize_setup_code(" abcd-efgh jkmn "), "ABCDEFGHJKMN");
+    }
 
     #[test]
     fn session_tokens_are_256_bit_and_stored_only_as_sha256() {

@@ -38,6 +38,9 @@ fn generated() -> BTreeMap<String, String> {
     render::<protocol::Company>(&mut out);
     render::<protocol::DmsIntegration>(&mut out);
     render::<protocol::OfflinePolicy>(&mut out);
+    render::<protocol::SessionPolicy>(&mut out);
+    render::<protocol::NewUserRequest>(&mut out);
+    render::<protocol::SetupCodeGrant>(&mut out);
     render::<protocol::Role>(&mut out);
     render::<protocol::User>(&mut out);
     render::<protocol::UserStatus>(&mut out);

@@ -6,6 +6,8 @@
 
 use serde::{Deserialize, Serialize};
 
+#[cfg(feature = "passwords")]
+pub mod passwords;
 #[cfg(feature = "phone")]
 pub mod phone;
 pub mod rules;
@@ -187,9 +189,49 @@ pub struct Company {
     pub two_factor_required: bool,
     pub dms: DmsIntegration,
     pub offline_policy: OfflinePolicy,
+    /// Idle lock and absolute session limit. Absent from older clouds, which
+    /// had neither: their desktops use the defaults.
+    #[serde(default)]
+    pub session_policy: SessionPolicy,
     #[cfg_attr(feature = "ts", ts(type = "number"))]
     pub version: i64,
 }
+
+/// How long a desktop session lasts (NIST SP 800-63B AAL2: inactivity at
+/// most an hour, a session at most a day). The desktop locks after
+/// `idle_lock_minutes` without input; the cloud refuses a session token
+/// `max_session_hours` after its sign-in, whatever the token's own expiry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct SessionPolicy {
+    pub idle_lock_minutes: u32,
+    pub max_session_hours: u32,
+}
+
+impl SessionPolicy {
+    pub const DEFAULT_IDLE_LOCK_MINUTES: u32 = 30;
+    pub const DEFAULT_MAX_SESSION_HOURS: u32 = 12;
+    pub const IDLE_LOCK_MINUTES: std::ops::RangeInclusive<u32> = 5..=60;
+    pub const MAX_SESSION_HOURS: std::ops::RangeInclusive<u32> = 1..=24;
+
+    /// The absolute limit, in milliseconds.
+    pub fn max_session_ms(&self) -> i64 {
+        i64::from(self.max_session_hours).saturating_mul(3_600_000)
+    }
+}
+
+impl Default for SessionPolicy {
+    fn default() -> Self {
+        SessionPolicy {
+            idle_lock_minutes: Self::DEFAULT_IDLE_LOCK_MINUTES,
+            max_session_hours: Self::DEFAULT_MAX_SESSION_HOURS,
+        }
+    }
+}
+
+/// Limits of the offline grace window an admin may choose (hours).
+pub const OFFLINE_MAX_HOURS: std::ops::RangeInclusive<u32> = 1..=168;
 
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
@@ -372,6 +414,92 @@ pub struct CompanyUpdate {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[cfg_attr(feature = "ts", ts(optional))]
     pub two_factor_required: Option<bool>,
+    /// Offline sign-in: allowed or not, and the grace window (1 to 168 hours
+    /// when allowed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "ts", ts(optional))]
+    pub offline_policy: Option<OfflinePolicy>,
+    /// Idle lock (5 to 60 minutes) and absolute session limit (1 to 24 hours).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "ts", ts(optional))]
+    pub session_policy: Option<SessionPolicy>,
+}
+
+/// An admin adds a user to their company (`POST /api/v1/users`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct NewUserRequest {
+    pub display_name: String,
+    pub email: String,
+    pub role: Role,
+    /// As typed; stored as E.164. Blank or absent: no phone.
+    #[serde(default)]
+    #[cfg_attr(feature = "ts", ts(optional))]
+    pub mobile_phone: Option<String>,
+    #[serde(default)]
+    #[cfg_attr(feature = "ts", ts(optional))]
+    pub two_factor_enabled: Option<bool>,
+}
+
+/// A user with a fresh one-time setup code (creation and password reset).
+/// The code is shown once to the admin; the cloud keeps only its hash.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct SetupCodeGrant {
+    pub user: User,
+    pub setup_code: String,
+    #[cfg_attr(feature = "ts", ts(type = "number"))]
+    pub setup_code_expires_at: i64,
+}
+
+impl std::fmt::Debug for SetupCodeGrant {
+    // The code sets the account's password: never in a log.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SetupCodeGrant")
+            .field("user", &self.user)
+            .field("setup_code", &"<redacted>")
+            .field("setup_code_expires_at", &self.setup_code_expires_at)
+            .finish()
+    }
+}
+
+/// First sign-in (`POST /api/v1/account/activate`): the setup code an admin
+/// handed over and the password the person chooses. Answers like `/login`.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ActivateRequest {
+    pub email: String,
+    pub setup_code: String,
+    pub new_password: String,
+}
+
+impl std::fmt::Debug for ActivateRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ActivateRequest")
+            .field("email", &self.email)
+            .field("setup_code", &"<redacted>")
+            .field("new_password", &"<redacted>")
+            .finish()
+    }
+}
+
+/// A signed-in user changes their password (`POST /api/v1/account/password`).
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ChangePasswordRequest {
+    pub current_password: String,
+    pub new_password: String,
+}
+
+impl std::fmt::Debug for ChangePasswordRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ChangePasswordRequest")
+            .field("current_password", &"<redacted>")
+            .field("new_password", &"<redacted>")
+            .finish()
+    }
 }
 
 /// `null` and "absent" mean different things in a partial update.
@@ -459,6 +587,9 @@ pub mod codes {
     /// `/login/resume` refused: no valid device grant, or outside the
     /// company's offline policy. The person signs in again online.
     pub const RESUME_REFUSED: &str = "resume_refused";
+    /// A new password the password rules refuse (`passwords::check_password`);
+    /// the message says which rule.
+    pub const PASSWORD_REFUSED: &str = "password_refused";
 }
 
 #[cfg(test)]

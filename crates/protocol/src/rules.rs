@@ -4,7 +4,10 @@
 //! and refused later.
 
 use crate::phone::{self, INVALID_PHONE_MESSAGE};
-use crate::{codes, Company, CompanyUpdate, Role, User, UserStatus, UserUpdate};
+use crate::{
+    codes, Company, CompanyUpdate, OfflinePolicy, Role, SessionPolicy, User, UserStatus,
+    UserUpdate, OFFLINE_MAX_HOURS,
+};
 
 /// Longest display name or company name accepted.
 pub const MAX_NAME_CHARS: usize = 200;
@@ -108,10 +111,58 @@ pub fn check_user_update(update: &UserUpdate) -> Result<UserUpdate, Refusal> {
 
 /// As [`check_user_update`], for the company profile.
 pub fn check_company_update(update: &CompanyUpdate) -> Result<CompanyUpdate, Refusal> {
+    if let Some(policy) = &update.offline_policy {
+        check_offline_policy(policy)?;
+    }
+    if let Some(policy) = &update.session_policy {
+        check_session_policy(policy)?;
+    }
     Ok(CompanyUpdate {
         name: update.name.as_deref().map(check_name).transpose()?,
         ..update.clone()
     })
+}
+
+/// Offline sign-in, when allowed, lasts 1 to 168 hours (a week) after the
+/// last online second factor on the device. When not allowed the hours are
+/// kept as given (up to 168) so turning it back on restores them.
+pub fn check_offline_policy(policy: &OfflinePolicy) -> Result<(), Refusal> {
+    let (low, high) = (*OFFLINE_MAX_HOURS.start(), *OFFLINE_MAX_HOURS.end());
+    if policy.max_hours > high || (policy.allowed && policy.max_hours < low) {
+        return Err(Refusal::new(
+            codes::VALIDATION,
+            format!("the offline sign-in window must be {low} to {high} hours"),
+        ));
+    }
+    Ok(())
+}
+
+/// Idle lock 5 to 60 minutes, absolute session limit 1 to 24 hours (NIST
+/// SP 800-63B AAL2: inactivity at most an hour, a session at most a day).
+pub fn check_session_policy(policy: &SessionPolicy) -> Result<(), Refusal> {
+    let idle = SessionPolicy::IDLE_LOCK_MINUTES;
+    if !idle.contains(&policy.idle_lock_minutes) {
+        return Err(Refusal::new(
+            codes::VALIDATION,
+            format!(
+                "the idle lock must be {} to {} minutes",
+                idle.start(),
+                idle.end()
+            ),
+        ));
+    }
+    let hours = SessionPolicy::MAX_SESSION_HOURS;
+    if !hours.contains(&policy.max_session_hours) {
+        return Err(Refusal::new(
+            codes::VALIDATION,
+            format!(
+                "the session limit must be {} to {} hours",
+                hours.start(),
+                hours.end()
+            ),
+        ));
+    }
+    Ok(())
 }
 
 /// The rules of two-factor authentication for an edit of `before` that
@@ -210,6 +261,12 @@ pub fn apply_company_changes(company: &mut Company, changes: &CompanyUpdate) {
     if let Some(on) = changes.two_factor_required {
         company.two_factor_required = on;
     }
+    if let Some(policy) = &changes.offline_policy {
+        company.offline_policy = policy.clone();
+    }
+    if let Some(policy) = changes.session_policy {
+        company.session_policy = policy;
+    }
 }
 
 /// A user as `viewer` may see them. Admins and the user themselves see
@@ -271,6 +328,7 @@ mod tests {
                 allowed: true,
                 max_hours: 72,
             },
+            session_policy: SessionPolicy::default(),
             version: 1,
         }
     }
@@ -448,6 +506,62 @@ mod tests {
             check_company_update(&blank).unwrap_err().code,
             codes::VALIDATION
         );
+    }
+
+    #[test]
+    fn company_policies_stay_within_their_ranges() {
+        let offline = |allowed, max_hours| CompanyUpdate {
+            offline_policy: Some(OfflinePolicy { allowed, max_hours }),
+            ..CompanyUpdate::default()
+        };
+        assert!(check_company_update(&offline(true, 1)).is_ok());
+        assert!(check_company_update(&offline(true, 168)).is_ok());
+        assert!(check_company_update(&offline(false, 0)).is_ok());
+        for bad in [offline(true, 0), offline(true, 169), offline(false, 169)] {
+            let refusal = check_company_update(&bad).unwrap_err();
+            assert!(refusal.message.contains("1 to 168 hours"), "{refusal}");
+        }
+        let session = |idle_lock_minutes, max_session_hours| CompanyUpdate {
+            session_policy: Some(SessionPolicy {
+                idle_lock_minutes,
+                max_session_hours,
+            }),
+            ..CompanyUpdate::default()
+        };
+        assert!(check_company_update(&session(5, 1)).is_ok());
+        assert!(check_company_update(&session(60, 24)).is_ok());
+        assert!(check_company_update(&session(4, 12))
+            .unwrap_err()
+            .message
+            .contains("5 to 60 minutes"));
+        assert!(check_company_update(&session(61, 12)).is_err());
+        assert!(check_company_update(&session(30, 0))
+            .unwrap_err()
+            .message
+            .contains("1 to 24 hours"));
+        assert!(check_company_update(&session(30, 25)).is_err());
+        let mut company = company(false, true);
+        apply_company_changes(
+            &mut company,
+            &check_company_update(&session(10, 8)).unwrap(),
+        );
+        assert_eq!(
+            company.session_policy,
+            SessionPolicy {
+                idle_lock_minutes: 10,
+                max_session_hours: 8
+            }
+        );
+    }
+
+    #[test]
+    fn a_company_from_an_older_cloud_gets_the_default_session_policy() {
+        let json = r#"{"id":"c","name":"C","two_factor_required":false,
+            "dms":{"kind":"x","supports_two_factor":true},
+            "offline_policy":{"allowed":true,"max_hours":72},"version":1}"#;
+        let company: Company = serde_json::from_str(json).unwrap();
+        assert_eq!(company.session_policy.idle_lock_minutes, 30);
+        assert_eq!(company.session_policy.max_session_hours, 12);
     }
 
     #[test]

@@ -12,6 +12,7 @@ export const demoCompany: Company = {
   two_factor_required: false,
   dms: { kind: "cdk", supports_two_factor: true },
   offline_policy: { allowed: true, max_hours: 72 },
+  session_policy: { idle_lock_minutes: 30, max_session_hours: 12 },
   version: 1,
 };
 

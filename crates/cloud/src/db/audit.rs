@@ -32,6 +32,18 @@ pub mod kinds {
     pub const USER_UPDATED: &str = "user_updated";
     pub const COMPANY_UPDATED: &str = "company_updated";
     pub const USER_DELETED: &str = "user_deleted";
+    /// The operator onboarded a company (`secureclose-cloud company create`).
+    pub const COMPANY_CREATED: &str = "company_created";
+    /// An admin added a user (or the operator a company's first admin).
+    pub const USER_CREATED: &str = "user_created";
+    /// An admin reset a user's password: a new setup code, the old password void.
+    pub const PASSWORD_RESET: &str = "password_reset";
+    /// A setup code was redeemed: the user chose their password.
+    pub const ACCOUNT_ACTIVATED: &str = "account_activated";
+    /// A signed-in user changed their own password.
+    pub const PASSWORD_CHANGED: &str = "password_changed";
+    /// An admin ended every session and device grant of a user.
+    pub const SESSIONS_REVOKED: &str = "sessions_revoked";
     /// `/login/resume` turned an offline sign-in back into a cloud session.
     pub const SESSION_RESUMED: &str = "session_resumed";
 }

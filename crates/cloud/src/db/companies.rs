@@ -1,6 +1,6 @@
 //! The `companies` table: profiles, their change sequence.
 
-use secureclose_protocol::{Company, DmsIntegration, OfflinePolicy, User};
+use secureclose_protocol::{Company, DmsIntegration, OfflinePolicy, SessionPolicy, User};
 use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row as _};
 
@@ -8,10 +8,12 @@ use super::{bool_from_db, bool_to_db, Db};
 use crate::error::CloudError;
 
 const COMPANY_COLUMNS: &str = "id, name, two_factor_required, dms_kind, dms_supports_two_factor, \
-     offline_allowed, offline_max_hours, version";
+     offline_allowed, offline_max_hours, idle_lock_minutes, max_session_hours, version";
 
 fn company_from_row(row: &AnyRow) -> Result<Company, CloudError> {
     let max_hours: i64 = row.try_get("offline_max_hours")?;
+    let idle: i64 = row.try_get("idle_lock_minutes")?;
+    let session_hours: i64 = row.try_get("max_session_hours")?;
     Ok(Company {
         id: row.try_get("id")?,
         name: row.try_get("name")?,
@@ -23,6 +25,12 @@ fn company_from_row(row: &AnyRow) -> Result<Company, CloudError> {
         offline_policy: OfflinePolicy {
             allowed: bool_from_db(row.try_get("offline_allowed")?),
             max_hours: u32::try_from(max_hours).unwrap_or(0),
+        },
+        session_policy: SessionPolicy {
+            idle_lock_minutes: u32::try_from(idle)
+                .unwrap_or(SessionPolicy::DEFAULT_IDLE_LOCK_MINUTES),
+            max_session_hours: u32::try_from(session_hours)
+                .unwrap_or(SessionPolicy::DEFAULT_MAX_SESSION_HOURS),
         },
         version: row.try_get("version")?,
     })
@@ -95,25 +103,120 @@ pub async fn next_change_seq(
     .ok_or_else(|| CloudError::Internal(format!("company {company_id} missing")))
 }
 
-/// Writes an edit of the company profile, stamped with change `seq`.
+/// Writes an edit of the company profile (what an admin may change: name,
+/// company-wide 2FA, offline and session policies), stamped with change `seq`.
 pub async fn write_profile(
     conn: &mut AnyConnection,
-    company_id: &str,
-    name: &str,
-    two_factor_required: bool,
+    company: &Company,
     now: i64,
     seq: i64,
 ) -> Result<(), CloudError> {
     sqlx::query(
-        "UPDATE companies SET name = $1, two_factor_required = $2, version = version + 1, \
-         updated_at = $3, change_seq = $4 WHERE id = $5",
+        "UPDATE companies SET name = $1, two_factor_required = $2, offline_allowed = $3, \
+         offline_max_hours = $4, idle_lock_minutes = $5, max_session_hours = $6, \
+         version = version + 1, updated_at = $7, change_seq = $8 WHERE id = $9",
     )
-    .bind(name)
-    .bind(bool_to_db(two_factor_required))
+    .bind(&company.name)
+    .bind(bool_to_db(company.two_factor_required))
+    .bind(bool_to_db(company.offline_policy.allowed))
+    .bind(i64::from(company.offline_policy.max_hours))
+    .bind(i64::from(company.session_policy.idle_lock_minutes))
+    .bind(i64::from(company.session_policy.max_session_hours))
+    .bind(now)
+    .bind(seq)
+    .bind(&company.id)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+/// A new company, as the operator onboards it.
+pub struct NewCompany<'a> {
+    pub id: &'a str,
+    pub name: &'a str,
+    pub dms_kind: &'a str,
+    pub dms_supports_two_factor: bool,
+    pub offline_policy: &'a OfflinePolicy,
+}
+
+/// Inserts a company (no users yet) and stamps it with its first change seq.
+/// A duplicate name is [`CloudError::Validation`].
+pub async fn insert(
+    conn: &mut AnyConnection,
+    company: &NewCompany<'_>,
+    now: i64,
+) -> Result<(), CloudError> {
+    let taken: Option<String> =
+        sqlx::query_scalar("SELECT id FROM companies WHERE lower(name) = lower($1)")
+            .bind(company.name)
+            .fetch_optional(&mut *conn)
+            .await?;
+    if taken.is_some() {
+        return Err(CloudError::Validation(format!(
+            "a company named {:?} already exists",
+            company.name
+        )));
+    }
+    let policy = SessionPolicy::default();
+    sqlx::query(
+        "INSERT INTO companies (id, name, two_factor_required, dms_kind, \
+         dms_supports_two_factor, offline_allowed, offline_max_hours, idle_lock_minutes, \
+         max_session_hours, version, created_at, updated_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 1, $10, $10)",
+    )
+    .bind(company.id)
+    .bind(company.name)
+    .bind(bool_to_db(false))
+    .bind(company.dms_kind)
+    .bind(bool_to_db(company.dms_supports_two_factor))
+    .bind(bool_to_db(company.offline_policy.allowed))
+    .bind(i64::from(company.offline_policy.max_hours))
+    .bind(i64::from(policy.idle_lock_minutes))
+    .bind(i64::from(policy.max_session_hours))
+    .bind(now)
+    .execute(&mut *conn)
+    .await?;
+    let seq = next_change_seq(conn, company.id).await?;
+    sqlx::query("UPDATE companies SET change_seq = $1 WHERE id = $2")
+        .bind(seq)
+        .bind(company.id)
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}
+
+/// The operator changes a company's DMS integration (never the dealer's
+/// call); clients pull it. `Ok(false)`: no such company.
+pub async fn write_dms(
+    conn: &mut AnyConnection,
+    company_id: &str,
+    kind: &str,
+    supports_two_factor: bool,
+    now: i64,
+    seq: i64,
+) -> Result<bool, CloudError> {
+    let updated = sqlx::query(
+        "UPDATE companies SET dms_kind = $1, dms_supports_two_factor = $2, \
+         version = version + 1, updated_at = $3, change_seq = $4 WHERE id = $5",
+    )
+    .bind(kind)
+    .bind(bool_to_db(supports_two_factor))
     .bind(now)
     .bind(seq)
     .bind(company_id)
     .execute(&mut *conn)
     .await?;
-    Ok(())
+    Ok(updated.rows_affected() == 1)
+}
+
+/// Every company with its number of (not deleted) users, by name.
+pub async fn all_with_user_counts(db: &Db) -> Result<Vec<(Company, i64)>, CloudError> {
+    let sql = format!(
+        "SELECT {COMPANY_COLUMNS}, (SELECT COUNT(*) FROM users u WHERE u.company_id = companies.id \
+         AND u.deleted_at IS NULL) AS user_count FROM companies ORDER BY name"
+    );
+    let rows = sqlx::query(&sql).fetch_all(&db.pool).await?;
+    rows.iter()
+        .map(|row| Ok((company_from_row(row)?, row.try_get("user_count")?)))
+        .collect()
 }

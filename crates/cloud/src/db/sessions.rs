@@ -39,7 +39,11 @@ pub async fn revoke_session(db: &Db, token_hash: &str, now: i64) -> Result<(), C
 }
 
 pub struct SessionWithUser {
+    /// When the sign-in that issued it completed.
+    pub created_at: i64,
     pub expires_at: i64,
+    /// The company's absolute session limit now (it may have shortened).
+    pub max_session_hours: i64,
     pub revoked_at: Option<i64>,
     /// Issued under an older security stamp than the user's: ended.
     pub stale: bool,
@@ -51,9 +55,10 @@ pub async fn session_with_user(
     token_hash: &str,
 ) -> Result<Option<SessionWithUser>, CloudError> {
     let sql = format!(
-        "SELECT s.expires_at, s.revoked_at, s.security_stamp AS session_stamp, \
-         u.security_stamp AS user_stamp, {USER_COLUMNS} \
+        "SELECT s.created_at, s.expires_at, s.revoked_at, s.security_stamp AS session_stamp, \
+         u.security_stamp AS user_stamp, c.max_session_hours, {USER_COLUMNS} \
          FROM sessions s JOIN users u ON u.id = s.user_id \
+         JOIN companies c ON c.id = u.company_id \
          WHERE s.token_hash = $1 AND u.deleted_at IS NULL"
     );
     let row = sqlx::query(&sql)
@@ -62,7 +67,9 @@ pub async fn session_with_user(
         .await?;
     row.map(|row| {
         Ok(SessionWithUser {
+            created_at: row.try_get("created_at")?,
             expires_at: row.try_get("expires_at")?,
+            max_session_hours: row.try_get("max_session_hours")?,
             revoked_at: row.try_get("revoked_at")?,
             stale: row.try_get::<i64, _>("session_stamp")?
                 != row.try_get::<i64, _>("user_stamp")?,

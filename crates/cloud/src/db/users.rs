@@ -40,11 +40,15 @@ pub struct Credentials {
     pub password_hash: String,
     /// See `db::security`: what a session issued now must record.
     pub security_stamp: i64,
+    /// SHA-256 of the user's one-time setup code, while one is outstanding.
+    pub setup_code_hash: Option<String>,
+    pub setup_code_expires_at: Option<i64>,
 }
 
 pub async fn credentials_by_email(db: &Db, email: &str) -> Result<Option<Credentials>, CloudError> {
     let sql =
-        format!("SELECT {USER_COLUMNS}, u.password_hash, u.security_stamp FROM users u WHERE lower(u.email) = $1 AND u.deleted_at IS NULL");
+        format!("SELECT {USER_COLUMNS}, u.password_hash, u.security_stamp, u.setup_code_hash, \
+                 u.setup_code_expires_at FROM users u WHERE lower(u.email) = $1 AND u.deleted_at IS NULL");
     let row = sqlx::query(&sql)
         .bind(email.to_lowercase())
         .fetch_optional(&db.pool)
@@ -54,6 +58,8 @@ pub async fn credentials_by_email(db: &Db, email: &str) -> Result<Option<Credent
             user: user_from_row(&row)?,
             password_hash: row.try_get("password_hash")?,
             security_stamp: row.try_get("security_stamp")?,
+            setup_code_hash: row.try_get("setup_code_hash")?,
+            setup_code_expires_at: row.try_get("setup_code_expires_at")?,
         })
     })
     .transpose()
@@ -290,6 +296,122 @@ pub async fn mark_deleted(
     )
     .bind(now)
     .bind(seq)
+    .bind(user_id)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+/// A user as an admin (or the operator) creates them: no password anyone
+/// knows (a hash of a random one), a one-time setup code to choose it.
+pub struct NewUser<'a> {
+    pub id: &'a str,
+    pub company_id: &'a str,
+    pub email: &'a str,
+    pub display_name: &'a str,
+    pub role: Role,
+    pub mobile_phone: Option<&'a str>,
+    pub two_factor_enabled: bool,
+    pub password_hash: &'a str,
+    pub setup_code_hash: &'a str,
+    pub setup_code_expires_at: i64,
+}
+
+/// Inserts a new user stamped with change `seq`. A duplicate email is
+/// [`CloudError::Conflict`] (the unique index decides under races).
+pub async fn insert(
+    conn: &mut AnyConnection,
+    user: &NewUser<'_>,
+    now: i64,
+    seq: i64,
+) -> Result<(), CloudError> {
+    sqlx::query(
+        "INSERT INTO users (id, company_id, email, display_name, role, status, mobile_phone, \
+         phone_verified_at, two_factor_enabled, password_hash, setup_code_hash, \
+         setup_code_expires_at, version, updated_at, created_at, change_seq) \
+         VALUES ($1, $2, $3, $4, $5, 'active', $6, NULL, $7, $8, $9, $10, 1, $11, $11, $12)",
+    )
+    .bind(user.id)
+    .bind(user.company_id)
+    .bind(user.email)
+    .bind(user.display_name)
+    .bind(user.role.as_str())
+    .bind(user.mobile_phone)
+    .bind(bool_to_db(user.two_factor_enabled))
+    .bind(user.password_hash)
+    .bind(user.setup_code_hash)
+    .bind(user.setup_code_expires_at)
+    .bind(now)
+    .bind(seq)
+    .execute(&mut *conn)
+    .await
+    .map_err(|e| match &e {
+        sqlx::Error::Database(db_error) if db_error.is_unique_violation() => {
+            CloudError::Conflict("another user already has this email address".into())
+        }
+        _ => CloudError::Database(e),
+    })?;
+    Ok(())
+}
+
+/// A password reset: the password becomes `password_hash` (of a random
+/// password nobody knows) and `code_hash` the one outstanding setup code,
+/// replacing any earlier one.
+pub async fn set_setup_code(
+    conn: &mut AnyConnection,
+    user_id: &str,
+    password_hash: &str,
+    code_hash: &str,
+    expires_at: i64,
+) -> Result<(), CloudError> {
+    sqlx::query(
+        "UPDATE users SET password_hash = $1, setup_code_hash = $2, setup_code_expires_at = $3 \
+         WHERE id = $4",
+    )
+    .bind(password_hash)
+    .bind(code_hash)
+    .bind(expires_at)
+    .bind(user_id)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+/// Uses up the setup code `code_hash` (still the user's, not expired at
+/// `now`) and sets the password it was redeemed for. `Ok(false)`: the code
+/// was used, replaced or expired meanwhile (single use under races).
+pub async fn redeem_setup_code(
+    conn: &mut AnyConnection,
+    user_id: &str,
+    code_hash: &str,
+    password_hash: &str,
+    now: i64,
+) -> Result<bool, CloudError> {
+    let redeemed = sqlx::query(
+        "UPDATE users SET password_hash = $1, setup_code_hash = NULL, \
+         setup_code_expires_at = NULL WHERE id = $2 AND setup_code_hash = $3 \
+         AND setup_code_expires_at > $4",
+    )
+    .bind(password_hash)
+    .bind(user_id)
+    .bind(code_hash)
+    .bind(now)
+    .execute(&mut *conn)
+    .await?;
+    Ok(redeemed.rows_affected() == 1)
+}
+
+/// A password change by its owner; an outstanding setup code is void.
+pub async fn set_password(
+    conn: &mut AnyConnection,
+    user_id: &str,
+    password_hash: &str,
+) -> Result<(), CloudError> {
+    sqlx::query(
+        "UPDATE users SET password_hash = $1, setup_code_hash = NULL, \
+         setup_code_expires_at = NULL WHERE id = $2",
+    )
+    .bind(password_hash)
     .bind(user_id)
     .execute(&mut *conn)
     .await?;

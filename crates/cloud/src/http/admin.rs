@@ -4,12 +4,14 @@
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Json;
-use secureclose_protocol::{ApiError, Company, CompanyUpdate, User, UserUpdate};
+use secureclose_protocol::{
+    ApiError, Company, CompanyUpdate, NewUserRequest, SetupCodeGrant, User, UserUpdate,
+};
 
 use super::extract::ApiJson;
 use crate::error::CloudError;
 use crate::service::sessions::{AdminUser, AuthedUser};
-use crate::service::users;
+use crate::service::{accounts, users};
 use crate::state::AppState;
 
 /// One user of the caller's company.
@@ -68,7 +70,8 @@ pub async fn update_user(
     ))
 }
 
-/// An admin edits their company profile (name, company-wide 2FA toggle).
+/// An admin edits their company profile (name, company-wide 2FA toggle,
+/// offline sign-in 1-168 h, idle lock 5-60 min, session limit 1-24 h).
 #[utoipa::path(
     patch,
     path = "/api/v1/company",
@@ -112,5 +115,77 @@ pub async fn delete_user(
     Path(id): Path<String>,
 ) -> Result<StatusCode, CloudError> {
     users::delete_user(&state, &admin, &id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// An admin adds a user to their company. The answer carries a one-time
+/// setup code (12 characters, works once, for 72 hours) that the person
+/// redeems at `POST /api/v1/account/activate` to choose their password.
+#[utoipa::path(
+    post,
+    path = "/api/v1/users",
+    tag = "admin",
+    security(("bearer" = [])),
+    request_body = NewUserRequest,
+    responses(
+        (status = 201, description = "The new user and their setup code", body = SetupCodeGrant),
+        (status = 400, description = "validation, invalid_phone, phone_required or two_factor_unavailable", body = ApiError),
+        (status = 401, description = "unauthenticated or session_expired", body = ApiError),
+        (status = 403, description = "forbidden: caller is not an admin", body = ApiError),
+        (status = 409, description = "conflict: the email belongs to another user", body = ApiError),
+    )
+)]
+pub async fn create_user(
+    State(state): State<AppState>,
+    admin: AdminUser,
+    ApiJson(request): ApiJson<NewUserRequest>,
+) -> Result<(StatusCode, Json<SetupCodeGrant>), CloudError> {
+    let grant = accounts::create_user(&state, &admin, &request).await?;
+    Ok((StatusCode::CREATED, Json(grant)))
+}
+
+/// An admin resets a user's password: a new setup code (the earlier one no
+/// longer works), the old password stops working, and every session,
+/// offline device grant and sign-in attempt of the user ends.
+#[utoipa::path(
+    post,
+    path = "/api/v1/users/{id}/reset-password",
+    tag = "admin",
+    security(("bearer" = [])),
+    params(("id" = String, Path, description = "User id")),
+    responses(
+        (status = 200, description = "The user and their new setup code", body = SetupCodeGrant),
+        (status = 401, description = "unauthenticated or session_expired", body = ApiError),
+        (status = 403, description = "forbidden: caller is not an admin, or the user is not in the caller's company", body = ApiError),
+    )
+)]
+pub async fn reset_password(
+    State(state): State<AppState>,
+    admin: AdminUser,
+    Path(id): Path<String>,
+) -> Result<Json<SetupCodeGrant>, CloudError> {
+    Ok(Json(accounts::reset_password(&state, &admin, &id).await?))
+}
+
+/// Sign a user out everywhere: every session, offline device grant and
+/// sign-in attempt ends (an admin doing it to themselves keeps this session).
+#[utoipa::path(
+    post,
+    path = "/api/v1/users/{id}/revoke-sessions",
+    tag = "admin",
+    security(("bearer" = [])),
+    params(("id" = String, Path, description = "User id")),
+    responses(
+        (status = 204, description = "Every session of the user ended"),
+        (status = 401, description = "unauthenticated or session_expired", body = ApiError),
+        (status = 403, description = "forbidden: caller is not an admin, or the user is not in the caller's company", body = ApiError),
+    )
+)]
+pub async fn revoke_sessions(
+    State(state): State<AppState>,
+    admin: AdminUser,
+    Path(id): Path<String>,
+) -> Result<StatusCode, CloudError> {
+    accounts::revoke_sessions(&state, &admin, &id).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -46,7 +46,11 @@ pub fn api(dev: bool, max_body: usize) -> OpenApiRouter<AppState> {
         .routes((schemas, paths, push))
         .routes(routes!(account::me))
         .routes(routes!(account::company, admin::update_company))
-        .routes(routes!(account::users))
+        .routes(routes!(account::users, admin::create_user))
+        .routes(routes!(admin::reset_password))
+        .routes(routes!(admin::revoke_sessions))
+        .routes(routes!(account::activate))
+        .routes(routes!(account::change_password))
         .routes(routes!(
             admin::get_user,
             admin::update_user,

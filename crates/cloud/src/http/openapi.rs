@@ -35,6 +35,11 @@ use utoipa::{Modify, OpenApi};
         protocol::EnrollPhoneRequest,
         protocol::UserUpdate,
         protocol::CompanyUpdate,
+        protocol::SessionPolicy,
+        protocol::NewUserRequest,
+        protocol::SetupCodeGrant,
+        protocol::ActivateRequest,
+        protocol::ChangePasswordRequest,
         protocol::OutboxMessage,
         protocol::sync::ChangesPage,
         protocol::sync::PushRequest,
@@ -114,6 +119,10 @@ mod tests {
             "/api/v1/sync/changes",
             "/api/v1/sync/push",
             "/api/v1/login/resume",
+            "/api/v1/users/{id}/reset-password",
+            "/api/v1/users/{id}/revoke-sessions",
+            "/api/v1/account/activate",
+            "/api/v1/account/password",
         ] {
             assert!(
                 doc["paths"][path].is_object(),
@@ -125,6 +134,7 @@ mod tests {
         assert!(doc["paths"]["/api/v1/users/{id}"]["patch"].is_object());
         assert!(doc["paths"]["/api/v1/company"]["patch"].is_object());
         assert!(doc["paths"]["/api/v1/users/{id}"]["delete"].is_object());
+        assert!(doc["paths"]["/api/v1/users"]["post"].is_object());
         for schema in [
             "Challenge",
             "VerifyCodeRequest",
@@ -134,6 +144,11 @@ mod tests {
             "PushRequest",
             "PushResponse",
             "ResumeRequest",
+            "NewUserRequest",
+            "SetupCodeGrant",
+            "ActivateRequest",
+            "ChangePasswordRequest",
+            "SessionPolicy",
         ] {
             assert!(doc["components"]["schemas"][schema].is_object(), "{schema}");
         }

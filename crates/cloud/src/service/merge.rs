@@ -146,6 +146,24 @@ pub fn merge_company(
             &mut conflicts,
         );
     }
+    if let Some(new) = &changes.offline_policy {
+        let merge = merge_field(&cur.offline_policy, new, base.offline_policy.as_ref());
+        out.offline_policy = keep(
+            "offline_policy",
+            merge,
+            &changes.offline_policy,
+            &mut conflicts,
+        );
+    }
+    if let Some(new) = &changes.session_policy {
+        let merge = merge_field(&cur.session_policy, new, base.session_policy.as_ref());
+        out.session_policy = keep(
+            "session_policy",
+            merge,
+            &changes.session_policy,
+            &mut conflicts,
+        );
+    }
     if conflicts.is_empty() {
         Ok(out)
     } else {
@@ -171,6 +189,8 @@ pub fn conflict_message(fields: &[String]) -> String {
             "two_factor_enabled" => "two-factor setting",
             "two_factor_required" => "company two-factor setting",
             "name" => "company name",
+            "offline_policy" => "offline sign-in setting",
+            "session_policy" => "session limits",
             other => other,
         })
         .collect();

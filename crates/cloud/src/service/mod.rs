@@ -3,6 +3,7 @@
 //! read and write. `http` maps requests onto these; the CLI calls them too.
 
 pub mod account;
+pub mod accounts;
 pub mod merge;
 pub mod releases;
 pub mod sessions;

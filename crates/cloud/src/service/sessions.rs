@@ -60,7 +60,11 @@ pub async fn authenticate(state: &AppState, token: &str) -> Result<AuthedUser, C
     if session.revoked_at.is_some() || session.stale {
         return Err(CloudError::Unauthenticated);
     }
-    if session.expires_at <= state.now() {
+    // The company's absolute limit counts from the sign-in, also for
+    // sessions issued before an admin shortened it.
+    let limit_ms = session.max_session_hours.saturating_mul(3_600_000);
+    let now = state.now();
+    if session.expires_at <= now || session.created_at.saturating_add(limit_ms) <= now {
         return Err(CloudError::SessionExpired);
     }
     Ok(AuthedUser {

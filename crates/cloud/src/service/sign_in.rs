@@ -2,14 +2,17 @@
 //! first phone, resuming after an offline sign-in. Each ends in
 //! [`complete_sign_in`], the one place a session is issued.
 
-use secureclose_protocol::rules::normalize_email;
+use secureclose_protocol::passwords::{self, PasswordContext};
+use secureclose_protocol::rules::{normalize_email, Refusal};
 use secureclose_protocol::sync::ResumeRequest;
 use secureclose_protocol::{
-    Challenge, Company, EnrollPhoneRequest, LoginRequest, LoginResponse, ResendCodeRequest,
-    SessionGrant, User, UserStatus, VerifyCodeRequest,
+    codes, ActivateRequest, Challenge, ChangePasswordRequest, Company, EnrollPhoneRequest,
+    LoginRequest, LoginResponse, ResendCodeRequest, SessionGrant, User, UserStatus,
+    VerifyCodeRequest,
 };
+use subtle::ConstantTimeEq as _;
 
-use super::sessions::SourceAddr;
+use super::sessions::{AuthedUser, SourceAddr};
 use super::two_factor::{self, CodeCheck, Counter, Failure, Purpose};
 use crate::clock::ms;
 use crate::db::audit::{self, kinds, Event};
@@ -20,7 +23,7 @@ use crate::db::{self, Db};
 use crate::error::CloudError;
 use crate::phone;
 use crate::state::AppState;
-use crate::tokens::{new_session_token, token_hash};
+use crate::tokens::{new_session_token, normalize_setup_code, token_hash};
 
 /// Longest password accepted; longer input only burns CPU in the hash.
 const MAX_PASSWORD_BYTES: usize = 1024;
@@ -99,35 +102,18 @@ async fn check_password(
             return Err(e);
         }
     };
-    let now = state.now();
-    if !matches {
-        counters::record_source_failure(db, &source.0, config.source_window, now).await?;
-    }
     let (user, security_stamp) = match found {
         Some(credentials) if matches => (credentials.user, credentials.security_stamp),
-        Some(credentials) => {
-            let user = credentials.user;
-            let locked = counters::record_failure(db, &user.id, Failure::Password, now).await?;
-            audit::record(
-                db,
-                now,
-                user_event(kinds::LOGIN_FAILED, &user, "wrong password"),
-            )
-            .await?;
-            if locked {
-                lock_account(state, &user, now).await?;
-            }
-            return Err(CloudError::InvalidCredentials);
-        }
-        None => {
-            counters::record_unknown_failure(db, &unknown_hash, now).await?;
-            let event = Event {
-                kind: kinds::LOGIN_FAILED,
-                detail: "unknown account".into(),
-                ..Event::default()
-            };
-            audit::record(db, now, event).await?;
-            return Err(CloudError::InvalidCredentials);
+        found => {
+            let user = found.map(|credentials| credentials.user);
+            let error = count_failure(
+                state,
+                source,
+                user.as_ref(),
+                &unknown_hash,
+                "wrong password",
+            );
+            return Err(error.await);
         }
     };
     counters::password_accepted(db, &user.id).await?;
@@ -135,6 +121,47 @@ async fn check_password(
         user,
         security_stamp,
     })
+}
+
+/// A wrong secret (password or setup code) for `user` (`None`: an unknown
+/// email, counted on `unknown_hash`): counted on the source, the account or
+/// the email, audited, the account locked at the hard limit. Returns what
+/// to answer.
+async fn count_failure(
+    state: &AppState,
+    source: &SourceAddr,
+    user: Option<&User>,
+    unknown_hash: &str,
+    detail: &str,
+) -> CloudError {
+    let counted = async {
+        let db = &state.db;
+        let now = state.now();
+        counters::record_source_failure(db, &source.0, state.config.source_window, now).await?;
+        match user {
+            Some(user) => {
+                let locked = counters::record_failure(db, &user.id, Failure::Password, now).await?;
+                audit::record(db, now, user_event(kinds::LOGIN_FAILED, user, detail)).await?;
+                if locked {
+                    lock_account(state, user, now).await?;
+                }
+            }
+            None => {
+                counters::record_unknown_failure(db, unknown_hash, now).await?;
+                let event = Event {
+                    kind: kinds::LOGIN_FAILED,
+                    detail: "unknown account".into(),
+                    ..Event::default()
+                };
+                audit::record(db, now, event).await?;
+            }
+        }
+        Ok::<(), CloudError>(())
+    };
+    match counted.await {
+        Ok(()) => CloudError::InvalidCredentials,
+        Err(e) => e,
+    }
 }
 
 /// Email + password. Whether a second factor follows is recomputed from the
@@ -149,10 +176,21 @@ pub async fn login(
     source: &SourceAddr,
     request: LoginRequest,
 ) -> Result<LoginResponse, CloudError> {
+    let accepted = check_password(state, source, &request.email, request.password).await?;
+    after_password(state, accepted).await
+}
+
+/// Everything a sign-in does once the password (or a redeemed setup code)
+/// is accepted: refuse a disabled account, then sign in, or send the
+/// second factor, or start a phone enrolment, as the rules say.
+async fn after_password(
+    state: &AppState,
+    accepted: PasswordOk,
+) -> Result<LoginResponse, CloudError> {
     let PasswordOk {
         user,
         security_stamp,
-    } = check_password(state, source, &request.email, request.password).await?;
+    } = accepted;
     let db = &state.db;
     let now = state.now();
     if user.status == UserStatus::Disabled {
@@ -233,7 +271,9 @@ async fn complete_sign_in(
     let now = state.now();
     counters::sign_in_completed(db, &user.id).await?;
     let token = new_session_token();
-    let expires_at = now.saturating_add(ms(state.config.session_ttl));
+    // The company's absolute session limit caps the configured lifetime.
+    let ttl = ms(state.config.session_ttl).min(company.session_policy.max_session_ms());
+    let expires_at = now.saturating_add(ttl);
     db::sessions::insert_session(
         db,
         &token_hash(&token),
@@ -466,4 +506,164 @@ pub async fn enroll_phone(
     ensure_attempt_fits_profile(state, &row, &user).await?;
     let row = two_factor::send_code(state, &request.challenge_id, &row, &phone, &user).await?;
     Ok(row.view(&request.challenge_id))
+}
+
+/// The sentence for a wrong current password on a password change: a 400,
+/// not a 401, so the desktop does not take it for an ended session.
+fn wrong_current_password() -> CloudError {
+    CloudError::Refused(Refusal {
+        code: codes::INVALID_CREDENTIALS,
+        message: "The current password is not correct.".into(),
+    })
+}
+
+fn password_context<'a>(user: &'a User, company: &'a Company) -> PasswordContext<'a> {
+    PasswordContext {
+        email: &user.email,
+        display_name: &user.display_name,
+        company_name: &company.name,
+    }
+}
+
+/// First sign-in with a setup code: the code (single use, unexpired, counted
+/// on the same failure counters and with the same answers as a wrong
+/// password) lets the person choose a password under the password rules;
+/// from there on it is a `/login` with that password (second factor or
+/// phone enrolment as usual). Every earlier session, grant and attempt of
+/// the user ends.
+pub async fn activate(
+    state: &AppState,
+    source: &SourceAddr,
+    request: ActivateRequest,
+) -> Result<LoginResponse, CloudError> {
+    let email = normalize_email(&request.email);
+    let code = normalize_setup_code(&request.setup_code);
+    if email.is_empty() || code.is_empty() || request.new_password.is_empty() {
+        return Err(CloudError::Validation(
+            "email, setup code and new password are required".into(),
+        ));
+    }
+    if request.new_password.len() > MAX_PASSWORD_BYTES || code.len() > MAX_PASSWORD_BYTES {
+        return Err(CloudError::Validation("the password is too long".into()));
+    }
+    let db = &state.db;
+    let config = &state.config;
+    counters::check_source(
+        db,
+        &source.0,
+        config.source_failure_limit,
+        config.source_window,
+        state.now(),
+    )
+    .await?;
+    let found = db::users::credentials_by_email(db, &email).await?;
+    let unknown_hash = two_factor::unknown_email_counter(&email);
+    let counter = match &found {
+        Some(credentials) => Counter::User(&credentials.user.id),
+        None => Counter::UnknownEmail(&unknown_hash),
+    };
+    counters::reserve_attempt(db, counter, state.now()).await?;
+    let now = state.now();
+    let code_hash = token_hash(&code);
+    let valid = found.as_ref().is_some_and(|credentials| {
+        let stored = credentials.setup_code_hash.as_deref().unwrap_or_default();
+        let same: bool = stored.as_bytes().ct_eq(code_hash.as_bytes()).into();
+        same && !stored.is_empty()
+            && credentials
+                .setup_code_expires_at
+                .is_some_and(|expires_at| expires_at > now)
+    });
+    let credentials = match found {
+        Some(credentials) if valid => credentials,
+        found => {
+            let user = found.map(|credentials| credentials.user);
+            let detail = "wrong, used or expired setup code";
+            return Err(count_failure(state, source, user.as_ref(), &unknown_hash, detail).await);
+        }
+    };
+    let user = credentials.user;
+    counters::password_accepted(db, &user.id).await?;
+    if user.status == UserStatus::Disabled {
+        // Refused like /login refuses a disabled account; the code stays.
+        return after_password(
+            state,
+            PasswordOk {
+                user,
+                security_stamp: credentials.security_stamp,
+            },
+        )
+        .await;
+    }
+    let company = db::companies::company_of(db, &user).await?;
+    let password =
+        passwords::check_password(&request.new_password, password_context(&user, &company))?;
+    let hash = state.hasher.hash(password).await?;
+    let now = state.now();
+    let mut tx = db.pool.begin().await?;
+    if !db::users::redeem_setup_code(&mut tx, &user.id, &code_hash, &hash, now).await? {
+        return Err(CloudError::InvalidCredentials);
+    }
+    security::end_sessions(&mut tx, Scope::User(&user.id), now, None).await?;
+    let event = user_event(
+        kinds::ACCOUNT_ACTIVATED,
+        &user,
+        "password chosen with a setup code",
+    );
+    audit::record_in(&mut tx, now, event).await?;
+    tx.commit().await?;
+    tracing::info!(user_id = %user.id, "setup code redeemed");
+    let credentials = db::users::credentials_by_email(db, &email)
+        .await?
+        .ok_or(CloudError::InvalidCredentials)?;
+    after_password(
+        state,
+        PasswordOk {
+            user: credentials.user,
+            security_stamp: credentials.security_stamp,
+        },
+    )
+    .await
+}
+
+/// A signed-in user changes their password: the current one checked (and
+/// counted) as at sign-in, the new one under the password rules. Every other
+/// session, device grant and sign-in attempt of the user ends; the session
+/// the change is made from stays.
+pub async fn change_password(
+    state: &AppState,
+    source: &SourceAddr,
+    authed: &AuthedUser,
+    request: ChangePasswordRequest,
+) -> Result<(), CloudError> {
+    let ChangePasswordRequest {
+        current_password,
+        new_password,
+    } = request;
+    if new_password.len() > MAX_PASSWORD_BYTES {
+        return Err(CloudError::Validation("the password is too long".into()));
+    }
+    let user = &authed.user;
+    match check_password(state, source, &user.email, current_password).await {
+        Ok(_) => {}
+        Err(CloudError::InvalidCredentials) => return Err(wrong_current_password()),
+        Err(CloudError::Validation(_)) => return Err(wrong_current_password()),
+        Err(e) => return Err(e),
+    }
+    let company = db::companies::company_of(&state.db, user).await?;
+    let password = passwords::check_password(&new_password, password_context(user, &company))?;
+    let hash = state.hasher.hash(password).await?;
+    let now = state.now();
+    let mut tx = state.db.pool.begin().await?;
+    db::users::set_password(&mut tx, &user.id, &hash).await?;
+    security::end_sessions(
+        &mut tx,
+        Scope::User(&user.id),
+        now,
+        Some(&authed.session_token_hash),
+    )
+    .await?;
+    audit::record_in(&mut tx, now, user_event(kinds::PASSWORD_CHANGED, user, "")).await?;
+    tx.commit().await?;
+    tracing::info!(user_id = %user.id, "password changed");
+    Ok(())
 }

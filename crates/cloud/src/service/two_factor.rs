@@ -280,6 +280,7 @@ mod tests {
                 allowed: false,
                 max_hours: 0,
             },
+            session_policy: Default::default(),
             version: 1,
         }
     }

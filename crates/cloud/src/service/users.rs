@@ -230,7 +230,8 @@ pub async fn apply_user_update(
     Ok(Applied::Done(user))
 }
 
-/// An admin edits their company profile (name, company-wide 2FA toggle).
+/// An admin edits their company profile (name, company-wide 2FA toggle,
+/// offline sign-in and session policies).
 pub async fn update_company(
     state: &AppState,
     admin: &AdminUser,
@@ -284,8 +285,8 @@ pub async fn apply_company_update(
     rules::check_company_two_factor(&company, &changes)?;
     let mut after = company.clone();
     rules::apply_company_changes(&mut after, &changes);
+    db::companies::write_profile(tx, &after, now, seq).await?;
     let (name, required) = (after.name, after.two_factor_required);
-    db::companies::write_profile(tx, &company.id, &name, required, now, seq).await?;
     let event = |kind, detail: String| Event {
         kind,
         actor_user_id: Some(actor.id.as_str()),
@@ -308,8 +309,18 @@ pub async fn apply_company_update(
         };
         audit::record_in(tx, now, event(kind, String::new())).await?;
     }
+    let mut changed = Vec::new();
     if name != company.name {
-        audit::record_in(tx, now, event(kinds::COMPANY_UPDATED, "name".into())).await?;
+        changed.push("name");
+    }
+    if after.offline_policy != company.offline_policy {
+        changed.push("offline_policy");
+    }
+    if after.session_policy != company.session_policy {
+        changed.push("session_policy");
+    }
+    if !changed.is_empty() {
+        audit::record_in(tx, now, event(kinds::COMPANY_UPDATED, changed.join(","))).await?;
     }
     let company = db::companies::company_in(tx, &actor.company_id)
         .await?

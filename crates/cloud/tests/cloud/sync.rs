@@ -865,10 +865,12 @@ mod push {
                 changes: CompanyUpdate {
                     name: Some("Desert Sun".into()),
                     two_factor_required: Some(false),
+                    ..CompanyUpdate::default()
                 },
                 base: CompanyUpdate {
                     name: Some(company_before.name.clone()),
                     two_factor_required: Some(false),
+                    ..CompanyUpdate::default()
                 },
             },
         };

@@ -1,6 +1,6 @@
 //! The `companies` table: the signed-in person's company profile.
 
-use secureclose_protocol::{Company, DmsIntegration, OfflinePolicy};
+use secureclose_protocol::{Company, DmsIntegration, OfflinePolicy, SessionPolicy};
 use sqlx::{Row, SqliteConnection};
 
 use super::{write_tx, Cache, Tx};
@@ -29,13 +29,16 @@ impl Cache {
 pub(super) async fn upsert_company(tx: &mut Tx<'_>, company: &Company) -> Result<(), CoreError> {
     sqlx::query(
         "INSERT INTO company (id, name, two_factor_required, dms_kind, \
-         dms_supports_two_factor, offline_allowed, offline_max_hours, version) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) \
+         dms_supports_two_factor, offline_allowed, offline_max_hours, version, \
+         idle_lock_minutes, max_session_hours) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) \
          ON CONFLICT (id) DO UPDATE SET name = excluded.name, \
          two_factor_required = excluded.two_factor_required, dms_kind = excluded.dms_kind, \
          dms_supports_two_factor = excluded.dms_supports_two_factor, \
          offline_allowed = excluded.offline_allowed, \
-         offline_max_hours = excluded.offline_max_hours, version = excluded.version",
+         offline_max_hours = excluded.offline_max_hours, version = excluded.version, \
+         idle_lock_minutes = excluded.idle_lock_minutes, \
+         max_session_hours = excluded.max_session_hours",
     )
     .bind(&company.id)
     .bind(&company.name)
@@ -45,13 +48,16 @@ pub(super) async fn upsert_company(tx: &mut Tx<'_>, company: &Company) -> Result
     .bind(company.offline_policy.allowed)
     .bind(i64::from(company.offline_policy.max_hours))
     .bind(company.version)
+    .bind(i64::from(company.session_policy.idle_lock_minutes))
+    .bind(i64::from(company.session_policy.max_session_hours))
     .execute(&mut **tx)
     .await?;
     Ok(())
 }
 
 pub(super) const COMPANY_COLUMNS: &str = "id, name, two_factor_required, dms_kind, \
-     dms_supports_two_factor, offline_allowed, offline_max_hours, version";
+     dms_supports_two_factor, offline_allowed, offline_max_hours, version, \
+     idle_lock_minutes, max_session_hours";
 
 pub(super) fn company_from_row(row: &sqlx::sqlite::SqliteRow) -> Company {
     Company {
@@ -67,6 +73,12 @@ pub(super) fn company_from_row(row: &sqlx::sqlite::SqliteRow) -> Company {
             max_hours: u32::try_from(row.get::<i64, _>(6)).unwrap_or(0),
         },
         version: row.get(7),
+        session_policy: SessionPolicy {
+            idle_lock_minutes: u32::try_from(row.get::<i64, _>(8))
+                .unwrap_or(SessionPolicy::DEFAULT_IDLE_LOCK_MINUTES),
+            max_session_hours: u32::try_from(row.get::<i64, _>(9))
+                .unwrap_or(SessionPolicy::DEFAULT_MAX_SESSION_HOURS),
+        },
     }
 }
 

@@ -307,6 +307,7 @@ pub(crate) mod tests {
                 allowed: true,
                 max_hours: 72,
             },
+            session_policy: Default::default(),
             version: 3,
         }
     }

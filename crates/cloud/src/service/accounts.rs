@@ -1,0 +1,423 @@
+//! Accounts coming to exist and getting their passwords: the operator
+//! onboards a company with its first admin, admins add users, reset
+//! passwords and end sessions. Every new account (and every reset) gets a
+//! one-time setup code that the person redeems at `/account/activate`.
+//! Admins act only inside their own company: another company's user ids
+//! answer 403 like ids that do not exist (see `users::get_user`).
+
+use std::time::Duration;
+
+use secureclose_protocol::rules::{self, Refusal};
+use secureclose_protocol::{
+    codes, Company, NewUserRequest, OfflinePolicy, Role, SetupCodeGrant, User, UserStatus,
+    UserUpdate,
+};
+use sqlx::AnyConnection;
+
+use super::sessions::AdminUser;
+use crate::clock::{ms, Clock, SystemClock};
+use crate::db::audit::{self, kinds, Event};
+use crate::db::companies::{next_change_seq, NewCompany};
+use crate::db::security::{self, Scope};
+use crate::db::{self, users::NewUser, Db};
+use crate::error::CloudError;
+use crate::passwords::PasswordHasher;
+use crate::phone;
+use crate::state::AppState;
+use crate::tokens::{new_setup_code, normalize_setup_code, random_password, token_hash};
+
+/// How long a setup code works.
+pub const SETUP_CODE_TTL: Duration = Duration::from_secs(72 * 60 * 60);
+
+/// A fresh setup code with what the database keeps of it.
+struct SetupCode {
+    code: String,
+    hash: String,
+    expires_at: i64,
+}
+
+fn new_code(now: i64) -> SetupCode {
+    let code = new_setup_code();
+    SetupCode {
+        hash: token_hash(&normalize_setup_code(&code)),
+        code,
+        expires_at: now.saturating_add(ms(SETUP_CODE_TTL)),
+    }
+}
+
+/// The hash of a random password nobody is told: the account has a password
+/// hash like any other (so `/login` answers as for a wrong password) until
+/// its setup code is redeemed.
+async fn unusable_password_hash(hasher: &PasswordHasher) -> Result<String, CloudError> {
+    hasher.hash(random_password(32)).await
+}
+
+/// The fields of a new user, checked and normalised as the rules store them.
+struct CheckedUser {
+    display_name: String,
+    email: String,
+    mobile_phone: Option<String>,
+    two_factor_enabled: bool,
+}
+
+fn check_new_user(request: &NewUserRequest, company: &Company) -> Result<CheckedUser, Refusal> {
+    let display_name = rules::check_name(&request.display_name)?;
+    let email = rules::check_email(&request.email)?;
+    let mobile_phone = rules::check_phone(request.mobile_phone.as_deref())?;
+    let two_factor_enabled = request.two_factor_enabled.unwrap_or(false);
+    // The same 2FA rules as an edit that sets phone and toggle on a blank user.
+    let before = User {
+        id: String::new(),
+        company_id: company.id.clone(),
+        email: email.clone(),
+        display_name: display_name.clone(),
+        role: request.role,
+        status: UserStatus::Active,
+        mobile_phone: None,
+        phone_verified_at: None,
+        two_factor_enabled: false,
+        security_withheld: false,
+        version: 0,
+        updated_at: 0,
+    };
+    let after = User {
+        mobile_phone: mobile_phone.clone(),
+        two_factor_enabled,
+        ..before.clone()
+    };
+    let update = UserUpdate {
+        mobile_phone: Some(mobile_phone.clone()),
+        two_factor_enabled: Some(two_factor_enabled),
+        ..UserUpdate::default()
+    };
+    rules::check_user_two_factor(&before, &update, &after, company)?;
+    Ok(CheckedUser {
+        display_name,
+        email,
+        mobile_phone,
+        two_factor_enabled,
+    })
+}
+
+/// Inserts a checked user with a fresh setup code inside `tx` (change seq
+/// taken first, see `next_change_seq`), audits it and returns the grant.
+async fn insert_user(
+    tx: &mut AnyConnection,
+    company_id: &str,
+    user: &CheckedUser,
+    role: Role,
+    password_hash: &str,
+    actor: Option<&str>,
+    now: i64,
+) -> Result<SetupCodeGrant, CloudError> {
+    let seq = next_change_seq(tx, company_id).await?;
+    if db::users::email_taken(tx, &user.email, "").await? {
+        return Err(CloudError::Conflict(
+            "another user already has this email address".into(),
+        ));
+    }
+    let id = uuid::Uuid::new_v4().to_string();
+    let code = new_code(now);
+    let row = NewUser {
+        id: &id,
+        company_id,
+        email: &user.email,
+        display_name: &user.display_name,
+        role,
+        mobile_phone: user.mobile_phone.as_deref(),
+        two_factor_enabled: user.two_factor_enabled,
+        password_hash,
+        setup_code_hash: &code.hash,
+        setup_code_expires_at: code.expires_at,
+    };
+    db::users::insert(tx, &row, now, seq).await?;
+    let mut detail = format!("role {}", role.as_str());
+    if let Some(phone) = &user.mobile_phone {
+        detail.push_str(&format!(", phone {}", phone::hint(phone)));
+    }
+    if actor.is_none() {
+        detail.push_str(", by the operator (secureclose-cloud company create)");
+    }
+    let event = Event {
+        kind: kinds::USER_CREATED,
+        actor_user_id: actor,
+        subject_user_id: Some(&id),
+        company_id: Some(company_id),
+        detail,
+    };
+    audit::record_in(tx, now, event).await?;
+    let user = db::users::user_in(tx, &id)
+        .await?
+        .ok_or_else(|| CloudError::Internal("a user just inserted is missing".into()))?;
+    Ok(SetupCodeGrant {
+        user,
+        setup_code: code.code,
+        setup_code_expires_at: code.expires_at,
+    })
+}
+
+/// An admin adds a user to their company: the shared rules for name, email,
+/// phone and 2FA apply; the answer carries the one-time setup code.
+pub async fn create_user(
+    state: &AppState,
+    admin: &AdminUser,
+    request: &NewUserRequest,
+) -> Result<SetupCodeGrant, CloudError> {
+    let actor = &admin.authed().user;
+    let company = db::companies::company_of(&state.db, actor).await?;
+    let checked = check_new_user(request, &company)?;
+    // Hash before the transaction: argon2 is slow and SQLite has one writer.
+    let hash = unusable_password_hash(&state.hasher).await?;
+    let now = state.now();
+    let mut tx = state.db.pool.begin().await?;
+    let grant = insert_user(
+        &mut tx,
+        &company.id,
+        &checked,
+        request.role,
+        &hash,
+        Some(&actor.id),
+        now,
+    )
+    .await?;
+    tx.commit().await?;
+    tracing::info!(user_id = %grant.user.id, actor = %actor.id, "user created");
+    Ok(grant)
+}
+
+/// The target of an admin action: a user of the admin's company, or 403.
+async fn own_user(tx: &mut AnyConnection, admin: &AdminUser, id: &str) -> Result<User, CloudError> {
+    match db::users::user_in(tx, id).await? {
+        Some(user) if user.company_id == admin.authed().user.company_id => Ok(user),
+        _ => Err(CloudError::Forbidden),
+    }
+}
+
+/// An admin resets a user's password: a new setup code replaces any earlier
+/// one, the old password stops working, a lock or delay is lifted (the
+/// admin vouches for the person), and every session, device grant and
+/// sign-in attempt of the user ends.
+pub async fn reset_password(
+    state: &AppState,
+    admin: &AdminUser,
+    id: &str,
+) -> Result<SetupCodeGrant, CloudError> {
+    let actor = &admin.authed().user;
+    let hash = unusable_password_hash(&state.hasher).await?;
+    let now = state.now();
+    let mut tx = state.db.pool.begin().await?;
+    let target = own_user(&mut tx, admin, id).await?;
+    let code = new_code(now);
+    db::users::set_setup_code(&mut tx, &target.id, &hash, &code.hash, code.expires_at).await?;
+    db::counters::clear_counters(&mut tx, &target.id).await?;
+    security::end_sessions(&mut tx, Scope::User(&target.id), now, None).await?;
+    let event = Event {
+        kind: kinds::PASSWORD_RESET,
+        actor_user_id: Some(&actor.id),
+        subject_user_id: Some(&target.id),
+        company_id: Some(&target.company_id),
+        detail: String::new(),
+    };
+    audit::record_in(&mut tx, now, event).await?;
+    tx.commit().await?;
+    tracing::info!(user_id = %target.id, actor = %actor.id, "password reset");
+    Ok(SetupCodeGrant {
+        user: target,
+        setup_code: code.code,
+        setup_code_expires_at: code.expires_at,
+    })
+}
+
+/// An admin signs a user out everywhere: every session, device grant and
+/// open sign-in attempt ends (an admin doing it to themselves keeps the
+/// session they do it from).
+pub async fn revoke_sessions(
+    state: &AppState,
+    admin: &AdminUser,
+    id: &str,
+) -> Result<(), CloudError> {
+    let authed = admin.authed();
+    let actor = &authed.user;
+    let now = state.now();
+    let mut tx = state.db.pool.begin().await?;
+    let target = own_user(&mut tx, admin, id).await?;
+    let keep = (target.id == actor.id).then_some(authed.session_token_hash.as_str());
+    security::end_sessions(&mut tx, Scope::User(&target.id), now, keep).await?;
+    let event = Event {
+        kind: kinds::SESSIONS_REVOKED,
+        actor_user_id: Some(&actor.id),
+        subject_user_id: Some(&target.id),
+        company_id: Some(&target.company_id),
+        detail: String::new(),
+    };
+    audit::record_in(&mut tx, now, event).await?;
+    tx.commit().await?;
+    tracing::info!(user_id = %target.id, actor = %actor.id, "sessions revoked");
+    Ok(())
+}
+
+/// What the operator types to onboard a dealership.
+#[derive(Debug, Clone)]
+pub struct Onboarding {
+    pub name: String,
+    pub dms_kind: String,
+    pub dms_supports_two_factor: bool,
+    pub admin_email: String,
+    pub admin_name: String,
+    pub admin_phone: Option<String>,
+}
+
+/// A company just onboarded, with its first admin's setup code.
+#[derive(Debug)]
+pub struct Onboarded {
+    pub company: Company,
+    pub admin: SetupCodeGrant,
+}
+
+/// Offline sign-in of a new company: off until an admin turns it on (the
+/// window it then starts from: three days).
+const NEW_COMPANY_OFFLINE: OfflinePolicy = OfflinePolicy {
+    allowed: false,
+    max_hours: 72,
+};
+
+fn operator_refusal(refusal: Refusal, field: &str) -> CloudError {
+    CloudError::Validation(format!("{field}: {}", refusal.message))
+}
+
+/// The operator onboards a company and its first admin in one transaction
+/// (`secureclose-cloud company create`): nothing is created when any input
+/// is refused. Audited, with no actor (the operator is not a user).
+pub async fn create_company(db: &Db, request: &Onboarding) -> Result<Onboarded, CloudError> {
+    let name = rules::check_name(&request.name).map_err(|r| operator_refusal(r, "--name"))?;
+    let dms_kind =
+        rules::check_name(&request.dms_kind).map_err(|r| operator_refusal(r, "--dms-kind"))?;
+    let id = uuid::Uuid::new_v4().to_string();
+    let company = Company {
+        id: id.clone(),
+        name: name.clone(),
+        two_factor_required: false,
+        dms: secureclose_protocol::DmsIntegration {
+            kind: dms_kind.clone(),
+            supports_two_factor: request.dms_supports_two_factor,
+        },
+        offline_policy: NEW_COMPANY_OFFLINE,
+        session_policy: Default::default(),
+        version: 1,
+    };
+    let admin_request = NewUserRequest {
+        display_name: request.admin_name.clone(),
+        email: request.admin_email.clone(),
+        role: Role::Admin,
+        mobile_phone: request.admin_phone.clone(),
+        two_factor_enabled: None,
+    };
+    let admin = check_new_user(&admin_request, &company).map_err(|refusal| {
+        let field = if refusal.code == codes::INVALID_PHONE {
+            "--admin-phone"
+        } else if refusal.message.contains("email") {
+            "--admin-email"
+        } else {
+            "--admin-name"
+        };
+        operator_refusal(refusal, field)
+    })?;
+    let hash = tokio::task::spawn_blocking(|| {
+        crate::passwords::hash_password_blocking(&random_password(32))
+    })
+    .await
+    .map_err(|e| CloudError::Internal(format!("hash task: {e}")))??;
+    let now = SystemClock.now_ms();
+    let mut tx = db.pool.begin().await?;
+    let new = NewCompany {
+        id: &id,
+        name: &name,
+        dms_kind: &dms_kind,
+        dms_supports_two_factor: request.dms_supports_two_factor,
+        offline_policy: &NEW_COMPANY_OFFLINE,
+    };
+    db::companies::insert(&mut tx, &new, now).await?;
+    let event = Event {
+        kind: kinds::COMPANY_CREATED,
+        actor_user_id: None,
+        subject_user_id: None,
+        company_id: Some(&id),
+        detail: format!(
+            "by the operator: DMS {dms_kind}, 2FA {}",
+            if request.dms_supports_two_factor {
+                "supported"
+            } else {
+                "not supported"
+            }
+        ),
+    };
+    audit::record_in(&mut tx, now, event).await?;
+    let grant = match insert_user(&mut tx, &id, &admin, Role::Admin, &hash, None, now).await {
+        Err(CloudError::Conflict(_)) => {
+            return Err(CloudError::Validation(format!(
+                "--admin-email: an account with the email {} already exists",
+                admin.email
+            )))
+        }
+        other => other?,
+    };
+    let company = db::companies::company_in(&mut tx, &id)
+        .await?
+        .ok_or_else(|| CloudError::Internal("a company just inserted is missing".into()))?;
+    tx.commit().await?;
+    tracing::info!(company_id = %id, "company onboarded by the operator");
+    Ok(Onboarded {
+        company,
+        admin: grant,
+    })
+}
+
+/// Every company with its number of users (`secureclose-cloud company list`).
+pub async fn list_companies(db: &Db) -> Result<Vec<(Company, i64)>, CloudError> {
+    db::companies::all_with_user_counts(db).await
+}
+
+/// The operator sets a company's DMS integration and whether it supports
+/// 2FA (`secureclose-cloud company set-dms`): desktops pull the change, and
+/// open sign-in attempts close (they were opened under the old rule).
+pub async fn set_dms(
+    db: &Db,
+    company_id: &str,
+    kind: &str,
+    supports_two_factor: bool,
+) -> Result<Company, CloudError> {
+    let kind = rules::check_name(kind).map_err(|r| operator_refusal(r, "--dms-kind"))?;
+    let now = SystemClock.now_ms();
+    let mut tx = db.pool.begin().await?;
+    let Ok(seq) = next_change_seq(&mut tx, company_id).await else {
+        return Err(CloudError::Validation(format!(
+            "no company has the id {company_id}"
+        )));
+    };
+    if !db::companies::write_dms(&mut tx, company_id, &kind, supports_two_factor, now, seq).await? {
+        return Err(CloudError::Validation(format!(
+            "no company has the id {company_id}"
+        )));
+    }
+    security::close_sign_in_attempts(&mut tx, Scope::Company(company_id), now).await?;
+    let event = Event {
+        kind: kinds::COMPANY_UPDATED,
+        actor_user_id: None,
+        subject_user_id: None,
+        company_id: Some(company_id),
+        detail: format!(
+            "dms by the operator: {kind}, 2FA {}",
+            if supports_two_factor {
+                "supported"
+            } else {
+                "not supported"
+            }
+        ),
+    };
+    audit::record_in(&mut tx, now, event).await?;
+    let company = db::companies::company_in(&mut tx, company_id)
+        .await?
+        .ok_or_else(|| CloudError::Internal("company vanished".into()))?;
+    tx.commit().await?;
+    Ok(company)
+}
