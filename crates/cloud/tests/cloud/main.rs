@@ -12,6 +12,7 @@
 #[macro_use]
 mod support;
 
+mod accounts;
 mod admin_edits;
 mod api;
 mod audit_trail;
