@@ -491,6 +491,11 @@ impl std::fmt::Debug for ActivateRequest {
 pub struct ChangePasswordRequest {
     pub current_password: String,
     pub new_password: String,
+    /// This device's grant (`SessionGrant::device_token`), if it has one: the
+    /// change ends every grant of the user, and this one is replaced by the
+    /// grant in the answer (same offline standing, new password).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub device_token: Option<String>,
 }
 
 impl std::fmt::Debug for ChangePasswordRequest {
@@ -498,6 +503,30 @@ impl std::fmt::Debug for ChangePasswordRequest {
         f.debug_struct("ChangePasswordRequest")
             .field("current_password", &"<redacted>")
             .field("new_password", &"<redacted>")
+            .field(
+                "device_token",
+                &self.device_token.as_ref().map(|_| "<redacted>"),
+            )
+            .finish()
+    }
+}
+
+/// The answer to a password change: this device's replacement grant, when
+/// the request named a live one of the user's.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ChangePasswordResponse {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub device_token: Option<String>,
+}
+
+impl std::fmt::Debug for ChangePasswordResponse {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ChangePasswordResponse")
+            .field(
+                "device_token",
+                &self.device_token.as_ref().map(|_| "<redacted>"),
+            )
             .finish()
     }
 }
@@ -649,6 +678,36 @@ mod tests {
             panic!("a signed_in body must parse as SignedIn");
         };
         assert_eq!(user.role, Role::Admin);
+    }
+
+    #[test]
+    fn account_requests_never_print_their_secrets() {
+        let shown = format!(
+            "{:?} {:?} {:?}",
+            ActivateRequest {
+                email: "nora@x.example".into(),
+                setup_code: "ABCD-EFGH-JKMN".into(),
+                new_password: "violet tractor umbrella".into(),
+            },
+            ChangePasswordRequest {
+                current_password: "old secret words".into(),
+                new_password: "new secret words".into(),
+                device_token: Some("device-secret".into()),
+            },
+            ChangePasswordResponse {
+                device_token: Some("device-secret-2".into()),
+            },
+        );
+        for secret in [
+            "ABCD",
+            "violet",
+            "old secret",
+            "new secret",
+            "device-secret",
+        ] {
+            assert!(!shown.contains(secret), "Debug leaked {secret}: {shown}");
+        }
+        assert!(shown.contains("nora@x.example"));
     }
 
     #[test]

@@ -1,11 +1,10 @@
 //! What any signed-in user may read (tag `account`).
 
 use axum::extract::State;
-use axum::http::StatusCode;
 use axum::Json;
 use secureclose_protocol::{
-    ActivateRequest, ApiError, ChangePasswordRequest, Company, LoginResponse, MeResponse,
-    UsersResponse,
+    ActivateRequest, ApiError, ChangePasswordRequest, ChangePasswordResponse, Company,
+    LoginResponse, MeResponse, UsersResponse,
 };
 
 use super::extract::ApiJson;
@@ -105,6 +104,8 @@ pub async fn activate(
 
 /// The signed-in user changes their password. Every other session, offline
 /// device grant and sign-in attempt of the user ends; this session stays.
+/// `device_token` (optional): this device's grant, answered with its
+/// replacement (the old one ends with the others).
 #[utoipa::path(
     post,
     path = "/api/v1/account/password",
@@ -112,7 +113,7 @@ pub async fn activate(
     security(("bearer" = [])),
     request_body = ChangePasswordRequest,
     responses(
-        (status = 204, description = "Changed"),
+        (status = 200, description = "Changed; this device's new grant when one was named", body = ChangePasswordResponse),
         (status = 400, description = "invalid_credentials: the current password is wrong; password_refused: the new one breaks a rule", body = ApiError),
         (status = 401, description = "unauthenticated or session_expired", body = ApiError),
         (status = 403, description = "account_disabled", body = ApiError),
@@ -125,7 +126,8 @@ pub async fn change_password(
     source: SourceAddr,
     authed: AuthedUser,
     ApiJson(request): ApiJson<ChangePasswordRequest>,
-) -> Result<StatusCode, CloudError> {
-    service::sign_in::change_password(&state, &source, &authed, request).await?;
-    Ok(StatusCode::NO_CONTENT)
+) -> Result<Json<ChangePasswordResponse>, CloudError> {
+    Ok(Json(
+        service::sign_in::change_password(&state, &source, &authed, request).await?,
+    ))
 }

@@ -40,6 +40,7 @@ use utoipa::{Modify, OpenApi};
         protocol::SetupCodeGrant,
         protocol::ActivateRequest,
         protocol::ChangePasswordRequest,
+        protocol::ChangePasswordResponse,
         protocol::OutboxMessage,
         protocol::sync::ChangesPage,
         protocol::sync::PushRequest,

@@ -6,9 +6,9 @@ use secureclose_protocol::passwords::{self, PasswordContext};
 use secureclose_protocol::rules::{normalize_email, Refusal};
 use secureclose_protocol::sync::ResumeRequest;
 use secureclose_protocol::{
-    codes, ActivateRequest, Challenge, ChangePasswordRequest, Company, EnrollPhoneRequest,
-    LoginRequest, LoginResponse, ResendCodeRequest, SessionGrant, User, UserStatus,
-    VerifyCodeRequest,
+    codes, ActivateRequest, Challenge, ChangePasswordRequest, ChangePasswordResponse, Company,
+    EnrollPhoneRequest, LoginRequest, LoginResponse, ResendCodeRequest, SessionGrant, User,
+    UserStatus, VerifyCodeRequest,
 };
 use subtle::ConstantTimeEq as _;
 
@@ -628,27 +628,37 @@ pub async fn activate(
 /// A signed-in user changes their password: the current one checked (and
 /// counted) as at sign-in, the new one under the password rules. Every other
 /// session, device grant and sign-in attempt of the user ends; the session
-/// the change is made from stays.
+/// the change is made from stays, and this device's grant (when named) is
+/// replaced by a new one with the same last second factor.
 pub async fn change_password(
     state: &AppState,
     source: &SourceAddr,
     authed: &AuthedUser,
     request: ChangePasswordRequest,
-) -> Result<(), CloudError> {
+) -> Result<ChangePasswordResponse, CloudError> {
     let ChangePasswordRequest {
         current_password,
         new_password,
+        device_token,
     } = request;
     if new_password.len() > MAX_PASSWORD_BYTES {
         return Err(CloudError::Validation("the password is too long".into()));
     }
     let user = &authed.user;
-    match check_password(state, source, &user.email, current_password).await {
-        Ok(_) => {}
+    let stamp = match check_password(state, source, &user.email, current_password).await {
+        Ok(accepted) => accepted.security_stamp,
         Err(CloudError::InvalidCredentials) => return Err(wrong_current_password()),
         Err(CloudError::Validation(_)) => return Err(wrong_current_password()),
         Err(e) => return Err(e),
-    }
+    };
+    // This device's grant, if it is a live one of the user's: replaced below
+    // with the same offline standing (its last second factor).
+    let this_device = match device_token.as_deref() {
+        Some(token) => db::devices::find(&state.db, token)
+            .await?
+            .filter(|grant| grant.user_id == user.id && grant.is_live(state.now(), stamp)),
+        None => None,
+    };
     let company = db::companies::company_of(&state.db, user).await?;
     let password = passwords::check_password(&new_password, password_context(user, &company))?;
     let hash = state.hasher.hash(password).await?;
@@ -665,5 +675,17 @@ pub async fn change_password(
     audit::record_in(&mut tx, now, user_event(kinds::PASSWORD_CHANGED, user, "")).await?;
     tx.commit().await?;
     tracing::info!(user_id = %user.id, "password changed");
-    Ok(())
+    let device_token = match this_device {
+        Some(grant) => {
+            let stamp = db::users::credentials_by_email(&state.db, &user.email)
+                .await?
+                .ok_or(CloudError::Unauthenticated)?
+                .security_stamp;
+            let token =
+                db::devices::issue(&state.db, &user.id, grant.second_factor_at, stamp, now).await?;
+            Some(token)
+        }
+        None => None,
+    };
+    Ok(ChangePasswordResponse { device_token })
 }

@@ -616,10 +616,18 @@ async fn reset_and_revoke_end_sessions_and_device_grants(backend: Backend) {
 async fn changing_a_password_ends_the_other_sessions(backend: Backend) {
     let t = TestCloud::start(backend).await;
     let old = t.password_of(TOM);
-    let here = t.login_ok(TOM, &old).await;
-    let there = t.login_ok(TOM, &old).await;
+    let grant_of = |response: LoginResponse| match response {
+        LoginResponse::SignedIn { session, .. } => session,
+        other => panic!("Tom signs in with his password, got {other:?}"),
+    };
+    let here = grant_of(t.login_response(TOM, &old).await);
+    let here_device = here.device_token.clone().unwrap();
+    let here = here.token;
+    let there = grant_of(t.login_response(TOM, &old).await);
+    let there_device = there.device_token.clone().unwrap();
+    let there = there.token;
     let change = |token: Option<String>, current: String, new: &str| {
-        let body = serde_json::json!({"current_password": current, "new_password": new});
+        let body = serde_json::json!({"current_password": current, "new_password": new, "device_token": here_device});
         let t = &t;
         async move { post_auth(t, "/api/v1/account/password", token.as_deref(), body).await }
     };
@@ -664,13 +672,36 @@ async fn changing_a_password_ends_the_other_sessions(backend: Backend) {
     );
 
     let response = change(Some(here.clone()), old.clone(), STRONG).await;
-    assert_eq!(response.status(), StatusCode::NO_CONTENT);
+    assert_eq!(response.status(), StatusCode::OK);
+    let answer: secureclose_protocol::ChangePasswordResponse = response.json().await.unwrap();
+    let new_device = answer
+        .device_token
+        .expect("this device's grant is replaced");
     assert_eq!(
         me_status(&t, &here).await,
         StatusCode::OK,
         "this session stays"
     );
     assert_eq!(me_status(&t, &there).await, StatusCode::UNAUTHORIZED);
+    let tom_id = t.user_id(TOM).await;
+    assert_eq!(
+        live_grants(&t, &tom_id).await,
+        1,
+        "only the replacement is live"
+    );
+    for (device, status) in [
+        (&here_device, StatusCode::UNAUTHORIZED),
+        (&there_device, StatusCode::UNAUTHORIZED),
+        (&new_device, StatusCode::OK),
+    ] {
+        let resumed = t
+            .post(
+                "/api/v1/login/resume",
+                serde_json::json!({"email": TOM, "password": STRONG, "device_token": device}),
+            )
+            .await;
+        assert_eq!(resumed.status(), status, "resume with a device token");
+    }
     expect_error(
         t.login(TOM, &old).await,
         StatusCode::UNAUTHORIZED,
@@ -678,7 +709,6 @@ async fn changing_a_password_ends_the_other_sessions(backend: Backend) {
     )
     .await;
     t.login_ok(TOM, STRONG).await;
-    let tom_id = t.user_id(TOM).await;
     assert!(t
         .audit_kinds(&tom_id)
         .await
