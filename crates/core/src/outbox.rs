@@ -86,6 +86,20 @@ pub fn company_edit(
         changes.two_factor_required = Some(on);
         base.two_factor_required = Some(cached.two_factor_required);
     }
+    if let Some(policy) = checked
+        .offline_policy
+        .filter(|p| *p != cached.offline_policy)
+    {
+        changes.offline_policy = Some(policy);
+        base.offline_policy = Some(cached.offline_policy.clone());
+    }
+    if let Some(policy) = checked
+        .session_policy
+        .filter(|p| *p != cached.session_policy)
+    {
+        changes.session_policy = Some(policy);
+        base.session_policy = Some(cached.session_policy);
+    }
     if changes == CompanyUpdate::default() {
         return Ok(None);
     }
@@ -99,6 +113,7 @@ mod tests {
     use crate::cache::tests::{company, user};
     use secureclose_protocol::rules::apply_company_changes;
     use secureclose_protocol::{codes, Role};
+    use secureclose_protocol::{OfflinePolicy, SessionPolicy};
 
     fn bob() -> User {
         user("u2", "Bob Builder", "bob@desertmotors.example")
@@ -261,5 +276,49 @@ mod tests {
         let mut row = cached.clone();
         apply_company_changes(&mut row, &edit.changes);
         assert_eq!(row.two_factor_required, !cached.two_factor_required);
+    }
+
+    #[test]
+    fn company_policy_edits_carry_their_base_and_are_checked() {
+        let cached = company();
+        let shorter = SessionPolicy {
+            idle_lock_minutes: 10,
+            max_session_hours: 4,
+        };
+        let edit = company_edit(
+            &cached,
+            &CompanyUpdate {
+                offline_policy: Some(OfflinePolicy {
+                    allowed: false,
+                    max_hours: 72,
+                }),
+                session_policy: Some(shorter),
+                ..CompanyUpdate::default()
+            },
+        )
+        .unwrap()
+        .expect("both policies changed");
+        assert_eq!(
+            edit.base.offline_policy,
+            Some(cached.offline_policy.clone())
+        );
+        assert_eq!(edit.base.session_policy, Some(cached.session_policy));
+        assert_eq!(edit.changes.session_policy, Some(shorter));
+        let unchanged = CompanyUpdate {
+            session_policy: Some(cached.session_policy),
+            ..CompanyUpdate::default()
+        };
+        assert_eq!(company_edit(&cached, &unchanged).unwrap(), None);
+        let too_long = CompanyUpdate {
+            session_policy: Some(SessionPolicy {
+                idle_lock_minutes: 30,
+                max_session_hours: 25,
+            }),
+            ..CompanyUpdate::default()
+        };
+        assert!(
+            company_edit(&cached, &too_long).is_err(),
+            "judged as the cloud will"
+        );
     }
 }
