@@ -3,13 +3,14 @@
 
 use std::sync::Arc;
 
+use secureclose_core::error::desktop_codes;
 use secureclose_core::views::{
     AppInfo, LoginOutcome, SessionView, SyncStatus, UpdateInfo, UpdateProgress, UsersPage,
 };
 use secureclose_core::AppCore;
 use secureclose_protocol::{ApiError, Challenge, Company, CompanyUpdate, User, UserUpdate};
 use tauri::ipc::Channel;
-use tauri::{AppHandle, State};
+use tauri::{AppHandle, Manager, State};
 
 use crate::updater::{self, PendingUpdate};
 
@@ -30,9 +31,21 @@ fn with_app_version(app: &AppHandle, info: AppInfo) -> AppInfo {
     }
 }
 
+/// Why the core did not open (managed instead of the core): the first
+/// command the UI sends answers with it, so the window says what is wrong.
+pub struct StartupProblem(pub ApiError);
+
 #[tauri::command]
-pub fn app_info(app: AppHandle, core: Core<'_>) -> AppInfo {
-    with_app_version(&app, core.app_info())
+pub fn app_info(app: AppHandle) -> Result<AppInfo, ApiError> {
+    match app.try_state::<Arc<AppCore>>() {
+        Some(core) => Ok(with_app_version(&app, core.app_info())),
+        None => Err(app
+            .try_state::<StartupProblem>()
+            .map(|problem| problem.0.clone())
+            .unwrap_or_else(|| {
+                ApiError::new(desktop_codes::STARTUP_FAILED, "SecureClose did not start.")
+            })),
+    }
 }
 
 #[tauri::command]

@@ -140,6 +140,24 @@ describe("session", () => {
     await userEvent.setup().click(screen.getByRole("button", { name: "Try again" }));
     expect(await screen.findByTestId("login-email"), "retry must run the start-up again").toBeInTheDocument();
   });
+
+  it("an unusable machine policy blocks sign-in and says who can fix it", async () => {
+    const api = spyApi();
+    const reason =
+      "The SecureClose settings your organisation installed on this computer cannot be used " +
+      "(/etc/secureclose/policy.json: expected value at line 1 column 1). Contact your IT administrator.";
+    api.appInfo.mockRejectedValue(new ApiCallError("cloud_policy_invalid", reason));
+    renderApp(api);
+
+    expect(await screen.findByRole("heading", { level: 1 })).toHaveTextContent("SecureClose is blocked on this computer");
+    expect(screen.getByRole("alert")).toHaveTextContent("Contact your IT administrator");
+    expect(screen.queryByTestId("login-email"), "no sign-in past a policy IT installed").toBeNull();
+    expect(
+      screen.queryByRole("button", { name: "Try again" }),
+      "retrying cannot help: the policy is read at start",
+    ).toBeNull();
+    expect(api.session, "nothing else is asked of a core that did not open").not.toHaveBeenCalled();
+  });
 });
 
 describe("navigation", () => {
