@@ -20,7 +20,7 @@ use super::axe::assert_accessible;
 use super::{
     click, count, run_app, screenshot, testid, type_into, wait_for, wait_until_gone, WAIT,
 };
-use crate::support::{company_emails, open_core, MemoryKeyStore, TestCloud};
+use crate::support::{company_emails, open_core, MemoryKeyStore, TestCloud, DEMO_DISABLED_USER};
 
 const TOM: &str = "tom.becker@desertsun.example"; // no phone in the seed
 const EMILY: &str = "emily.chen@desertsun.example";
@@ -304,17 +304,37 @@ async fn single_user(client: Client, cloud: Arc<TestCloud>) {
     wait_until_gone(&client, "code-dialog").await;
     screenshot(&client, "2fa-1-08-portal").await;
 
-    // A non-admin sees the users but no Edit controls.
+    // A non-admin sees their active colleagues (name, email, role; phone
+    // and 2FA withheld) and no Edit controls.
     click(&client, "nav-users").await;
     let everyone = company_emails(seed);
-    for email in &everyone {
-        row_with(&client, email).await;
+    for email in everyone.iter().filter(|e| e.as_str() != DEMO_DISABLED_USER) {
+        let row = row_with(&client, email).await;
+        if email != TOM {
+            let cells = row.find_all(Locator::Css("td")).await.unwrap();
+            assert_eq!(
+                cells[3].text().await.unwrap(),
+                "—",
+                "{email}'s phone must not reach a non-admin"
+            );
+        }
     }
     assert_eq!(
         count(&client, "user-edit").await,
         0,
         "a non-admin must not see Edit buttons"
     );
+    let rows = client
+        .find_all(Locator::Css(&testid("user-row")))
+        .await
+        .unwrap();
+    for row in rows {
+        let text = row.text().await.unwrap_or_default();
+        assert!(
+            !text.contains(DEMO_DISABLED_USER),
+            "a disabled colleague is not shown to a non-admin: {text}"
+        );
+    }
     screenshot(&client, "2fa-1-09-users-non-admin").await;
     sign_out(&client).await;
 }
