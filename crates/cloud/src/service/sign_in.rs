@@ -5,8 +5,8 @@
 use secureclose_protocol::rules::normalize_email;
 use secureclose_protocol::sync::ResumeRequest;
 use secureclose_protocol::{
-    Challenge, Company, EnrollPhoneRequest, LoginRequest, LoginResponse, ResendCodeRequest,
-    SessionGrant, User, UserStatus, VerifyCodeRequest,
+    Challenge, Company, CompanyChoice, EnrollPhoneRequest, LoginRequest, LoginResponse,
+    ResendCodeRequest, SessionGrant, User, UserStatus, VerifyCodeRequest,
 };
 
 use super::sessions::SourceAddr;
@@ -42,6 +42,14 @@ struct PasswordOk {
     security_stamp: i64,
 }
 
+/// What a correct password leads to. An email is unique per company only, so
+/// the password may match the accounts of several companies.
+enum PasswordCheck {
+    One(PasswordOk),
+    /// Every account the password matched (two or more).
+    Several(Vec<PasswordOk>),
+}
+
 /// A failure reached the hard limit: the account is locked, and a lock ends
 /// the user's sessions (DESIGN.md, "What ends a session").
 async fn lock_account(state: &AppState, user: &User, now: i64) -> Result<(), CloudError> {
@@ -53,17 +61,32 @@ async fn lock_account(state: &AppState, user: &User, now: i64) -> Result<(), Clo
 }
 
 /// The password step shared by `/login` and `/login/resume`: the source
-/// address's throttle checked, attempt reserved (delay and lock) on the
-/// account's counter or, for an unknown email, on that email's own, argon2
-/// verify (a dummy hash for unknown emails), failures counted and audited.
-/// Known and unknown emails give the same answers in the same order, at the
-/// same cost. The user may still be disabled.
+/// address's throttle checked, attempt reserved (delay and lock) on each
+/// candidate account's counter or, for an unknown email, on that email's own,
+/// argon2 verify (a dummy hash for unknown emails), failures counted and
+/// audited. Known and unknown emails give the same answers in the same order.
+/// The user may still be disabled.
+///
+/// The candidates are every account of the email (an email is unique per
+/// company only), or only `company_id`'s. A wrong password counts on every
+/// candidate, as it would on each one's own; a right one releases the other
+/// candidates' reservations uncounted. A candidate whose reservation is
+/// refused (locked, delayed) is left out rather than refusing the whole
+/// sign-in, so one locked account cannot lock the others of the same
+/// address out; only when every candidate refuses is that the answer.
+///
+/// Timing: every reserved candidate's hash is verified (never stopping at the
+/// first match, so the time does not tell which one matched), so an address
+/// shared by n accounts costs n verifies where an unknown or single one costs
+/// one. That residual reveals only how many companies share an address, to
+/// someone timing it; n is small (one account per company that uses it).
 async fn check_password(
     state: &AppState,
     source: &SourceAddr,
     email: &str,
     password: String,
-) -> Result<PasswordOk, CloudError> {
+    company_id: Option<&str>,
+) -> Result<PasswordCheck, CloudError> {
     let email = normalize_email(email);
     if email.is_empty() || password.is_empty() {
         return Err(CloudError::Validation(
@@ -83,58 +106,139 @@ async fn check_password(
         state.now(),
     )
     .await?;
-    let found = db::users::credentials_by_email(db, &email).await?;
-    let unknown_hash = two_factor::unknown_email_counter(&email);
-    let counter = match &found {
-        Some(credentials) => Counter::User(&credentials.user.id),
-        None => Counter::UnknownEmail(&unknown_hash),
-    };
-    counters::reserve_attempt(db, counter, state.now()).await?;
-    let stored = found.as_ref().map(|c| c.password_hash.clone());
-    // An unknown email is verified against a dummy hash: same cost, same answer.
-    let matches = match state.hasher.verify(password, stored).await {
-        Ok(matches) => matches,
-        Err(e) => {
-            counters::release_attempt(db, counter).await?;
-            return Err(e);
-        }
-    };
-    let now = state.now();
-    if !matches {
-        counters::record_source_failure(db, &source.0, config.source_window, now).await?;
+    let company_id = company_id.filter(|id| !id.is_empty());
+    let found = db::users::credentials_by_email(db, &email, company_id).await?;
+    if found.is_empty() {
+        return unknown_email(state, source, &email, password).await;
     }
-    let (user, security_stamp) = match found {
-        Some(credentials) if matches => (credentials.user, credentials.security_stamp),
-        Some(credentials) => {
-            let user = credentials.user;
+    let candidates = reserve_candidates(db, found, state.now()).await?;
+    let mut matched = Vec::with_capacity(candidates.len());
+    for credentials in &candidates {
+        let stored = Some(credentials.password_hash.clone());
+        match state.hasher.verify(password.clone(), stored).await {
+            Ok(matches) => matched.push(matches),
+            Err(e) => {
+                for credentials in &candidates {
+                    counters::release_attempt(db, Counter::User(&credentials.user.id)).await?;
+                }
+                return Err(e);
+            }
+        }
+    }
+    let now = state.now();
+    if !matched.contains(&true) {
+        counters::record_source_failure(db, &source.0, config.source_window, now).await?;
+        for credentials in &candidates {
+            let user = &credentials.user;
             let locked = counters::record_failure(db, &user.id, Failure::Password, now).await?;
             audit::record(
                 db,
                 now,
-                user_event(kinds::LOGIN_FAILED, &user, "wrong password"),
+                user_event(kinds::LOGIN_FAILED, user, "wrong password"),
             )
             .await?;
             if locked {
-                lock_account(state, &user, now).await?;
+                lock_account(state, user, now).await?;
             }
-            return Err(CloudError::InvalidCredentials);
         }
-        None => {
-            counters::record_unknown_failure(db, &unknown_hash, now).await?;
-            let event = Event {
-                kind: kinds::LOGIN_FAILED,
-                detail: "unknown account".into(),
-                ..Event::default()
-            };
-            audit::record(db, now, event).await?;
-            return Err(CloudError::InvalidCredentials);
+        return Err(CloudError::InvalidCredentials);
+    }
+    let mut accepted = Vec::new();
+    for (credentials, matches) in candidates.into_iter().zip(matched) {
+        if matches {
+            counters::password_accepted(db, &credentials.user.id).await?;
+            accepted.push(PasswordOk {
+                user: credentials.user,
+                security_stamp: credentials.security_stamp,
+            });
+        } else {
+            // Not this account's password, yet not a guess at it either: the
+            // person signs in to another account of the same address.
+            counters::release_attempt(db, Counter::User(&credentials.user.id)).await?;
         }
+    }
+    if accepted.len() == 1 {
+        if let Some(one) = accepted.pop() {
+            return Ok(PasswordCheck::One(one));
+        }
+    }
+    Ok(PasswordCheck::Several(accepted))
+}
+
+/// Reserves an attempt on each candidate account. Those refused (locked,
+/// in their delay) are left out; when all are, the first refusal is the
+/// answer, exactly as for a single account.
+async fn reserve_candidates(
+    db: &Db,
+    found: Vec<db::users::Credentials>,
+    now: i64,
+) -> Result<Vec<db::users::Credentials>, CloudError> {
+    let mut reserved = Vec::with_capacity(found.len());
+    let mut refusal = None;
+    for credentials in found {
+        match counters::reserve_attempt(db, Counter::User(&credentials.user.id), now).await {
+            Ok(()) => reserved.push(credentials),
+            Err(e @ (CloudError::AccountLocked | CloudError::RateLimited { .. })) => {
+                refusal.get_or_insert(e);
+            }
+            Err(e) => {
+                for credentials in &reserved {
+                    counters::release_attempt(db, Counter::User(&credentials.user.id)).await?;
+                }
+                return Err(e);
+            }
+        }
+    }
+    match refusal {
+        Some(refusal) if reserved.is_empty() => Err(refusal),
+        _ => Ok(reserved),
+    }
+}
+
+/// An email that matches no account (in the company named, if one was):
+/// counted on that email's own counter and verified against the dummy hash,
+/// so it answers like a wrong password at the same cost. Always a failure.
+async fn unknown_email(
+    state: &AppState,
+    source: &SourceAddr,
+    email: &str,
+    password: String,
+) -> Result<PasswordCheck, CloudError> {
+    let db = &state.db;
+    let unknown_hash = two_factor::unknown_email_counter(email);
+    let counter = Counter::UnknownEmail(&unknown_hash);
+    counters::reserve_attempt(db, counter, state.now()).await?;
+    if let Err(e) = state.hasher.verify(password, None).await {
+        counters::release_attempt(db, counter).await?;
+        return Err(e);
+    }
+    let now = state.now();
+    counters::record_source_failure(db, &source.0, state.config.source_window, now).await?;
+    counters::record_unknown_failure(db, &unknown_hash, now).await?;
+    let event = Event {
+        kind: kinds::LOGIN_FAILED,
+        detail: "unknown account".into(),
+        ..Event::default()
     };
-    counters::password_accepted(db, &user.id).await?;
-    Ok(PasswordOk {
-        user,
-        security_stamp,
-    })
+    audit::record(db, now, event).await?;
+    Err(CloudError::InvalidCredentials)
+}
+
+/// The companies of the accounts a password matched, for the person to pick.
+async fn company_choices(
+    db: &Db,
+    accepted: &[PasswordOk],
+) -> Result<Vec<CompanyChoice>, CloudError> {
+    let mut companies = Vec::with_capacity(accepted.len());
+    for ok in accepted {
+        let company = db::companies::company_of(db, &ok.user).await?;
+        companies.push(CompanyChoice {
+            id: company.id,
+            name: company.name,
+        });
+    }
+    companies.sort_by(|a, b| a.name.cmp(&b.name).then_with(|| a.id.cmp(&b.id)));
+    Ok(companies)
 }
 
 /// Email + password. Whether a second factor follows is recomputed from the
@@ -149,11 +253,26 @@ pub async fn login(
     source: &SourceAddr,
     request: LoginRequest,
 ) -> Result<LoginResponse, CloudError> {
+    let checked = check_password(
+        state,
+        source,
+        &request.email,
+        request.password,
+        request.company_id.as_deref(),
+    )
+    .await?;
+    let db = &state.db;
     let PasswordOk {
         user,
         security_stamp,
-    } = check_password(state, source, &request.email, request.password).await?;
-    let db = &state.db;
+    } = match checked {
+        PasswordCheck::One(one) => one,
+        PasswordCheck::Several(accepted) => {
+            return Ok(LoginResponse::CompanyChoiceRequired {
+                companies: company_choices(db, &accepted).await?,
+            });
+        }
+    };
     let now = state.now();
     if user.status == UserStatus::Disabled {
         audit::record(
@@ -372,18 +491,52 @@ pub async fn resume(
     source: &SourceAddr,
     request: ResumeRequest,
 ) -> Result<LoginResponse, CloudError> {
-    let PasswordOk {
-        user,
-        security_stamp,
-    } = match check_password(state, source, &request.email, request.password).await {
+    let checked = match check_password(
+        state,
+        source,
+        &request.email,
+        request.password,
+        request.company_id.as_deref(),
+    )
+    .await
+    {
         Ok(checked) => checked,
         Err(CloudError::InvalidCredentials) => return Err(CloudError::ResumeRefused),
         Err(e) => return Err(e),
     };
     let db = &state.db;
     let now = state.now();
-    let company = db::companies::company_of(db, &user).await?;
     let grant = db::devices::find(db, &request.device_token).await?;
+    // The grant names the account: a client that sent no company (an older
+    // one) resumes the account of its grant among those the password matched.
+    let PasswordOk {
+        user,
+        security_stamp,
+    } = match checked {
+        PasswordCheck::One(one) => one,
+        PasswordCheck::Several(accepted) => {
+            let of_grant = grant
+                .as_ref()
+                .and_then(|grant| accepted.into_iter().find(|ok| ok.user.id == grant.user_id));
+            match of_grant {
+                Some(one) => one,
+                None => {
+                    audit::record(
+                        db,
+                        now,
+                        Event {
+                            kind: kinds::LOGIN_FAILED,
+                            detail: "offline resume refused".into(),
+                            ..Event::default()
+                        },
+                    )
+                    .await?;
+                    return Err(CloudError::ResumeRefused);
+                }
+            }
+        }
+    };
+    let company = db::companies::company_of(db, &user).await?;
     let second_factor_at = match &grant {
         Some(grant)
             if grant.user_id == user.id
