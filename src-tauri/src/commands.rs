@@ -113,6 +113,12 @@ pub async fn enroll_phone(core: Core<'_>, mobile_phone: String) -> Result<Challe
     core.enroll_phone(&mobile_phone).await.map_err(api)
 }
 
+/// After `needs_company_choice`: the company the person picked.
+#[tauri::command]
+pub async fn choose_company(core: Core<'_>, company_id: String) -> Result<LoginOutcome, ApiError> {
+    core.choose_company(&company_id).await.map_err(api)
+}
+
 #[tauri::command]
 pub async fn cancel_login(core: Core<'_>) -> Result<(), ApiError> {
     core.cancel_login().await.map_err(api)

@@ -13,6 +13,8 @@ use crate::sensitive::Sensitive;
 pub struct OfflineCredential {
     pub user_id: String,
     pub email: String,
+    /// The account's company: an email is unique per company only.
+    pub company_id: String,
     /// argon2id PHC string.
     pub verifier: Sensitive<String>,
     pub last_online_login_at: i64,
@@ -52,26 +54,48 @@ impl RevokedReason {
 }
 
 impl Cache {
+    /// The verifiers of `email` on this computer (one per company whose
+    /// account with that address signed in here), or only `company_id`'s.
+    pub async fn offline_credentials(
+        &self,
+        email: &str,
+        company_id: Option<&str>,
+    ) -> Result<Vec<OfflineCredential>, CoreError> {
+        let rows = sqlx::query(
+            "SELECT user_id, email, company_id, verifier, last_online_login_at, \
+             last_second_factor_at, failures, last_failure_at FROM offline_credentials \
+             WHERE email = ?1 AND (?2 IS NULL OR company_id = ?2) ORDER BY company_id, user_id",
+        )
+        .bind(email.trim())
+        .bind(company_id)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|row| OfflineCredential {
+                user_id: row.get(0),
+                email: row.get(1),
+                company_id: row.get(2),
+                verifier: Sensitive::new(row.get(3)),
+                last_online_login_at: row.get(4),
+                last_second_factor_at: row.get(5),
+                failures: row.get(6),
+                last_failure_at: row.get(7),
+            })
+            .collect())
+    }
+
+    /// The one verifier of `email` (tests whose emails are not shared).
+    #[cfg(test)]
     pub async fn offline_credential(
         &self,
         email: &str,
     ) -> Result<Option<OfflineCredential>, CoreError> {
-        let row = sqlx::query(
-            "SELECT user_id, email, verifier, last_online_login_at, last_second_factor_at, \
-             failures, last_failure_at FROM offline_credentials WHERE email = ?1",
-        )
-        .bind(email.trim())
-        .fetch_optional(&self.pool)
-        .await?;
-        Ok(row.map(|row| OfflineCredential {
-            user_id: row.get(0),
-            email: row.get(1),
-            verifier: Sensitive::new(row.get(2)),
-            last_online_login_at: row.get(3),
-            last_second_factor_at: row.get(4),
-            failures: row.get(5),
-            last_failure_at: row.get(6),
-        }))
+        Ok(self
+            .offline_credentials(email, None)
+            .await?
+            .into_iter()
+            .next())
     }
 
     /// Written at every successful online sign-in: a fresh verifier, failures
@@ -81,22 +105,29 @@ impl Cache {
         &self,
         user_id: &str,
         email: &str,
+        company_id: &str,
         verifier: &Sensitive<String>,
         now: i64,
         second_factor_at: Option<i64>,
     ) -> Result<(), CoreError> {
         let mut tx = write_tx(&self.pool).await?;
-        // The email may have moved to another account since it was cached.
-        sqlx::query("DELETE FROM offline_credentials WHERE email = ?1 AND user_id <> ?2")
-            .bind(email)
-            .bind(user_id)
-            .execute(&mut *tx)
-            .await?;
+        // The email may have moved to another account of that company since
+        // it was cached (other companies' accounts of the address stay).
+        sqlx::query(
+            "DELETE FROM offline_credentials WHERE email = ?1 AND company_id = ?2 \
+             AND user_id <> ?3",
+        )
+        .bind(email)
+        .bind(company_id)
+        .bind(user_id)
+        .execute(&mut *tx)
+        .await?;
         sqlx::query(
             "INSERT INTO offline_credentials (user_id, email, verifier, last_online_login_at, \
-             last_second_factor_at, failures, last_failure_at) VALUES (?1, ?2, ?3, ?4, ?5, 0, NULL) \
+             last_second_factor_at, failures, last_failure_at, company_id) \
+             VALUES (?1, ?2, ?3, ?4, ?5, 0, NULL, ?6) \
              ON CONFLICT (user_id) DO UPDATE SET email = excluded.email, \
-             verifier = excluded.verifier, last_online_login_at = excluded.last_online_login_at, \
+             company_id = excluded.company_id, verifier = excluded.verifier, last_online_login_at = excluded.last_online_login_at, \
              last_second_factor_at = coalesce(excluded.last_second_factor_at, \
              offline_credentials.last_second_factor_at), failures = 0, last_failure_at = NULL",
         )
@@ -105,6 +136,7 @@ impl Cache {
         .bind(verifier.expose())
         .bind(now)
         .bind(second_factor_at)
+        .bind(company_id)
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;
