@@ -254,3 +254,87 @@ impl Cache {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use sqlx::migrate::Migrator;
+    use sqlx::sqlite::SqlitePoolOptions;
+    use sqlx::Row as _;
+
+    /// The cache migration that keys verifiers by (email, company).
+    const BY_COMPANY: i64 = 20261204000010;
+
+    #[tokio::test]
+    async fn verifiers_from_before_the_company_key_stay_usable() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}?mode=rwc", dir.path().join("c.db").display());
+        let pool = SqlitePoolOptions::new()
+            .max_connections(1)
+            .connect(&url)
+            .await
+            .unwrap();
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../migrations");
+        let mut before = Migrator::new(path.as_path()).await.unwrap();
+        before.migrations = before
+            .migrations
+            .iter()
+            .filter(|m| m.version < BY_COMPANY)
+            .cloned()
+            .collect::<Vec<_>>()
+            .into();
+        before.run(&pool).await.unwrap();
+        sqlx::query(
+            "INSERT INTO company VALUES ('c1', 'Desert Motors', 0, 'cdk', 1, 1, 72, 1); \
+             INSERT INTO users (id, company_id, email, display_name, role, status, \
+             two_factor_enabled, version, updated_at) \
+             VALUES ('u1', 'c1', 'alice@x.example', 'Alice', 'admin', 'active', 0, 1, 1); \
+             INSERT INTO offline_credentials (user_id, email, verifier, last_online_login_at, \
+             failures) VALUES ('u1', 'alice@x.example', '$argon2id$old', 5, 2), \
+             ('u7', 'gone@x.example', '$argon2id$gone', 6, 0);",
+        )
+        .execute(&pool)
+        .await
+        .unwrap();
+        Migrator::new(path.as_path())
+            .await
+            .unwrap()
+            .run(&pool)
+            .await
+            .unwrap();
+        let rows = sqlx::query(
+            "SELECT user_id, company_id, verifier, failures FROM offline_credentials \
+             ORDER BY user_id",
+        )
+        .fetch_all(&pool)
+        .await
+        .unwrap();
+        let rows: Vec<(String, String, String, i64)> = rows
+            .iter()
+            .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3)))
+            .collect();
+        assert_eq!(
+            rows,
+            [
+                ("u1".into(), "c1".into(), "$argon2id$old".into(), 2),
+                ("u7".into(), String::new(), "$argon2id$gone".into(), 0),
+            ],
+            "every verifier and its counters survive, with its cached user's company"
+        );
+        // Another company's account of the same address may now have its own.
+        sqlx::query(
+            "INSERT INTO offline_credentials (user_id, email, company_id, verifier, \
+             last_online_login_at) VALUES ('u2', 'ALICE@x.example', 'c2', 'v', 7)",
+        )
+        .execute(&pool)
+        .await
+        .unwrap();
+        let duplicate = sqlx::query(
+            "INSERT INTO offline_credentials (user_id, email, company_id, verifier, \
+             last_online_login_at) VALUES ('u3', 'alice@X.example', 'c1', 'v', 8)",
+        )
+        .execute(&pool)
+        .await;
+        assert!(duplicate.is_err(), "one verifier per (email, company)");
+        pool.close().await;
+    }
+}
