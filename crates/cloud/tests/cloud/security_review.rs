@@ -982,6 +982,7 @@ mod shared_email {
         a_wrong_password_on_a_shared_address_answers_like_an_unknown_one,
         a_locked_account_does_not_lock_out_the_others_of_its_address,
         the_operator_names_the_company_of_a_shared_address,
+        a_resume_is_for_the_account_of_its_device_grant,
     );
 
     struct Shared {
@@ -1278,6 +1279,59 @@ mod shared_email {
         let output = unlock(Some(&shared.desert_sun)).await.unwrap();
         assert!(output.status.success());
         assert_eq!(counters_of(&t, &shared.marcus).await.1, 0);
+        t.stop().await;
+    }
+
+    async fn a_resume_is_for_the_account_of_its_device_grant(backend: Backend) {
+        let t = TestCloud::start(backend).await;
+        let shared = share_ninas_address(&t, true).await;
+        let password = t.password_of(MARCUS);
+        let response = login_at(&t, &password, Some(&shared.desert_sun)).await;
+        assert_eq!(response.status(), StatusCode::OK);
+        let LoginResponse::SignedIn { session, .. } = response.json().await.unwrap() else {
+            panic!("Marcus signs in with the password alone");
+        };
+        let resume = |device_token: String, company_id: Option<String>| {
+            t.post(
+                "/api/v1/login/resume",
+                serde_json::json!({
+                    "email": NINA,
+                    "password": password,
+                    "device_token": device_token,
+                    "company_id": company_id,
+                }),
+            )
+        };
+        let next = |response: reqwest::Response| async move {
+            assert_eq!(response.status(), StatusCode::OK);
+            match response.json().await.unwrap() {
+                LoginResponse::SignedIn { session, user, .. } => (session, user),
+                other => panic!("a resume signs in, got {other:?}"),
+            }
+        };
+        // An older client names no company: the grant names the account.
+        let (session, user) = next(resume(session.device_token.unwrap(), None).await).await;
+        assert_eq!(user.id, shared.marcus);
+        let (session, user) = next(
+            resume(
+                session.device_token.unwrap(),
+                Some(shared.desert_sun.clone()),
+            )
+            .await,
+        )
+        .await;
+        assert_eq!(user.id, shared.marcus);
+        // Marcus's grant never resumes Nina's account.
+        expect_error(
+            resume(
+                session.device_token.unwrap(),
+                Some(shared.canyon_ridge.clone()),
+            )
+            .await,
+            StatusCode::UNAUTHORIZED,
+            codes::RESUME_REFUSED,
+        )
+        .await;
         t.stop().await;
     }
 }
