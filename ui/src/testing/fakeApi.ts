@@ -330,7 +330,7 @@ export function createFakeApi(options: FakeApiOptions = {}): FakeApi {
       if (update.email !== undefined) {
         const email = update.email.trim().toLowerCase();
         if (users.some((x) => x.id !== userId && x.email === email)) {
-          throw new ApiCallError("conflict", "Another user already has this email.");
+          throw new ApiCallError("conflict", "Another user in this company has this email address.");
         }
         next.email = email;
       }
