@@ -67,7 +67,12 @@ async fn a_shared_email_signs_in_through_the_company_chooser() {
         core.choose_company("not-offered").await.is_err(),
         "only an offered company can be picked"
     );
-    // The refused pick dropped the attempt: the password is asked again.
+    let first = companies[0].id.clone();
+    assert!(
+        core.choose_company(&first).await.is_err(),
+        "the refused pick ended the attempt: no pick works after it"
+    );
+    // The password is asked again.
     let LoginOutcome::NeedsCompanyChoice { companies } =
         core.login(SHARED, &password).await.unwrap()
     else {

@@ -39,25 +39,39 @@ pub(crate) async fn choose_company(
     ctx: &Arc<Context>,
     company_id: &str,
 ) -> Result<LoginOutcome, CoreError> {
-    let email = ctx
+    let chosen = ctx
         .state
         .lock()
         .await
-        .company_chosen(company_id)?
-        .email
-        .clone();
+        .company_chosen(company_id)
+        .map(|choice| choice.email.clone());
+    let email = match chosen {
+        Ok(email) => email,
+        Err(err) => {
+            // A company that was not offered: the attempt ends here.
+            drop_company_choice(ctx).await;
+            return Err(err);
+        }
+    };
     let Some(password) = ctx.take_pending_password() else {
-        ctx.state.lock().await.cancel();
+        drop_company_choice(ctx).await;
         return Err(CoreError::NoPendingLogin);
     };
     let outcome = login_at(ctx, &email, password.expose(), Some(company_id)).await;
     if outcome.is_err() {
-        let mut state = ctx.state.lock().await;
-        if matches!(*state, LoginState::ChooseCompany(_)) {
-            state.cancel();
-        }
+        drop_company_choice(ctx).await;
     }
     outcome
+}
+
+/// Ends a login waiting for a company choice, and forgets its password.
+/// Any other state (a code awaited, a session) is left alone.
+async fn drop_company_choice(ctx: &Context) {
+    let mut state = ctx.state.lock().await;
+    if matches!(*state, LoginState::ChooseCompany(_)) {
+        state.cancel();
+        ctx.hold_pending_password(None);
+    }
 }
 
 async fn login_at(
