@@ -967,7 +967,6 @@ mod non_admin_view {
     }
 }
 
-
 /// Low 7: emails are unique per company. An admin's edit must not tell them
 /// whether an address exists at another company, and sign-in with an address
 /// several companies share asks which company, only once the password matched.
