@@ -240,7 +240,7 @@ describe("server settings", () => {
   });
 });
 
-describe("cloud address warnings (issue 10, finding 1)", () => {
+describe("cloud address warnings (a relay must never look like the real cloud)", () => {
   it("warns on the sign-in screen when the address is not the usual one", async () => {
     renderApp(spyApi({ appInfo: { cloud_url: "https://relay.example", default_cloud_url: "https://cloud.secureclose.net" } }));
 
