@@ -110,6 +110,33 @@ describe("session", () => {
     expect(screen.queryByTestId("signed-in-user")).toBeNull();
   });
 
+  it("keeps every character typed into the sign-in form right after sign-out", async () => {
+    const api = spyApi({ signedIn: true });
+    // As the real core does: signing out stops the sync, which reports
+    // "stopped", and the session is gone before logout returns.
+    const logout = api.logout.getMockImplementation()!;
+    api.logout.mockImplementation(async () => {
+      await logout();
+      api.emitSyncStatus({ state: "stopped", online: false, last_synced_at: null });
+    });
+    renderApp(api);
+    const user = userEvent.setup();
+    await user.click(await screen.findByTestId("sign-out"));
+
+    // The person types the moment the field is there, into whatever has focus.
+    await screen.findByTestId("login-email");
+    await user.keyboard("tom.becker@desertsun.example");
+
+    const email = screen.getByTestId("login-email");
+    expect(email, "the email field must have the focus when the sign-in form appears").toHaveFocus();
+    expect(email, "nothing typed may be dropped").toHaveValue("tom.becker@desertsun.example");
+    // Whatever settles after the form appeared must not reset or replace it.
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    expect(screen.getByTestId("login-email"), "a late reset or remount would empty the field").toHaveValue(
+      "tom.becker@desertsun.example",
+    );
+  });
+
   it("stays in the portal and says so when sign-out fails", async () => {
     const api = spyApi({ signedIn: true });
     api.logout.mockRejectedValueOnce(new ApiCallError("internal", "Could not clear the session."));
