@@ -90,6 +90,43 @@ describe("login", () => {
   });
 });
 
+describe("forgot password", () => {
+  it("explains that an admin resets the password, and that there is no reset by text message", async () => {
+    renderApp(spyApi());
+    const user = userEvent.setup();
+    const toggle = await screen.findByRole("button", { name: "Forgot your password?" });
+    expect(toggle, "closed at first, and says so to screen readers").toHaveAttribute("aria-expanded", "false");
+    expect(screen.queryByRole("region", { name: "Forgot your password?" }), "the explanation waits for the click").toBeNull();
+    const controlled = toggle.getAttribute("aria-controls");
+    expect(controlled && document.getElementById(controlled), "aria-controls names an element in the page").toBeTruthy();
+
+    await user.click(toggle);
+
+    expect(toggle).toHaveAttribute("aria-expanded", "true");
+    const help = screen.getByRole("region", { name: "Forgot your password?" });
+    expect(help.id, "the button controls this region").toBe(controlled);
+    expect(help, "who can reset it and where").toHaveTextContent("admin of your company");
+    expect(help).toHaveTextContent("open Users, choose Edit on your row and click Reset password");
+    expect(help, "no self-service reset by text message, and why").toHaveTextContent(
+      "no self-service reset by text message: NIST SP 800-63B-4 classes text messages as a restricted authenticator",
+    );
+
+    await user.click(toggle);
+    expect(toggle).toHaveAttribute("aria-expanded", "false");
+    expect(screen.queryByRole("region", { name: "Forgot your password?" })).toBeNull();
+  });
+
+  it("is offered when the server address is locked too", async () => {
+    renderApp(
+      spyApi({
+        appInfo: { cloud_url: "https://cloud.dealer.example", default_cloud_url: "https://cloud.dealer.example", cloud_url_locked: true },
+      }),
+    );
+    await userEvent.setup().click(await screen.findByRole("button", { name: "Forgot your password?" }));
+    expect(screen.getByRole("region", { name: "Forgot your password?" })).toHaveTextContent("Reset password");
+  });
+});
+
 describe("session", () => {
   it("opens the portal directly when the core already has a session", async () => {
     const api = spyApi({ signedIn: true });

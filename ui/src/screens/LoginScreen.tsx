@@ -99,6 +99,7 @@ function LoginForm({
   // The password fitted accounts at several companies: the core holds it
   // (never the UI) until the person picks one.
   const [choice, setChoice] = useState<CompanyChoice[] | null>(null);
+  const [forgotOpen, setForgotOpen] = useState(false);
   const passwordRef = useRef<HTMLInputElement>(null);
   const emailRef = useRef<HTMLInputElement>(null);
 
@@ -261,13 +262,24 @@ function LoginForm({
           )}
         </button>
       </form>
-      {info.cloud_url_locked ? null : (
-        <div className="auth-links">
+      <div className="auth-links">
+        <button
+          type="button"
+          className="link-button"
+          data-testid="forgot-password"
+          aria-expanded={forgotOpen}
+          aria-controls="forgot-password-help"
+          onClick={() => setForgotOpen((open) => !open)}
+        >
+          Forgot your password?
+        </button>
+        {info.cloud_url_locked ? null : (
           <button type="button" className="link-button" data-testid="open-settings" onClick={onOpenSettings}>
             Server settings
           </button>
-        </div>
-      )}
+        )}
+      </div>
+      <ForgotPasswordHelp open={forgotOpen} />
       {second ? (
         <SecondStepDialog
           step={second}
@@ -287,6 +299,37 @@ function LoginForm({
         />
       ) : null}
     </>
+  );
+}
+
+/**
+ * What to do about a forgotten password. Always in the page (hidden while
+ * closed) so the button's aria-controls names an element that exists. There
+ * is deliberately no "text me a reset link": NIST SP 800-63B-4 counts a text
+ * message as a restricted authenticator, so it alone must not hand over an
+ * account; a reset goes through an admin of the company instead.
+ */
+function ForgotPasswordHelp({ open }: { open: boolean }) {
+  return (
+    <section
+      id="forgot-password-help"
+      className="auth-help"
+      data-testid="forgot-password-help"
+      aria-labelledby="forgot-password-title"
+      hidden={!open}
+    >
+      <h2 id="forgot-password-title" className="auth-help-title">
+        Forgot your password?
+      </h2>
+      <p>
+        Ask an admin of your company to reset it: in SecureClose they open Users, choose Edit on your row and
+        click Reset password.
+      </p>
+      <p>
+        SecureClose offers no self-service reset by text message: NIST SP 800-63B-4 classes text messages as a
+        restricted authenticator.
+      </p>
+    </section>
   );
 }
 

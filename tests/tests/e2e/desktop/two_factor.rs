@@ -240,6 +240,12 @@ async fn single_user(client: Client, cloud: Arc<TestCloud>) {
     wait_for(&client, "login-email").await;
     screenshot(&client, "2fa-1-01-login").await;
     assert_accessible(&client, "login").await;
+    // Forgotten password: the explanation opens in place, in the real webview.
+    click(&client, "forgot-password").await;
+    wait_for_text(&client, "forgot-password-help", "Reset password").await;
+    screenshot(&client, "2fa-1-01b-login-forgot-password").await;
+    assert_accessible(&client, "login-forgot-password").await;
+    click(&client, "forgot-password").await;
 
     // Steps 1-2: the admin logs in and opens the Users tab.
     sign_in(&client, &seed.admin_email, &seed.admin_password).await;
