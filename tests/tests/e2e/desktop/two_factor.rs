@@ -628,7 +628,15 @@ async fn typed_right_after_sign_out(client: Client, cloud: Arc<TestCloud>) {
             super::offline::wait_for_state(&client, "idle", WAIT).await;
         }
         click(&client, "sign-out").await;
-        let field = wait_for(&client, "login-email").await;
+        // Looked for every few milliseconds, not wait_for's quarter second,
+        // so typing starts the moment the field is there.
+        let field = client
+            .wait()
+            .at_most(WAIT)
+            .every(Duration::from_millis(5))
+            .for_element(Locator::Css(&testid("login-email")))
+            .await
+            .unwrap_or_else(|e| panic!("round {round}: no sign-in form after sign-out: {e}"));
         for key in TOM.chars() {
             // A person's keys go wherever the focus is.
             let focused = client.active_element().await.unwrap();
