@@ -3,13 +3,14 @@
 
 use std::sync::Arc;
 
+use secureclose_core::error::desktop_codes;
 use secureclose_core::views::{
     AppInfo, LoginOutcome, SessionView, SyncStatus, UpdateInfo, UpdateProgress, UsersPage,
 };
 use secureclose_core::AppCore;
 use secureclose_protocol::{ApiError, Challenge, Company, CompanyUpdate, User, UserUpdate};
 use tauri::ipc::Channel;
-use tauri::{AppHandle, State};
+use tauri::{AppHandle, Manager, State};
 
 use crate::updater::{self, PendingUpdate};
 
@@ -30,9 +31,21 @@ fn with_app_version(app: &AppHandle, info: AppInfo) -> AppInfo {
     }
 }
 
+/// Why the core did not open (managed instead of the core): the first
+/// command the UI sends answers with it, so the window says what is wrong.
+pub struct StartupProblem(pub ApiError);
+
 #[tauri::command]
-pub fn app_info(app: AppHandle, core: Core<'_>) -> AppInfo {
-    with_app_version(&app, core.app_info())
+pub fn app_info(app: AppHandle) -> Result<AppInfo, ApiError> {
+    match app.try_state::<Arc<AppCore>>() {
+        Some(core) => Ok(with_app_version(&app, core.app_info())),
+        None => Err(app
+            .try_state::<StartupProblem>()
+            .map(|problem| problem.0.clone())
+            .unwrap_or_else(|| {
+                ApiError::new(desktop_codes::STARTUP_FAILED, "SecureClose did not start.")
+            })),
+    }
 }
 
 #[tauri::command]
@@ -98,6 +111,12 @@ pub async fn resend_code(core: Core<'_>) -> Result<Challenge, ApiError> {
 #[tauri::command]
 pub async fn enroll_phone(core: Core<'_>, mobile_phone: String) -> Result<Challenge, ApiError> {
     core.enroll_phone(&mobile_phone).await.map_err(api)
+}
+
+/// After `needs_company_choice`: the company the person picked.
+#[tauri::command]
+pub async fn choose_company(core: Core<'_>, company_id: String) -> Result<LoginOutcome, ApiError> {
+    core.choose_company(&company_id).await.map_err(api)
 }
 
 #[tauri::command]

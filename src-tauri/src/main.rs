@@ -11,7 +11,9 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use secureclose_core::app::DEFAULT_CLOUD_URL;
+use secureclose_core::error::desktop_codes;
 use secureclose_core::{AppCore, CoreConfig, OsKeyStore, PolicySource};
+use secureclose_protocol::ApiError;
 use tauri::{Emitter, Manager};
 use tracing_subscriber::EnvFilter;
 
@@ -46,13 +48,25 @@ fn main() {
                 "starting SecureClose"
             );
             let key_store = Arc::new(OsKeyStore::new()?);
-            let core = tauri::async_runtime::block_on(AppCore::open(CoreConfig {
+            let opened = tauri::async_runtime::block_on(AppCore::open(CoreConfig {
                 data_dir,
                 cloud_url,
                 key_store,
                 policy: PolicySource::machine(),
                 sync_interval: CoreConfig::DEFAULT_SYNC_INTERVAL,
-            }))?;
+            }));
+            let core = match opened {
+                Ok(core) => core,
+                // A machine policy that cannot be used: no sign-in (its lock
+                // may be what keeps this computer on the right cloud), but a
+                // window that tells the person why instead of no window.
+                Err(err) if err.code() == desktop_codes::CLOUD_POLICY_INVALID => {
+                    tracing::error!(error = %err, "the machine policy cannot be used");
+                    app.manage(commands::StartupProblem(ApiError::from(&err)));
+                    return Ok(());
+                }
+                Err(err) => return Err(err.into()),
+            };
             // The status bar follows the sync through this event.
             let mut status = core.subscribe_sync();
             let handle = app.handle().clone();
@@ -79,6 +93,7 @@ fn main() {
             commands::verify_code,
             commands::resend_code,
             commands::enroll_phone,
+            commands::choose_company,
             commands::cancel_login,
             commands::update_user,
             commands::update_company,

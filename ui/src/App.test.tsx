@@ -90,6 +90,43 @@ describe("login", () => {
   });
 });
 
+describe("forgot password", () => {
+  it("explains that an admin resets the password, and that there is no reset by text message", async () => {
+    renderApp(spyApi());
+    const user = userEvent.setup();
+    const toggle = await screen.findByRole("button", { name: "Forgot your password?" });
+    expect(toggle, "closed at first, and says so to screen readers").toHaveAttribute("aria-expanded", "false");
+    expect(screen.queryByRole("region", { name: "Forgot your password?" }), "the explanation waits for the click").toBeNull();
+    const controlled = toggle.getAttribute("aria-controls");
+    expect(controlled && document.getElementById(controlled), "aria-controls names an element in the page").toBeTruthy();
+
+    await user.click(toggle);
+
+    expect(toggle).toHaveAttribute("aria-expanded", "true");
+    const help = screen.getByRole("region", { name: "Forgot your password?" });
+    expect(help.id, "the button controls this region").toBe(controlled);
+    expect(help, "who can reset it and where").toHaveTextContent("admin of your company");
+    expect(help).toHaveTextContent("open Users, choose Edit on your row and click Reset password");
+    expect(help, "no self-service reset by text message, and why").toHaveTextContent(
+      "no self-service reset by text message: NIST SP 800-63B-4 classes text messages as a restricted authenticator",
+    );
+
+    await user.click(toggle);
+    expect(toggle).toHaveAttribute("aria-expanded", "false");
+    expect(screen.queryByRole("region", { name: "Forgot your password?" })).toBeNull();
+  });
+
+  it("is offered when the server address is locked too", async () => {
+    renderApp(
+      spyApi({
+        appInfo: { cloud_url: "https://cloud.dealer.example", default_cloud_url: "https://cloud.dealer.example", cloud_url_locked: true },
+      }),
+    );
+    await userEvent.setup().click(await screen.findByRole("button", { name: "Forgot your password?" }));
+    expect(screen.getByRole("region", { name: "Forgot your password?" })).toHaveTextContent("Reset password");
+  });
+});
+
 describe("session", () => {
   it("opens the portal directly when the core already has a session", async () => {
     const api = spyApi({ signedIn: true });
@@ -108,6 +145,33 @@ describe("session", () => {
     expect(api.logout).toHaveBeenCalledTimes(1);
     expect(await screen.findByTestId("login-email"), "after sign-out the login form must be shown").toHaveValue("");
     expect(screen.queryByTestId("signed-in-user")).toBeNull();
+  });
+
+  it("keeps every character typed into the sign-in form right after sign-out", async () => {
+    const api = spyApi({ signedIn: true });
+    // As the real core does: signing out stops the sync, which reports
+    // "stopped", and the session is gone before logout returns.
+    const logout = api.logout.getMockImplementation()!;
+    api.logout.mockImplementation(async () => {
+      await logout();
+      api.emitSyncStatus({ state: "stopped", online: false, last_synced_at: null });
+    });
+    renderApp(api);
+    const user = userEvent.setup();
+    await user.click(await screen.findByTestId("sign-out"));
+
+    // The person types the moment the field is there, into whatever has focus.
+    await screen.findByTestId("login-email");
+    await user.keyboard("tom.becker@desertsun.example");
+
+    const email = screen.getByTestId("login-email");
+    expect(email, "the email field must have the focus when the sign-in form appears").toHaveFocus();
+    expect(email, "nothing typed may be dropped").toHaveValue("tom.becker@desertsun.example");
+    // Whatever settles after the form appeared must not reset or replace it.
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    expect(screen.getByTestId("login-email"), "a late reset or remount would empty the field").toHaveValue(
+      "tom.becker@desertsun.example",
+    );
   });
 
   it("stays in the portal and says so when sign-out fails", async () => {
@@ -139,6 +203,24 @@ describe("session", () => {
     expect(await screen.findByRole("alert")).toHaveTextContent("Keychain unavailable");
     await userEvent.setup().click(screen.getByRole("button", { name: "Try again" }));
     expect(await screen.findByTestId("login-email"), "retry must run the start-up again").toBeInTheDocument();
+  });
+
+  it("an unusable machine policy blocks sign-in and says who can fix it", async () => {
+    const api = spyApi();
+    const reason =
+      "The SecureClose settings your organisation installed on this computer cannot be used " +
+      "(/etc/secureclose/policy.json: expected value at line 1 column 1). Contact your IT administrator.";
+    api.appInfo.mockRejectedValue(new ApiCallError("cloud_policy_invalid", reason));
+    renderApp(api);
+
+    expect(await screen.findByRole("heading", { level: 1 })).toHaveTextContent("SecureClose is blocked on this computer");
+    expect(screen.getByRole("alert")).toHaveTextContent("Contact your IT administrator");
+    expect(screen.queryByTestId("login-email"), "no sign-in past a policy IT installed").toBeNull();
+    expect(
+      screen.queryByRole("button", { name: "Try again" }),
+      "retrying cannot help: the policy is read at start",
+    ).toBeNull();
+    expect(api.session, "nothing else is asked of a core that did not open").not.toHaveBeenCalled();
   });
 });
 
@@ -222,7 +304,7 @@ describe("server settings", () => {
   });
 });
 
-describe("cloud address warnings (issue 10, finding 1)", () => {
+describe("cloud address warnings (a relay must never look like the real cloud)", () => {
   it("warns on the sign-in screen when the address is not the usual one", async () => {
     renderApp(spyApi({ appInfo: { cloud_url: "https://relay.example", default_cloud_url: "https://cloud.secureclose.net" } }));
 

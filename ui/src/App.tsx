@@ -15,7 +15,7 @@ import { UpdateBanner } from "./components/UpdateBanner";
  */
 export type AppState =
   | { kind: "starting" }
-  | { kind: "startup_error"; message: string }
+  | { kind: "startup_error"; code: string; message: string }
   | { kind: "cache_unreadable"; info: AppInfo }
   | { kind: "signed_out"; info: AppInfo; notice?: string }
   | { kind: "signed_in"; info: AppInfo; session: SessionView };
@@ -46,7 +46,8 @@ function Screens() {
       const session = await api.session();
       setState(session ? { kind: "signed_in", info, session } : { kind: "signed_out", info });
     } catch (reason) {
-      setState({ kind: "startup_error", message: toApiError(reason).message });
+      const error = toApiError(reason);
+      setState({ kind: "startup_error", code: error.code, message: error.message });
     }
   }, [api]);
 
@@ -63,7 +64,7 @@ function Screens() {
     case "starting":
       return <StartingScreen />;
     case "startup_error":
-      return <StartupErrorScreen message={state.message} onRetry={() => void start()} />;
+      return <StartupErrorScreen code={state.code} message={state.message} onRetry={() => void start()} />;
     case "cache_unreadable":
       return (
         <CacheUnreadableScreen

@@ -71,6 +71,9 @@ describe("axe scan", () => {
     await user.click(screen.getByTestId("login-submit"));
     await screen.findByTestId("login-error");
     await expectAccessible("login with error");
+    await user.click(screen.getByRole("button", { name: "Forgot your password?" }));
+    await screen.findByRole("region", { name: "Forgot your password?" });
+    await expectAccessible("login with the forgotten-password help open");
     await user.click(screen.getByTestId("open-settings"));
     await screen.findByTestId("settings-cloud-url");
     await expectAccessible("server settings");

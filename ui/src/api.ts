@@ -28,6 +28,11 @@ export interface Api {
   resendCode(): Promise<Challenge>;
   /** Enrolment: the phone to send the first code to (saved once verified). */
   enrollPhone(mobilePhone: string): Promise<Challenge>;
+  /**
+   * After `needs_company_choice`: signs in to the account at that company
+   * (one of those offered) with the password the core holds meanwhile.
+   */
+  chooseCompany(companyId: string): Promise<LoginOutcome>;
   /** Abandons the pending login; the core forgets the challenge. */
   cancelLogin(): Promise<void>;
   logout(): Promise<void>;

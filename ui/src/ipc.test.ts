@@ -30,6 +30,7 @@ describe("ipc wrappers", () => {
     await tauriApi.verifyCode("123456");
     await tauriApi.resendCode();
     await tauriApi.enrollPhone("+14805551234");
+    await tauriApi.chooseCompany("c2");
     await tauriApi.cancelLogin();
     await tauriApi.updateUser("u1", { mobile_phone: null, two_factor_enabled: false });
     await tauriApi.updateCompany({ two_factor_required: true });
@@ -50,6 +51,7 @@ describe("ipc wrappers", () => {
       ["verify_code", { code: "123456" }],
       ["resend_code", undefined],
       ["enroll_phone", { mobilePhone: "+14805551234" }],
+      ["choose_company", { companyId: "c2" }],
       ["cancel_login", undefined],
       // null must reach Rust as null: it means "remove the phone".
       ["update_user", { userId: "u1", update: { mobile_phone: null, two_factor_enabled: false } }],

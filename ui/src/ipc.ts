@@ -34,6 +34,7 @@ export const tauriApi: Api = {
   verifyCode: (code) => call<LoginOutcome>("verify_code", { code }),
   resendCode: () => call<Challenge>("resend_code"),
   enrollPhone: (mobilePhone) => call<Challenge>("enroll_phone", { mobilePhone }),
+  chooseCompany: (companyId) => call<LoginOutcome>("choose_company", { companyId }),
   cancelLogin: async () => {
     await call<null>("cancel_login");
   },

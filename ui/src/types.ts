@@ -5,6 +5,7 @@ export type { ApiError } from "./bindings/ApiError";
 export type { AppInfo } from "./bindings/AppInfo";
 export type { Challenge } from "./bindings/Challenge";
 export type { Company } from "./bindings/Company";
+export type { CompanyChoice } from "./bindings/CompanyChoice";
 export type { CompanyUpdate } from "./bindings/CompanyUpdate";
 export type { UpdateInfo } from "./bindings/UpdateInfo";
 export type { UpdateProgress } from "./bindings/UpdateProgress";

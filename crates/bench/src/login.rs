@@ -141,6 +141,7 @@ async fn login_once(
         .json(&LoginRequest {
             email: email.to_owned(),
             password: password.to_owned(),
+            company_id: None,
         })
         .send()
         .await?;
@@ -236,6 +237,7 @@ async fn hammer(
                         .json(&LoginRequest {
                             email: email.clone(),
                             password: password.clone(),
+                            company_id: None,
                         })
                         .send()
                         .await;

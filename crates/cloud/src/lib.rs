@@ -47,10 +47,15 @@ pub async fn outbox(
 }
 
 /// The operator's unlock of a locked-out account (`secureclose-cloud user
-/// unlock`); see [`service::users::unlock_by_operator`].
-pub async fn unlock_user(database_url: &str, email: &str) -> Result<User, CloudError> {
+/// unlock`); see [`service::users::unlock_by_operator`]. `company` (its id
+/// or exact name) picks the account when several companies use the email.
+pub async fn unlock_user(
+    database_url: &str,
+    email: &str,
+    company: Option<&str>,
+) -> Result<User, CloudError> {
     let db = db::connect(database_url, 1).await?;
-    let result = service::users::unlock_by_operator(&db, email).await;
+    let result = service::users::unlock_by_operator(&db, email, company).await;
     db.pool.close().await;
     result
 }

@@ -137,6 +137,10 @@ enum UserCommand {
         /// The account's sign-in email.
         #[arg(long)]
         email: String,
+        /// The account's company (id or exact name): required when several
+        /// companies have an account with this email.
+        #[arg(long)]
+        company: Option<String>,
     },
 }
 
@@ -298,8 +302,12 @@ async fn run(command: Command) -> Result<(), CloudError> {
             }
             print_out(&text)?;
         }
-        Command::User(UserCommand::Unlock { database, email }) => {
-            let user = unlock_user(&database.url(), &email).await?;
+        Command::User(UserCommand::Unlock {
+            database,
+            email,
+            company,
+        }) => {
+            let user = unlock_user(&database.url(), &email, company.as_deref()).await?;
             let mut text = format!(
                 "unlocked {}: failed sign-ins cleared, sessions ended\n",
                 user.email

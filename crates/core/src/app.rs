@@ -110,6 +110,12 @@ impl AppCore {
         sign_in::enroll_phone(&self.inner, mobile_phone).await
     }
 
+    /// After `NeedsCompanyChoice`: signs in to the account at `company_id`
+    /// (one of the companies offered) with the password held meanwhile.
+    pub async fn choose_company(&self, company_id: &str) -> Result<LoginOutcome, CoreError> {
+        sign_in::choose_company(&self.inner, company_id).await
+    }
+
     pub async fn cancel_login(&self) -> Result<(), CoreError> {
         sign_in::cancel_login(&self.inner).await
     }

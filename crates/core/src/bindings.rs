@@ -33,6 +33,7 @@ fn generated() -> BTreeMap<String, String> {
     render::<views::UpdateProgress>(&mut out);
     render::<protocol::ApiError>(&mut out);
     render::<protocol::Challenge>(&mut out);
+    render::<protocol::CompanyChoice>(&mut out);
     render::<protocol::CompanyUpdate>(&mut out);
     render::<protocol::UserUpdate>(&mut out);
     render::<protocol::Company>(&mut out);

@@ -96,10 +96,18 @@ impl CloudClient {
             .await
     }
 
-    pub async fn login(&self, email: &str, password: &str) -> Result<LoginResponse, CoreError> {
+    /// `company_id`: the company picked after a `company_choice_required`
+    /// answer (an email is unique per company only); `None` at first.
+    pub async fn login(
+        &self,
+        email: &str,
+        password: &str,
+        company_id: Option<&str>,
+    ) -> Result<LoginResponse, CoreError> {
         let body = LoginRequest {
             email: email.to_owned(),
             password: password.to_owned(),
+            company_id: company_id.map(str::to_owned),
         };
         let request = self
             .request(Method::POST, "/api/v1/login", None)
@@ -243,17 +251,20 @@ impl CloudClient {
     }
 
     /// Turns an offline sign-in back into a cloud session with the password
-    /// and this device's token (both sent once, never logged).
+    /// and this device's token (both sent once, never logged). The session's
+    /// company names the account: an email is unique per company only.
     pub async fn resume(
         &self,
         email: &str,
         password: &Sensitive<String>,
         device_token: &Sensitive<String>,
+        company_id: &str,
     ) -> Result<LoginResponse, CoreError> {
         let body = ResumeRequest {
             email: email.to_owned(),
             password: password.expose().clone(),
             device_token: device_token.expose().clone(),
+            company_id: Some(company_id.to_owned()),
         };
         let request = self
             .request(Method::POST, "/api/v1/login/resume", None)
@@ -563,7 +574,7 @@ pub(crate) mod tests {
 
             let client = CloudClient::new(&relay_url).unwrap();
             let err = client
-                .login("alice@desertmotors.example", "hunter2-secret")
+                .login("alice@desertmotors.example", "hunter2-secret", None)
                 .await
                 .unwrap_err();
             // Give a follow-up request time to arrive, had one been sent.

@@ -21,6 +21,8 @@ pub mod desktop_codes {
     pub const CLOUD_URL_LOCKED: &str = "cloud_url_locked";
     /// The machine-wide policy exists but cannot be used.
     pub const CLOUD_POLICY_INVALID: &str = "cloud_policy_invalid";
+    /// The core did not open and no reason was recorded.
+    pub const STARTUP_FAILED: &str = "startup_failed";
     pub const NOT_SIGNED_IN: &str = "not_signed_in";
     /// A code, resend or phone was sent with no sign-in waiting for it
     /// (cancelled, closed by the cloud, or never started).

@@ -2,7 +2,7 @@
 //! `ui/src/bindings/` are generated from these (feature `ts`); a test fails
 //! when the committed files are stale.
 
-use secureclose_protocol::{Challenge, Company, User};
+use secureclose_protocol::{Challenge, Company, CompanyChoice, User};
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -58,6 +58,12 @@ pub enum LoginOutcome {
     /// 2FA is required and no phone is verified: show the enrolment dialog.
     NeedsPhoneEnrollment {
         challenge: Challenge,
+    },
+    /// The password matched accounts of this email at several companies (an
+    /// email is unique per company only): the person picks one, core signs
+    /// in to it (`choose_company`) with the password it holds meanwhile.
+    NeedsCompanyChoice {
+        companies: Vec<CompanyChoice>,
     },
 }
 

@@ -238,6 +238,11 @@ pub const OFFLINE_MAX_HOURS: std::ops::RangeInclusive<u32> = 1..=168;
 pub struct LoginRequest {
     pub email: String,
     pub password: String,
+    /// An email is unique per company, not across companies: after a
+    /// `company_choice_required` answer the client names the company here,
+    /// and only that company's account is considered. Absent otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub company_id: Option<String>,
 }
 
 impl std::fmt::Debug for LoginRequest {
@@ -246,8 +251,18 @@ impl std::fmt::Debug for LoginRequest {
         f.debug_struct("LoginRequest")
             .field("email", &self.email)
             .field("password", &"<redacted>")
+            .field("company_id", &self.company_id)
             .finish()
     }
+}
+
+/// One company a person may sign in to, in a `company_choice_required` answer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct CompanyChoice {
+    pub id: String,
+    pub name: String,
 }
 
 /// An opaque bearer token for the cloud API, with its expiry.
@@ -298,6 +313,11 @@ pub enum LoginResponse {
     /// Password accepted; 2FA is required but the user has no verified phone.
     /// Enrol with `POST /api/v1/login/enroll-phone`, then verify the code.
     PhoneEnrollmentRequired { challenge: Challenge },
+    /// The password matched the accounts of this email at several companies
+    /// (an email is unique per company only). Nothing is signed in: repeat
+    /// the login with one of these as `company_id`. Never answered to a wrong
+    /// password, so it reveals the companies only to someone who knows it.
+    CompanyChoiceRequired { companies: Vec<CompanyChoice> },
 }
 
 /// One login attempt waiting for its second factor. The id is a bearer
@@ -632,6 +652,7 @@ mod tests {
             LoginRequest {
                 email: "dana@desertsun.example".into(),
                 password: "correct horse battery staple".into(),
+                company_id: Some("company-7".into()),
             }
         );
         assert!(

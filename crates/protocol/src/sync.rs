@@ -123,6 +123,10 @@ pub struct ResumeRequest {
     pub email: String,
     pub password: String,
     pub device_token: String,
+    /// The company of the session being resumed: an email is unique per
+    /// company only, so this names the account. Absent from older clients.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub company_id: Option<String>,
 }
 
 impl std::fmt::Debug for ResumeRequest {
@@ -131,6 +135,7 @@ impl std::fmt::Debug for ResumeRequest {
             .field("email", &self.email)
             .field("password", &"<redacted>")
             .field("device_token", &"<redacted>")
+            .field("company_id", &self.company_id)
             .finish()
     }
 }
@@ -195,6 +200,7 @@ mod tests {
                 email: "a@b.c".into(),
                 password: "hunter22".into(),
                 device_token: "dt-secret".into(),
+                company_id: None,
             }
         );
         assert!(

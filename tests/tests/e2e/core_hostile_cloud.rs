@@ -163,7 +163,10 @@ async fn a_hostile_server_cannot_queue_edits_or_set_passwords_for_the_real_cloud
         session,
         user: admin,
         company,
-    } = real.login(&admin_email, &admin_password).await.unwrap()
+    } = real
+        .login(&admin_email, &admin_password, None)
+        .await
+        .unwrap()
     else {
         panic!("the demo admin signs in with a password alone");
     };

@@ -46,7 +46,7 @@ async fn the_typed_client_speaks_the_real_cloud_api() {
     assert_eq!(client.health().await.unwrap().status, "ok");
 
     let err = client
-        .login(&cloud.seed.admin_email, "wrong password")
+        .login(&cloud.seed.admin_email, "wrong password", None)
         .await
         .unwrap_err();
     match &err {
@@ -67,7 +67,7 @@ async fn the_typed_client_speaks_the_real_cloud_api() {
     }
 
     let LoginResponse::SignedIn { session, user, .. } = client
-        .login(&cloud.seed.admin_email, &cloud.seed.admin_password)
+        .login(&cloud.seed.admin_email, &cloud.seed.admin_password, None)
         .await
         .unwrap()
     else {

@@ -38,7 +38,9 @@ fn challenge_of(outcome: LoginOutcome, expected_state: &str) -> Challenge {
     match outcome {
         LoginOutcome::NeedsSecondFactor { challenge }
         | LoginOutcome::NeedsPhoneEnrollment { challenge } => challenge,
-        LoginOutcome::SignedIn { .. } => unreachable!("checked above"),
+        LoginOutcome::SignedIn { .. } | LoginOutcome::NeedsCompanyChoice { .. } => {
+            unreachable!("checked above")
+        }
     }
 }
 

@@ -12,6 +12,7 @@ mod core_hostile_cloud;
 mod core_offline;
 mod core_rules;
 mod core_session;
+mod core_shared_email;
 mod core_sync;
 mod core_two_factor;
 mod desktop;

@@ -181,6 +181,9 @@ pub fn sqlite_url(path: &Path) -> String {
 }
 
 /// Every email of the demo company: the admin plus the other users.
+/// The demo company's one disabled user (see the cloud's db/seed.rs).
+pub const DEMO_DISABLED_USER: &str = "robert.okafor@desertsun.example";
+
 pub fn company_emails(seed: &DemoSeed) -> BTreeSet<String> {
     std::iter::once(seed.admin_email.clone())
         .chain(seed.users.iter().map(|(email, _)| email.clone()))

@@ -137,8 +137,9 @@ function CodeStep({ challenge, onChallenge, onSignedIn, onClosed, onCancel, seco
         onSignedIn(outcome.session);
         return;
       }
-      // Not expected from verify_code; follow whatever the core asks next.
-      onChallenge(outcome.challenge);
+      // Not expected from verify_code; follow whatever the core asks next
+      // (a company choice never follows a code: the core refuses it).
+      if (outcome.state !== "needs_company_choice") onChallenge(outcome.challenge);
       setBusy(null);
     } catch (reason) {
       setBusy(null);

@@ -3,7 +3,7 @@ import { useApi } from "../ApiContext";
 import { toApiError } from "../api";
 import { BrandMark } from "../components/common";
 import { assertNever } from "../format";
-import type { AppInfo, Challenge, SessionView } from "../types";
+import type { AppInfo, Challenge, CompanyChoice, LoginOutcome, SessionView } from "../types";
 import { CodeDialog, EnrollDialog } from "../dialogs/SecondFactor";
 
 interface Props {
@@ -96,8 +96,58 @@ function LoginForm({
   const [busy, setBusy] = useState(false);
   const [error, setError] = useState<string | null>(null);
   const [second, setSecond] = useState<SecondStep | null>(null);
+  // The password fitted accounts at several companies: the core holds it
+  // (never the UI) until the person picks one.
+  const [choice, setChoice] = useState<CompanyChoice[] | null>(null);
+  const [forgotOpen, setForgotOpen] = useState(false);
   const passwordRef = useRef<HTMLInputElement>(null);
   const emailRef = useRef<HTMLInputElement>(null);
+
+  /** Where a login (or a company choice) leads next. */
+  function follow(outcome: LoginOutcome) {
+    // Exhaustive on purpose: a new login state from Rust is a compile
+    // error here until the UI handles it.
+    switch (outcome.state) {
+      case "signed_in":
+        onSignedIn(outcome.session);
+        return;
+      case "needs_second_factor":
+        setChoice(null);
+        setSecond({ kind: "code", challenge: outcome.challenge });
+        break;
+      case "needs_phone_enrollment":
+        setChoice(null);
+        setSecond({ kind: "enroll", challenge: outcome.challenge });
+        break;
+      case "needs_company_choice":
+        setChoice(outcome.companies);
+        break;
+      default:
+        assertNever(outcome);
+    }
+    setBusy(false);
+  }
+
+  async function choose(companyId: string) {
+    if (busy) return;
+    setBusy(true);
+    setError(null);
+    try {
+      follow(await api.chooseCompany(companyId));
+    } catch (reason) {
+      // The core dropped the attempt: the password must be typed again.
+      setChoice(null);
+      setError(toApiError(reason).message);
+      setBusy(false);
+      passwordRef.current?.focus();
+    }
+  }
+
+  function cancelChoice() {
+    api.cancelLogin().catch(() => undefined);
+    setChoice(null);
+    setBusy(false);
+  }
 
   async function submit(event: FormEvent) {
     event.preventDefault();
@@ -113,22 +163,7 @@ function LoginForm({
       const outcome = await api.login(email.trim(), password);
       // The password has done its job either way: never keep it around.
       setPassword("");
-      // Exhaustive on purpose: a new login state from Rust is a compile
-      // error here until the UI handles it.
-      switch (outcome.state) {
-        case "signed_in":
-          onSignedIn(outcome.session);
-          return;
-        case "needs_second_factor":
-          setSecond({ kind: "code", challenge: outcome.challenge });
-          break;
-        case "needs_phone_enrollment":
-          setSecond({ kind: "enroll", challenge: outcome.challenge });
-          break;
-        default:
-          assertNever(outcome);
-      }
-      setBusy(false);
+      follow(outcome);
     } catch (reason) {
       // Keep the email, never keep a rejected password around.
       setPassword("");
@@ -136,6 +171,37 @@ function LoginForm({
       setBusy(false);
       passwordRef.current?.focus();
     }
+  }
+
+  if (choice) {
+    return (
+      <>
+        <h1 id="auth-title" className="auth-title">
+          Choose a dealership
+        </h1>
+        <p className="auth-subtitle" id="company-choice-help">
+          This email has accounts at several dealerships — choose one.
+        </p>
+        <div className="form" role="group" aria-labelledby="auth-title" aria-describedby="company-choice-help" aria-busy={busy}>
+          {choice.map((company, index) => (
+            <button
+              key={company.id}
+              type="button"
+              className="btn btn-secondary btn-block"
+              data-testid="company-choice"
+              autoFocus={index === 0}
+              disabled={busy}
+              onClick={() => void choose(company.id)}
+            >
+              {company.name}
+            </button>
+          ))}
+          <button type="button" className="link-button" data-testid="company-choice-cancel" disabled={busy} onClick={cancelChoice}>
+            Cancel
+          </button>
+        </div>
+      </>
+    );
   }
 
   return (
@@ -196,13 +262,24 @@ function LoginForm({
           )}
         </button>
       </form>
-      {info.cloud_url_locked ? null : (
-        <div className="auth-links">
+      <div className="auth-links">
+        <button
+          type="button"
+          className="link-button"
+          data-testid="forgot-password"
+          aria-expanded={forgotOpen}
+          aria-controls="forgot-password-help"
+          onClick={() => setForgotOpen((open) => !open)}
+        >
+          Forgot your password?
+        </button>
+        {info.cloud_url_locked ? null : (
           <button type="button" className="link-button" data-testid="open-settings" onClick={onOpenSettings}>
             Server settings
           </button>
-        </div>
-      )}
+        )}
+      </div>
+      <ForgotPasswordHelp open={forgotOpen} />
       {second ? (
         <SecondStepDialog
           step={second}
@@ -222,6 +299,37 @@ function LoginForm({
         />
       ) : null}
     </>
+  );
+}
+
+/**
+ * What to do about a forgotten password. Always in the page (hidden while
+ * closed) so the button's aria-controls names an element that exists. There
+ * is deliberately no "text me a reset link": NIST SP 800-63B-4 counts a text
+ * message as a restricted authenticator, so it alone must not hand over an
+ * account; a reset goes through an admin of the company instead.
+ */
+function ForgotPasswordHelp({ open }: { open: boolean }) {
+  return (
+    <section
+      id="forgot-password-help"
+      className="auth-help"
+      data-testid="forgot-password-help"
+      aria-labelledby="forgot-password-title"
+      hidden={!open}
+    >
+      <h2 id="forgot-password-title" className="auth-help-title">
+        Forgot your password?
+      </h2>
+      <p>
+        Ask an admin of your company to reset it: in SecureClose they open Users, choose Edit on your row and
+        click Reset password.
+      </p>
+      <p>
+        SecureClose offers no self-service reset by text message: NIST SP 800-63B-4 classes text messages as a
+        restricted authenticator.
+      </p>
+    </section>
   );
 }
 

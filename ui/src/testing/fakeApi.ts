@@ -4,7 +4,17 @@
 // admin edit rules, {code,message,attempts_left?,retry_at?} errors, the sync
 // status and its event), nothing more.
 import { ApiCallError, type Api } from "../api";
-import type { AppInfo, Challenge, Company, SessionView, SyncStatus, User, UserUpdate } from "../types";
+import type {
+  AppInfo,
+  Challenge,
+  Company,
+  CompanyChoice,
+  LoginOutcome,
+  SessionView,
+  SyncStatus,
+  User,
+  UserUpdate,
+} from "../types";
 
 export const demoCompany: Company = {
   id: "c0000000-0000-4000-8000-000000000001",
@@ -71,6 +81,11 @@ export interface FakeApiOptions {
   sync?: Partial<SyncStatus>;
   /** The session was opened with the password checked on this device. */
   offlineSignIn?: boolean;
+  /**
+   * Plays an email whose password fits accounts at these companies: a
+   * login asks for one (`needs_company_choice`), `chooseCompany` goes on.
+   */
+  sharedEmailCompanies?: CompanyChoice[];
 }
 
 /** The fake, plus what a test or the `?mock` mode uses to play the core's part. */
@@ -173,6 +188,25 @@ export function createFakeApi(options: FakeApiOptions = {}): FakeApi {
       expires_at: now + 15 * 60_000,
     };
   };
+  /** The user whose login waits for a company choice. */
+  let choosing: string | null = null;
+  const passwordAccepted = (u: User): LoginOutcome => {
+    if (u.status !== "active") throw new ApiCallError("account_disabled", "This account is disabled.");
+    // The cloud's effective rule (CONTRACTS-2FA): toggles gated by the DMS.
+    const needs = (u.two_factor_enabled || company.two_factor_required) && company.dms.supports_two_factor;
+    if (!needs) {
+      sessionUserId = u.id;
+      signedIn = true;
+      pending = null;
+      return { state: "signed_in", session: sessionView() };
+    }
+    if (u.mobile_phone && u.phone_verified_at !== null) {
+      pending = { userId: u.id, enrollPhone: null, challenge: newChallenge(u.mobile_phone, true) };
+      return { state: "needs_second_factor", challenge: pending.challenge };
+    }
+    pending = { userId: u.id, enrollPhone: null, challenge: newChallenge(null, false) };
+    return { state: "needs_phone_enrollment", challenge: pending.challenge };
+  };
   const requirePending = (): PendingLogin => {
     if (!pending) throw new ApiCallError("challenge_closed", "This sign-in attempt has ended. Sign in again.");
     return pending;
@@ -210,21 +244,18 @@ export function createFakeApi(options: FakeApiOptions = {}): FakeApi {
       if (!u || password !== DEMO_PASSWORD) {
         throw new ApiCallError("invalid_credentials", "The email or password is incorrect.");
       }
-      if (u.status !== "active") throw new ApiCallError("account_disabled", "This account is disabled.");
-      // The cloud's effective rule (CONTRACTS-2FA): toggles gated by the DMS.
-      const needs = (u.two_factor_enabled || company.two_factor_required) && company.dms.supports_two_factor;
-      if (!needs) {
-        sessionUserId = u.id;
-        signedIn = true;
-        pending = null;
-        return { state: "signed_in", session: sessionView() };
+      if (options.sharedEmailCompanies) {
+        choosing = u.id;
+        return { state: "needs_company_choice", companies: options.sharedEmailCompanies };
       }
-      if (u.mobile_phone && u.phone_verified_at !== null) {
-        pending = { userId: u.id, enrollPhone: null, challenge: newChallenge(u.mobile_phone, true) };
-        return { state: "needs_second_factor", challenge: pending.challenge };
-      }
-      pending = { userId: u.id, enrollPhone: null, challenge: newChallenge(null, false) };
-      return { state: "needs_phone_enrollment", challenge: pending.challenge };
+      return passwordAccepted(u);
+    },
+    chooseCompany: async (companyId) => {
+      const chosen = options.sharedEmailCompanies?.some((c) => c.id === companyId) ?? false;
+      const u = users.find((x) => x.id === choosing);
+      choosing = null;
+      if (!u || !chosen) throw new ApiCallError("no_pending_login", "There is no sign-in in progress.");
+      return passwordAccepted(u);
     },
     verifyCode: async (code) => {
       const p = requirePending();
@@ -277,6 +308,7 @@ export function createFakeApi(options: FakeApiOptions = {}): FakeApi {
     },
     cancelLogin: async () => {
       pending = null;
+      choosing = null;
     },
     logout: async () => {
       signedIn = false;
@@ -299,7 +331,7 @@ export function createFakeApi(options: FakeApiOptions = {}): FakeApi {
       if (update.email !== undefined) {
         const email = update.email.trim().toLowerCase();
         if (users.some((x) => x.id !== userId && x.email === email)) {
-          throw new ApiCallError("conflict", "Another user already has this email.");
+          throw new ApiCallError("conflict", "Another user in this company has this email address.");
         }
         next.email = email;
       }

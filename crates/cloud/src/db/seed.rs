@@ -267,13 +267,14 @@ async fn seed_company(
             "UPDATE users SET password_hash = $1, status = $2, version = version + 1, \
              updated_at = $3, password_failures = 0, code_failures = 0, \
              consecutive_failures = 0, last_failure_at = NULL, change_seq = $4, \
-             deleted_at = NULL WHERE lower(email) = $5",
+             deleted_at = NULL WHERE lower(email) = $5 AND company_id = $6",
         )
         .bind(&hash)
         .bind(spec_user.status.as_str())
         .bind(now)
         .bind(seq)
         .bind(spec_user.email.to_lowercase())
+        .bind(&company_id)
         .execute(&mut *tx)
         .await?;
         if updated.rows_affected() == 0 {

@@ -45,24 +45,36 @@ pub struct Credentials {
     pub setup_code_expires_at: Option<i64>,
 }
 
-pub async fn credentials_by_email(db: &Db, email: &str) -> Result<Option<Credentials>, CloudError> {
-    let sql =
-        format!("SELECT {USER_COLUMNS}, u.password_hash, u.security_stamp, u.setup_code_hash, \
-                 u.setup_code_expires_at FROM users u WHERE lower(u.email) = $1 AND u.deleted_at IS NULL");
-    let row = sqlx::query(&sql)
+/// Every live account signing in with this (normalised) email, in a stable
+/// order: an address is unique per company, so several companies may each
+/// have one. With `company_id`, only that company's account (if any).
+pub async fn credentials_by_email(
+    db: &Db,
+    email: &str,
+    company_id: Option<&str>,
+) -> Result<Vec<Credentials>, CloudError> {
+    let sql = format!(
+        "SELECT {USER_COLUMNS}, u.password_hash, u.security_stamp, u.setup_code_hash, \
+         u.setup_code_expires_at FROM users u \
+         WHERE lower(u.email) = $1 AND u.deleted_at IS NULL \
+         AND ($2 IS NULL OR u.company_id = $2) ORDER BY u.company_id, u.id"
+    );
+    let rows = sqlx::query(&sql)
         .bind(email.to_lowercase())
-        .fetch_optional(&db.pool)
+        .bind(company_id)
+        .fetch_all(&db.pool)
         .await?;
-    row.map(|row| {
-        Ok(Credentials {
-            user: user_from_row(&row)?,
-            password_hash: row.try_get("password_hash")?,
-            security_stamp: row.try_get("security_stamp")?,
-            setup_code_hash: row.try_get("setup_code_hash")?,
-            setup_code_expires_at: row.try_get("setup_code_expires_at")?,
+    rows.iter()
+        .map(|row| {
+            Ok(Credentials {
+                user: user_from_row(row)?,
+                password_hash: row.try_get("password_hash")?,
+                security_stamp: row.try_get("security_stamp")?,
+                setup_code_hash: row.try_get("setup_code_hash")?,
+                setup_code_expires_at: row.try_get("setup_code_expires_at")?,
+            })
         })
-    })
-    .transpose()
+        .collect()
 }
 
 /// A user who is not deleted (deleted users exist only as tombstones).
@@ -199,20 +211,29 @@ pub async fn other_active_admins(
     .await?)
 }
 
-/// Whether a user other than `except_id` has this (normalised) email.
+/// Whether a user of `company_id` other than `except_id` has this
+/// (normalised) email. Only that company is looked at: emails are unique per
+/// company, and an answer about other companies would tell an admin which
+/// addresses exist elsewhere. Tombstones count, as the unique index does.
 pub async fn email_taken(
     conn: &mut AnyConnection,
+    company_id: &str,
     email: &str,
     except_id: &str,
 ) -> Result<bool, CloudError> {
-    let taken: Option<String> =
-        sqlx::query_scalar("SELECT id FROM users WHERE lower(email) = $1 AND id <> $2")
-            .bind(email)
-            .bind(except_id)
-            .fetch_optional(&mut *conn)
-            .await?;
+    let taken: Option<String> = sqlx::query_scalar(
+        "SELECT id FROM users WHERE company_id = $1 AND lower(email) = $2 AND id <> $3",
+    )
+    .bind(company_id)
+    .bind(email)
+    .bind(except_id)
+    .fetch_optional(&mut *conn)
+    .await?;
     Ok(taken.is_some())
 }
+
+/// The 409 answer to a duplicate email: it names the company's scope only.
+pub const EMAIL_TAKEN: &str = "another user in this company has this email address";
 
 /// The editable fields of a user as an edit leaves them.
 pub struct UserFields<'a> {
@@ -226,8 +247,8 @@ pub struct UserFields<'a> {
 }
 
 /// Writes an edit of a user of `company_id`, stamped with change `seq`.
-/// `Ok(false)`: no such user in that company. A duplicate email is
-/// [`CloudError::Conflict`] (the unique index decides under races).
+/// `Ok(false)`: no such user in that company. A duplicate email within the
+/// company is [`CloudError::Conflict`] (the unique index decides under races).
 pub async fn write_fields(
     conn: &mut AnyConnection,
     user_id: &str,
@@ -257,7 +278,7 @@ pub async fn write_fields(
     .await
     .map_err(|e| match &e {
         sqlx::Error::Database(db_error) if db_error.is_unique_violation() => {
-            CloudError::Conflict("another user already has this email address".into())
+            CloudError::Conflict(EMAIL_TAKEN.into())
         }
         _ => CloudError::Database(e),
     })?;
@@ -347,7 +368,7 @@ pub async fn insert(
     .await
     .map_err(|e| match &e {
         sqlx::Error::Database(db_error) if db_error.is_unique_violation() => {
-            CloudError::Conflict("another user already has this email address".into())
+            CloudError::Conflict(EMAIL_TAKEN.into())
         }
         _ => CloudError::Database(e),
     })?;

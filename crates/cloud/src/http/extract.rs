@@ -134,10 +134,10 @@ mod tests {
         use crate::clock::now_ms;
         let mut tokens = Vec::new();
         for email in ["admin@desertsun.example", "marcus.reyes@desertsun.example"] {
-            let user = db::users::credentials_by_email(&db, email)
+            let user = db::users::credentials_by_email(&db, email, None)
                 .await
                 .unwrap()
-                .unwrap()
+                .remove(0)
                 .user;
             let token = new_session_token();
             db::sessions::insert_session(

@@ -20,6 +20,7 @@ use utoipa::{Modify, OpenApi};
         protocol::Health,
         protocol::LoginRequest,
         protocol::LoginResponse,
+        protocol::CompanyChoice,
         protocol::SessionGrant,
         protocol::MeResponse,
         protocol::UsersResponse,

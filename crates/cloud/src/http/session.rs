@@ -22,13 +22,16 @@ use crate::state::AppState;
 /// (`phone_enrollment_required`). Nobody, admins included, skips it.
 /// A phone on file that is not yet verified (an admin entered or changed it)
 /// gets the code too and becomes verified by it: the article's first procedure.
+/// An email is unique per company only: when the password matches the
+/// accounts of several companies, the answer is `company_choice_required`
+/// and the client repeats the login with one `company_id`.
 #[utoipa::path(
     post,
     path = "/api/v1/login",
     tag = "session",
     request_body = LoginRequest,
     responses(
-        (status = 200, description = "Password accepted: signed_in, second_factor_required (code sent) or phone_enrollment_required", body = LoginResponse),
+        (status = 200, description = "Password accepted: signed_in, second_factor_required (code sent), phone_enrollment_required, or company_choice_required (the password matched accounts at several companies)", body = LoginResponse),
         (status = 400, description = "validation: malformed request", body = ApiError),
         (status = 401, description = "invalid_credentials", body = ApiError),
         (status = 403, description = "account_disabled (only after a correct password)", body = ApiError),

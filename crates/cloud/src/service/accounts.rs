@@ -111,10 +111,8 @@ async fn insert_user(
     now: i64,
 ) -> Result<SetupCodeGrant, CloudError> {
     let seq = next_change_seq(tx, company_id).await?;
-    if db::users::email_taken(tx, &user.email, "").await? {
-        return Err(CloudError::Conflict(
-            "another user already has this email address".into(),
-        ));
+    if db::users::email_taken(tx, company_id, &user.email, "").await? {
+        return Err(CloudError::Conflict(db::users::EMAIL_TAKEN.into()));
     }
     let id = uuid::Uuid::new_v4().to_string();
     let code = new_code(now);

@@ -7,8 +7,8 @@ use secureclose_protocol::rules::{normalize_email, Refusal};
 use secureclose_protocol::sync::ResumeRequest;
 use secureclose_protocol::{
     codes, ActivateRequest, Challenge, ChangePasswordRequest, ChangePasswordResponse, Company,
-    EnrollPhoneRequest, LoginRequest, LoginResponse, ResendCodeRequest, SessionGrant, User,
-    UserStatus, VerifyCodeRequest,
+    CompanyChoice, EnrollPhoneRequest, LoginRequest, LoginResponse, ResendCodeRequest,
+    SessionGrant, User, UserStatus, VerifyCodeRequest,
 };
 use subtle::ConstantTimeEq as _;
 
@@ -45,6 +45,14 @@ struct PasswordOk {
     security_stamp: i64,
 }
 
+/// What a correct password leads to. An email is unique per company only, so
+/// the password may match the accounts of several companies.
+enum PasswordCheck {
+    One(PasswordOk),
+    /// Every account the password matched (two or more).
+    Several(Vec<PasswordOk>),
+}
+
 /// A failure reached the hard limit: the account is locked, and a lock ends
 /// the user's sessions (DESIGN.md, "What ends a session").
 async fn lock_account(state: &AppState, user: &User, now: i64) -> Result<(), CloudError> {
@@ -56,17 +64,32 @@ async fn lock_account(state: &AppState, user: &User, now: i64) -> Result<(), Clo
 }
 
 /// The password step shared by `/login` and `/login/resume`: the source
-/// address's throttle checked, attempt reserved (delay and lock) on the
-/// account's counter or, for an unknown email, on that email's own, argon2
-/// verify (a dummy hash for unknown emails), failures counted and audited.
-/// Known and unknown emails give the same answers in the same order, at the
-/// same cost. The user may still be disabled.
+/// address's throttle checked, attempt reserved (delay and lock) on each
+/// candidate account's counter or, for an unknown email, on that email's own,
+/// argon2 verify (a dummy hash for unknown emails), failures counted and
+/// audited. Known and unknown emails give the same answers in the same order.
+/// The user may still be disabled.
+///
+/// The candidates are every account of the email (an email is unique per
+/// company only), or only `company_id`'s. A wrong password counts on every
+/// candidate, as it would on each one's own; a right one releases the other
+/// candidates' reservations uncounted. A candidate whose reservation is
+/// refused (locked, delayed) is left out rather than refusing the whole
+/// sign-in, so one locked account cannot lock the others of the same
+/// address out; only when every candidate refuses is that the answer.
+///
+/// Timing: every reserved candidate's hash is verified (never stopping at the
+/// first match, so the time does not tell which one matched), so an address
+/// shared by n accounts costs n verifies where an unknown or single one costs
+/// one. That residual reveals only how many companies share an address, to
+/// someone timing it; n is small (one account per company that uses it).
 async fn check_password(
     state: &AppState,
     source: &SourceAddr,
     email: &str,
     password: String,
-) -> Result<PasswordOk, CloudError> {
+    company_id: Option<&str>,
+) -> Result<PasswordCheck, CloudError> {
     let email = normalize_email(email);
     if email.is_empty() || password.is_empty() {
         return Err(CloudError::Validation(
@@ -86,82 +109,139 @@ async fn check_password(
         state.now(),
     )
     .await?;
-    let found = db::users::credentials_by_email(db, &email).await?;
-    let unknown_hash = two_factor::unknown_email_counter(&email);
-    let counter = match &found {
-        Some(credentials) => Counter::User(&credentials.user.id),
-        None => Counter::UnknownEmail(&unknown_hash),
-    };
-    counters::reserve_attempt(db, counter, state.now()).await?;
-    let stored = found.as_ref().map(|c| c.password_hash.clone());
-    // An unknown email is verified against a dummy hash: same cost, same answer.
-    let matches = match state.hasher.verify(password, stored).await {
-        Ok(matches) => matches,
-        Err(e) => {
-            counters::release_attempt(db, counter).await?;
-            return Err(e);
+    let company_id = company_id.filter(|id| !id.is_empty());
+    let found = db::users::credentials_by_email(db, &email, company_id).await?;
+    if found.is_empty() {
+        return unknown_email(state, source, &email, password).await;
+    }
+    let candidates = reserve_candidates(db, found, state.now()).await?;
+    let mut matched = Vec::with_capacity(candidates.len());
+    for credentials in &candidates {
+        let stored = Some(credentials.password_hash.clone());
+        match state.hasher.verify(password.clone(), stored).await {
+            Ok(matches) => matched.push(matches),
+            Err(e) => {
+                for credentials in &candidates {
+                    counters::release_attempt(db, Counter::User(&credentials.user.id)).await?;
+                }
+                return Err(e);
+            }
         }
-    };
-    let (user, security_stamp) = match found {
-        Some(credentials) if matches => (credentials.user, credentials.security_stamp),
-        found => {
-            let user = found.map(|credentials| credentials.user);
-            let error = count_failure(
-                state,
-                source,
-                user.as_ref(),
-                &unknown_hash,
-                "wrong password",
-            );
-            return Err(error.await);
+    }
+    let now = state.now();
+    if !matched.contains(&true) {
+        counters::record_source_failure(db, &source.0, config.source_window, now).await?;
+        for credentials in &candidates {
+            let user = &credentials.user;
+            let locked = counters::record_failure(db, &user.id, Failure::Password, now).await?;
+            audit::record(
+                db,
+                now,
+                user_event(kinds::LOGIN_FAILED, user, "wrong password"),
+            )
+            .await?;
+            if locked {
+                lock_account(state, user, now).await?;
+            }
         }
-    };
-    counters::password_accepted(db, &user.id).await?;
-    Ok(PasswordOk {
-        user,
-        security_stamp,
-    })
+        return Err(CloudError::InvalidCredentials);
+    }
+    let mut accepted = Vec::new();
+    for (credentials, matches) in candidates.into_iter().zip(matched) {
+        if matches {
+            counters::password_accepted(db, &credentials.user.id).await?;
+            accepted.push(PasswordOk {
+                user: credentials.user,
+                security_stamp: credentials.security_stamp,
+            });
+        } else {
+            // Not this account's password, yet not a guess at it either: the
+            // person signs in to another account of the same address.
+            counters::release_attempt(db, Counter::User(&credentials.user.id)).await?;
+        }
+    }
+    if accepted.len() == 1 {
+        if let Some(one) = accepted.pop() {
+            return Ok(PasswordCheck::One(one));
+        }
+    }
+    Ok(PasswordCheck::Several(accepted))
 }
 
-/// A wrong secret (password or setup code) for `user` (`None`: an unknown
-/// email, counted on `unknown_hash`): counted on the source, the account or
-/// the email, audited, the account locked at the hard limit. Returns what
-/// to answer.
-async fn count_failure(
-    state: &AppState,
-    source: &SourceAddr,
-    user: Option<&User>,
-    unknown_hash: &str,
-    detail: &str,
-) -> CloudError {
-    let counted = async {
-        let db = &state.db;
-        let now = state.now();
-        counters::record_source_failure(db, &source.0, state.config.source_window, now).await?;
-        match user {
-            Some(user) => {
-                let locked = counters::record_failure(db, &user.id, Failure::Password, now).await?;
-                audit::record(db, now, user_event(kinds::LOGIN_FAILED, user, detail)).await?;
-                if locked {
-                    lock_account(state, user, now).await?;
-                }
+/// Reserves an attempt on each candidate account. Those refused (locked,
+/// in their delay) are left out; when all are, the first refusal is the
+/// answer, exactly as for a single account.
+async fn reserve_candidates(
+    db: &Db,
+    found: Vec<db::users::Credentials>,
+    now: i64,
+) -> Result<Vec<db::users::Credentials>, CloudError> {
+    let mut reserved = Vec::with_capacity(found.len());
+    let mut refusal = None;
+    for credentials in found {
+        match counters::reserve_attempt(db, Counter::User(&credentials.user.id), now).await {
+            Ok(()) => reserved.push(credentials),
+            Err(e @ (CloudError::AccountLocked | CloudError::RateLimited { .. })) => {
+                refusal.get_or_insert(e);
             }
-            None => {
-                counters::record_unknown_failure(db, unknown_hash, now).await?;
-                let event = Event {
-                    kind: kinds::LOGIN_FAILED,
-                    detail: "unknown account".into(),
-                    ..Event::default()
-                };
-                audit::record(db, now, event).await?;
+            Err(e) => {
+                for credentials in &reserved {
+                    counters::release_attempt(db, Counter::User(&credentials.user.id)).await?;
+                }
+                return Err(e);
             }
         }
-        Ok::<(), CloudError>(())
-    };
-    match counted.await {
-        Ok(()) => CloudError::InvalidCredentials,
-        Err(e) => e,
     }
+    match refusal {
+        Some(refusal) if reserved.is_empty() => Err(refusal),
+        _ => Ok(reserved),
+    }
+}
+
+/// An email that matches no account (in the company named, if one was):
+/// counted on that email's own counter and verified against the dummy hash,
+/// so it answers like a wrong password at the same cost. Always a failure.
+async fn unknown_email(
+    state: &AppState,
+    source: &SourceAddr,
+    email: &str,
+    password: String,
+) -> Result<PasswordCheck, CloudError> {
+    let db = &state.db;
+    let unknown_hash = two_factor::unknown_email_counter(email);
+    let counter = Counter::UnknownEmail(&unknown_hash);
+    counters::reserve_attempt(db, counter, state.now()).await?;
+    if let Err(e) = state.hasher.verify(password, None).await {
+        counters::release_attempt(db, counter).await?;
+        return Err(e);
+    }
+    let now = state.now();
+    counters::record_source_failure(db, &source.0, state.config.source_window, now).await?;
+    counters::record_unknown_failure(db, &unknown_hash, now).await?;
+    let event = Event {
+        kind: kinds::LOGIN_FAILED,
+        detail: "unknown account".into(),
+        ..Event::default()
+    };
+    audit::record(db, now, event).await?;
+    Err(CloudError::InvalidCredentials)
+}
+
+/// The companies of the accounts a password matched, for the person to pick.
+async fn company_choices(
+    db: &Db,
+    accepted: &[PasswordOk],
+) -> Result<Vec<CompanyChoice>, CloudError> {
+    let mut companies = Vec::with_capacity(accepted.len());
+    for ok in accepted {
+        let company = db::companies::company_of(db, &ok.user).await?;
+        companies.push(CompanyChoice {
+            id: company.id,
+            name: company.name,
+        });
+    }
+    companies.sort_by(|a, b| a.name.cmp(&b.name).then_with(|| a.id.cmp(&b.id)));
+    Ok(companies)
 }
 
 /// Email + password. Whether a second factor follows is recomputed from the
@@ -176,13 +256,39 @@ pub async fn login(
     source: &SourceAddr,
     request: LoginRequest,
 ) -> Result<LoginResponse, CloudError> {
-    let accepted = check_password(state, source, &request.email, request.password).await?;
-    after_password(state, accepted).await
+    let checked = check_password(
+        state,
+        source,
+        &request.email,
+        request.password,
+        request.company_id.as_deref(),
+    )
+    .await?;
+    let db = &state.db;
+    let PasswordOk {
+        user,
+        security_stamp,
+    } = match checked {
+        PasswordCheck::One(one) => one,
+        PasswordCheck::Several(accepted) => {
+            return Ok(LoginResponse::CompanyChoiceRequired {
+                companies: company_choices(db, &accepted).await?,
+            });
+        }
+    };
+    after_password(
+        state,
+        PasswordOk {
+            user,
+            security_stamp,
+        },
+    )
+    .await
 }
 
 /// Everything a sign-in does once the password (or a redeemed setup code)
-/// is accepted: refuse a disabled account, then sign in, or send the
-/// second factor, or start a phone enrolment, as the rules say.
+/// of one account is accepted: refuse a disabled account, then sign in, or
+/// send the second factor, or start a phone enrolment, as the rules say.
 async fn after_password(
     state: &AppState,
     accepted: PasswordOk,
@@ -412,18 +518,52 @@ pub async fn resume(
     source: &SourceAddr,
     request: ResumeRequest,
 ) -> Result<LoginResponse, CloudError> {
-    let PasswordOk {
-        user,
-        security_stamp,
-    } = match check_password(state, source, &request.email, request.password).await {
+    let checked = match check_password(
+        state,
+        source,
+        &request.email,
+        request.password,
+        request.company_id.as_deref(),
+    )
+    .await
+    {
         Ok(checked) => checked,
         Err(CloudError::InvalidCredentials) => return Err(CloudError::ResumeRefused),
         Err(e) => return Err(e),
     };
     let db = &state.db;
     let now = state.now();
-    let company = db::companies::company_of(db, &user).await?;
     let grant = db::devices::find(db, &request.device_token).await?;
+    // The grant names the account: a client that sent no company (an older
+    // one) resumes the account of its grant among those the password matched.
+    let PasswordOk {
+        user,
+        security_stamp,
+    } = match checked {
+        PasswordCheck::One(one) => one,
+        PasswordCheck::Several(accepted) => {
+            let of_grant = grant
+                .as_ref()
+                .and_then(|grant| accepted.into_iter().find(|ok| ok.user.id == grant.user_id));
+            match of_grant {
+                Some(one) => one,
+                None => {
+                    audit::record(
+                        db,
+                        now,
+                        Event {
+                            kind: kinds::LOGIN_FAILED,
+                            detail: "offline resume refused".into(),
+                            ..Event::default()
+                        },
+                    )
+                    .await?;
+                    return Err(CloudError::ResumeRefused);
+                }
+            }
+        }
+    };
+    let company = db::companies::company_of(db, &user).await?;
     let second_factor_at = match &grant {
         Some(grant)
             if grant.user_id == user.id
@@ -556,31 +696,37 @@ pub async fn activate(
         state.now(),
     )
     .await?;
-    let found = db::users::credentials_by_email(db, &email).await?;
-    let unknown_hash = two_factor::unknown_email_counter(&email);
-    let counter = match &found {
-        Some(credentials) => Counter::User(&credentials.user.id),
-        None => Counter::UnknownEmail(&unknown_hash),
-    };
-    counters::reserve_attempt(db, counter, state.now()).await?;
+    // An address is unique per company only: the code picks the account.
+    let found = db::users::credentials_by_email(db, &email, None).await?;
+    if found.is_empty() {
+        return Err(unknown_setup_email(state, source, &email).await);
+    }
+    let candidates = reserve_candidates(db, found, state.now()).await?;
     let now = state.now();
     let code_hash = token_hash(&code);
-    let valid = found.as_ref().is_some_and(|credentials| {
+    let fits = |credentials: &db::users::Credentials| {
         let stored = credentials.setup_code_hash.as_deref().unwrap_or_default();
         let same: bool = stored.as_bytes().ct_eq(code_hash.as_bytes()).into();
         same && !stored.is_empty()
             && credentials
                 .setup_code_expires_at
                 .is_some_and(|expires_at| expires_at > now)
-    });
-    let credentials = match found {
-        Some(credentials) if valid => credentials,
-        found => {
-            let user = found.map(|credentials| credentials.user);
-            let detail = "wrong, used or expired setup code";
-            return Err(count_failure(state, source, user.as_ref(), &unknown_hash, detail).await);
-        }
     };
+    let Some(index) = candidates.iter().position(fits) else {
+        let detail = "wrong, used or expired setup code";
+        return Err(count_failures(state, source, &candidates, detail).await);
+    };
+    let mut credentials = None;
+    for (i, candidate) in candidates.into_iter().enumerate() {
+        if i == index {
+            credentials = Some(candidate);
+        } else {
+            // Not a guess at these accounts: the code belongs to another one.
+            counters::release_attempt(db, Counter::User(&candidate.user.id)).await?;
+        }
+    }
+    let credentials =
+        credentials.ok_or_else(|| CloudError::Internal("the matched account vanished".into()))?;
     let user = credentials.user;
     counters::password_accepted(db, &user.id).await?;
     if user.status == UserStatus::Disabled {
@@ -612,8 +758,10 @@ pub async fn activate(
     audit::record_in(&mut tx, now, event).await?;
     tx.commit().await?;
     tracing::info!(user_id = %user.id, "setup code redeemed");
-    let credentials = db::users::credentials_by_email(db, &email)
+    let credentials = db::users::credentials_by_email(db, &email, Some(&user.company_id))
         .await?
+        .into_iter()
+        .next()
         .ok_or(CloudError::InvalidCredentials)?;
     after_password(
         state,
@@ -645,8 +793,20 @@ pub async fn change_password(
         return Err(CloudError::Validation("the password is too long".into()));
     }
     let user = &authed.user;
-    let stamp = match check_password(state, source, &user.email, current_password).await {
-        Ok(accepted) => accepted.security_stamp,
+    let checked = check_password(
+        state,
+        source,
+        &user.email,
+        current_password,
+        Some(&user.company_id),
+    )
+    .await;
+    let stamp = match checked {
+        Ok(PasswordCheck::One(accepted)) => accepted.security_stamp,
+        // One company named: one account at most.
+        Ok(PasswordCheck::Several(_)) => {
+            return Err(CloudError::Internal("one company, several accounts".into()))
+        }
         Err(CloudError::InvalidCredentials) => return Err(wrong_current_password()),
         Err(CloudError::Validation(_)) => return Err(wrong_current_password()),
         Err(e) => return Err(e),
@@ -677,10 +837,13 @@ pub async fn change_password(
     tracing::info!(user_id = %user.id, "password changed");
     let device_token = match this_device {
         Some(grant) => {
-            let stamp = db::users::credentials_by_email(&state.db, &user.email)
-                .await?
-                .ok_or(CloudError::Unauthenticated)?
-                .security_stamp;
+            let stamp =
+                db::users::credentials_by_email(&state.db, &user.email, Some(&user.company_id))
+                    .await?
+                    .into_iter()
+                    .next()
+                    .ok_or(CloudError::Unauthenticated)?
+                    .security_stamp;
             let token =
                 db::devices::issue(&state.db, &user.id, grant.second_factor_at, stamp, now).await?;
             Some(token)
@@ -688,4 +851,57 @@ pub async fn change_password(
         None => None,
     };
     Ok(ChangePasswordResponse { device_token })
+}
+
+/// A wrong setup code for every one of `candidates` (the accounts of the
+/// address, their attempts reserved): counted on each (as a wrong password
+/// is) and on the source, audited, locked at the hard limit. What to answer.
+async fn count_failures(
+    state: &AppState,
+    source: &SourceAddr,
+    candidates: &[db::users::Credentials],
+    detail: &str,
+) -> CloudError {
+    let counted = async {
+        let db = &state.db;
+        let now = state.now();
+        counters::record_source_failure(db, &source.0, state.config.source_window, now).await?;
+        for credentials in candidates {
+            let user = &credentials.user;
+            let locked = counters::record_failure(db, &user.id, Failure::Password, now).await?;
+            audit::record(db, now, user_event(kinds::LOGIN_FAILED, user, detail)).await?;
+            if locked {
+                lock_account(state, user, now).await?;
+            }
+        }
+        Ok::<(), CloudError>(())
+    };
+    match counted.await {
+        Ok(()) => CloudError::InvalidCredentials,
+        Err(e) => e,
+    }
+}
+
+/// A setup code for an email no account has: counted on that email's own
+/// counter, like a wrong password for it, with the same answers.
+async fn unknown_setup_email(state: &AppState, source: &SourceAddr, email: &str) -> CloudError {
+    let counted = async {
+        let db = &state.db;
+        let unknown_hash = two_factor::unknown_email_counter(email);
+        counters::reserve_attempt(db, Counter::UnknownEmail(&unknown_hash), state.now()).await?;
+        let now = state.now();
+        counters::record_source_failure(db, &source.0, state.config.source_window, now).await?;
+        counters::record_unknown_failure(db, &unknown_hash, now).await?;
+        let event = Event {
+            kind: kinds::LOGIN_FAILED,
+            detail: "unknown account".into(),
+            ..Event::default()
+        };
+        audit::record(db, now, event).await?;
+        Ok::<(), CloudError>(())
+    };
+    match counted.await {
+        Ok(()) => CloudError::InvalidCredentials,
+        Err(e) => e,
+    }
 }

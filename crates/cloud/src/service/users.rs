@@ -150,10 +150,8 @@ pub async fn apply_user_update(
     if was_active_admin && (role != Role::Admin || status != UserStatus::Active) {
         ensure_another_active_admin(tx, &target).await?;
     }
-    if db::users::email_taken(tx, &email, &target.id).await? {
-        return Err(CloudError::Conflict(
-            "another user already has this email address".into(),
-        ));
+    if db::users::email_taken(tx, &target.company_id, &email, &target.id).await? {
+        return Err(CloudError::Conflict(db::users::EMAIL_TAKEN.into()));
     }
     let fields = UserFields {
         display_name: &display_name,
@@ -368,12 +366,39 @@ pub async fn delete_user(state: &AppState, admin: &AdminUser, id: &str) -> Resul
 /// 100 failures and any delay), ends its sessions, grants and attempts like
 /// every unlock, and audits it. The status stays as it is: a disabled user
 /// is re-activated by an admin. Returns the user as now stored.
-pub async fn unlock_by_operator(db: &Db, email: &str) -> Result<User, CloudError> {
+pub async fn unlock_by_operator(
+    db: &Db,
+    email: &str,
+    company: Option<&str>,
+) -> Result<User, CloudError> {
     let email = normalize_email(email);
-    let user = db::users::credentials_by_email(db, &email)
-        .await?
-        .ok_or_else(|| CloudError::Validation(format!("no account has the email {email}")))?
-        .user;
+    let mut accounts = Vec::new();
+    for credentials in db::users::credentials_by_email(db, &email, None).await? {
+        let user = credentials.user;
+        let of_company = match company {
+            None => true,
+            Some(wanted) => {
+                let company = db::companies::company_of(db, &user).await?;
+                company.id == wanted || company.name == wanted
+            }
+        };
+        if of_company {
+            accounts.push(user);
+        }
+    }
+    // An email is unique per company only: never guess which account is meant.
+    if accounts.len() > 1 {
+        return Err(CloudError::Validation(format!(
+            "{} companies have an account with the email {email}: name one with --company",
+            accounts.len()
+        )));
+    }
+    let user = accounts.pop().ok_or_else(|| match company {
+        None => CloudError::Validation(format!("no account has the email {email}")),
+        Some(company) => CloudError::Validation(format!(
+            "no account of the company {company} has the email {email}"
+        )),
+    })?;
     let now = clock::SystemClock.now_ms();
     let mut tx = db.pool.begin().await?;
     db::counters::clear_counters(&mut tx, &user.id).await?;

@@ -890,7 +890,6 @@ async fn operator_onboards_a_company_from_the_command_line(backend: Backend) {
             Some("call me"),
             "--admin-phone",
         ),
-        ("Mesa Motors", MARCUS, None, "already exists"),
         (
             "Desert Sun Motors",
             "rita@mesa.example",
@@ -1006,5 +1005,33 @@ async fn operator_onboards_a_company_from_the_command_line(backend: Backend) {
     .await;
     assert!(!unknown.status.success());
     assert!(String::from_utf8_lossy(&unknown.stderr).contains("no company"));
+
+    // An address is unique per company only: Marcus can be the first admin of
+    // another dealership too, and his setup code picks that account.
+    let output = create("Butte Cars", MARCUS, None).await;
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    let code = stdout
+        .lines()
+        .find_map(|line| line.strip_prefix("Setup code: "))
+        .unwrap_or_else(|| panic!("no setup code in {stdout}"))
+        .trim()
+        .to_string();
+    let response = activate(&t, MARCUS, &code, STRONG).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let LoginResponse::SignedIn { company, .. } = response.json().await.unwrap() else {
+        panic!("the code names one account: no company choice");
+    };
+    assert_eq!(company.name, "Butte Cars");
+    let LoginResponse::SignedIn { company, .. } =
+        t.login_response(MARCUS, &t.password_of(MARCUS)).await
+    else {
+        panic!("his Desert Sun password still signs in there");
+    };
+    assert_eq!(company.id, t.seed.company_id);
     t.stop().await;
 }

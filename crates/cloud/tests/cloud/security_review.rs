@@ -966,3 +966,371 @@ mod non_admin_view {
         t.stop().await;
     }
 }
+
+/// Low 7: emails are unique per company. An admin's edit must not tell them
+/// whether an address exists at another company, and sign-in with an address
+/// several companies share asks which company, only once the password matched.
+mod shared_email {
+    use super::*;
+
+    const NINA: &str = "nina.patel@canyonridge.example";
+
+    on_both_backends!(
+        an_admins_edit_never_answers_for_other_companies,
+        a_password_matching_two_accounts_asks_for_the_company,
+        a_wrong_password_on_a_shared_address_answers_like_an_unknown_one,
+        a_locked_account_does_not_lock_out_the_others_of_its_address,
+        the_operator_names_the_company_of_a_shared_address,
+        a_resume_is_for_the_account_of_its_device_grant,
+    );
+
+    struct Shared {
+        marcus: String,
+        nina: String,
+        desert_sun: String,
+        canyon_ridge: String,
+    }
+
+    /// Desert Sun's admin gives Marcus Nina's address (she is at Canyon
+    /// Ridge); with `same_password`, her password becomes his too (the seed
+    /// hands out Desert Sun's passwords only).
+    async fn share_ninas_address(t: &TestCloud, same_password: bool) -> Shared {
+        let marcus = t.user_id(MARCUS).await;
+        let nina = t.user_id(NINA).await;
+        let canyon_ridge: String = sqlx::query_scalar("SELECT company_id FROM users WHERE id = $1")
+            .bind(&nina)
+            .fetch_one(&t.pool)
+            .await
+            .unwrap();
+        let admin = t.admin_token().await;
+        patch_ok(t, &admin, MARCUS, serde_json::json!({"email": NINA})).await;
+        if same_password {
+            sqlx::query(
+                "UPDATE users SET password_hash = \
+                 (SELECT password_hash FROM users WHERE id = $1) WHERE id = $2",
+            )
+            .bind(&marcus)
+            .bind(&nina)
+            .execute(&t.pool)
+            .await
+            .unwrap();
+        }
+        Shared {
+            marcus,
+            nina,
+            desert_sun: t.seed.company_id.clone(),
+            canyon_ridge,
+        }
+    }
+
+    async fn login_at(
+        t: &TestCloud,
+        password: &str,
+        company_id: Option<&str>,
+    ) -> reqwest::Response {
+        t.post(
+            "/api/v1/login",
+            serde_json::json!({"email": NINA, "password": password, "company_id": company_id}),
+        )
+        .await
+    }
+
+    /// `(password_failures, consecutive_failures)` of one account.
+    async fn counters_of(t: &TestCloud, id: &str) -> (i64, i64) {
+        let row =
+            sqlx::query("SELECT password_failures, consecutive_failures FROM users WHERE id = $1")
+                .bind(id)
+                .fetch_one(&t.pool)
+                .await
+                .unwrap();
+        use sqlx::Row as _;
+        (
+            row.get("password_failures"),
+            row.get("consecutive_failures"),
+        )
+    }
+
+    async fn signed_in_as(response: reqwest::Response) -> User {
+        assert_eq!(response.status(), StatusCode::OK);
+        match response.json().await.unwrap() {
+            LoginResponse::SignedIn { user, .. } => user,
+            other => panic!("signed in expected, got {other:?}"),
+        }
+    }
+
+    async fn a_password_matching_two_accounts_asks_for_the_company(backend: Backend) {
+        let t = TestCloud::start(backend).await;
+        let shared = share_ninas_address(&t, true).await;
+        let password = t.password_of(MARCUS);
+        let response = login_at(&t, &password, None).await;
+        assert_eq!(response.status(), StatusCode::OK);
+        let LoginResponse::CompanyChoiceRequired { companies } = response.json().await.unwrap()
+        else {
+            panic!("a password matching two accounts asks which company");
+        };
+        let ids: Vec<&str> = companies.iter().map(|c| c.id.as_str()).collect();
+        let names: Vec<&str> = companies.iter().map(|c| c.name.as_str()).collect();
+        assert_eq!(
+            ids,
+            [shared.canyon_ridge.as_str(), shared.desert_sun.as_str()]
+        );
+        assert_eq!(
+            names,
+            ["Canyon Ridge Auto Group", t.seed.company_name.as_str()]
+        );
+        for id in [&shared.marcus, &shared.nina] {
+            assert_eq!(
+                counters_of(&t, id).await,
+                (0, 0),
+                "a right password counts nowhere"
+            );
+        }
+        // With the company named, only that account signs in.
+        let user = signed_in_as(login_at(&t, &password, Some(&shared.canyon_ridge)).await).await;
+        assert_eq!(user.id, shared.nina);
+        let user = signed_in_as(login_at(&t, &password, Some(&shared.desert_sun)).await).await;
+        assert_eq!(user.id, shared.marcus);
+        // The second factor works as ever once the company is chosen.
+        sqlx::query("UPDATE users SET two_factor_enabled = 1 WHERE id = $1")
+            .bind(&shared.marcus)
+            .execute(&t.pool)
+            .await
+            .unwrap();
+        let response = login_at(&t, &password, Some(&shared.desert_sun)).await;
+        assert_eq!(response.status(), StatusCode::OK);
+        let LoginResponse::SecondFactorRequired { challenge } = response.json().await.unwrap()
+        else {
+            panic!("Marcus needs a code now");
+        };
+        let code = t.latest_code(MARCUS_PHONE).await;
+        let user = signed_in_as(t.verify(&challenge, &code).await).await;
+        assert_eq!(user.id, shared.marcus);
+        t.stop().await;
+    }
+
+    async fn a_wrong_password_on_a_shared_address_answers_like_an_unknown_one(backend: Backend) {
+        let t = TestCloud::start(backend).await;
+        let shared = share_ninas_address(&t, false).await;
+        let answer = |response: reqwest::Response| async move {
+            (response.status(), response.text().await.unwrap())
+        };
+        let unknown = answer(
+            t.login("nobody@canyonridge.example", "not-a-password")
+                .await,
+        )
+        .await;
+        assert_eq!(unknown.0, StatusCode::UNAUTHORIZED);
+        let wrong = answer(login_at(&t, "not-a-password", None).await).await;
+        assert_eq!(
+            wrong, unknown,
+            "a shared address must not show in the answer"
+        );
+        let named = answer(login_at(&t, "not-a-password", Some(&shared.desert_sun)).await).await;
+        assert_eq!(named, unknown);
+        // A company where the address has no account is an unknown email.
+        let response = t
+            .post(
+                "/api/v1/login",
+                serde_json::json!({
+                    "email": TOM,
+                    "password": t.password_of(TOM),
+                    "company_id": shared.canyon_ridge,
+                }),
+            )
+            .await;
+        assert_eq!(answer(response).await, unknown);
+        // The wrong password counted on every candidate account.
+        assert_eq!(counters_of(&t, &shared.nina).await, (1, 1));
+        assert_eq!(counters_of(&t, &shared.marcus).await, (2, 2));
+        // Marcus's own password signs him in (it matches his account only),
+        // and costs Nina's account nothing.
+        let user = signed_in_as(login_at(&t, &t.password_of(MARCUS), None).await).await;
+        assert_eq!(user.id, shared.marcus);
+        assert_eq!(counters_of(&t, &shared.marcus).await, (0, 0));
+        assert_eq!(
+            counters_of(&t, &shared.nina).await,
+            (1, 1),
+            "released, not counted"
+        );
+        t.stop().await;
+    }
+
+    async fn a_locked_account_does_not_lock_out_the_others_of_its_address(backend: Backend) {
+        let t = TestCloud::start(backend).await;
+        let shared = share_ninas_address(&t, false).await;
+        sqlx::query("UPDATE users SET consecutive_failures = 100 WHERE id = $1")
+            .bind(&shared.nina)
+            .execute(&t.pool)
+            .await
+            .unwrap();
+        let user = signed_in_as(login_at(&t, &t.password_of(MARCUS), None).await).await;
+        assert_eq!(user.id, shared.marcus);
+        // Her locked account is never checked, with or without the company.
+        expect_error(
+            login_at(
+                &t,
+                "her-password-is-never-checked",
+                Some(&shared.canyon_ridge),
+            )
+            .await,
+            StatusCode::LOCKED,
+            codes::ACCOUNT_LOCKED,
+        )
+        .await;
+        assert_eq!(counters_of(&t, &shared.nina).await.1, 100);
+        sqlx::query("UPDATE users SET consecutive_failures = 100 WHERE id = $1")
+            .bind(&shared.marcus)
+            .execute(&t.pool)
+            .await
+            .unwrap();
+        // Every candidate locked: the answer a single locked account gives.
+        expect_error(
+            login_at(&t, &t.password_of(MARCUS), None).await,
+            StatusCode::LOCKED,
+            codes::ACCOUNT_LOCKED,
+        )
+        .await;
+        t.stop().await;
+    }
+
+    async fn an_admins_edit_never_answers_for_other_companies(backend: Backend) {
+        let t = TestCloud::start(backend).await;
+        let admin = t.admin_token().await;
+        let marcus_id = t.user_id(MARCUS).await;
+        // Nina works at Canyon Ridge: Desert Sun's admin may give Marcus her address.
+        let user = patch_ok(&t, &admin, MARCUS, serde_json::json!({"email": NINA})).await;
+        assert_eq!(user.email, NINA);
+        let accounts: i64 =
+            sqlx::query_scalar("SELECT COUNT(*) FROM users WHERE lower(email) = $1")
+                .bind(NINA)
+                .fetch_one(&t.pool)
+                .await
+                .unwrap();
+        assert_eq!(accounts, 2, "one account per company may share the address");
+        // Within Desert Sun the address is now Marcus's: a duplicate is 409,
+        // whatever the case.
+        let error = expect_error(
+            patch_user(
+                &t,
+                &admin,
+                TOM,
+                serde_json::json!({"email": NINA.to_uppercase()}),
+            )
+            .await,
+            StatusCode::CONFLICT,
+            codes::CONFLICT,
+        )
+        .await;
+        assert_eq!(
+            error.message,
+            "another user in this company has this email address"
+        );
+        // Marcus keeps his own address on a no-op edit of it.
+        let response = t
+            .patch(
+                &format!("/api/v1/users/{marcus_id}"),
+                &admin,
+                serde_json::json!({"email": NINA}),
+            )
+            .await;
+        assert_eq!(response.status(), StatusCode::OK);
+        t.stop().await;
+    }
+
+    async fn the_operator_names_the_company_of_a_shared_address(backend: Backend) {
+        let t = TestCloud::start(backend).await;
+        let shared = share_ninas_address(&t, false).await;
+        sqlx::query("UPDATE users SET consecutive_failures = 100")
+            .execute(&t.pool)
+            .await
+            .unwrap();
+        let unlock = |company: Option<&str>| {
+            let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_secureclose-cloud"));
+            command
+                .args([
+                    "user",
+                    "unlock",
+                    "--database-url",
+                    &t.db.url,
+                    "--email",
+                    NINA,
+                ])
+                .env_remove("SECURECLOSE_DATABASE_URL");
+            if let Some(company) = company {
+                command.args(["--company", company]);
+            }
+            command.output()
+        };
+        let output = unlock(None).await.unwrap();
+        assert!(!output.status.success(), "never a guess at which account");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(stderr.contains("--company"), "{stderr}");
+        assert_eq!(counters_of(&t, &shared.nina).await.1, 100);
+        assert_eq!(counters_of(&t, &shared.marcus).await.1, 100);
+        let output = unlock(Some("Canyon Ridge Auto Group")).await.unwrap();
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        assert_eq!(counters_of(&t, &shared.nina).await.1, 0);
+        assert_eq!(counters_of(&t, &shared.marcus).await.1, 100, "only hers");
+        let output = unlock(Some(&shared.desert_sun)).await.unwrap();
+        assert!(output.status.success());
+        assert_eq!(counters_of(&t, &shared.marcus).await.1, 0);
+        t.stop().await;
+    }
+
+    async fn a_resume_is_for_the_account_of_its_device_grant(backend: Backend) {
+        let t = TestCloud::start(backend).await;
+        let shared = share_ninas_address(&t, true).await;
+        let password = t.password_of(MARCUS);
+        let response = login_at(&t, &password, Some(&shared.desert_sun)).await;
+        assert_eq!(response.status(), StatusCode::OK);
+        let LoginResponse::SignedIn { session, .. } = response.json().await.unwrap() else {
+            panic!("Marcus signs in with the password alone");
+        };
+        let resume = |device_token: String, company_id: Option<String>| {
+            t.post(
+                "/api/v1/login/resume",
+                serde_json::json!({
+                    "email": NINA,
+                    "password": password,
+                    "device_token": device_token,
+                    "company_id": company_id,
+                }),
+            )
+        };
+        let next = |response: reqwest::Response| async move {
+            assert_eq!(response.status(), StatusCode::OK);
+            match response.json().await.unwrap() {
+                LoginResponse::SignedIn { session, user, .. } => (session, user),
+                other => panic!("a resume signs in, got {other:?}"),
+            }
+        };
+        // An older client names no company: the grant names the account.
+        let (session, user) = next(resume(session.device_token.unwrap(), None).await).await;
+        assert_eq!(user.id, shared.marcus);
+        let (session, user) = next(
+            resume(
+                session.device_token.unwrap(),
+                Some(shared.desert_sun.clone()),
+            )
+            .await,
+        )
+        .await;
+        assert_eq!(user.id, shared.marcus);
+        // Marcus's grant never resumes Nina's account.
+        expect_error(
+            resume(
+                session.device_token.unwrap(),
+                Some(shared.canyon_ridge.clone()),
+            )
+            .await,
+            StatusCode::UNAUTHORIZED,
+            codes::RESUME_REFUSED,
+        )
+        .await;
+        t.stop().await;
+    }
+}

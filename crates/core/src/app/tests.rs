@@ -96,6 +96,7 @@ async fn known_offline(
         .save_offline_credential(
             "u1",
             "alice@desertmotors.example",
+            "c1",
             &verifier,
             now_millis(),
             second_factor_at,

@@ -13,6 +13,8 @@ use crate::sensitive::Sensitive;
 pub struct OfflineCredential {
     pub user_id: String,
     pub email: String,
+    /// The account's company: an email is unique per company only.
+    pub company_id: String,
     /// argon2id PHC string.
     pub verifier: Sensitive<String>,
     pub last_online_login_at: i64,
@@ -52,26 +54,48 @@ impl RevokedReason {
 }
 
 impl Cache {
+    /// The verifiers of `email` on this computer (one per company whose
+    /// account with that address signed in here), or only `company_id`'s.
+    pub async fn offline_credentials(
+        &self,
+        email: &str,
+        company_id: Option<&str>,
+    ) -> Result<Vec<OfflineCredential>, CoreError> {
+        let rows = sqlx::query(
+            "SELECT user_id, email, company_id, verifier, last_online_login_at, \
+             last_second_factor_at, failures, last_failure_at FROM offline_credentials \
+             WHERE email = ?1 AND (?2 IS NULL OR company_id = ?2) ORDER BY company_id, user_id",
+        )
+        .bind(email.trim())
+        .bind(company_id)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|row| OfflineCredential {
+                user_id: row.get(0),
+                email: row.get(1),
+                company_id: row.get(2),
+                verifier: Sensitive::new(row.get(3)),
+                last_online_login_at: row.get(4),
+                last_second_factor_at: row.get(5),
+                failures: row.get(6),
+                last_failure_at: row.get(7),
+            })
+            .collect())
+    }
+
+    /// The one verifier of `email` (tests whose emails are not shared).
+    #[cfg(test)]
     pub async fn offline_credential(
         &self,
         email: &str,
     ) -> Result<Option<OfflineCredential>, CoreError> {
-        let row = sqlx::query(
-            "SELECT user_id, email, verifier, last_online_login_at, last_second_factor_at, \
-             failures, last_failure_at FROM offline_credentials WHERE email = ?1",
-        )
-        .bind(email.trim())
-        .fetch_optional(&self.pool)
-        .await?;
-        Ok(row.map(|row| OfflineCredential {
-            user_id: row.get(0),
-            email: row.get(1),
-            verifier: Sensitive::new(row.get(2)),
-            last_online_login_at: row.get(3),
-            last_second_factor_at: row.get(4),
-            failures: row.get(5),
-            last_failure_at: row.get(6),
-        }))
+        Ok(self
+            .offline_credentials(email, None)
+            .await?
+            .into_iter()
+            .next())
     }
 
     /// Written at every successful online sign-in: a fresh verifier, failures
@@ -81,22 +105,29 @@ impl Cache {
         &self,
         user_id: &str,
         email: &str,
+        company_id: &str,
         verifier: &Sensitive<String>,
         now: i64,
         second_factor_at: Option<i64>,
     ) -> Result<(), CoreError> {
         let mut tx = write_tx(&self.pool).await?;
-        // The email may have moved to another account since it was cached.
-        sqlx::query("DELETE FROM offline_credentials WHERE email = ?1 AND user_id <> ?2")
-            .bind(email)
-            .bind(user_id)
-            .execute(&mut *tx)
-            .await?;
+        // The email may have moved to another account of that company since
+        // it was cached (other companies' accounts of the address stay).
+        sqlx::query(
+            "DELETE FROM offline_credentials WHERE email = ?1 AND company_id = ?2 \
+             AND user_id <> ?3",
+        )
+        .bind(email)
+        .bind(company_id)
+        .bind(user_id)
+        .execute(&mut *tx)
+        .await?;
         sqlx::query(
             "INSERT INTO offline_credentials (user_id, email, verifier, last_online_login_at, \
-             last_second_factor_at, failures, last_failure_at) VALUES (?1, ?2, ?3, ?4, ?5, 0, NULL) \
+             last_second_factor_at, failures, last_failure_at, company_id) \
+             VALUES (?1, ?2, ?3, ?4, ?5, 0, NULL, ?6) \
              ON CONFLICT (user_id) DO UPDATE SET email = excluded.email, \
-             verifier = excluded.verifier, last_online_login_at = excluded.last_online_login_at, \
+             company_id = excluded.company_id, verifier = excluded.verifier, last_online_login_at = excluded.last_online_login_at, \
              last_second_factor_at = coalesce(excluded.last_second_factor_at, \
              offline_credentials.last_second_factor_at), failures = 0, last_failure_at = NULL",
         )
@@ -105,6 +136,7 @@ impl Cache {
         .bind(verifier.expose())
         .bind(now)
         .bind(second_factor_at)
+        .bind(company_id)
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;
@@ -220,5 +252,89 @@ impl Cache {
         .execute(&self.pool)
         .await?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use sqlx::migrate::Migrator;
+    use sqlx::sqlite::SqlitePoolOptions;
+    use sqlx::Row as _;
+
+    /// The cache migration that keys verifiers by (email, company).
+    const BY_COMPANY: i64 = 20261204000010;
+
+    #[tokio::test]
+    async fn verifiers_from_before_the_company_key_stay_usable() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}?mode=rwc", dir.path().join("c.db").display());
+        let pool = SqlitePoolOptions::new()
+            .max_connections(1)
+            .connect(&url)
+            .await
+            .unwrap();
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../migrations");
+        let mut before = Migrator::new(path.as_path()).await.unwrap();
+        before.migrations = before
+            .migrations
+            .iter()
+            .filter(|m| m.version < BY_COMPANY)
+            .cloned()
+            .collect::<Vec<_>>()
+            .into();
+        before.run(&pool).await.unwrap();
+        sqlx::query(
+            "INSERT INTO company VALUES ('c1', 'Desert Motors', 0, 'cdk', 1, 1, 72, 1); \
+             INSERT INTO users (id, company_id, email, display_name, role, status, \
+             two_factor_enabled, version, updated_at) \
+             VALUES ('u1', 'c1', 'alice@x.example', 'Alice', 'admin', 'active', 0, 1, 1); \
+             INSERT INTO offline_credentials (user_id, email, verifier, last_online_login_at, \
+             failures) VALUES ('u1', 'alice@x.example', '$argon2id$old', 5, 2), \
+             ('u7', 'gone@x.example', '$argon2id$gone', 6, 0);",
+        )
+        .execute(&pool)
+        .await
+        .unwrap();
+        Migrator::new(path.as_path())
+            .await
+            .unwrap()
+            .run(&pool)
+            .await
+            .unwrap();
+        let rows = sqlx::query(
+            "SELECT user_id, company_id, verifier, failures FROM offline_credentials \
+             ORDER BY user_id",
+        )
+        .fetch_all(&pool)
+        .await
+        .unwrap();
+        let rows: Vec<(String, String, String, i64)> = rows
+            .iter()
+            .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3)))
+            .collect();
+        assert_eq!(
+            rows,
+            [
+                ("u1".into(), "c1".into(), "$argon2id$old".into(), 2),
+                ("u7".into(), String::new(), "$argon2id$gone".into(), 0),
+            ],
+            "every verifier and its counters survive, with its cached user's company"
+        );
+        // Another company's account of the same address may now have its own.
+        sqlx::query(
+            "INSERT INTO offline_credentials (user_id, email, company_id, verifier, \
+             last_online_login_at) VALUES ('u2', 'ALICE@x.example', 'c2', 'v', 7)",
+        )
+        .execute(&pool)
+        .await
+        .unwrap();
+        let duplicate = sqlx::query(
+            "INSERT INTO offline_credentials (user_id, email, company_id, verifier, \
+             last_online_login_at) VALUES ('u3', 'alice@X.example', 'c1', 'v', 8)",
+        )
+        .execute(&pool)
+        .await;
+        assert!(duplicate.is_err(), "one verifier per (email, company)");
+        pool.close().await;
     }
 }

@@ -817,12 +817,19 @@ mod tests {
         let cache = seeded(dir.path(), &MemoryKeyStore::default()).await;
         let verifier = Sensitive::new("$argon2id$v=19$fake".to_owned());
         cache
-            .save_offline_credential("u2", "bob@desertmotors.example", &verifier, 10, Some(10))
+            .save_offline_credential(
+                "u2",
+                "bob@desertmotors.example",
+                "c1",
+                &verifier,
+                10,
+                Some(10),
+            )
             .await
             .unwrap();
         assert_eq!(cache.record_offline_failure("u2", 11).await.unwrap(), 1);
         cache
-            .save_offline_credential("u2", "bob@desertmotors.example", &verifier, 20, None)
+            .save_offline_credential("u2", "bob@desertmotors.example", "c1", &verifier, 20, None)
             .await
             .unwrap();
         let credential = cache
@@ -838,7 +845,7 @@ mod tests {
         assert_eq!(credential.failures, 0, "an online sign-in clears the count");
         assert_eq!(credential.last_online_login_at, 20);
         cache
-            .save_offline_credential("u9", "bob@desertmotors.example", &verifier, 30, None)
+            .save_offline_credential("u9", "bob@desertmotors.example", "c1", &verifier, 30, None)
             .await
             .unwrap();
         assert_eq!(

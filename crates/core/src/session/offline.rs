@@ -9,14 +9,14 @@ use std::sync::Arc;
 use argon2::password_hash::rand_core::OsRng;
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::Argon2;
-use secureclose_protocol::{codes, needs_second_factor, Company, User, UserStatus};
+use secureclose_protocol::{codes, needs_second_factor, Company, CompanyChoice, User, UserStatus};
 
 use crate::cache::{now_millis, Cache, OfflineCredential, RevokedReason};
 use crate::context::{Context, OfflineSignIn};
 use crate::error::{desktop_codes, CoreError};
 use crate::sensitive::Sensitive;
 use crate::session::state::SignedInSession;
-use crate::session::{self, Start};
+use crate::session::{self, sign_in, Start};
 use crate::views::{LoginOutcome, SessionView};
 
 /// Wrong offline passwords accepted without waiting.
@@ -158,34 +158,84 @@ fn refused(code: &'static str, message: &str) -> CoreError {
 
 /// Offline sign-in: the cached verifier and the company's offline policy
 /// decide (see `offline`). Success signs in without a cloud session; the
-/// sync resumes one when the cloud answers.
+/// sync resumes one when the cloud answers. An email may have verifiers of
+/// several companies here (an email is unique per company only): as on the
+/// cloud, the password is checked against each (a wrong one counts on each),
+/// and fitting more than one asks the person which company (`company_id`
+/// then names it).
 pub(crate) async fn sign_in(
     ctx: &Arc<Context>,
     cache: &Cache,
     email: &str,
     password: &str,
+    company_id: Option<&str>,
 ) -> Result<LoginOutcome, CoreError> {
     let now = now_millis();
     if let Some(reason) = cache.offline_revoked(email).await? {
         return Err(revoked(reason));
     }
-    let credential = cache
-        .offline_credential(email)
-        .await?
-        .ok_or_else(unknown_user)?;
-    throttle(&credential, now)?;
-    let verifier = credential.verifier.clone();
-    let typed = Sensitive::new(password.to_owned());
-    let matches = tokio::task::spawn_blocking(move || verify(&verifier, typed.expose()))
-        .await
-        .unwrap_or(false);
-    if !matches {
-        let failures = cache
-            .record_offline_failure(&credential.user_id, now)
-            .await?;
+    let found = cache.offline_credentials(email, company_id).await?;
+    if found.is_empty() {
+        return Err(unknown_user());
+    }
+    let mut candidates = Vec::with_capacity(found.len());
+    let mut refusal = None;
+    for credential in found {
+        match throttle(&credential, now) {
+            Ok(()) => candidates.push(credential),
+            Err(err) => {
+                refusal.get_or_insert(err);
+            }
+        }
+    }
+    if candidates.is_empty() {
+        return Err(refusal.unwrap_or_else(unknown_user));
+    }
+    let mut matched = Vec::new();
+    for credential in &candidates {
+        let verifier = credential.verifier.clone();
+        let typed = Sensitive::new(password.to_owned());
+        let matches = tokio::task::spawn_blocking(move || verify(&verifier, typed.expose()))
+            .await
+            .unwrap_or(false);
+        matched.push(matches);
+    }
+    if !matched.contains(&true) {
+        let mut failures = 0;
+        for credential in &candidates {
+            failures = failures.max(
+                cache
+                    .record_offline_failure(&credential.user_id, now)
+                    .await?,
+            );
+        }
         tracing::info!(failures, "wrong password for an offline sign-in");
         return Err(wrong_password(failures));
     }
+    let mut fitting: Vec<OfflineCredential> = candidates
+        .into_iter()
+        .zip(matched)
+        .filter_map(|(credential, matches)| matches.then_some(credential))
+        .collect();
+    if fitting.len() > 1 {
+        let mut companies = Vec::with_capacity(fitting.len());
+        for credential in &fitting {
+            let name = cache
+                .company(&credential.company_id)
+                .await?
+                .map(|company| company.name)
+                .unwrap_or_else(|| credential.company_id.clone());
+            companies.push(CompanyChoice {
+                id: credential.company_id.clone(),
+                name,
+            });
+        }
+        let password = Sensitive::new(password.to_owned());
+        return Ok(sign_in::hold_company_choice(ctx, email, password, companies).await);
+    }
+    let Some(credential) = fitting.pop() else {
+        return Err(unknown_user());
+    };
     let user = cache.user(&credential.user_id).await?;
     let company = match &user {
         Some(user) => cache.company(&user.company_id).await?,
@@ -238,6 +288,7 @@ pub(crate) async fn save_verifier(
                 .save_offline_credential(
                     &user.id,
                     &user.email,
+                    &user.company_id,
                     &verifier,
                     now,
                     second_factor.then_some(now),
@@ -264,6 +315,7 @@ mod tests {
         OfflineCredential {
             user_id: "u2".into(),
             email: "bob@desertmotors.example".into(),
+            company_id: "c1".into(),
             verifier: Sensitive::new(String::new()),
             last_online_login_at: NOW - HOUR,
             last_second_factor_at: second_factor_at,

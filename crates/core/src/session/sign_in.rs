@@ -4,10 +4,12 @@
 
 use std::sync::Arc;
 
-use secureclose_protocol::{codes, Challenge, Company, LoginResponse, SessionGrant, User};
+use secureclose_protocol::{
+    codes, Challenge, Company, CompanyChoice, LoginResponse, SessionGrant, User,
+};
 
 use super::offline;
-use super::state::{LoginState, PendingLogin, SignedInSession};
+use super::state::{LoginState, PendingChoice, PendingLogin, SignedInSession};
 use crate::cache::{Cache, RevokedReason};
 use crate::client::CloudClient;
 use crate::context::Context;
@@ -19,22 +21,75 @@ use crate::views::{LoginOutcome, SessionView};
 /// Online login: the password to the cloud. A user who needs no second
 /// factor is signed in at once (see `complete_sign_in`); otherwise the
 /// state machine waits for the code (`verify_code`) or, before that, for
-/// a phone to enrol (`enroll_phone`).
+/// a phone to enrol (`enroll_phone`), or for the company to sign in to
+/// when the email has accounts at several (`choose_company`).
 pub(crate) async fn login(
     ctx: &Arc<Context>,
     email: &str,
     password: &str,
 ) -> Result<LoginOutcome, CoreError> {
+    login_at(ctx, email, password, None).await
+}
+
+/// The person picked one of the companies offered: the login is sent again
+/// with the password held since, for that company's account only. Any
+/// failure drops the attempt (the person starts over), as a closed code
+/// attempt does.
+pub(crate) async fn choose_company(
+    ctx: &Arc<Context>,
+    company_id: &str,
+) -> Result<LoginOutcome, CoreError> {
+    let chosen = ctx
+        .state
+        .lock()
+        .await
+        .company_chosen(company_id)
+        .map(|choice| choice.email.clone());
+    let email = match chosen {
+        Ok(email) => email,
+        Err(err) => {
+            // A company that was not offered: the attempt ends here.
+            drop_company_choice(ctx).await;
+            return Err(err);
+        }
+    };
+    let Some(password) = ctx.take_pending_password() else {
+        drop_company_choice(ctx).await;
+        return Err(CoreError::NoPendingLogin);
+    };
+    let outcome = login_at(ctx, &email, password.expose(), Some(company_id)).await;
+    if outcome.is_err() {
+        drop_company_choice(ctx).await;
+    }
+    outcome
+}
+
+/// Ends a login waiting for a company choice, and forgets its password.
+/// Any other state (a code awaited, a session) is left alone.
+async fn drop_company_choice(ctx: &Context) {
+    let mut state = ctx.state.lock().await;
+    if matches!(*state, LoginState::ChooseCompany(_)) {
+        state.cancel();
+        ctx.hold_pending_password(None);
+    }
+}
+
+async fn login_at(
+    ctx: &Arc<Context>,
+    email: &str,
+    password: &str,
+    company_id: Option<&str>,
+) -> Result<LoginOutcome, CoreError> {
     let cache = ctx.cache()?;
     let client = ctx.client();
     let email = email.trim();
-    let response = match ctx.track(client.login(email, password).await) {
+    let response = match ctx.track(client.login(email, password, company_id).await) {
         Ok(response) => response,
         Err(CoreError::Offline { .. } | CoreError::CloudUnreachable { .. }) => {
-            return offline::sign_in(ctx, &cache, email, password).await;
+            return offline::sign_in(ctx, &cache, email, password, company_id).await;
         }
         Err(err) => {
-            revoke_after_refused_login(ctx, &cache, email, password, &err).await;
+            revoke_after_refused_login(ctx, &cache, email, password, company_id, &err).await;
             return Err(err);
         }
     };
@@ -75,7 +130,40 @@ pub(crate) async fn login(
             tracing::info!("password accepted; a phone must be enrolled");
             Ok(LoginOutcome::NeedsPhoneEnrollment { challenge: view })
         }
+        LoginResponse::CompanyChoiceRequired { companies } => {
+            // Asked again for a company just named, or offered none: the
+            // cloud is not following the protocol; never loop on it.
+            if company_id.is_some() || companies.len() < 2 {
+                return Err(CoreError::CloudUnreachable {
+                    url: client.base_url().to_owned(),
+                    detail: "the cloud asked for a company choice it cannot need".into(),
+                });
+            }
+            Ok(hold_company_choice(ctx, email, password, companies).await)
+        }
     }
+}
+
+/// Waits for the person to pick a company (online or offline): the password
+/// stays in memory only, as it does while a code is awaited.
+pub(super) async fn hold_company_choice(
+    ctx: &Arc<Context>,
+    email: &str,
+    password: Sensitive<String>,
+    companies: Vec<CompanyChoice>,
+) -> LoginOutcome {
+    ctx.hold_pending_password(Some(password));
+    let choice = PendingChoice {
+        email: email.to_owned(),
+        companies: companies.clone(),
+    };
+    let replaced = ctx.state.lock().await.needs_company_choice(choice);
+    session::end_replaced(ctx, replaced).await;
+    tracing::info!(
+        companies = companies.len(),
+        "password accepted at several companies; waiting for a choice"
+    );
+    LoginOutcome::NeedsCompanyChoice { companies }
 }
 
 /// Completes the pending login with the code the user typed. On success
@@ -112,7 +200,8 @@ pub(crate) async fn verify_code(ctx: &Arc<Context>, code: &str) -> Result<LoginO
             .await
         }
         LoginResponse::SecondFactorRequired { .. }
-        | LoginResponse::PhoneEnrollmentRequired { .. } => Err(CoreError::CloudUnreachable {
+        | LoginResponse::PhoneEnrollmentRequired { .. }
+        | LoginResponse::CompanyChoiceRequired { .. } => Err(CoreError::CloudUnreachable {
             url: client.base_url().to_owned(),
             detail: "a verified code was answered with another login step".into(),
         }),
@@ -224,19 +313,24 @@ async fn revoke_after_refused_login(
     cache: &Cache,
     email: &str,
     password: &str,
+    company_id: Option<&str>,
     err: &CoreError,
 ) {
     let reason = if err.is_account_disabled() {
         RevokedReason::Disabled
     } else if err.code() == codes::INVALID_CREDENTIALS {
-        let Ok(Some(credential)) = cache.offline_credential(email).await else {
+        let Ok(credentials) = cache.offline_credentials(email, company_id).await else {
             return;
         };
-        let verifier = credential.verifier.clone();
-        let typed = Sensitive::new(password.to_owned());
-        let known = tokio::task::spawn_blocking(move || offline::verify(&verifier, typed.expose()))
-            .await
-            .unwrap_or(false);
+        let mut known = false;
+        for credential in credentials {
+            let verifier = credential.verifier.clone();
+            let typed = Sensitive::new(password.to_owned());
+            known |=
+                tokio::task::spawn_blocking(move || offline::verify(&verifier, typed.expose()))
+                    .await
+                    .unwrap_or(false);
+        }
         if !known {
             return;
         }

@@ -10,15 +10,17 @@
 //!   +- password ok, code sent -> NeedsSecondFactor -- code_accepted
 //!   |                               (resend: code_resent)   |
 //!   +- password ok, no phone --> NeedsPhoneEnrollment ------+
-//!                                 (phone_submitted sends a code;
-//!                                  code_accepted once one was sent)
+//!   |                             (phone_submitted sends a code;
+//!   |                              code_accepted once one was sent)
+//!   +- password ok at several companies -> ChooseCompany
+//!        (the login is sent again with the company picked: any of the above)
 //! ```
 //! The pending states carry the challenge id (a bearer credential for this
 //! attempt only) in memory, never a code or a token; nothing here is cached
 //! or logged. Transitions are methods that check the current state, so an
 //! impossible transition is an error rather than a silently wrong screen.
 
-use secureclose_protocol::Challenge;
+use secureclose_protocol::{Challenge, CompanyChoice};
 
 use crate::error::CoreError;
 use crate::sensitive::Sensitive;
@@ -69,6 +71,15 @@ impl PendingLogin {
     }
 }
 
+/// A login whose password matched accounts of its email at several
+/// companies: waits for the person to pick one. The password itself is held
+/// by the context (as for a code), never here and never in the UI.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PendingChoice {
+    pub email: String,
+    pub companies: Vec<CompanyChoice>,
+}
+
 #[derive(Debug, Clone, Default)]
 pub enum LoginState {
     #[default]
@@ -77,6 +88,8 @@ pub enum LoginState {
     NeedsSecondFactor(PendingLogin),
     /// 2FA is required but no phone is verified: enrol one, then the code.
     NeedsPhoneEnrollment(PendingLogin),
+    /// The email has accounts at several companies that the password fits.
+    ChooseCompany(PendingChoice),
     SignedIn(SignedInSession),
 }
 
@@ -156,6 +169,25 @@ impl LoginState {
         self.replace(LoginState::NeedsPhoneEnrollment(pending))
     }
 
+    /// A correct password for accounts at several companies. Returns the
+    /// session this replaced, as [`Self::needs_second_factor`].
+    pub fn needs_company_choice(&mut self, choice: PendingChoice) -> Option<SignedInSession> {
+        self.replace(LoginState::ChooseCompany(choice))
+    }
+
+    /// The choice waiting to be made, if that is the state; a company not
+    /// offered is refused, so the UI can never name another one.
+    pub fn company_chosen(&self, company_id: &str) -> Result<&PendingChoice, CoreError> {
+        match self {
+            LoginState::ChooseCompany(choice)
+                if choice.companies.iter().any(|c| c.id == company_id) =>
+            {
+                Ok(choice)
+            }
+            _ => Err(CoreError::NoPendingLogin),
+        }
+    }
+
     /// The cloud sent a code to the phone the user entered. Only valid while
     /// enrolling; entering a corrected number again is allowed.
     pub fn phone_submitted(&mut self, challenge: Challenge) -> Result<&Challenge, CoreError> {
@@ -218,7 +250,7 @@ impl LoginState {
     /// Drops a pending attempt (the user cancelled, or the cloud closed it).
     /// A signed-in session is left alone; returns whether anything changed.
     pub fn cancel(&mut self) -> bool {
-        if self.pending().is_ok() {
+        if self.pending().is_ok() || matches!(self, LoginState::ChooseCompany(_)) {
             *self = LoginState::SignedOut;
             true
         } else {
@@ -390,6 +422,39 @@ mod tests {
         state.password_accepted(session("u1"));
         assert!(!state.cancel(), "cancel is only for pending attempts");
         assert_eq!(state.require_session().unwrap().user_id, "u1");
+    }
+
+    #[test]
+    fn a_company_choice_accepts_only_an_offered_company_and_can_be_cancelled() {
+        let mut state = LoginState::default();
+        let companies = vec![
+            CompanyChoice {
+                id: "c1".into(),
+                name: "Canyon Ridge".into(),
+            },
+            CompanyChoice {
+                id: "c2".into(),
+                name: "Desert Sun".into(),
+            },
+        ];
+        let replaced = state.needs_company_choice(PendingChoice {
+            email: "a@x.example".into(),
+            companies,
+        });
+        assert_eq!(replaced, None);
+        assert!(state.session().is_none(), "a choice signs nobody in");
+        assert_eq!(state.company_chosen("c2").unwrap().email, "a@x.example");
+        assert!(
+            matches!(state.company_chosen("c3"), Err(CoreError::NoPendingLogin)),
+            "only an offered company can be chosen"
+        );
+        assert!(
+            matches!(state.awaiting_code(), Err(CoreError::NoPendingLogin)),
+            "no code completes a choice"
+        );
+        assert!(state.cancel());
+        assert!(matches!(state, LoginState::SignedOut));
+        assert!(state.company_chosen("c1").is_err());
     }
 
     #[test]

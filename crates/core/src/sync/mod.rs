@@ -397,7 +397,11 @@ async fn resume(
     let Some(device) = tokens::device_token(ctx, &session.user_id)? else {
         return Err(PassError::NeedsSignIn);
     };
-    let answer = ctx.track(client.resume(&held.email, &held.password, &device).await);
+    let answer = ctx.track(
+        client
+            .resume(&held.email, &held.password, &device, &session.company_id)
+            .await,
+    );
     let (grant, user) = match answer {
         Ok(LoginResponse::SignedIn {
             session: grant,

@@ -150,7 +150,7 @@ async fn offline(client: Client, cloud: Arc<Mutex<TestCloud>>) {
 }
 
 /// Polls the status bar's `data-state` (the core's SyncState) until it is `state`.
-async fn wait_for_state(client: &Client, state: &str, within: Duration) {
+pub(super) async fn wait_for_state(client: &Client, state: &str, within: Duration) {
     let deadline = Instant::now() + within;
     let mut last = None;
     loop {

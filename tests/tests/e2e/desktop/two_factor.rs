@@ -4,9 +4,10 @@
 //! that user signs in with the texted code; (2) company-wide: Save, a user
 //! with a phone gets the code, a user without one enrols a phone, the next
 //! login asks only for the code; (3) each failure state shown in the UI;
-//! (4) admin rights and DMS gating. The cloud runs in-process in dev mode, so
-//! codes come from its SMS outbox and a `ManualClock` expires them without
-//! sleeping. Every screen gets an axe-core scan and a screenshot.
+//! (4) admin rights and DMS gating; (5) the sign-in form right after a
+//! sign-out keeps every key typed into it. The cloud runs in-process in dev
+//! mode, so codes come from its SMS outbox and a `ManualClock` expires them
+//! without sleeping. Every screen gets an axe-core scan and a screenshot.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -20,7 +21,7 @@ use super::axe::assert_accessible;
 use super::{
     click, count, run_app, screenshot, testid, type_into, wait_for, wait_until_gone, WAIT,
 };
-use crate::support::{company_emails, open_core, MemoryKeyStore, TestCloud};
+use crate::support::{company_emails, open_core, MemoryKeyStore, TestCloud, DEMO_DISABLED_USER};
 
 const TOM: &str = "tom.becker@desertsun.example"; // no phone in the seed
 const EMILY: &str = "emily.chen@desertsun.example";
@@ -239,6 +240,12 @@ async fn single_user(client: Client, cloud: Arc<TestCloud>) {
     wait_for(&client, "login-email").await;
     screenshot(&client, "2fa-1-01-login").await;
     assert_accessible(&client, "login").await;
+    // Forgotten password: the explanation opens in place, in the real webview.
+    click(&client, "forgot-password").await;
+    wait_for_text(&client, "forgot-password-help", "Reset password").await;
+    screenshot(&client, "2fa-1-01b-login-forgot-password").await;
+    assert_accessible(&client, "login-forgot-password").await;
+    click(&client, "forgot-password").await;
 
     // Steps 1-2: the admin logs in and opens the Users tab.
     sign_in(&client, &seed.admin_email, &seed.admin_password).await;
@@ -304,17 +311,37 @@ async fn single_user(client: Client, cloud: Arc<TestCloud>) {
     wait_until_gone(&client, "code-dialog").await;
     screenshot(&client, "2fa-1-08-portal").await;
 
-    // A non-admin sees the users but no Edit controls.
+    // A non-admin sees their active colleagues (name, email, role; phone
+    // and 2FA withheld) and no Edit controls.
     click(&client, "nav-users").await;
     let everyone = company_emails(seed);
-    for email in &everyone {
-        row_with(&client, email).await;
+    for email in everyone.iter().filter(|e| e.as_str() != DEMO_DISABLED_USER) {
+        let row = row_with(&client, email).await;
+        if email != TOM {
+            let cells = row.find_all(Locator::Css("td")).await.unwrap();
+            assert_eq!(
+                cells[3].text().await.unwrap(),
+                "—",
+                "{email}'s phone must not reach a non-admin"
+            );
+        }
     }
     assert_eq!(
         count(&client, "user-edit").await,
         0,
         "a non-admin must not see Edit buttons"
     );
+    let rows = client
+        .find_all(Locator::Css(&testid("user-row")))
+        .await
+        .unwrap();
+    for row in rows {
+        let text = row.text().await.unwrap_or_default();
+        assert!(
+            !text.contains(DEMO_DISABLED_USER),
+            "a disabled colleague is not shown to a non-admin: {text}"
+        );
+    }
     screenshot(&client, "2fa-1-09-users-non-admin").await;
     sign_out(&client).await;
 }
@@ -573,4 +600,76 @@ async fn dms_gating(client: Client, password: &'static str) {
     click(&client, "user-dialog-cancel").await;
     wait_until_gone(&client, "user-dialog").await;
     sign_out(&client).await;
+}
+
+// ---- (5) the sign-in form after a sign-out -----------------------------------
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs Xvfb + tauri-driver: run scripts/test"]
+async fn the_sign_in_form_keeps_every_character_typed_the_moment_it_appears_after_sign_out() {
+    let cloud = Arc::new(TestCloud::start_dev().await);
+    let scenario_cloud = cloud.clone();
+    run_app(cloud.base_url(), move |client| {
+        typed_right_after_sign_out(client, scenario_cloud)
+    })
+    .await;
+}
+
+/// The next person types at once: every key must land in the field. Keys go
+/// one at a time, at a typist's pace, so a reset or a replaced field at any
+/// point after the form appeared shows up as a dropped character or a stale field.
+async fn typed_right_after_sign_out(client: Client, cloud: Arc<TestCloud>) {
+    let seed = &cloud.seed;
+    // Twice: once during the first sync on this computer, once after it.
+    for round in 1..=2 {
+        sign_in(&client, &seed.admin_email, &seed.admin_password).await;
+        expect_signed_in(&client, &seed.admin_email).await;
+        if round == 2 {
+            super::offline::wait_for_state(&client, "idle", WAIT).await;
+        }
+        click(&client, "sign-out").await;
+        // Looked for every few milliseconds, not wait_for's quarter second,
+        // so typing starts the moment the field is there.
+        let field = client
+            .wait()
+            .at_most(WAIT)
+            .every(Duration::from_millis(5))
+            .for_element(Locator::Css(&testid("login-email")))
+            .await
+            .unwrap_or_else(|e| panic!("round {round}: no sign-in form after sign-out: {e}"));
+        for key in TOM.chars() {
+            // A person's keys go wherever the focus is.
+            let focused = client.active_element().await.unwrap();
+            focused
+                .send_keys(&key.to_string())
+                .await
+                .unwrap_or_else(|e| {
+                    panic!(
+                        "round {round}: the email field was replaced while {key:?} was typed: {e}"
+                    )
+                });
+        }
+        let typed = field
+            .prop("value")
+            .await
+            .unwrap_or_else(|e| {
+                panic!("round {round}: the email field that appeared was replaced: {e}")
+            })
+            .unwrap_or_default();
+        assert_eq!(
+            typed, TOM,
+            "round {round}: the sign-in field must hold everything typed right after sign-out"
+        );
+        // Whatever the sign-out still does after the form appeared must not
+        // reset or replace it.
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        let later = wait_for(&client, "login-email").await;
+        let value = later.prop("value").await.unwrap().unwrap_or_default();
+        assert_eq!(
+            value, TOM,
+            "round {round}: the typed email must still be there after the sign-out settled"
+        );
+        // Back to an empty form for the next round (select all, delete).
+        later.send_keys("\u{E009}a\u{E000}\u{E003}").await.unwrap();
+    }
 }
