@@ -387,7 +387,8 @@ async fn run_company(command: CompanyCommand) -> Result<(), CloudError> {
             print_out(&format!(
                 "Company: {} ({})\nAdmin:   {}\nSetup code: {}\n\
                  The admin opens SecureClose, chooses \"First time here? Set up your account\" \
-                 and enters this code. It works once, until {} (epoch ms).\n",
+                 and enters this code. It works once, for 72 hours \
+                 (until {} ms after the Unix epoch).\n",
                 created.company.name,
                 created.company.id,
                 created.admin.user.email,
