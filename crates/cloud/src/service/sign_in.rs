@@ -99,6 +99,9 @@ async fn check_password(
     if password.len() > MAX_PASSWORD_BYTES {
         return Err(CloudError::Validation("the password is too long".into()));
     }
+    // Passwords are hashed in NFC (see protocol::passwords): the same text
+    // typed with composed or decomposed accents is the same password.
+    let password = passwords::normalize_password(&password);
     let db = &state.db;
     let config = &state.config;
     counters::check_source(

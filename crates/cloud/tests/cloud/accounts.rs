@@ -420,6 +420,7 @@ async fn every_password_rule_refuses_with_its_reason(backend: Backend) {
     let token = activate_ok(&t, NORA, &grant.setup_code, decomposed).await;
     assert_eq!(me_status(&t, &token).await, StatusCode::OK);
     t.login_ok(NORA, "caf\u{e9} lumière parapluie voilà").await;
+    t.login_ok(NORA, decomposed).await;
     t.stop().await;
 }
 
