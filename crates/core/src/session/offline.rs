@@ -9,6 +9,7 @@ use std::sync::Arc;
 use argon2::password_hash::rand_core::OsRng;
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::Argon2;
+use secureclose_protocol::passwords::normalize_password;
 use secureclose_protocol::{codes, needs_second_factor, Company, CompanyChoice, User, UserStatus};
 
 use crate::cache::{now_millis, Cache, OfflineCredential, RevokedReason};
@@ -26,20 +27,24 @@ pub const LOCK_AFTER_FAILURES: i64 = 10;
 
 /// An argon2id PHC string of `password` with a salt drawn here (so a copied
 /// cache does not share a verifier with the cloud or another computer).
-/// CPU-heavy: call it from a blocking thread.
+/// CPU-heavy: call it from a blocking thread. Of the NFC form, as the cloud
+/// hashes it (`protocol::passwords`): accents typed composed or decomposed
+/// are one password.
 pub fn make_verifier(password: &str) -> Result<Sensitive<String>, CoreError> {
     let salt = SaltString::generate(&mut OsRng);
+    let password = Sensitive::new(normalize_password(password));
     Argon2::default()
-        .hash_password(password.as_bytes(), &salt)
+        .hash_password(password.expose().as_bytes(), &salt)
         .map(|hash| Sensitive::new(hash.to_string()))
         .map_err(|err| CoreError::Io(std::io::Error::other(format!("argon2: {err}"))))
 }
 
 /// Constant-time check of `password` against a verifier (blocking).
 pub fn verify(verifier: &Sensitive<String>, password: &str) -> bool {
+    let password = Sensitive::new(normalize_password(password));
     PasswordHash::new(verifier.expose()).is_ok_and(|hash| {
         Argon2::default()
-            .verify_password(password.as_bytes(), &hash)
+            .verify_password(password.expose().as_bytes(), &hash)
             .is_ok()
     })
 }
@@ -336,6 +341,14 @@ mod tests {
             !verify(&Sensitive::new("garbage".into()), "x"),
             "a broken verifier never matches"
         );
+    }
+
+    #[test]
+    fn the_verifier_compares_passwords_in_nfc_like_the_cloud() {
+        let decomposed = make_verifier("cafe\u{301} lumière").unwrap();
+        assert!(verify(&decomposed, "caf\u{e9} lumière"));
+        let composed = make_verifier("caf\u{e9} lumière").unwrap();
+        assert!(verify(&composed, "cafe\u{301} lumière"));
     }
 
     #[test]
