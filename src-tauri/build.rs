@@ -18,6 +18,8 @@ const COMMANDS: &[&str] = &[
     "update_user",
     "update_company",
     "refresh",
+    "lock_session",
+    "unlock_session",
     "check_update",
     "install_update",
     "sync_status",

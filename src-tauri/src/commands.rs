@@ -4,6 +4,7 @@
 use std::sync::Arc;
 
 use secureclose_core::error::desktop_codes;
+use secureclose_core::sensitive::Sensitive;
 use secureclose_core::views::{
     AppInfo, LoginOutcome, SessionView, SyncStatus, UpdateInfo, UpdateProgress, UsersPage,
 };
@@ -136,6 +137,18 @@ pub async fn update_user(
 #[tauri::command]
 pub async fn update_company(core: Core<'_>, update: CompanyUpdate) -> Result<Company, ApiError> {
     core.update_company(&update).await.map_err(api)
+}
+
+#[tauri::command]
+pub async fn lock_session(core: Core<'_>) -> Result<(), ApiError> {
+    core.lock_session().await.map_err(api)
+}
+
+#[tauri::command]
+pub async fn unlock_session(core: Core<'_>, password: String) -> Result<SessionView, ApiError> {
+    core.unlock_session(Sensitive::new(password))
+        .await
+        .map_err(api)
 }
 
 #[tauri::command]

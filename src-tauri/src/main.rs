@@ -98,6 +98,8 @@ fn main() {
             commands::update_user,
             commands::update_company,
             commands::refresh,
+            commands::lock_session,
+            commands::unlock_session,
             commands::check_update,
             commands::install_update,
             commands::sync_status,

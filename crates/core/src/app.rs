@@ -17,6 +17,7 @@ use crate::edits::{self, KeyedEdit, QueuedEdit};
 use crate::error::{desktop_codes, CoreError};
 use crate::keystore::KeyStore;
 use crate::policy::{self, PolicySource};
+use crate::sensitive::Sensitive;
 use crate::session::{self, sign_in, tokens};
 use crate::sync::{self, shared::SyncShared};
 use crate::views::{AppInfo, CacheStatus, LoginOutcome, SessionView, SyncStatus, UsersPage};
@@ -178,6 +179,7 @@ impl AppCore {
     /// oldest first.
     pub async fn pending_edit_keys(&self) -> Result<Vec<String>, CoreError> {
         let session = self.inner.state.lock().await.require_session()?.clone();
+        session::lock::check(&self.inner, &session).await?;
         let cache = self.inner.cache()?;
         Ok(cache
             .outbox_batch(&session.user_id, &session.company_id, usize::MAX)
@@ -185,6 +187,26 @@ impl AppCore {
             .into_iter()
             .map(|entry| entry.mutation.idempotency_key)
             .collect())
+    }
+
+    /// Locks the session (the UI saw no input for the company's idle time):
+    /// reads and edits are refused with `session_locked` until
+    /// [`AppCore::unlock_session`]; the sync goes on. Survives a restart.
+    pub async fn lock_session(&self) -> Result<(), CoreError> {
+        session::lock::lock(&self.inner).await
+    }
+
+    /// Unlocks with the signed-in person's password (this computer's offline
+    /// verifier checks it; wrong ones count, and at the offline lock limit
+    /// the session ends). Returns the session as before the lock.
+    pub async fn unlock_session(
+        &self,
+        password: Sensitive<String>,
+    ) -> Result<SessionView, CoreError> {
+        session::lock::unlock(&self.inner, password).await?;
+        directory::session(&self.inner)
+            .await?
+            .ok_or(CoreError::NotSignedIn)
     }
 
     pub async fn refresh(&self) -> Result<SessionView, CoreError> {
@@ -232,7 +254,8 @@ impl AppCore {
     /// Runs a sync pass now (waiting for one in flight) and returns the
     /// status after it. Offline is a status, not an error.
     pub async fn sync_now(&self) -> Result<SyncStatus, CoreError> {
-        self.inner.state.lock().await.require_session()?;
+        let session = self.inner.state.lock().await.require_session()?.clone();
+        session::lock::check(&self.inner, &session).await?;
         sync::sync_once(&self.inner).await;
         Ok(sync::current_status(&self.inner).await)
     }
@@ -240,6 +263,7 @@ impl AppCore {
     /// Hides a notice for good; returns the status without it.
     pub async fn dismiss_sync_notice(&self, id: i64) -> Result<SyncStatus, CoreError> {
         let session = self.inner.state.lock().await.require_session()?.clone();
+        session::lock::check(&self.inner, &session).await?;
         self.inner
             .cache()?
             .dismiss_notice(&session.user_id, id)
@@ -305,6 +329,7 @@ fn app_info(ctx: &Context) -> AppInfo {
             Some(_) => CacheStatus::Ready,
             None => CacheStatus::Unreadable,
         },
+        locked: ctx.locked(),
     }
 }
 

@@ -23,6 +23,7 @@ fn generated() -> BTreeMap<String, String> {
     let mut out = BTreeMap::new();
     render::<views::AppInfo>(&mut out);
     render::<views::CacheStatus>(&mut out);
+    render::<views::LockedSession>(&mut out);
     render::<views::LoginOutcome>(&mut out);
     render::<views::SessionView>(&mut out);
     render::<views::UsersPage>(&mut out);

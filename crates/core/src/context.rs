@@ -17,6 +17,7 @@ use crate::policy::CloudPolicy;
 use crate::sensitive::Sensitive;
 use crate::session::state::LoginCell;
 use crate::sync::shared::SyncShared;
+use crate::views::LockedSession;
 
 pub(crate) const CACHE_FILE: &str = "cache.db";
 /// One folder per cloud under the data dir (see [`cloud_cache_path`]).
@@ -104,6 +105,9 @@ pub(crate) struct Context {
     /// The password of a login waiting for its code: the offline verifier is
     /// written only once the code is verified.
     pending_password: Mutex<Option<Sensitive<String>>>,
+    /// Set while the session is locked (see `session::lock`); the cache's
+    /// `meta` keeps the same fact across restarts.
+    locked: Mutex<Option<LockedSession>>,
 }
 
 impl Context {
@@ -129,6 +133,7 @@ impl Context {
             start_sync,
             offline: Mutex::new(None),
             pending_password: Mutex::new(None),
+            locked: Mutex::new(None),
         }
     }
 
@@ -206,8 +211,21 @@ impl Context {
             .take()
     }
 
-    /// Whatever ended the session: the sync stops, the held password goes.
+    pub(crate) fn locked(&self) -> Option<LockedSession> {
+        self.locked
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    pub(crate) fn set_locked(&self, locked: Option<LockedSession>) {
+        *self.locked.lock().unwrap_or_else(|p| p.into_inner()) = locked;
+    }
+
+    /// Whatever ended the session: the sync stops, the held password goes,
+    /// no lock is left.
     pub(crate) fn session_ended(&self) {
+        self.set_locked(None);
         self.sync.stop();
         *self.offline.lock().unwrap_or_else(|p| p.into_inner()) = None;
         self.hold_pending_password(None);

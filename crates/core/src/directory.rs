@@ -8,13 +8,14 @@ use secureclose_protocol::{rules, Company};
 use crate::cache::{now_millis, SessionMeta};
 use crate::context::Context;
 use crate::error::CoreError;
-use crate::session::{self, tokens};
+use crate::session::{self, lock, tokens};
 use crate::views::{SessionView, UsersPage};
 
 /// Re-fetches the signed-in user, the company and its users from the
 /// cloud into the cache (one transaction), and returns the fresh view.
 pub(crate) async fn refresh(ctx: &Context) -> Result<SessionView, CoreError> {
     let session = ctx.state.lock().await.require_session()?.clone();
+    lock::check(ctx, &session).await?;
     if ctx.signed_in_offline() {
         // No cloud session until the sync resumes one.
         return Err(CoreError::Offline {
@@ -49,6 +50,7 @@ pub(crate) async fn refresh(ctx: &Context) -> Result<SessionView, CoreError> {
     drop(state);
     tracing::info!(users = users.len(), "refreshed from the cloud");
     Ok(SessionView {
+        idle_lock_minutes: lock::limits(&me.company).idle_lock_minutes,
         user: me.user,
         company: me.company,
         online: true,
@@ -61,6 +63,7 @@ pub(crate) async fn session(ctx: &Context) -> Result<Option<SessionView>, CoreEr
     let Some(session) = ctx.state.lock().await.session().cloned() else {
         return Ok(None);
     };
+    lock::check(ctx, &session).await?;
     let cache = ctx.cache()?;
     let (Some(user), Some(company)) = (
         cache.user(&session.user_id).await?,
@@ -69,6 +72,7 @@ pub(crate) async fn session(ctx: &Context) -> Result<Option<SessionView>, CoreEr
         return Ok(None);
     };
     Ok(Some(SessionView {
+        idle_lock_minutes: lock::limits(&company).idle_lock_minutes,
         user,
         company,
         online: ctx.online.load(Ordering::Relaxed),
@@ -85,7 +89,7 @@ pub(crate) async fn list_users(
     offset: u32,
     limit: u32,
 ) -> Result<UsersPage, CoreError> {
-    let session = ctx.state.signed_in()?;
+    let session = lock::guard(ctx).await?;
     let cache = ctx.cache()?;
     // The cache is shared by everyone who signs in on this computer, so it may
     // hold an admin's full rows: a non-admin sees what the cloud would send
@@ -104,7 +108,7 @@ pub(crate) async fn list_users(
 }
 
 pub(crate) async fn company(ctx: &Context) -> Result<Company, CoreError> {
-    let company_id = ctx.state.signed_in()?.company_id;
+    let company_id = lock::guard(ctx).await?.company_id;
     ctx.cache()?
         .company(&company_id)
         .await?

@@ -10,6 +10,7 @@ use secureclose_protocol::{Company, CompanyUpdate, Role, User, UserUpdate};
 use crate::cache::Cache;
 use crate::context::Context;
 use crate::error::CoreError;
+use crate::session::lock;
 use crate::session::state::SignedInSession;
 use crate::sync::{self, shared::Delivery};
 
@@ -163,6 +164,7 @@ async fn admin_context(
     action: &'static str,
 ) -> Result<(SignedInSession, Arc<Cache>), CoreError> {
     let session = ctx.state.lock().await.require_session()?.clone();
+    lock::check(ctx, &session).await?;
     let cache = ctx.cache()?;
     let me = cache.user(&session.user_id).await?;
     if !me.is_some_and(|me| me.role == Role::Admin) {

@@ -38,6 +38,11 @@ pub mod desktop_codes {
     /// An edit of a row whose phone and 2FA this computer only has withheld
     /// (a non-admin's sync brought it): the next sync brings it in full.
     pub const USER_NOT_DOWNLOADED: &str = "user_not_downloaded";
+    /// The session is locked (idle lock): only unlock or sign out answer.
+    pub const SESSION_LOCKED: &str = "session_locked";
+    /// The core ended the session (absolute limit reached, or too many
+    /// wrong passwords at the lock screen): a full sign-in is needed.
+    pub const SESSION_ENDED: &str = "session_ended";
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -105,6 +110,16 @@ pub enum CoreError {
     #[error("not signed in")]
     NotSignedIn,
 
+    /// The idle lock covers the session: reads and edits are refused until
+    /// the password is entered again (`AppCore::unlock_session`).
+    #[error("the session is locked")]
+    SessionLocked,
+
+    /// The core ended the session on this computer; `message` says why, for
+    /// the person (never a secret).
+    #[error("the session ended: {message}")]
+    SessionEnded { message: String },
+
     /// No sign-in is waiting for a second factor (or for a phone).
     #[error("no sign-in is waiting for this step")]
     NoPendingLogin,
@@ -153,6 +168,8 @@ impl CoreError {
             CoreError::CloudRedirected { .. } => desktop_codes::CLOUD_REDIRECTED,
             CoreError::Cloud { code, .. } => code,
             CoreError::NotSignedIn => desktop_codes::NOT_SIGNED_IN,
+            CoreError::SessionLocked => desktop_codes::SESSION_LOCKED,
+            CoreError::SessionEnded { .. } => desktop_codes::SESSION_ENDED,
             CoreError::NoPendingLogin => desktop_codes::NO_PENDING_LOGIN,
             CoreError::Forbidden { .. } => codes::FORBIDDEN,
             CoreError::Refused { code, .. } => code,
@@ -205,6 +222,10 @@ impl CoreError {
                 _ => format!("The SecureClose cloud refused the request ({code})."),
             },
             CoreError::NotSignedIn => "Please sign in first.".into(),
+            CoreError::SessionLocked => {
+                "SecureClose is locked. Enter your password to continue.".into()
+            }
+            CoreError::SessionEnded { message } => message.clone(),
             CoreError::NoPendingLogin => {
                 "This sign-in is no longer waiting for a code. Please sign in again.".into()
             }

@@ -16,6 +16,17 @@ pub struct AppInfo {
     /// The machine policy locks the address: Server settings cannot change it.
     pub cloud_url_locked: bool,
     pub cache_status: CacheStatus,
+    /// Set while the session is locked (idle lock, also after a restart):
+    /// the UI shows the lock screen for this person and nothing else.
+    pub locked: Option<LockedSession>,
+}
+
+/// Who the locked session belongs to: what the lock screen may show.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+pub struct LockedSession {
+    pub display_name: String,
+    pub email: String,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -40,6 +51,9 @@ pub struct SessionView {
     pub offline_sign_in: bool,
     #[cfg_attr(feature = "ts", ts(type = "number | null"))]
     pub last_synced_at: Option<i64>,
+    /// Minutes without input after which the UI locks the session
+    /// (`session::limits`).
+    pub idle_lock_minutes: u32,
 }
 
 /// Result of a password login (or of a verified code). Tagged by `state`.
@@ -168,12 +182,13 @@ mod tests {
             default_cloud_url: "https://cloud.secureclose.net".into(),
             cloud_url_locked: false,
             cache_status: CacheStatus::Unreadable,
+            locked: None,
         };
         assert_eq!(
             serde_json::to_value(&info).unwrap(),
             serde_json::json!({"version": "0.1.0", "cloud_url": "http://127.0.0.1:8787",
                 "default_cloud_url": "https://cloud.secureclose.net", "cloud_url_locked": false,
-                "cache_status": "unreadable"}),
+                "cache_status": "unreadable", "locked": null}),
             "the UI reads these exact field names and values"
         );
     }

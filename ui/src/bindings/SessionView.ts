@@ -14,4 +14,9 @@ online: boolean,
  * Signed in with the password checked on this device (the cloud was
  * unreachable); edits wait in the outbox until the session resumes.
  */
-offline_sign_in: boolean, last_synced_at: number | null, };
+offline_sign_in: boolean, last_synced_at: number | null, 
+/**
+ * Minutes without input after which the UI locks the session
+ * (`session::limits`).
+ */
+idle_lock_minutes: number, };

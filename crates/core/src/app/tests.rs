@@ -631,3 +631,251 @@ fn each_data_dir_gets_its_own_key_account() {
         "two data dirs sharing a key account would make one cache unreadable"
     );
 }
+
+// --- The idle lock and the absolute session limit ---
+
+const LOCKED: &str = "session_locked";
+const ENDED: &str = "session_ended";
+
+/// `restored_offline` (u1 admin, token kept), with an offline verifier of
+/// `pw-right` for u1: a session a restart restores, and that can unlock.
+async fn restored_with_verifier(dir: &Path, keys: &Arc<MemoryKeyStore>) -> AppCore {
+    let core = restored_offline(dir, keys, Role::Admin).await;
+    let verifier = offline::make_verifier("pw-right").unwrap();
+    core.inner
+        .cache_opt()
+        .unwrap()
+        .save_offline_credential(
+            "u1",
+            "alice@desertmotors.example",
+            "c1",
+            &verifier,
+            now_millis(),
+            None,
+        )
+        .await
+        .unwrap();
+    core
+}
+
+fn rename() -> UserUpdate {
+    UserUpdate {
+        display_name: Some("Robert Builder".into()),
+        ..UserUpdate::default()
+    }
+}
+
+async fn assert_all_refused(core: &AppCore, code: &str) {
+    let refused = [
+        ("list_users", core.list_users("", 0, 50).await.err()),
+        ("company", core.company().await.err()),
+        ("session", core.session().await.err()),
+        ("update_user", core.update_user("u2", &rename()).await.err()),
+        (
+            "update_company",
+            core.update_company(&CompanyUpdate {
+                name: Some("Renamed".into()),
+                ..CompanyUpdate::default()
+            })
+            .await
+            .err(),
+        ),
+        ("refresh", core.refresh().await.err()),
+        ("sync_now", core.sync_now().await.err()),
+    ];
+    for (call, err) in refused {
+        let err = err.unwrap_or_else(|| panic!("{call} must be refused while locked"));
+        assert_eq!(err.code(), code, "{call}: {err:?}");
+    }
+}
+
+#[tokio::test]
+async fn a_locked_session_refuses_reads_and_edits_until_the_password_unlocks_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let keys = Arc::new(MemoryKeyStore::default());
+    let core = restored_with_verifier(dir.path(), &keys).await;
+    assert_eq!(core.app_info().locked, None);
+    let before = core.session().await.unwrap().unwrap();
+    assert_eq!(before.idle_lock_minutes, 30, "the default idle time");
+
+    core.lock_session().await.unwrap();
+    let locked = core.app_info().locked.expect("app_info says locked");
+    assert_eq!(
+        locked.display_name, "Alice Admin",
+        "the lock screen names who"
+    );
+    assert_all_refused(&core, LOCKED).await;
+    let err = core.list_users("", 0, 50).await.unwrap_err();
+    assert!(
+        err.user_message().contains("locked"),
+        "a clear message: {}",
+        err.user_message()
+    );
+    let cache = core.inner.cache_opt().unwrap();
+    assert_eq!(
+        cache.user("u2").await.unwrap().unwrap().display_name,
+        "Bob Builder",
+        "the refused edit changed nothing"
+    );
+
+    let view = core
+        .unlock_session(Sensitive::new("pw-right".into()))
+        .await
+        .unwrap();
+    assert_eq!(view.user.id, "u1", "unlocking returns the same session");
+    assert_eq!(core.app_info().locked, None);
+    assert_eq!(core.list_users("", 0, 50).await.unwrap().total, 2);
+    assert!(core.company().await.is_ok());
+    assert!(
+        !cache.session_locked().await.unwrap(),
+        "unlocked on disk too"
+    );
+}
+
+#[tokio::test]
+async fn wrong_unlock_passwords_are_counted_and_the_offline_lock_limit_signs_out() {
+    let dir = tempfile::tempdir().unwrap();
+    let keys = Arc::new(MemoryKeyStore::default());
+    let core = restored_with_verifier(dir.path(), &keys).await;
+    core.lock_session().await.unwrap();
+    let cache = core.inner.cache_opt().unwrap();
+    let err = core
+        .unlock_session(Sensitive::new("wrong".into()))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), "invalid_credentials", "{err:?}");
+    let failures = |cache: Arc<cache::Cache>| async move {
+        cache
+            .offline_credential("alice@desertmotors.example")
+            .await
+            .unwrap()
+            .unwrap()
+            .failures
+    };
+    assert_eq!(
+        failures(cache.clone()).await,
+        1,
+        "the wrong password counts"
+    );
+    assert_eq!(
+        core.app_info().locked.map(|l| l.display_name).as_deref(),
+        Some("Alice Admin"),
+        "still locked"
+    );
+    // Up to one short of the limit, long enough ago that no slow-down applies.
+    let long_ago = now_millis() - 3_600_000;
+    while failures(cache.clone()).await < offline::LOCK_AFTER_FAILURES - 1 {
+        cache.record_offline_failure("u1", long_ago).await.unwrap();
+    }
+    let err = core
+        .unlock_session(Sensitive::new("wrong again".into()))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), ENDED, "{err:?}");
+    assert!(
+        err.user_message().contains("signed out"),
+        "says why: {}",
+        err.user_message()
+    );
+    assert_eq!(core.session().await.unwrap(), None, "signed out");
+    assert_eq!(token_in(&keys), None, "the token is gone");
+    assert_eq!(core.app_info().locked, None);
+    assert!(!cache.session_locked().await.unwrap());
+}
+
+#[tokio::test]
+async fn the_lock_survives_reopening_the_cache_and_the_restored_session_starts_locked() {
+    let dir = tempfile::tempdir().unwrap();
+    let keys = Arc::new(MemoryKeyStore::default());
+    let core = restored_with_verifier(dir.path(), &keys).await;
+    core.lock_session().await.unwrap();
+    let url = core.app_info().cloud_url;
+    core.inner.cache_opt().unwrap().close().await;
+    drop(core);
+
+    let core = core_at(dir.path(), &url, &keys).await;
+    assert_eq!(
+        core.app_info().locked.map(|l| l.display_name).as_deref(),
+        Some("Alice Admin"),
+        "killing the app is no way around the lock"
+    );
+    assert_all_refused(&core, LOCKED).await;
+    core.unlock_session(Sensitive::new("pw-right".into()))
+        .await
+        .unwrap();
+    assert!(core.list_users("", 0, 50).await.is_ok());
+    core.inner.cache_opt().unwrap().close().await;
+    drop(core);
+    let core = core_at(dir.path(), &url, &keys).await;
+    assert_eq!(core.app_info().locked, None, "the unlock is kept too");
+    assert!(core.list_users("", 0, 50).await.is_ok());
+}
+
+/// Moves the cached session's sign-in `hours_ago`.
+async fn signed_in_hours_ago(core: &AppCore, hours_ago: i64) {
+    let cache = core.inner.cache_opt().unwrap();
+    let mut meta = cache.session_meta().await.unwrap().unwrap();
+    meta.signed_in_at = now_millis() - hours_ago * 3_600_000;
+    cache.set_session(&meta).await.unwrap();
+}
+
+#[tokio::test]
+async fn the_absolute_limit_ends_the_session_with_a_reason() {
+    let dir = tempfile::tempdir().unwrap();
+    let keys = Arc::new(MemoryKeyStore::default());
+    let core = restored_with_verifier(dir.path(), &keys).await;
+    signed_in_hours_ago(&core, 11).await;
+    assert!(
+        core.list_users("", 0, 50).await.is_ok(),
+        "within the limit of 12 hours"
+    );
+    signed_in_hours_ago(&core, 12).await;
+    let err = core.list_users("", 0, 50).await.unwrap_err();
+    assert_eq!(err.code(), ENDED, "{err:?}");
+    assert!(
+        err.user_message().contains("12 hours"),
+        "says why: {}",
+        err.user_message()
+    );
+    assert_eq!(core.session().await.unwrap(), None, "signed out");
+    assert_eq!(token_in(&keys), None, "a full sign-in is needed");
+}
+
+#[tokio::test]
+async fn a_session_past_its_absolute_limit_is_not_restored_at_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let keys = Arc::new(MemoryKeyStore::default());
+    let core = restored_with_verifier(dir.path(), &keys).await;
+    signed_in_hours_ago(&core, 13).await;
+    let url = core.app_info().cloud_url;
+    core.inner.cache_opt().unwrap().close().await;
+    drop(core);
+    let core = core_at(dir.path(), &url, &keys).await;
+    assert_eq!(core.session().await.unwrap(), None);
+    assert_eq!(token_in(&keys), None);
+}
+
+#[tokio::test]
+async fn the_sync_pass_ends_a_session_past_its_absolute_limit() {
+    let dir = tempfile::tempdir().unwrap();
+    let keys = Arc::new(MemoryKeyStore::default());
+    let core = restored_with_verifier(dir.path(), &keys).await;
+    core.lock_session().await.unwrap();
+    signed_in_hours_ago(&core, 12).await;
+    // Locked, nobody at the desk: the sync still ends it.
+    sync::sync_once(&core.inner).await;
+    assert!(core.inner.state.signed_in().is_err(), "signed out");
+    assert_eq!(token_in(&keys), None);
+    assert_eq!(core.app_info().locked, None);
+}
+
+#[test]
+fn the_limits_are_the_defaults_until_the_company_carries_its_policy() {
+    assert_eq!(
+        session::lock::limits(&company()),
+        session::lock::SessionLimits {
+            idle_lock_minutes: 30,
+            max_session_hours: 12,
+        }
+    );
+}

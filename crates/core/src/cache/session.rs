@@ -6,10 +6,14 @@ use sqlx::sqlite::SqlitePool;
 use sqlx::Row;
 
 use super::company::upsert_company;
-use super::outbox::{forget_cursor_unless, rebase_all};
+use super::outbox::{forget_cursor_unless, rebase_all, set_meta};
 use super::users::upsert_users;
 use super::{now_millis, write_tx, Cache, Tx};
 use crate::error::CoreError;
+
+/// The `meta` key whose presence says the session is locked (idle lock):
+/// kept on disk so that ending the app is no way around the lock.
+const LOCKED_KEY: &str = "session_locked";
 
 /// Session facts kept in the cache (never the token).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -47,6 +51,8 @@ impl Cache {
         let mut tx = write_tx(&self.pool).await?;
         let same_company = forget_cursor_unless(&mut tx, &company.id).await?;
         sqlx::query("DELETE FROM session").execute(&mut *tx).await?;
+        // A full sign-in starts unlocked.
+        clear_locked(&mut tx).await?;
         if !same_company {
             sqlx::query("DELETE FROM users").execute(&mut *tx).await?;
             sqlx::query("DELETE FROM company").execute(&mut *tx).await?;
@@ -83,11 +89,34 @@ impl Cache {
         }))
     }
 
-    /// Forget who is signed in; the company and users stay (encrypted).
+    /// Forget who is signed in (and any lock of that session); the company
+    /// and users stay (encrypted).
     pub async fn clear_session(&self) -> Result<(), CoreError> {
-        sqlx::query("DELETE FROM session")
-            .execute(&self.pool)
+        let mut tx = write_tx(&self.pool).await?;
+        sqlx::query("DELETE FROM session").execute(&mut *tx).await?;
+        clear_locked(&mut tx).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Whether the session in the cache is locked (see [`LOCKED_KEY`]).
+    pub async fn session_locked(&self) -> Result<bool, CoreError> {
+        let value: Option<String> = sqlx::query_scalar("SELECT value FROM meta WHERE key = ?1")
+            .bind(LOCKED_KEY)
+            .fetch_optional(&self.pool)
             .await?;
+        Ok(value.is_some())
+    }
+
+    /// Locks or unlocks the cached session.
+    pub async fn set_session_locked(&self, locked: bool) -> Result<(), CoreError> {
+        let mut tx = write_tx(&self.pool).await?;
+        if locked {
+            set_meta(&mut tx, LOCKED_KEY, "1").await?;
+        } else {
+            clear_locked(&mut tx).await?;
+        }
+        tx.commit().await?;
         Ok(())
     }
 
@@ -156,5 +185,13 @@ pub(super) async fn insert_session(
     .bind(session.signed_in_at)
     .execute(&mut **tx)
     .await?;
+    Ok(())
+}
+
+async fn clear_locked(tx: &mut Tx<'_>) -> Result<(), CoreError> {
+    sqlx::query("DELETE FROM meta WHERE key = ?1")
+        .bind(LOCKED_KEY)
+        .execute(&mut **tx)
+        .await?;
     Ok(())
 }

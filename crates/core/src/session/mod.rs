@@ -3,6 +3,7 @@
 //! an offline session resumed on the cloud) goes through [`establish`];
 //! every end through [`end_session`].
 
+pub mod lock;
 pub mod offline;
 pub mod sign_in;
 pub mod state;
@@ -76,6 +77,27 @@ pub(crate) async fn establish(
         _ => state.password_accepted(session),
     }
     let resumed = matches!(start, Start::Resumed { .. });
+    match start {
+        // A resume happens under the lock (the sync continues), and a
+        // restored session keeps the lock it had.
+        Start::Resumed { .. } => {}
+        Start::Restored => {
+            let restored = state.session().cloned();
+            let read = match &restored {
+                Some(restored) => lock::restore_lock(ctx, cache, restored).await,
+                None => Ok(()),
+            };
+            if let Err(err) = read {
+                // Unknown lock state: locked is the safe side.
+                tracing::warn!(error = %err, "could not read the lock of the restored session");
+                ctx.set_locked(Some(crate::views::LockedSession {
+                    display_name: String::new(),
+                    email: String::new(),
+                }));
+            }
+        }
+        _ => ctx.set_locked(None),
+    }
     *ctx.offline.lock().unwrap_or_else(|p| p.into_inner()) = match start {
         Start::Offline { held } => Some(held),
         _ => None,
@@ -111,13 +133,25 @@ async fn write_session(
         }
         Start::Resumed { grant } => {
             tokens::store_session_token(ctx, &session.user_id, &grant.token)?;
-            cache.set_session(&meta).await
+            // The session began at the offline sign-in: the absolute limit
+            // counts from there.
+            let signed_in_at = match cache.session_meta().await? {
+                Some(old) if old.user_id == meta.user_id => old.signed_in_at,
+                _ => meta.signed_in_at,
+            };
+            cache
+                .set_session(&SessionMeta {
+                    signed_in_at,
+                    ..meta
+                })
+                .await
         }
         Start::Offline { .. } => {
             // A token left from an older session would be refused (401) and
             // sign this person out: the resume brings a fresh one.
             tokens::forget_token(ctx, &session.user_id);
-            cache.set_session(&meta).await
+            cache.set_session(&meta).await?;
+            cache.set_session_locked(false).await
         }
         Start::Restored => Ok(()),
     }
@@ -220,7 +254,12 @@ pub(crate) async fn restore(ctx: &Arc<Context>) {
         expires_at: meta.expires_at,
     };
     let has_token = tokens::session_token(ctx, &session).is_ok();
-    if has_token && session.expires_at > now_millis() {
+    // Past the absolute limit (or unknown): a full sign-in is needed.
+    let over_limit = lock::expired_in_cache(&cache).await.unwrap_or(true);
+    if over_limit {
+        tracing::info!("the previous session reached its time limit; not restored");
+    }
+    if has_token && !over_limit && session.expires_at > now_millis() {
         let mut state = ctx.state.lock().await;
         match establish(ctx, &mut state, &cache, session, Start::Restored).await {
             Ok(()) => tracing::info!("previous session restored"),

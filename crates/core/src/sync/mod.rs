@@ -147,6 +147,16 @@ pub(crate) async fn sync_once(ctx: &Arc<Context>) -> Next {
         ctx.sync.publish(stopped());
         return Next::Stop;
     };
+    // The absolute limit holds whether or not anyone is at the desk (the
+    // idle lock does not stop the sync, the limit does).
+    if let Err(err) = session::lock::enforce_limit(ctx, &session).await {
+        if matches!(err, CoreError::SessionEnded { .. }) {
+            ctx.sync.release_waiters();
+            ctx.sync.publish(stopped());
+            return Next::Stop;
+        }
+        tracing::warn!(error = %err, "could not check the session's time limit");
+    }
     set_status(ctx, SyncState::Syncing, None).await;
     match pass(ctx, session).await {
         Ok(()) => {
