@@ -1,7 +1,8 @@
 import { useCallback, useEffect, useState } from "react";
 import { useApi } from "./ApiContext";
-import { toApiError } from "./api";
-import type { AppInfo, SessionView } from "./types";
+import { isSessionLost, toApiError } from "./api";
+import type { AppInfo, LockedSession, SessionView } from "./types";
+import { LockScreen } from "./screens/LockScreen";
 import { LoginScreen } from "./screens/LoginScreen";
 import { Portal } from "./screens/Portal";
 import { CacheUnreadableScreen } from "./screens/CacheUnreadableScreen";
@@ -18,6 +19,8 @@ export type AppState =
   | { kind: "startup_error"; code: string; message: string }
   | { kind: "cache_unreadable"; info: AppInfo }
   | { kind: "signed_out"; info: AppInfo; notice?: string }
+  /** A session restored locked (the lock outlives a restart). */
+  | { kind: "locked"; info: AppInfo; who: LockedSession }
   | { kind: "signed_in"; info: AppInfo; session: SessionView };
 
 export function App() {
@@ -43,7 +46,20 @@ function Screens() {
         setState({ kind: "cache_unreadable", info });
         return;
       }
-      const session = await api.session();
+      if (info.locked) {
+        setState({ kind: "locked", info, who: info.locked });
+        return;
+      }
+      let session: SessionView | null;
+      try {
+        session = await api.session();
+      } catch (reason) {
+        const error = toApiError(reason);
+        // The core ended the session at start (its time limit): say why.
+        if (!isSessionLost(error)) throw error;
+        setState({ kind: "signed_out", info, notice: `You have been signed out: ${error.message}` });
+        return;
+      }
       setState(session ? { kind: "signed_in", info, session } : { kind: "signed_out", info });
     } catch (reason) {
       const error = toApiError(reason);
@@ -57,7 +73,7 @@ function Screens() {
 
   // Stable identity so the portal's pages don't refetch when App re-renders.
   const signedOut = useCallback((notice?: string) => {
-    setState((s) => (s.kind === "signed_in" ? { kind: "signed_out", info: s.info, notice } : s));
+    setState((s) => (s.kind === "signed_in" || s.kind === "locked" ? { kind: "signed_out", info: s.info, notice } : s));
   }, []);
 
   switch (state.kind) {
@@ -85,6 +101,15 @@ function Screens() {
           notice={state.notice}
           onInfoChange={(info) => setState({ kind: "signed_out", info, notice: state.notice })}
           onSignedIn={(session) => setState({ kind: "signed_in", info: state.info, session })}
+        />
+      );
+    case "locked":
+      return (
+        <LockScreen
+          displayName={state.who.display_name}
+          email={state.who.email}
+          onUnlocked={(session) => setState({ kind: "signed_in", info: { ...state.info, locked: null }, session })}
+          onSignedOut={signedOut}
         />
       );
     case "signed_in":

@@ -46,6 +46,17 @@ export interface Api {
   /** Re-fetches company and users from the cloud into the cache. */
   refresh(): Promise<SessionView>;
   /**
+   * Idle lock: the core refuses reads and edits (`session_locked`) until
+   * `unlockSession`; the lock survives a restart (`AppInfo.locked`).
+   */
+  lockSession(): Promise<void>;
+  /**
+   * The signed-in person's password, checked on this computer. Resolves the
+   * session as it was; wrong passwords count, and at the limit the core
+   * signs out (`session_ended`).
+   */
+  unlockSession(password: string): Promise<SessionView>;
+  /**
    * Updater (optional: absent where there is no installed app, e.g. the dev
    * `?mock` mode). Resolves null when up to date. The core remembers what it
    * found; `installUpdate` installs exactly that, after checking its signature
@@ -102,7 +113,12 @@ function numberOrUndefined(value: unknown): number | undefined {
 }
 
 /** Codes meaning the core no longer has a usable session: sign in again. */
-export const SESSION_LOST_CODES: readonly string[] = ["unauthenticated", "session_expired"];
+export const SESSION_LOST_CODES: readonly string[] = ["unauthenticated", "session_expired", "session_ended"];
+
+/** The core refused a call because the idle lock covers the session. */
+export function isSessionLocked(error: ApiError): boolean {
+  return error.code === "session_locked";
+}
 
 export function isSessionLost(error: ApiError): boolean {
   return SESSION_LOST_CODES.includes(error.code);

@@ -47,6 +47,10 @@ export const tauriApi: Api = {
   updateUser: (userId, update) => call<User>("update_user", { userId, update }),
   updateCompany: (update) => call<Company>("update_company", { update }),
   refresh: () => call<SessionView>("refresh"),
+  lockSession: async () => {
+    await call<null>("lock_session");
+  },
+  unlockSession: (password) => call<SessionView>("unlock_session", { password }),
   checkUpdate: () => call<UpdateInfo | null>("check_update"),
   installUpdate: async (onProgress) => {
     const channel = new Channel<UpdateProgress>();

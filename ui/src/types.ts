@@ -10,6 +10,7 @@ export type { CompanyUpdate } from "./bindings/CompanyUpdate";
 export type { UpdateInfo } from "./bindings/UpdateInfo";
 export type { UpdateProgress } from "./bindings/UpdateProgress";
 export type { DmsIntegration } from "./bindings/DmsIntegration";
+export type { LockedSession } from "./bindings/LockedSession";
 export type { LoginOutcome } from "./bindings/LoginOutcome";
 export type { OfflinePolicy } from "./bindings/OfflinePolicy";
 export type { Role } from "./bindings/Role";

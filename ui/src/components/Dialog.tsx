@@ -47,9 +47,16 @@ export function Dialog({ labelledBy, describedBy, testId, onCancel, initialFocus
       target.focus();
     }
     // A mouse click or screen-reader jump outside must not leave focus behind
-    // the modal: bring it back to the dialog.
+    // the modal: bring it back to the dialog. Not while the dialog itself is
+    // hidden (the idle lock covers the portal, the lock screen has focus).
     function onFocusIn(event: FocusEvent) {
-      if (root && root.isConnected && event.target instanceof Node && !root.contains(event.target)) {
+      if (
+        root &&
+        root.isConnected &&
+        !root.closest("[hidden], [inert]") &&
+        event.target instanceof Node &&
+        !root.contains(event.target)
+      ) {
         (tabbables(root)[0] ?? root).focus();
       }
     }

@@ -235,6 +235,7 @@ describe("status bar in the portal", () => {
     const renamed = { ...demoCompany, name: "Sunset Motors", version: 2 };
     api.company.mockResolvedValueOnce(renamed);
     api.session.mockResolvedValueOnce({
+      idle_lock_minutes: 30,
       user: { ...admin, display_name: "Dana W." },
       company: renamed,
       online: true,
@@ -352,6 +353,7 @@ describe("offline sign-in", () => {
   it("drops the banner once the session resumed online", async () => {
     const { api } = await openPortal({ offlineSignIn: true, sync: { state: "offline", online: false, last_synced_at: T1042 } });
     api.session.mockResolvedValueOnce({
+      idle_lock_minutes: 30,
       user: admin,
       company: demoCompany,
       online: true,

@@ -1,9 +1,10 @@
-import { useCallback, useRef, useState, type ReactElement } from "react";
+import { useCallback, useEffect, useRef, useState, type ReactElement } from "react";
 import { useApi } from "../ApiContext";
-import { isSessionLost, toApiError } from "../api";
+import { isSessionLocked, isSessionLost, toApiError } from "../api";
 import { BrandMark, ErrorAlert } from "../components/common";
 import { editCount, initials } from "../format";
-import { useNow } from "../hooks";
+import { useIdleLock, useNow } from "../hooks";
+import { LockScreen } from "./LockScreen";
 import type { AppInfo, SessionView, SyncState, SyncStatus, User } from "../types";
 import { UsersPage } from "./UsersPage";
 import { CompanyPage } from "./CompanyPage";
@@ -50,6 +51,41 @@ export function Portal({ info, session: initialSession, onSignedOut }: Props) {
     [onSignedOut],
   );
 
+  // The idle lock. The portal stays mounted under the lock screen (hidden
+  // and inert), so an open dialog keeps what was typed; the core refuses
+  // reads and edits meanwhile. Locked here first, then in the core: the
+  // screen never waits for the data to be covered.
+  const [locked, setLocked] = useState(false);
+  const lockedRef = useRef(false);
+  const focusBeforeLock = useRef<HTMLElement | null>(null);
+  const showLock = useCallback(() => {
+    if (lockedRef.current) return;
+    lockedRef.current = true;
+    focusBeforeLock.current = document.activeElement instanceof HTMLElement ? document.activeElement : null;
+    setLocked(true);
+  }, []);
+  const lockNow = useCallback(() => {
+    showLock();
+    api.lockSession().catch((reason: unknown) => {
+      const error = toApiError(reason);
+      if (isSessionLost(error)) sessionLost(error.message);
+    });
+  }, [api, showLock, sessionLost]);
+  useIdleLock(session.idle_lock_minutes, !locked && !signingOut, lockNow);
+  const unlocked = useCallback((fresh: SessionView) => {
+    lockedRef.current = false;
+    setSession(fresh);
+    setLocked(false);
+    // Whatever the sync brought meanwhile (the pages re-read in place).
+    setDataVersion((v) => v + 1);
+  }, []);
+  useEffect(() => {
+    if (locked) return;
+    const previous = focusBeforeLock.current;
+    focusBeforeLock.current = null;
+    if (previous && previous.isConnected) previous.focus();
+  }, [locked]);
+
   // What the last status said, to tell a landed sync from any other event.
   const seen = useRef({ lastSyncedAt: initialSession.last_synced_at, online: initialSession.online });
   const syncStatusChanged = useCallback(
@@ -60,7 +96,7 @@ export function Portal({ info, session: initialSession, onSignedOut }: Props) {
       const sessionMayHaveChanged = landed || next.online !== seen.current.online || next.state === "stopped";
       seen.current = { lastSyncedAt: next.last_synced_at, online: next.online };
       if (landed) setDataVersion((v) => v + 1);
-      if (!sessionMayHaveChanged) return;
+      if (!sessionMayHaveChanged || lockedRef.current) return;
       // The session view is read from the cache: the signed-in user and the
       // company may have changed, an offline sign-in may have resumed, and a
       // stopped sync may mean the core signed out (the cloud said 401).
@@ -72,10 +108,11 @@ export function Portal({ info, session: initialSession, onSignedOut }: Props) {
         (reason: unknown) => {
           const error = toApiError(reason);
           if (isSessionLost(error)) sessionLost(error.message);
+          else if (isSessionLocked(error)) showLock();
         },
       );
     },
-    [api, onSignedOut, sessionLost],
+    [api, onSignedOut, sessionLost, showLock],
   );
   useSyncStatus(api, syncStatusChanged);
 
@@ -125,97 +162,112 @@ export function Portal({ info, session: initialSession, onSignedOut }: Props) {
   );
 
   return (
-    <div className="shell">
-      <aside className="sidebar">
-        <div className="sidebar-brand">
-          <BrandMark size={30} />
-          <span className="sidebar-product">SecureClose</span>
-        </div>
-        <nav aria-label="Main" className="sidebar-nav">
-          <ul>
-            {TABS.map((t) => (
-              <li key={t.id}>
+    <>
+      <div className="portal-frame" data-testid="portal" hidden={locked} inert={locked}>
+        <div className="shell">
+          <aside className="sidebar">
+            <div className="sidebar-brand">
+              <BrandMark size={30} />
+              <span className="sidebar-product">SecureClose</span>
+            </div>
+            <nav aria-label="Main" className="sidebar-nav">
+              <ul>
+                {TABS.map((t) => (
+                  <li key={t.id}>
+                    <button
+                      type="button"
+                      className="nav-item"
+                      data-testid={t.testId}
+                      aria-current={tab === t.id ? "page" : undefined}
+                      onClick={() => setTab(t.id)}
+                    >
+                      <t.icon />
+                      <span>{t.label}</span>
+                    </button>
+                  </li>
+                ))}
+              </ul>
+            </nav>
+            <div className="sidebar-footer">
+              <span className="sidebar-company">{company.name}</span>
+              <span className="app-version">Version {info.version}</span>
+            </div>
+          </aside>
+          <div className="shell-body">
+            <header className="topbar">
+              <SyncStatusLine
+                status={sync}
+                online={session.online}
+                now={now}
+                busy={syncBusy || signingOut}
+                onSyncNow={() => void syncAction(() => api.syncNow(), "Could not sync")}
+                onSignInAgain={signInAgain}
+              />
+              <div className="topbar-user">
+                <span className="avatar" aria-hidden="true">
+                  {initials(user.display_name)}
+                </span>
+                <div className="signed-in-user" data-testid="signed-in-user">
+                  <span className="signed-in-name">{user.display_name}</span>
+                  <span className="signed-in-email">{user.email}</span>
+                </div>
                 <button
                   type="button"
-                  className="nav-item"
-                  data-testid={t.testId}
-                  aria-current={tab === t.id ? "page" : undefined}
-                  onClick={() => setTab(t.id)}
+                  className="btn btn-secondary btn-small"
+                  data-testid="sign-out"
+                  onClick={() => void signOut()}
+                  disabled={signingOut}
                 >
-                  <t.icon />
-                  <span>{t.label}</span>
+                  {signingOut ? "Signing out…" : "Sign out"}
                 </button>
-              </li>
-            ))}
-          </ul>
-        </nav>
-        <div className="sidebar-footer">
-          <span className="sidebar-company">{company.name}</span>
-          <span className="app-version">Version {info.version}</span>
-        </div>
-      </aside>
-      <div className="shell-body">
-        <header className="topbar">
-          <SyncStatusLine
-            status={sync}
-            online={session.online}
-            now={now}
-            busy={syncBusy || signingOut}
-            onSyncNow={() => void syncAction(() => api.syncNow(), "Could not sync")}
-            onSignInAgain={signInAgain}
-          />
-          <div className="topbar-user">
-            <span className="avatar" aria-hidden="true">
-              {initials(user.display_name)}
-            </span>
-            <div className="signed-in-user" data-testid="signed-in-user">
-              <span className="signed-in-name">{user.display_name}</span>
-              <span className="signed-in-email">{user.email}</span>
-            </div>
-            <button
-              type="button"
-              className="btn btn-secondary btn-small"
-              data-testid="sign-out"
-              onClick={() => void signOut()}
-              disabled={signingOut}
-            >
-              {signingOut ? "Signing out…" : "Sign out"}
-            </button>
+              </div>
+            </header>
+            <main className="content" id="main">
+              {session.offline_sign_in ? (
+                <p className="notice" data-testid="offline-banner">
+                  {OFFLINE_SIGN_IN_MESSAGE}
+                </p>
+              ) : null}
+              <SyncNotices
+                notices={sync?.notices ?? []}
+                onDismiss={(id) => void syncAction(() => api.dismissSyncNotice(id), "Could not dismiss the notice")}
+              />
+              {shellError ? <ErrorAlert title={shellError.title} message={shellError.message} /> : null}
+              {tab === "users" ? (
+                <UsersPage
+                  company={company}
+                  canEdit={isAdmin}
+                  dataVersion={dataVersion}
+                  onUserSaved={userSaved}
+                  onSessionLost={sessionLost}
+                  savesWaitForSync={sync !== null && WAITING_STATES.has(sync.state)}
+                  downloading={firstSync && sync?.state === "syncing"}
+                />
+              ) : (
+                <CompanyPage
+                  initial={company}
+                  dataVersion={dataVersion}
+                  canEdit={isAdmin}
+                  onSaved={(saved) => setSession((s) => ({ ...s, company: saved }))}
+                  onSessionLost={sessionLost}
+                />
+              )}
+            </main>
           </div>
-        </header>
-        <main className="content" id="main">
-          {session.offline_sign_in ? (
-            <p className="notice" data-testid="offline-banner">
-              {OFFLINE_SIGN_IN_MESSAGE}
-            </p>
-          ) : null}
-          <SyncNotices
-            notices={sync?.notices ?? []}
-            onDismiss={(id) => void syncAction(() => api.dismissSyncNotice(id), "Could not dismiss the notice")}
-          />
-          {shellError ? <ErrorAlert title={shellError.title} message={shellError.message} /> : null}
-          {tab === "users" ? (
-            <UsersPage
-              company={company}
-              canEdit={isAdmin}
-              dataVersion={dataVersion}
-              onUserSaved={userSaved}
-              onSessionLost={sessionLost}
-              savesWaitForSync={sync !== null && WAITING_STATES.has(sync.state)}
-              downloading={firstSync && sync?.state === "syncing"}
-            />
-          ) : (
-            <CompanyPage
-              initial={company}
-              dataVersion={dataVersion}
-              canEdit={isAdmin}
-              onSaved={(saved) => setSession((s) => ({ ...s, company: saved }))}
-              onSessionLost={sessionLost}
-            />
-          )}
-        </main>
+        </div>
       </div>
-    </div>
+      {locked ? (
+        <LockScreen
+          displayName={user.display_name}
+          email={user.email}
+          onUnlocked={unlocked}
+          onSignedOut={(notice) => {
+            signingOutRef.current = true;
+            onSignedOut(notice);
+          }}
+        />
+      ) : null}
+    </>
   );
 }
 

@@ -86,6 +86,10 @@ export interface FakeApiOptions {
    * login asks for one (`needs_company_choice`), `chooseCompany` goes on.
    */
   sharedEmailCompanies?: CompanyChoice[];
+  /** The company's idle lock, in minutes (default: the core's 30). */
+  idleLockMinutes?: number;
+  /** The session starts locked, as after a restart of a locked app. */
+  locked?: boolean;
 }
 
 /** The fake, plus what a test or the `?mock` mode uses to play the core's part. */
@@ -139,6 +143,7 @@ export function createFakeApi(options: FakeApiOptions = {}): FakeApi {
     default_cloud_url: "http://127.0.0.1:8787",
     cloud_url_locked: false,
     cache_status: "ready",
+    locked: null,
     ...options.appInfo,
   };
   // Copies: the fake mutates users and company on admin edits.
@@ -168,6 +173,7 @@ export function createFakeApi(options: FakeApiOptions = {}): FakeApi {
     online: sync.online,
     offline_sign_in: options.offlineSignIn ?? false,
     last_synced_at: sync.last_synced_at,
+    idle_lock_minutes: options.idleLockMinutes ?? 30,
   });
   /** Offline, an edit waits in the (pretend) outbox like the core's. */
   const queued = () => {
@@ -175,6 +181,12 @@ export function createFakeApi(options: FakeApiOptions = {}): FakeApi {
   };
   let signedIn = options.signedIn ?? false;
   let pending: PendingLogin | null = null;
+  // The core's idle lock: reads and edits are refused while it is set.
+  let locked = (options.locked ?? false) && signedIn;
+  const lockedView = () => (locked ? { display_name: sessionUser().display_name, email: sessionUser().email } : null);
+  const requireUnlocked = () => {
+    if (locked) throw new ApiCallError("session_locked", "SecureClose is locked. Enter your password to continue.");
+  };
 
   const newChallenge = (phone: string | null, sent: boolean): Challenge => {
     const now = Date.now();
@@ -213,11 +225,12 @@ export function createFakeApi(options: FakeApiOptions = {}): FakeApi {
   };
   const requireAdmin = () => {
     if (!signedIn) throw new ApiCallError("unauthenticated", "Sign in first.");
+    requireUnlocked();
     if (sessionUser().role !== "admin") throw new ApiCallError("forbidden", "Only administrators can do that.");
   };
 
   return {
-    appInfo: async () => info,
+    appInfo: async () => ({ ...info, locked: lockedView() }),
     resetCache: async () => {
       info = { ...info, cache_status: "ready" };
       return info;
@@ -312,13 +325,32 @@ export function createFakeApi(options: FakeApiOptions = {}): FakeApi {
     },
     logout: async () => {
       signedIn = false;
+      locked = false;
     },
-    session: async () => (signedIn ? sessionView() : null),
+    session: async () => {
+      if (!signedIn) return null;
+      requireUnlocked();
+      return sessionView();
+    },
+    lockSession: async () => {
+      if (!signedIn) throw new ApiCallError("not_signed_in", "Please sign in first.");
+      locked = true;
+    },
+    unlockSession: async (password) => {
+      if (!signedIn) throw new ApiCallError("not_signed_in", "Please sign in first.");
+      if (password !== DEMO_PASSWORD) throw new ApiCallError("invalid_credentials", "That password is not correct.");
+      locked = false;
+      return sessionView();
+    },
     listUsers: async (query, offset, limit) => {
+      requireUnlocked();
       const matching = users.filter((u) => matchesPrefix(u, query));
       return { users: matching.slice(offset, offset + limit), total: matching.length };
     },
-    company: async () => company,
+    company: async () => {
+      requireUnlocked();
+      return company;
+    },
     updateUser: async (userId, update: UserUpdate) => {
       requireAdmin();
       const u = users.find((x) => x.id === userId);
@@ -376,11 +408,13 @@ export function createFakeApi(options: FakeApiOptions = {}): FakeApi {
     },
     refresh: async () => {
       if (!signedIn) throw new ApiCallError("unauthenticated", "Sign in first.");
+      requireUnlocked();
       return { ...sessionView(), last_synced_at: Date.now() };
     },
     syncStatus: async () => ({ ...sync, notices: [...sync.notices] }),
     syncNow: async () => {
       if (!signedIn) throw new ApiCallError("unauthenticated", "Sign in first.");
+      requireUnlocked();
       // Offline nothing can be pushed; online the pretend outbox empties.
       if (sync.online) setSyncStatus({ state: "idle", pending_edits: 0, last_synced_at: Date.now(), next_retry_at: null });
       return { ...sync, notices: [...sync.notices] };

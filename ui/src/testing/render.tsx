@@ -34,6 +34,8 @@ export function spyApi(base: FakeApi | FakeApiOptions = {}): SpyApi {
     updateUser: vi.fn(api.updateUser),
     updateCompany: vi.fn(api.updateCompany),
     refresh: vi.fn(api.refresh),
+    lockSession: vi.fn(api.lockSession),
+    unlockSession: vi.fn(api.unlockSession),
     syncStatus: vi.fn(api.syncStatus),
     syncNow: vi.fn(api.syncNow),
     dismissSyncNotice: vi.fn(api.dismissSyncNotice),
