@@ -164,10 +164,8 @@ async fn locked_view(cache: &Cache, session: &SignedInSession) -> Result<LockedS
 /// computer's offline verifier (slowed down and counted as offline
 /// sign-in's are). At the offline lock limit the session ends.
 pub(crate) async fn unlock(ctx: &Context, password: Sensitive<String>) -> Result<(), CoreError> {
+    // Checked even when not locked: an unlock never skips the password.
     let session = ctx.state.signed_in()?;
-    if ctx.locked().is_none() {
-        return Ok(());
-    }
     enforce_limit(ctx, &session).await?;
     let cache = ctx.cache()?;
     let email = cache
