@@ -50,6 +50,12 @@ async function signIn(email: string) {
 }
 
 describe("axe scan", () => {
+  it("the lock screen (a session restored locked)", async () => {
+    renderApp(spyApi({ signedIn: true, locked: true }));
+    await screen.findByTestId("lock-password");
+    await expectAccessible("lock screen");
+  });
+
   it("catches a violation (the scan is live)", async () => {
     const input = document.createElement("input");
     document.body.append(input);

@@ -5,6 +5,7 @@
 //! signs in and edits with the cloud stopped, then watches the edit sync.
 
 mod axe;
+mod idle_lock;
 mod offline;
 mod two_factor;
 mod updater;

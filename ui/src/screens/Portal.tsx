@@ -95,7 +95,8 @@ export function Portal({ info, session: initialSession, onSignedOut }: Props) {
       const landed = next.last_synced_at !== seen.current.lastSyncedAt;
       const sessionMayHaveChanged = landed || next.online !== seen.current.online || next.state === "stopped";
       seen.current = { lastSyncedAt: next.last_synced_at, online: next.online };
-      if (landed) setDataVersion((v) => v + 1);
+      // While locked the core refuses the pages' reads: the unlock re-reads.
+      if (landed && !lockedRef.current) setDataVersion((v) => v + 1);
       if (!sessionMayHaveChanged || lockedRef.current) return;
       // The session view is read from the cache: the signed-in user and the
       // company may have changed, an offline sign-in may have resumed, and a
