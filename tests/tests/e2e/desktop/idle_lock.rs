@@ -33,10 +33,14 @@ async fn idle_lock(client: Client, admin: String, password: String) {
 
     // Nobody touches anything while the clock passes the idle time: the
     // webview's clock jumps ahead (the idle check runs every few seconds).
-    let jump = format!("const real = Date.now.bind(Date); Date.now = () => real() + {PAST_IDLE_MS};");
+    let jump =
+        format!("const real = Date.now.bind(Date); Date.now = () => real() + {PAST_IDLE_MS};");
     client.execute(&jump, vec![]).await.unwrap();
     let lock = wait_for_text(&client, "lock-screen", "SecureClose is locked").await;
-    assert!(!lock.contains(HALF_TYPED), "nothing of the portal on the lock screen: {lock:?}");
+    assert!(
+        !lock.contains(HALF_TYPED),
+        "nothing of the portal on the lock screen: {lock:?}"
+    );
     let portal = wait_for(&client, "portal").await;
     assert!(
         !portal.is_displayed().await.unwrap(),
@@ -47,7 +51,11 @@ async fn idle_lock(client: Client, admin: String, password: String) {
         window.__TAURI_INTERNALS__.invoke('list_users', { query: '', offset: 0, limit: 5 }) \
           .then(() => done('answered'), (e) => done((e && e.code) || String(e)));";
     let answer = client.execute_async(read, vec![]).await.unwrap();
-    assert_eq!(answer.as_str(), Some("session_locked"), "the core refuses reads while locked");
+    assert_eq!(
+        answer.as_str(),
+        Some("session_locked"),
+        "the core refuses reads while locked"
+    );
     screenshot(&client, "idle-lock-01-locked").await;
 
     type_into(&client, "lock-password", "not the password").await;
@@ -59,7 +67,10 @@ async fn idle_lock(client: Client, admin: String, password: String) {
     click(&client, "lock-unlock").await;
     wait_until_gone(&client, "lock-screen").await;
     let name = wait_for(&client, "user-name").await;
-    assert!(name.is_displayed().await.unwrap(), "the same dialog, open again");
+    assert!(
+        name.is_displayed().await.unwrap(),
+        "the same dialog, open again"
+    );
     assert_eq!(
         name.prop("value").await.unwrap().as_deref(),
         Some(HALF_TYPED),
