@@ -50,7 +50,7 @@ pub(crate) async fn refresh(ctx: &Context) -> Result<SessionView, CoreError> {
     drop(state);
     tracing::info!(users = users.len(), "refreshed from the cloud");
     Ok(SessionView {
-        idle_lock_minutes: lock::limits(&me.company).idle_lock_minutes,
+        idle_lock_minutes: me.company.session_policy.idle_lock_minutes,
         user: me.user,
         company: me.company,
         online: true,
@@ -72,7 +72,7 @@ pub(crate) async fn session(ctx: &Context) -> Result<Option<SessionView>, CoreEr
         return Ok(None);
     };
     Ok(Some(SessionView {
-        idle_lock_minutes: lock::limits(&company).idle_lock_minutes,
+        idle_lock_minutes: company.session_policy.idle_lock_minutes,
         user,
         company,
         online: ctx.online.load(Ordering::Relaxed),

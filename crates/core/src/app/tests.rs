@@ -869,13 +869,30 @@ async fn the_sync_pass_ends_a_session_past_its_absolute_limit() {
     assert_eq!(core.app_info().locked, None);
 }
 
-#[test]
-fn the_limits_are_the_defaults_until_the_company_carries_its_policy() {
+#[tokio::test]
+async fn the_limits_are_the_companys_own_policy() {
+    let dir = tempfile::tempdir().unwrap();
+    let keys = Arc::new(MemoryKeyStore::default());
+    let core = restored_with_verifier(dir.path(), &keys).await;
+    let cache = core.inner.cache_opt().unwrap();
+    let mut strict = cache::tests::company();
+    strict.session_policy = secureclose_protocol::SessionPolicy {
+        idle_lock_minutes: 7,
+        max_session_hours: 2,
+    };
+    cache.store_company(&strict).await.unwrap();
+    let view = core.session().await.unwrap().unwrap();
     assert_eq!(
-        session::lock::limits(&company()),
-        session::lock::SessionLimits {
-            idle_lock_minutes: 30,
-            max_session_hours: 12,
-        }
+        view.idle_lock_minutes, 7,
+        "the UI locks after the company's idle time"
+    );
+    signed_in_hours_ago(&core, 1).await;
+    assert!(core.list_users("", 0, 50).await.is_ok(), "within 2 hours");
+    signed_in_hours_ago(&core, 2).await;
+    let err = core.list_users("", 0, 50).await.unwrap_err();
+    assert_eq!(
+        err.code(),
+        ENDED,
+        "the company's 2 hours, not the default 12: {err:?}"
     );
 }

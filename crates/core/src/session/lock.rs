@@ -7,7 +7,7 @@
 //! absolute limit ends the session once `max_session_hours` have passed
 //! since sign-in, checked by [`guard`] and at each sync pass.
 
-use secureclose_protocol::Company;
+use secureclose_protocol::SessionPolicy;
 
 use crate::cache::{now_millis, Cache};
 use crate::context::Context;
@@ -17,45 +17,14 @@ use crate::session::offline;
 use crate::session::state::SignedInSession;
 use crate::views::LockedSession;
 
-/// Defaults after NIST SP 800-63B AAL2 (inactivity at most 1 h, session at
-/// most 24 h), within the company policy's bounds (5..60 min, 1..24 h).
-pub const DEFAULT_IDLE_LOCK_MINUTES: u32 = 30;
-pub const DEFAULT_MAX_SESSION_HOURS: u32 = 12;
-
-/// How long a session may be idle and how long it may last at all.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct SessionLimits {
-    pub idle_lock_minutes: u32,
-    pub max_session_hours: u32,
-}
-
-impl SessionLimits {
-    pub fn max_session_ms(&self) -> i64 {
-        i64::from(self.max_session_hours) * 3_600_000
-    }
-}
-
-/// The one place the session limits come from. The company's own policy
-/// (`Company::session_policy`, idle lock 5..60 min and absolute limit
-/// 1..24 h) is read here once the protocol carries it; until then every
-/// company gets the defaults.
-pub fn limits(_company: &Company) -> SessionLimits {
-    SessionLimits {
-        idle_lock_minutes: DEFAULT_IDLE_LOCK_MINUTES,
-        max_session_hours: DEFAULT_MAX_SESSION_HOURS,
-    }
-}
-
-/// The limits of the signed-in person's company (the defaults when the
-/// company is not cached).
-pub(crate) async fn limits_of(cache: &Cache, company_id: &str) -> Result<SessionLimits, CoreError> {
-    Ok(match cache.company(company_id).await? {
-        Some(company) => limits(&company),
-        None => SessionLimits {
-            idle_lock_minutes: DEFAULT_IDLE_LOCK_MINUTES,
-            max_session_hours: DEFAULT_MAX_SESSION_HOURS,
-        },
-    })
+/// The limits of the signed-in person's company (`Company::session_policy`;
+/// the defaults when the company is not cached yet).
+pub(crate) async fn limits_of(cache: &Cache, company_id: &str) -> Result<SessionPolicy, CoreError> {
+    Ok(cache
+        .company(company_id)
+        .await?
+        .map(|company| company.session_policy)
+        .unwrap_or_default())
 }
 
 /// The session a read or edit may use: signed in, not locked, within the

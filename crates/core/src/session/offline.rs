@@ -268,7 +268,7 @@ pub(crate) async fn sign_in(
     tracing::info!(user_id = %user.id, "signed in offline");
     Ok(LoginOutcome::SignedIn {
         session: SessionView {
-            idle_lock_minutes: session::lock::limits(&company).idle_lock_minutes,
+            idle_lock_minutes: company.session_policy.idle_lock_minutes,
             user,
             company,
             online: false,

@@ -293,7 +293,7 @@ async fn complete_sign_in(
         second_factor = attempt.is_some(), "signed in");
     Ok(LoginOutcome::SignedIn {
         session: SessionView {
-            idle_lock_minutes: super::lock::limits(&company).idle_lock_minutes,
+            idle_lock_minutes: company.session_policy.idle_lock_minutes,
             user,
             company,
             online: true,
