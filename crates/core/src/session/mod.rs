@@ -338,12 +338,22 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
-    use crate::cache::tests::{company, session as cached_session, user};
+    use crate::cache::tests::{company, user};
     use crate::client::tests::dead_url;
     use crate::context::CloudScope;
     use crate::keystore::tests::MemoryKeyStore;
     use crate::sensitive::Sensitive;
     use crate::sync::{self, shared::SyncShared};
+
+    /// The cache fixture's session, signed in now: one signed in long ago is
+    /// past the absolute limit, and the first sync pass would end it while a
+    /// test still looks at it.
+    fn cached_session() -> SessionMeta {
+        SessionMeta {
+            signed_in_at: now_millis(),
+            ..crate::cache::tests::session()
+        }
+    }
 
     async fn context(dir: &Path, keys: &Arc<MemoryKeyStore>) -> (Arc<Context>, Arc<Cache>) {
         let scope = CloudScope::new(dir, &dead_url().await).unwrap();
