@@ -9,7 +9,9 @@ use secureclose_core::views::{
     AppInfo, LoginOutcome, SessionView, SyncStatus, UpdateInfo, UpdateProgress, UsersPage,
 };
 use secureclose_core::AppCore;
-use secureclose_protocol::{ApiError, Challenge, Company, CompanyUpdate, User, UserUpdate};
+use secureclose_protocol::{
+    ApiError, Challenge, Company, CompanyUpdate, NewUserRequest, SetupCodeGrant, User, UserUpdate,
+};
 use tauri::ipc::Channel;
 use tauri::{AppHandle, Manager, State};
 
@@ -137,6 +139,26 @@ pub async fn update_user(
 #[tauri::command]
 pub async fn update_company(core: Core<'_>, update: CompanyUpdate) -> Result<Company, ApiError> {
     core.update_company(&update).await.map_err(api)
+}
+
+/// The answer carries the new user's one-time setup code: it goes to the
+/// window that shows it and nowhere else (`SetupCodeGrant`'s Debug redacts it).
+#[tauri::command]
+pub async fn create_user(
+    core: Core<'_>,
+    request: NewUserRequest,
+) -> Result<SetupCodeGrant, ApiError> {
+    core.create_user(&request).await.map_err(api)
+}
+
+#[tauri::command]
+pub async fn reset_password(core: Core<'_>, user_id: String) -> Result<SetupCodeGrant, ApiError> {
+    core.reset_password(&user_id).await.map_err(api)
+}
+
+#[tauri::command]
+pub async fn revoke_sessions(core: Core<'_>, user_id: String) -> Result<(), ApiError> {
+    core.revoke_sessions(&user_id).await.map_err(api)
 }
 
 #[tauri::command]

@@ -8,7 +8,9 @@ import type {
   Company,
   CompanyUpdate,
   LoginOutcome,
+  NewUserRequest,
   SessionView,
+  SetupCodeGrant,
   SyncStatus,
   UpdateInfo,
   UpdateProgress,
@@ -43,6 +45,15 @@ export interface Api {
   updateUser(userId: string, update: UserUpdate): Promise<User>;
   /** Admin edit of the company profile. */
   updateCompany(update: CompanyUpdate): Promise<Company>;
+  /**
+   * Admin adds a user (needs the connection; never queued). Resolves the new
+   * user and their one-time setup code: show it once, keep it nowhere.
+   */
+  createUser(request: NewUserRequest): Promise<SetupCodeGrant>;
+  /** Admin resets a user's password: a new setup code; their sessions end. */
+  resetPassword(userId: string): Promise<SetupCodeGrant>;
+  /** Admin signs a user out on every computer (needs the connection). */
+  revokeSessions(userId: string): Promise<void>;
   /** Re-fetches company and users from the cloud into the cache. */
   refresh(): Promise<SessionView>;
   /**

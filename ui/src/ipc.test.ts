@@ -34,6 +34,9 @@ describe("ipc wrappers", () => {
     await tauriApi.cancelLogin();
     await tauriApi.updateUser("u1", { mobile_phone: null, two_factor_enabled: false });
     await tauriApi.updateCompany({ two_factor_required: true });
+    await tauriApi.createUser({ display_name: "Ana", email: "ana@x.example", role: "user" });
+    await tauriApi.resetPassword("u2");
+    await tauriApi.revokeSessions("u3");
     await tauriApi.refresh();
     await tauriApi.syncStatus();
     await tauriApi.syncNow();
@@ -56,6 +59,9 @@ describe("ipc wrappers", () => {
       // null must reach Rust as null: it means "remove the phone".
       ["update_user", { userId: "u1", update: { mobile_phone: null, two_factor_enabled: false } }],
       ["update_company", { update: { two_factor_required: true } }],
+      ["create_user", { request: { display_name: "Ana", email: "ana@x.example", role: "user" } }],
+      ["reset_password", { userId: "u2" }],
+      ["revoke_sessions", { userId: "u3" }],
       ["refresh", undefined],
       ["sync_status", undefined],
       ["sync_now", undefined],

@@ -9,6 +9,7 @@ import type {
   Company,
   LoginOutcome,
   SessionView,
+  SetupCodeGrant,
   SyncStatus,
   UpdateInfo,
   UpdateProgress,
@@ -46,6 +47,11 @@ export const tauriApi: Api = {
   company: () => call<Company>("company"),
   updateUser: (userId, update) => call<User>("update_user", { userId, update }),
   updateCompany: (update) => call<Company>("update_company", { update }),
+  createUser: (request) => call<SetupCodeGrant>("create_user", { request }),
+  resetPassword: (userId) => call<SetupCodeGrant>("reset_password", { userId }),
+  revokeSessions: async (userId) => {
+    await call<null>("revoke_sessions", { userId });
+  },
   refresh: () => call<SessionView>("refresh"),
   lockSession: async () => {
     await call<null>("lock_session");

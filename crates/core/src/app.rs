@@ -1,13 +1,16 @@
 //! `AppCore`: the one facade the desktop shell (and the end-to-end tests)
 //! use. Opening, the cloud address and cache recovery are here; everything
-//! else is delegated (`session`, `edits`, `directory`, `sync`).
+//! else is delegated (`session`, `edits`, `accounts`, `directory`, `sync`).
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use secureclose_protocol::{Challenge, Company, CompanyUpdate, User, UserUpdate};
+use secureclose_protocol::{
+    Challenge, Company, CompanyUpdate, NewUserRequest, SetupCodeGrant, User, UserUpdate,
+};
 
+use crate::accounts;
 use crate::cache;
 use crate::client::validate_cloud_url;
 pub use crate::context::cloud_cache_path;
@@ -135,6 +138,23 @@ impl AppCore {
     /// As [`AppCore::update_user`], for the company profile.
     pub async fn update_company(&self, update: &CompanyUpdate) -> Result<Company, CoreError> {
         edits::update_company(&self.inner, update).await.result
+    }
+
+    /// An admin adds a user (needs the connection: never queued). The new
+    /// user is cached; the one-time setup code is only in the answer.
+    pub async fn create_user(&self, request: &NewUserRequest) -> Result<SetupCodeGrant, CoreError> {
+        accounts::create_user(&self.inner, request).await
+    }
+
+    /// An admin resets a user's password: a new setup code (needs the
+    /// connection); the user's old password and sessions end.
+    pub async fn reset_password(&self, user_id: &str) -> Result<SetupCodeGrant, CoreError> {
+        accounts::reset_password(&self.inner, user_id).await
+    }
+
+    /// An admin signs a user out everywhere (needs the connection).
+    pub async fn revoke_sessions(&self, user_id: &str) -> Result<(), CoreError> {
+        accounts::revoke_sessions(&self.inner, user_id).await
     }
 
     /// [`AppCore::update_user`], with the idempotency key the edit was

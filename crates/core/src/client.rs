@@ -8,8 +8,8 @@ use reqwest::{Method, RequestBuilder, StatusCode};
 use secureclose_protocol::sync::{ChangesPage, Mutation, PushRequest, PushResponse, ResumeRequest};
 use secureclose_protocol::{
     ApiError, Challenge, Company, CompanyUpdate, EnrollPhoneRequest, Health, LoginRequest,
-    LoginResponse, MeResponse, ResendCodeRequest, User, UserUpdate, UsersResponse,
-    VerifyCodeRequest,
+    LoginResponse, MeResponse, NewUserRequest, ResendCodeRequest, SetupCodeGrant, User, UserUpdate,
+    UsersResponse, VerifyCodeRequest,
 };
 use serde::de::DeserializeOwned;
 use url::Url;
@@ -220,6 +220,44 @@ impl CloudClient {
         .await
     }
 
+    /// An admin adds a user; the answer carries their one-time setup code
+    /// (a [`SetupCodeGrant`], whose Debug redacts it).
+    pub async fn create_user(
+        &self,
+        token: &Sensitive<String>,
+        request: &NewUserRequest,
+    ) -> Result<SetupCodeGrant, CoreError> {
+        self.json(
+            self.request(Method::POST, "/api/v1/users", Some(token))
+                .json(request),
+        )
+        .await
+    }
+
+    /// An admin resets a user's password: a new setup code, the old password
+    /// and every session of the user end.
+    pub async fn reset_password(
+        &self,
+        token: &Sensitive<String>,
+        user_id: &str,
+    ) -> Result<SetupCodeGrant, CoreError> {
+        let url = self.user_action_url(user_id, "reset-password")?;
+        self.json(self.with_token(self.http.post(url), token)).await
+    }
+
+    /// An admin ends every session and offline grant of a user.
+    pub async fn revoke_sessions(
+        &self,
+        token: &Sensitive<String>,
+        user_id: &str,
+    ) -> Result<(), CoreError> {
+        let url = self.user_action_url(user_id, "revoke-sessions")?;
+        let response = self
+            .send(self.with_token(self.http.post(url), token))
+            .await?;
+        self.check(response).await.map(drop)
+    }
+
     /// One page of the company's changes after `since` (the reqwest `gzip`
     /// feature asks for and inflates a compressed body).
     pub async fn changes(
@@ -283,6 +321,17 @@ impl CloudClient {
         url.path_segments_mut()
             .map_err(|()| invalid())?
             .push(user_id);
+        Ok(url)
+    }
+
+    /// `/api/v1/users/{id}/{action}`, the id one percent-encoded segment.
+    fn user_action_url(&self, user_id: &str, action: &str) -> Result<Url, CoreError> {
+        let mut url = self.user_url(user_id)?;
+        url.path_segments_mut()
+            .map_err(|()| CoreError::InvalidCloudUrl {
+                reason: "it cannot be used as a base address".into(),
+            })?
+            .push(action);
         Ok(url)
     }
 
@@ -508,6 +557,13 @@ pub(crate) mod tests {
             client.user_url("../company").unwrap().as_str(),
             "https://cloud.example/base/api/v1/users/..%2Fcompany",
             "an id must never walk to another route"
+        );
+        assert_eq!(
+            client
+                .user_action_url("../company", "reset-password")
+                .unwrap()
+                .as_str(),
+            "https://cloud.example/base/api/v1/users/..%2Fcompany/reset-password"
         );
     }
 

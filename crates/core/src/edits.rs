@@ -159,7 +159,7 @@ async fn await_delivery(
 
 /// The signed-in session, its token and the cache, for an admin action.
 /// Mirrors the cloud's rule locally: only admins edit (the cloud enforces it).
-async fn admin_context(
+pub(crate) async fn admin_context(
     ctx: &Context,
     action: &'static str,
 ) -> Result<(SignedInSession, Arc<Cache>), CoreError> {

@@ -2,6 +2,7 @@
 //! local cache, the OS keychain and the cloud client. It never depends on
 //! Tauri, so the shell stays thin and all of this is testable headless.
 
+pub(crate) mod accounts;
 pub mod app;
 pub mod cache;
 pub mod client;

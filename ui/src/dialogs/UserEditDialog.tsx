@@ -7,13 +7,96 @@ import { isSessionLost, toApiError } from "../api";
 import { Dialog } from "../components/Dialog";
 import { FieldError, Switch, describedBy } from "../components/common";
 import { formatPhone } from "../format";
-import type { Company, Role, User, UserStatus, UserUpdate } from "../types";
+import type { Company, Role, SetupCodeGrant, User, UserStatus, UserUpdate } from "../types";
 
 export const PHONE_FIRST_MESSAGE = "Add a mobile phone number on the General Info tab first";
 export const TWO_FACTOR_UNAVAILABLE_MESSAGE = "Two-factor authentication is not available with your DMS integration";
 
 type Tab = "general" | "login";
-type Field = "name" | "email" | "phone" | "two-factor";
+export type UserField = "name" | "email" | "phone" | "two-factor";
+type Field = UserField;
+
+/**
+ * The checks both user dialogs (Edit, Add user) make before asking the core:
+ * a field's error, or a dialog-level one; null when the form may be sent.
+ */
+export function checkUserForm(form: {
+  name: string;
+  email: string;
+  phone: string;
+  twoFactor: boolean;
+}): { field: UserField; message: string } | { dialog: string } | null {
+  if (!form.name.trim()) return { field: "name", message: "Enter a name." };
+  if (!form.email.trim()) return { field: "email", message: "Enter an email address." };
+  if (form.twoFactor && !form.phone.trim()) return { dialog: PHONE_FIRST_MESSAGE };
+  return null;
+}
+
+/** Where the cloud's refusal of a user's fields is shown: a field, or the dialog. */
+export function refusalField(code: string): UserField | null {
+  switch (code) {
+    case "invalid_phone":
+      return "phone";
+    case "conflict":
+      return "email";
+    default:
+      return null;
+  }
+}
+
+/** The dialog-level words for a refusal (the UI's own for phone_required). */
+export function refusalMessage(code: string, message: string): string {
+  // Same words as the UI's own check, whatever the cloud's phrasing.
+  return code === "phone_required" ? PHONE_FIRST_MESSAGE : message;
+}
+
+/**
+ * The Two-Factor Authentication switch with its help, the DMS note and its
+ * error, as both user dialogs show it.
+ */
+export function TwoFactorField({
+  idPrefix,
+  checked,
+  disabled,
+  available,
+  error,
+  onChange,
+}: {
+  idPrefix: string;
+  checked: boolean;
+  disabled: boolean;
+  available: boolean;
+  error: string | undefined;
+  onChange: (on: boolean) => void;
+}) {
+  return (
+    <div className="field">
+      <Switch
+        id={`${idPrefix}-two-factor`}
+        testId={`${idPrefix}-two-factor`}
+        label="Two-Factor Authentication"
+        checked={checked}
+        disabled={disabled}
+        invalid={Boolean(error)}
+        describedBy={describedBy(
+          `${idPrefix}-two-factor-help`,
+          !available && `${idPrefix}-two-factor-unavailable`,
+          error && `${idPrefix}-two-factor-error`,
+        )}
+        onChange={onChange}
+      />
+      <p id={`${idPrefix}-two-factor-help`} className="field-help">
+        After the password, this user enters a code texted to their mobile phone. Takes effect at their next sign-in.
+      </p>
+      {!available ? (
+        <p id={`${idPrefix}-two-factor-unavailable`} className="note" data-testid="two-factor-unavailable">
+          {TWO_FACTOR_UNAVAILABLE_MESSAGE}
+        </p>
+      ) : null}
+      <FieldError id={`${idPrefix}-two-factor-error`} testId={`${idPrefix}-two-factor-error`} message={error ?? null} />
+    </div>
+  );
+}
 
 const TABS: { id: Tab; label: string; testId: string }[] = [
   { id: "general", label: "General Info", testId: "tab-general" },
@@ -44,9 +127,24 @@ interface Props {
   onSaved: (user: User) => void;
   onCancel: () => void;
   onSessionLost?: ((message: string) => void) | undefined;
+  /** The cloud can be reached: Reset password and Sign out everywhere need it. */
+  connected?: boolean;
+  /** The signed-in admin's own row: they change their own password in their profile. */
+  isSelf?: boolean;
+  /** After Reset password: the new setup code, for the setup code dialog. */
+  onSetupCode?: (grant: SetupCodeGrant) => void;
 }
 
-export function UserEditDialog({ user, company, onSaved, onCancel, onSessionLost }: Props) {
+export function UserEditDialog({
+  user,
+  company,
+  onSaved,
+  onCancel,
+  onSessionLost,
+  connected = true,
+  isSelf = false,
+  onSetupCode,
+}: Props) {
   const api = useApi();
   const [tab, setTab] = useState<Tab>("general");
   const [name, setName] = useState(user.display_name);
@@ -110,12 +208,8 @@ export function UserEditDialog({ user, company, onSaved, onCancel, onSessionLost
     if (busy) return;
     setDialogError(null);
     setErrors({});
-    if (!name.trim()) return fieldError("name", "Enter a name.");
-    if (!email.trim()) return fieldError("email", "Enter an email address.");
-    if (twoFactor && !phone.trim()) {
-      setDialogError(PHONE_FIRST_MESSAGE);
-      return;
-    }
+    const problem = checkUserForm({ name, email, phone, twoFactor });
+    if (problem) return "field" in problem ? fieldError(problem.field, problem.message) : setDialogError(problem.dialog);
     const update = userChanges(user, { name, email, phone, role, status, twoFactor });
     if (Object.keys(update).length === 0) {
       onCancel();
@@ -128,17 +222,8 @@ export function UserEditDialog({ user, company, onSaved, onCancel, onSessionLost
       setBusy(false);
       const e = toApiError(reason);
       if (onSessionLost && isSessionLost(e)) return onSessionLost(e.message);
-      switch (e.code) {
-        case "invalid_phone":
-          return fieldError("phone", e.message);
-        case "conflict":
-          return fieldError("email", e.message);
-        case "phone_required":
-          // Same words as the UI's own check, whatever the cloud's phrasing.
-          return setDialogError(PHONE_FIRST_MESSAGE);
-        default:
-          return setDialogError(e.message);
-      }
+      const field = refusalField(e.code);
+      return field ? fieldError(field, e.message) : setDialogError(refusalMessage(e.code, e.message));
     }
   }
 
@@ -283,31 +368,21 @@ export function UserEditDialog({ user, company, onSaved, onCancel, onSessionLost
               <option value="disabled">Disabled</option>
             </select>
           </div>
-          <div className="field">
-            <Switch
-              id="user-two-factor"
-              testId="user-two-factor"
-              label="Two-Factor Authentication"
-              checked={twoFactor}
-              disabled={twoFactorDisabled}
-              invalid={Boolean(errors["two-factor"])}
-              describedBy={describedBy(
-                "user-two-factor-help",
-                !twoFactorAvailable && "user-two-factor-unavailable",
-                errors["two-factor"] && "user-two-factor-error",
-              )}
-              onChange={toggleTwoFactor}
-            />
-            <p id="user-two-factor-help" className="field-help">
-              After the password, this user enters a code texted to their mobile phone. Takes effect at their next sign-in.
-            </p>
-            {!twoFactorAvailable ? (
-              <p id="user-two-factor-unavailable" className="note" data-testid="two-factor-unavailable">
-                {TWO_FACTOR_UNAVAILABLE_MESSAGE}
-              </p>
-            ) : null}
-            <FieldError id="user-two-factor-error" testId="user-two-factor-error" message={errors["two-factor"] ?? null} />
-          </div>
+          <TwoFactorField
+            idPrefix="user"
+            checked={twoFactor}
+            disabled={twoFactorDisabled}
+            available={twoFactorAvailable}
+            error={errors["two-factor"]}
+            onChange={toggleTwoFactor}
+          />
+          <AccountActions
+            user={user}
+            connected={connected}
+            isSelf={isSelf}
+            onSetupCode={onSetupCode}
+            onSessionLost={onSessionLost}
+          />
         </div>
 
         {dialogError ? (
@@ -325,5 +400,130 @@ export function UserEditDialog({ user, company, onSaved, onCancel, onSessionLost
         </div>
       </form>
     </Dialog>
+  );
+}
+
+export const RESET_NEEDS_CONNECTION = "Resetting a password needs a connection";
+export const REVOKE_NEEDS_CONNECTION = "Signing out everywhere needs a connection";
+
+/**
+ * Reset password and Sign out everywhere: each asks for confirmation, then
+ * goes to the cloud at once (never queued), so both need the connection.
+ */
+function AccountActions({
+  user,
+  connected,
+  isSelf,
+  onSetupCode,
+  onSessionLost,
+}: {
+  user: User;
+  connected: boolean;
+  isSelf: boolean;
+  onSetupCode: ((grant: SetupCodeGrant) => void) | undefined;
+  onSessionLost: ((message: string) => void) | undefined;
+}) {
+  const api = useApi();
+  const [confirming, setConfirming] = useState<"reset" | "revoke" | null>(null);
+  const [busy, setBusy] = useState(false);
+  const [done, setDone] = useState<string | null>(null);
+  const [error, setError] = useState<string | null>(null);
+
+  async function run() {
+    if (busy || !confirming) return;
+    setBusy(true);
+    setError(null);
+    setDone(null);
+    try {
+      if (confirming === "reset") {
+        const grant = await api.resetPassword(user.id);
+        setConfirming(null);
+        onSetupCode?.(grant);
+      } else {
+        await api.revokeSessions(user.id);
+        setConfirming(null);
+        setDone(`${user.display_name} is signed out on every computer.`);
+      }
+    } catch (reason) {
+      const e = toApiError(reason);
+      if (onSessionLost && isSessionLost(e)) return onSessionLost(e.message);
+      setError(e.message);
+    } finally {
+      setBusy(false);
+    }
+  }
+
+  const ask = (what: "reset" | "revoke") => {
+    setDone(null);
+    setError(null);
+    setConfirming(what);
+  };
+
+  return (
+    <div className="field" data-testid="user-account-actions">
+      <span className="setting-label">Password and sessions</span>
+      <div className="button-row">
+        {isSelf ? null : (
+          <button
+            type="button"
+            className="btn btn-secondary"
+            data-testid="user-reset-password"
+            disabled={busy || !connected}
+            aria-describedby={connected ? undefined : "user-reset-offline"}
+            onClick={() => ask("reset")}
+          >
+            Reset password
+          </button>
+        )}
+        <button
+          type="button"
+          className="btn btn-secondary"
+          data-testid="user-revoke-sessions"
+          disabled={busy || !connected}
+          aria-describedby={connected ? undefined : "user-revoke-offline"}
+          onClick={() => ask("revoke")}
+        >
+          Sign out everywhere
+        </button>
+      </div>
+      {!connected ? (
+        <p className="muted small" data-testid="user-actions-offline">
+          {isSelf ? null : <span id="user-reset-offline">{RESET_NEEDS_CONNECTION}. </span>}
+          <span id="user-revoke-offline">{REVOKE_NEEDS_CONNECTION}.</span>
+        </p>
+      ) : null}
+      {isSelf ? (
+        <p className="field-help" data-testid="user-reset-self">
+          Change your own password in your profile.
+        </p>
+      ) : null}
+      {confirming ? (
+        <div className="note" role="group" aria-labelledby="user-action-confirm-text" data-testid="user-action-confirm">
+          <p id="user-action-confirm-text">
+            {confirming === "reset"
+              ? `Reset ${user.display_name}’s password? Their current password stops working, they are signed out everywhere, and you get a setup code to give them.`
+              : `Sign ${user.display_name} out on every computer? They sign in again with their password.`}
+          </p>
+          <div className="button-row">
+            <button type="button" className="btn btn-secondary" data-testid="user-action-keep" onClick={() => setConfirming(null)} disabled={busy}>
+              Cancel
+            </button>
+            <button type="button" className="btn btn-primary" data-testid="user-action-confirm-button" onClick={() => void run()} disabled={busy}>
+              {busy ? "Working…" : confirming === "reset" ? "Reset password" : "Sign out everywhere"}
+            </button>
+          </div>
+        </div>
+      ) : null}
+      {error ? (
+        <div className="alert alert-error" role="alert" data-testid="user-action-error">
+          {error}
+        </div>
+      ) : null}
+      {done ? (
+        <p className="success-note" role="status" data-testid="user-action-done">
+          {done}
+        </p>
+      ) : null}
+    </div>
   );
 }

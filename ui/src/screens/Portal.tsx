@@ -157,6 +157,9 @@ export function Portal({ info, session: initialSession, onSignedOut }: Props) {
 
   const { user, company } = session;
   const isAdmin = user.role === "admin";
+  // Account actions go to the cloud at once (never queued): an offline
+  // sign-in has no cloud session, and the sync knows best whether it answers.
+  const connected = !session.offline_sign_in && (sync ? sync.online : session.online);
   const userSaved = useCallback(
     (saved: User) => setSession((s) => (s.user.id === saved.id ? { ...s, user: saved } : s)),
     [],
@@ -243,6 +246,8 @@ export function Portal({ info, session: initialSession, onSignedOut }: Props) {
                   onSessionLost={sessionLost}
                   savesWaitForSync={sync !== null && WAITING_STATES.has(sync.state)}
                   downloading={firstSync && sync?.state === "syncing"}
+                  connected={connected}
+                  currentUserId={user.id}
                 />
               ) : (
                 <CompanyPage

@@ -3,12 +3,15 @@ import { useApi } from "../ApiContext";
 import { isSessionLost, toApiError } from "../api";
 import { ErrorAlert, Spinner } from "../components/common";
 import { useDebouncedValue } from "../hooks";
-import type { Company, User } from "../types";
+import type { Company, SetupCodeGrant, User } from "../types";
 import { UserEditDialog } from "../dialogs/UserEditDialog";
+import { AddUserDialog } from "../dialogs/AddUserDialog";
+import { SetupCodeDialog } from "../dialogs/SetupCodeDialog";
 import { editColumn, userColumns, type UserColumn } from "../components/usersColumns";
 
 export const PAGE_SIZE = 50;
 export const SEARCH_DEBOUNCE_MS = 250;
+export const ADD_USER_NEEDS_CONNECTION = "Adding users needs a connection";
 
 interface PageData {
   users: User[];
@@ -37,6 +40,10 @@ interface Props {
   dataVersion?: number;
   /** This computer's first sync of the company is still bringing its users in (page by page). */
   downloading?: boolean;
+  /** The cloud can be reached: adding users, resets and sign-outs need it (never queued). */
+  connected?: boolean;
+  /** The signed-in user's id (their own row offers no password reset). */
+  currentUserId?: string;
 }
 
 export function UsersPage({
@@ -48,6 +55,8 @@ export function UsersPage({
   dataVersion = 0,
   savesWaitForSync = false,
   downloading = false,
+  connected = true,
+  currentUserId,
 }: Props) {
   const api = useApi();
   const [search, setSearch] = useState("");
@@ -59,6 +68,9 @@ export function UsersPage({
   const [load, setLoad] = useState<Load>({ status: "loading", previous: null });
   const [editing, setEditing] = useState<User | null>(null);
   const [savedNotice, setSavedNotice] = useState<string | null>(null);
+  const [adding, setAdding] = useState(false);
+  // The one place a setup code is held: this state, until the dialog closes.
+  const [setupCode, setSetupCode] = useState<{ grant: SetupCodeGrant; reason: "added" | "reset" } | null>(null);
   const shownColumns = canEdit
     ? [
         ...columns,
@@ -88,6 +100,20 @@ export function UsersPage({
     // The edit may move the row (a new name sorts elsewhere): read the page again.
     setReload((n) => n + 1);
     onUserSaved?.(user);
+  }
+
+  function added(grant: SetupCodeGrant) {
+    setAdding(false);
+    setSavedNotice(`Added ${grant.user.display_name}.`);
+    setSetupCode({ grant, reason: "added" });
+    // The core cached the new user: read the page again so they are listed.
+    setReload((n) => n + 1);
+  }
+
+  function reset(grant: SetupCodeGrant) {
+    setEditing(null);
+    setSetupCode({ grant, reason: "reset" });
+    setReload((n) => n + 1);
   }
 
   useEffect(() => {
@@ -137,6 +163,28 @@ export function UsersPage({
           <h1 id="users-title">Users</h1>
           <p className="page-subtitle">Everyone who can sign in to SecureClose at {company.name}.</p>
         </div>
+        {canEdit ? (
+          <div className="page-actions">
+            <button
+              type="button"
+              className="btn btn-primary"
+              data-testid="add-user"
+              disabled={!connected}
+              aria-describedby={connected ? undefined : "add-user-offline"}
+              onClick={() => {
+                setSavedNotice(null);
+                setAdding(true);
+              }}
+            >
+              Add user
+            </button>
+            {!connected ? (
+              <p id="add-user-offline" className="muted small" data-testid="add-user-offline">
+                {ADD_USER_NEEDS_CONNECTION}
+              </p>
+            ) : null}
+          </div>
+        ) : null}
       </div>
       <div className="card table-card">
         <div className="toolbar">
@@ -255,7 +303,16 @@ export function UsersPage({
           onSaved={saved}
           onCancel={() => setEditing(null)}
           onSessionLost={onSessionLost}
+          connected={connected}
+          isSelf={editing.id === currentUserId}
+          onSetupCode={reset}
         />
+      ) : null}
+      {adding ? (
+        <AddUserDialog company={company} onAdded={added} onCancel={() => setAdding(false)} onSessionLost={onSessionLost} />
+      ) : null}
+      {setupCode ? (
+        <SetupCodeDialog grant={setupCode.grant} reason={setupCode.reason} onClose={() => setSetupCode(null)} />
       ) : null}
     </section>
   );

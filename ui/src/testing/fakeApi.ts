@@ -11,6 +11,7 @@ import type {
   CompanyChoice,
   LoginOutcome,
   SessionView,
+  SetupCodeGrant,
   SyncStatus,
   User,
   UserUpdate,
@@ -69,6 +70,8 @@ export const FAKE_CODE = "123456";
 export const CODE_TTL_MS = 10 * 60_000;
 export const RESEND_COOLDOWN_MS = 30_000;
 export const ATTEMPTS_PER_CODE = 5;
+/** A setup code works for 72 hours, as the cloud's. */
+export const SETUP_CODE_TTL_MS = 72 * 60 * 60_000;
 
 export interface FakeApiOptions {
   appInfo?: Partial<AppInfo>;
@@ -227,6 +230,23 @@ export function createFakeApi(options: FakeApiOptions = {}): FakeApi {
     if (!signedIn) throw new ApiCallError("unauthenticated", "Sign in first.");
     requireUnlocked();
     if (sessionUser().role !== "admin") throw new ApiCallError("forbidden", "Only administrators can do that.");
+  };
+
+  /** Account actions are never queued: the core refuses them offline. */
+  const requireConnection = () => {
+    if (!sync.online || options.offlineSignIn) {
+      throw new ApiCallError("offline", `Cannot reach the SecureClose cloud at ${info.cloud_url}. Check your connection.`);
+    }
+  };
+  let nextUser = users.length;
+  let codes = 0;
+  const grantFor = (u: User): SetupCodeGrant => {
+    codes += 1;
+    return {
+      user: { ...u },
+      setup_code: `FAKE-CODE-${String(codes).padStart(3, "0")}`,
+      setup_code_expires_at: Date.now() + SETUP_CODE_TTL_MS,
+    };
   };
 
   return {
@@ -394,6 +414,17 @@ export function createFakeApi(options: FakeApiOptions = {}): FakeApi {
     },
     updateCompany: async (update) => {
       requireAdmin();
+      const offline = update.offline_policy;
+      if (offline && (offline.max_hours > 168 || (offline.allowed && offline.max_hours < 1))) {
+        throw new ApiCallError("validation", "the offline sign-in window must be 1 to 168 hours");
+      }
+      const sessions = update.session_policy;
+      if (sessions && (sessions.idle_lock_minutes < 5 || sessions.idle_lock_minutes > 60)) {
+        throw new ApiCallError("validation", "the idle lock must be 5 to 60 minutes");
+      }
+      if (sessions && (sessions.max_session_hours < 1 || sessions.max_session_hours > 24)) {
+        throw new ApiCallError("validation", "the session limit must be 1 to 24 hours");
+      }
       if (update.two_factor_required && !company.two_factor_required && !company.dms.supports_two_factor) {
         throw new ApiCallError("two_factor_unavailable", "Two-factor authentication is not available with your DMS integration");
       }
@@ -401,10 +432,55 @@ export function createFakeApi(options: FakeApiOptions = {}): FakeApi {
         ...company,
         ...(update.name !== undefined ? { name: update.name } : {}),
         ...(update.two_factor_required !== undefined ? { two_factor_required: update.two_factor_required } : {}),
+        ...(update.offline_policy !== undefined ? { offline_policy: update.offline_policy } : {}),
+        ...(update.session_policy !== undefined ? { session_policy: update.session_policy } : {}),
         version: company.version + 1,
       };
       queued();
       return company;
+    },
+    createUser: async (request) => {
+      requireAdmin();
+      requireConnection();
+      const email = request.email.trim().toLowerCase();
+      if (!request.display_name.trim()) throw new ApiCallError("validation", "Enter a name.");
+      if (!email.includes("@")) throw new ApiCallError("validation", "Enter a valid email address.");
+      if (users.some((x) => x.email === email)) {
+        throw new ApiCallError("conflict", "Another user in this company has this email address.");
+      }
+      const typed = request.mobile_phone?.trim() ?? "";
+      const phone = typed ? fakeParsePhone(typed) : null;
+      if (typed && !phone) {
+        throw new ApiCallError("invalid_phone", "Enter a valid mobile phone number, e.g. (480) 555-1234 or +44 7700 900123.");
+      }
+      if (request.two_factor_enabled && !company.dms.supports_two_factor) {
+        throw new ApiCallError("two_factor_unavailable", "Two-factor authentication is not available with your DMS integration");
+      }
+      if (request.two_factor_enabled && !phone) {
+        throw new ApiCallError("phone_required", "Add a mobile phone on the General Info tab first");
+      }
+      nextUser += 1;
+      const created = user(nextUser, request.display_name.trim(), email, {
+        id: `u-new-${nextUser}`,
+        role: request.role,
+        mobile_phone: phone,
+        two_factor_enabled: request.two_factor_enabled ?? false,
+        updated_at: Date.now(),
+      });
+      users.push(created);
+      return grantFor(created);
+    },
+    resetPassword: async (userId) => {
+      requireAdmin();
+      requireConnection();
+      const u = users.find((x) => x.id === userId);
+      if (!u) throw new ApiCallError("forbidden", "You can't change that user.");
+      return grantFor(u);
+    },
+    revokeSessions: async (userId) => {
+      requireAdmin();
+      requireConnection();
+      if (!users.some((x) => x.id === userId)) throw new ApiCallError("forbidden", "You can't change that user.");
     },
     refresh: async () => {
       if (!signedIn) throw new ApiCallError("unauthenticated", "Sign in first.");

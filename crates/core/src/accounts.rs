@@ -1,0 +1,64 @@
+//! Admins' account actions that only the cloud can perform: adding a user,
+//! resetting a password, ending a user's sessions. Unlike edits they are
+//! never queued (a setup code exists only in the cloud's answer), so they
+//! need the connection and fail clearly without it.
+
+use secureclose_protocol::{NewUserRequest, SetupCodeGrant};
+
+use crate::context::Context;
+use crate::edits::admin_context;
+use crate::error::CoreError;
+use crate::session::{self, tokens};
+
+/// Adds a user to the signed-in admin's company. The new user is stored in
+/// the cache as an edit's answer is, so the list shows them at once; the
+/// setup code is only in the returned grant (never cached, never logged).
+pub(crate) async fn create_user(
+    ctx: &Context,
+    request: &NewUserRequest,
+) -> Result<SetupCodeGrant, CoreError> {
+    let (session, cache) = admin_context(ctx, "adding users").await?;
+    require_cloud_session(ctx)?;
+    let token = tokens::session_token(ctx, &session)?;
+    let grant =
+        session::signed_in_call(ctx, ctx.client().create_user(&token, request).await).await?;
+    cache.store_user(&grant.user).await?;
+    tracing::info!(user_id = %grant.user.id, "user added");
+    Ok(grant)
+}
+
+/// A new setup code for `user_id`; their old password and sessions end.
+pub(crate) async fn reset_password(
+    ctx: &Context,
+    user_id: &str,
+) -> Result<SetupCodeGrant, CoreError> {
+    let (session, cache) = admin_context(ctx, "resetting passwords").await?;
+    require_cloud_session(ctx)?;
+    let token = tokens::session_token(ctx, &session)?;
+    let grant =
+        session::signed_in_call(ctx, ctx.client().reset_password(&token, user_id).await).await?;
+    cache.store_user(&grant.user).await?;
+    tracing::info!(%user_id, "password reset");
+    Ok(grant)
+}
+
+/// Ends every session and offline grant of `user_id` on the cloud.
+pub(crate) async fn revoke_sessions(ctx: &Context, user_id: &str) -> Result<(), CoreError> {
+    let (session, _cache) = admin_context(ctx, "signing users out").await?;
+    require_cloud_session(ctx)?;
+    let token = tokens::session_token(ctx, &session)?;
+    session::signed_in_call(ctx, ctx.client().revoke_sessions(&token, user_id).await).await?;
+    tracing::info!(%user_id, "user signed out everywhere");
+    Ok(())
+}
+
+/// An offline sign-in has no cloud session (until the sync resumes one):
+/// say so rather than send a token the cloud never issued.
+fn require_cloud_session(ctx: &Context) -> Result<(), CoreError> {
+    if ctx.signed_in_offline() {
+        return Err(CoreError::Offline {
+            url: ctx.client().base_url().to_owned(),
+        });
+    }
+    Ok(())
+}

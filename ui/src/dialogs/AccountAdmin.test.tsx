@@ -1,0 +1,212 @@
+import { screen, waitFor, within } from "@testing-library/react";
+import userEvent from "@testing-library/user-event";
+import { describe, expect, it } from "vitest";
+import { ApiCallError } from "../api";
+import { demoCompany, demoUsers } from "../testing/fakeApi";
+import { renderWithApi, spyApi, type SpyApi } from "../testing/render";
+import { ADD_USER_NEEDS_CONNECTION, UsersPage } from "../screens/UsersPage";
+import type { Company } from "../types";
+import { SETUP_CODE_VALIDITY, formatExpiry } from "./SetupCodeDialog";
+import { PHONE_FIRST_MESSAGE, RESET_NEEDS_CONNECTION, REVOKE_NEEDS_CONNECTION, TWO_FACTOR_UNAVAILABLE_MESSAGE } from "./UserEditDialog";
+
+const admin = demoUsers[0]!;
+const carlos = demoUsers[1]!;
+
+function renderUsers(props: { connected?: boolean; company?: Company; api?: SpyApi; canEdit?: boolean } = {}) {
+  const api = props.api ?? spyApi({ signedIn: true });
+  renderWithApi(
+    <UsersPage
+      company={props.company ?? demoCompany}
+      canEdit={props.canEdit ?? true}
+      connected={props.connected ?? true}
+      currentUserId={admin.id}
+    />,
+    api,
+  );
+  return { api, user: userEvent.setup() };
+}
+
+async function openAddUser(props: Parameters<typeof renderUsers>[0] = {}) {
+  const opened = renderUsers(props);
+  await screen.findAllByTestId("user-row");
+  await opened.user.click(screen.getByTestId("add-user"));
+  return { ...opened, dialog: screen.getByTestId("add-user-dialog") };
+}
+
+async function openEdit(name: string, props: Parameters<typeof renderUsers>[0] = {}) {
+  const opened = renderUsers(props);
+  const row = (await screen.findAllByTestId("user-row")).find((r) => r.textContent?.includes(name));
+  if (!row) throw new Error(`no row for ${name}`);
+  await opened.user.click(within(row).getByTestId("user-edit"));
+  await opened.user.click(screen.getByTestId("tab-login"));
+  return opened;
+}
+
+describe("Users tab: Add user (admin)", () => {
+  it("is offered to admins only", async () => {
+    renderUsers({ canEdit: false });
+    await screen.findAllByTestId("user-row");
+    expect(screen.queryByTestId("add-user")).toBeNull();
+  });
+
+  it("is disabled without a connection and says why", async () => {
+    renderUsers({ connected: false });
+    const button = await screen.findByTestId("add-user");
+    expect(button).toBeDisabled();
+    expect(screen.getByTestId("add-user-offline")).toHaveTextContent(ADD_USER_NEEDS_CONNECTION);
+    expect(button, "the reason is announced with the button").toHaveAccessibleDescription(ADD_USER_NEEDS_CONNECTION);
+  });
+
+  it("adds the user, lists them and shows the setup code once with its validity", async () => {
+    const { api, user, dialog } = await openAddUser();
+    expect(screen.getByRole("dialog", { name: "Add user" })).toBe(dialog);
+    expect(screen.getByTestId("add-user-name"), "focus moves into the dialog").toHaveFocus();
+    await user.type(screen.getByTestId("add-user-name"), "Nadia Brennan");
+    await user.type(screen.getByTestId("add-user-email"), "nadia.brennan@sunrise-motors.example");
+    await user.selectOptions(screen.getByTestId("add-user-role"), "admin");
+    await user.type(screen.getByTestId("add-user-phone"), "480 555 0177");
+    await user.click(screen.getByTestId("add-user-two-factor"));
+    await user.click(screen.getByTestId("add-user-submit"));
+
+    const codeDialog = await screen.findByTestId("setup-code-dialog");
+    expect(api.createUser).toHaveBeenCalledWith({
+      display_name: "Nadia Brennan",
+      email: "nadia.brennan@sunrise-motors.example",
+      role: "admin",
+      mobile_phone: "480 555 0177",
+      two_factor_enabled: true,
+    });
+    const grant = await api.createUser.mock.results[0]!.value;
+    expect(screen.queryByTestId("add-user-dialog"), "the form closes").toBeNull();
+    expect(within(codeDialog).getByTestId("setup-code")).toHaveTextContent(grant.setup_code);
+    expect(within(codeDialog).getByTestId("setup-code-validity")).toHaveTextContent(
+      `${SETUP_CODE_VALIDITY}: until ${formatExpiry(grant.setup_code_expires_at)}`,
+    );
+    expect(codeDialog).toHaveTextContent("nadia.brennan@sunrise-motors.example");
+    await waitFor(() =>
+      expect(
+        screen.getAllByTestId("user-row").some((r) => r.textContent?.includes("Nadia Brennan")),
+        "the new user is in the list",
+      ).toBe(true),
+    );
+
+    await user.click(screen.getByTestId("setup-code-close"));
+    expect(screen.queryByTestId("setup-code-dialog")).toBeNull();
+    expect(document.body.textContent, "once closed, the code is gone from the window").not.toContain(grant.setup_code);
+    const stored = JSON.stringify({ ...localStorage }) + JSON.stringify({ ...sessionStorage });
+    expect(stored, "never kept in the web view's storage").not.toContain(grant.setup_code);
+  });
+
+  it("checks the fields like the Edit dialog before asking the core", async () => {
+    const { api, user } = await openAddUser();
+    await user.click(screen.getByTestId("add-user-submit"));
+    expect(screen.getByTestId("add-user-name-error")).toHaveTextContent("Enter a name.");
+    expect(screen.getByTestId("add-user-name")).toHaveFocus();
+    await user.type(screen.getByTestId("add-user-name"), "Nadia Brennan");
+    await user.click(screen.getByTestId("add-user-submit"));
+    expect(screen.getByTestId("add-user-email-error")).toHaveTextContent("Enter an email address.");
+    await user.click(screen.getByTestId("add-user-two-factor"));
+    expect(screen.getByTestId("add-user-two-factor-error"), "2FA needs a phone first").toHaveTextContent(PHONE_FIRST_MESSAGE);
+    expect(screen.getByTestId("add-user-two-factor")).not.toBeChecked();
+    expect(api.createUser).not.toHaveBeenCalled();
+  });
+
+  it("offers no 2FA where the DMS integration has none", async () => {
+    await openAddUser({ company: { ...demoCompany, dms: { kind: "x", supports_two_factor: false } } });
+    expect(screen.getByTestId("add-user-two-factor")).toBeDisabled();
+    expect(screen.getByTestId("two-factor-unavailable")).toHaveTextContent(TWO_FACTOR_UNAVAILABLE_MESSAGE);
+  });
+
+  it("shows the cloud's refusals at the field they concern", async () => {
+    const { api, user } = await openAddUser();
+    await user.type(screen.getByTestId("add-user-name"), "Carlos Again");
+    await user.type(screen.getByTestId("add-user-email"), carlos.email);
+    await user.click(screen.getByTestId("add-user-submit"));
+    expect(await screen.findByTestId("add-user-email-error")).toHaveTextContent(
+      "Another user in this company has this email address.",
+    );
+    expect(screen.queryByTestId("setup-code-dialog")).toBeNull();
+
+    api.createUser.mockRejectedValueOnce(new ApiCallError("invalid_phone", "That is not a mobile phone number."));
+    await user.click(screen.getByTestId("add-user-submit"));
+    expect(await screen.findByTestId("add-user-phone-error")).toHaveTextContent("That is not a mobile phone number.");
+
+    api.createUser.mockRejectedValueOnce(new ApiCallError("offline", "Cannot reach the SecureClose cloud."));
+    await user.click(screen.getByTestId("add-user-submit"));
+    expect(await screen.findByTestId("add-user-error")).toHaveTextContent("Cannot reach the SecureClose cloud.");
+  });
+});
+
+describe("Setup code dialog", () => {
+  it("copies the code and says so", async () => {
+    const { user } = await openAddUser();
+    await user.type(screen.getByTestId("add-user-name"), "Nadia Brennan");
+    await user.type(screen.getByTestId("add-user-email"), "nadia@sunrise-motors.example");
+    await user.click(screen.getByTestId("add-user-submit"));
+    const code = (await screen.findByTestId("setup-code")).textContent ?? "";
+    expect(code).not.toBe("");
+    await user.click(screen.getByTestId("setup-code-copy"));
+    expect(await navigator.clipboard.readText()).toBe(code);
+    expect(screen.getByTestId("setup-code-copied")).toHaveTextContent("Copied.");
+  });
+});
+
+describe("Edit dialog: Reset password and Sign out everywhere", () => {
+  it("resets after confirmation and shows the new setup code", async () => {
+    const { api, user } = await openEdit(carlos.display_name);
+    await user.click(screen.getByTestId("user-reset-password"));
+    expect(screen.getByTestId("user-action-confirm")).toHaveTextContent(`Reset ${carlos.display_name}’s password?`);
+    expect(api.resetPassword, "nothing happens before the confirmation").not.toHaveBeenCalled();
+    await user.click(screen.getByTestId("user-action-confirm-button"));
+
+    const codeDialog = await screen.findByTestId("setup-code-dialog");
+    expect(api.resetPassword).toHaveBeenCalledWith(carlos.id);
+    const grant = await api.resetPassword.mock.results[0]!.value;
+    expect(within(codeDialog).getByTestId("setup-code")).toHaveTextContent(grant.setup_code);
+    expect(codeDialog).toHaveTextContent("Password reset");
+    expect(codeDialog).toHaveTextContent(SETUP_CODE_VALIDITY);
+    expect(screen.queryByTestId("user-dialog"), "the edit dialog made way").toBeNull();
+  });
+
+  it("cancelling the confirmation resets nothing", async () => {
+    const { api, user } = await openEdit(carlos.display_name);
+    await user.click(screen.getByTestId("user-reset-password"));
+    await user.click(screen.getByTestId("user-action-keep"));
+    expect(screen.queryByTestId("user-action-confirm")).toBeNull();
+    expect(api.resetPassword).not.toHaveBeenCalled();
+  });
+
+  it("signs the user out everywhere after confirmation and says so", async () => {
+    const { api, user } = await openEdit(carlos.display_name);
+    await user.click(screen.getByTestId("user-revoke-sessions"));
+    await user.click(screen.getByTestId("user-action-confirm-button"));
+    expect(await screen.findByTestId("user-action-done")).toHaveTextContent(
+      `${carlos.display_name} is signed out on every computer.`,
+    );
+    expect(api.revokeSessions).toHaveBeenCalledWith(carlos.id);
+  });
+
+  it("shows the cloud's refusal", async () => {
+    const api = spyApi({ signedIn: true });
+    api.revokeSessions.mockRejectedValueOnce(new ApiCallError("forbidden", "Only an administrator can do that."));
+    const { user } = await openEdit(carlos.display_name, { api });
+    await user.click(screen.getByTestId("user-revoke-sessions"));
+    await user.click(screen.getByTestId("user-action-confirm-button"));
+    expect(await screen.findByTestId("user-action-error")).toHaveTextContent("Only an administrator can do that.");
+  });
+
+  it("does not offer a reset on the admin's own row", async () => {
+    await openEdit(admin.display_name);
+    expect(screen.queryByTestId("user-reset-password")).toBeNull();
+    expect(screen.getByTestId("user-reset-self")).toHaveTextContent("in your profile");
+    expect(screen.getByTestId("user-revoke-sessions")).toBeEnabled();
+  });
+
+  it("are disabled without a connection, with the reason", async () => {
+    await openEdit(carlos.display_name, { connected: false });
+    expect(screen.getByTestId("user-reset-password")).toBeDisabled();
+    expect(screen.getByTestId("user-revoke-sessions")).toBeDisabled();
+    expect(screen.getByTestId("user-reset-password")).toHaveAccessibleDescription(`${RESET_NEEDS_CONNECTION}.`);
+    expect(screen.getByTestId("user-revoke-sessions")).toHaveAccessibleDescription(`${REVOKE_NEEDS_CONNECTION}.`);
+  });
+});
