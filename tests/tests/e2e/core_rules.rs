@@ -5,7 +5,7 @@
 
 use secureclose_core::client::CloudClient;
 use secureclose_core::{AppCore, CoreError, Sensitive};
-use secureclose_protocol::{codes, CompanyUpdate, UserUpdate};
+use secureclose_protocol::{codes, CompanyUpdate, OfflinePolicy, SessionPolicy, UserUpdate};
 
 use crate::core_sync::{admin_core, cached};
 use crate::support::TestCloud;
@@ -114,6 +114,75 @@ async fn the_desktop_offline_refuses_each_bad_edit_with_the_clouds_code_and_queu
         company_answer,
         "a blank company name too"
     );
+    assert_no_edit_queued(&core).await;
+}
+
+/// The Company Profile's policy fields: an in-range change reaches the cloud;
+/// each out-of-range one is refused by the cloud and, offline, by the desktop
+/// with the same code and words, and never queued.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn company_policies_out_of_range_are_refused_alike_and_in_range_ones_saved() {
+    let mut cloud = TestCloud::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let (core, keys) = admin_core(&cloud, dir.path()).await;
+    let offline = |allowed, max_hours| CompanyUpdate {
+        offline_policy: Some(OfflinePolicy { allowed, max_hours }),
+        ..CompanyUpdate::default()
+    };
+    let sessions = |idle_lock_minutes, max_session_hours| CompanyUpdate {
+        session_policy: Some(SessionPolicy {
+            idle_lock_minutes,
+            max_session_hours,
+        }),
+        ..CompanyUpdate::default()
+    };
+
+    let good = CompanyUpdate {
+        offline_policy: Some(OfflinePolicy {
+            allowed: true,
+            max_hours: 168,
+        }),
+        session_policy: Some(SessionPolicy {
+            idle_lock_minutes: 5,
+            max_session_hours: 24,
+        }),
+        ..CompanyUpdate::default()
+    };
+    let saved = core.update_company(&good).await.unwrap();
+    let client = CloudClient::new(cloud.base_url()).unwrap();
+    let token = Sensitive::new(keys.session_tokens().pop().expect("a session token"));
+    let on_cloud = client.company(&token).await.unwrap();
+    assert_eq!(
+        (on_cloud.offline_policy, on_cloud.session_policy),
+        (saved.offline_policy, saved.session_policy),
+        "the cloud stored the policies"
+    );
+    assert_eq!(on_cloud.session_policy, good.session_policy.unwrap());
+
+    let bad = [
+        offline(true, 0),
+        offline(true, 169),
+        sessions(4, 12),
+        sessions(61, 12),
+        sessions(30, 0),
+        sessions(30, 25),
+    ];
+    let mut from_cloud = Vec::new();
+    for update in &bad {
+        let answer = client.update_company(&token, update).await;
+        let (code, words) = refusal(answer.expect_err("out of range"));
+        assert_eq!(code, codes::VALIDATION, "{update:?}: {words}");
+        from_cloud.push(words);
+    }
+    cloud.stop().await;
+    for (update, cloud_words) in bad.iter().zip(&from_cloud) {
+        let (code, words) = refusal(core.update_company(update).await.unwrap_err());
+        assert_eq!(
+            (code.as_str(), words.as_str()),
+            (codes::VALIDATION, cloud_words.as_str()),
+            "offline, {update:?} is refused with the cloud's code and words"
+        );
+    }
     assert_no_edit_queued(&core).await;
 }
 

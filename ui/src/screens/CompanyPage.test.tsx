@@ -126,3 +126,101 @@ describe("Company Profile: company-wide Two-Factor Authentication", () => {
     );
   });
 });
+
+describe("Company Profile: offline sign-in and sessions", () => {
+  it("shows the company's policies in their fields", async () => {
+    const company: Company = {
+      ...demoCompany,
+      offline_policy: { allowed: true, max_hours: 48 },
+      session_policy: { idle_lock_minutes: 15, max_session_hours: 8 },
+    };
+    renderWithApi(<CompanyPage canEdit />, spyApi({ company, signedIn: true }));
+    expect(await screen.findByRole("switch", { name: "Allow offline sign-in" })).toBeChecked();
+    expect(screen.getByLabelText("Grace period (hours)")).toHaveValue(48);
+    expect(screen.getByLabelText("Idle lock (minutes)")).toHaveValue(15);
+    expect(screen.getByLabelText("Session limit (hours)")).toHaveValue(8);
+  });
+
+  it("saves changed policies with the one Save, each as a whole", async () => {
+    const api = spyApi({ signedIn: true });
+    renderWithApi(<CompanyPage canEdit />, api);
+    const user = userEvent.setup();
+    const hours = await screen.findByTestId("company-offline-hours");
+    await user.clear(hours);
+    await user.type(hours, "24");
+    const idle = screen.getByTestId("company-idle-lock");
+    await user.clear(idle);
+    await user.type(idle, "10");
+    await user.click(screen.getByTestId("company-save"));
+
+    expect(api.updateCompany).toHaveBeenCalledWith({
+      offline_policy: { allowed: true, max_hours: 24 },
+      session_policy: { idle_lock_minutes: 10, max_session_hours: demoCompany.session_policy.max_session_hours },
+    });
+    expect(await screen.findByTestId("company-saved")).toHaveTextContent("Saved");
+    expect(screen.getByTestId("company-offline"), "the summary follows the saved company").toHaveTextContent("up to 24 hours");
+    expect(screen.getByTestId("company-save"), "nothing left to save").toBeDisabled();
+  });
+
+  it("turning offline sign-in off sends allowed: false with the hours kept", async () => {
+    const api = spyApi({ signedIn: true });
+    renderWithApi(<CompanyPage canEdit />, api);
+    const user = userEvent.setup();
+    await user.click(await screen.findByTestId("company-offline-allowed"));
+    expect(screen.getByTestId("company-offline-hours"), "no grace period without offline sign-in").toBeDisabled();
+    await user.click(screen.getByTestId("company-save"));
+    expect(api.updateCompany).toHaveBeenCalledWith({ offline_policy: { allowed: false, max_hours: 72 } });
+  });
+
+  it.each([
+    ["company-offline-hours", "0", "Enter 1 to 168 hours."],
+    ["company-offline-hours", "169", "Enter 1 to 168 hours."],
+    ["company-idle-lock", "4", "Enter 5 to 60 minutes."],
+    ["company-idle-lock", "61", "Enter 5 to 60 minutes."],
+    ["company-session-limit", "0", "Enter 1 to 24 hours."],
+    ["company-session-limit", "25", "Enter 1 to 24 hours."],
+    ["company-session-limit", "", "Enter 1 to 24 hours."],
+  ])("%s = %j is pointed out before saving and blocks Save", async (testId, typed, message) => {
+    const api = spyApi({ signedIn: true });
+    renderWithApi(<CompanyPage canEdit />, api);
+    const user = userEvent.setup();
+    const input = await screen.findByTestId(testId);
+    await user.clear(input);
+    if (typed) await user.type(input, typed);
+    expect(screen.getByTestId(`${testId}-error`)).toHaveTextContent(message);
+    expect(input).toHaveAttribute("aria-invalid", "true");
+    expect(input).toHaveAccessibleDescription(expect.stringContaining(message));
+    expect(screen.getByTestId("company-save")).toBeDisabled();
+    await user.click(screen.getByTestId("company-save"));
+    expect(api.updateCompany).not.toHaveBeenCalled();
+  });
+
+  it("accepts the ends of each range", async () => {
+    const api = spyApi({ signedIn: true });
+    renderWithApi(<CompanyPage canEdit />, api);
+    const user = userEvent.setup();
+    for (const [testId, value] of [
+      ["company-offline-hours", "168"],
+      ["company-idle-lock", "60"],
+      ["company-session-limit", "1"],
+    ] as const) {
+      const input = await screen.findByTestId(testId);
+      await user.clear(input);
+      await user.type(input, value);
+      expect(screen.queryByTestId(`${testId}-error`), `${value} is allowed`).toBeNull();
+    }
+    await user.click(screen.getByTestId("company-save"));
+    expect(api.updateCompany).toHaveBeenCalledWith({
+      offline_policy: { allowed: true, max_hours: 168 },
+      session_policy: { idle_lock_minutes: 60, max_session_hours: 1 },
+    });
+  });
+
+  it("a non-admin sees the policies but cannot change them", async () => {
+    renderWithApi(<CompanyPage canEdit={false} />, spyApi({ signedIn: true }));
+    expect(await screen.findByTestId("company-offline-allowed")).toBeDisabled();
+    expect(screen.getByTestId("company-offline-hours")).toBeDisabled();
+    expect(screen.getByTestId("company-idle-lock")).toBeDisabled();
+    expect(screen.getByTestId("company-session-limit")).toBeDisabled();
+  });
+});
