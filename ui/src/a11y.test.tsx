@@ -178,6 +178,46 @@ describe("axe scan", () => {
     await expectAccessible("company error");
   });
 
+  it("Add user dialog with field errors, the setup code dialog, and the account actions", async () => {
+    const api = spyApi({ signedIn: true });
+    renderWithApi(<UsersPage company={demoCompany} canEdit currentUserId={demoUsers[0]!.id} />, api);
+    const user = userEvent.setup();
+    await user.click(await screen.findByTestId("add-user"));
+    await user.click(screen.getByTestId("add-user-submit"));
+    await user.click(screen.getByTestId("add-user-two-factor"));
+    await screen.findByTestId("add-user-two-factor-error");
+    await expectAccessible("add user dialog with errors");
+    await user.type(screen.getByTestId("add-user-name"), "Nadia Brennan");
+    await user.type(screen.getByTestId("add-user-email"), "nadia@sunrise-motors.example");
+    await user.click(screen.getByTestId("add-user-submit"));
+    await screen.findByTestId("setup-code-dialog");
+    await user.click(screen.getByTestId("setup-code-copy"));
+    await expectAccessible("setup code dialog");
+    await user.click(screen.getByTestId("setup-code-close"));
+    const row = (await screen.findAllByTestId("user-row")).find((r) => r.textContent?.includes("Carlos"))!;
+    await user.click(row.querySelector<HTMLElement>('[data-testid="user-edit"]')!);
+    await user.click(screen.getByTestId("tab-login"));
+    await user.click(screen.getByTestId("user-revoke-sessions"));
+    await expectAccessible("sign out everywhere confirmation");
+  });
+
+  it("account actions and Add user offline, company policy errors", async () => {
+    const { unmount } = renderWithApi(<UsersPage company={demoCompany} canEdit connected={false} />, spyApi({ signedIn: true }));
+    const user = userEvent.setup();
+    await screen.findByTestId("add-user-offline");
+    await user.click((await screen.findAllByTestId("user-edit"))[1]!);
+    await user.click(screen.getByTestId("tab-login"));
+    await screen.findByTestId("user-actions-offline");
+    await expectAccessible("offline account actions");
+    unmount();
+    renderWithApi(<CompanyPage canEdit />, spyApi({ signedIn: true }));
+    const idle = await screen.findByTestId("company-idle-lock");
+    await user.clear(idle);
+    await user.type(idle, "90");
+    await screen.findByTestId("company-idle-lock-error");
+    await expectAccessible("company policy field error");
+  });
+
   it("code dialog, with an error", async () => {
     const { user } = await signIn(marcus.email);
     await screen.findByTestId("code-dialog");
