@@ -28,6 +28,9 @@ const COMMANDS: &[&str] = &[
     "sync_status",
     "sync_now",
     "dismiss_sync_notice",
+    "activate",
+    "check_new_password",
+    "change_password",
 ];
 
 fn main() {

@@ -6,7 +6,8 @@ use std::sync::Arc;
 use secureclose_core::error::desktop_codes;
 use secureclose_core::sensitive::Sensitive;
 use secureclose_core::views::{
-    AppInfo, LoginOutcome, SessionView, SyncStatus, UpdateInfo, UpdateProgress, UsersPage,
+    AppInfo, LoginOutcome, PasswordCheck, SessionView, SyncStatus, UpdateInfo, UpdateProgress,
+    UsersPage,
 };
 use secureclose_core::AppCore;
 use secureclose_protocol::{
@@ -171,6 +172,49 @@ pub async fn unlock_session(core: Core<'_>, password: String) -> Result<SessionV
     core.unlock_session(Sensitive::new(password))
         .await
         .map_err(api)
+}
+
+/// First sign-in with a setup code; answers like `login`.
+#[tauri::command]
+pub async fn activate(
+    core: Core<'_>,
+    email: String,
+    setup_code: String,
+    new_password: String,
+) -> Result<LoginOutcome, ApiError> {
+    core.activate(
+        &email,
+        Sensitive::new(setup_code),
+        Sensitive::new(new_password),
+    )
+    .await
+    .map_err(api)
+}
+
+/// The strength meter and the refusal reason as a new password is typed.
+#[tauri::command]
+pub async fn check_new_password(
+    core: Core<'_>,
+    password: String,
+    email: String,
+) -> Result<PasswordCheck, ApiError> {
+    core.check_new_password(Sensitive::new(password), &email)
+        .await
+        .map_err(api)
+}
+
+#[tauri::command]
+pub async fn change_password(
+    core: Core<'_>,
+    current_password: String,
+    new_password: String,
+) -> Result<(), ApiError> {
+    core.change_password(
+        Sensitive::new(current_password),
+        Sensitive::new(new_password),
+    )
+    .await
+    .map_err(api)
 }
 
 #[tauri::command]

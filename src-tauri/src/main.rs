@@ -108,6 +108,9 @@ fn main() {
             commands::sync_status,
             commands::sync_now,
             commands::dismiss_sync_notice,
+            commands::activate,
+            commands::check_new_password,
+            commands::change_password,
         ])
         .run(tauri::generate_context!())
         .expect("SecureClose failed to start (see the log above for the cause)");

@@ -21,9 +21,11 @@ use crate::error::{desktop_codes, CoreError};
 use crate::keystore::KeyStore;
 use crate::policy::{self, PolicySource};
 use crate::sensitive::Sensitive;
-use crate::session::{self, sign_in, tokens};
+use crate::session::{self, password, sign_in, tokens};
 use crate::sync::{self, shared::SyncShared};
-use crate::views::{AppInfo, CacheStatus, LoginOutcome, SessionView, SyncStatus, UsersPage};
+use crate::views::{
+    AppInfo, CacheStatus, LoginOutcome, PasswordCheck, SessionView, SyncStatus, UsersPage,
+};
 
 const SETTINGS_FILE: &str = "settings.json";
 
@@ -100,6 +102,41 @@ impl AppCore {
     /// the offline sign-in rules decide (see `offline`).
     pub async fn login(&self, email: &str, password: &str) -> Result<LoginOutcome, CoreError> {
         sign_in::login(&self.inner, email, password).await
+    }
+
+    /// First sign-in with the setup code an admin handed over: the cloud
+    /// takes `new_password` as the account's password and answers like a
+    /// login, so the second factor or phone enrolment follow as after
+    /// [`AppCore::login`]. Needs the cloud.
+    pub async fn activate(
+        &self,
+        email: &str,
+        setup_code: Sensitive<String>,
+        new_password: Sensitive<String>,
+    ) -> Result<LoginOutcome, CoreError> {
+        sign_in::activate(&self.inner, email, setup_code, new_password).await
+    }
+
+    /// A new password judged by the cloud's rules as it is typed: its
+    /// strength and the rule it breaks. Signed in, judged for the session's
+    /// user and company; otherwise for `email` alone.
+    pub async fn check_new_password(
+        &self,
+        password: Sensitive<String>,
+        email: &str,
+    ) -> Result<PasswordCheck, CoreError> {
+        password::check_new_password(&self.inner, password, email).await
+    }
+
+    /// The signed-in person changes their password (online only): every
+    /// other session of theirs ends, this one stays, and this computer's
+    /// offline sign-in and unlock take the new password from now on.
+    pub async fn change_password(
+        &self,
+        current: Sensitive<String>,
+        new: Sensitive<String>,
+    ) -> Result<(), CoreError> {
+        password::change_password(&self.inner, current, new).await
     }
 
     pub async fn verify_code(&self, code: &str) -> Result<LoginOutcome, CoreError> {

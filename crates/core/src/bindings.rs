@@ -25,6 +25,7 @@ fn generated() -> BTreeMap<String, String> {
     render::<views::CacheStatus>(&mut out);
     render::<views::LockedSession>(&mut out);
     render::<views::LoginOutcome>(&mut out);
+    render::<views::PasswordCheck>(&mut out);
     render::<views::SessionView>(&mut out);
     render::<views::UsersPage>(&mut out);
     render::<views::SyncState>(&mut out);

@@ -7,9 +7,10 @@ use std::time::Duration;
 use reqwest::{Method, RequestBuilder, StatusCode};
 use secureclose_protocol::sync::{ChangesPage, Mutation, PushRequest, PushResponse, ResumeRequest};
 use secureclose_protocol::{
-    ApiError, Challenge, Company, CompanyUpdate, EnrollPhoneRequest, Health, LoginRequest,
-    LoginResponse, MeResponse, NewUserRequest, ResendCodeRequest, SetupCodeGrant, User, UserUpdate,
-    UsersResponse, VerifyCodeRequest,
+    ActivateRequest, ApiError, Challenge, ChangePasswordRequest, ChangePasswordResponse, Company,
+    CompanyUpdate, EnrollPhoneRequest, Health, LoginRequest, LoginResponse, MeResponse,
+    NewUserRequest, ResendCodeRequest, SetupCodeGrant, User, UserUpdate, UsersResponse,
+    VerifyCodeRequest,
 };
 use serde::de::DeserializeOwned;
 use url::Url;
@@ -113,6 +114,49 @@ impl CloudClient {
             .request(Method::POST, "/api/v1/login", None)
             .json(&body);
         // `body` holds the password; it is dropped here, and never logged.
+        drop(body);
+        self.json(request).await
+    }
+
+    /// First sign-in with the setup code an admin handed over and the
+    /// password the person chose; answers like [`CloudClient::login`]. The
+    /// code and the password are sent once and never logged.
+    pub async fn activate(
+        &self,
+        email: &str,
+        setup_code: &Sensitive<String>,
+        new_password: &Sensitive<String>,
+    ) -> Result<LoginResponse, CoreError> {
+        let body = ActivateRequest {
+            email: email.to_owned(),
+            setup_code: setup_code.expose().clone(),
+            new_password: new_password.expose().clone(),
+        };
+        let request = self
+            .request(Method::POST, "/api/v1/account/activate", None)
+            .json(&body);
+        drop(body);
+        self.json(request).await
+    }
+
+    /// The signed-in user's own password change. `device_token`: this
+    /// computer's grant, which the cloud ends with all the others and
+    /// answers with its replacement.
+    pub async fn change_password(
+        &self,
+        token: &Sensitive<String>,
+        current_password: &Sensitive<String>,
+        new_password: &Sensitive<String>,
+        device_token: Option<&Sensitive<String>>,
+    ) -> Result<ChangePasswordResponse, CoreError> {
+        let body = ChangePasswordRequest {
+            current_password: current_password.expose().clone(),
+            new_password: new_password.expose().clone(),
+            device_token: device_token.map(|token| token.expose().clone()),
+        };
+        let request = self
+            .request(Method::POST, "/api/v1/account/password", Some(token))
+            .json(&body);
         drop(body);
         self.json(request).await
     }

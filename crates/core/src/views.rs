@@ -81,6 +81,18 @@ pub enum LoginOutcome {
     },
 }
 
+/// A new password judged as the person types it, by the rules the cloud
+/// enforces (`secureclose_protocol::passwords`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+pub struct PasswordCheck {
+    /// 0 (very weak) to 4 (strong), for the strength meter.
+    pub score: u8,
+    /// The rule the password breaks, in a sentence; `None` when the cloud
+    /// would accept it.
+    pub refusal: Option<String>,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct UsersPage {

@@ -7,6 +7,7 @@
 // that is how a test reports a broken precondition.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod core_account;
 mod core_accounts;
 mod core_cloud;
 mod core_hostile_cloud;

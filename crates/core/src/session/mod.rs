@@ -5,6 +5,7 @@
 
 pub mod lock;
 pub mod offline;
+pub mod password;
 pub mod sign_in;
 pub mod state;
 pub mod tokens;

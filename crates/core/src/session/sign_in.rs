@@ -94,6 +94,42 @@ async fn login_at(
         }
     };
     let password = Sensitive::new(password.to_owned());
+    follow(ctx, &cache, &client, email, password, company_id, response).await
+}
+
+/// First sign-in with an admin's setup code: the cloud sets the password
+/// the person chose and answers exactly like `/login` with it, so what
+/// follows is a login's (the code or a phone to enrol, then
+/// `complete_sign_in`, which keeps this NEW password as the offline
+/// verifier). Needs the cloud: there is nothing to check offline. A refused
+/// code is not a password, so nothing here revokes offline access.
+pub(crate) async fn activate(
+    ctx: &Arc<Context>,
+    email: &str,
+    setup_code: Sensitive<String>,
+    new_password: Sensitive<String>,
+) -> Result<LoginOutcome, CoreError> {
+    let cache = ctx.cache()?;
+    let client = ctx.client();
+    let email = email.trim();
+    let code = Sensitive::new(setup_code.expose().trim().to_owned());
+    let response = ctx.track(client.activate(email, &code, &new_password).await)?;
+    tracing::info!("setup code accepted");
+    follow(ctx, &cache, &client, email, new_password, None, response).await
+}
+
+/// Where an accepted password (a login's, or an activation's new one)
+/// leads: signed in, a code or a phone to enrol awaited, or a company to
+/// choose.
+async fn follow(
+    ctx: &Arc<Context>,
+    cache: &Cache,
+    client: &CloudClient,
+    email: &str,
+    password: Sensitive<String>,
+    company_id: Option<&str>,
+    response: LoginResponse,
+) -> Result<LoginOutcome, CoreError> {
     match response {
         LoginResponse::SignedIn {
             session,
@@ -102,8 +138,8 @@ async fn login_at(
         } => {
             complete_sign_in(
                 ctx,
-                &cache,
-                &client,
+                cache,
+                client,
                 session,
                 user,
                 company,
