@@ -9,6 +9,7 @@ import type {
   CompanyUpdate,
   LoginOutcome,
   NewUserRequest,
+  PasswordCheck,
   SessionView,
   SetupCodeGrant,
   SyncStatus,
@@ -24,6 +25,23 @@ export interface Api {
   resetCache(): Promise<AppInfo>;
   setCloudUrl(url: string): Promise<AppInfo>;
   login(email: string, password: string): Promise<LoginOutcome>;
+  /**
+   * First sign-in with the setup code an admin handed over and the password
+   * the person chose. Resolves like `login` (a code or a phone to enrol may
+   * follow); a wrong, used or expired code rejects `invalid_credentials`.
+   */
+  activate(email: string, setupCode: string, newPassword: string): Promise<LoginOutcome>;
+  /**
+   * The core judges a new password by the cloud's rules as it is typed:
+   * strength 0-4 and the rule it breaks. Signed in, for the session's own
+   * user and company; otherwise for `email`.
+   */
+  checkNewPassword(password: string, email: string): Promise<PasswordCheck>;
+  /**
+   * The signed-in person's password change (needs the cloud). Every other
+   * session of theirs ends; this one stays.
+   */
+  changePassword(currentPassword: string, newPassword: string): Promise<void>;
   /** Second step of a login: the code from the SMS. Resolves `signed_in`. */
   verifyCode(code: string): Promise<LoginOutcome>;
   /** Sends a new code for the pending login (30 s cooldown on the cloud). */

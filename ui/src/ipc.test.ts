@@ -27,6 +27,9 @@ describe("ipc wrappers", () => {
     await tauriApi.session();
     await tauriApi.listUsers("dan", 50, 50);
     await tauriApi.company();
+    await tauriApi.activate("a@b.c", "ABCD-EFGH-JKMN", "new pw");
+    await tauriApi.checkNewPassword("new pw", "a@b.c");
+    await tauriApi.changePassword("old pw", "new pw");
     await tauriApi.verifyCode("123456");
     await tauriApi.resendCode();
     await tauriApi.enrollPhone("+14805551234");
@@ -51,6 +54,9 @@ describe("ipc wrappers", () => {
       ["session", undefined],
       ["list_users", { query: "dan", offset: 50, limit: 50 }],
       ["company", undefined],
+      ["activate", { email: "a@b.c", setupCode: "ABCD-EFGH-JKMN", newPassword: "new pw" }],
+      ["check_new_password", { password: "new pw", email: "a@b.c" }],
+      ["change_password", { currentPassword: "old pw", newPassword: "new pw" }],
       ["verify_code", { code: "123456" }],
       ["resend_code", undefined],
       ["enroll_phone", { mobilePhone: "+14805551234" }],

@@ -8,6 +8,7 @@ import type {
   Challenge,
   Company,
   LoginOutcome,
+  PasswordCheck,
   SessionView,
   SetupCodeGrant,
   SyncStatus,
@@ -32,6 +33,11 @@ export const tauriApi: Api = {
   resetCache: () => call<AppInfo>("reset_cache"),
   setCloudUrl: (url) => call<AppInfo>("set_cloud_url", { url }),
   login: (email, password) => call<LoginOutcome>("login", { email, password }),
+  activate: (email, setupCode, newPassword) => call<LoginOutcome>("activate", { email, setupCode, newPassword }),
+  checkNewPassword: (password, email) => call<PasswordCheck>("check_new_password", { password, email }),
+  changePassword: async (currentPassword, newPassword) => {
+    await call<null>("change_password", { currentPassword, newPassword });
+  },
   verifyCode: (code) => call<LoginOutcome>("verify_code", { code }),
   resendCode: () => call<Challenge>("resend_code"),
   enrollPhone: (mobilePhone) => call<Challenge>("enroll_phone", { mobilePhone }),

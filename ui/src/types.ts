@@ -14,6 +14,7 @@ export type { LockedSession } from "./bindings/LockedSession";
 export type { LoginOutcome } from "./bindings/LoginOutcome";
 export type { NewUserRequest } from "./bindings/NewUserRequest";
 export type { OfflinePolicy } from "./bindings/OfflinePolicy";
+export type { PasswordCheck } from "./bindings/PasswordCheck";
 export type { Role } from "./bindings/Role";
 export type { SessionPolicy } from "./bindings/SessionPolicy";
 export type { SessionView } from "./bindings/SessionView";

@@ -5,6 +5,7 @@ import { BrandMark } from "../components/common";
 import { assertNever } from "../format";
 import type { AppInfo, Challenge, CompanyChoice, LoginOutcome, SessionView } from "../types";
 import { CodeDialog, EnrollDialog } from "../dialogs/SecondFactor";
+import { NewPasswordFields, newPasswordReady, usePasswordCheck } from "../components/NewPasswordFields";
 
 interface Props {
   info: AppInfo;
@@ -100,6 +101,8 @@ function LoginForm({
   // (never the UI) until the person picks one.
   const [choice, setChoice] = useState<CompanyChoice[] | null>(null);
   const [forgotOpen, setForgotOpen] = useState(false);
+  // "First time here?": the setup code and a new password instead of a password.
+  const [mode, setMode] = useState<"password" | "setup">("password");
   const passwordRef = useRef<HTMLInputElement>(null);
   const emailRef = useRef<HTMLInputElement>(null);
 
@@ -173,6 +176,27 @@ function LoginForm({
     }
   }
 
+  const secondStep = second ? (
+      <SecondStepDialog
+        step={second}
+        onSignedIn={onSignedIn}
+        onCancel={() => {
+          // The core forgets the challenge; a failure here changes nothing
+          // the user can act on (the attempt expires on its own).
+          api.cancelLogin().catch(() => undefined);
+          setSecond(null);
+        }}
+        onClosed={(reason) => {
+          api.cancelLogin().catch(() => undefined);
+          setSecond(null);
+          // After an activation too: the chosen password is the account's now.
+          setMode("password");
+          setError(`${reason} Enter your password to sign in again.`);
+        }}
+        returnFocus={() => passwordRef.current?.focus()}
+      />
+    ) : null;
+
   if (choice) {
     return (
       <>
@@ -200,6 +224,24 @@ function LoginForm({
             Cancel
           </button>
         </div>
+      </>
+    );
+  }
+
+  if (mode === "setup") {
+    return (
+      <>
+        <SetupAccountForm
+          info={info}
+          initialEmail={email}
+          onOutcome={follow}
+          onBack={(typedEmail) => {
+            if (typedEmail) setEmail(typedEmail);
+            setError(null);
+            setMode("password");
+          }}
+        />
+        {secondStep}
       </>
     );
   }
@@ -266,6 +308,18 @@ function LoginForm({
         <button
           type="button"
           className="link-button"
+          data-testid="open-setup"
+          onClick={() => {
+            setPassword("");
+            setError(null);
+            setMode("setup");
+          }}
+        >
+          First time here? Set up your account
+        </button>
+        <button
+          type="button"
+          className="link-button"
           data-testid="forgot-password"
           aria-expanded={forgotOpen}
           aria-controls="forgot-password-help"
@@ -280,24 +334,141 @@ function LoginForm({
         )}
       </div>
       <ForgotPasswordHelp open={forgotOpen} />
-      {second ? (
-        <SecondStepDialog
-          step={second}
-          onSignedIn={onSignedIn}
-          onCancel={() => {
-            // The core forgets the challenge; a failure here changes nothing
-            // the user can act on (the attempt expires on its own).
-            api.cancelLogin().catch(() => undefined);
-            setSecond(null);
-          }}
-          onClosed={(reason) => {
-            api.cancelLogin().catch(() => undefined);
-            setSecond(null);
-            setError(`${reason} Enter your password to sign in again.`);
-          }}
-          returnFocus={() => passwordRef.current?.focus()}
+      {secondStep}
+    </>
+  );
+}
+
+/**
+ * First sign-in: the email, the setup code an admin handed over, and a new
+ * password typed twice, judged by the core as it is typed. The activation
+ * answers like a login, so `onOutcome` goes on exactly as after a password.
+ */
+function SetupAccountForm({
+  info,
+  initialEmail,
+  onOutcome,
+  onBack,
+}: {
+  info: AppInfo;
+  initialEmail: string;
+  onOutcome: (outcome: LoginOutcome) => void;
+  onBack: (email: string) => void;
+}) {
+  const api = useApi();
+  const [email, setEmail] = useState(initialEmail);
+  const [code, setCode] = useState("");
+  const [password, setPassword] = useState("");
+  const [confirm, setConfirm] = useState("");
+  const [submitted, setSubmitted] = useState(false);
+  const [busy, setBusy] = useState(false);
+  const [error, setError] = useState<string | null>(null);
+  const emailRef = useRef<HTMLInputElement>(null);
+  const codeRef = useRef<HTMLInputElement>(null);
+  const check = usePasswordCheck(password, email.trim());
+
+  async function submit(event: FormEvent) {
+    event.preventDefault();
+    if (busy) return;
+    setSubmitted(true);
+    if (!email.trim() || !code.trim()) {
+      setError("Enter your email and the setup code your administrator gave you.");
+      (email.trim() ? codeRef : emailRef).current?.focus();
+      return;
+    }
+    if (!newPasswordReady(check, password, confirm)) {
+      setError(
+        password !== confirm
+          ? "Type the same new password in both fields."
+          : (check?.refusal ?? "Choose a new password that meets the rules."),
+      );
+      return;
+    }
+    setBusy(true);
+    setError(null);
+    try {
+      const outcome = await api.activate(email.trim(), code.trim(), password);
+      setPassword("");
+      setConfirm("");
+      setCode("");
+      setBusy(false);
+      onOutcome(outcome);
+    } catch (reason) {
+      // The cloud's words (a wrong or expired code, a refused password).
+      setError(toApiError(reason).message);
+      setBusy(false);
+    }
+  }
+
+  return (
+    <>
+      <h1 id="auth-title" className="auth-title">
+        Set up your account
+      </h1>
+      <p className="auth-subtitle">Enter the setup code your administrator gave you and choose your password.</p>
+      <UnexpectedCloudWarning info={info} />
+      <form className="form" onSubmit={(e) => void submit(e)} noValidate aria-busy={busy} data-testid="setup-form">
+        <div className="field">
+          <label htmlFor="setup-email">Email</label>
+          <input
+            id="setup-email"
+            ref={emailRef}
+            data-testid="setup-email"
+            type="text"
+            inputMode="email"
+            autoComplete="username"
+            autoCapitalize="none"
+            spellCheck={false}
+            autoFocus
+            value={email}
+            onChange={(e) => setEmail(e.target.value)}
+            disabled={busy}
+          />
+        </div>
+        <div className="field">
+          <label htmlFor="setup-code">Setup code</label>
+          <input
+            id="setup-code"
+            ref={codeRef}
+            data-testid="setup-code"
+            type="text"
+            autoComplete="one-time-code"
+            autoCapitalize="characters"
+            spellCheck={false}
+            aria-describedby="setup-code-help"
+            value={code}
+            onChange={(e) => setCode(e.target.value)}
+            disabled={busy}
+          />
+          <p id="setup-code-help" className="field-help">
+            Looks like ABCD-EFGH-JKMN. It works once, for 72 hours.
+          </p>
+        </div>
+        <NewPasswordFields
+          idPrefix="setup-password"
+          label="New password"
+          password={password}
+          confirm={confirm}
+          check={check}
+          showMismatch={submitted}
+          disabled={busy}
+          onPasswordChange={setPassword}
+          onConfirmChange={setConfirm}
         />
-      ) : null}
+        {error ? (
+          <div className="alert alert-error" role="alert" data-testid="setup-error">
+            {error}
+          </div>
+        ) : null}
+        <button type="submit" className="btn btn-primary btn-block" data-testid="setup-submit" disabled={busy}>
+          {busy ? "Setting up…" : "Set up and sign in"}
+        </button>
+      </form>
+      <div className="auth-links">
+        <button type="button" className="link-button" data-testid="setup-back" disabled={busy} onClick={() => onBack(email.trim())}>
+          Back to sign in
+        </button>
+      </div>
     </>
   );
 }

@@ -8,6 +8,7 @@ import { LockScreen } from "./LockScreen";
 import type { AppInfo, SessionView, SyncState, SyncStatus, User } from "../types";
 import { UsersPage } from "./UsersPage";
 import { CompanyPage } from "./CompanyPage";
+import { ProfileDialog } from "../dialogs/ProfileDialog";
 import { OFFLINE_SIGN_IN_MESSAGE, SyncNotices, SyncStatusLine, useSyncStatus } from "../components/SyncBar";
 
 /** Sync states in which an edit stays on this computer for now. */
@@ -44,6 +45,7 @@ export function Portal({ info, session: initialSession, onSignedOut }: Props) {
   // the sync, and that must not read as "you have been signed out".
   const signingOutRef = useRef(false);
   const [shellError, setShellError] = useState<{ title: string; message: string } | null>(null);
+  const [profileOpen, setProfileOpen] = useState(false);
   const now = useNow(30_000);
   // Stable identity: the pages list it as an effect dependency.
   const sessionLost = useCallback(
@@ -208,13 +210,22 @@ export function Portal({ info, session: initialSession, onSignedOut }: Props) {
                 onSignInAgain={signInAgain}
               />
               <div className="topbar-user">
-                <span className="avatar" aria-hidden="true">
-                  {initials(user.display_name)}
-                </span>
-                <div className="signed-in-user" data-testid="signed-in-user">
-                  <span className="signed-in-name">{user.display_name}</span>
-                  <span className="signed-in-email">{user.email}</span>
-                </div>
+                <button
+                  type="button"
+                  className="profile-button"
+                  data-testid="open-profile"
+                  aria-haspopup="dialog"
+                  aria-label={`Your profile: ${user.display_name}, ${user.email}`}
+                  onClick={() => setProfileOpen(true)}
+                >
+                  <span className="avatar" aria-hidden="true">
+                    {initials(user.display_name)}
+                  </span>
+                  <span className="signed-in-user" data-testid="signed-in-user">
+                    <span className="signed-in-name">{user.display_name}</span>
+                    <span className="signed-in-email">{user.email}</span>
+                  </span>
+                </button>
                 <button
                   type="button"
                   className="btn btn-secondary btn-small"
@@ -261,6 +272,16 @@ export function Portal({ info, session: initialSession, onSignedOut }: Props) {
             </main>
           </div>
         </div>
+        {/* Inside the frame: the idle lock hides and disables it with the rest. */}
+        {profileOpen ? (
+          <ProfileDialog
+            user={user}
+            company={company}
+            online={(sync?.online ?? session.online) && !session.offline_sign_in}
+            onClose={() => setProfileOpen(false)}
+            onSessionLost={sessionLost}
+          />
+        ) : null}
       </div>
       {locked ? (
         <LockScreen

@@ -10,6 +10,7 @@ import type {
   Company,
   CompanyChoice,
   LoginOutcome,
+  PasswordCheck,
   SessionView,
   SetupCodeGrant,
   SyncStatus,
@@ -65,6 +66,8 @@ export const demoUsers: User[] = [
 ];
 
 export const DEMO_PASSWORD = "correct horse battery staple";
+/** The setup code the fake's admin handed to Tom (see `setupCodes`). */
+export const DEMO_SETUP_CODE = "HJKM-NPQR-STUV";
 /** The code every fake SMS carries (the dev `?mock` mode too). */
 export const FAKE_CODE = "123456";
 export const CODE_TTL_MS = 10 * 60_000;
@@ -93,12 +96,41 @@ export interface FakeApiOptions {
   idleLockMinutes?: number;
   /** The session starts locked, as after a restart of a locked app. */
   locked?: boolean;
+  /** Unredeemed setup codes by email (default: Tom's `DEMO_SETUP_CODE`). */
+  setupCodes?: Record<string, string>;
 }
 
 /** The fake, plus what a test or the `?mock` mode uses to play the core's part. */
 export interface FakeApi extends Api {
   /** Changes the sync status and pushes it to every `onSyncStatus` listener. */
   setSyncStatus(patch: Partial<SyncStatus>): void;
+}
+
+/**
+ * A stand-in for the core's `check_new_password` (the protocol's rules),
+ * close enough for the screens: length first, then the owner's email,
+ * name and company, then a score from the length alone.
+ */
+export function fakePasswordCheck(password: string, owner: { email: string; name: string; company: string }): PasswordCheck {
+  const chars = [...password].length;
+  const score = Math.min(4, Math.floor(chars / 6));
+  const folded = password.toLowerCase().replace(/\s+/g, "");
+  const local = owner.email.trim().toLowerCase().split("@")[0] ?? "";
+  const has = (text: string) => {
+    const whole = text.toLowerCase().replace(/\s+/g, "");
+    return whole.length >= 3 && folded.includes(whole);
+  };
+  let refusal: string | null = null;
+  if (chars < 15) {
+    refusal = `Use at least 15 characters (${chars} so far). A few unrelated words with spaces are easy to remember.`;
+  } else if (local.length >= 3 && folded.includes(local)) {
+    refusal = "The password cannot contain your email address or its part before the @.";
+  } else if (owner.name && has(owner.name)) {
+    refusal = "The password cannot contain your name.";
+  } else if (owner.company && has(owner.company)) {
+    refusal = "The password cannot contain your company's name.";
+  }
+  return { score: refusal ? Math.min(score, 2) : Math.max(score, 3), refusal };
 }
 
 /** Case-insensitive prefix match on name, any word of the name, or email. */
@@ -183,6 +215,12 @@ export function createFakeApi(options: FakeApiOptions = {}): FakeApi {
     if (!sync.online) setSyncStatus({ pending_edits: sync.pending_edits + 1 });
   };
   let signedIn = options.signedIn ?? false;
+  // Each account's password (the demo one until changed or activated).
+  const passwords = new Map<string, string>();
+  const passwordOf = (u: User) => passwords.get(u.id) ?? DEMO_PASSWORD;
+  const setupCodes = new Map(
+    Object.entries(options.setupCodes ?? { "tom.obrien@sunrise-motors.example": DEMO_SETUP_CODE }),
+  );
   let pending: PendingLogin | null = null;
   // The core's idle lock: reads and edits are refused while it is set.
   let locked = (options.locked ?? false) && signedIn;
@@ -274,7 +312,7 @@ export function createFakeApi(options: FakeApiOptions = {}): FakeApi {
     },
     login: async (email, password) => {
       const u = users.find((x) => x.email === email.trim().toLowerCase());
-      if (!u || password !== DEMO_PASSWORD) {
+      if (!u || password !== passwordOf(u)) {
         throw new ApiCallError("invalid_credentials", "The email or password is incorrect.");
       }
       if (options.sharedEmailCompanies) {
@@ -282,6 +320,36 @@ export function createFakeApi(options: FakeApiOptions = {}): FakeApi {
         return { state: "needs_company_choice", companies: options.sharedEmailCompanies };
       }
       return passwordAccepted(u);
+    },
+    activate: async (email, setupCode, newPassword) => {
+      const address = email.trim().toLowerCase();
+      const u = users.find((x) => x.email === address);
+      if (!u || setupCodes.get(address) !== setupCode.trim().toUpperCase()) {
+        throw new ApiCallError("invalid_credentials", "The email or setup code is incorrect, or the code has expired.");
+      }
+      const check = fakePasswordCheck(newPassword, { email: u.email, name: u.display_name, company: company.name });
+      if (check.refusal) throw new ApiCallError("password_refused", check.refusal);
+      setupCodes.delete(address);
+      passwords.set(u.id, newPassword);
+      return passwordAccepted(u);
+    },
+    checkNewPassword: async (password, email) =>
+      signedIn
+        ? fakePasswordCheck(password, { email: sessionUser().email, name: sessionUser().display_name, company: company.name })
+        : fakePasswordCheck(password, { email, name: "", company: "" }),
+    changePassword: async (currentPassword, newPassword) => {
+      if (!signedIn) throw new ApiCallError("not_signed_in", "Please sign in first.");
+      requireUnlocked();
+      if (!sync.online || options.offlineSignIn) {
+        throw new ApiCallError("offline", "Changing your password needs a connection to SecureClose.");
+      }
+      const u = sessionUser();
+      if (currentPassword !== passwordOf(u)) {
+        throw new ApiCallError("invalid_credentials", "The current password is not correct.");
+      }
+      const check = fakePasswordCheck(newPassword, { email: u.email, name: u.display_name, company: company.name });
+      if (check.refusal) throw new ApiCallError("password_refused", check.refusal);
+      passwords.set(u.id, newPassword);
     },
     chooseCompany: async (companyId) => {
       const chosen = options.sharedEmailCompanies?.some((c) => c.id === companyId) ?? false;
@@ -358,7 +426,7 @@ export function createFakeApi(options: FakeApiOptions = {}): FakeApi {
     },
     unlockSession: async (password) => {
       if (!signedIn) throw new ApiCallError("not_signed_in", "Please sign in first.");
-      if (password !== DEMO_PASSWORD) throw new ApiCallError("invalid_credentials", "That password is not correct.");
+      if (password !== passwordOf(sessionUser())) throw new ApiCallError("invalid_credentials", "That password is not correct.");
       locked = false;
       return sessionView();
     },

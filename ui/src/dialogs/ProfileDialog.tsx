@@ -1,0 +1,207 @@
+// The signed-in person's own profile (their name in the top bar opens it)
+// and, from it, Change password: current password, the new one twice with
+// the core's strength meter and reasons. Needs the cloud; the other
+// computers signed in as this person are signed out by the change.
+import { useRef, useState, type FormEvent } from "react";
+import { useApi } from "../ApiContext";
+import { isSessionLost, toApiError } from "../api";
+import { Dialog } from "../components/Dialog";
+import { NewPasswordFields, newPasswordReady, usePasswordCheck } from "../components/NewPasswordFields";
+import type { Company, User } from "../types";
+
+export const CHANGE_NEEDS_CONNECTION =
+  "Changing your password needs a connection to SecureClose. Try again once you are back online.";
+export const PASSWORD_CHANGED =
+  "Your password has been changed. Anywhere else you were signed in has been signed out; this computer stays signed in.";
+
+interface Props {
+  user: User;
+  company: Company;
+  /** Connected to the cloud with a cloud session (not an offline sign-in). */
+  online: boolean;
+  onClose: () => void;
+  onSessionLost: (message: string) => void;
+}
+
+export function ProfileDialog({ user, company, online, onClose, onSessionLost }: Props) {
+  const [view, setView] = useState<"profile" | "password">("profile");
+  const [done, setDone] = useState<string | null>(null);
+  const changeButton = useRef<HTMLButtonElement>(null);
+
+  if (view === "password") {
+    return (
+      <ChangePasswordDialog
+        user={user}
+        online={online}
+        onCancel={() => setView("profile")}
+        onChanged={() => {
+          setDone(PASSWORD_CHANGED);
+          setView("profile");
+        }}
+        onSessionLost={onSessionLost}
+      />
+    );
+  }
+
+  return (
+    <Dialog labelledBy="profile-title" testId="profile-dialog" onCancel={onClose} initialFocus={done ? changeButton : undefined}>
+      <h2 id="profile-title" className="dialog-title">
+        Your profile
+      </h2>
+      <dl className="profile-details">
+        <dt>Name</dt>
+        <dd data-testid="profile-name">{user.display_name}</dd>
+        <dt>Email</dt>
+        <dd data-testid="profile-email">{user.email}</dd>
+        <dt>Role</dt>
+        <dd>{user.role === "admin" ? "Admin" : "User"}</dd>
+        <dt>Company</dt>
+        <dd>{company.name}</dd>
+      </dl>
+      {done ? (
+        <p className="notice" role="status" data-testid="password-changed">
+          {done}
+        </p>
+      ) : null}
+      {online ? null : (
+        <p id="change-password-offline" className="note" data-testid="change-password-offline">
+          {CHANGE_NEEDS_CONNECTION}
+        </p>
+      )}
+      <div className="button-row">
+        <button type="button" className="btn btn-secondary" data-testid="profile-close" onClick={onClose}>
+          Close
+        </button>
+        <button
+          type="button"
+          ref={changeButton}
+          className="btn btn-primary"
+          data-testid="open-change-password"
+          disabled={!online}
+          aria-describedby={online ? undefined : "change-password-offline"}
+          onClick={() => {
+            setDone(null);
+            setView("password");
+          }}
+        >
+          Change password
+        </button>
+      </div>
+    </Dialog>
+  );
+}
+
+function ChangePasswordDialog({
+  user,
+  online,
+  onCancel,
+  onChanged,
+  onSessionLost,
+}: {
+  user: User;
+  online: boolean;
+  onCancel: () => void;
+  onChanged: () => void;
+  onSessionLost: (message: string) => void;
+}) {
+  const api = useApi();
+  const [current, setCurrent] = useState("");
+  const [password, setPassword] = useState("");
+  const [confirm, setConfirm] = useState("");
+  const [submitted, setSubmitted] = useState(false);
+  const [busy, setBusy] = useState(false);
+  const [error, setError] = useState<string | null>(null);
+  const currentRef = useRef<HTMLInputElement>(null);
+  const check = usePasswordCheck(password, user.email);
+
+  async function submit(event: FormEvent) {
+    event.preventDefault();
+    if (busy || !online) return;
+    setSubmitted(true);
+    if (!current) {
+      setError("Enter your current password.");
+      currentRef.current?.focus();
+      return;
+    }
+    if (!newPasswordReady(check, password, confirm)) {
+      setError(
+        password !== confirm
+          ? "Type the same new password in both fields."
+          : (check?.refusal ?? "Choose a new password that meets the rules."),
+      );
+      return;
+    }
+    setBusy(true);
+    setError(null);
+    try {
+      await api.changePassword(current, password);
+      onChanged();
+    } catch (reason) {
+      const failure = toApiError(reason);
+      if (isSessionLost(failure)) {
+        onSessionLost(failure.message);
+        return;
+      }
+      // The cloud's words; a wrong current password must be typed again.
+      if (failure.code === "invalid_credentials") setCurrent("");
+      setError(failure.message);
+      setBusy(false);
+      if (failure.code === "invalid_credentials") currentRef.current?.focus();
+    }
+  }
+
+  return (
+    <Dialog labelledBy="change-password-title" testId="change-password-dialog" onCancel={onCancel} initialFocus={currentRef}>
+      <h2 id="change-password-title" className="dialog-title">
+        Change password
+      </h2>
+      <p className="dialog-lead">
+        Other computers and sessions signed in as {user.email} will be signed out; this one stays signed in.
+      </p>
+      <form className="form" onSubmit={(e) => void submit(e)} noValidate aria-busy={busy}>
+        <div className="field">
+          <label htmlFor="change-password-current">Current password</label>
+          <input
+            id="change-password-current"
+            ref={currentRef}
+            data-testid="change-password-current"
+            type="password"
+            autoComplete="current-password"
+            value={current}
+            onChange={(e) => setCurrent(e.target.value)}
+            disabled={busy || !online}
+          />
+        </div>
+        <NewPasswordFields
+          idPrefix="change-password"
+          label="New password"
+          password={password}
+          confirm={confirm}
+          check={check}
+          showMismatch={submitted}
+          disabled={busy || !online}
+          onPasswordChange={setPassword}
+          onConfirmChange={setConfirm}
+        />
+        {online ? null : (
+          <p className="note" data-testid="change-password-offline">
+            {CHANGE_NEEDS_CONNECTION}
+          </p>
+        )}
+        {error ? (
+          <div className="alert alert-error" role="alert" data-testid="change-password-error">
+            {error}
+          </div>
+        ) : null}
+        <div className="button-row">
+          <button type="button" className="btn btn-secondary" data-testid="change-password-cancel" onClick={onCancel}>
+            Cancel
+          </button>
+          <button type="submit" className="btn btn-primary" data-testid="change-password-submit" disabled={busy || !online}>
+            {busy ? "Changing…" : "Change password"}
+          </button>
+        </div>
+      </form>
+    </Dialog>
+  );
+}
