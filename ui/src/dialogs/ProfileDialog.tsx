@@ -2,7 +2,7 @@
 // and, from it, Change password: current password, the new one twice with
 // the core's strength meter and reasons. Needs the cloud; the other
 // computers signed in as this person are signed out by the change.
-import { useRef, useState, type FormEvent } from "react";
+import { useEffect, useRef, useState, type FormEvent } from "react";
 import { useApi } from "../ApiContext";
 import { isSessionLost, toApiError } from "../api";
 import { Dialog } from "../components/Dialog";
@@ -113,6 +113,15 @@ function ChangePasswordDialog({
   const [error, setError] = useState<string | null>(null);
   const currentRef = useRef<HTMLInputElement>(null);
   const check = usePasswordCheck(password, user.email);
+  // A refused current password is typed again: focus it once the field is
+  // enabled again (a disabled input cannot take focus).
+  const [refocusCurrent, setRefocusCurrent] = useState(false);
+  useEffect(() => {
+    if (refocusCurrent && !busy) {
+      currentRef.current?.focus();
+      setRefocusCurrent(false);
+    }
+  }, [refocusCurrent, busy]);
 
   async function submit(event: FormEvent) {
     event.preventDefault();
@@ -143,10 +152,12 @@ function ChangePasswordDialog({
         return;
       }
       // The cloud's words; a wrong current password must be typed again.
-      if (failure.code === "invalid_credentials") setCurrent("");
+      if (failure.code === "invalid_credentials") {
+        setCurrent("");
+        setRefocusCurrent(true);
+      }
       setError(failure.message);
       setBusy(false);
-      if (failure.code === "invalid_credentials") currentRef.current?.focus();
     }
   }
 
