@@ -85,6 +85,45 @@ describe("axe scan", () => {
     await expectAccessible("server settings");
   });
 
+  it("account setup: meter, reason, mismatch and a refused code", async () => {
+    renderApp(spyApi());
+    const user = userEvent.setup();
+    await user.click(await screen.findByTestId("open-setup"));
+    await user.type(screen.getByTestId("setup-email"), demoUsers[3]!.email);
+    await user.type(screen.getByTestId("setup-code"), "WRNG-CODE-HERE");
+    await user.type(screen.getByTestId("setup-password-new"), "short one");
+    await user.type(screen.getByTestId("setup-password-confirm"), "short two!");
+    await screen.findByTestId("setup-password-reason");
+    await screen.findByTestId("setup-password-mismatch");
+    await expectAccessible("setup form with a refusal and a mismatch");
+    await user.clear(screen.getByTestId("setup-password-new"));
+    await user.clear(screen.getByTestId("setup-password-confirm"));
+    await user.type(screen.getByTestId("setup-password-new"), "violet tractor umbrella seventeen");
+    await user.type(screen.getByTestId("setup-password-confirm"), "violet tractor umbrella seventeen");
+    await screen.findByText("Strength: Very strong");
+    await user.click(screen.getByTestId("setup-submit"));
+    await screen.findByTestId("setup-error");
+    await expectAccessible("setup form with a refused code");
+  });
+
+  it("profile and change password dialogs", async () => {
+    const { user } = await signIn(demoUsers[0]!.email);
+    await user.click(await screen.findByTestId("open-profile"));
+    await screen.findByTestId("profile-dialog");
+    await expectAccessible("profile dialog");
+    await user.click(screen.getByTestId("open-change-password"));
+    await user.type(screen.getByTestId("change-password-new"), "dana whitfield rocks");
+    await screen.findByTestId("change-password-reason");
+    await expectAccessible("change password dialog with a refusal");
+  });
+
+  it("profile dialog offline", async () => {
+    renderApp(spyApi({ signedIn: true, offlineSignIn: true, sync: { online: false, state: "offline" } }));
+    await userEvent.setup().click(await screen.findByTestId("open-profile"));
+    await screen.findByTestId("change-password-offline");
+    await expectAccessible("profile dialog offline");
+  });
+
   it("cache recovery screen", async () => {
     renderApp(spyApi({ appInfo: { cache_status: "unreadable" } }));
     await screen.findByTestId("cache-unreadable");
