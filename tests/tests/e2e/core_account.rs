@@ -127,7 +127,7 @@ async fn a_setup_code_signs_in_and_the_new_password_works_offline() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn with_company_2fa_an_activation_goes_on_to_enrol_a_phone() {
-    let cloud = TestCloud::start_dev().await;
+    let mut cloud = TestCloud::start_dev().await;
     let admin_dir = tempfile::tempdir().unwrap();
     let (admin, admin_keys) = admin_core(&cloud, admin_dir.path()).await;
     admin
@@ -161,6 +161,14 @@ async fn with_company_2fa_an_activation_goes_on_to_enrol_a_phone() {
     core.logout().await.unwrap();
     let outcome = core.login(NORA, STRONG).await.unwrap();
     assert_eq!(state_of(&outcome), "needs_second_factor", "{outcome:?}");
+    core.cancel_login().await.unwrap();
+
+    // The password held through the enrolment became the offline verifier.
+    cloud.stop().await;
+    match core.login(NORA, STRONG).await {
+        Ok(LoginOutcome::SignedIn { session }) => assert!(session.offline_sign_in),
+        other => panic!("the chosen password must sign in offline: {other:?}"),
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
