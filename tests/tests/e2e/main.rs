@@ -7,11 +7,11 @@
 // that is how a test reports a broken precondition.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod core_account;
 mod core_accounts;
 mod core_cloud;
 mod core_hostile_cloud;
 mod core_offline;
+mod core_own_account;
 mod core_rules;
 mod core_session;
 mod core_shared_email;

@@ -346,6 +346,14 @@ mod tests {
     use crate::sensitive::Sensitive;
     use crate::sync::{self, shared::SyncShared};
 
+    /// Ends the sync these tests started and closes the cache before the
+    /// test returns: a sync pass still writing while the process exits has
+    /// aborted the test binary ("double free") after the test passed.
+    async fn stop_sync(ctx: &Context, cache: &crate::cache::Cache) {
+        ctx.sync.abort();
+        cache.close().await;
+    }
+
     /// The cache fixture's session, signed in now: one signed in long ago is
     /// past the absolute limit, and the first sync pass would end it while a
     /// test still looks at it.
@@ -450,6 +458,7 @@ mod tests {
         );
         assert!(!ctx.signed_in_offline());
         assert!(ctx.sync.is_running(), "an online start starts the sync");
+        stop_sync(&ctx, &cache).await;
     }
 
     #[tokio::test]
@@ -490,6 +499,7 @@ mod tests {
             "the held password waits for the resume"
         );
         assert!(ctx.sync.is_running(), "the sync resumes a cloud session");
+        stop_sync(&ctx, &cache).await;
     }
 
     #[tokio::test]
@@ -517,6 +527,7 @@ mod tests {
         assert_eq!(cached_user_id(&cache).await.as_deref(), Some("u1"));
         assert!(!ctx.signed_in_offline());
         assert!(ctx.sync.is_running());
+        stop_sync(&ctx, &cache).await;
     }
 
     #[tokio::test]
