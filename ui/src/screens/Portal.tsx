@@ -210,17 +210,20 @@ export function Portal({ info, session: initialSession, onSignedOut }: Props) {
                 onSignInAgain={signInAgain}
               />
               <div className="topbar-user">
+                <span className="avatar" aria-hidden="true">
+                  {initials(user.display_name)}
+                </span>
                 <button
                   type="button"
                   className="profile-button"
                   data-testid="open-profile"
                   aria-haspopup="dialog"
-                  aria-label={`Your profile: ${user.display_name}, ${user.email}`}
                   onClick={() => setProfileOpen(true)}
                 >
-                  <span className="avatar" aria-hidden="true">
-                    {initials(user.display_name)}
-                  </span>
+                  {/* The name is the visible text (WCAG 2.5.3: what is seen is
+                      what a voice user says) after a hidden prefix; the avatar's
+                      initials stay outside, so they are not part of either. */}
+                  <span className="visually-hidden">Your profile: </span>
                   <span className="signed-in-user" data-testid="signed-in-user">
                     <span className="signed-in-name">{user.display_name}</span>
                     <span className="signed-in-email">{user.email}</span>
