@@ -4,6 +4,8 @@
 use sqlx::any::AnyRow;
 use sqlx::Row as _;
 
+use secureclose_protocol::User;
+
 use super::Db;
 use crate::error::CloudError;
 
@@ -56,6 +58,24 @@ pub struct Event<'a> {
     pub subject_user_id: Option<&'a str>,
     pub company_id: Option<&'a str>,
     pub detail: String,
+}
+
+impl<'a> Event<'a> {
+    /// `actor` did `kind` to `subject` (recorded under the subject's company).
+    pub fn about(
+        kind: &'a str,
+        actor: &'a User,
+        subject: &'a User,
+        detail: impl Into<String>,
+    ) -> Self {
+        Event {
+            kind,
+            actor_user_id: Some(&actor.id),
+            subject_user_id: Some(&subject.id),
+            company_id: Some(&subject.company_id),
+            detail: detail.into(),
+        }
+    }
 }
 
 pub async fn record(db: &Db, at: i64, event: Event<'_>) -> Result<(), CloudError> {

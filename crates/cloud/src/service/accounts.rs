@@ -209,13 +209,7 @@ pub async fn reset_password(
     db::users::set_setup_code(&mut tx, &target.id, &hash, &code.hash, code.expires_at).await?;
     db::counters::clear_counters(&mut tx, &target.id).await?;
     security::end_sessions(&mut tx, Scope::User(&target.id), now, None).await?;
-    let event = Event {
-        kind: kinds::PASSWORD_RESET,
-        actor_user_id: Some(&actor.id),
-        subject_user_id: Some(&target.id),
-        company_id: Some(&target.company_id),
-        detail: String::new(),
-    };
+    let event = Event::about(kinds::PASSWORD_RESET, actor, &target, String::new());
     audit::record_in(&mut tx, now, event).await?;
     tx.commit().await?;
     tracing::info!(user_id = %target.id, actor = %actor.id, "password reset");
@@ -241,13 +235,7 @@ pub async fn revoke_sessions(
     let target = own_user(&mut tx, admin, id).await?;
     let keep = (target.id == actor.id).then_some(authed.session_token_hash.as_str());
     security::end_sessions(&mut tx, Scope::User(&target.id), now, keep).await?;
-    let event = Event {
-        kind: kinds::SESSIONS_REVOKED,
-        actor_user_id: Some(&actor.id),
-        subject_user_id: Some(&target.id),
-        company_id: Some(&target.company_id),
-        detail: String::new(),
-    };
+    let event = Event::about(kinds::SESSIONS_REVOKED, actor, &target, String::new());
     audit::record_in(&mut tx, now, event).await?;
     tx.commit().await?;
     tracing::info!(user_id = %target.id, actor = %actor.id, "sessions revoked");

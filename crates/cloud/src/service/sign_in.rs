@@ -29,13 +29,7 @@ use crate::tokens::{new_session_token, normalize_setup_code, token_hash};
 const MAX_PASSWORD_BYTES: usize = 1024;
 
 fn user_event<'a>(kind: &'a str, user: &'a User, detail: impl Into<String>) -> Event<'a> {
-    Event {
-        kind,
-        actor_user_id: Some(&user.id),
-        subject_user_id: Some(&user.id),
-        company_id: Some(&user.company_id),
-        detail: detail.into(),
-    }
+    Event::about(kind, user, user, detail)
 }
 
 /// A user whose password was just accepted, with the security stamp read
@@ -103,19 +97,11 @@ async fn check_password(
     // typed with composed or decomposed accents is the same password.
     let password = passwords::normalize_password(&password);
     let db = &state.db;
-    let config = &state.config;
-    counters::check_source(
-        db,
-        &source.0,
-        config.source_failure_limit,
-        config.source_window,
-        state.now(),
-    )
-    .await?;
+    check_source(state, source).await?;
     let company_id = company_id.filter(|id| !id.is_empty());
     let found = db::users::credentials_by_email(db, &email, company_id).await?;
     if found.is_empty() {
-        return unknown_email(state, source, &email, password).await;
+        return Err(unknown_account(state, source, &email, Some(password)).await);
     }
     let candidates = reserve_candidates(db, found, state.now()).await?;
     let mut matched = Vec::with_capacity(candidates.len());
@@ -131,23 +117,8 @@ async fn check_password(
             }
         }
     }
-    let now = state.now();
     if !matched.contains(&true) {
-        counters::record_source_failure(db, &source.0, config.source_window, now).await?;
-        for credentials in &candidates {
-            let user = &credentials.user;
-            let locked = counters::record_failure(db, &user.id, Failure::Password, now).await?;
-            audit::record(
-                db,
-                now,
-                user_event(kinds::LOGIN_FAILED, user, "wrong password"),
-            )
-            .await?;
-            if locked {
-                lock_account(state, user, now).await?;
-            }
-        }
-        return Err(CloudError::InvalidCredentials);
+        return Err(count_failures(state, source, &candidates, "wrong password").await);
     }
     let mut accepted = Vec::new();
     for (credentials, matches) in candidates.into_iter().zip(matched) {
@@ -201,33 +172,55 @@ async fn reserve_candidates(
     }
 }
 
+/// The per-source throttle every password or setup-code attempt passes first.
+async fn check_source(state: &AppState, source: &SourceAddr) -> Result<(), CloudError> {
+    let config = &state.config;
+    counters::check_source(
+        &state.db,
+        &source.0,
+        config.source_failure_limit,
+        config.source_window,
+        state.now(),
+    )
+    .await
+}
+
 /// An email that matches no account (in the company named, if one was):
-/// counted on that email's own counter and verified against the dummy hash,
-/// so it answers like a wrong password at the same cost. Always a failure.
-async fn unknown_email(
+/// counted on that email's own counter and, for a password, verified against
+/// the dummy hash, so it answers like a wrong password (or wrong setup code)
+/// at the same cost. What to answer.
+async fn unknown_account(
     state: &AppState,
     source: &SourceAddr,
     email: &str,
-    password: String,
-) -> Result<PasswordCheck, CloudError> {
-    let db = &state.db;
-    let unknown_hash = two_factor::unknown_email_counter(email);
-    let counter = Counter::UnknownEmail(&unknown_hash);
-    counters::reserve_attempt(db, counter, state.now()).await?;
-    if let Err(e) = state.hasher.verify(password, None).await {
-        counters::release_attempt(db, counter).await?;
-        return Err(e);
-    }
-    let now = state.now();
-    counters::record_source_failure(db, &source.0, state.config.source_window, now).await?;
-    counters::record_unknown_failure(db, &unknown_hash, now).await?;
-    let event = Event {
-        kind: kinds::LOGIN_FAILED,
-        detail: "unknown account".into(),
-        ..Event::default()
+    password: Option<String>,
+) -> CloudError {
+    let counted = async {
+        let db = &state.db;
+        let unknown_hash = two_factor::unknown_email_counter(email);
+        let counter = Counter::UnknownEmail(&unknown_hash);
+        counters::reserve_attempt(db, counter, state.now()).await?;
+        if let Some(password) = password {
+            if let Err(e) = state.hasher.verify(password, None).await {
+                counters::release_attempt(db, counter).await?;
+                return Err(e);
+            }
+        }
+        let now = state.now();
+        counters::record_source_failure(db, &source.0, state.config.source_window, now).await?;
+        counters::record_unknown_failure(db, &unknown_hash, now).await?;
+        let event = Event {
+            kind: kinds::LOGIN_FAILED,
+            detail: "unknown account".into(),
+            ..Event::default()
+        };
+        audit::record(db, now, event).await?;
+        Ok::<(), CloudError>(())
     };
-    audit::record(db, now, event).await?;
-    Err(CloudError::InvalidCredentials)
+    match counted.await {
+        Ok(()) => CloudError::InvalidCredentials,
+        Err(e) => e,
+    }
 }
 
 /// The companies of the accounts a password matched, for the person to pick.
@@ -690,19 +683,11 @@ pub async fn activate(
         return Err(CloudError::Validation("the password is too long".into()));
     }
     let db = &state.db;
-    let config = &state.config;
-    counters::check_source(
-        db,
-        &source.0,
-        config.source_failure_limit,
-        config.source_window,
-        state.now(),
-    )
-    .await?;
+    check_source(state, source).await?;
     // An address is unique per company only: the code picks the account.
     let found = db::users::credentials_by_email(db, &email, None).await?;
     if found.is_empty() {
-        return Err(unknown_setup_email(state, source, &email).await);
+        return Err(unknown_account(state, source, &email, None).await);
     }
     let candidates = reserve_candidates(db, found, state.now()).await?;
     let now = state.now();
@@ -856,9 +841,9 @@ pub async fn change_password(
     Ok(ChangePasswordResponse { device_token })
 }
 
-/// A wrong setup code for every one of `candidates` (the accounts of the
-/// address, their attempts reserved): counted on each (as a wrong password
-/// is) and on the source, audited, locked at the hard limit. What to answer.
+/// A wrong password or setup code for every one of `candidates` (the
+/// accounts of the address, their attempts reserved): counted on each and on
+/// the source, audited, locked at the hard limit. What to answer.
 async fn count_failures(
     state: &AppState,
     source: &SourceAddr,
@@ -877,30 +862,6 @@ async fn count_failures(
                 lock_account(state, user, now).await?;
             }
         }
-        Ok::<(), CloudError>(())
-    };
-    match counted.await {
-        Ok(()) => CloudError::InvalidCredentials,
-        Err(e) => e,
-    }
-}
-
-/// A setup code for an email no account has: counted on that email's own
-/// counter, like a wrong password for it, with the same answers.
-async fn unknown_setup_email(state: &AppState, source: &SourceAddr, email: &str) -> CloudError {
-    let counted = async {
-        let db = &state.db;
-        let unknown_hash = two_factor::unknown_email_counter(email);
-        counters::reserve_attempt(db, Counter::UnknownEmail(&unknown_hash), state.now()).await?;
-        let now = state.now();
-        counters::record_source_failure(db, &source.0, state.config.source_window, now).await?;
-        counters::record_unknown_failure(db, &unknown_hash, now).await?;
-        let event = Event {
-            kind: kinds::LOGIN_FAILED,
-            detail: "unknown account".into(),
-            ..Event::default()
-        };
-        audit::record(db, now, event).await?;
         Ok::<(), CloudError>(())
     };
     match counted.await {

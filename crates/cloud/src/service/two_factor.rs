@@ -116,13 +116,7 @@ pub async fn send_code(
         return Err(CloudError::ResendTooSoon { retry_at });
     }
 
-    let event = |kind, detail: String| Event {
-        kind,
-        actor_user_id: Some(user.id.as_str()),
-        subject_user_id: Some(user.id.as_str()),
-        company_id: Some(user.company_id.as_str()),
-        detail,
-    };
+    let event = |kind, detail: String| Event::about(kind, user, user, detail);
     match state.sms.send(phone, &sms_body(&code)).await {
         Ok(()) => {
             let detail = format!("{} code to {}", row.purpose.as_str(), phone::hint(phone));

@@ -179,13 +179,7 @@ pub async fn apply_user_update(
         security::close_sign_in_attempts(tx, Scope::User(&target.id), now).await?;
     }
 
-    let event = |kind, detail: String| Event {
-        kind,
-        actor_user_id: Some(actor.id.as_str()),
-        subject_user_id: Some(target.id.as_str()),
-        company_id: Some(target.company_id.as_str()),
-        detail,
-    };
+    let event = |kind, detail: String| Event::about(kind, actor, &target, detail);
     if two_factor_enabled != target.two_factor_enabled {
         let kind = if two_factor_enabled {
             kinds::TWO_FACTOR_ENABLED
@@ -348,13 +342,7 @@ pub async fn delete_user(state: &AppState, admin: &AdminUser, id: &str) -> Resul
     }
     db::users::mark_deleted(&mut tx, &target.id, now, seq).await?;
     security::end_sessions(&mut tx, Scope::User(&target.id), now, None).await?;
-    let event = Event {
-        kind: kinds::USER_DELETED,
-        actor_user_id: Some(actor.id.as_str()),
-        subject_user_id: Some(target.id.as_str()),
-        company_id: Some(target.company_id.as_str()),
-        detail: String::new(),
-    };
+    let event = Event::about(kinds::USER_DELETED, actor, &target, String::new());
     audit::record_in(&mut tx, now, event).await?;
     tx.commit().await?;
     tracing::info!(user_id = %target.id, actor = %actor.id, "user deleted");
