@@ -1,4 +1,24 @@
-import { useEffect, useRef, useState } from "react";
+import { useCallback, useEffect, useRef, useState, type Dispatch, type SetStateAction } from "react";
+
+type FieldErrors<F extends string> = Partial<Record<F, string>>;
+
+/** A form's per-field messages, and clearing one (unchanged state when it had none). */
+export function useFieldErrors<F extends string>(): [
+  FieldErrors<F>,
+  Dispatch<SetStateAction<FieldErrors<F>>>,
+  (field: F) => void,
+] {
+  const [errors, setErrors] = useState<FieldErrors<F>>({});
+  const clearError = useCallback((field: F) => {
+    setErrors((e) => {
+      if (!(field in e)) return e;
+      const next = { ...e };
+      delete next[field];
+      return next;
+    });
+  }, []);
+  return [errors, setErrors, clearError];
+}
 
 /** `value`, but only after it stopped changing for `delayMs`. */
 export function useDebouncedValue<T>(value: T, delayMs: number): T {

@@ -37,9 +37,12 @@ export function usePasswordCheck(password: string, email: string): PasswordCheck
   return password && check?.password === password ? check.result : null;
 }
 
-/** Whether a form may send `password`: judged acceptable and typed twice alike. */
-export function newPasswordReady(check: PasswordCheck | null, password: string, confirm: string): boolean {
-  return check !== null && check.refusal === null && password === confirm;
+/** Why a form may not send `password` yet (null: judged acceptable and typed twice alike). */
+export function newPasswordProblem(check: PasswordCheck | null, password: string, confirm: string): string | null {
+  if (check !== null && check.refusal === null && password === confirm) return null;
+  return password !== confirm
+    ? "Type the same new password in both fields."
+    : (check?.refusal ?? "Choose a new password that meets the rules.");
 }
 
 interface Props {

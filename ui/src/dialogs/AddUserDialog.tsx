@@ -7,6 +7,7 @@ import { useApi } from "../ApiContext";
 import { isSessionLost, toApiError } from "../api";
 import { Dialog } from "../components/Dialog";
 import { FieldError, describedBy } from "../components/common";
+import { useFieldErrors } from "../hooks";
 import type { Company, NewUserRequest, Role, SetupCodeGrant } from "../types";
 import { PHONE_FIRST_MESSAGE, TwoFactorField, checkUserForm, refusalField, refusalMessage, type UserField } from "./UserEditDialog";
 
@@ -24,7 +25,7 @@ export function AddUserDialog({ company, onAdded, onCancel, onSessionLost }: Pro
   const [role, setRole] = useState<Role>("user");
   const [phone, setPhone] = useState("");
   const [twoFactor, setTwoFactor] = useState(false);
-  const [errors, setErrors] = useState<Partial<Record<UserField, string>>>({});
+  const [errors, setErrors, clearError] = useFieldErrors<UserField>();
   const [dialogError, setDialogError] = useState<string | null>(null);
   const [busy, setBusy] = useState(false);
   const refs = {
@@ -38,15 +39,6 @@ export function AddUserDialog({ company, onAdded, onCancel, onSessionLost }: Pro
     setErrors((e) => ({ ...e, [field]: message }));
     if (field === "two-factor") document.getElementById("add-user-two-factor")?.focus();
     else refs[field].current?.focus();
-  }
-
-  function clearError(field: UserField) {
-    setErrors((e) => {
-      if (!(field in e)) return e;
-      const next = { ...e };
-      delete next[field];
-      return next;
-    });
   }
 
   function toggleTwoFactor(on: boolean) {

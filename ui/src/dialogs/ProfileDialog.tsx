@@ -6,7 +6,7 @@ import { useEffect, useRef, useState, type FormEvent } from "react";
 import { useApi } from "../ApiContext";
 import { isSessionLost, toApiError } from "../api";
 import { Dialog } from "../components/Dialog";
-import { NewPasswordFields, newPasswordReady, usePasswordCheck } from "../components/NewPasswordFields";
+import { NewPasswordFields, newPasswordProblem, usePasswordCheck } from "../components/NewPasswordFields";
 import type { Company, User } from "../types";
 
 export const CHANGE_NEEDS_CONNECTION =
@@ -132,12 +132,9 @@ function ChangePasswordDialog({
       currentRef.current?.focus();
       return;
     }
-    if (!newPasswordReady(check, password, confirm)) {
-      setError(
-        password !== confirm
-          ? "Type the same new password in both fields."
-          : (check?.refusal ?? "Choose a new password that meets the rules."),
-      );
+    const problem = newPasswordProblem(check, password, confirm);
+    if (problem) {
+      setError(problem);
       return;
     }
     setBusy(true);

@@ -7,6 +7,7 @@ import { isSessionLost, toApiError } from "../api";
 import { Dialog } from "../components/Dialog";
 import { FieldError, Switch, describedBy } from "../components/common";
 import { formatPhone } from "../format";
+import { useFieldErrors } from "../hooks";
 import type { Company, Role, SetupCodeGrant, User, UserStatus, UserUpdate } from "../types";
 
 export const PHONE_FIRST_MESSAGE = "Add a mobile phone number on the General Info tab first";
@@ -153,7 +154,7 @@ export function UserEditDialog({
   const [role, setRole] = useState<Role>(user.role);
   const [status, setStatus] = useState<UserStatus>(user.status);
   const [twoFactor, setTwoFactor] = useState(user.two_factor_enabled);
-  const [errors, setErrors] = useState<Partial<Record<Field, string>>>({});
+  const [errors, setErrors, clearError] = useFieldErrors<Field>();
   const [dialogError, setDialogError] = useState<string | null>(null);
   const [busy, setBusy] = useState(false);
   const [focusField, setFocusField] = useState<Field | null>(null);
@@ -181,15 +182,6 @@ export function UserEditDialog({
     setErrors((e) => ({ ...e, [field]: message }));
     setTab(field === "two-factor" ? "login" : "general");
     setFocusField(field);
-  }
-
-  function clearError(field: Field) {
-    setErrors((e) => {
-      if (!(field in e)) return e;
-      const next = { ...e };
-      delete next[field];
-      return next;
-    });
   }
 
   function toggleTwoFactor(on: boolean) {

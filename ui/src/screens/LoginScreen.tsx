@@ -5,7 +5,7 @@ import { BrandMark } from "../components/common";
 import { assertNever } from "../format";
 import type { AppInfo, Challenge, CompanyChoice, LoginOutcome, SessionView } from "../types";
 import { CodeDialog, EnrollDialog } from "../dialogs/SecondFactor";
-import { NewPasswordFields, newPasswordReady, usePasswordCheck } from "../components/NewPasswordFields";
+import { NewPasswordFields, newPasswordProblem, usePasswordCheck } from "../components/NewPasswordFields";
 
 interface Props {
   info: AppInfo;
@@ -376,12 +376,9 @@ function SetupAccountForm({
       (email.trim() ? codeRef : emailRef).current?.focus();
       return;
     }
-    if (!newPasswordReady(check, password, confirm)) {
-      setError(
-        password !== confirm
-          ? "Type the same new password in both fields."
-          : (check?.refusal ?? "Choose a new password that meets the rules."),
-      );
+    const problem = newPasswordProblem(check, password, confirm);
+    if (problem) {
+      setError(problem);
       return;
     }
     setBusy(true);
