@@ -59,6 +59,9 @@ impl MemoryKeyStore {
 /// The real cloud (library) on 127.0.0.1:0 with a temp SQLite file and the demo seed.
 pub struct TestCloud {
     running: Option<RunningCloud>,
+    /// What it was started with, bound to the address it got: a restart
+    /// serves the same URL, database and clock.
+    config: CloudConfig,
     base_url: String,
     pub database_url: String,
     pub seed: DemoSeed,
@@ -83,26 +86,64 @@ impl TestCloud {
     async fn start_with(dev_mode: bool, clock: Option<Arc<ManualClock>>) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let database_url = sqlite_url(&dir.path().join("cloud.db"));
-        let bind: SocketAddr = "127.0.0.1:0".parse().unwrap();
-        let mut config = CloudConfig::new(&database_url, bind);
-        config.dev_mode = dev_mode;
-        if let Some(clock) = clock {
-            config.clock = clock;
-        }
-        let running = secureclose_cloud::start(config)
+        let mut config = Self::config(&database_url, dev_mode, clock);
+        let running = secureclose_cloud::start(config.clone())
             .await
             .expect("the cloud must start on a fresh SQLite file");
+        config.bind = running.addr();
         let seed = secureclose_cloud::seed_demo(&database_url)
             .await
             .expect("the demo seed must apply to a migrated database");
         let base_url = running.base_url();
         Self {
             running: Some(running),
+            config,
             base_url,
             database_url,
             seed,
             _dir: dir,
         }
+    }
+
+    /// Dev mode on `clock`, serving the SQLite database at `database_url`
+    /// inside `dir` as it is (no demo seed: `seed` is empty), e.g. a company
+    /// the cloud binary's CLI created.
+    pub async fn serve_dev_with_clock(
+        dir: TempDir,
+        database_url: String,
+        clock: Arc<ManualClock>,
+    ) -> Self {
+        let mut config = Self::config(&database_url, true, Some(clock));
+        let running = secureclose_cloud::start(config.clone())
+            .await
+            .expect("the cloud must start on an existing SQLite file");
+        config.bind = running.addr();
+        let base_url = running.base_url();
+        let seed = DemoSeed {
+            company_id: String::new(),
+            company_name: String::new(),
+            admin_email: String::new(),
+            admin_password: String::new(),
+            users: Vec::new(),
+        };
+        Self {
+            running: Some(running),
+            config,
+            base_url,
+            database_url,
+            seed,
+            _dir: dir,
+        }
+    }
+
+    fn config(database_url: &str, dev_mode: bool, clock: Option<Arc<ManualClock>>) -> CloudConfig {
+        let bind: SocketAddr = "127.0.0.1:0".parse().unwrap();
+        let mut config = CloudConfig::new(database_url, bind);
+        config.dev_mode = dev_mode;
+        if let Some(clock) = clock {
+            config.clock = clock;
+        }
+        config
     }
 
     pub fn base_url(&self) -> &str {
@@ -113,6 +154,17 @@ impl TestCloud {
     pub async fn stop(&mut self) {
         if let Some(running) = self.running.take() {
             running.shutdown().await;
+        }
+    }
+
+    /// Serves again after [`TestCloud::stop`]: the same URL, database, mode
+    /// and clock (the desktop comes back online).
+    pub async fn restart(&mut self) {
+        if self.running.is_none() {
+            let running = secureclose_cloud::start(self.config.clone())
+                .await
+                .expect("the cloud restarts on its old port");
+            self.running = Some(running);
         }
     }
 }
