@@ -254,7 +254,7 @@ function LoginForm({
       <p className="auth-subtitle">Use your dealership account to open the admin portal.</p>
       <UnexpectedCloudWarning info={info} />
       {notice ? (
-        <p className="notice" role="status">
+        <p className="notice" role="status" data-testid="login-notice">
           {notice}
         </p>
       ) : null}
