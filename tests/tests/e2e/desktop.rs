@@ -7,6 +7,7 @@
 mod axe;
 mod idle_lock;
 mod offline;
+mod onboarding;
 mod two_factor;
 mod updater;
 

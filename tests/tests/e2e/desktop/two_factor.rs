@@ -164,7 +164,7 @@ pub(super) async fn open_edit_dialog(client: &Client, name: &str) {
     assert!(dialog.contains("General Info") && dialog.contains("Login Info"));
 }
 
-async fn is_on(client: &Client, id: &str) -> bool {
+pub(super) async fn is_on(client: &Client, id: &str) -> bool {
     wait_for(client, id).await.is_selected().await.unwrap()
 }
 
