@@ -60,8 +60,8 @@ impl MemoryKeyStore {
 pub struct TestCloud {
     running: Option<RunningCloud>,
     /// What it was started with, bound to the address it got: a restart
-    /// serves the same URL, database and clock.
-    config: CloudConfig,
+    /// serves the same URL, database and clock (boxed: it is large).
+    config: Box<CloudConfig>,
     base_url: String,
     pub database_url: String,
     pub seed: DemoSeed,
@@ -97,7 +97,7 @@ impl TestCloud {
         let base_url = running.base_url();
         Self {
             running: Some(running),
-            config,
+            config: Box::new(config),
             base_url,
             database_url,
             seed,
@@ -128,7 +128,7 @@ impl TestCloud {
         };
         Self {
             running: Some(running),
-            config,
+            config: Box::new(config),
             base_url,
             database_url,
             seed,
@@ -161,7 +161,7 @@ impl TestCloud {
     /// and clock (the desktop comes back online).
     pub async fn restart(&mut self) {
         if self.running.is_none() {
-            let running = secureclose_cloud::start(self.config.clone())
+            let running = secureclose_cloud::start((*self.config).clone())
                 .await
                 .expect("the cloud restarts on its old port");
             self.running = Some(running);
