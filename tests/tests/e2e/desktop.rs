@@ -2,7 +2,9 @@
 //! tauri-driver + WebKitWebDriver under Xvfb, against a real cloud.
 //! `two_factor` follows the help-center article's 2FA procedures; `axe` scans
 //! each screen for accessibility violations in the real webview; `offline`
-//! signs in and edits with the cloud stopped, then watches the edit sync.
+//! signs in and edits with the cloud stopped, then watches the edit sync;
+//! `onboarding` takes a dealership from the cloud CLI's `company create`
+//! through activation, users, passwords and the company's policies.
 
 mod axe;
 mod idle_lock;

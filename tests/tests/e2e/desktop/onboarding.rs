@@ -8,7 +8,9 @@
 //! the offline policy decides whether a sign-in without the cloud works.
 //! The CLI writes a fresh SQLite file that the cloud then serves in-process
 //! in dev mode (codes from its SMS outbox) on a `ManualClock`, so the
-//! session limit passes without waiting an hour.
+//! session limit passes without waiting an hour. Each sign-in after a
+//! sign-out types into the fresh form with `type_into`, which fails on any
+//! dropped or restored character.
 
 use std::process::Command;
 use std::sync::Arc;
