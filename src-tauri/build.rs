@@ -19,6 +19,7 @@ const COMMANDS: &[&str] = &[
     "update_company",
     "create_user",
     "reset_password",
+    "text_setup_code",
     "revoke_sessions",
     "refresh",
     "lock_session",

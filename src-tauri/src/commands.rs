@@ -11,7 +11,8 @@ use secureclose_core::views::{
 };
 use secureclose_core::AppCore;
 use secureclose_protocol::{
-    ApiError, Challenge, Company, CompanyUpdate, NewUserRequest, SetupCodeGrant, User, UserUpdate,
+    ApiError, Challenge, Company, CompanyUpdate, NewUserRequest, SetupCodeGrant, SetupCodeTexted,
+    User, UserUpdate,
 };
 use tauri::ipc::Channel;
 use tauri::{AppHandle, Manager, State};
@@ -155,6 +156,19 @@ pub async fn create_user(
 #[tauri::command]
 pub async fn reset_password(core: Core<'_>, user_id: String) -> Result<SetupCodeGrant, ApiError> {
     core.reset_password(&user_id).await.map_err(api)
+}
+
+/// The setup code comes back from the window that shows it, to be texted to
+/// the phone on the user's profile.
+#[tauri::command]
+pub async fn text_setup_code(
+    core: Core<'_>,
+    user_id: String,
+    setup_code: String,
+) -> Result<SetupCodeTexted, ApiError> {
+    core.text_setup_code(&user_id, Sensitive::new(setup_code))
+        .await
+        .map_err(api)
 }
 
 #[tauri::command]

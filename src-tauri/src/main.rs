@@ -99,6 +99,7 @@ fn main() {
             commands::update_company,
             commands::create_user,
             commands::reset_password,
+            commands::text_setup_code,
             commands::revoke_sessions,
             commands::refresh,
             commands::lock_session,

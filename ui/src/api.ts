@@ -12,6 +12,7 @@ import type {
   PasswordCheck,
   SessionView,
   SetupCodeGrant,
+  SetupCodeTexted,
   SyncStatus,
   UpdateInfo,
   UpdateProgress,
@@ -70,6 +71,12 @@ export interface Api {
   createUser(request: NewUserRequest): Promise<SetupCodeGrant>;
   /** Admin resets a user's password: a new setup code; their sessions end. */
   resetPassword(userId: string): Promise<SetupCodeGrant>;
+  /**
+   * Admin texts the setup code just shown to the mobile phone on the user's
+   * profile (needs the connection; the cloud picks the number). A code is
+   * texted at most 3 times.
+   */
+  textSetupCode(userId: string, setupCode: string): Promise<SetupCodeTexted>;
   /** Admin signs a user out on every computer (needs the connection). */
   revokeSessions(userId: string): Promise<void>;
   /** Re-fetches company and users from the cloud into the cache. */

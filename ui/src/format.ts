@@ -49,6 +49,15 @@ export function formatPhone(e164: string | null): string {
 }
 
 /**
+ * `+14805551234` -> `••• ••• 1234`: a phone masked as the cloud masks it in
+ * "Enter the code sent to ••• ••• 1234" (`protocol::phone::hint`).
+ */
+export function phoneHint(e164: string): string {
+  const digits = e164.replace(/\D/g, "");
+  return `••• ••• ${digits.slice(-4)}`;
+}
+
+/**
  * A sync time as a clock reading ("10:42", or "10:42 AM" where the locale says
  * so); a day other than today also gets its date, so "10:42" never means a
  * sync from last week.

@@ -11,6 +11,7 @@ import type {
   PasswordCheck,
   SessionView,
   SetupCodeGrant,
+  SetupCodeTexted,
   SyncStatus,
   UpdateInfo,
   UpdateProgress,
@@ -55,6 +56,7 @@ export const tauriApi: Api = {
   updateCompany: (update) => call<Company>("update_company", { update }),
   createUser: (request) => call<SetupCodeGrant>("create_user", { request }),
   resetPassword: (userId) => call<SetupCodeGrant>("reset_password", { userId }),
+  textSetupCode: (userId, setupCode) => call<SetupCodeTexted>("text_setup_code", { userId, setupCode }),
   revokeSessions: async (userId) => {
     await call<null>("revoke_sessions", { userId });
   },

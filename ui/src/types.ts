@@ -19,6 +19,7 @@ export type { Role } from "./bindings/Role";
 export type { SessionPolicy } from "./bindings/SessionPolicy";
 export type { SessionView } from "./bindings/SessionView";
 export type { SetupCodeGrant } from "./bindings/SetupCodeGrant";
+export type { SetupCodeTexted } from "./bindings/SetupCodeTexted";
 export type { SyncNotice } from "./bindings/SyncNotice";
 export type { SyncState } from "./bindings/SyncState";
 export type { SyncStatus } from "./bindings/SyncStatus";

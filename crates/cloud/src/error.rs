@@ -57,6 +57,16 @@ pub enum CloudError {
     RateLimited { retry_at: i64 },
     #[error("{0}")]
     Conflict(String),
+    #[error(
+        "This user has no mobile phone on file. Add one in Edit, or give them the code yourself."
+    )]
+    NoMobilePhone,
+    #[error("This setup code no longer works: it was used, it expired, or the password was reset again. Reset the password for a new code.")]
+    SetupCodeNotCurrent,
+    #[error("This setup code was already texted {limit} times. Give it to them yourself, or reset the password for a new code.")]
+    SetupCodeTextLimit { limit: u32 },
+    #[error("Change your own password in your profile: it asks for your current password.")]
+    OwnPasswordReset,
     #[error("Sign in again to sync your changes.")]
     ResumeRefused,
     #[error("configuration: {0}")]
@@ -79,12 +89,16 @@ impl CloudError {
             | CloudError::SessionExpired => StatusCode::UNAUTHORIZED,
             CloudError::AccountDisabled | CloudError::Forbidden => StatusCode::FORBIDDEN,
             CloudError::InvalidCode { .. }
+            | CloudError::NoMobilePhone
+            | CloudError::SetupCodeNotCurrent
+            | CloudError::OwnPasswordReset
             | CloudError::CodeExpired
             | CloudError::InvalidPhone(_)
             | CloudError::Refused(_) => StatusCode::BAD_REQUEST,
             CloudError::ChallengeClosed | CloudError::ResumeRefused => StatusCode::UNAUTHORIZED,
             CloudError::ResendTooSoon { .. }
             | CloudError::SmsLimit { .. }
+            | CloudError::SetupCodeTextLimit { .. }
             | CloudError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             CloudError::SmsFailed(_) => StatusCode::BAD_GATEWAY,
             CloudError::AccountLocked => StatusCode::LOCKED,
@@ -125,6 +139,10 @@ impl CloudError {
             CloudError::AccountLocked => codes::ACCOUNT_LOCKED,
             CloudError::RateLimited { .. } => codes::RATE_LIMITED,
             CloudError::Conflict(_) => codes::CONFLICT,
+            CloudError::NoMobilePhone => codes::NO_MOBILE_PHONE,
+            CloudError::SetupCodeNotCurrent => codes::SETUP_CODE_NOT_CURRENT,
+            CloudError::SetupCodeTextLimit { .. } => codes::SETUP_CODE_TEXT_LIMIT,
+            CloudError::OwnPasswordReset => codes::OWN_PASSWORD_RESET,
             CloudError::ResumeRefused => codes::RESUME_REFUSED,
             CloudError::Config(_)
             | CloudError::Database(_)

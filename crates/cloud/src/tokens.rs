@@ -4,6 +4,7 @@
 use rand::distributions::Alphanumeric;
 use rand::{Rng as _, RngCore as _};
 use sha2::{Digest as _, Sha256};
+use subtle::ConstantTimeEq as _;
 
 /// A 256-bit random opaque session token, hex encoded. Given to the client once.
 pub fn new_session_token() -> String {
@@ -27,15 +28,36 @@ pub const SETUP_CODE_LEN: usize = 12;
 /// A one-time setup code from the OS CSPRNG, shown as `XXXX-XXXX-XXXX`.
 pub fn new_setup_code() -> String {
     let mut rng = rand::rngs::OsRng;
-    let mut code = String::with_capacity(SETUP_CODE_LEN + 2);
-    for i in 0..SETUP_CODE_LEN {
+    let bare: String = (0..SETUP_CODE_LEN)
+        .map(|_| char::from(SETUP_CODE_ALPHABET[rng.gen_range(0..SETUP_CODE_ALPHABET.len())]))
+        .collect();
+    display_setup_code(&bare)
+}
+
+/// A normalised setup code in its shown form, in groups of four.
+pub fn display_setup_code(normalized: &str) -> String {
+    let mut code = String::with_capacity(normalized.len() + normalized.len() / 4);
+    for (i, c) in normalized.chars().enumerate() {
         if i > 0 && i % 4 == 0 {
             code.push('-');
         }
-        let index = rng.gen_range(0..SETUP_CODE_ALPHABET.len());
-        code.push(char::from(SETUP_CODE_ALPHABET[index]));
+        code.push(c);
     }
     code
+}
+
+/// Whether `code_hash` (of a typed code, see [`normalize_setup_code`]) is
+/// the stored, still unexpired setup code: compared in constant time, and
+/// never true when no code is outstanding.
+pub fn setup_code_fits(
+    stored_hash: Option<&str>,
+    expires_at: Option<i64>,
+    code_hash: &str,
+    now: i64,
+) -> bool {
+    let stored = stored_hash.unwrap_or_default();
+    let same: bool = stored.as_bytes().ct_eq(code_hash.as_bytes()).into();
+    same && !stored.is_empty() && expires_at.is_some_and(|expires_at| expires_at > now)
 }
 
 /// A setup code as typed (any case, with or without dashes and spaces) in
@@ -77,6 +99,27 @@ mod tests {
         }
         assert_ne!(new_setup_code(), code);
         assert_eq!(normalize_setup_code(" abcd-efgh jkmn "), "ABCDEFGHJKMN");
+        assert_eq!(display_setup_code(&bare), code);
+    }
+
+    #[test]
+    fn a_setup_code_fits_only_while_it_is_the_stored_unexpired_one() {
+        let hash = token_hash("ABCDEFGHJKMN");
+        assert!(setup_code_fits(Some(&hash), Some(11), &hash, 10));
+        assert!(
+            !setup_code_fits(Some(&hash), Some(10), &hash, 10),
+            "expired"
+        );
+        assert!(!setup_code_fits(None, None, &hash, 10), "used");
+        assert!(
+            !setup_code_fits(Some(""), Some(11), "", 10),
+            "none outstanding"
+        );
+        let other = token_hash("ABCDEFGHJKMP");
+        assert!(
+            !setup_code_fits(Some(&hash), Some(11), &other, 10),
+            "another code"
+        );
     }
 
     #[test]

@@ -1,13 +1,14 @@
 //! Admins' account actions that only the cloud can perform: adding a user,
-//! resetting a password, ending a user's sessions. Unlike edits they are
+//! resetting a password, texting a setup code, ending a user's sessions. Unlike edits they are
 //! never queued (a setup code exists only in the cloud's answer), so they
 //! need the connection and fail clearly without it.
 
-use secureclose_protocol::{NewUserRequest, SetupCodeGrant};
+use secureclose_protocol::{codes, NewUserRequest, SetupCodeGrant, SetupCodeTexted};
 
 use crate::context::Context;
 use crate::edits::admin_context;
 use crate::error::CoreError;
+use crate::sensitive::Sensitive;
 use crate::session::{self, tokens};
 
 /// Adds a user to the signed-in admin's company. The new user is stored in
@@ -27,12 +28,25 @@ pub(crate) async fn create_user(
     Ok(grant)
 }
 
+/// What the cloud answers an admin resetting their own password.
+pub const OWN_PASSWORD_RESET_MESSAGE: &str =
+    "Change your own password in your profile: it asks for your current password.";
+
 /// A new setup code for `user_id`; their old password and sessions end.
+/// Never the admin's own: that would replace a password without the current
+/// one (the cloud refuses it too).
 pub(crate) async fn reset_password(
     ctx: &Context,
     user_id: &str,
 ) -> Result<SetupCodeGrant, CoreError> {
     let (session, cache) = admin_context(ctx, "resetting passwords").await?;
+    if session.user_id == user_id {
+        return Err(CoreError::Refused {
+            code: codes::OWN_PASSWORD_RESET,
+            message: OWN_PASSWORD_RESET_MESSAGE.into(),
+            retry_at: None,
+        });
+    }
     require_cloud_session(ctx)?;
     let token = tokens::session_token(ctx, &session)?;
     let grant =
@@ -40,6 +54,25 @@ pub(crate) async fn reset_password(
     cache.store_user(&grant.user).await?;
     tracing::info!(%user_id, "password reset");
     Ok(grant)
+}
+
+/// Texts `user_id`'s setup code (the one this admin was just shown) to the
+/// mobile phone on their profile; the cloud picks the number.
+pub(crate) async fn text_setup_code(
+    ctx: &Context,
+    user_id: &str,
+    setup_code: &Sensitive<String>,
+) -> Result<SetupCodeTexted, CoreError> {
+    let (session, _cache) = admin_context(ctx, "texting setup codes").await?;
+    require_cloud_session(ctx)?;
+    let token = tokens::session_token(ctx, &session)?;
+    let call = ctx
+        .client()
+        .text_setup_code(&token, user_id, setup_code)
+        .await;
+    let texted = session::signed_in_call(ctx, call).await?;
+    tracing::info!(%user_id, "setup code texted");
+    Ok(texted)
 }
 
 /// Ends every session and offline grant of `user_id` on the cloud.

@@ -7,7 +7,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use secureclose_protocol::{
-    Challenge, Company, CompanyUpdate, NewUserRequest, SetupCodeGrant, User, UserUpdate,
+    Challenge, Company, CompanyUpdate, NewUserRequest, SetupCodeGrant, SetupCodeTexted, User,
+    UserUpdate,
 };
 
 use crate::accounts;
@@ -187,6 +188,16 @@ impl AppCore {
     /// connection); the user's old password and sessions end.
     pub async fn reset_password(&self, user_id: &str) -> Result<SetupCodeGrant, CoreError> {
         accounts::reset_password(&self.inner, user_id).await
+    }
+
+    /// An admin texts a user's setup code (the one just shown to them) to
+    /// the mobile phone on the user's profile (needs the connection).
+    pub async fn text_setup_code(
+        &self,
+        user_id: &str,
+        setup_code: Sensitive<String>,
+    ) -> Result<SetupCodeTexted, CoreError> {
+        accounts::text_setup_code(&self.inner, user_id, &setup_code).await
     }
 
     /// An admin signs a user out everywhere (needs the connection).

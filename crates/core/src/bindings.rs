@@ -44,6 +44,7 @@ fn generated() -> BTreeMap<String, String> {
     render::<protocol::SessionPolicy>(&mut out);
     render::<protocol::NewUserRequest>(&mut out);
     render::<protocol::SetupCodeGrant>(&mut out);
+    render::<protocol::SetupCodeTexted>(&mut out);
     render::<protocol::Role>(&mut out);
     render::<protocol::User>(&mut out);
     render::<protocol::UserStatus>(&mut out);

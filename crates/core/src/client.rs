@@ -9,8 +9,8 @@ use secureclose_protocol::sync::{ChangesPage, Mutation, PushRequest, PushRespons
 use secureclose_protocol::{
     ActivateRequest, ApiError, Challenge, ChangePasswordRequest, ChangePasswordResponse, Company,
     CompanyUpdate, EnrollPhoneRequest, Health, LoginRequest, LoginResponse, MeResponse,
-    NewUserRequest, ResendCodeRequest, SetupCodeGrant, User, UserUpdate, UsersResponse,
-    VerifyCodeRequest,
+    NewUserRequest, ResendCodeRequest, SetupCodeGrant, SetupCodeTexted, TextSetupCodeRequest, User,
+    UserUpdate, UsersResponse, VerifyCodeRequest,
 };
 use serde::de::DeserializeOwned;
 use url::Url;
@@ -289,6 +289,21 @@ impl CloudClient {
         self.json(self.with_token(self.http.post(url), token)).await
     }
 
+    /// An admin texts a user's setup code to the phone on their profile.
+    pub async fn text_setup_code(
+        &self,
+        token: &Sensitive<String>,
+        user_id: &str,
+        setup_code: &Sensitive<String>,
+    ) -> Result<SetupCodeTexted, CoreError> {
+        let url = self.user_action_url(user_id, "setup-code/text")?;
+        let request = TextSetupCodeRequest {
+            setup_code: setup_code.expose().clone(),
+        };
+        self.json(self.with_token(self.http.post(url), token).json(&request))
+            .await
+    }
+
     /// An admin ends every session and offline grant of a user.
     pub async fn revoke_sessions(
         &self,
@@ -375,7 +390,7 @@ impl CloudClient {
             .map_err(|()| CoreError::InvalidCloudUrl {
                 reason: "it cannot be used as a base address".into(),
             })?
-            .push(action);
+            .extend(action.split('/'));
         Ok(url)
     }
 

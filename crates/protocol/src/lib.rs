@@ -485,6 +485,35 @@ impl std::fmt::Debug for SetupCodeGrant {
     }
 }
 
+/// An admin texts a user's setup code to the mobile phone on their profile
+/// (`POST /api/v1/users/{id}/setup-code/text`). The cloud keeps only the
+/// code's hash, so the admin's client sends back the code it was shown; the
+/// number is always the one on file, never one from the request.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct TextSetupCodeRequest {
+    pub setup_code: String,
+}
+
+impl std::fmt::Debug for TextSetupCodeRequest {
+    // The code sets the account's password: never in a log.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TextSetupCodeRequest")
+            .field("setup_code", &"<redacted>")
+            .finish()
+    }
+}
+
+/// A setup code texted: where to (masked as in "Enter the code sent to
+/// ••• ••• 1234") and how many more texts that code allows.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct SetupCodeTexted {
+    pub phone_hint: String,
+    pub texts_left: u32,
+}
+
 /// First sign-in (`POST /api/v1/account/activate`): the setup code an admin
 /// handed over and the password the person chooses. Answers like `/login`.
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -639,6 +668,16 @@ pub mod codes {
     /// A new password the password rules refuse (`passwords::check_password`);
     /// the message says which rule.
     pub const PASSWORD_REFUSED: &str = "password_refused";
+    /// Texting a setup code to a user with no mobile phone on file.
+    pub const NO_MOBILE_PHONE: &str = "no_mobile_phone";
+    /// The setup code to text is not the user's current one: wrong, already
+    /// used, expired, or replaced by a later reset.
+    pub const SETUP_CODE_NOT_CURRENT: &str = "setup_code_not_current";
+    /// This setup code was texted as often as one code may be.
+    pub const SETUP_CODE_TEXT_LIMIT: &str = "setup_code_text_limit";
+    /// An admin resetting their own password: they change it in their
+    /// profile, which asks for the current one.
+    pub const OWN_PASSWORD_RESET: &str = "own_password_reset";
 }
 
 #[cfg(test)]

@@ -1,13 +1,14 @@
 //! Admins' account actions through the real core against the real cloud:
-//! adding a user (whose setup code then activates the account), resetting a
-//! password, signing a user out everywhere; refused locally for a non-admin
-//! and clearly when there is no connection.
+//! adding a user (whose setup code then activates the account), texting that
+//! code to the user's phone, resetting a password (never the admin's own),
+//! signing a user out everywhere; refused locally for a non-admin and
+//! clearly when there is no connection.
 
 use std::sync::Arc;
 
 use secureclose_core::client::CloudClient;
 use secureclose_core::views::LoginOutcome;
-use secureclose_core::{AppCore, Sensitive};
+use secureclose_core::{AppCore, CoreError, Sensitive};
 use secureclose_protocol::{codes, ApiError, LoginResponse, NewUserRequest, Role, SetupCodeGrant};
 
 use crate::core_sync::wait_for_first_sync;
@@ -171,6 +172,85 @@ async fn a_reset_refuses_the_old_password_and_revoking_refuses_the_session_token
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_setup_code_is_texted_to_the_phone_on_file() {
+    let cloud = TestCloud::start_dev().await;
+    let dir = tempfile::tempdir().unwrap();
+    let core = signed_in(
+        &cloud,
+        dir.path(),
+        &cloud.seed.admin_email,
+        &cloud.seed.admin_password,
+    )
+    .await;
+    let request = NewUserRequest {
+        mobile_phone: Some("(480) 555-0177".into()),
+        ..new_user("texted.hire@desertsun.example")
+    };
+    let grant = core.create_user(&request).await.unwrap();
+    let code = || Sensitive::new(grant.setup_code.clone());
+
+    let texted = core.text_setup_code(&grant.user.id, code()).await.unwrap();
+    assert_eq!(texted.phone_hint, "••• ••• 0177");
+    assert_eq!(texted.texts_left, 2);
+    let sent = secureclose_cloud::outbox(&cloud.database_url, Some("+14805550177"))
+        .await
+        .unwrap();
+    assert_eq!(sent.len(), 1);
+    assert!(sent[0].body.contains(&grant.setup_code), "{}", sent[0].body);
+
+    let err = core
+        .text_setup_code(&grant.user.id, Sensitive::new("AAAA-BBBB-CCCC".into()))
+        .await
+        .unwrap_err();
+    let api = ApiError::from(&err);
+    assert_eq!(api.code, codes::SETUP_CODE_NOT_CURRENT, "{err:?}");
+    assert!(
+        api.message.contains("Reset the password"),
+        "{}",
+        api.message
+    );
+
+    let phoneless = core
+        .create_user(&new_user("no.phone@desertsun.example"))
+        .await
+        .unwrap();
+    let err = core
+        .text_setup_code(&phoneless.user.id, Sensitive::new(phoneless.setup_code))
+        .await
+        .unwrap_err();
+    assert_eq!(ApiError::from(&err).code, codes::NO_MOBILE_PHONE, "{err:?}");
+    assert!(
+        core.session().await.unwrap().is_some(),
+        "no error ends the session"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_admin_is_refused_a_reset_of_their_own_password() {
+    let cloud = TestCloud::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let admin = cloud.seed.admin_email.clone();
+    let password = cloud.seed.admin_password.clone();
+    let core = signed_in(&cloud, dir.path(), &admin, &password).await;
+    let me = core.session().await.unwrap().expect("signed in").user;
+
+    let err = core.reset_password(&me.id).await.unwrap_err();
+    assert!(
+        matches!(err, CoreError::Refused { .. }),
+        "refused on this computer, before the cloud: {err:?}"
+    );
+    let api = ApiError::from(&err);
+    assert_eq!(api.code, codes::OWN_PASSWORD_RESET, "{err:?}");
+    assert!(api.message.contains("profile"), "{}", api.message);
+    let client = CloudClient::new(cloud.base_url()).unwrap();
+    client
+        .login(&admin, &password, None)
+        .await
+        .expect("the admin's password still works");
+    assert!(core.session().await.unwrap().is_some());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_non_admin_core_refuses_account_actions_without_asking_the_cloud() {
     let cloud = TestCloud::start().await;
     let dir = tempfile::tempdir().unwrap();
@@ -194,6 +274,11 @@ async fn a_non_admin_core_refuses_account_actions_without_asking_the_cloud() {
     assert!(err.to_string().contains("resetting passwords"), "{err}");
     let err = core.revoke_sessions(&someone).await.unwrap_err();
     assert!(err.to_string().contains("signing users out"), "{err}");
+    let err = core
+        .text_setup_code(&someone, Sensitive::new("AAAA-BBBB-CCCC".into()))
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("texting setup codes"), "{err}");
     assert!(core.session().await.unwrap().is_some());
 }
 
@@ -241,6 +326,9 @@ async fn assert_all_offline(core: &AppCore, user_id: &str, url: &str) {
             .map(drop),
         core.reset_password(user_id).await.map(drop),
         core.revoke_sessions(user_id).await,
+        core.text_setup_code(user_id, Sensitive::new("AAAA-BBBB-CCCC".into()))
+            .await
+            .map(drop),
     ];
     for result in results {
         let err = result.unwrap_err();

@@ -6,8 +6,8 @@ import { demoCompany, demoUsers } from "../testing/fakeApi";
 import { renderWithApi, spyApi, type SpyApi } from "../testing/render";
 import { ADD_USER_NEEDS_CONNECTION, UsersPage } from "../screens/UsersPage";
 import type { Company } from "../types";
-import { SETUP_CODE_VALIDITY, formatExpiry } from "./SetupCodeDialog";
-import { PHONE_FIRST_MESSAGE, RESET_NEEDS_CONNECTION, REVOKE_NEEDS_CONNECTION, TWO_FACTOR_UNAVAILABLE_MESSAGE } from "./UserEditDialog";
+import { SETUP_CODE_VALIDITY, SetupCodeDialog, TEXT_NEEDS_CONNECTION, formatExpiry } from "./SetupCodeDialog";
+import { RESET_NEEDS_CONNECTION, REVOKE_NEEDS_CONNECTION, TWO_FACTOR_UNAVAILABLE_MESSAGE } from "./UserEditDialog";
 
 const admin = demoUsers[0]!;
 const carlos = demoUsers[1]!;
@@ -106,7 +106,9 @@ describe("Users tab: Add user (admin)", () => {
     await user.click(screen.getByTestId("add-user-submit"));
     expect(screen.getByTestId("add-user-email-error")).toHaveTextContent("Enter an email address.");
     await user.click(screen.getByTestId("add-user-two-factor"));
-    expect(screen.getByTestId("add-user-two-factor-error"), "2FA needs a phone first").toHaveTextContent(PHONE_FIRST_MESSAGE);
+    const phoneFirst = screen.getByTestId("add-user-two-factor-error");
+    expect(phoneFirst, "2FA needs a phone first, in this dialog's words").toHaveTextContent("Enter a mobile phone number above first");
+    expect(phoneFirst, "this dialog has no tabs").not.toHaveTextContent(/tab/i);
     expect(screen.getByTestId("add-user-two-factor")).not.toBeChecked();
     expect(api.createUser).not.toHaveBeenCalled();
   });
@@ -208,5 +210,68 @@ describe("Edit dialog: Reset password and Sign out everywhere", () => {
     expect(screen.getByTestId("user-revoke-sessions")).toBeDisabled();
     expect(screen.getByTestId("user-reset-password")).toHaveAccessibleDescription(`${RESET_NEEDS_CONNECTION}.`);
     expect(screen.getByTestId("user-revoke-sessions")).toHaveAccessibleDescription(`${REVOKE_NEEDS_CONNECTION}.`);
+  });
+});
+
+describe("Setup code dialog: Text it to the user's phone", () => {
+  async function resetCarlos(props: Parameters<typeof renderUsers>[0] = {}) {
+    const opened = await openEdit(carlos.display_name, props);
+    await opened.user.click(screen.getByTestId("user-reset-password"));
+    await opened.user.click(screen.getByTestId("user-action-confirm-button"));
+    const dialog = await screen.findByTestId("setup-code-dialog");
+    const grant = await opened.api.resetPassword.mock.results[0]!.value;
+    return { ...opened, dialog, grant };
+  }
+
+  it("texts the code to the phone on file, masked, with progress, then says where", async () => {
+    const api = spyApi({ signedIn: true });
+    let finish: () => void = () => {};
+    const real = api.textSetupCode.getMockImplementation()!;
+    api.textSetupCode.mockImplementationOnce(
+      (userId: string, code: string) => new Promise((resolve) => (finish = () => resolve(real(userId, code)))),
+    );
+    const { user, dialog, grant } = await resetCarlos({ api });
+    const button = within(dialog).getByTestId("setup-code-text-button");
+    expect(button).toHaveTextContent("Text it to ••• ••• 0101");
+    expect(button.textContent, "never the whole number").not.toContain("555");
+    await user.click(button);
+    expect(button).toHaveTextContent("Sending…");
+    expect(button, "one send at a time").toBeDisabled();
+    finish();
+    expect(await within(dialog).findByTestId("setup-code-text-sent")).toHaveTextContent("Sent to ••• ••• 0101.");
+    expect(api.textSetupCode).toHaveBeenCalledWith(carlos.id, grant.setup_code);
+    expect(button).toBeEnabled();
+    await user.click(button);
+    await user.click(button);
+    expect(await within(dialog).findByTestId("setup-code-text-sent")).toHaveTextContent("cannot be texted again");
+    expect(button, "the code's last text is used").toBeDisabled();
+  });
+
+  it("shows the cloud's refusal", async () => {
+    const api = spyApi({ signedIn: true });
+    api.textSetupCode.mockRejectedValueOnce(new ApiCallError("setup_code_text_limit", "This setup code was already texted 3 times."));
+    const { user, dialog } = await resetCarlos({ api });
+    await user.click(within(dialog).getByTestId("setup-code-text-button"));
+    expect(await within(dialog).findByRole("alert")).toHaveTextContent("This setup code was already texted 3 times.");
+    expect(within(dialog).getByTestId("setup-code-text-button"), "the admin may try again").toBeEnabled();
+  });
+
+  it("is not offered for a user without a mobile phone", async () => {
+    const api = spyApi({ signedIn: true });
+    const tom = demoUsers.find((u) => u.mobile_phone === null)!;
+    const grant = await api.resetPassword(tom.id);
+    renderWithApi(<SetupCodeDialog grant={grant} reason="reset" onClose={() => {}} />, api);
+    expect(screen.getByTestId("setup-code")).toHaveTextContent(grant.setup_code);
+    expect(screen.queryByTestId("setup-code-text-button")).toBeNull();
+  });
+
+  it("is disabled without a connection and says why", async () => {
+    const api = spyApi({ signedIn: true });
+    const grant = await api.resetPassword(carlos.id);
+    renderWithApi(<SetupCodeDialog grant={grant} reason="reset" onClose={() => {}} connected={false} />, api);
+    const button = screen.getByTestId("setup-code-text-button");
+    expect(button).toBeDisabled();
+    expect(button).toHaveAccessibleDescription(`${TEXT_NEEDS_CONNECTION}.`);
+    expect(api.textSetupCode).not.toHaveBeenCalled();
   });
 });

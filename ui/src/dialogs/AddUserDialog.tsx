@@ -9,7 +9,10 @@ import { Dialog } from "../components/Dialog";
 import { FieldError, describedBy } from "../components/common";
 import { useFieldErrors } from "../hooks";
 import type { Company, NewUserRequest, Role, SetupCodeGrant } from "../types";
-import { PHONE_FIRST_MESSAGE, TwoFactorField, checkUserForm, refusalField, refusalMessage, type UserField } from "./UserEditDialog";
+import { TwoFactorField, checkUserForm, refusalField, refusalMessage, type UserField } from "./UserEditDialog";
+
+/** This dialog has one page (no tabs): the phone field is just above the switch. */
+export const ADD_USER_PHONE_FIRST_MESSAGE = "Enter a mobile phone number above first";
 
 interface Props {
   company: Company;
@@ -44,7 +47,7 @@ export function AddUserDialog({ company, onAdded, onCancel, onSessionLost }: Pro
   function toggleTwoFactor(on: boolean) {
     setDialogError(null);
     if (on && !phone.trim()) {
-      setErrors((e) => ({ ...e, "two-factor": PHONE_FIRST_MESSAGE }));
+      setErrors((e) => ({ ...e, "two-factor": ADD_USER_PHONE_FIRST_MESSAGE }));
       return;
     }
     clearError("two-factor");
@@ -56,7 +59,7 @@ export function AddUserDialog({ company, onAdded, onCancel, onSessionLost }: Pro
     if (busy) return;
     setDialogError(null);
     setErrors({});
-    const problem = checkUserForm({ name, email, phone, twoFactor });
+    const problem = checkUserForm({ name, email, phone, twoFactor }, ADD_USER_PHONE_FIRST_MESSAGE);
     if (problem) return "field" in problem ? fieldError(problem.field, problem.message) : setDialogError(problem.dialog);
     const request: NewUserRequest = { display_name: name.trim(), email: email.trim(), role };
     if (phone.trim()) request.mobile_phone = phone.trim();
@@ -69,7 +72,7 @@ export function AddUserDialog({ company, onAdded, onCancel, onSessionLost }: Pro
       const e = toApiError(reason);
       if (onSessionLost && isSessionLost(e)) return onSessionLost(e.message);
       const field = refusalField(e.code);
-      return field ? fieldError(field, e.message) : setDialogError(refusalMessage(e.code, e.message));
+      return field ? fieldError(field, e.message) : setDialogError(refusalMessage(e.code, e.message, ADD_USER_PHONE_FIRST_MESSAGE));
     }
   }
 

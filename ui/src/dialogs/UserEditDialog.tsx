@@ -21,15 +21,18 @@ type Field = UserField;
  * The checks both user dialogs (Edit, Add user) make before asking the core:
  * a field's error, or a dialog-level one; null when the form may be sent.
  */
-export function checkUserForm(form: {
-  name: string;
-  email: string;
-  phone: string;
-  twoFactor: boolean;
-}): { field: UserField; message: string } | { dialog: string } | null {
+export function checkUserForm(
+  form: {
+    name: string;
+    email: string;
+    phone: string;
+    twoFactor: boolean;
+  },
+  phoneFirst: string = PHONE_FIRST_MESSAGE,
+): { field: UserField; message: string } | { dialog: string } | null {
   if (!form.name.trim()) return { field: "name", message: "Enter a name." };
   if (!form.email.trim()) return { field: "email", message: "Enter an email address." };
-  if (form.twoFactor && !form.phone.trim()) return { dialog: PHONE_FIRST_MESSAGE };
+  if (form.twoFactor && !form.phone.trim()) return { dialog: phoneFirst };
   return null;
 }
 
@@ -45,10 +48,13 @@ export function refusalField(code: string): UserField | null {
   }
 }
 
-/** The dialog-level words for a refusal (the UI's own for phone_required). */
-export function refusalMessage(code: string, message: string): string {
+/**
+ * The dialog-level words for a refusal (the UI's own for phone_required,
+ * `phoneFirst` in the words of the dialog showing it).
+ */
+export function refusalMessage(code: string, message: string, phoneFirst: string = PHONE_FIRST_MESSAGE): string {
   // Same words as the UI's own check, whatever the cloud's phrasing.
-  return code === "phone_required" ? PHONE_FIRST_MESSAGE : message;
+  return code === "phone_required" ? phoneFirst : message;
 }
 
 /**

@@ -172,6 +172,31 @@ describe("Company Profile: offline sign-in and sessions", () => {
     expect(api.updateCompany).toHaveBeenCalledWith({ offline_policy: { allowed: false, max_hours: 72 } });
   });
 
+  it("with offline sign-in off and no window stored, shows a grace period in range and sends only valid hours", async () => {
+    const company: Company = { ...demoCompany, offline_policy: { allowed: false, max_hours: 0 } };
+    const api = spyApi({ signedIn: true, company });
+    renderWithApi(<CompanyPage canEdit />, api);
+    const user = userEvent.setup();
+    const hours = await screen.findByTestId("company-offline-hours");
+    expect(hours, "never the stored 0, outside 1 to 168").toHaveValue(72);
+    expect(screen.queryByTestId("company-offline-hours-error")).toBeNull();
+    expect(screen.getByTestId("company-save"), "nothing changed, nothing to save").toBeDisabled();
+
+    // An invalid entry does not outlive turning offline sign-in off again.
+    await user.click(screen.getByTestId("company-offline-allowed"));
+    await user.clear(hours);
+    await user.type(hours, "0");
+    expect(screen.getByTestId("company-offline-hours-error")).toHaveTextContent("Enter 1 to 168 hours.");
+    await user.click(screen.getByTestId("company-offline-allowed"));
+    expect(hours).toHaveValue(72);
+    expect(screen.queryByTestId("company-offline-hours-error")).toBeNull();
+    expect(screen.getByTestId("company-save")).toBeDisabled();
+
+    await user.click(screen.getByTestId("company-offline-allowed"));
+    await user.click(screen.getByTestId("company-save"));
+    expect(api.updateCompany).toHaveBeenCalledWith({ offline_policy: { allowed: true, max_hours: 72 } });
+  });
+
   it.each([
     ["company-offline-hours", "0", "Enter 1 to 168 hours."],
     ["company-offline-hours", "169", "Enter 1 to 168 hours."],

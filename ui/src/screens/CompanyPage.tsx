@@ -10,6 +10,9 @@ export const TAKES_EFFECT_MESSAGE = "Takes effect at each user's next sign-in.";
 
 /** The ranges the cloud accepts (protocol rules `check_offline_policy` / `check_session_policy`). */
 export const OFFLINE_HOURS = { min: 1, max: 168 } as const;
+/** The grace period shown while none in range is stored (offline sign-in
+ * off, kept as 0): the window a new company starts from, three days. */
+export const OFFLINE_HOURS_DEFAULT = 72;
 export const IDLE_LOCK_MINUTES = { min: 5, max: 60 } as const;
 export const SESSION_HOURS = { min: 1, max: 24 } as const;
 
@@ -129,17 +132,16 @@ function CompanyDetails({
 
   const twoFactorValue = twoFactor ?? company.two_factor_required;
   const allowed = offlineAllowed ?? company.offline_policy.allowed;
-  const hoursText = offlineHours ?? String(company.offline_policy.max_hours);
+  const storedHours = company.offline_policy.max_hours;
+  const shownHours = storedHours >= OFFLINE_HOURS.min && storedHours <= OFFLINE_HOURS.max ? storedHours : OFFLINE_HOURS_DEFAULT;
+  const hoursText = offlineHours ?? String(shownHours);
   const idleText = idleLock ?? String(company.session_policy.idle_lock_minutes);
   const limitText = sessionLimit ?? String(company.session_policy.max_session_hours);
 
   // Checked as typed, so an out-of-range value is pointed out before Save.
-  // While offline sign-in is off the hours only keep their last value (up
-  // to 168, as the cloud's rule), so an untouched 0 is no error.
-  const hours =
-    offlineHours === null && !allowed
-      ? company.offline_policy.max_hours
-      : checkWholeNumber(hoursText, allowed ? OFFLINE_HOURS : { min: 0, max: OFFLINE_HOURS.max }, "hours");
+  // While offline sign-in is off and the hours untouched, what is stored
+  // stays (nothing to send); anything sent is within 1 to 168.
+  const hours = offlineHours === null && !allowed ? storedHours : checkWholeNumber(hoursText, OFFLINE_HOURS, "hours");
   const idle = checkWholeNumber(idleText, IDLE_LOCK_MINUTES, "minutes");
   const limit = checkWholeNumber(limitText, SESSION_HOURS, "hours");
   const errors: Partial<Record<NumberField, string>> = {};
@@ -262,6 +264,8 @@ function CompanyDetails({
           onChange={(on) => {
             edited();
             setOfflineAllowed(on);
+            // A disabled field keeps no error: an invalid entry goes back to the shown value.
+            if (!on && typeof checkWholeNumber(hoursText, OFFLINE_HOURS, "hours") === "string") setOfflineHours(null);
           }}
         />
         <NumberInput

@@ -312,7 +312,13 @@ export function UsersPage({
         <AddUserDialog company={company} onAdded={added} onCancel={() => setAdding(false)} onSessionLost={onSessionLost} />
       ) : null}
       {setupCode ? (
-        <SetupCodeDialog grant={setupCode.grant} reason={setupCode.reason} onClose={() => setSetupCode(null)} />
+        <SetupCodeDialog
+          grant={setupCode.grant}
+          reason={setupCode.reason}
+          onClose={() => setSetupCode(null)}
+          connected={connected}
+          onSessionLost={onSessionLost}
+        />
       ) : null}
     </section>
   );

@@ -4,6 +4,7 @@
 // admin edit rules, {code,message,attempts_left?,retry_at?} errors, the sync
 // status and its event), nothing more.
 import { ApiCallError, type Api } from "../api";
+import { phoneHint } from "../format";
 import type {
   AppInfo,
   Challenge,
@@ -145,11 +146,6 @@ export function matchesPrefix(u: User, query: string): boolean {
   );
 }
 
-/** "••• ••• 1234" from a stored phone, as the cloud masks it. */
-export function phoneHint(e164: string): string {
-  return `••• ••• ${e164.slice(-4)}`;
-}
-
 /**
  * A tiny stand-in for the cloud's `phonenumber` parsing: US numbers with or
  * without +1 and punctuation, or any +<country><digits>. Returns E.164 or null.
@@ -278,11 +274,15 @@ export function createFakeApi(options: FakeApiOptions = {}): FakeApi {
   };
   let nextUser = users.length;
   let codes = 0;
+  // Each user's outstanding code and how often it was texted (as the cloud keeps them).
+  const outstanding = new Map<string, { code: string; texts: number }>();
   const grantFor = (u: User): SetupCodeGrant => {
     codes += 1;
+    const code = `FAKE-CODE-${String(codes).padStart(3, "0")}`;
+    outstanding.set(u.id, { code, texts: 0 });
     return {
       user: { ...u },
-      setup_code: `FAKE-CODE-${String(codes).padStart(3, "0")}`,
+      setup_code: code,
       setup_code_expires_at: Date.now() + SETUP_CODE_TTL_MS,
     };
   };
@@ -541,9 +541,26 @@ export function createFakeApi(options: FakeApiOptions = {}): FakeApi {
     resetPassword: async (userId) => {
       requireAdmin();
       requireConnection();
+      if (userId === sessionUser().id) {
+        throw new ApiCallError("own_password_reset", "Change your own password in your profile: it asks for your current password.");
+      }
       const u = users.find((x) => x.id === userId);
       if (!u) throw new ApiCallError("forbidden", "You can't change that user.");
       return grantFor(u);
+    },
+    textSetupCode: async (userId, setupCode) => {
+      requireAdmin();
+      requireConnection();
+      const u = users.find((x) => x.id === userId);
+      if (!u) throw new ApiCallError("forbidden", "You can't change that user.");
+      const current = outstanding.get(userId);
+      if (!current || current.code !== setupCode) {
+        throw new ApiCallError("setup_code_not_current", "This setup code no longer works. Reset the password for a new code.");
+      }
+      if (!u.mobile_phone) throw new ApiCallError("no_mobile_phone", "This user has no mobile phone on file.");
+      if (current.texts >= 3) throw new ApiCallError("setup_code_text_limit", "This setup code was already texted 3 times.");
+      current.texts += 1;
+      return { phone_hint: phoneHint(u.mobile_phone), texts_left: 3 - current.texts };
     },
     revokeSessions: async (userId) => {
       requireAdmin();

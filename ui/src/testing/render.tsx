@@ -38,6 +38,7 @@ export function spyApi(base: FakeApi | FakeApiOptions = {}): SpyApi {
     updateCompany: vi.fn(api.updateCompany),
     createUser: vi.fn(api.createUser),
     resetPassword: vi.fn(api.resetPassword),
+    textSetupCode: vi.fn(api.textSetupCode),
     revokeSessions: vi.fn(api.revokeSessions),
     refresh: vi.fn(api.refresh),
     lockSession: vi.fn(api.lockSession),

@@ -40,6 +40,10 @@ pub mod kinds {
     pub const USER_CREATED: &str = "user_created";
     /// An admin reset a user's password: a new setup code, the old password void.
     pub const PASSWORD_RESET: &str = "password_reset";
+    /// An admin texted a user's setup code to the phone on file (never the code).
+    pub const SETUP_CODE_TEXTED: &str = "setup_code_texted";
+    /// That text could not be sent (the carrier's reason, never the code).
+    pub const SETUP_CODE_TEXT_FAILED: &str = "setup_code_text_failed";
     /// A setup code was redeemed: the user chose their password.
     pub const ACCOUNT_ACTIVATED: &str = "account_activated";
     /// A signed-in user changed their own password.

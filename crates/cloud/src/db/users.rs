@@ -386,8 +386,8 @@ pub async fn set_setup_code(
     expires_at: i64,
 ) -> Result<(), CloudError> {
     sqlx::query(
-        "UPDATE users SET password_hash = $1, setup_code_hash = $2, setup_code_expires_at = $3 \
-         WHERE id = $4",
+        "UPDATE users SET password_hash = $1, setup_code_hash = $2, setup_code_expires_at = $3, \
+         setup_code_texts = 0 WHERE id = $4",
     )
     .bind(password_hash)
     .bind(code_hash)
@@ -434,6 +434,77 @@ pub async fn set_password(
     )
     .bind(password_hash)
     .bind(user_id)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+/// The user's outstanding setup code as stored: its hash and expiry (both
+/// `None` once used or voided) and how often it was texted.
+pub struct StoredSetupCode {
+    pub hash: Option<String>,
+    pub expires_at: Option<i64>,
+    pub texts: i64,
+}
+
+pub async fn setup_code_of(
+    conn: &mut AnyConnection,
+    user_id: &str,
+) -> Result<Option<StoredSetupCode>, CloudError> {
+    let row = sqlx::query(
+        "SELECT setup_code_hash, setup_code_expires_at, setup_code_texts FROM users \
+         WHERE id = $1 AND deleted_at IS NULL",
+    )
+    .bind(user_id)
+    .fetch_optional(&mut *conn)
+    .await?;
+    row.map(|row| {
+        Ok(StoredSetupCode {
+            hash: row.try_get("setup_code_hash")?,
+            expires_at: row.try_get("setup_code_expires_at")?,
+            texts: row.try_get("setup_code_texts")?,
+        })
+    })
+    .transpose()
+}
+
+/// Counts one more text of the setup code `code_hash`, while it is still the
+/// user's, unexpired at `now` and texted fewer than `limit` times: checked
+/// in the statement itself, so racing requests cannot exceed the limit.
+/// Whether this call won.
+pub async fn claim_setup_code_text(
+    conn: &mut AnyConnection,
+    user_id: &str,
+    code_hash: &str,
+    now: i64,
+    limit: i64,
+) -> Result<bool, CloudError> {
+    let claimed = sqlx::query(
+        "UPDATE users SET setup_code_texts = setup_code_texts + 1 WHERE id = $1 \
+         AND setup_code_hash = $2 AND setup_code_expires_at > $3 AND setup_code_texts < $4",
+    )
+    .bind(user_id)
+    .bind(code_hash)
+    .bind(now)
+    .bind(limit)
+    .execute(&mut *conn)
+    .await?;
+    Ok(claimed.rows_affected() == 1)
+}
+
+/// Gives back a text claimed by [`claim_setup_code_text`] that never left
+/// (the carrier refused it), unless the code changed meanwhile.
+pub async fn release_setup_code_text(
+    conn: &mut AnyConnection,
+    user_id: &str,
+    code_hash: &str,
+) -> Result<(), CloudError> {
+    sqlx::query(
+        "UPDATE users SET setup_code_texts = setup_code_texts - 1 WHERE id = $1 \
+         AND setup_code_hash = $2 AND setup_code_texts > 0",
+    )
+    .bind(user_id)
+    .bind(code_hash)
     .execute(&mut *conn)
     .await?;
     Ok(())

@@ -5,7 +5,8 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Json;
 use secureclose_protocol::{
-    ApiError, Company, CompanyUpdate, NewUserRequest, SetupCodeGrant, User, UserUpdate,
+    ApiError, Company, CompanyUpdate, NewUserRequest, SetupCodeGrant, SetupCodeTexted,
+    TextSetupCodeRequest, User, UserUpdate,
 };
 
 use super::extract::ApiJson;
@@ -144,9 +145,10 @@ pub async fn create_user(
     Ok((StatusCode::CREATED, Json(grant)))
 }
 
-/// An admin resets a user's password: a new setup code (the earlier one no
-/// longer works), the old password stops working, and every session,
-/// offline device grant and sign-in attempt of the user ends.
+/// An admin resets another user's password: a new setup code (the earlier
+/// one no longer works), the old password stops working, and every session,
+/// offline device grant and sign-in attempt of the user ends. Admins change
+/// their own password at `POST /api/v1/account/password` instead.
 #[utoipa::path(
     post,
     path = "/api/v1/users/{id}/reset-password",
@@ -155,6 +157,7 @@ pub async fn create_user(
     params(("id" = String, Path, description = "User id")),
     responses(
         (status = 200, description = "The user and their new setup code", body = SetupCodeGrant),
+        (status = 400, description = "own_password_reset: the caller's own id", body = ApiError),
         (status = 401, description = "unauthenticated or session_expired", body = ApiError),
         (status = 403, description = "forbidden: caller is not an admin, or the user is not in the caller's company", body = ApiError),
     )
@@ -188,4 +191,34 @@ pub async fn revoke_sessions(
 ) -> Result<StatusCode, CloudError> {
     accounts::revoke_sessions(&state, &admin, &id).await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// An admin texts a user's setup code (the one they were just shown after
+/// Add user or Reset password) to the mobile phone on the user's profile,
+/// never to a number from the request. One code is texted at most 3 times.
+#[utoipa::path(
+    post,
+    path = "/api/v1/users/{id}/setup-code/text",
+    tag = "admin",
+    security(("bearer" = [])),
+    params(("id" = String, Path, description = "User id")),
+    request_body = TextSetupCodeRequest,
+    responses(
+        (status = 200, description = "Sent: the masked number and the texts left", body = SetupCodeTexted),
+        (status = 400, description = "setup_code_not_current (wrong, used, expired or replaced), no_mobile_phone or invalid_phone", body = ApiError),
+        (status = 401, description = "unauthenticated or session_expired", body = ApiError),
+        (status = 403, description = "forbidden: caller is not an admin, or the user is not in the caller's company", body = ApiError),
+        (status = 429, description = "setup_code_text_limit, or sms_limit (the phone's SMS budget, with retry_at)", body = ApiError),
+        (status = 502, description = "sms_failed: the carrier did not take the message", body = ApiError),
+    )
+)]
+pub async fn text_setup_code(
+    State(state): State<AppState>,
+    admin: AdminUser,
+    Path(id): Path<String>,
+    ApiJson(request): ApiJson<TextSetupCodeRequest>,
+) -> Result<Json<SetupCodeTexted>, CloudError> {
+    Ok(Json(
+        accounts::text_setup_code(&state, &admin, &id, &request.setup_code).await?,
+    ))
 }

@@ -48,6 +48,7 @@ pub fn api(dev: bool, max_body: usize) -> OpenApiRouter<AppState> {
         .routes(routes!(account::company, admin::update_company))
         .routes(routes!(account::users, admin::create_user))
         .routes(routes!(admin::reset_password))
+        .routes(routes!(admin::text_setup_code))
         .routes(routes!(admin::revoke_sessions))
         .routes(routes!(account::activate))
         .routes(routes!(account::change_password))

@@ -9,14 +9,15 @@ use std::time::Duration;
 
 use secureclose_protocol::rules::{self, Refusal};
 use secureclose_protocol::{
-    codes, Company, NewUserRequest, OfflinePolicy, Role, SetupCodeGrant, User, UserStatus,
-    UserUpdate,
+    codes, Company, NewUserRequest, OfflinePolicy, Role, SetupCodeGrant, SetupCodeTexted, User,
+    UserStatus, UserUpdate,
 };
 use sqlx::AnyConnection;
 
 use super::sessions::AdminUser;
 use crate::clock::{ms, Clock, SystemClock};
 use crate::db::audit::{self, kinds, Event};
+use crate::db::challenges;
 use crate::db::companies::{next_change_seq, NewCompany};
 use crate::db::security::{self, Scope};
 use crate::db::{self, users::NewUser, Db};
@@ -24,7 +25,7 @@ use crate::error::CloudError;
 use crate::passwords::PasswordHasher;
 use crate::phone;
 use crate::state::AppState;
-use crate::tokens::{new_setup_code, normalize_setup_code, random_password, token_hash};
+use crate::tokens::{self, new_setup_code, normalize_setup_code, random_password, token_hash};
 
 /// How long a setup code works.
 pub const SETUP_CODE_TTL: Duration = Duration::from_secs(72 * 60 * 60);
@@ -191,7 +192,8 @@ async fn own_user(tx: &mut AnyConnection, admin: &AdminUser, id: &str) -> Result
     }
 }
 
-/// An admin resets a user's password: a new setup code replaces any earlier
+/// An admin resets another user's password (their own they change in their
+/// profile, with the current one): a new setup code replaces any earlier
 /// one, the old password stops working, a lock or delay is lifted (the
 /// admin vouches for the person), and every session, device grant and
 /// sign-in attempt of the user ends.
@@ -201,6 +203,9 @@ pub async fn reset_password(
     id: &str,
 ) -> Result<SetupCodeGrant, CloudError> {
     let actor = &admin.authed().user;
+    if id == actor.id {
+        return Err(CloudError::OwnPasswordReset);
+    }
     let hash = unusable_password_hash(&state.hasher).await?;
     let now = state.now();
     let mut tx = state.db.pool.begin().await?;
@@ -217,6 +222,94 @@ pub async fn reset_password(
         user: target,
         setup_code: code.code,
         setup_code_expires_at: code.expires_at,
+    })
+}
+
+/// How often one setup code may be texted: the first text and two retries
+/// (a slow carrier, a deleted message). Each text is one more copy of a
+/// secret that sets the password; a number that still gets nothing needs
+/// fixing in Edit, and a reset gives a fresh code.
+pub const SETUP_CODE_TEXTS: u32 = 3;
+
+/// The text message: the code in its shown form and what to do with it.
+fn setup_code_sms(code: &str) -> String {
+    format!(
+        "SecureClose setup code: {code}. At the sign-in screen choose \"First time here? \
+         Set up your account\" and enter it with your email. It works once. Don't share it."
+    )
+}
+
+/// An admin texts a user's current setup code (the one the admin was just
+/// shown) to the mobile phone on the user's profile. The code must be the
+/// user's outstanding, unexpired one; one code is texted at most
+/// [`SETUP_CODE_TEXTS`] times, and every text also counts on the phone's
+/// and user's SMS budget (the one of sign-in codes). Audited, never the code.
+pub async fn text_setup_code(
+    state: &AppState,
+    admin: &AdminUser,
+    id: &str,
+    typed: &str,
+) -> Result<SetupCodeTexted, CloudError> {
+    let actor = &admin.authed().user;
+    let code = normalize_setup_code(typed);
+    if code.is_empty() || code.len() > 64 {
+        return Err(CloudError::SetupCodeNotCurrent);
+    }
+    let code_hash = token_hash(&code);
+    let db = &state.db;
+    let now = state.now();
+    let mut conn = db.pool.acquire().await?;
+    let target = own_user(&mut conn, admin, id).await?;
+    let stored = db::users::setup_code_of(&mut conn, &target.id)
+        .await?
+        .ok_or(CloudError::Forbidden)?;
+    if !tokens::setup_code_fits(stored.hash.as_deref(), stored.expires_at, &code_hash, now) {
+        return Err(CloudError::SetupCodeNotCurrent);
+    }
+    let Some(phone) = target.mobile_phone.clone() else {
+        return Err(CloudError::NoMobilePhone);
+    };
+    let limit = i64::from(SETUP_CODE_TEXTS);
+    if !db::users::claim_setup_code_text(&mut conn, &target.id, &code_hash, now, limit).await? {
+        // Lost to a racing text, or the code changed since it was read.
+        let again = db::users::setup_code_of(&mut conn, &target.id).await?;
+        return Err(match again {
+            Some(again) if again.hash == stored.hash && again.texts >= limit => {
+                CloudError::SetupCodeTextLimit {
+                    limit: SETUP_CODE_TEXTS,
+                }
+            }
+            _ => CloudError::SetupCodeNotCurrent,
+        });
+    }
+    // The other calls take their own connections from the pool.
+    drop(conn);
+    let texts = u32::try_from(stored.texts.saturating_add(1)).unwrap_or(SETUP_CODE_TEXTS);
+    let release = || async {
+        let mut conn = db.pool.acquire().await?;
+        db::users::release_setup_code_text(&mut conn, &target.id, &code_hash).await
+    };
+    if let Err(error) = challenges::reserve_send(db, &target.id, &phone, now).await {
+        release().await?;
+        return Err(error);
+    }
+    let hint = phone::hint(&phone);
+    let body = setup_code_sms(&tokens::display_setup_code(&code));
+    if let Err(error) = state.sms.send(&phone, &body).await {
+        // Never delivered: it does not count against this code.
+        release().await?;
+        let detail = format!("to {hint}: {error}");
+        let event = Event::about(kinds::SETUP_CODE_TEXT_FAILED, actor, &target, detail);
+        audit::record(db, now, event).await?;
+        return Err(error.into());
+    }
+    let detail = format!("to {hint}, text {texts} of {SETUP_CODE_TEXTS}");
+    let event = Event::about(kinds::SETUP_CODE_TEXTED, actor, &target, detail);
+    audit::record(db, now, event).await?;
+    tracing::info!(user_id = %target.id, actor = %actor.id, gateway = state.sms.name(), "setup code texted");
+    Ok(SetupCodeTexted {
+        phone_hint: hint,
+        texts_left: SETUP_CODE_TEXTS.saturating_sub(texts),
     })
 }
 

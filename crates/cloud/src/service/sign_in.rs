@@ -10,7 +10,6 @@ use secureclose_protocol::{
     CompanyChoice, EnrollPhoneRequest, LoginRequest, LoginResponse, ResendCodeRequest,
     SessionGrant, User, UserStatus, VerifyCodeRequest,
 };
-use subtle::ConstantTimeEq as _;
 
 use super::sessions::{AuthedUser, SourceAddr};
 use super::two_factor::{self, CodeCheck, Counter, Failure, Purpose};
@@ -23,7 +22,7 @@ use crate::db::{self, Db};
 use crate::error::CloudError;
 use crate::phone;
 use crate::state::AppState;
-use crate::tokens::{new_session_token, normalize_setup_code, token_hash};
+use crate::tokens::{new_session_token, normalize_setup_code, setup_code_fits, token_hash};
 
 /// Longest password accepted; longer input only burns CPU in the hash.
 const MAX_PASSWORD_BYTES: usize = 1024;
@@ -693,12 +692,12 @@ pub async fn activate(
     let now = state.now();
     let code_hash = token_hash(&code);
     let fits = |credentials: &db::users::Credentials| {
-        let stored = credentials.setup_code_hash.as_deref().unwrap_or_default();
-        let same: bool = stored.as_bytes().ct_eq(code_hash.as_bytes()).into();
-        same && !stored.is_empty()
-            && credentials
-                .setup_code_expires_at
-                .is_some_and(|expires_at| expires_at > now)
+        setup_code_fits(
+            credentials.setup_code_hash.as_deref(),
+            credentials.setup_code_expires_at,
+            &code_hash,
+            now,
+        )
     };
     let Some(index) = candidates.iter().position(fits) else {
         let detail = "wrong, used or expired setup code";

@@ -19,6 +19,7 @@ mod audit_trail;
 mod authorization;
 mod dms_gating;
 mod security_review;
+mod setup_code_texts;
 mod sync;
 mod two_factor;
 mod updates;
