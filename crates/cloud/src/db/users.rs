@@ -6,7 +6,7 @@ use sqlx::{AnyConnection, Row as _};
 
 use super::companies::next_change_seq;
 use super::security::{end_sessions, Scope};
-use super::{bool_from_db, bool_to_db, Db};
+use super::{bool_from_db, bool_to_db, Db, Dialect};
 use crate::error::CloudError;
 
 pub(super) const USER_COLUMNS: &str =
@@ -21,10 +21,8 @@ pub(super) fn user_from_row(row: &AnyRow) -> Result<User, CloudError> {
         company_id: row.try_get("company_id")?,
         email: row.try_get("email")?,
         display_name: row.try_get("display_name")?,
-        role: Role::parse(&role)
-            .ok_or_else(|| CloudError::Internal(format!("unknown role in database: {role}")))?,
-        status: UserStatus::parse(&status)
-            .ok_or_else(|| CloudError::Internal(format!("unknown status in database: {status}")))?,
+        role: parse_role(&role)?,
+        status: parse_status(&status)?,
         mobile_phone: row.try_get("mobile_phone")?,
         phone_verified_at: row.try_get("phone_verified_at")?,
         two_factor_enabled: bool_from_db(row.try_get("two_factor_enabled")?),
@@ -32,6 +30,16 @@ pub(super) fn user_from_row(row: &AnyRow) -> Result<User, CloudError> {
         version: row.try_get("version")?,
         updated_at: row.try_get("updated_at")?,
     })
+}
+
+fn parse_role(role: &str) -> Result<Role, CloudError> {
+    Role::parse(role)
+        .ok_or_else(|| CloudError::Internal(format!("unknown role in database: {role}")))
+}
+
+fn parse_status(status: &str) -> Result<UserStatus, CloudError> {
+    UserStatus::parse(status)
+        .ok_or_else(|| CloudError::Internal(format!("unknown status in database: {status}")))
 }
 
 /// A user with the stored password hash, for login only.
@@ -151,7 +159,30 @@ pub struct ChangedUser {
     pub deleted: bool,
 }
 
+/// A row of `users_changed`'s JSON array (the columns of `user_from_row`).
+#[derive(serde::Deserialize)]
+struct ChangedRow {
+    id: String,
+    company_id: String,
+    email: String,
+    display_name: String,
+    role: String,
+    status: String,
+    mobile_phone: Option<String>,
+    phone_verified_at: Option<i64>,
+    two_factor_enabled: i64,
+    version: i64,
+    updated_at: i64,
+    change_seq: i64,
+    deleted_at: Option<i64>,
+}
+
 /// Users of a company stamped in `(since, upto]`, in change order, at most `limit`.
+///
+/// The database hands over the whole page as ONE JSON text: sqlx passes
+/// every result row through a channel and two value conversions (the Any
+/// driver), about 4 µs a row, which made this query the slowest step of a
+/// first sync (5000 rows: 25 ms as rows, a few ms as one JSON array).
 pub async fn users_changed(
     db: &Db,
     company_id: &str,
@@ -159,25 +190,67 @@ pub async fn users_changed(
     upto: i64,
     limit: i64,
 ) -> Result<Vec<ChangedUser>, CloudError> {
+    let (array, object) = match db.dialect {
+        Dialect::Sqlite => ("json_group_array", "json_object"),
+        Dialect::Postgres => ("json_agg", "json_build_object"),
+    };
+    let fields = [
+        "id",
+        "company_id",
+        "email",
+        "display_name",
+        "role",
+        "status",
+        "mobile_phone",
+        "phone_verified_at",
+        "two_factor_enabled",
+        "version",
+        "updated_at",
+        "change_seq",
+        "deleted_at",
+    ]
+    .map(|column| format!("'{column}', p.{column}"))
+    .join(", ");
     let sql = format!(
-        "SELECT {USER_COLUMNS}, u.change_seq, u.deleted_at FROM users u \
+        "SELECT CAST({array}({object}({fields})) AS TEXT) FROM (\
+         SELECT {USER_COLUMNS}, u.change_seq, u.deleted_at FROM users u \
          WHERE u.company_id = $1 AND u.change_seq > $2 AND u.change_seq <= $3 \
-         ORDER BY u.change_seq LIMIT $4"
+         ORDER BY u.change_seq LIMIT $4) p"
     );
-    let rows = sqlx::query(&sql)
+    let page: Option<String> = sqlx::query_scalar(&sql)
         .bind(company_id)
         .bind(since)
         .bind(upto)
         .bind(limit)
-        .fetch_all(&db.pool)
+        .fetch_one(&db.pool)
         .await?;
-    rows.iter()
+    // No rows: PostgreSQL's json_agg gives NULL, SQLite's json_group_array "[]".
+    let mut rows: Vec<ChangedRow> = match page {
+        Some(text) => serde_json::from_str(&text)
+            .map_err(|err| CloudError::Internal(format!("pull page from the database: {err}")))?,
+        None => Vec::new(),
+    };
+    // Neither aggregate promises the subquery's order: restore it.
+    rows.sort_unstable_by_key(|row| row.change_seq);
+    rows.into_iter()
         .map(|row| {
-            let deleted_at: Option<i64> = row.try_get("deleted_at")?;
             Ok(ChangedUser {
-                user: user_from_row(row)?,
-                change_seq: row.try_get("change_seq")?,
-                deleted: deleted_at.is_some(),
+                user: User {
+                    role: parse_role(&row.role)?,
+                    status: parse_status(&row.status)?,
+                    id: row.id,
+                    company_id: row.company_id,
+                    email: row.email,
+                    display_name: row.display_name,
+                    mobile_phone: row.mobile_phone,
+                    phone_verified_at: row.phone_verified_at,
+                    two_factor_enabled: bool_from_db(row.two_factor_enabled),
+                    security_withheld: false,
+                    version: row.version,
+                    updated_at: row.updated_at,
+                },
+                change_seq: row.change_seq,
+                deleted: row.deleted_at.is_some(),
             })
         })
         .collect()

@@ -11,6 +11,7 @@ use secureclose_protocol::sync::{
 };
 use secureclose_protocol::{
     codes, CompanyUpdate, LoginResponse, Role, SessionGrant, User, UserStatus, UserUpdate,
+    UsersResponse,
 };
 
 use crate::support::{
@@ -196,6 +197,7 @@ mod pull {
         new_companies_may_work_offline_for_72_hours_by_default,
         existing_rows_get_sequence_numbers_at_upgrade,
         concurrent_writers_on_two_instances_get_distinct_numbers,
+        pulled_users_equal_the_directory_field_for_field,
     );
 
     async fn a_first_pull_pages_through_every_user_and_the_company_then_idles(backend: Backend) {
@@ -321,6 +323,49 @@ mod pull {
         assert!(
             page.users[0].phone_verified_at.is_some(),
             "desktops learn that Lucia's phone is verified"
+        );
+        t.stop().await;
+    }
+
+    /// The database builds a pull page as JSON text (not rows, as every
+    /// other read): quotes, backslashes and any Unicode in a name, absent
+    /// phones and 0/1 flags must come out exactly as the directory has them.
+    async fn pulled_users_equal_the_directory_field_for_field(backend: Backend) {
+        let t = TestCloud::start(backend).await;
+        let admin = t.admin_token().await;
+        let name = "Zo\u{eb} \"Z\" O'Brien \\ \u{674e} \u{1f697}";
+        let tom_id = t.user_id(TOM).await;
+        patch_user(
+            &t,
+            &admin,
+            &tom_id,
+            serde_json::json!({ "display_name": name }),
+        )
+        .await;
+        t.enable_two_factor(LUCIA).await;
+        let response = t.get("/api/v1/users", Some(&admin)).await;
+        assert_eq!(response.status(), StatusCode::OK);
+        let mut directory = response.json::<UsersResponse>().await.unwrap().users;
+        let mut pulled: Vec<User> = pull_all(&t, &admin, 0, 3)
+            .await
+            .into_iter()
+            .flat_map(|page| page.users)
+            .collect();
+        directory.sort_by(|a, b| a.id.cmp(&b.id));
+        pulled.sort_by(|a, b| a.id.cmp(&b.id));
+        assert_eq!(
+            pulled, directory,
+            "a desktop's cache must hold what the directory shows, field for field"
+        );
+        let tom = pulled.iter().find(|u| u.email == TOM).unwrap();
+        assert_eq!(tom.display_name, name);
+        let lucia = pulled.iter().find(|u| u.email == LUCIA).unwrap();
+        assert!(lucia.two_factor_enabled, "a 1 in the database is true");
+        assert!(
+            pulled.iter().any(|u| !u.two_factor_enabled)
+                && pulled.iter().any(|u| u.mobile_phone.is_none())
+                && pulled.iter().any(|u| u.phone_verified_at.is_some()),
+            "the demo has users with and without 2FA, a phone, a verification: all are compared"
         );
         t.stop().await;
     }
