@@ -61,6 +61,11 @@ enum Cmd {
         replays: Vec<usize>,
         #[arg(long, default_value_t = 1000)]
         enqueue_samples: usize,
+        /// Pause between two Users-tab queries during the first sync: 50 ms is
+        /// 20 reads a second, at least what the tab asks while it fills (one
+        /// re-read per page that lands) or while a search is typed (debounced).
+        #[arg(long, default_value_t = 50)]
+        probe_every_ms: u64,
     },
     /// App vs minimal Tauri window: start to first paint and summed PSS.
     Desktop {
@@ -174,11 +179,13 @@ fn run(cli: Cli) -> Result<(), BenchError> {
             users,
             replays,
             enqueue_samples,
+            probe_every_ms,
         } => {
             let args = sync::SyncArgs {
                 users,
                 replays,
                 enqueue_samples,
+                probe_every: std::time::Duration::from_millis(probe_every_ms),
             };
             let value = runtime()?.block_on(sync::run(&args))?;
             write_json(&out, value, meta.finish())

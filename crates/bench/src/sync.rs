@@ -39,6 +39,7 @@ pub struct SyncArgs {
     pub users: usize,
     pub replays: Vec<usize>,
     pub enqueue_samples: usize,
+    pub probe_every: Duration,
 }
 
 fn failed(what: &str) -> impl FnOnce(CoreError) -> BenchError + '_ {
@@ -236,7 +237,7 @@ pub async fn run(args: &SyncArgs) -> Result<Value, BenchError> {
     let mut status = core.subscribe_sync();
     let done = Arc::new(AtomicBool::new(false));
     let prober = {
-        let (core, done) = (core.clone(), done.clone());
+        let (core, done, pause) = (core.clone(), done.clone(), args.probe_every);
         tokio::spawn(async move {
             let mut samples = Vec::new();
             while !done.load(Ordering::Relaxed) {
@@ -245,7 +246,7 @@ pub async fn run(args: &SyncArgs) -> Result<Value, BenchError> {
                 if core.list_users("", 0, 50).await.is_ok() {
                     samples.push(started.elapsed());
                 }
-                tokio::time::sleep(Duration::from_millis(5)).await;
+                tokio::time::sleep(pause).await;
             }
             samples
         })
@@ -361,6 +362,7 @@ pub async fn run(args: &SyncArgs) -> Result<Value, BenchError> {
                      columns, company foreign key, all indexes) in the same SQLCipher file",
         },
         "query_during_initial_sync": summarize(&probe_samples),
+        "query_every_ms": ms(args.probe_every),
         "delta": { "changes": DELTA, "seen": changed, "ms": ms(delta) },
         "enqueue": summarize(&enqueue),
         "replays": replays,
