@@ -220,3 +220,59 @@ pub async fn all_with_user_counts(db: &Db) -> Result<Vec<(Company, i64)>, CloudE
         .map(|row| Ok((company_from_row(row)?, row.try_get("user_count")?)))
         .collect()
 }
+
+/// Where and how much a company may text (the operator's SMS guardrails).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SmsPolicy {
+    /// ISO 3166 alpha-2 codes, upper case.
+    pub countries: Vec<String>,
+    /// Texts per UTC day.
+    pub daily_cap: i64,
+}
+
+impl SmsPolicy {
+    /// As stored in `companies.sms_countries`: `US,CA`.
+    pub fn countries_text(&self) -> String {
+        self.countries.join(",")
+    }
+}
+
+pub async fn sms_policy(db: &Db, company_id: &str) -> Result<Option<SmsPolicy>, CloudError> {
+    let row = sqlx::query("SELECT sms_countries, sms_daily_cap FROM companies WHERE id = $1")
+        .bind(company_id)
+        .fetch_optional(&db.pool)
+        .await?;
+    row.map(|row| {
+        let countries: String = row.try_get("sms_countries")?;
+        Ok(SmsPolicy {
+            countries: countries
+                .split(',')
+                .map(str::trim)
+                .filter(|c| !c.is_empty())
+                .map(str::to_string)
+                .collect(),
+            daily_cap: row.try_get("sms_daily_cap")?,
+        })
+    })
+    .transpose()
+}
+
+/// The operator sets a company's SMS guardrails. `Ok(false)`: no such company.
+pub async fn write_sms_policy(
+    conn: &mut AnyConnection,
+    company_id: &str,
+    policy: &SmsPolicy,
+    now: i64,
+) -> Result<bool, CloudError> {
+    let updated = sqlx::query(
+        "UPDATE companies SET sms_countries = $1, sms_daily_cap = $2, updated_at = $3 \
+         WHERE id = $4",
+    )
+    .bind(policy.countries_text())
+    .bind(policy.daily_cap)
+    .bind(now)
+    .bind(company_id)
+    .execute(&mut *conn)
+    .await?;
+    Ok(updated.rows_affected() == 1)
+}
