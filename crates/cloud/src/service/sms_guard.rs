@@ -52,7 +52,12 @@ pub async fn reserve(
         .ok_or_else(|| CloudError::Internal(format!("company of user {} missing", subject.id)))?;
     let refuse = |error: CloudError, why: String| async move {
         let detail = format!("{what} to {}: {why}", phone::hint(to));
-        audit::record(db, now, Event::about(kinds::SMS_REFUSED, actor, subject, detail)).await?;
+        audit::record(
+            db,
+            now,
+            Event::about(kinds::SMS_REFUSED, actor, subject, detail),
+        )
+        .await?;
         tracing::warn!(user_id = %subject.id, company_id = %subject.company_id, code = error.code(), "text refused by a guardrail");
         Err::<Permit, CloudError>(error)
     };
@@ -63,7 +68,10 @@ pub async fn reserve(
         .is_some_and(|c| policy.countries.iter().any(|a| a == c));
     if !allowed {
         let country = country.unwrap_or_else(|| "an unknown country".into());
-        let why = format!("country {country} not allowed ({})", policy.countries_text());
+        let why = format!(
+            "country {country} not allowed ({})",
+            policy.countries_text()
+        );
         let error = CloudError::SmsCountryNotAllowed {
             country,
             allowed: policy.countries.join(", "),
@@ -74,7 +82,11 @@ pub async fn reserve(
     let send_id = match challenges::reserve_send(db, &subject.id, to, now).await {
         Ok(send_id) => send_id,
         Err(error @ CloudError::SmsLimit { .. }) => {
-            return refuse(error, "the user's or number's send budget is used up".into()).await
+            return refuse(
+                error,
+                "the user's or number's send budget is used up".into(),
+            )
+            .await
         }
         Err(error) => return Err(error),
     };
