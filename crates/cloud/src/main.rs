@@ -107,7 +107,7 @@ enum CompanyCommand {
         #[arg(long)]
         admin_phone: Option<String>,
     },
-    /// Every company: id, name, DMS, 2FA support, number of users.
+    /// Every company: id, name, DMS, 2FA support, number of users, SMS guardrails.
     List {
         #[command(flatten)]
         database: DatabaseArg,
@@ -417,14 +417,17 @@ async fn run_company(command: CompanyCommand) -> Result<(), CloudError> {
             let companies = accounts::list_companies(&db).await;
             db.pool.close().await;
             let mut text = String::new();
-            for (company, users) in companies? {
+            for listed in companies? {
+                let company = &listed.company;
                 text.push_str(&format!(
-                    "{}\t{}\t{} ({})\t{} users\n",
+                    "{}\t{}\t{} ({})\t{} users\ttexts to {}, {}/day\n",
                     company.id,
                     company.name,
                     company.dms.kind,
                     supports(company.dms.supports_two_factor),
-                    users
+                    listed.users,
+                    listed.sms.countries_text(),
+                    listed.sms.daily_cap
                 ));
             }
             print_out(&text)?;

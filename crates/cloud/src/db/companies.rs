@@ -209,15 +209,30 @@ pub async fn write_dms(
     Ok(updated.rows_affected() == 1)
 }
 
+/// A company as the operator lists it.
+pub struct CompanyListing {
+    pub company: Company,
+    /// Its users, deleted ones left out.
+    pub users: i64,
+    pub sms: SmsPolicy,
+}
+
 /// Every company with its number of (not deleted) users, by name.
-pub async fn all_with_user_counts(db: &Db) -> Result<Vec<(Company, i64)>, CloudError> {
+pub async fn all_with_user_counts(db: &Db) -> Result<Vec<CompanyListing>, CloudError> {
     let sql = format!(
-        "SELECT {COMPANY_COLUMNS}, (SELECT COUNT(*) FROM users u WHERE u.company_id = companies.id \
+        "SELECT {COMPANY_COLUMNS}, sms_countries, sms_daily_cap, \
+         (SELECT COUNT(*) FROM users u WHERE u.company_id = companies.id \
          AND u.deleted_at IS NULL) AS user_count FROM companies ORDER BY name"
     );
     let rows = sqlx::query(&sql).fetch_all(&db.pool).await?;
     rows.iter()
-        .map(|row| Ok((company_from_row(row)?, row.try_get("user_count")?)))
+        .map(|row| {
+            Ok(CompanyListing {
+                company: company_from_row(row)?,
+                users: row.try_get("user_count")?,
+                sms: sms_policy_from_row(row)?,
+            })
+        })
         .collect()
 }
 
@@ -242,19 +257,20 @@ pub async fn sms_policy(db: &Db, company_id: &str) -> Result<Option<SmsPolicy>, 
         .bind(company_id)
         .fetch_optional(&db.pool)
         .await?;
-    row.map(|row| {
-        let countries: String = row.try_get("sms_countries")?;
-        Ok(SmsPolicy {
-            countries: countries
-                .split(',')
-                .map(str::trim)
-                .filter(|c| !c.is_empty())
-                .map(str::to_string)
-                .collect(),
-            daily_cap: row.try_get("sms_daily_cap")?,
-        })
+    row.as_ref().map(sms_policy_from_row).transpose()
+}
+
+fn sms_policy_from_row(row: &AnyRow) -> Result<SmsPolicy, CloudError> {
+    let countries: String = row.try_get("sms_countries")?;
+    Ok(SmsPolicy {
+        countries: countries
+            .split(',')
+            .map(str::trim)
+            .filter(|c| !c.is_empty())
+            .map(str::to_string)
+            .collect(),
+        daily_cap: row.try_get("sms_daily_cap")?,
     })
-    .transpose()
 }
 
 /// The operator sets a company's SMS guardrails. `Ok(false)`: no such company.

@@ -455,8 +455,9 @@ pub async fn create_company(db: &Db, request: &Onboarding) -> Result<Onboarded, 
     })
 }
 
-/// Every company with its number of users (`secureclose-cloud company list`).
-pub async fn list_companies(db: &Db) -> Result<Vec<(Company, i64)>, CloudError> {
+/// Every company with its number of users and SMS guardrails
+/// (`secureclose-cloud company list`).
+pub async fn list_companies(db: &Db) -> Result<Vec<db::companies::CompanyListing>, CloudError> {
     db::companies::all_with_user_counts(db).await
 }
 

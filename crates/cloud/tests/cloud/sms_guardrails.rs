@@ -526,6 +526,17 @@ async fn the_operator_sets_the_guardrails_from_the_command_line(backend: Backend
     .await;
     assert!(set.status.success());
     assert_eq!(policy(&t).await, ("US,MX".to_string(), 75));
+    let listed = cli(&url, &["company", "list"]).await;
+    let listed = String::from_utf8_lossy(&listed.stdout).into_owned();
+    let line = listed
+        .lines()
+        .find(|l| l.starts_with(company.as_str()))
+        .unwrap_or_else(|| panic!("{listed}"));
+    assert!(line.ends_with("texts to US,MX, 75/day"), "{line}");
+    assert!(
+        listed.contains("texts to US,CA, 200/day"),
+        "the others keep the defaults: {listed}"
+    );
     let events = secureclose_cloud::db::audit::all(&t.pool).await.unwrap();
     assert!(events.iter().any(|e| e.kind == "company_updated"
         && e.company_id.as_deref() == Some(company.as_str())
