@@ -42,6 +42,10 @@ pub enum CloudError {
     ResendTooSoon { retry_at: i64 },
     #[error("Too many codes have been sent to this account or number. Try again later.")]
     SmsLimit { retry_at: i64 },
+    #[error("Text messages to numbers in {country} are not enabled for your company (allowed: {allowed}). Use a mobile number in an allowed country, or ask your administrator.")]
+    SmsCountryNotAllowed { country: String, allowed: String },
+    #[error("Your company has sent all the text messages it may send today ({cap}). Try again after midnight UTC, or ask your administrator.")]
+    SmsDailyCap { cap: i64, retry_at: i64 },
     #[error("The text message could not be sent: {0}")]
     SmsFailed(String),
     #[error("{0}")]
@@ -94,10 +98,12 @@ impl CloudError {
             | CloudError::OwnPasswordReset
             | CloudError::CodeExpired
             | CloudError::InvalidPhone(_)
+            | CloudError::SmsCountryNotAllowed { .. }
             | CloudError::Refused(_) => StatusCode::BAD_REQUEST,
             CloudError::ChallengeClosed | CloudError::ResumeRefused => StatusCode::UNAUTHORIZED,
             CloudError::ResendTooSoon { .. }
             | CloudError::SmsLimit { .. }
+            | CloudError::SmsDailyCap { .. }
             | CloudError::SetupCodeTextLimit { .. }
             | CloudError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             CloudError::SmsFailed(_) => StatusCode::BAD_GATEWAY,
@@ -133,6 +139,8 @@ impl CloudError {
             CloudError::ChallengeClosed => codes::CHALLENGE_CLOSED,
             CloudError::ResendTooSoon { .. } => codes::RESEND_TOO_SOON,
             CloudError::SmsLimit { .. } => codes::SMS_LIMIT,
+            CloudError::SmsCountryNotAllowed { .. } => codes::SMS_COUNTRY_NOT_ALLOWED,
+            CloudError::SmsDailyCap { .. } => codes::SMS_DAILY_CAP,
             CloudError::SmsFailed(_) => codes::SMS_FAILED,
             CloudError::InvalidPhone(_) => codes::INVALID_PHONE,
             CloudError::Refused(refusal) => refusal.code,
@@ -165,6 +173,7 @@ impl CloudError {
             CloudError::InvalidCode { attempts_left } => error.with_attempts_left(*attempts_left),
             CloudError::ResendTooSoon { retry_at }
             | CloudError::SmsLimit { retry_at }
+            | CloudError::SmsDailyCap { retry_at, .. }
             | CloudError::RateLimited { retry_at } => error.with_retry_at(*retry_at),
             _ => error,
         }

@@ -107,7 +107,7 @@ enum CompanyCommand {
         #[arg(long)]
         admin_phone: Option<String>,
     },
-    /// Every company: id, name, DMS, 2FA support, number of users.
+    /// Every company: id, name, DMS, 2FA support, number of users, SMS guardrails.
     List {
         #[command(flatten)]
         database: DatabaseArg,
@@ -124,6 +124,22 @@ enum CompanyCommand {
         dms_kind: String,
         #[arg(long, action = clap::ArgAction::Set)]
         dms_supports_2fa: bool,
+    },
+    /// Set a company's SMS guardrails against SMS pumping: the countries its
+    /// texts may go to and how many it may send per UTC day (new companies:
+    /// US,CA and 200). What is not given stays as it is. Audited.
+    SetSms {
+        #[command(flatten)]
+        database: DatabaseArg,
+        /// The company's id (see `company list`).
+        #[arg(long)]
+        company: String,
+        /// Country codes, comma separated, e.g. US,CA,MX.
+        #[arg(long)]
+        countries: Option<String>,
+        /// Texts per UTC day, 1 to 100000.
+        #[arg(long)]
+        daily_cap: Option<i64>,
     },
 }
 
@@ -401,14 +417,17 @@ async fn run_company(command: CompanyCommand) -> Result<(), CloudError> {
             let companies = accounts::list_companies(&db).await;
             db.pool.close().await;
             let mut text = String::new();
-            for (company, users) in companies? {
+            for listed in companies? {
+                let company = &listed.company;
                 text.push_str(&format!(
-                    "{}\t{}\t{} ({})\t{} users\n",
+                    "{}\t{}\t{} ({})\t{} users\ttexts to {}, {}/day\n",
                     company.id,
                     company.name,
                     company.dms.kind,
                     supports(company.dms.supports_two_factor),
-                    users
+                    listed.users,
+                    listed.sms.countries_text(),
+                    listed.sms.daily_cap
                 ));
             }
             print_out(&text)?;
@@ -428,6 +447,22 @@ async fn run_company(command: CompanyCommand) -> Result<(), CloudError> {
                 updated.name,
                 updated.dms.kind,
                 supports(updated.dms.supports_two_factor)
+            ))?;
+        }
+        CompanyCommand::SetSms {
+            database,
+            company,
+            countries,
+            daily_cap,
+        } => {
+            let db = db::connect(&database.url(), 1).await?;
+            let updated = accounts::set_sms(&db, &company, countries.as_deref(), daily_cap).await;
+            db.pool.close().await;
+            let policy = updated?;
+            print_out(&format!(
+                "{company}: texts to {}, at most {} a day (UTC)\n",
+                policy.countries_text(),
+                policy.daily_cap
             ))?;
         }
     }

@@ -1,7 +1,7 @@
 //! Mobile phone numbers: the shared rules of `secureclose_protocol::phone`,
 //! with the cloud's error.
 
-pub use secureclose_protocol::phone::hint;
+pub use secureclose_protocol::phone::{country, hint, known_country};
 
 use crate::error::CloudError;
 

@@ -651,6 +651,12 @@ pub mod codes {
     pub const CHALLENGE_CLOSED: &str = "challenge_closed";
     pub const RESEND_TOO_SOON: &str = "resend_too_soon";
     pub const SMS_LIMIT: &str = "sms_limit";
+    /// The number is in a country the company does not text (the operator's
+    /// list, United States and Canada by default): nothing was sent.
+    pub const SMS_COUNTRY_NOT_ALLOWED: &str = "sms_country_not_allowed";
+    /// The company sent as many texts today as the operator allows; with
+    /// `retry_at`, when the count starts again (midnight UTC).
+    pub const SMS_DAILY_CAP: &str = "sms_daily_cap";
     pub const SMS_FAILED: &str = "sms_failed";
     pub const INVALID_PHONE: &str = "invalid_phone";
     /// Turning 2FA on for a user with no mobile phone.

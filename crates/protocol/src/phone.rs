@@ -39,6 +39,23 @@ pub fn normalize(input: &str) -> Result<String, InvalidPhone> {
     Ok(number.format().mode(Mode::E164).to_string())
 }
 
+/// The country a stored (E.164) number belongs to, as ISO 3166 alpha-2
+/// (`"+14165550134"` -> `"CA"`): libphonenumber's region for it, which tells
+/// the +1 countries apart (US, Canada, the Caribbean's own). `None` when the
+/// number names no single region.
+pub fn country(e164: &str) -> Option<String> {
+    let number = phonenumber::parse(None, e164).ok()?;
+    number.country().id().map(|id| id.as_ref().to_string())
+}
+
+/// A country code the phone metadata knows (`"US"`, `"CA"`, `"GB"`), in
+/// its canonical form: upper case, or `None`.
+pub fn known_country(code: &str) -> Option<String> {
+    let upper = code.trim().to_ascii_uppercase();
+    let id: Id = upper.parse().ok()?;
+    Some(id.as_ref().to_string())
+}
+
 /// `"+14805550134"` -> `"••• ••• 0134"`, for "Enter the code sent to ...".
 pub fn hint(e164: &str) -> String {
     let digits: Vec<char> = e164.chars().filter(char::is_ascii_digit).collect();
@@ -74,6 +91,22 @@ mod tests {
         ] {
             assert_eq!(normalize(bad), Err(InvalidPhone), "{bad:?} must be refused");
         }
+    }
+
+    #[test]
+    fn a_number_knows_its_country_even_within_plus_one() {
+        assert_eq!(country("+14805550134").as_deref(), Some("US"));
+        assert_eq!(country("+14165550134").as_deref(), Some("CA"));
+        assert_eq!(
+            country("+18765550134").as_deref(),
+            Some("JM"),
+            "Jamaica shares +1"
+        );
+        assert_eq!(country("+442079460958").as_deref(), Some("GB"));
+        assert_eq!(country("not a number"), None);
+        assert_eq!(known_country(" ca ").as_deref(), Some("CA"));
+        assert_eq!(known_country("XX"), None);
+        assert_eq!(known_country("USA"), None);
     }
 
     #[test]

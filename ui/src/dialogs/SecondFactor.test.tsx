@@ -205,6 +205,24 @@ describe("code dialog", () => {
     expect(screen.getByTestId("code-resend")).toBeDisabled();
   });
 
+  it("sms_daily_cap keeps Resend off until the count starts again", async () => {
+    const api = spyApi();
+    const midnight = T0 + 5 * 60 * 60_000;
+    const { user } = await signIn(marcus.email, api);
+    await screen.findByTestId("code-dialog");
+    advance(30_000);
+    api.resendCode.mockRejectedValueOnce(
+      new ApiCallError("sms_daily_cap", "Your company has sent all the text messages it may send today (200).", { retry_at: midnight }),
+    );
+    await user.click(screen.getByTestId("code-resend"));
+
+    const error = await screen.findByTestId("code-error");
+    expect(error).toHaveTextContent("Your company has sent all the text messages it may send today (200).");
+    expect(error).toHaveTextContent(retryText(midnight, Date.now()));
+    expect(screen.getByTestId("code-resend")).toBeDisabled();
+    expect(screen.getByTestId("code-input"), "the code typed is not what is wrong").not.toHaveAttribute("aria-invalid");
+  });
+
   it("rate_limited blocks Verify until the retry time", async () => {
     const api = spyApi();
     api.verifyCode.mockRejectedValueOnce(new ApiCallError("rate_limited", "Too many attempts.", { retry_at: T0 + 20_000 }));
@@ -241,7 +259,6 @@ describe("phone enrolment dialog", () => {
     expect(dialog).toHaveTextContent("Your company requires two-factor authentication. Add your mobile phone");
     const phone = screen.getByLabelText("Mobile phone");
     expect(phone).toHaveAttribute("data-testid", "enroll-phone");
-    expect(phone).toHaveFocus();
 
     await user.click(screen.getByTestId("enroll-send"));
     expect(screen.getByTestId("enroll-phone-error"), "an empty number is refused before the cloud").toHaveTextContent(
@@ -302,6 +319,20 @@ describe("phone enrolment dialog", () => {
     const { api, user } = await signIn(samuel.email);
     await user.type(await screen.findByTestId("enroll-phone"), "4805550177{Enter}");
     await waitFor(() => expect(api.enrollPhone).toHaveBeenCalledWith("4805550177"));
+  });
+
+  it("a number in a country the company does not text is refused at the phone field", async () => {
+    const api = spyApi();
+    const message =
+      "Text messages to numbers in GB are not enabled for your company (allowed: US, CA). Use a mobile number in an allowed country, or ask your administrator.";
+    api.enrollPhone.mockRejectedValueOnce(new ApiCallError("sms_country_not_allowed", message));
+    const { user } = await signIn(samuel.email, api);
+    const phone = await screen.findByTestId("enroll-phone");
+    await user.type(phone, "+44 20 7946 0958");
+    await user.click(screen.getByTestId("enroll-send"));
+    expect(await screen.findByTestId("enroll-phone-error")).toHaveTextContent(message);
+    expect(phone, "the number is what to change").toHaveAttribute("aria-invalid", "true");
+    expect(screen.queryByTestId("enroll-error")).toBeNull();
   });
 
   it("send limits are shown with their retry time", async () => {

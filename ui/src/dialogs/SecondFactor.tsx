@@ -21,6 +21,9 @@ export function secondsUntil(epochMs: number | null | undefined, now: number): n
   return Math.max(0, Math.ceil((epochMs - now) / 1000));
 }
 
+/** Refusals to send a text: about when, not about the code typed. */
+const SEND_LIMIT_CODES = ["resend_too_soon", "sms_limit", "sms_daily_cap"];
+
 /** "Try again in 20 s." / "Try again at 10:42 AM." / "" once the time has come. */
 export function retryText(retryAt: number | undefined, now: number): string {
   const seconds = secondsUntil(retryAt, now);
@@ -112,6 +115,8 @@ function CodeStep({ challenge, onChallenge, onSignedIn, onClosed, onCancel, seco
         return;
       case "resend_too_soon":
       case "sms_limit":
+      // The company's texts for today are used up: no resend before midnight UTC.
+      case "sms_daily_cap":
         if (e.retry_at !== undefined) setResendAt(e.retry_at);
         setError({ code: e.code, message: e.message, retryAt: e.retry_at });
         return;
@@ -205,7 +210,7 @@ function CodeStep({ challenge, onChallenge, onSignedIn, onClosed, onCancel, seco
           spellCheck={false}
           value={code}
           aria-describedby={describedBy("code-sent-to", "code-attempts", errorText && "code-error")}
-          aria-invalid={error && error.code !== "resend_too_soon" && error.code !== "sms_limit" ? true : undefined}
+          aria-invalid={error && !SEND_LIMIT_CODES.includes(error.code) ? true : undefined}
           onChange={(e) => setCode(codeDigits(e.target.value))}
           onPaste={onPaste}
           disabled={busy === "verify" || locked}
@@ -304,7 +309,8 @@ export function EnrollDialog({ challenge: initial, onSignedIn, onClosed, onCance
       const e = toApiError(reason);
       if (e.code === "challenge_closed") {
         onClosed(e.message);
-      } else if (e.code === "invalid_phone") {
+      } else if (e.code === "invalid_phone" || e.code === "sms_country_not_allowed") {
+        // Both are fixed by typing another number: say so at the field.
         setPhoneError(e.message);
         phoneRef.current?.focus();
       } else {

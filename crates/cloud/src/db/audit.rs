@@ -15,6 +15,9 @@ pub mod kinds {
     pub const LOGIN_FAILED: &str = "login_failed";
     pub const CODE_SENT: &str = "code_sent";
     pub const CODE_SEND_FAILED: &str = "code_send_failed";
+    /// A guardrail refused a text before the carrier saw it (country not
+    /// allowed, the user's or number's budget, the company's daily cap).
+    pub const SMS_REFUSED: &str = "sms_refused";
     pub const CODE_FAILED: &str = "code_failed";
     pub const ACCOUNT_LOCKED: &str = "account_locked";
     pub const ACCOUNT_UNLOCKED: &str = "account_unlocked";

@@ -17,7 +17,8 @@ pub const CODE_TTL: Duration = Duration::from_secs(10 * 60);
 /// A login attempt (password accepted, factor pending) lives 30 minutes.
 pub const CHALLENGE_TTL: Duration = Duration::from_secs(30 * 60);
 pub const RESEND_COOLDOWN: Duration = Duration::from_secs(30);
-/// Wrong tries per code; the last one closes the login attempt.
+/// Wrong tries per login attempt, whatever the number of codes sent for it;
+/// the last one closes the attempt.
 pub const MAX_CODE_ATTEMPTS: i64 = 5;
 /// SMS pumping protection: at most this many sends per window, per user AND
 /// per destination number.
@@ -227,9 +228,10 @@ pub async fn delete_send(db: &Db, send_id: &str) -> Result<(), CloudError> {
     Ok(())
 }
 
-/// Stores a freshly sent code on an open attempt, with a fresh set of tries.
-/// The cooldown is re-checked in the statement itself: two instances
-/// resending at once cannot both win. Whether this call won.
+/// Stores a freshly sent code on an open attempt. The tries left stay as
+/// they were: they count wrong codes per attempt, so a resend never buys
+/// more guesses. The cooldown is re-checked in the statement itself: two
+/// instances resending at once cannot both win. Whether this call won.
 pub async fn store_code(
     db: &Db,
     id_hash: &str,
@@ -238,14 +240,13 @@ pub async fn store_code(
     now: i64,
 ) -> Result<bool, CloudError> {
     let claimed = sqlx::query(
-        "UPDATE login_challenges SET code_hash = $1, code_expires_at = $2, attempts_left = $3, \
-         sends = sends + 1, last_sent_at = $4, phone = $5 \
-         WHERE id_hash = $6 AND closed_at IS NULL AND expires_at > $4 \
-         AND (last_sent_at IS NULL OR last_sent_at <= $7)",
+        "UPDATE login_challenges SET code_hash = $1, code_expires_at = $2, \
+         sends = sends + 1, last_sent_at = $3, phone = $4 \
+         WHERE id_hash = $5 AND closed_at IS NULL AND expires_at > $3 \
+         AND (last_sent_at IS NULL OR last_sent_at <= $6)",
     )
     .bind(code_hash)
     .bind(now + ms(CODE_TTL))
-    .bind(MAX_CODE_ATTEMPTS)
     .bind(now)
     .bind(phone)
     .bind(id_hash)

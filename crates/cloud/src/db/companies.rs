@@ -209,14 +209,86 @@ pub async fn write_dms(
     Ok(updated.rows_affected() == 1)
 }
 
+/// A company as the operator lists it.
+pub struct CompanyListing {
+    pub company: Company,
+    /// Its users, deleted ones left out.
+    pub users: i64,
+    pub sms: SmsPolicy,
+}
+
 /// Every company with its number of (not deleted) users, by name.
-pub async fn all_with_user_counts(db: &Db) -> Result<Vec<(Company, i64)>, CloudError> {
+pub async fn all_with_user_counts(db: &Db) -> Result<Vec<CompanyListing>, CloudError> {
     let sql = format!(
-        "SELECT {COMPANY_COLUMNS}, (SELECT COUNT(*) FROM users u WHERE u.company_id = companies.id \
+        "SELECT {COMPANY_COLUMNS}, sms_countries, sms_daily_cap, \
+         (SELECT COUNT(*) FROM users u WHERE u.company_id = companies.id \
          AND u.deleted_at IS NULL) AS user_count FROM companies ORDER BY name"
     );
     let rows = sqlx::query(&sql).fetch_all(&db.pool).await?;
     rows.iter()
-        .map(|row| Ok((company_from_row(row)?, row.try_get("user_count")?)))
+        .map(|row| {
+            Ok(CompanyListing {
+                company: company_from_row(row)?,
+                users: row.try_get("user_count")?,
+                sms: sms_policy_from_row(row)?,
+            })
+        })
         .collect()
+}
+
+/// Where and how much a company may text (the operator's SMS guardrails).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SmsPolicy {
+    /// ISO 3166 alpha-2 codes, upper case.
+    pub countries: Vec<String>,
+    /// Texts per UTC day.
+    pub daily_cap: i64,
+}
+
+impl SmsPolicy {
+    /// As stored in `companies.sms_countries`: `US,CA`.
+    pub fn countries_text(&self) -> String {
+        self.countries.join(",")
+    }
+}
+
+pub async fn sms_policy(db: &Db, company_id: &str) -> Result<Option<SmsPolicy>, CloudError> {
+    let row = sqlx::query("SELECT sms_countries, sms_daily_cap FROM companies WHERE id = $1")
+        .bind(company_id)
+        .fetch_optional(&db.pool)
+        .await?;
+    row.as_ref().map(sms_policy_from_row).transpose()
+}
+
+fn sms_policy_from_row(row: &AnyRow) -> Result<SmsPolicy, CloudError> {
+    let countries: String = row.try_get("sms_countries")?;
+    Ok(SmsPolicy {
+        countries: countries
+            .split(',')
+            .map(str::trim)
+            .filter(|c| !c.is_empty())
+            .map(str::to_string)
+            .collect(),
+        daily_cap: row.try_get("sms_daily_cap")?,
+    })
+}
+
+/// The operator sets a company's SMS guardrails. `Ok(false)`: no such company.
+pub async fn write_sms_policy(
+    conn: &mut AnyConnection,
+    company_id: &str,
+    policy: &SmsPolicy,
+    now: i64,
+) -> Result<bool, CloudError> {
+    let updated = sqlx::query(
+        "UPDATE companies SET sms_countries = $1, sms_daily_cap = $2, updated_at = $3 \
+         WHERE id = $4",
+    )
+    .bind(policy.countries_text())
+    .bind(policy.daily_cap)
+    .bind(now)
+    .bind(company_id)
+    .execute(&mut *conn)
+    .await?;
+    Ok(updated.rows_affected() == 1)
 }

@@ -14,6 +14,7 @@ pub mod releases;
 pub mod security;
 pub mod seed;
 pub mod sessions;
+pub mod sms_days;
 pub mod sms_outbox;
 pub mod users;
 

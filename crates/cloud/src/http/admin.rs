@@ -205,10 +205,10 @@ pub async fn revoke_sessions(
     request_body = TextSetupCodeRequest,
     responses(
         (status = 200, description = "Sent: the masked number and the texts left", body = SetupCodeTexted),
-        (status = 400, description = "setup_code_not_current (wrong, used, expired or replaced), no_mobile_phone or invalid_phone", body = ApiError),
+        (status = 400, description = "setup_code_not_current (wrong, used, expired or replaced), no_mobile_phone, invalid_phone or sms_country_not_allowed", body = ApiError),
         (status = 401, description = "unauthenticated or session_expired", body = ApiError),
         (status = 403, description = "forbidden: caller is not an admin, or the user is not in the caller's company", body = ApiError),
-        (status = 429, description = "setup_code_text_limit, or sms_limit (the phone's SMS budget, with retry_at)", body = ApiError),
+        (status = 429, description = "setup_code_text_limit, sms_limit (the phone's SMS budget) or sms_daily_cap (the company's), with retry_at", body = ApiError),
         (status = 502, description = "sms_failed: the carrier did not take the message", body = ApiError),
     )
 )]

@@ -32,12 +32,12 @@ use crate::state::AppState;
     request_body = LoginRequest,
     responses(
         (status = 200, description = "Password accepted: signed_in, second_factor_required (code sent), phone_enrollment_required, or company_choice_required (the password matched accounts at several companies)", body = LoginResponse),
-        (status = 400, description = "validation: malformed request", body = ApiError),
+        (status = 400, description = "validation: malformed request, or sms_country_not_allowed (the phone on file)", body = ApiError),
         (status = 401, description = "invalid_credentials", body = ApiError),
         (status = 403, description = "account_disabled (only after a correct password)", body = ApiError),
         (status = 413, description = "payload_too_large", body = ApiError),
         (status = 423, description = "account_locked: 100 consecutive failures; an admin must re-activate the account", body = ApiError),
-        (status = 429, description = "rate_limited (growing delay after repeated failures; retry_at) or sms_limit (retry_at)", body = ApiError),
+        (status = 429, description = "rate_limited (growing delay after repeated failures; retry_at), sms_limit or sms_daily_cap (retry_at)", body = ApiError),
         (status = 502, description = "sms_failed: the code could not be sent", body = ApiError),
         (status = 503, description = "server_busy: too many logins queued; retry", body = ApiError),
     )
@@ -111,9 +111,9 @@ pub async fn resume(
     request_body = ResendCodeRequest,
     responses(
         (status = 200, description = "A new code was sent", body = Challenge),
-        (status = 400, description = "validation: no phone entered yet (enrolment)", body = ApiError),
+        (status = 400, description = "validation: no phone entered yet (enrolment), or sms_country_not_allowed", body = ApiError),
         (status = 401, description = "challenge_closed", body = ApiError),
-        (status = 429, description = "resend_too_soon or sms_limit (retry_at)", body = ApiError),
+        (status = 429, description = "resend_too_soon, sms_limit or sms_daily_cap (retry_at)", body = ApiError),
         (status = 502, description = "sms_failed", body = ApiError),
     )
 )]
@@ -133,9 +133,9 @@ pub async fn resend(
     request_body = EnrollPhoneRequest,
     responses(
         (status = 200, description = "A code was sent to the new number", body = Challenge),
-        (status = 400, description = "invalid_phone, or validation (not an enrolment)", body = ApiError),
+        (status = 400, description = "invalid_phone, sms_country_not_allowed, or validation (not an enrolment)", body = ApiError),
         (status = 401, description = "challenge_closed", body = ApiError),
-        (status = 429, description = "resend_too_soon or sms_limit (retry_at)", body = ApiError),
+        (status = 429, description = "resend_too_soon, sms_limit or sms_daily_cap (retry_at)", body = ApiError),
         (status = 502, description = "sms_failed", body = ApiError),
     )
 )]

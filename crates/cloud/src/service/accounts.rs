@@ -15,9 +15,9 @@ use secureclose_protocol::{
 use sqlx::AnyConnection;
 
 use super::sessions::AdminUser;
+use super::sms_guard;
 use crate::clock::{ms, Clock, SystemClock};
 use crate::db::audit::{self, kinds, Event};
-use crate::db::challenges;
 use crate::db::companies::{next_change_seq, NewCompany};
 use crate::db::security::{self, Scope};
 use crate::db::{self, users::NewUser, Db};
@@ -242,8 +242,9 @@ fn setup_code_sms(code: &str) -> String {
 /// An admin texts a user's current setup code (the one the admin was just
 /// shown) to the mobile phone on the user's profile. The code must be the
 /// user's outstanding, unexpired one; one code is texted at most
-/// [`SETUP_CODE_TEXTS`] times, and every text also counts on the phone's
-/// and user's SMS budget (the one of sign-in codes). Audited, never the code.
+/// [`SETUP_CODE_TEXTS`] times, and every text passes the SMS guardrails of
+/// sign-in codes (`sms_guard`: country, the phone's and user's budget, the
+/// company's daily cap). Audited, never the code.
 pub async fn text_setup_code(
     state: &AppState,
     admin: &AdminUser,
@@ -289,13 +290,16 @@ pub async fn text_setup_code(
         let mut conn = db.pool.acquire().await?;
         db::users::release_setup_code_text(&mut conn, &target.id, &code_hash).await
     };
-    if let Err(error) = challenges::reserve_send(db, &target.id, &phone, now).await {
-        release().await?;
-        return Err(error);
-    }
+    let permit = match sms_guard::reserve(state, actor, &target, &phone, "setup code").await {
+        Ok(permit) => permit,
+        Err(error) => {
+            release().await?;
+            return Err(error);
+        }
+    };
     let hint = phone::hint(&phone);
     let body = setup_code_sms(&tokens::display_setup_code(&code));
-    if let Err(error) = state.sms.send(&phone, &body).await {
+    if let Err(error) = permit.send(state, &body).await {
         // Never delivered: it does not count against this code.
         release().await?;
         let detail = format!("to {hint}: {error}");
@@ -451,8 +455,9 @@ pub async fn create_company(db: &Db, request: &Onboarding) -> Result<Onboarded, 
     })
 }
 
-/// Every company with its number of users (`secureclose-cloud company list`).
-pub async fn list_companies(db: &Db) -> Result<Vec<(Company, i64)>, CloudError> {
+/// Every company with its number of users and SMS guardrails
+/// (`secureclose-cloud company list`).
+pub async fn list_companies(db: &Db) -> Result<Vec<db::companies::CompanyListing>, CloudError> {
     db::companies::all_with_user_counts(db).await
 }
 
@@ -499,4 +504,94 @@ pub async fn set_dms(
         .ok_or_else(|| CloudError::Internal("company vanished".into()))?;
     tx.commit().await?;
     Ok(company)
+}
+
+/// `--countries US,CA`: each a country code the phone metadata knows, upper
+/// cased, without repeats, in the order given.
+fn parse_countries(list: &str) -> Result<Vec<String>, CloudError> {
+    let mut countries: Vec<String> = Vec::new();
+    for item in list.split(',') {
+        let Some(country) = phone::known_country(item) else {
+            return Err(CloudError::Validation(format!(
+                "--countries: {:?} is not a country code (two letters, e.g. US, CA, MX)",
+                item.trim()
+            )));
+        };
+        if !countries.contains(&country) {
+            countries.push(country);
+        }
+    }
+    Ok(countries)
+}
+
+/// The operator sets where a company's texts may go and how many it may
+/// send per UTC day (`secureclose-cloud company set-sms`): fraud controls
+/// are the operator's call, like the DMS. Either may be left as it is;
+/// refused input changes nothing. Audited.
+pub async fn set_sms(
+    db: &Db,
+    company_id: &str,
+    countries: Option<&str>,
+    daily_cap: Option<i64>,
+) -> Result<db::companies::SmsPolicy, CloudError> {
+    if countries.is_none() && daily_cap.is_none() {
+        return Err(CloudError::Validation(
+            "give --countries, --daily-cap or both".into(),
+        ));
+    }
+    let countries = countries.map(parse_countries).transpose()?;
+    if let Some(cap) = daily_cap {
+        if !(1..=sms_guard::MAX_DAILY_CAP).contains(&cap) {
+            return Err(CloudError::Validation(format!(
+                "--daily-cap: between 1 and {} texts a day",
+                sms_guard::MAX_DAILY_CAP
+            )));
+        }
+    }
+    let unknown = || CloudError::Validation(format!("no company has the id {company_id}"));
+    let mut policy = db::companies::sms_policy(db, company_id)
+        .await?
+        .ok_or_else(unknown)?;
+    if let Some(countries) = countries {
+        policy.countries = countries;
+    }
+    if let Some(cap) = daily_cap {
+        policy.daily_cap = cap;
+    }
+    let now = SystemClock.now_ms();
+    let mut tx = db.pool.begin().await?;
+    if !db::companies::write_sms_policy(&mut tx, company_id, &policy, now).await? {
+        return Err(unknown());
+    }
+    let event = Event {
+        kind: kinds::COMPANY_UPDATED,
+        actor_user_id: None,
+        subject_user_id: None,
+        company_id: Some(company_id),
+        detail: format!(
+            "sms by the operator: countries {}, daily cap {}",
+            policy.countries_text(),
+            policy.daily_cap
+        ),
+    };
+    audit::record_in(&mut tx, now, event).await?;
+    tx.commit().await?;
+    tracing::info!(company_id = %company_id, "SMS guardrails set by the operator");
+    Ok(policy)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn countries_are_known_codes_upper_cased_once() {
+        assert_eq!(
+            parse_countries("us, ca,US").unwrap(),
+            vec!["US".to_string(), "CA".to_string()]
+        );
+        for bad in ["", "US,", "USA", "U S", "ZZ"] {
+            assert!(parse_countries(bad).is_err(), "{bad:?} must be refused");
+        }
+    }
 }

@@ -8,6 +8,7 @@ pub mod merge;
 pub mod releases;
 pub mod sessions;
 pub mod sign_in;
+pub mod sms_guard;
 pub mod sync;
 pub mod two_factor;
 pub mod users;

@@ -16,6 +16,8 @@ use crate::phone;
 use crate::state::AppState;
 use crate::tokens::token_hash;
 
+use super::sms_guard;
+
 pub use crate::db::challenges::{
     Purpose, CHALLENGE_TTL, CODE_TTL, MAX_CODE_ATTEMPTS, RESEND_COOLDOWN, SMS_PER_WINDOW,
     SMS_WINDOW,
@@ -87,8 +89,9 @@ impl ChallengeRow {
 }
 
 /// Sends a fresh code for an attempt to `phone` (the verified phone, or the
-/// number being enrolled). Enforces the 30 s cooldown and the send budgets;
-/// the new code replaces the previous one and gets a fresh 5 tries.
+/// number being enrolled). Enforces the 30 s cooldown and the SMS guardrails
+/// (`sms_guard`); the new code replaces the previous one, and the attempt
+/// keeps the tries it had left (a resend never resets a failure count).
 pub async fn send_code(
     state: &AppState,
     challenge_id: &str,
@@ -106,18 +109,19 @@ pub async fn send_code(
             });
         }
     }
-    let send_id = challenges::reserve_send(db, &user.id, phone, now).await?;
+    let what = format!("{} code", row.purpose.as_str());
+    let permit = sms_guard::reserve(state, user, user, phone, &what).await?;
     let code = generate_code();
     let hash = code_hash(challenge_id, &code);
     if !challenges::store_code(db, &row.id_hash, &hash, phone, now).await? {
-        challenges::delete_send(db, &send_id).await?;
+        permit.give_back(state).await?;
         let current = challenges::open_challenge(db, challenge_id, now).await?;
         let retry_at = current.last_sent_at.unwrap_or(now) + cooldown;
         return Err(CloudError::ResendTooSoon { retry_at });
     }
 
     let event = |kind, detail: String| Event::about(kind, user, user, detail);
-    match state.sms.send(phone, &sms_body(&code)).await {
+    match permit.send(state, &sms_body(&code)).await {
         Ok(()) => {
             let detail = format!("{} code to {}", row.purpose.as_str(), phone::hint(phone));
             audit::record(db, now, event(kinds::CODE_SENT, detail)).await?;

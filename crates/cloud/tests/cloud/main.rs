@@ -20,6 +20,7 @@ mod authorization;
 mod dms_gating;
 mod security_review;
 mod setup_code_texts;
+mod sms_guardrails;
 mod sync;
 mod two_factor;
 mod updates;

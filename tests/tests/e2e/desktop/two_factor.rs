@@ -520,7 +520,8 @@ async fn failure_states(client: Client, cloud: Arc<TestCloud>, clock: Arc<Manual
     assert_eq!(count(&client, "signed-in-user").await, 0);
     screenshot(&client, "2fa-3-04-code-expired").await;
 
-    // Resend after the cooldown: a new code, 5 fresh tries.
+    // Resend after the cooldown: a new code, and the tries the attempt had
+    // left (a resend never resets a failure count).
     click(&client, "code-resend").await;
     wait_for_text(&client, "code-dialog", "A new code was sent").await;
     assert_eq!(
@@ -530,16 +531,16 @@ async fn failure_states(client: Client, cloud: Arc<TestCloud>, clock: Arc<Manual
     );
     let second_code = cloud.last_code(EMILY_PHONE).await;
     assert_ne!(second_code, first_code);
-    wait_for_text(&client, "code-attempts", "5 attempts left").await;
+    wait_for_text(&client, "code-attempts", "4 attempts left").await;
 
-    // Lockout: 5 wrong tries close the attempt; back to sign-in with why.
-    // (The cloud's growing delay after repeated failures runs on its clock:
-    // step it past each delay, as a patient user would.)
-    for n in 1..=5u8 {
+    // Lockout: the 5th wrong try of the attempt closes it; back to sign-in
+    // with why. (The cloud's growing delay after repeated failures runs on
+    // its clock: step it past each delay, as a patient user would.)
+    for n in 1..=4u8 {
         clock.advance(Duration::from_secs(60));
         enter_code(&client, &wrong_code_for(&second_code, n)).await;
-        if n < 5 {
-            let left = format!("{} attempt{} left", 5 - n, if n == 4 { "" } else { "s" });
+        if n < 4 {
+            let left = format!("{} attempt{} left", 4 - n, if n == 3 { "" } else { "s" });
             wait_for_text(&client, "code-attempts", &left).await;
         }
     }
