@@ -235,6 +235,7 @@ export function createFakeApi(options: FakeApiOptions = {}): FakeApi {
       resend_available_at: sent ? now + RESEND_COOLDOWN_MS : null,
       attempts_left: ATTEMPTS_PER_CODE,
       expires_at: now + 15 * 60_000,
+      methods: ["sms"],
     };
   };
   /** The user whose login waits for a company choice. */

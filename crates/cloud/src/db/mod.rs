@@ -15,6 +15,7 @@ pub mod security;
 pub mod seed;
 pub mod sessions;
 pub mod sms_outbox;
+pub mod totp;
 pub mod users;
 
 use sqlx::any::AnyPoolOptions;

@@ -9,6 +9,7 @@ pub mod releases;
 pub mod sessions;
 pub mod sign_in;
 pub mod sync;
+pub mod totp;
 pub mod two_factor;
 pub mod users;
 

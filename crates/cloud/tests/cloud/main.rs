@@ -22,4 +22,5 @@ mod security_review;
 mod setup_code_texts;
 mod sync;
 mod two_factor;
+mod two_factor_totp;
 mod updates;
