@@ -386,6 +386,17 @@ async fn the_secret_is_not_stored_in_the_clear(backend: Backend) {
         .unwrap();
     assert!(stored.starts_with("v1."), "sealed: {stored}");
     assert!(!stored.contains(&secret));
+    // Not merely re-encoded: the stored bytes hold no copy of the secret.
+    use base64::Engine as _;
+    let decoded = base64::engine::general_purpose::STANDARD
+        .decode(&stored[3..])
+        .unwrap();
+    assert!(
+        !decoded
+            .windows(raw.as_ref().len())
+            .any(|w| w == raw.as_ref()),
+        "the stored value is the secret, only encoded"
+    );
     if let Backend::Sqlite = backend {
         let path = t.db.url.trim_start_matches("sqlite://");
         let path = path.split('?').next().unwrap();
@@ -404,6 +415,10 @@ async fn the_secret_is_not_stored_in_the_clear(backend: Backend) {
         assert!(
             !contains(secret.as_bytes()),
             "the base32 secret is in the database file"
+        );
+        assert!(
+            !contains(hex::encode(raw.as_ref()).as_bytes()),
+            "the hex secret is in the database file"
         );
     }
     t.stop().await;
