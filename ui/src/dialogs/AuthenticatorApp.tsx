@@ -3,7 +3,7 @@
 // (for apps or computers that cannot scan), and is finished by the app's
 // first code. The secret lives only in this dialog's state: never in the
 // cache, a log or the web view's storage; closing the dialog drops it.
-import QRCode from "qrcode";
+import qrcode from "qrcode-generator";
 import { useEffect, useMemo, useRef, useState, type FormEvent } from "react";
 import { useApi } from "../ApiContext";
 import { isSessionLost, toApiError } from "../api";
@@ -20,17 +20,25 @@ export function groupSecret(secret: string): string {
   return secret.replace(/\s+/g, "").match(/.{1,4}/g)?.join(" ") ?? "";
 }
 
+/** The QR code of `text` (medium error correction, the smallest version that fits). */
+export function qrMatrix(text: string): { size: number; isDark: (row: number, col: number) => boolean } {
+  const code = qrcode(0, "M");
+  code.addData(text);
+  code.make();
+  return { size: code.getModuleCount(), isDark: (row, col) => code.isDark(row, col) };
+}
+
 /** The otpauth URI as an SVG QR code (drawn here: no image URL for the CSP to allow). */
 export function QrCode({ text, label }: { text: string; label: string }) {
   const path = useMemo(() => {
-    const { modules } = QRCode.create(text, { errorCorrectionLevel: "M" });
+    const code = qrMatrix(text);
     const cells: string[] = [];
-    for (let row = 0; row < modules.size; row += 1) {
-      for (let col = 0; col < modules.size; col += 1) {
-        if (modules.get(row, col)) cells.push(`M${col + 4} ${row + 4}h1v1h-1z`);
+    for (let row = 0; row < code.size; row += 1) {
+      for (let col = 0; col < code.size; col += 1) {
+        if (code.isDark(row, col)) cells.push(`M${col + 4} ${row + 4}h1v1h-1z`);
       }
     }
-    return { d: cells.join(""), size: modules.size + 8 };
+    return { d: cells.join(""), size: code.size + 8 };
   }, [text]);
   return (
     <svg
