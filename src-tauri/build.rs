@@ -32,6 +32,10 @@ const COMMANDS: &[&str] = &[
     "activate",
     "check_new_password",
     "change_password",
+    "totp_status",
+    "begin_totp",
+    "confirm_totp",
+    "remove_totp",
 ];
 
 fn main() {

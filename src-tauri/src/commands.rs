@@ -11,8 +11,8 @@ use secureclose_core::views::{
 };
 use secureclose_core::AppCore;
 use secureclose_protocol::{
-    ApiError, Challenge, Company, CompanyUpdate, NewUserRequest, SetupCodeGrant, SetupCodeTexted,
-    User, UserUpdate,
+    ApiError, Challenge, Company, CompanyUpdate, NewUserRequest, SecondFactorMethod,
+    SetupCodeGrant, SetupCodeTexted, TotpEnrollment, TotpStatus, User, UserUpdate,
 };
 use tauri::ipc::Channel;
 use tauri::{AppHandle, Manager, State};
@@ -104,8 +104,15 @@ pub async fn company(core: Core<'_>) -> Result<Company, ApiError> {
 }
 
 #[tauri::command]
-pub async fn verify_code(core: Core<'_>, code: String) -> Result<LoginOutcome, ApiError> {
-    core.verify_code(&code).await.map_err(api)
+/// `method` absent: the texted code.
+pub async fn verify_code(
+    core: Core<'_>,
+    code: String,
+    method: Option<SecondFactorMethod>,
+) -> Result<LoginOutcome, ApiError> {
+    core.verify_code(method.unwrap_or_default(), &code)
+        .await
+        .map_err(api)
 }
 
 #[tauri::command]
@@ -215,6 +222,30 @@ pub async fn check_new_password(
     core.check_new_password(Sensitive::new(password), &email)
         .await
         .map_err(api)
+}
+
+#[tauri::command]
+pub async fn totp_status(core: Core<'_>) -> Result<TotpStatus, ApiError> {
+    core.totp_status().await.map_err(api)
+}
+
+#[tauri::command]
+pub async fn begin_totp(core: Core<'_>) -> Result<TotpEnrollment, ApiError> {
+    core.begin_totp().await.map_err(api)
+}
+
+#[tauri::command]
+pub async fn confirm_totp(
+    core: Core<'_>,
+    enrollment_id: String,
+    code: String,
+) -> Result<TotpStatus, ApiError> {
+    core.confirm_totp(&enrollment_id, &code).await.map_err(api)
+}
+
+#[tauri::command]
+pub async fn remove_totp(core: Core<'_>) -> Result<(), ApiError> {
+    core.remove_totp().await.map_err(api)
 }
 
 #[tauri::command]

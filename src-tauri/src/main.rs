@@ -112,6 +112,10 @@ fn main() {
             commands::activate,
             commands::check_new_password,
             commands::change_password,
+            commands::totp_status,
+            commands::begin_totp,
+            commands::confirm_totp,
+            commands::remove_totp,
         ])
         .run(tauri::generate_context!())
         .expect("SecureClose failed to start (see the log above for the cause)");

@@ -10,10 +10,13 @@ import type {
   LoginOutcome,
   NewUserRequest,
   PasswordCheck,
+  SecondFactorMethod,
   SessionView,
   SetupCodeGrant,
   SetupCodeTexted,
   SyncStatus,
+  TotpEnrollment,
+  TotpStatus,
   UpdateInfo,
   UpdateProgress,
   User,
@@ -43,8 +46,12 @@ export interface Api {
    * session of theirs ends; this one stays.
    */
   changePassword(currentPassword: string, newPassword: string): Promise<void>;
-  /** Second step of a login: the code from the SMS. Resolves `signed_in`. */
-  verifyCode(code: string): Promise<LoginOutcome>;
+  /**
+   * Second step of a login: the code from the text message, or from the
+   * authenticator app (`method`, one of the challenge's `methods`).
+   * Resolves `signed_in`.
+   */
+  verifyCode(code: string, method: SecondFactorMethod): Promise<LoginOutcome>;
   /** Sends a new code for the pending login (30 s cooldown on the cloud). */
   resendCode(): Promise<Challenge>;
   /** Enrolment: the phone to send the first code to (saved once verified). */
@@ -60,6 +67,18 @@ export interface Api {
   session(): Promise<SessionView | null>;
   listUsers(query: string, offset: number, limit: number): Promise<UsersPage>;
   company(): Promise<Company>;
+  /** Whether the signed-in person has an authenticator app (needs the cloud). */
+  totpStatus(): Promise<TotpStatus>;
+  /**
+   * Starts adding an authenticator app: its secret (show it once, as a QR
+   * code of `otpauth_uri` and as text; keep it nowhere). Nothing changes at
+   * sign-in until `confirmTotp`.
+   */
+  beginTotp(): Promise<TotpEnrollment>;
+  /** The app's first code makes it a sign-in factor; other sessions end. */
+  confirmTotp(enrollmentId: string, code: string): Promise<TotpStatus>;
+  /** Removes the authenticator app; other sessions end. */
+  removeTotp(): Promise<void>;
   /** Admin edit of one user; only the fields present change. */
   updateUser(userId: string, update: UserUpdate): Promise<User>;
   /** Admin edit of the company profile. */

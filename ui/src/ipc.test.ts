@@ -30,7 +30,8 @@ describe("ipc wrappers", () => {
     await tauriApi.activate("a@b.c", "ABCD-EFGH-JKMN", "new pw");
     await tauriApi.checkNewPassword("new pw", "a@b.c");
     await tauriApi.changePassword("old pw", "new pw");
-    await tauriApi.verifyCode("123456");
+    await tauriApi.verifyCode("123456", "sms");
+    await tauriApi.verifyCode("654321", "totp");
     await tauriApi.resendCode();
     await tauriApi.enrollPhone("+14805551234");
     await tauriApi.chooseCompany("c2");
@@ -40,6 +41,10 @@ describe("ipc wrappers", () => {
     await tauriApi.createUser({ display_name: "Ana", email: "ana@x.example", role: "user" });
     await tauriApi.resetPassword("u2");
     await tauriApi.revokeSessions("u3");
+    await tauriApi.totpStatus();
+    await tauriApi.beginTotp();
+    await tauriApi.confirmTotp("e1", "654321");
+    await tauriApi.removeTotp();
     await tauriApi.refresh();
     await tauriApi.syncStatus();
     await tauriApi.syncNow();
@@ -57,7 +62,8 @@ describe("ipc wrappers", () => {
       ["activate", { email: "a@b.c", setupCode: "ABCD-EFGH-JKMN", newPassword: "new pw" }],
       ["check_new_password", { password: "new pw", email: "a@b.c" }],
       ["change_password", { currentPassword: "old pw", newPassword: "new pw" }],
-      ["verify_code", { code: "123456" }],
+      ["verify_code", { code: "123456", method: "sms" }],
+      ["verify_code", { code: "654321", method: "totp" }],
       ["resend_code", undefined],
       ["enroll_phone", { mobilePhone: "+14805551234" }],
       ["choose_company", { companyId: "c2" }],
@@ -68,6 +74,10 @@ describe("ipc wrappers", () => {
       ["create_user", { request: { display_name: "Ana", email: "ana@x.example", role: "user" } }],
       ["reset_password", { userId: "u2" }],
       ["revoke_sessions", { userId: "u3" }],
+      ["totp_status", undefined],
+      ["begin_totp", undefined],
+      ["confirm_totp", { enrollmentId: "e1", code: "654321" }],
+      ["remove_totp", undefined],
       ["refresh", undefined],
       ["sync_status", undefined],
       ["sync_now", undefined],
@@ -107,7 +117,7 @@ describe("ipc wrappers", () => {
 
   it("keep the second-factor extras (attempts_left, retry_at) of a serialized ApiError", async () => {
     invoke.mockRejectedValueOnce({ code: "invalid_code", message: "That code is not correct.", attempts_left: 3 });
-    const wrong = await tauriApi.verifyCode("000000").catch((e: unknown) => e);
+    const wrong = await tauriApi.verifyCode("000000", "sms").catch((e: unknown) => e);
     expect(wrong).toBeInstanceOf(ApiCallError);
     expect(wrong, "the code dialog shows how many tries are left").toMatchObject({ code: "invalid_code", attempts_left: 3 });
 

@@ -13,6 +13,8 @@ import type {
   SetupCodeGrant,
   SetupCodeTexted,
   SyncStatus,
+  TotpEnrollment,
+  TotpStatus,
   UpdateInfo,
   UpdateProgress,
   User,
@@ -39,7 +41,7 @@ export const tauriApi: Api = {
   changePassword: async (currentPassword, newPassword) => {
     await call<null>("change_password", { currentPassword, newPassword });
   },
-  verifyCode: (code) => call<LoginOutcome>("verify_code", { code }),
+  verifyCode: (code, method) => call<LoginOutcome>("verify_code", { code, method }),
   resendCode: () => call<Challenge>("resend_code"),
   enrollPhone: (mobilePhone) => call<Challenge>("enroll_phone", { mobilePhone }),
   chooseCompany: (companyId) => call<LoginOutcome>("choose_company", { companyId }),
@@ -52,6 +54,12 @@ export const tauriApi: Api = {
   session: () => call<SessionView | null>("session"),
   listUsers: (query, offset, limit) => call<UsersPage>("list_users", { query, offset, limit }),
   company: () => call<Company>("company"),
+  totpStatus: () => call<TotpStatus>("totp_status"),
+  beginTotp: () => call<TotpEnrollment>("begin_totp"),
+  confirmTotp: (enrollmentId, code) => call<TotpStatus>("confirm_totp", { enrollmentId, code }),
+  removeTotp: async () => {
+    await call<null>("remove_totp");
+  },
   updateUser: (userId, update) => call<User>("update_user", { userId, update }),
   updateCompany: (update) => call<Company>("update_company", { update }),
   createUser: (request) => call<SetupCodeGrant>("create_user", { request }),

@@ -29,7 +29,11 @@ pub async fn run(args: &LoginArgs) -> Result<Value, BenchError> {
     let dir = tempfile::tempdir()?;
     let url = sqlite_url_for(&dir.path().join("cloud.db"));
     let seed = seed_demo(&url).await?;
-    let config = CloudConfig::new(&url, ([127, 0, 0, 1], 0).into());
+    let mut config = CloudConfig::new(&url, ([127, 0, 0, 1], 0).into());
+    // Production mode needs a TOTP sealing key: a throwaway one.
+    config.totp_key = Some(secureclose_cloud::sealing::SealingKey::from_bytes(
+        [0x5c; 32],
+    ));
     // The raw side runs as many hashes at once as the cloud's login path may.
     let threads = config.hash_concurrency;
     let cloud = start(config).await?;

@@ -196,8 +196,17 @@ async fn cloud_user_count(database_url: &str, company_id: &str) -> Result<usize,
     Ok(usize::try_from(n).unwrap_or(0))
 }
 
+/// A production-mode cloud (which needs a TOTP sealing key: a throwaway one).
+fn bench_config(database_url: &str, addr: SocketAddr) -> CloudConfig {
+    let mut config = CloudConfig::new(database_url, addr);
+    config.totp_key = Some(secureclose_cloud::sealing::SealingKey::from_bytes(
+        [0x5c; 32],
+    ));
+    config
+}
+
 async fn restart(database_url: &str, addr: SocketAddr) -> Result<RunningCloud, BenchError> {
-    secureclose_cloud::start(CloudConfig::new(database_url, addr))
+    secureclose_cloud::start(bench_config(database_url, addr))
         .await
         .map_err(|e| BenchError::Failed(format!("cloud restart: {e}")))
 }
@@ -210,7 +219,7 @@ pub async fn run(args: &SyncArgs) -> Result<Value, BenchError> {
     );
     let bind: SocketAddr = ([127, 0, 0, 1], 0).into();
     let mut cloud = Some(
-        secureclose_cloud::start(CloudConfig::new(&database_url, bind))
+        secureclose_cloud::start(bench_config(&database_url, bind))
             .await
             .map_err(|e| BenchError::Failed(format!("cloud start: {e}")))?,
     );

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::clock::{Clock, SystemClock};
+use crate::sealing::SealingKey;
 use crate::sms::SmsConfig;
 
 /// Default listen address of the local development cloud.
@@ -23,6 +24,10 @@ pub struct CloudConfig {
     /// (second-factor logins then fail with sms_failed). `start` refuses the
     /// dev outbox outside dev mode.
     pub sms: Option<SmsConfig>,
+    /// Seals authenticator-app secrets in the database. Required outside dev
+    /// mode (`start` refuses to run without it); dev mode falls back to a
+    /// fixed key anyone can derive.
+    pub totp_key: Option<SealingKey>,
     /// Time source of every expiry and limit (tests use a `ManualClock`).
     pub clock: Arc<dyn Clock>,
     /// Lifetime of a session token from login.
@@ -50,6 +55,7 @@ impl CloudConfig {
             bind,
             dev_mode: false,
             sms: None,
+            totp_key: None,
             clock: Arc::new(SystemClock),
             session_ttl: Duration::from_secs(12 * 60 * 60),
             max_body_bytes: 64 * 1024,
@@ -74,6 +80,7 @@ impl std::fmt::Debug for CloudConfig {
             .field("bind", &self.bind)
             .field("dev_mode", &self.dev_mode)
             .field("sms", &self.sms)
+            .field("totp_key", &self.totp_key)
             .field("session_ttl", &self.session_ttl)
             .field("max_body_bytes", &self.max_body_bytes)
             .field("hash_concurrency", &self.hash_concurrency)

@@ -4,7 +4,7 @@
 //! Layers, each importing only the ones below it: `http` (requests) →
 //! `service` (rules) → `state` (the shared handles) → `sms` (the carrier) →
 //! `db` (every SQL statement) → leaf modules any layer may use: `clock`,
-//! `config`, `error`, `passwords`, `phone`, `tokens`. This file only wires
+//! `config`, `error`, `passwords`, `phone`, `sealing`, `tokens`. This file only wires
 //! them together; nothing imports it.
 
 pub mod clock;
@@ -14,6 +14,7 @@ pub mod error;
 pub mod http;
 pub mod passwords;
 pub mod phone;
+pub mod sealing;
 pub mod service;
 pub mod sms;
 pub mod state;
@@ -32,7 +33,7 @@ pub use error::CloudError;
 pub use http::openapi::openapi_document;
 
 use secureclose_protocol::{OutboxMessage, User};
-use state::{sms_gateway, AppState};
+use state::{sms_gateway, totp_key, AppState};
 
 /// Messages the development outbox recorded, newest first (`to`: only those
 /// sent to this E.164 number). For tests and `secureclose-cloud outbox`.
@@ -107,6 +108,7 @@ pub async fn start(config: CloudConfig) -> Result<RunningCloud, CloudError> {
     }
     let db = db::connect(&config.database_url, config.max_db_connections).await?;
     let sms = sms_gateway(&config, &db)?;
+    let totp_key = totp_key(&config)?;
     let hasher =
         passwords::PasswordHasher::new(config.hash_concurrency, config.hash_queue_limit).await?;
     let listener = TcpListener::bind(config.bind).await?;
@@ -119,6 +121,7 @@ pub async fn start(config: CloudConfig) -> Result<RunningCloud, CloudError> {
         hasher: Arc::new(hasher),
         config: Arc::new(config),
         sms,
+        totp_key,
     };
     let app = http::router(state);
     let (shutdown, shutdown_rx) = oneshot::channel::<()>();

@@ -53,6 +53,10 @@ enum Command {
         dev: bool,
         #[command(flatten)]
         sms: SmsArgs,
+        /// Encrypts authenticator-app secrets: 32 random bytes, base64
+        /// (`openssl rand -base64 32`). Required without --dev.
+        #[arg(long, env = "SECURECLOSE_TOTP_KEY", hide_env_values = true)]
+        totp_key: Option<String>,
     },
     /// Print the development SMS outbox, newest first.
     Outbox {
@@ -287,10 +291,15 @@ async fn run(command: Command) -> Result<(), CloudError> {
             bind,
             dev,
             sms,
+            totp_key,
         } => {
             let mut config = CloudConfig::new(database.url(), bind);
             config.dev_mode = dev;
             config.sms = Some(sms.config(dev)?);
+            config.totp_key = totp_key
+                .as_deref()
+                .map(secureclose_cloud::sealing::SealingKey::parse)
+                .transpose()?;
             let running = start(config).await?;
             eprintln!("SecureClose cloud listening on {}", running.base_url());
             shutdown_signal().await;

@@ -6,6 +6,7 @@ use crate::config::CloudConfig;
 use crate::db::Db;
 use crate::error::CloudError;
 use crate::passwords::PasswordHasher;
+use crate::sealing::SealingKey;
 use crate::sms::{DevOutboxGateway, SmsConfig, SmsGateway, TwilioGateway, UnconfiguredGateway};
 
 /// Shared by every request handler. Holds no per-user state: counters,
@@ -16,6 +17,8 @@ pub struct AppState {
     pub(crate) hasher: Arc<PasswordHasher>,
     pub(crate) config: Arc<CloudConfig>,
     pub(crate) sms: Arc<dyn SmsGateway>,
+    /// Seals and opens authenticator-app secrets (see [`totp_key`]).
+    pub(crate) totp_key: Arc<SealingKey>,
 }
 
 impl AppState {
@@ -52,4 +55,20 @@ pub(crate) fn sms_gateway(
             Arc::new(UnconfiguredGateway)
         }
     })
+}
+
+/// The key that seals TOTP secrets: the configured one; in dev mode the
+/// fixed dev key when none is configured; otherwise a startup error, since a
+/// production cloud with a guessable key would store secrets in the clear.
+pub(crate) fn totp_key(config: &CloudConfig) -> Result<Arc<SealingKey>, CloudError> {
+    match (&config.totp_key, config.dev_mode) {
+        (Some(key), _) => Ok(Arc::new(key.clone())),
+        (None, true) => Ok(Arc::new(SealingKey::dev())),
+        (None, false) => Err(CloudError::Config(
+            "SECURECLOSE_TOTP_KEY is required (outside --dev): 32 random bytes in base64, \
+             e.g. from `openssl rand -base64 32`. It encrypts authenticator-app secrets; \
+             keep it apart from the database and its backups"
+                .into(),
+        )),
+    }
 }

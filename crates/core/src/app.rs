@@ -7,8 +7,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use secureclose_protocol::{
-    Challenge, Company, CompanyUpdate, NewUserRequest, SetupCodeGrant, SetupCodeTexted, User,
-    UserUpdate,
+    Challenge, Company, CompanyUpdate, NewUserRequest, SecondFactorMethod, SetupCodeGrant,
+    SetupCodeTexted, TotpEnrollment, TotpStatus, User, UserUpdate,
 };
 
 use crate::accounts;
@@ -22,7 +22,7 @@ use crate::error::{desktop_codes, CoreError};
 use crate::keystore::KeyStore;
 use crate::policy::{self, PolicySource};
 use crate::sensitive::Sensitive;
-use crate::session::{self, password, sign_in, tokens};
+use crate::session::{self, factors, password, sign_in, tokens};
 use crate::sync::{self, shared::SyncShared};
 use crate::views::{
     AppInfo, CacheStatus, LoginOutcome, PasswordCheck, SessionView, SyncStatus, UsersPage,
@@ -140,8 +140,37 @@ impl AppCore {
         password::change_password(&self.inner, current, new).await
     }
 
-    pub async fn verify_code(&self, code: &str) -> Result<LoginOutcome, CoreError> {
-        sign_in::verify_code(&self.inner, code).await
+    /// Finishes the pending sign-in with a code of `method` (the texted code
+    /// or the authenticator app's); the attempt must offer that method.
+    pub async fn verify_code(
+        &self,
+        method: SecondFactorMethod,
+        code: &str,
+    ) -> Result<LoginOutcome, CoreError> {
+        sign_in::verify_code(&self.inner, method, code).await
+    }
+
+    /// Whether the signed-in person has an authenticator app (online only).
+    pub async fn totp_status(&self) -> Result<TotpStatus, CoreError> {
+        factors::totp_status(&self.inner).await
+    }
+
+    /// Starts adding an authenticator app: its secret, shown once.
+    pub async fn begin_totp(&self) -> Result<TotpEnrollment, CoreError> {
+        factors::begin_totp(&self.inner).await
+    }
+
+    /// The app's first code makes it a sign-in factor.
+    pub async fn confirm_totp(
+        &self,
+        enrollment_id: &str,
+        code: &str,
+    ) -> Result<TotpStatus, CoreError> {
+        factors::confirm_totp(&self.inner, enrollment_id, code).await
+    }
+
+    pub async fn remove_totp(&self) -> Result<(), CoreError> {
+        factors::remove_totp(&self.inner).await
     }
 
     pub async fn resend_code(&self) -> Result<Challenge, CoreError> {

@@ -35,6 +35,9 @@ fn generated() -> BTreeMap<String, String> {
     render::<views::UpdateProgress>(&mut out);
     render::<protocol::ApiError>(&mut out);
     render::<protocol::Challenge>(&mut out);
+    render::<protocol::SecondFactorMethod>(&mut out);
+    render::<protocol::TotpEnrollment>(&mut out);
+    render::<protocol::TotpStatus>(&mut out);
     render::<protocol::CompanyChoice>(&mut out);
     render::<protocol::CompanyUpdate>(&mut out);
     render::<protocol::UserUpdate>(&mut out);

@@ -8,9 +8,10 @@ use reqwest::{Method, RequestBuilder, StatusCode};
 use secureclose_protocol::sync::{ChangesPage, Mutation, PushRequest, PushResponse, ResumeRequest};
 use secureclose_protocol::{
     ActivateRequest, ApiError, Challenge, ChangePasswordRequest, ChangePasswordResponse, Company,
-    CompanyUpdate, EnrollPhoneRequest, Health, LoginRequest, LoginResponse, MeResponse,
-    NewUserRequest, ResendCodeRequest, SetupCodeGrant, SetupCodeTexted, TextSetupCodeRequest, User,
-    UserUpdate, UsersResponse, VerifyCodeRequest,
+    CompanyUpdate, ConfirmTotpRequest, EnrollPhoneRequest, Health, LoginRequest, LoginResponse,
+    MeResponse, NewUserRequest, ResendCodeRequest, SecondFactorMethod, SetupCodeGrant,
+    SetupCodeTexted, TextSetupCodeRequest, TotpEnrollment, TotpStatus, User, UserUpdate,
+    UsersResponse, VerifyCodeRequest,
 };
 use serde::de::DeserializeOwned;
 use url::Url;
@@ -184,15 +185,18 @@ impl CloudClient {
             .await
     }
 
-    /// Completes a login with the code the user typed. The code is sent
-    /// once and never kept or logged.
+    /// Completes a login with the code the user typed, from the texted
+    /// message or the authenticator app (`method`). The code is sent once
+    /// and never kept or logged.
     pub async fn verify_code(
         &self,
         challenge_id: &Sensitive<String>,
+        method: SecondFactorMethod,
         code: &str,
     ) -> Result<LoginResponse, CoreError> {
         let body = VerifyCodeRequest {
             challenge_id: challenge_id.expose().clone(),
+            method,
             code: code.to_owned(),
         };
         let request = self
@@ -302,6 +306,43 @@ impl CloudClient {
         };
         self.json(self.with_token(self.http.post(url), token).json(&request))
             .await
+    }
+
+    /// Whether the signed-in user has an authenticator app.
+    pub async fn totp_status(&self, token: &Sensitive<String>) -> Result<TotpStatus, CoreError> {
+        self.json(self.request(Method::GET, "/api/v1/account/totp", Some(token)))
+            .await
+    }
+
+    /// Starts adding an authenticator app; the answer holds its secret.
+    pub async fn begin_totp(&self, token: &Sensitive<String>) -> Result<TotpEnrollment, CoreError> {
+        self.json(self.request(Method::POST, "/api/v1/account/totp", Some(token)))
+            .await
+    }
+
+    /// The app's first code, which makes it a sign-in factor.
+    pub async fn confirm_totp(
+        &self,
+        token: &Sensitive<String>,
+        enrollment_id: &str,
+        code: &str,
+    ) -> Result<TotpStatus, CoreError> {
+        let body = ConfirmTotpRequest {
+            enrollment_id: enrollment_id.to_owned(),
+            code: code.to_owned(),
+        };
+        let request = self
+            .request(Method::POST, "/api/v1/account/totp/confirm", Some(token))
+            .json(&body);
+        drop(body);
+        self.json(request).await
+    }
+
+    pub async fn remove_totp(&self, token: &Sensitive<String>) -> Result<(), CoreError> {
+        let response = self
+            .send(self.request(Method::DELETE, "/api/v1/account/totp", Some(token)))
+            .await?;
+        self.check(response).await.map(drop)
     }
 
     /// An admin ends every session and offline grant of a user.

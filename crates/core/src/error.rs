@@ -27,6 +27,9 @@ pub mod desktop_codes {
     /// A code, resend or phone was sent with no sign-in waiting for it
     /// (cancelled, closed by the cloud, or never started).
     pub const NO_PENDING_LOGIN: &str = "no_pending_login";
+    /// A code of a second factor this sign-in does not offer (an
+    /// authenticator code for a user without one, or for a phone enrolment).
+    pub const METHOD_NOT_OFFERED: &str = "method_not_offered";
     // Offline sign-in: the cloud is unreachable and the cache must decide.
     pub const OFFLINE_UNKNOWN_USER: &str = "offline_unknown_user";
     pub const OFFLINE_LOCKED: &str = "offline_locked";

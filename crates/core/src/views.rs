@@ -215,6 +215,7 @@ mod tests {
             resend_available_at: Some(30),
             attempts_left: 5,
             expires_at: 900,
+            methods: vec![secureclose_protocol::SecondFactorMethod::Sms],
         };
         let json = serde_json::to_value(LoginOutcome::NeedsSecondFactor {
             challenge: challenge.clone(),

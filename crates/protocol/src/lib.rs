@@ -343,6 +343,36 @@ pub struct Challenge {
     /// When the whole login attempt expires and must restart (epoch ms).
     #[cfg_attr(feature = "ts", ts(type = "number"))]
     pub expires_at: i64,
+    /// The second factors this user can answer with, the text message first
+    /// when there is a phone. Absent from older clouds: SMS only.
+    #[serde(default = "sms_only")]
+    pub methods: Vec<SecondFactorMethod>,
+}
+
+fn sms_only() -> Vec<SecondFactorMethod> {
+    vec![SecondFactorMethod::Sms]
+}
+
+/// A second factor a sign-in can be finished with.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub enum SecondFactorMethod {
+    /// The code texted to the user's phone.
+    #[default]
+    Sms,
+    /// The code of an authenticator app (TOTP).
+    Totp,
+}
+
+impl SecondFactorMethod {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SecondFactorMethod::Sms => "sms",
+            SecondFactorMethod::Totp => "totp",
+        }
+    }
 }
 
 impl std::fmt::Debug for Challenge {
@@ -356,6 +386,7 @@ impl std::fmt::Debug for Challenge {
             .field("resend_available_at", &self.resend_available_at)
             .field("attempts_left", &self.attempts_left)
             .field("expires_at", &self.expires_at)
+            .field("methods", &self.methods)
             .finish()
     }
 }
@@ -364,6 +395,9 @@ impl std::fmt::Debug for Challenge {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct VerifyCodeRequest {
     pub challenge_id: String,
+    /// Which factor `code` is from; absent (older clients) means SMS.
+    #[serde(default)]
+    pub method: SecondFactorMethod,
     pub code: String,
 }
 
@@ -373,6 +407,7 @@ impl std::fmt::Debug for VerifyCodeRequest {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("VerifyCodeRequest")
             .field("challenge_id", &"<redacted>")
+            .field("method", &self.method)
             .field("code", &"<redacted>")
             .finish()
     }
@@ -390,6 +425,62 @@ pub struct EnrollPhoneRequest {
     pub challenge_id: String,
     /// As typed by the user; the cloud parses it (US default region) to E.164.
     pub mobile_phone: String,
+}
+
+/// The start of an authenticator-app enrolment (`POST /api/v1/account/totp`):
+/// the secret to put in the app, as a QR code of `otpauth_uri` or typed in
+/// from `secret` (base32). Nothing changes at sign-in until it is confirmed.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct TotpEnrollment {
+    pub enrollment_id: String,
+    /// Base32 (RFC 4648, no padding), as authenticator apps expect it typed.
+    pub secret: String,
+    pub otpauth_uri: String,
+    /// When an unconfirmed enrolment stops being confirmable (epoch ms).
+    #[cfg_attr(feature = "ts", ts(type = "number"))]
+    pub expires_at: i64,
+}
+
+impl std::fmt::Debug for TotpEnrollment {
+    // The secret mints codes: never in a log.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TotpEnrollment")
+            .field("enrollment_id", &self.enrollment_id)
+            .field("secret", &"<redacted>")
+            .field("otpauth_uri", &"<redacted>")
+            .field("expires_at", &self.expires_at)
+            .finish()
+    }
+}
+
+/// The first code from the app, which makes the enrolment active.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ConfirmTotpRequest {
+    pub enrollment_id: String,
+    pub code: String,
+}
+
+impl std::fmt::Debug for ConfirmTotpRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ConfirmTotpRequest")
+            .field("enrollment_id", &self.enrollment_id)
+            .field("code", &"<redacted>")
+            .finish()
+    }
+}
+
+/// Whether the caller has an active authenticator app.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct TotpStatus {
+    pub enabled: bool,
+    /// When the active one was confirmed (epoch ms).
+    #[cfg_attr(feature = "ts", ts(type = "number | null"))]
+    pub confirmed_at: Option<i64>,
 }
 
 /// An admin's edit of one user: only the fields present change.
@@ -712,6 +803,7 @@ mod tests {
             "{:?}",
             VerifyCodeRequest {
                 challenge_id: "chal-7f3a9".into(),
+                method: SecondFactorMethod::Totp,
                 code: "493817".into(),
             }
         );
@@ -833,8 +925,45 @@ mod tests {
             resend_available_at: Some(1),
             attempts_left: 5,
             expires_at: 2,
+            methods: vec![SecondFactorMethod::Sms, SecondFactorMethod::Totp],
         };
         assert!(!format!("{challenge:?}").contains("attempt-secret"));
+    }
+
+    #[test]
+    fn older_peers_mean_sms_on_both_sides_of_verify() {
+        let request: VerifyCodeRequest =
+            serde_json::from_value(serde_json::json!({"challenge_id": "c", "code": "123456"}))
+                .unwrap();
+        assert_eq!(request.method, SecondFactorMethod::Sms);
+        let totp: VerifyCodeRequest = serde_json::from_value(
+            serde_json::json!({"challenge_id": "c", "method": "totp", "code": "123456"}),
+        )
+        .unwrap();
+        assert_eq!(totp.method, SecondFactorMethod::Totp);
+        let challenge: Challenge = serde_json::from_value(serde_json::json!({
+            "challenge_id": "c", "phone_hint": null, "code_sent": true,
+            "code_expires_at": null, "resend_available_at": null,
+            "attempts_left": 5, "expires_at": 1
+        }))
+        .unwrap();
+        assert_eq!(challenge.methods, vec![SecondFactorMethod::Sms]);
+    }
+
+    #[test]
+    fn totp_enrolment_debug_never_shows_the_secret() {
+        let enrollment = TotpEnrollment {
+            enrollment_id: "e".into(),
+            secret: "JBSWY3DPEHPK3PXP".into(),
+            otpauth_uri: "otpauth://totp/x?secret=JBSWY3DPEHPK3PXP".into(),
+            expires_at: 1,
+        };
+        assert!(!format!("{enrollment:?}").contains("JBSWY3DP"));
+        let confirm = ConfirmTotpRequest {
+            enrollment_id: "e".into(),
+            code: "493817".into(),
+        };
+        assert!(!format!("{confirm:?}").contains("493817"));
     }
 
     #[test]

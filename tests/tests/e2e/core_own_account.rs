@@ -9,7 +9,7 @@ use std::sync::Arc;
 use secureclose_core::client::CloudClient;
 use secureclose_core::views::{LoginOutcome, SyncState};
 use secureclose_core::{AppCore, KeyStore, Sensitive};
-use secureclose_protocol::{codes, ApiError, CompanyUpdate, SetupCodeGrant};
+use secureclose_protocol::{codes, ApiError, CompanyUpdate, SecondFactorMethod, SetupCodeGrant};
 
 use crate::core_sync::{admin_core, open_quiet, restart, sign_in};
 use crate::support::{MemoryKeyStore, TestCloud, DEMO_NON_ADMIN};
@@ -149,7 +149,7 @@ async fn with_company_2fa_an_activation_goes_on_to_enrol_a_phone() {
     assert!(core.session().await.unwrap().is_none(), "not yet signed in");
     core.enroll_phone("(480) 555-0199").await.unwrap();
     let outcome = core
-        .verify_code(&cloud.last_code(NORA_PHONE).await)
+        .verify_code(SecondFactorMethod::Sms, &cloud.last_code(NORA_PHONE).await)
         .await
         .unwrap();
     let LoginOutcome::SignedIn { session } = outcome else {

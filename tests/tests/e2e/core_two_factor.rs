@@ -7,7 +7,9 @@ use std::sync::Arc;
 
 use secureclose_core::views::LoginOutcome;
 use secureclose_core::AppCore;
-use secureclose_protocol::{codes, ApiError, Challenge, CompanyUpdate, UserUpdate};
+use secureclose_protocol::{
+    codes, ApiError, Challenge, CompanyUpdate, SecondFactorMethod, UserUpdate,
+};
 
 use crate::core_sync::wait_for_first_sync;
 use crate::support::{open_core, MemoryKeyStore, TestCloud};
@@ -98,7 +100,12 @@ async fn a_user_with_2fa_on_signs_in_only_with_the_texted_code() {
 
     let code = cloud.last_code(WITH_PHONE_E164).await;
     let wrong = if code == "000000" { "111111" } else { "000000" };
-    let err = ApiError::from(&core.verify_code(wrong).await.unwrap_err());
+    let err = ApiError::from(
+        &core
+            .verify_code(SecondFactorMethod::Sms, wrong)
+            .await
+            .unwrap_err(),
+    );
     assert_eq!(err.code, codes::INVALID_CODE, "{err:?}");
     assert!(
         err.attempts_left
@@ -113,7 +120,10 @@ async fn a_user_with_2fa_on_signs_in_only_with_the_texted_code() {
         "the countdown needs retry_at: {err:?}"
     );
 
-    let outcome = core.verify_code(&code).await.expect("the texted code");
+    let outcome = core
+        .verify_code(SecondFactorMethod::Sms, &code)
+        .await
+        .expect("the texted code");
     let LoginOutcome::SignedIn { session } = outcome else {
         panic!("a right code signs in: {outcome:?}");
     };
@@ -124,7 +134,10 @@ async fn a_user_with_2fa_on_signs_in_only_with_the_texted_code() {
         core.list_users("", 0, 100).await.unwrap().total > 1,
         "a sign-in by code starts the sync that downloads the company"
     );
-    let err = core.verify_code(&code).await.unwrap_err();
+    let err = core
+        .verify_code(SecondFactorMethod::Sms, &code)
+        .await
+        .unwrap_err();
     assert_eq!(
         err.code(),
         "no_pending_login",
@@ -159,7 +172,10 @@ async fn a_cancelled_attempt_cannot_be_completed() {
     challenge_of(outcome, "needs_second_factor");
     let code = cloud.last_code(WITH_PHONE_E164).await;
     core.cancel_login().await.unwrap();
-    let err = core.verify_code(&code).await.unwrap_err();
+    let err = core
+        .verify_code(SecondFactorMethod::Sms, &code)
+        .await
+        .unwrap_err();
     assert_eq!(err.code(), "no_pending_login", "{err:?}");
     assert!(core.session().await.unwrap().is_none());
 }
@@ -197,7 +213,10 @@ async fn company_wide_2fa_enrols_a_phone_then_asks_only_for_the_code() {
         "needs_phone_enrollment",
     );
     assert!(!challenge.code_sent, "no phone yet, so no code yet");
-    let err = core.verify_code("123456").await.unwrap_err();
+    let err = core
+        .verify_code(SecondFactorMethod::Sms, "123456")
+        .await
+        .unwrap_err();
     assert_eq!(
         err.code(),
         "no_pending_login",
@@ -212,7 +231,11 @@ async fn company_wide_2fa_enrols_a_phone_then_asks_only_for_the_code() {
         .expect("a US number");
     assert!(sent.code_sent && sent.challenge_id.is_empty());
     let code = cloud.last_code("+14805550199").await;
-    let LoginOutcome::SignedIn { session } = core.verify_code(&code).await.unwrap() else {
+    let LoginOutcome::SignedIn { session } = core
+        .verify_code(SecondFactorMethod::Sms, &code)
+        .await
+        .unwrap()
+    else {
         panic!("the enrolment code completes the login");
     };
     assert_eq!(session.user.mobile_phone.as_deref(), Some("+14805550199"));

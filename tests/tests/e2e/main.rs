@@ -16,6 +16,7 @@ mod core_rules;
 mod core_session;
 mod core_shared_email;
 mod core_sync;
+mod core_totp;
 mod core_two_factor;
 mod desktop;
 mod layers;

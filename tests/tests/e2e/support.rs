@@ -140,6 +140,11 @@ impl TestCloud {
         let bind: SocketAddr = "127.0.0.1:0".parse().unwrap();
         let mut config = CloudConfig::new(database_url, bind);
         config.dev_mode = dev_mode;
+        // Production mode requires a sealing key for TOTP secrets: a
+        // throwaway one (dev mode derives its own).
+        config.totp_key = Some(secureclose_cloud::sealing::SealingKey::from_bytes(
+            [0x5c; 32],
+        ));
         if let Some(clock) = clock {
             config.clock = clock;
         }

@@ -8,9 +8,11 @@ import { isSessionLost, toApiError } from "../api";
 import { Dialog } from "../components/Dialog";
 import { NewPasswordFields, newPasswordProblem, usePasswordCheck } from "../components/NewPasswordFields";
 import type { Company, User } from "../types";
+import { APP_ADDED, APP_REMOVED, TotpSetupDialog } from "./AuthenticatorApp";
 
 export const CHANGE_NEEDS_CONNECTION =
   "Changing your password needs a connection to SecureClose. Try again once you are back online.";
+export const APP_NEEDS_CONNECTION = "Setting up or removing an authenticator app needs a connection to SecureClose.";
 export const PASSWORD_CHANGED =
   "Your password has been changed. Anywhere else you were signed in has been signed out; this computer stays signed in.";
 
@@ -24,9 +26,65 @@ interface Props {
 }
 
 export function ProfileDialog({ user, company, online, onClose, onSessionLost }: Props) {
-  const [view, setView] = useState<"profile" | "password">("profile");
+  const [view, setView] = useState<"profile" | "password" | "totp">("profile");
   const [done, setDone] = useState<string | null>(null);
   const changeButton = useRef<HTMLButtonElement>(null);
+  // Whether this person has an authenticator app: asked of the cloud (null
+  // while unknown, or offline).
+  const api = useApi();
+  const [hasApp, setHasApp] = useState<boolean | null>(null);
+  const [confirmRemove, setConfirmRemove] = useState(false);
+  const [appBusy, setAppBusy] = useState(false);
+  const [appError, setAppError] = useState<string | null>(null);
+  useEffect(() => {
+    if (!online || view !== "profile") return;
+    let live = true;
+    api.totpStatus().then(
+      (status) => {
+        if (live) setHasApp(status.enabled);
+      },
+      (reason: unknown) => {
+        if (!live) return;
+        const failure = toApiError(reason);
+        if (isSessionLost(failure)) return onSessionLost(failure.message);
+        setAppError(failure.message);
+      },
+    );
+    return () => {
+      live = false;
+    };
+  }, [api, online, view, onSessionLost]);
+
+  async function removeApp() {
+    if (appBusy) return;
+    setAppBusy(true);
+    setAppError(null);
+    try {
+      await api.removeTotp();
+      setHasApp(false);
+      setConfirmRemove(false);
+      setDone(APP_REMOVED);
+    } catch (reason) {
+      const failure = toApiError(reason);
+      if (isSessionLost(failure)) return onSessionLost(failure.message);
+      setAppError(failure.message);
+    }
+    setAppBusy(false);
+  }
+
+  if (view === "totp") {
+    return (
+      <TotpSetupDialog
+        onCancel={() => setView("profile")}
+        onAdded={() => {
+          setHasApp(true);
+          setDone(APP_ADDED);
+          setView("profile");
+        }}
+        onSessionLost={onSessionLost}
+      />
+    );
+  }
 
   if (view === "password") {
     return (
@@ -57,7 +115,60 @@ export function ProfileDialog({ user, company, online, onClose, onSessionLost }:
         <dd>{user.role === "admin" ? "Admin" : "User"}</dd>
         <dt>Company</dt>
         <dd>{company.name}</dd>
+        <dt>Authenticator app</dt>
+        <dd data-testid="profile-totp">{hasApp === null ? (online ? "Checking…" : "Unknown while offline") : hasApp ? "On" : "Off"}</dd>
       </dl>
+      {online ? (
+        <div className="button-row" data-testid="profile-totp-actions">
+          {hasApp === false ? (
+            <button
+              type="button"
+              className="btn btn-secondary"
+              data-testid="open-totp-setup"
+              onClick={() => {
+                setDone(null);
+                setView("totp");
+              }}
+            >
+              Set up authenticator app
+            </button>
+          ) : null}
+          {hasApp && !confirmRemove ? (
+            <button type="button" className="btn btn-secondary" data-testid="totp-remove" onClick={() => setConfirmRemove(true)}>
+              Remove authenticator app
+            </button>
+          ) : null}
+          {hasApp && confirmRemove ? (
+            <>
+              <span className="note" id="totp-remove-question">
+                Remove it? Its codes will no longer sign you in.
+              </span>
+              <button
+                type="button"
+                className="btn btn-primary"
+                data-testid="totp-remove-confirm"
+                aria-describedby="totp-remove-question"
+                disabled={appBusy}
+                onClick={() => void removeApp()}
+              >
+                {appBusy ? "Removing…" : "Remove"}
+              </button>
+              <button type="button" className="btn btn-secondary" data-testid="totp-remove-cancel" onClick={() => setConfirmRemove(false)}>
+                Keep it
+              </button>
+            </>
+          ) : null}
+        </div>
+      ) : (
+        <p className="note" data-testid="totp-offline">
+          {APP_NEEDS_CONNECTION}
+        </p>
+      )}
+      {appError ? (
+        <div className="alert alert-error" role="alert" data-testid="totp-status-error">
+          {appError}
+        </div>
+      ) : null}
       {done ? (
         <p className="notice" role="status" data-testid="password-changed">
           {done}

@@ -1,9 +1,9 @@
 import { act, fireEvent, screen, waitFor, within } from "@testing-library/react";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { ApiCallError } from "../api";
-import { CODE_TTL_MS, FAKE_CODE, demoUsers } from "../testing/fakeApi";
+import { CODE_TTL_MS, FAKE_CODE, FAKE_TOTP_CODE, demoUsers } from "../testing/fakeApi";
 import { renderApp, spyApi, submitSignIn } from "../testing/render";
-import { CODE_EXPIRED_MESSAGE, codeDigits, retryText } from "./SecondFactor";
+import { APP_CODE_TEXT, CODE_EXPIRED_MESSAGE, USE_APP, USE_TEXT, codeDigits, retryText } from "./SecondFactor";
 
 const marcus = demoUsers[5]!; // 2FA on, verified +16025550199
 const samuel = demoUsers[7]!; // 2FA on, no phone -> enrolment
@@ -95,7 +95,7 @@ describe("code dialog", () => {
     await user.click(screen.getByTestId("code-submit"));
 
     expect(await screen.findByTestId("code-error")).toHaveTextContent(CODE_EXPIRED_MESSAGE);
-    expect(api.verifyCode).toHaveBeenCalledWith(FAKE_CODE);
+    expect(api.verifyCode).toHaveBeenCalledWith(FAKE_CODE, "sms");
     expect(screen.getByTestId("code-resend"), "the way out is available").toBeEnabled();
   });
 
@@ -121,7 +121,7 @@ describe("code dialog", () => {
     expect(input).toHaveValue("123456");
     await user.click(screen.getByTestId("code-submit"));
 
-    expect(api.verifyCode).toHaveBeenCalledWith("123456");
+    expect(api.verifyCode).toHaveBeenCalledWith("123456", "sms");
     expect(await screen.findByTestId("signed-in-user")).toHaveTextContent(marcus.display_name);
   });
 
@@ -135,7 +135,7 @@ describe("code dialog", () => {
   it("Enter submits the code", async () => {
     const { api, user } = await signIn(marcus.email);
     await user.type(await screen.findByTestId("code-input"), `${FAKE_CODE}{Enter}`);
-    await waitFor(() => expect(api.verifyCode).toHaveBeenCalledWith(FAKE_CODE));
+    await waitFor(() => expect(api.verifyCode).toHaveBeenCalledWith(FAKE_CODE, "sms"));
     expect(await screen.findByTestId("signed-in-user")).toBeInTheDocument();
   });
 
@@ -366,5 +366,52 @@ describe("code helpers", () => {
     // user-event's paste replaces the selection; a direct event checks the caret path.
     fireEvent.paste(input, { clipboardData: { getData: () => "3 4" } });
     expect(input).toHaveValue("1234");
+  });
+});
+
+describe("code dialog with an authenticator app", () => {
+  it("offers the app instead of the text, and back", async () => {
+    const { api, user } = await signIn(marcus.email, spyApi({ totpUsers: [marcus.email] }));
+    await screen.findByTestId("code-dialog");
+    expect(screen.getByTestId("code-lead")).toHaveTextContent("Enter the code sent to ••• ••• 0199");
+    const toggle = screen.getByTestId("code-switch-method");
+    expect(toggle).toHaveTextContent(USE_APP);
+
+    await user.click(toggle);
+    expect(screen.getByTestId("code-lead")).toHaveTextContent(APP_CODE_TEXT);
+    expect(screen.queryByTestId("code-resend"), "nothing to resend for an app").toBeNull();
+    expect(toggle).toHaveTextContent(USE_TEXT);
+    expect(screen.getByTestId("code-input")).toHaveFocus();
+    await user.click(toggle);
+    expect(screen.getByTestId("code-lead")).toHaveTextContent("Enter the code sent to ••• ••• 0199");
+    expect(screen.getByTestId("code-resend")).toBeInTheDocument();
+
+    await user.click(toggle);
+    await user.type(screen.getByTestId("code-input"), FAKE_TOTP_CODE);
+    await user.click(screen.getByTestId("code-submit"));
+    expect(await screen.findByTestId("portal")).toBeInTheDocument();
+    expect(api.verifyCode).toHaveBeenCalledWith(FAKE_TOTP_CODE, "totp");
+  });
+
+  it("offers no app to a user without one", async () => {
+    await signIn(marcus.email);
+    await screen.findByTestId("code-dialog");
+    expect(screen.queryByTestId("code-switch-method")).toBeNull();
+  });
+
+  it("asks a user with an app and no phone for the app's code, with nothing to resend", async () => {
+    const { api, user } = await signIn(samuel.email, spyApi({ totpUsers: [samuel.email] }));
+    await screen.findByTestId("code-dialog");
+    expect(screen.queryByTestId("enroll-dialog"), "no phone to enrol: the app is the factor").toBeNull();
+    expect(screen.getByTestId("code-lead")).toHaveTextContent(APP_CODE_TEXT);
+    expect(screen.queryByTestId("code-resend")).toBeNull();
+    expect(screen.queryByTestId("code-switch-method")).toBeNull();
+    await user.type(screen.getByTestId("code-input"), "000000");
+    await user.click(screen.getByTestId("code-submit"));
+    expect(await screen.findByTestId("code-error")).toHaveTextContent("That code is not correct.");
+    await user.type(screen.getByTestId("code-input"), FAKE_TOTP_CODE);
+    await user.click(screen.getByTestId("code-submit"));
+    expect(await screen.findByTestId("portal")).toBeInTheDocument();
+    expect(api.verifyCode).toHaveBeenLastCalledWith(FAKE_TOTP_CODE, "totp");
   });
 });

@@ -8,7 +8,7 @@ import { toApiError, type ApiCallError } from "../api";
 import { Dialog } from "../components/Dialog";
 import { FieldError, describedBy } from "../components/common";
 import { useNow } from "../hooks";
-import type { Challenge, SessionView } from "../types";
+import type { Challenge, SecondFactorMethod, SessionView } from "../types";
 
 export const CODE_LENGTH = 6;
 export const CODE_EXPIRED_MESSAGE = "That code has expired. Send a new one.";
@@ -36,6 +36,10 @@ export function retryText(retryAt: number | undefined, now: number): string {
 export function attemptsText(n: number): string {
   return `${n} attempt${n === 1 ? "" : "s"} left`;
 }
+
+export const APP_CODE_TEXT = "Enter the 6-digit code from your authenticator app";
+export const USE_APP = "Use your authenticator app instead";
+export const USE_TEXT = "Use a text message instead";
 
 export function sentToText(challenge: Challenge): string {
   return challenge.phone_hint ? `Enter the code sent to ${challenge.phone_hint}` : "Enter the code sent to your mobile phone";
@@ -75,8 +79,21 @@ function CodeStep({ challenge, onChallenge, onSignedIn, onClosed, onCancel, seco
   const [resendAt, setResendAt] = useState<number | null>(challenge.resend_available_at);
   const [submitBlockedUntil, setSubmitBlockedUntil] = useState<number | undefined>(undefined);
   const [locked, setLocked] = useState(false);
+  // The texted code first when there is one; a user with only an
+  // authenticator app starts (and stays) with it.
+  const offersText = challenge.methods.includes("sms");
+  const offersApp = challenge.methods.includes("totp");
+  const [method, setMethod] = useState<SecondFactorMethod>(offersText ? "sms" : "totp");
   const inputRef = useRef<HTMLInputElement>(null);
   const resendRef = useRef<HTMLButtonElement>(null);
+
+  function switchMethod() {
+    setMethod(method === "sms" ? "totp" : "sms");
+    setCode("");
+    setError(null);
+    setNotice(null);
+    inputRef.current?.focus();
+  }
 
   useEffect(() => {
     inputRef.current?.focus();
@@ -130,14 +147,15 @@ function CodeStep({ challenge, onChallenge, onSignedIn, onClosed, onCancel, seco
     if (busy || submitBlocked) return;
     setNotice(null);
     if (code.length !== CODE_LENGTH) {
-      setError({ code: "validation", message: `Enter the ${CODE_LENGTH}-digit code from the text message.` });
+      const from = method === "totp" ? "your authenticator app" : "the text message";
+      setError({ code: "validation", message: `Enter the ${CODE_LENGTH}-digit code from ${from}.` });
       inputRef.current?.focus();
       return;
     }
     setBusy("verify");
     setError(null);
     try {
-      const outcome = await api.verifyCode(code);
+      const outcome = await api.verifyCode(code, method);
       if (outcome.state === "signed_in") {
         onSignedIn(outcome.session);
         return;
@@ -187,8 +205,8 @@ function CodeStep({ challenge, onChallenge, onSignedIn, onClosed, onCancel, seco
 
   return (
     <form className="form" onSubmit={(e) => void submit(e)} noValidate aria-busy={busy !== null}>
-      <p id="code-sent-to" className="dialog-lead">
-        {sentToText(challenge)}
+      <p id="code-sent-to" className="dialog-lead" data-testid="code-lead">
+        {method === "totp" ? APP_CODE_TEXT : sentToText(challenge)}
       </p>
       {notice ? (
         <p className="notice" role="status">
@@ -228,16 +246,23 @@ function CodeStep({ challenge, onChallenge, onSignedIn, onClosed, onCancel, seco
         {busy === "verify" ? "Checking…" : "Verify"}
       </button>
       <div className="dialog-links">
-        <button
-          type="button"
-          ref={resendRef}
-          className="link-button"
-          data-testid="code-resend"
-          onClick={() => void resend()}
-          disabled={busy !== null || resendSeconds > 0 || locked}
-        >
-          {resendSeconds > 0 ? `Resend in ${resendSeconds} s` : busy === "resend" ? "Sending…" : "Resend code"}
-        </button>
+        {method === "sms" ? (
+          <button
+            type="button"
+            ref={resendRef}
+            className="link-button"
+            data-testid="code-resend"
+            onClick={() => void resend()}
+            disabled={busy !== null || resendSeconds > 0 || locked}
+          >
+            {resendSeconds > 0 ? `Resend in ${resendSeconds} s` : busy === "resend" ? "Sending…" : "Resend code"}
+          </button>
+        ) : null}
+        {offersText && offersApp ? (
+          <button type="button" className="link-button" data-testid="code-switch-method" onClick={switchMethod} disabled={busy !== null || locked}>
+            {method === "sms" ? USE_APP : USE_TEXT}
+          </button>
+        ) : null}
         {secondary ? (
           <button type="button" className="link-button" data-testid={secondary.testId} onClick={secondary.onClick} disabled={busy !== null}>
             {secondary.label}

@@ -41,6 +41,7 @@ describe("an email with accounts at several dealerships", () => {
         resend_available_at: Date.now() + 30_000,
         attempts_left: 5,
         expires_at: Date.now() + 900_000,
+        methods: ["sms"],
       },
     });
     renderApp(api);

@@ -13,8 +13,10 @@ import type {
   LoginOutcome,
   PasswordCheck,
   SessionView,
+  SecondFactorMethod,
   SetupCodeGrant,
   SyncStatus,
+  TotpEnrollment,
   User,
   UserUpdate,
 } from "../types";
@@ -74,6 +76,10 @@ export const FAKE_CODE = "123456";
 export const CODE_TTL_MS = 10 * 60_000;
 export const RESEND_COOLDOWN_MS = 30_000;
 export const ATTEMPTS_PER_CODE = 5;
+/** The secret the fake's authenticator-app setup shows (base32). */
+export const FAKE_TOTP_SECRET = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP";
+/** The code the fake accepts from an authenticator app. */
+export const FAKE_TOTP_CODE = "654321";
 /** A setup code works for 72 hours, as the cloud's. */
 export const SETUP_CODE_TTL_MS = 72 * 60 * 60_000;
 
@@ -99,6 +105,8 @@ export interface FakeApiOptions {
   locked?: boolean;
   /** Unredeemed setup codes by email (default: Tom's `DEMO_SETUP_CODE`). */
   setupCodes?: Record<string, string>;
+  /** Emails of the users who have an authenticator app (default: none). */
+  totpUsers?: string[];
 }
 
 /** The fake, plus what a test or the `?mock` mode uses to play the core's part. */
@@ -225,7 +233,16 @@ export function createFakeApi(options: FakeApiOptions = {}): FakeApi {
     if (locked) throw new ApiCallError("session_locked", "SecureClose is locked. Enter your password to continue.");
   };
 
-  const newChallenge = (phone: string | null, sent: boolean): Challenge => {
+  // Who has an authenticator app, and the one setup waiting for its first code.
+  const totpUsers = new Set(users.filter((u) => options.totpUsers?.includes(u.email)).map((u) => u.id));
+  let totpSetup: { id: string; userId: string; attemptsLeft: number } | null = null;
+  let totpSetups = 0;
+  const methodsFor = (phone: string | null, userId: string | null): SecondFactorMethod[] => {
+    const methods: SecondFactorMethod[] = phone || userId === null ? ["sms"] : [];
+    if (userId !== null && totpUsers.has(userId)) methods.push("totp");
+    return methods;
+  };
+  const newChallenge = (phone: string | null, sent: boolean, totpOf: string | null = null): Challenge => {
     const now = Date.now();
     return {
       challenge_id: "fake-challenge",
@@ -235,6 +252,7 @@ export function createFakeApi(options: FakeApiOptions = {}): FakeApi {
       resend_available_at: sent ? now + RESEND_COOLDOWN_MS : null,
       attempts_left: ATTEMPTS_PER_CODE,
       expires_at: now + 15 * 60_000,
+      methods: methodsFor(phone, totpOf),
     };
   };
   /** The user whose login waits for a company choice. */
@@ -250,7 +268,12 @@ export function createFakeApi(options: FakeApiOptions = {}): FakeApi {
       return { state: "signed_in", session: sessionView() };
     }
     if (u.mobile_phone && u.phone_verified_at !== null) {
-      pending = { userId: u.id, enrollPhone: null, challenge: newChallenge(u.mobile_phone, true) };
+      pending = { userId: u.id, enrollPhone: null, challenge: newChallenge(u.mobile_phone, true, u.id) };
+      return { state: "needs_second_factor", challenge: pending.challenge };
+    }
+    if (totpUsers.has(u.id)) {
+      // An authenticator app and no phone: nothing is texted.
+      pending = { userId: u.id, enrollPhone: null, challenge: newChallenge(null, false, u.id) };
       return { state: "needs_second_factor", challenge: pending.challenge };
     }
     pending = { userId: u.id, enrollPhone: null, challenge: newChallenge(null, false) };
@@ -358,14 +381,17 @@ export function createFakeApi(options: FakeApiOptions = {}): FakeApi {
       if (!u || !chosen) throw new ApiCallError("no_pending_login", "There is no sign-in in progress.");
       return passwordAccepted(u);
     },
-    verifyCode: async (code) => {
+    verifyCode: async (code, method) => {
       const p = requirePending();
       const c = p.challenge;
-      if (!c.code_sent) throw new ApiCallError("validation", "No code has been sent yet.");
-      if (c.code_expires_at !== null && Date.now() >= c.code_expires_at) {
+      if (!c.methods.includes(method)) {
+        throw new ApiCallError("method_not_offered", "This sign-in can't use an authenticator app.");
+      }
+      if (method === "sms" && !c.code_sent) throw new ApiCallError("validation", "No code has been sent yet.");
+      if (method === "sms" && c.code_expires_at !== null && Date.now() >= c.code_expires_at) {
         throw new ApiCallError("code_expired", "The code has expired.");
       }
-      if (code !== FAKE_CODE) {
+      if (code !== (method === "totp" ? FAKE_TOTP_CODE : FAKE_CODE)) {
         const left = c.attempts_left - 1;
         if (left <= 0) {
           pending = null;
@@ -394,7 +420,7 @@ export function createFakeApi(options: FakeApiOptions = {}): FakeApi {
         });
       }
       const phone = p.enrollPhone ?? users.find((x) => x.id === p.userId)?.mobile_phone ?? null;
-      p.challenge = newChallenge(phone, true);
+      p.challenge = newChallenge(phone, true, p.enrollPhone ? null : p.userId);
       return p.challenge;
     },
     enrollPhone: async (mobilePhone) => {
@@ -406,6 +432,54 @@ export function createFakeApi(options: FakeApiOptions = {}): FakeApi {
       p.enrollPhone = e164;
       p.challenge = newChallenge(e164, true);
       return p.challenge;
+    },
+    totpStatus: async () => {
+      if (!signedIn) throw new ApiCallError("not_signed_in", "Please sign in first.");
+      requireUnlocked();
+      requireConnection();
+      const enabled = totpUsers.has(sessionUser().id);
+      return { enabled, confirmed_at: enabled ? 1_764_000_000_000 : null };
+    },
+    beginTotp: async (): Promise<TotpEnrollment> => {
+      if (!signedIn) throw new ApiCallError("not_signed_in", "Please sign in first.");
+      requireUnlocked();
+      requireConnection();
+      const u = sessionUser();
+      if (totpUsers.has(u.id)) throw new ApiCallError("conflict", "An authenticator app is already set up: remove it first.");
+      totpSetups += 1;
+      totpSetup = { id: `fake-totp-${totpSetups}`, userId: u.id, attemptsLeft: ATTEMPTS_PER_CODE };
+      return {
+        enrollment_id: totpSetup.id,
+        secret: FAKE_TOTP_SECRET,
+        otpauth_uri: `otpauth://totp/SecureClose:${encodeURIComponent(u.email)}?secret=${FAKE_TOTP_SECRET}&issuer=SecureClose`,
+        expires_at: Date.now() + 15 * 60_000,
+      };
+    },
+    confirmTotp: async (enrollmentId, code) => {
+      if (!signedIn) throw new ApiCallError("not_signed_in", "Please sign in first.");
+      requireUnlocked();
+      requireConnection();
+      const setup = totpSetup;
+      if (!setup || setup.id !== enrollmentId || setup.userId !== sessionUser().id) {
+        throw new ApiCallError("validation", "This authenticator app setup has ended: start again.");
+      }
+      if (code !== FAKE_TOTP_CODE) {
+        setup.attemptsLeft -= 1;
+        if (setup.attemptsLeft <= 0) {
+          totpSetup = null;
+          throw new ApiCallError("validation", "Too many wrong codes: start the authenticator app setup again.");
+        }
+        throw new ApiCallError("invalid_code", "That code is not correct.", { attempts_left: setup.attemptsLeft });
+      }
+      totpSetup = null;
+      totpUsers.add(setup.userId);
+      return { enabled: true, confirmed_at: Date.now() };
+    },
+    removeTotp: async () => {
+      if (!signedIn) throw new ApiCallError("not_signed_in", "Please sign in first.");
+      requireUnlocked();
+      requireConnection();
+      if (!totpUsers.delete(sessionUser().id)) throw new ApiCallError("not_found", "No authenticator app is set up.");
     },
     cancelLogin: async () => {
       pending = null;

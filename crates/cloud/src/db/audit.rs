@@ -55,6 +55,12 @@ pub mod kinds {
     pub const SESSIONS_REVOKED: &str = "sessions_revoked";
     /// `/login/resume` turned an offline sign-in back into a cloud session.
     pub const SESSION_RESUMED: &str = "session_resumed";
+    /// A user began adding an authenticator app (not active until confirmed).
+    pub const TOTP_ENROLLMENT_STARTED: &str = "totp_enrollment_started";
+    /// Its first code was right: the authenticator app is now a sign-in factor.
+    pub const TOTP_ENABLED: &str = "totp_enabled";
+    /// The user removed their authenticator app.
+    pub const TOTP_REMOVED: &str = "totp_removed";
 }
 
 /// One event to record.

@@ -313,3 +313,32 @@ pub async fn take_try(db: &Db, id_hash: &str, code_hash: &str) -> Result<Option<
     .fetch_optional(&db.pool)
     .await?)
 }
+
+/// [`consume`] for a factor the attempt holds no code of (an authenticator
+/// app, whose code was checked and its step used by the caller).
+pub async fn consume_without_code(db: &Db, id_hash: &str, now: i64) -> Result<bool, CloudError> {
+    let consumed = sqlx::query(
+        "UPDATE login_challenges SET closed_at = $1, closed_reason = 'used' \
+         WHERE id_hash = $2 AND closed_at IS NULL AND attempts_left > 0 AND expires_at > $1 \
+         AND security_stamp = \
+         (SELECT u.security_stamp FROM users u WHERE u.id = login_challenges.user_id)",
+    )
+    .bind(now)
+    .bind(id_hash)
+    .execute(&db.pool)
+    .await?;
+    Ok(consumed.rows_affected() == 1)
+}
+
+/// [`take_try`] for a wrong code of a factor the attempt holds no code of:
+/// the attempt's tries are shared by every factor it can be finished with.
+pub async fn take_try_without_code(db: &Db, id_hash: &str) -> Result<Option<i64>, CloudError> {
+    Ok(sqlx::query_scalar(
+        "UPDATE login_challenges SET attempts_left = attempts_left - 1 \
+         WHERE id_hash = $1 AND closed_at IS NULL AND attempts_left > 0 \
+         RETURNING attempts_left",
+    )
+    .bind(id_hash)
+    .fetch_optional(&db.pool)
+    .await?)
+}

@@ -16,6 +16,7 @@ pub mod seed;
 pub mod sessions;
 pub mod sms_days;
 pub mod sms_outbox;
+pub mod totp;
 pub mod users;
 
 use sqlx::any::AnyPoolOptions;

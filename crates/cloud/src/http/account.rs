@@ -1,10 +1,11 @@
 //! What any signed-in user may read (tag `account`).
 
 use axum::extract::State;
+use axum::http::StatusCode;
 use axum::Json;
 use secureclose_protocol::{
     ActivateRequest, ApiError, ChangePasswordRequest, ChangePasswordResponse, Company,
-    LoginResponse, MeResponse, UsersResponse,
+    ConfirmTotpRequest, LoginResponse, MeResponse, TotpEnrollment, TotpStatus, UsersResponse,
 };
 
 use super::extract::ApiJson;
@@ -130,4 +131,94 @@ pub async fn change_password(
     Ok(Json(
         service::sign_in::change_password(&state, &source, &authed, request).await?,
     ))
+}
+
+/// Whether the caller has an authenticator app set up.
+#[utoipa::path(
+    get,
+    path = "/api/v1/account/totp",
+    tag = "account",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "enabled, and since when", body = TotpStatus),
+        (status = 401, description = "unauthenticated or session_expired", body = ApiError),
+        (status = 403, description = "account_disabled", body = ApiError),
+    )
+)]
+pub async fn totp_status(
+    State(state): State<AppState>,
+    authed: AuthedUser,
+) -> Result<Json<TotpStatus>, CloudError> {
+    Ok(Json(service::totp::status(&state, &authed).await?))
+}
+
+/// Starts adding an authenticator app: a new secret (base32, and as an
+/// `otpauth://` URI for a QR code), shown this once. Sign-in is unchanged
+/// until the first code is confirmed (15 minutes, 5 tries). A new start
+/// replaces an unconfirmed one.
+#[utoipa::path(
+    post,
+    path = "/api/v1/account/totp",
+    tag = "account",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The secret to put in the app", body = TotpEnrollment),
+        (status = 401, description = "unauthenticated or session_expired", body = ApiError),
+        (status = 403, description = "account_disabled", body = ApiError),
+        (status = 409, description = "conflict: an authenticator app is already set up", body = ApiError),
+    )
+)]
+pub async fn begin_totp(
+    State(state): State<AppState>,
+    authed: AuthedUser,
+) -> Result<Json<TotpEnrollment>, CloudError> {
+    Ok(Json(service::totp::begin(&state, &authed).await?))
+}
+
+/// The app's first code: the authenticator app becomes a sign-in factor.
+/// The caller's other sessions and open sign-ins end; this one stays.
+#[utoipa::path(
+    post,
+    path = "/api/v1/account/totp/confirm",
+    tag = "account",
+    security(("bearer" = [])),
+    request_body = ConfirmTotpRequest,
+    responses(
+        (status = 200, description = "Active", body = TotpStatus),
+        (status = 400, description = "invalid_code (attempts_left), or validation: malformed code, or the setup ended (unknown, another user's, expired, too many wrong codes)", body = ApiError),
+        (status = 401, description = "unauthenticated or session_expired", body = ApiError),
+        (status = 403, description = "account_disabled", body = ApiError),
+        (status = 409, description = "conflict: an authenticator app is already set up", body = ApiError),
+    )
+)]
+pub async fn confirm_totp(
+    State(state): State<AppState>,
+    authed: AuthedUser,
+    ApiJson(request): ApiJson<ConfirmTotpRequest>,
+) -> Result<Json<TotpStatus>, CloudError> {
+    Ok(Json(
+        service::totp::confirm(&state, &authed, &request).await?,
+    ))
+}
+
+/// Removes the caller's authenticator app. The caller's other sessions and
+/// open sign-ins end; this one stays.
+#[utoipa::path(
+    delete,
+    path = "/api/v1/account/totp",
+    tag = "account",
+    security(("bearer" = [])),
+    responses(
+        (status = 204, description = "Removed"),
+        (status = 401, description = "unauthenticated or session_expired", body = ApiError),
+        (status = 403, description = "account_disabled", body = ApiError),
+        (status = 404, description = "not_found: no authenticator app is set up", body = ApiError),
+    )
+)]
+pub async fn remove_totp(
+    State(state): State<AppState>,
+    authed: AuthedUser,
+) -> Result<StatusCode, CloudError> {
+    service::totp::remove(&state, &authed).await?;
+    Ok(StatusCode::NO_CONTENT)
 }

@@ -158,6 +158,7 @@ mod tests {
             hasher: Arc::new(PasswordHasher::new(1, 1).await.unwrap()),
             config: Arc::new(config),
             sms: Arc::new(crate::sms::UnconfiguredGateway),
+            totp_key: Arc::new(crate::sealing::SealingKey::dev()),
         };
         let app = axum::Router::new()
             .route("/admin-only", get(|_: AdminUser| async { "ok" }))

@@ -53,6 +53,12 @@ pub fn api(dev: bool, max_body: usize) -> OpenApiRouter<AppState> {
         .routes(routes!(account::activate))
         .routes(routes!(account::change_password))
         .routes(routes!(
+            account::totp_status,
+            account::begin_totp,
+            account::remove_totp
+        ))
+        .routes(routes!(account::confirm_totp))
+        .routes(routes!(
             admin::get_user,
             admin::update_user,
             admin::delete_user

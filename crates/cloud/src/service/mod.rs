@@ -10,6 +10,7 @@ pub mod sessions;
 pub mod sign_in;
 pub mod sms_guard;
 pub mod sync;
+pub mod totp;
 pub mod two_factor;
 pub mod users;
 

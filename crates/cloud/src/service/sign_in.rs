@@ -8,10 +8,11 @@ use secureclose_protocol::sync::ResumeRequest;
 use secureclose_protocol::{
     codes, ActivateRequest, Challenge, ChangePasswordRequest, ChangePasswordResponse, Company,
     CompanyChoice, EnrollPhoneRequest, LoginRequest, LoginResponse, ResendCodeRequest,
-    SessionGrant, User, UserStatus, VerifyCodeRequest,
+    SecondFactorMethod, SessionGrant, User, UserStatus, VerifyCodeRequest,
 };
 
 use super::sessions::{AuthedUser, SourceAddr};
+use super::totp;
 use super::two_factor::{self, CodeCheck, Counter, Failure, Purpose};
 use crate::clock::ms;
 use crate::db::audit::{self, kinds, Event};
@@ -311,7 +312,24 @@ async fn after_password(
     // As the help-center article says: a user with a mobile phone on file gets
     // the code there (an admin-entered number becomes verified when a code sent
     // to it comes back); a user without one enrols one. Never a skipped factor.
+    // An authenticator app can answer instead; with one and no phone, nothing
+    // is texted and nothing needs enrolling.
+    let has_totp = totp::has_active(db, &user.id).await?;
     match user.mobile_phone.clone() {
+        None if has_totp => {
+            let (id, row) = challenges::create_challenge(
+                db,
+                &user.id,
+                Purpose::SecondFactor,
+                None,
+                security_stamp,
+                now,
+            )
+            .await?;
+            Ok(LoginResponse::SecondFactorRequired {
+                challenge: row.view(&id, has_totp),
+            })
+        }
         Some(phone) => {
             let (id, row) = challenges::create_challenge(
                 db,
@@ -324,7 +342,7 @@ async fn after_password(
             .await?;
             let row = two_factor::send_code(state, &id, &row, &phone, &user).await?;
             Ok(LoginResponse::SecondFactorRequired {
-                challenge: row.view(&id),
+                challenge: row.view(&id, has_totp),
             })
         }
         None => {
@@ -350,7 +368,7 @@ async fn after_password(
             )
             .await?;
             Ok(LoginResponse::PhoneEnrollmentRequired {
-                challenge: row.view(&id),
+                challenge: row.view(&id, false),
             })
         }
     }
@@ -399,8 +417,10 @@ async fn complete_sign_in(
     })
 }
 
-/// Finishes a login with the code sent by SMS. For an enrolment, the phone
-/// that received the code is saved to the profile as verified.
+/// Finishes a login with a second factor: the code sent by SMS (the default)
+/// or, for a second-factor attempt, the code of the user's authenticator app.
+/// For an enrolment, the phone that received the code is saved to the
+/// profile as verified.
 pub async fn verify(
     state: &AppState,
     request: VerifyCodeRequest,
@@ -410,15 +430,32 @@ pub async fn verify(
     let user = db::users::user_by_id(db, &row.user_id)
         .await?
         .ok_or(CloudError::ChallengeClosed)?;
-    ensure_attempt_fits_profile(state, &row, &user).await?;
+    let method = request.method;
+    if method == SecondFactorMethod::Totp {
+        if row.purpose != Purpose::SecondFactor {
+            return Err(CloudError::Validation(
+                "a phone enrolment is finished with the texted code".into(),
+            ));
+        }
+    } else {
+        ensure_attempt_fits_profile(state, &row, &user).await?;
+    }
     counters::reserve_attempt(db, Counter::User(&row.user_id), state.now()).await?;
     let now = state.now();
-    let checked = two_factor::check_code(db, &request.challenge_id, &row, &request.code, now).await;
+    let checked = match method {
+        SecondFactorMethod::Sms => {
+            two_factor::check_code(db, &request.challenge_id, &row, &request.code, now).await
+        }
+        SecondFactorMethod::Totp => check_app_code(state, &row, &user, &request.code, now).await,
+    };
     match checked {
         Ok(CodeCheck::Correct) => {}
         Ok(CodeCheck::Wrong(error)) => {
             let locked = counters::record_failure(db, &user.id, Failure::Code, now).await?;
-            let detail = format!("{} code", row.purpose.as_str());
+            let detail = match method {
+                SecondFactorMethod::Sms => format!("{} code", row.purpose.as_str()),
+                SecondFactorMethod::Totp => "authenticator app code".to_string(),
+            };
             audit::record(db, now, user_event(kinds::CODE_FAILED, &user, detail)).await?;
             if locked {
                 lock_account(state, &user, now).await?;
@@ -432,6 +469,21 @@ pub async fn verify(
     }
     if user.status == UserStatus::Disabled {
         return Err(CloudError::AccountDisabled);
+    }
+    if method == SecondFactorMethod::Totp {
+        let user = db::users::user_by_id(db, &user.id)
+            .await?
+            .ok_or(CloudError::ChallengeClosed)?;
+        let company = db::companies::company_of(db, &user).await?;
+        return complete_sign_in(
+            state,
+            user,
+            company,
+            "password and authenticator app code",
+            Some(now),
+            row.security_stamp,
+        )
+        .await;
     }
     let enrolment = row.purpose == Purpose::Enrollment;
     let phone = row.phone.as_deref().unwrap_or_default();
@@ -481,6 +533,39 @@ pub async fn verify(
     .await
 }
 
+/// An authenticator-app code for an open second-factor attempt: right (its
+/// time step now used, the attempt consumed), or a counted wrong try that
+/// takes one of the attempt's tries (the last closes it).
+async fn check_app_code(
+    state: &AppState,
+    row: &ChallengeRow,
+    user: &User,
+    typed: &str,
+    now: i64,
+) -> Result<CodeCheck, CloudError> {
+    let db = &state.db;
+    match totp::check_sign_in_code(state, user, typed, now).await? {
+        totp::SignInCheck::Correct => {
+            if challenges::consume_without_code(db, &row.id_hash, now).await? {
+                Ok(CodeCheck::Correct)
+            } else {
+                Err(CloudError::ChallengeClosed)
+            }
+        }
+        totp::SignInCheck::Wrong => {
+            match challenges::take_try_without_code(db, &row.id_hash).await? {
+                Some(left) if left > 0 => Ok(CodeCheck::Wrong(CloudError::InvalidCode {
+                    attempts_left: u32::try_from(left).unwrap_or(0),
+                })),
+                _ => {
+                    challenges::close_challenge(db, &row.id_hash, now, "too_many_attempts").await?;
+                    Ok(CodeCheck::Wrong(CloudError::ChallengeClosed))
+                }
+            }
+        }
+    }
+}
+
 /// An attempt completes only against the profile as it is now: a code was
 /// sent to the phone on file now (not to one an admin has since replaced),
 /// and an enrolment is for a user who still has no phone (a password-only
@@ -491,7 +576,9 @@ async fn ensure_attempt_fits_profile(
     user: &User,
 ) -> Result<(), CloudError> {
     let fits = match row.purpose {
-        Purpose::SecondFactor => row.phone.is_some() && row.phone == user.mobile_phone,
+        // An attempt opened without a phone (authenticator app only) fits
+        // while there is still none; a text then finds no code to check.
+        Purpose::SecondFactor => row.phone == user.mobile_phone,
         Purpose::Enrollment => user.mobile_phone.is_none(),
     };
     if fits {
@@ -618,7 +705,8 @@ pub async fn resend(
         .ok_or(CloudError::ChallengeClosed)?;
     ensure_attempt_fits_profile(state, &row, &user).await?;
     let row = two_factor::send_code(state, &request.challenge_id, &row, &phone, &user).await?;
-    Ok(row.view(&request.challenge_id))
+    let has_totp = totp::has_active(db, &user.id).await?;
+    Ok(row.view(&request.challenge_id, has_totp))
 }
 
 /// Enrolment: the mobile phone to verify; a code is sent to it. Parsed to
@@ -640,7 +728,7 @@ pub async fn enroll_phone(
         .ok_or(CloudError::ChallengeClosed)?;
     ensure_attempt_fits_profile(state, &row, &user).await?;
     let row = two_factor::send_code(state, &request.challenge_id, &row, &phone, &user).await?;
-    Ok(row.view(&request.challenge_id))
+    Ok(row.view(&request.challenge_id, false))
 }
 
 /// The sentence for a wrong current password on a password change: a 400,

@@ -3,7 +3,7 @@
 //! `db::counters` and `db::challenges`.
 
 use rand::Rng as _;
-use secureclose_protocol::{Challenge, User};
+use secureclose_protocol::{Challenge, SecondFactorMethod, User};
 use sha2::{Digest as _, Sha256};
 use subtle::ConstantTimeEq as _;
 
@@ -60,7 +60,7 @@ pub fn sms_body(code: &str) -> String {
 }
 
 /// Typed codes: spaces and dashes are ignored ("123 456" from a paste).
-fn normalize_code(input: &str) -> Option<String> {
+pub fn normalize_code(input: &str) -> Option<String> {
     let code: String = input
         .chars()
         .filter(|c| !c.is_whitespace() && *c != '-')
@@ -75,7 +75,16 @@ pub fn unknown_email_counter(normalized_email: &str) -> String {
 
 impl ChallengeRow {
     /// The client's view (the id is given back only to its holder).
-    pub fn view(&self, challenge_id: &str) -> Challenge {
+    /// `has_totp`: the user has an active authenticator app, which can
+    /// finish a second-factor attempt (never a phone enrolment).
+    pub fn view(&self, challenge_id: &str, has_totp: bool) -> Challenge {
+        let mut methods = Vec::new();
+        if self.purpose == Purpose::Enrollment || self.phone.is_some() {
+            methods.push(SecondFactorMethod::Sms);
+        }
+        if has_totp && self.purpose == Purpose::SecondFactor {
+            methods.push(SecondFactorMethod::Totp);
+        }
         Challenge {
             challenge_id: challenge_id.to_string(),
             phone_hint: self.phone.as_deref().map(phone::hint),
@@ -84,6 +93,7 @@ impl ChallengeRow {
             resend_available_at: self.last_sent_at.map(|t| t + ms(RESEND_COOLDOWN)),
             attempts_left: u32::try_from(self.attempts_left).unwrap_or(0),
             expires_at: self.expires_at,
+            methods,
         }
     }
 }

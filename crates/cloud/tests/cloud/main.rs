@@ -23,4 +23,5 @@ mod setup_code_texts;
 mod sms_guardrails;
 mod sync;
 mod two_factor;
+mod two_factor_totp;
 mod updates;

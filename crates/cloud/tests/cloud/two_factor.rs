@@ -813,6 +813,7 @@ mod twilio {
     use axum::http::{HeaderMap, Method, StatusCode, Uri};
     use axum::routing::post;
     use axum::Json;
+    use secureclose_cloud::sealing::SealingKey;
     use secureclose_cloud::sms::{
         SmsConfig, SmsError, SmsGateway as _, TwilioConfig, TwilioGateway,
     };
@@ -956,6 +957,7 @@ mod twilio {
             fake_twilio(StatusCode::CREATED, serde_json::json!({"sid": "SM1"})).await;
         let t = TestCloud::start_with(backend, |c| {
             c.dev_mode = false;
+            c.totp_key = Some(SealingKey::from_bytes([0x5c; 32]));
             c.sms = Some(SmsConfig::Twilio(config(&base)));
         })
         .await;
@@ -983,6 +985,7 @@ mod twilio {
 
 mod production_mode {
     use reqwest::StatusCode;
+    use secureclose_cloud::sealing::SealingKey;
     use secureclose_cloud::sms::SmsConfig;
     use secureclose_cloud::{start, CloudConfig, CloudError};
     use secureclose_protocol::codes;
@@ -994,6 +997,7 @@ mod production_mode {
         let db = TestDb::new(Backend::Sqlite).await;
         let mut config = CloudConfig::new(&db.url, "127.0.0.1:0".parse().unwrap());
         config.sms = Some(SmsConfig::DevOutbox);
+        config.totp_key = Some(SealingKey::from_bytes([0x5c; 32]));
         match start(config).await {
             Err(CloudError::Config(message)) => assert!(message.contains("--dev"), "{message}"),
             Err(other) => panic!("expected a configuration error, got {other}"),
@@ -1037,7 +1041,11 @@ mod production_mode {
     on_both_backends!(no_outbox_endpoint_and_no_silent_skip_outside_dev_mode);
 
     async fn no_outbox_endpoint_and_no_silent_skip_outside_dev_mode(backend: Backend) {
-        let t = TestCloud::start_with(backend, |c| c.dev_mode = false).await;
+        let t = TestCloud::start_with(backend, |c| {
+            c.dev_mode = false;
+            c.totp_key = Some(SealingKey::from_bytes([0x5c; 32]));
+        })
+        .await;
         expect_error(
             t.get("/api/v1/dev/outbox", None).await,
             StatusCode::NOT_FOUND,

@@ -8,7 +8,7 @@ use crate::client::tests::dead_url;
 use crate::context::{cache_key_account, CACHE_FILE};
 use crate::keystore::tests::MemoryKeyStore;
 use crate::session::offline;
-use secureclose_protocol::Role;
+use secureclose_protocol::{Role, SecondFactorMethod};
 
 const TOKEN: &str = "tok-0123456789";
 
@@ -483,7 +483,12 @@ async fn second_factor_steps_without_a_pending_login_are_refused() {
     let keys = Arc::new(MemoryKeyStore::default());
     let core = core_at(dir.path(), &dead_url().await, &keys).await;
     for (step, err) in [
-        ("verify_code", core.verify_code("123456").await.err()),
+        (
+            "verify_code",
+            core.verify_code(SecondFactorMethod::Sms, "123456")
+                .await
+                .err(),
+        ),
         ("resend_code", core.resend_code().await.err()),
         (
             "enroll_phone",

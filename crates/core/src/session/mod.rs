@@ -3,6 +3,7 @@
 //! an offline session resumed on the cloud) goes through [`establish`];
 //! every end through [`end_session`].
 
+pub mod factors;
 pub mod lock;
 pub mod offline;
 pub mod password;

@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use secureclose_protocol::{
-    codes, Challenge, Company, CompanyChoice, LoginResponse, SessionGrant, User,
+    codes, Challenge, Company, CompanyChoice, LoginResponse, SecondFactorMethod, SessionGrant, User,
 };
 
 use super::offline;
@@ -202,20 +202,28 @@ pub(super) async fn hold_company_choice(
     LoginOutcome::NeedsCompanyChoice { companies }
 }
 
-/// Completes the pending login with the code the user typed. On success
-/// this is exactly a signed-in login (`complete_sign_in`).
-pub(crate) async fn verify_code(ctx: &Arc<Context>, code: &str) -> Result<LoginOutcome, CoreError> {
+/// Completes the pending login with the code the user typed, from a text
+/// message or the authenticator app (`method`, one the attempt offers). On
+/// success this is exactly a signed-in login (`complete_sign_in`).
+pub(crate) async fn verify_code(
+    ctx: &Arc<Context>,
+    method: SecondFactorMethod,
+    code: &str,
+) -> Result<LoginOutcome, CoreError> {
     let cache = ctx.cache()?;
     let challenge_id = ctx
         .state
         .lock()
         .await
-        .awaiting_code()?
+        .awaiting_code_by(method)?
         .challenge_id()
         .clone();
     let client = ctx.client();
-    let response =
-        session::attempt_call(ctx, client.verify_code(&challenge_id, code.trim()).await).await?;
+    let response = session::attempt_call(
+        ctx,
+        client.verify_code(&challenge_id, method, code.trim()).await,
+    )
+    .await?;
     match response {
         LoginResponse::SignedIn {
             session,

@@ -8,6 +8,8 @@
 //!   |  +------------------ sign out ---------|-------------|---+
 //!   |                                         |             |
 //!   +- password ok, code sent -> NeedsSecondFactor -- code_accepted
+//!   |   (or an authenticator app:   (a code of a factor the
+//!   |    its code, no text)          challenge offers)
 //!   |                               (resend: code_resent)   |
 //!   +- password ok, no phone --> NeedsPhoneEnrollment ------+
 //!   |                             (phone_submitted sends a code;
@@ -20,7 +22,7 @@
 //! or logged. Transitions are methods that check the current state, so an
 //! impossible transition is an error rather than a silently wrong screen.
 
-use secureclose_protocol::{Challenge, CompanyChoice};
+use secureclose_protocol::{Challenge, CompanyChoice, SecondFactorMethod};
 
 use crate::error::CoreError;
 use crate::sensitive::Sensitive;
@@ -221,6 +223,26 @@ impl LoginState {
         }
     }
 
+    /// [`Self::awaiting_code`] for a code of `method`, which the attempt
+    /// must offer: the code step knows the user's factors, so a stray
+    /// authenticator code is refused here before it reaches the cloud.
+    pub fn awaiting_code_by(&self, method: SecondFactorMethod) -> Result<&PendingLogin, CoreError> {
+        let pending = self.awaiting_code()?;
+        if !pending.challenge.methods.contains(&method) {
+            return Err(CoreError::Refused {
+                code: crate::error::desktop_codes::METHOD_NOT_OFFERED,
+                message: match method {
+                    SecondFactorMethod::Totp => {
+                        "This sign-in can't use an authenticator app.".into()
+                    }
+                    SecondFactorMethod::Sms => "This sign-in can't use a text message.".into(),
+                },
+                retry_at: None,
+            });
+        }
+        Ok(pending)
+    }
+
     /// Any pending attempt (for a resend).
     pub fn pending(&self) -> Result<&PendingLogin, CoreError> {
         match self {
@@ -305,7 +327,34 @@ mod tests {
             resend_available_at: code_sent.then_some(30_000),
             attempts_left: 5,
             expires_at: 900_000,
+            methods: if code_sent {
+                vec![SecondFactorMethod::Sms]
+            } else {
+                Vec::new()
+            },
         }
+    }
+
+    #[test]
+    fn the_code_step_takes_only_the_factors_the_attempt_offers() {
+        let mut state = LoginState::default();
+        let mut offered = challenge("c1", true);
+        state.needs_second_factor(PendingLogin::new("a@b.c", offered.clone()));
+        assert!(state.awaiting_code_by(SecondFactorMethod::Sms).is_ok());
+        let refused = state
+            .awaiting_code_by(SecondFactorMethod::Totp)
+            .unwrap_err();
+        assert_eq!(refused.code(), "method_not_offered");
+        offered.methods.push(SecondFactorMethod::Totp);
+        state.needs_second_factor(PendingLogin::new("a@b.c", offered));
+        assert!(state.awaiting_code_by(SecondFactorMethod::Totp).is_ok());
+        // A user with an authenticator app and no phone: nothing was texted,
+        // and only the app's code can finish the sign-in.
+        let mut app_only = challenge("c2", false);
+        app_only.methods = vec![SecondFactorMethod::Totp];
+        state.needs_second_factor(PendingLogin::new("a@b.c", app_only));
+        assert!(state.awaiting_code_by(SecondFactorMethod::Totp).is_ok());
+        assert!(state.awaiting_code_by(SecondFactorMethod::Sms).is_err());
     }
 
     #[test]

@@ -1,0 +1,557 @@
+//! The authenticator app (TOTP): enrolment from a signed-in session, active
+//! only after its first code; sign-in with its codes (one step either side,
+//! each step once per user, also across instances); wrong codes counted like
+//! texted ones; removal; the secret sealed at rest; who may call what.
+//! Codes are computed here with totp-rs from the secret the cloud shows.
+
+use std::time::Duration;
+
+use reqwest::{Method, Response, StatusCode};
+use secureclose_protocol::{
+    codes, Challenge, LoginResponse, SecondFactorMethod, TotpEnrollment, TotpStatus,
+};
+use totp_rs::{Algorithm, Secret, Totp};
+
+use crate::support::{expect_error, Backend, TestCloud, EMILY, LUCIA, MARCUS, MARCUS_PHONE, TOM};
+
+on_both_backends!(
+    codes_one_step_either_side_are_accepted_two_are_not,
+    a_step_is_accepted_once_also_across_instances,
+    an_unconfirmed_enrolment_changes_nothing_at_sign_in,
+    a_wrong_first_code_is_refused_and_tries_run_out,
+    removing_the_app_ends_its_use_and_other_sessions,
+    the_secret_is_not_stored_in_the_clear,
+    another_users_enrolment_cannot_be_confirmed,
+    only_the_signed_in_active_user_reaches_the_endpoints,
+    wrong_app_codes_count_and_close_the_attempt,
+    a_user_with_an_app_and_no_phone_gets_no_text,
+);
+
+fn app(secret_base32: &str) -> Totp {
+    totp_rs::Builder::new()
+        .with_algorithm(Algorithm::SHA1)
+        .with_digits(6)
+        .with_skew(1)
+        .with_step_duration(30)
+        .with_secret(Secret::try_from_base32(secret_base32).expect("base32 secret"))
+        .build()
+        .expect("RFC parameters")
+}
+
+/// The app's code at `at_ms` (epoch ms).
+fn code_at(secret: &str, at_ms: i64) -> String {
+    app(secret)
+        .generate(u64::try_from(at_ms / 1000).unwrap())
+        .to_string()
+}
+
+async fn call(
+    t: &TestCloud,
+    method: Method,
+    path: &str,
+    token: Option<&str>,
+    body: Option<serde_json::Value>,
+) -> Response {
+    let mut request = t.http.request(method, t.url(path));
+    if let Some(token) = token {
+        request = request.bearer_auth(token);
+    }
+    if let Some(body) = body {
+        request = request.json(&body);
+    }
+    request.send().await.expect("request")
+}
+
+async fn begin(t: &TestCloud, token: &str) -> TotpEnrollment {
+    let response = call(t, Method::POST, "/api/v1/account/totp", Some(token), None).await;
+    assert_eq!(response.status(), StatusCode::OK, "begin");
+    response.json().await.unwrap()
+}
+
+async fn confirm(t: &TestCloud, token: &str, enrollment_id: &str, code: &str) -> Response {
+    call(
+        t,
+        Method::POST,
+        "/api/v1/account/totp/confirm",
+        Some(token),
+        Some(serde_json::json!({"enrollment_id": enrollment_id, "code": code})),
+    )
+    .await
+}
+
+async fn status(t: &TestCloud, token: &str) -> TotpStatus {
+    let response = call(t, Method::GET, "/api/v1/account/totp", Some(token), None).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    response.json().await.unwrap()
+}
+
+/// Signs `email` in (no 2FA yet), adds an authenticator app and turns the
+/// user's 2FA on. The session token and the secret.
+async fn enrolled(t: &TestCloud, email: &str) -> (String, String) {
+    let token = t.login_ok(email, &t.password_of(email)).await;
+    let enrollment = begin(t, &token).await;
+    let response = confirm(
+        t,
+        &token,
+        &enrollment.enrollment_id,
+        &code_at(&enrollment.secret, t.now()),
+    )
+    .await;
+    assert_eq!(response.status(), StatusCode::OK, "the first code confirms");
+    let confirmed: TotpStatus = response.json().await.unwrap();
+    assert!(confirmed.enabled);
+    t.enable_two_factor(email).await;
+    (token, enrollment.secret)
+}
+
+async fn verify_with(
+    t: &TestCloud,
+    base: &str,
+    challenge: &Challenge,
+    method: &str,
+    code: &str,
+) -> Response {
+    t.post_to(
+        base,
+        "/api/v1/login/verify",
+        serde_json::json!({"challenge_id": challenge.challenge_id, "method": method, "code": code}),
+    )
+    .await
+}
+
+async fn expect_signed_in(response: Response) {
+    assert_eq!(response.status(), StatusCode::OK, "the code signs in");
+    assert!(matches!(
+        response.json().await.unwrap(),
+        LoginResponse::SignedIn { .. }
+    ));
+}
+
+async fn codes_one_step_either_side_are_accepted_two_are_not(backend: Backend) {
+    let t = TestCloud::start(backend).await;
+    let (_, secret) = enrolled(&t, MARCUS).await;
+    let password = t.password_of(MARCUS);
+    // Well past the confirming code's step.
+    t.advance(Duration::from_secs(600));
+    let base = t.cloud.base_url();
+
+    let challenge = t.login_for_code(MARCUS, &password).await;
+    assert_eq!(
+        challenge.methods,
+        vec![SecondFactorMethod::Sms, SecondFactorMethod::Totp],
+        "a phone and an app: both offered, the text first"
+    );
+    let two_behind = code_at(&secret, t.now() - 60_000);
+    expect_error(
+        verify_with(&t, &base, &challenge, "totp", &two_behind).await,
+        StatusCode::BAD_REQUEST,
+        codes::INVALID_CODE,
+    )
+    .await;
+    let one_behind = code_at(&secret, t.now() - 30_000);
+    expect_signed_in(verify_with(&t, &base, &challenge, "totp", &one_behind).await).await;
+
+    let challenge = t.login_for_code(MARCUS, &password).await;
+    let two_ahead = code_at(&secret, t.now() + 60_000);
+    expect_error(
+        verify_with(&t, &base, &challenge, "totp", &two_ahead).await,
+        StatusCode::BAD_REQUEST,
+        codes::INVALID_CODE,
+    )
+    .await;
+    let one_ahead = code_at(&secret, t.now() + 30_000);
+    expect_signed_in(verify_with(&t, &base, &challenge, "totp", &one_ahead).await).await;
+
+    // The current step is older than the one just used: steps only move on.
+    let challenge = t.login_for_code(MARCUS, &password).await;
+    expect_error(
+        verify_with(&t, &base, &challenge, "totp", &code_at(&secret, t.now())).await,
+        StatusCode::BAD_REQUEST,
+        codes::INVALID_CODE,
+    )
+    .await;
+    t.stop().await;
+}
+
+async fn a_step_is_accepted_once_also_across_instances(backend: Backend) {
+    let t = TestCloud::start(backend).await;
+    let (_, secret) = enrolled(&t, MARCUS).await;
+    let password = t.password_of(MARCUS);
+    let base = t.cloud.base_url();
+
+    // The confirming code's step is used: the same code cannot sign in.
+    let challenge = t.login_for_code(MARCUS, &password).await;
+    expect_error(
+        verify_with(&t, &base, &challenge, "totp", &code_at(&secret, t.now())).await,
+        StatusCode::BAD_REQUEST,
+        codes::INVALID_CODE,
+    )
+    .await;
+
+    t.advance(Duration::from_secs(30));
+    let code = code_at(&secret, t.now());
+    expect_signed_in(verify_with(&t, &base, &challenge, "totp", &code).await).await;
+
+    // Replayed on another instance of the same database: refused.
+    let other = t.second_instance().await;
+    let challenge = t.login_for_code(MARCUS, &password).await;
+    expect_error(
+        verify_with(&t, &other.base_url(), &challenge, "totp", &code).await,
+        StatusCode::BAD_REQUEST,
+        codes::INVALID_CODE,
+    )
+    .await;
+    let (_, code_failures, _) = t.counters(MARCUS).await;
+    assert_eq!(
+        code_failures, 1,
+        "the replay is counted (the sign-in between reset the count)"
+    );
+    // The texted code of the same attempt still works.
+    let texted = t.latest_code(MARCUS_PHONE).await;
+    expect_signed_in(verify_with(&t, &other.base_url(), &challenge, "sms", &texted).await).await;
+    other.shutdown().await;
+    t.stop().await;
+}
+
+async fn an_unconfirmed_enrolment_changes_nothing_at_sign_in(backend: Backend) {
+    let t = TestCloud::start(backend).await;
+    let token = t.login_ok(MARCUS, &t.password_of(MARCUS)).await;
+    let enrollment = begin(&t, &token).await;
+    assert!(enrollment
+        .otpauth_uri
+        .starts_with("otpauth://totp/SecureClose:"));
+    // The QR code's URI and the typed secret make the same codes.
+    let from_uri = Totp::from_url(&enrollment.otpauth_uri).expect("a valid otpauth URI");
+    let now = u64::try_from(t.now() / 1000).unwrap();
+    assert_eq!(
+        from_uri.generate(now),
+        app(&enrollment.secret).generate(now)
+    );
+    assert!(!status(&t, &token).await.enabled);
+
+    t.enable_two_factor(MARCUS).await;
+    let challenge = t.login_for_code(MARCUS, &t.password_of(MARCUS)).await;
+    assert_eq!(challenge.methods, vec![SecondFactorMethod::Sms]);
+    let code = code_at(&enrollment.secret, t.now());
+    let base = t.cloud.base_url();
+    expect_error(
+        verify_with(&t, &base, &challenge, "totp", &code).await,
+        StatusCode::BAD_REQUEST,
+        codes::VALIDATION,
+    )
+    .await;
+    assert_eq!(
+        t.counters(MARCUS).await.1,
+        0,
+        "not counted: there is no app to guess"
+    );
+    // Lucia never began one: the same answer.
+    t.enable_two_factor(LUCIA).await;
+    let lucia = t.login_for_code(LUCIA, &t.password_of(LUCIA)).await;
+    expect_error(
+        verify_with(&t, &base, &lucia, "totp", "123456").await,
+        StatusCode::BAD_REQUEST,
+        codes::VALIDATION,
+    )
+    .await;
+    // An older client's verify (no method) is the texted code.
+    let texted = t.latest_code(MARCUS_PHONE).await;
+    expect_signed_in(t.verify(&challenge, &texted).await).await;
+    t.stop().await;
+}
+
+async fn a_wrong_first_code_is_refused_and_tries_run_out(backend: Backend) {
+    let t = TestCloud::start(backend).await;
+    let token = t.login_ok(MARCUS, &t.password_of(MARCUS)).await;
+    let enrollment = begin(&t, &token).await;
+    let right = code_at(&enrollment.secret, t.now());
+    let wrong = crate::support::wrong_code(&right);
+    let error = expect_error(
+        confirm(&t, &token, &enrollment.enrollment_id, &wrong).await,
+        StatusCode::BAD_REQUEST,
+        codes::INVALID_CODE,
+    )
+    .await;
+    assert_eq!(error.attempts_left, Some(4));
+    assert!(
+        !status(&t, &token).await.enabled,
+        "a wrong code confirms nothing"
+    );
+    for _ in 0..4 {
+        confirm(&t, &token, &enrollment.enrollment_id, &wrong).await;
+    }
+    expect_error(
+        confirm(&t, &token, &enrollment.enrollment_id, &right).await,
+        StatusCode::BAD_REQUEST,
+        codes::VALIDATION,
+    )
+    .await;
+    assert!(
+        !status(&t, &token).await.enabled,
+        "five wrong codes end the setup"
+    );
+
+    // A fresh start works, and an expired one does not.
+    let fresh = begin(&t, &token).await;
+    t.advance(Duration::from_secs(16 * 60));
+    expect_error(
+        confirm(
+            &t,
+            &token,
+            &fresh.enrollment_id,
+            &code_at(&fresh.secret, t.now()),
+        )
+        .await,
+        StatusCode::BAD_REQUEST,
+        codes::VALIDATION,
+    )
+    .await;
+    t.stop().await;
+}
+
+async fn removing_the_app_ends_its_use_and_other_sessions(backend: Backend) {
+    let t = TestCloud::start(backend).await;
+    let password = t.password_of(MARCUS);
+    let elsewhere = t.login_ok(MARCUS, &password).await;
+    let (token, secret) = enrolled(&t, MARCUS).await;
+    assert!(status(&t, &token).await.enabled);
+    // Adding a factor ends the user's other sessions; this one stays.
+    expect_error(
+        t.get("/api/v1/me", Some(&elsewhere)).await,
+        StatusCode::UNAUTHORIZED,
+        codes::UNAUTHENTICATED,
+    )
+    .await;
+    expect_error(
+        call(&t, Method::POST, "/api/v1/account/totp", Some(&token), None).await,
+        StatusCode::CONFLICT,
+        codes::CONFLICT,
+    )
+    .await;
+
+    let open = t.login_for_code(MARCUS, &password).await;
+    let response = call(
+        &t,
+        Method::DELETE,
+        "/api/v1/account/totp",
+        Some(&token),
+        None,
+    )
+    .await;
+    assert_eq!(response.status(), StatusCode::NO_CONTENT);
+    assert!(!status(&t, &token).await.enabled);
+    t.advance(Duration::from_secs(60));
+    let base = t.cloud.base_url();
+    expect_error(
+        verify_with(&t, &base, &open, "totp", &code_at(&secret, t.now())).await,
+        StatusCode::UNAUTHORIZED,
+        codes::CHALLENGE_CLOSED,
+    )
+    .await;
+    let challenge = t.login_for_code(MARCUS, &password).await;
+    assert_eq!(challenge.methods, vec![SecondFactorMethod::Sms]);
+    expect_error(
+        verify_with(&t, &base, &challenge, "totp", &code_at(&secret, t.now())).await,
+        StatusCode::BAD_REQUEST,
+        codes::VALIDATION,
+    )
+    .await;
+    expect_error(
+        call(
+            &t,
+            Method::DELETE,
+            "/api/v1/account/totp",
+            Some(&token),
+            None,
+        )
+        .await,
+        StatusCode::NOT_FOUND,
+        codes::NOT_FOUND,
+    )
+    .await;
+    let kinds = t.audit_kinds(&t.user_id(MARCUS).await).await;
+    for kind in ["totp_enrollment_started", "totp_enabled", "totp_removed"] {
+        assert!(kinds.iter().any(|k| k == kind), "{kind} audited: {kinds:?}");
+    }
+    t.stop().await;
+}
+
+async fn the_secret_is_not_stored_in_the_clear(backend: Backend) {
+    let t = TestCloud::start(backend).await;
+    let (_, secret) = enrolled(&t, MARCUS).await;
+    let raw = Secret::try_from_base32(&secret).unwrap();
+    let stored: String = sqlx::query_scalar("SELECT sealed_secret FROM totp_factors")
+        .fetch_one(&t.pool)
+        .await
+        .unwrap();
+    assert!(stored.starts_with("v1."), "sealed: {stored}");
+    assert!(!stored.contains(&secret));
+    // Not merely re-encoded: the stored bytes hold no copy of the secret.
+    use base64::Engine as _;
+    let decoded = base64::engine::general_purpose::STANDARD
+        .decode(&stored[3..])
+        .unwrap();
+    assert!(
+        !decoded
+            .windows(raw.as_ref().len())
+            .any(|w| w == raw.as_ref()),
+        "the stored value is the secret, only encoded"
+    );
+    if let Backend::Sqlite = backend {
+        let path = t.db.url.trim_start_matches("sqlite://");
+        let path = path.split('?').next().unwrap();
+        let mut bytes = Vec::new();
+        for suffix in ["", "-wal", "-journal"] {
+            if let Ok(file) = std::fs::read(format!("{path}{suffix}")) {
+                bytes.extend(file);
+            }
+        }
+        assert!(bytes.len() > 4096, "the database file was read");
+        let contains = |needle: &[u8]| bytes.windows(needle.len()).any(|w| w == needle);
+        assert!(
+            !contains(raw.as_ref()),
+            "the raw secret is in the database file"
+        );
+        assert!(
+            !contains(secret.as_bytes()),
+            "the base32 secret is in the database file"
+        );
+        assert!(
+            !contains(hex::encode(raw.as_ref()).as_bytes()),
+            "the hex secret is in the database file"
+        );
+    }
+    t.stop().await;
+}
+
+async fn another_users_enrolment_cannot_be_confirmed(backend: Backend) {
+    let t = TestCloud::start(backend).await;
+    let emily = t.login_ok(EMILY, &t.password_of(EMILY)).await;
+    let marcus = t.login_ok(MARCUS, &t.password_of(MARCUS)).await;
+    let hers = begin(&t, &emily).await;
+    let code = code_at(&hers.secret, t.now());
+    expect_error(
+        confirm(&t, &marcus, &hers.enrollment_id, &code).await,
+        StatusCode::BAD_REQUEST,
+        codes::VALIDATION,
+    )
+    .await;
+    assert!(!status(&t, &marcus).await.enabled);
+    let response = confirm(&t, &emily, &hers.enrollment_id, &code).await;
+    assert_eq!(response.status(), StatusCode::OK, "still hers to confirm");
+    t.stop().await;
+}
+
+async fn only_the_signed_in_active_user_reaches_the_endpoints(backend: Backend) {
+    let t = TestCloud::start(backend).await;
+    let token = t.login_ok(EMILY, &t.password_of(EMILY)).await;
+    let confirm_body = serde_json::json!({"enrollment_id": "x", "code": "123456"});
+    let endpoints = [
+        (Method::GET, "/api/v1/account/totp", None),
+        (Method::POST, "/api/v1/account/totp", None),
+        (
+            Method::POST,
+            "/api/v1/account/totp/confirm",
+            Some(confirm_body),
+        ),
+        (Method::DELETE, "/api/v1/account/totp", None),
+    ];
+    for (method, path, body) in &endpoints {
+        for token in [None, Some("not-a-session")] {
+            expect_error(
+                call(&t, method.clone(), path, token, body.clone()).await,
+                StatusCode::UNAUTHORIZED,
+                codes::UNAUTHENTICATED,
+            )
+            .await;
+        }
+    }
+    sqlx::query("UPDATE users SET status = 'disabled' WHERE email = $1")
+        .bind(EMILY)
+        .execute(&t.pool)
+        .await
+        .unwrap();
+    for (method, path, body) in &endpoints {
+        expect_error(
+            call(&t, method.clone(), path, Some(&token), body.clone()).await,
+            StatusCode::FORBIDDEN,
+            codes::ACCOUNT_DISABLED,
+        )
+        .await;
+    }
+    let rows: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM totp_factors")
+        .fetch_one(&t.pool)
+        .await
+        .unwrap();
+    assert_eq!(rows, 0, "nothing was enrolled");
+    t.stop().await;
+}
+
+async fn wrong_app_codes_count_and_close_the_attempt(backend: Backend) {
+    let t = TestCloud::start(backend).await;
+    let (_, secret) = enrolled(&t, MARCUS).await;
+    t.advance(Duration::from_secs(60));
+    let challenge = t.login_for_code(MARCUS, &t.password_of(MARCUS)).await;
+    let base = t.cloud.base_url();
+    let wrong = crate::support::wrong_code(&code_at(&secret, t.now()));
+    for left in (1..=4).rev() {
+        let error = expect_error(
+            verify_with(&t, &base, &challenge, "totp", &wrong).await,
+            StatusCode::BAD_REQUEST,
+            codes::INVALID_CODE,
+        )
+        .await;
+        assert_eq!(error.attempts_left, Some(left));
+    }
+    expect_error(
+        verify_with(&t, &base, &challenge, "totp", &wrong).await,
+        StatusCode::UNAUTHORIZED,
+        codes::CHALLENGE_CLOSED,
+    )
+    .await;
+    let (_, code_failures, consecutive) = t.counters(MARCUS).await;
+    assert_eq!((code_failures, consecutive), (5, 5));
+    let kinds = t.audit_kinds(&t.user_id(MARCUS).await).await;
+    assert_eq!(kinds.iter().filter(|k| *k == "code_failed").count(), 5);
+    t.stop().await;
+}
+
+async fn a_user_with_an_app_and_no_phone_gets_no_text(backend: Backend) {
+    let t = TestCloud::start(backend).await;
+    let (_, secret) = enrolled(&t, TOM).await;
+    t.advance(Duration::from_secs(60));
+    let challenge = t.login_for_code(TOM, &t.password_of(TOM)).await;
+    assert_eq!(challenge.methods, vec![SecondFactorMethod::Totp]);
+    assert!(!challenge.code_sent && challenge.phone_hint.is_none());
+    let base = t.cloud.base_url();
+    expect_error(
+        verify_with(&t, &base, &challenge, "sms", "123456").await,
+        StatusCode::BAD_REQUEST,
+        codes::VALIDATION,
+    )
+    .await;
+    expect_signed_in(verify_with(&t, &base, &challenge, "totp", &code_at(&secret, t.now())).await)
+        .await;
+    t.stop().await;
+}
+
+#[tokio::test]
+async fn production_refuses_to_start_without_a_totp_key() {
+    let db = crate::support::TestDb::new(Backend::Sqlite).await;
+    let mut config = secureclose_cloud::CloudConfig::new(&db.url, "127.0.0.1:0".parse().unwrap());
+    config.sms = Some(secureclose_cloud::sms::SmsConfig::Twilio(
+        secureclose_cloud::sms::TwilioConfig {
+            account_sid: "AC1".into(),
+            auth_token: "t".into(),
+            from: "+15005550006".into(),
+            base_url: "http://127.0.0.1:9".into(),
+        },
+    ));
+    match secureclose_cloud::start(config).await {
+        Err(secureclose_cloud::CloudError::Config(message)) => {
+            assert!(message.contains("SECURECLOSE_TOTP_KEY"), "{message}")
+        }
+        Err(other) => panic!("expected a configuration error, got {other}"),
+        Ok(_) => panic!("a production cloud must not start without a TOTP key"),
+    }
+}
