@@ -79,11 +79,16 @@ sc_apt_missing() {
   done
 }
 
-# A free TCP port on 127.0.0.1 (nothing listening on it right now).
+# A free TCP port on 127.0.0.1 (nothing listening on it right now), below the
+# kernel's ephemeral range: a port chosen now and bound later (the updater test's
+# endpoint is baked into its bundles) must not be handed meanwhile to one of the
+# many sockets the tests bind on port 0.
 sc_free_port() {
-  local port i
+  local port i low
+  low="$(cut -f1 /proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || echo 32768)"
+  [ "${low:-0}" -gt 20000 ] 2>/dev/null || low=32768
   for i in $(seq 1 200); do
-    port=$(( 20000 + RANDOM % 40000 ))
+    port=$(( 15000 + RANDOM % (low - 15000) ))
     if [ -z "$(ss -Htln "sport = :$port" 2>/dev/null)" ]; then
       printf '%s\n' "$port"
       return 0
