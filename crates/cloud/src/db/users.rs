@@ -159,7 +159,7 @@ pub struct ChangedUser {
     pub deleted: bool,
 }
 
-/// A row of `users_changed`'s JSON array (the columns of `user_from_row`).
+/// A row of `users_changed`'s JSON array: USER_COLUMNS, change_seq, deleted_at.
 #[derive(serde::Deserialize)]
 struct ChangedRow {
     id: String,
@@ -194,23 +194,15 @@ pub async fn users_changed(
         Dialect::Sqlite => ("json_group_array", "json_object"),
         Dialect::Postgres => ("json_agg", "json_build_object"),
     };
-    let fields = [
-        "id",
-        "company_id",
-        "email",
-        "display_name",
-        "role",
-        "status",
-        "mobile_phone",
-        "phone_verified_at",
-        "two_factor_enabled",
-        "version",
-        "updated_at",
-        "change_seq",
-        "deleted_at",
-    ]
-    .map(|column| format!("'{column}', p.{column}"))
-    .join(", ");
+    // The page's keys are the subquery's columns: USER_COLUMNS without the
+    // table alias, then the two the pull adds.
+    let fields = USER_COLUMNS
+        .split(',')
+        .map(|column| column.trim().trim_start_matches("u."))
+        .chain(["change_seq", "deleted_at"])
+        .map(|column| format!("'{column}', p.{column}"))
+        .collect::<Vec<_>>()
+        .join(", ");
     let sql = format!(
         "SELECT CAST({array}({object}({fields})) AS TEXT) FROM (\
          SELECT {USER_COLUMNS}, u.change_seq, u.deleted_at FROM users u \
