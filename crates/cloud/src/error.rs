@@ -73,6 +73,8 @@ pub enum CloudError {
     OwnPasswordReset,
     #[error("Sign in again to sync your changes.")]
     ResumeRefused,
+    #[error("Your authenticator app cannot be checked right now. Use a text message instead, or ask your administrator to reset your two-factor; then set the app up again.")]
+    TotpUnreadable,
     #[error("configuration: {0}")]
     Config(String),
     #[error("database: {0}")]
@@ -108,7 +110,7 @@ impl CloudError {
             | CloudError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             CloudError::SmsFailed(_) => StatusCode::BAD_GATEWAY,
             CloudError::AccountLocked => StatusCode::LOCKED,
-            CloudError::Conflict(_) => StatusCode::CONFLICT,
+            CloudError::Conflict(_) | CloudError::TotpUnreadable => StatusCode::CONFLICT,
             CloudError::NotFound => StatusCode::NOT_FOUND,
             CloudError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             CloudError::Validation(_) => StatusCode::BAD_REQUEST,
@@ -152,6 +154,7 @@ impl CloudError {
             CloudError::SetupCodeTextLimit { .. } => codes::SETUP_CODE_TEXT_LIMIT,
             CloudError::OwnPasswordReset => codes::OWN_PASSWORD_RESET,
             CloudError::ResumeRefused => codes::RESUME_REFUSED,
+            CloudError::TotpUnreadable => codes::TOTP_UNREADABLE,
             CloudError::Config(_)
             | CloudError::Database(_)
             | CloudError::Migrate(_)

@@ -775,6 +775,10 @@ pub mod codes {
     /// An admin resetting their own password: they change it in their
     /// profile, which asks for the current one.
     pub const OWN_PASSWORD_RESET: &str = "own_password_reset";
+    /// The user's authenticator-app secret does not open with the cloud's
+    /// configured key (the key was changed): the app cannot be checked until
+    /// it is set up again; a texted code or an admin reset still works.
+    pub const TOTP_UNREADABLE: &str = "totp_unreadable";
 }
 
 #[cfg(test)]

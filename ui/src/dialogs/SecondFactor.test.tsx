@@ -3,7 +3,7 @@ import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { ApiCallError } from "../api";
 import { CODE_TTL_MS, FAKE_CODE, FAKE_TOTP_CODE, demoUsers } from "../testing/fakeApi";
 import { renderApp, spyApi, submitSignIn } from "../testing/render";
-import { APP_CODE_TEXT, CODE_EXPIRED_MESSAGE, USE_APP, USE_TEXT, codeDigits, retryText } from "./SecondFactor";
+import { APP_CODE_TEXT, CODE_EXPIRED_MESSAGE, TEXT_ME, USE_APP, USE_TEXT, codeDigits, retryText } from "./SecondFactor";
 
 const marcus = demoUsers[5]!; // 2FA on, verified +16025550199
 const samuel = demoUsers[7]!; // 2FA on, no phone -> enrolment
@@ -370,21 +370,27 @@ describe("code helpers", () => {
 });
 
 describe("code dialog with an authenticator app", () => {
-  it("offers the app instead of the text, and back", async () => {
+  it("starts with the app, texts only when asked, and switches back", async () => {
     const { api, user } = await signIn(marcus.email, spyApi({ totpUsers: [marcus.email] }));
     await screen.findByTestId("code-dialog");
-    expect(screen.getByTestId("code-lead")).toHaveTextContent("Enter the code sent to ••• ••• 0199");
-    const toggle = screen.getByTestId("code-switch-method");
-    expect(toggle).toHaveTextContent(USE_APP);
-
-    await user.click(toggle);
     expect(screen.getByTestId("code-lead")).toHaveTextContent(APP_CODE_TEXT);
     expect(screen.queryByTestId("code-resend"), "nothing to resend for an app").toBeNull();
-    expect(toggle).toHaveTextContent(USE_TEXT);
+    expect(api.resendCode, "no text unasked").not.toHaveBeenCalled();
+    const toggle = screen.getByTestId("code-switch-method");
+    expect(toggle).toHaveTextContent(TEXT_ME);
     expect(screen.getByTestId("code-input")).toHaveFocus();
+
     await user.click(toggle);
+    expect(await screen.findByText("A code was sent to ••• ••• 0199.")).toBeInTheDocument();
+    expect(api.resendCode).toHaveBeenCalledTimes(1);
     expect(screen.getByTestId("code-lead")).toHaveTextContent("Enter the code sent to ••• ••• 0199");
     expect(screen.getByTestId("code-resend")).toBeInTheDocument();
+    expect(toggle).toHaveTextContent(USE_APP);
+    await user.click(toggle);
+    expect(screen.getByTestId("code-lead")).toHaveTextContent(APP_CODE_TEXT);
+    expect(toggle, "a code was texted now: switching back sends nothing").toHaveTextContent(USE_TEXT);
+    await user.click(toggle);
+    expect(api.resendCode).toHaveBeenCalledTimes(1);
 
     await user.click(toggle);
     await user.type(screen.getByTestId("code-input"), FAKE_TOTP_CODE);

@@ -40,9 +40,12 @@ export function attemptsText(n: number): string {
 export const APP_CODE_TEXT = "Enter the 6-digit code from your authenticator app";
 export const USE_APP = "Use your authenticator app instead";
 export const USE_TEXT = "Use a text message instead";
+/** For a user with an app, who has not been texted in this attempt. */
+export const TEXT_ME = "Text me a code instead";
 
 export function sentToText(challenge: Challenge): string {
-  return challenge.phone_hint ? `Enter the code sent to ${challenge.phone_hint}` : "Enter the code sent to your mobile phone";
+  const phone = challenge.phone_hint ?? "your mobile phone";
+  return challenge.code_sent ? `Enter the code sent to ${phone}` : `No code has been texted yet: send one to ${phone}`;
 }
 
 /** Keeps the digits of typed or pasted text: "123 456", "123-456" -> "123456". */
@@ -79,20 +82,22 @@ function CodeStep({ challenge, onChallenge, onSignedIn, onClosed, onCancel, seco
   const [resendAt, setResendAt] = useState<number | null>(challenge.resend_available_at);
   const [submitBlockedUntil, setSubmitBlockedUntil] = useState<number | undefined>(undefined);
   const [locked, setLocked] = useState(false);
-  // The texted code first when there is one; a user with only an
-  // authenticator app starts (and stays) with it.
+  // A user with an authenticator app starts with it: the cloud texts them
+  // only when they ask. Otherwise the texted code it already sent.
   const offersText = challenge.methods.includes("sms");
   const offersApp = challenge.methods.includes("totp");
-  const [method, setMethod] = useState<SecondFactorMethod>(offersText ? "sms" : "totp");
+  const [method, setMethod] = useState<SecondFactorMethod>(offersApp && !challenge.code_sent ? "totp" : "sms");
   const inputRef = useRef<HTMLInputElement>(null);
   const resendRef = useRef<HTMLButtonElement>(null);
 
   function switchMethod() {
-    setMethod(method === "sms" ? "totp" : "sms");
+    const next = method === "sms" ? "totp" : "sms";
+    setMethod(next);
     setCode("");
     setError(null);
     setNotice(null);
     inputRef.current?.focus();
+    if (next === "sms" && !challenge.code_sent) void resend();
   }
 
   useEffect(() => {
@@ -177,10 +182,11 @@ function CodeStep({ challenge, onChallenge, onSignedIn, onClosed, onCancel, seco
     setError(null);
     setNotice(null);
     try {
+      const first = !challenge.code_sent;
       const next = await api.resendCode();
       onChallenge(next);
       setCode("");
-      setNotice(`A new code was sent${next.phone_hint ? ` to ${next.phone_hint}` : ""}.`);
+      setNotice(`${first ? "A code was sent" : "A new code was sent"}${next.phone_hint ? ` to ${next.phone_hint}` : ""}.`);
       setBusy(null);
       inputRef.current?.focus();
     } catch (reason) {
@@ -255,12 +261,12 @@ function CodeStep({ challenge, onChallenge, onSignedIn, onClosed, onCancel, seco
             onClick={() => void resend()}
             disabled={busy !== null || resendSeconds > 0 || locked}
           >
-            {resendSeconds > 0 ? `Resend in ${resendSeconds} s` : busy === "resend" ? "Sending…" : "Resend code"}
+            {resendSeconds > 0 ? `Resend in ${resendSeconds} s` : busy === "resend" ? "Sending…" : challenge.code_sent ? "Resend code" : "Send code"}
           </button>
         ) : null}
         {offersText && offersApp ? (
           <button type="button" className="link-button" data-testid="code-switch-method" onClick={switchMethod} disabled={busy !== null || locked}>
-            {method === "sms" ? USE_APP : USE_TEXT}
+            {method === "sms" ? USE_APP : challenge.code_sent ? USE_TEXT : TEXT_ME}
           </button>
         ) : null}
         {secondary ? (

@@ -268,7 +268,8 @@ export function createFakeApi(options: FakeApiOptions = {}): FakeApi {
       return { state: "signed_in", session: sessionView() };
     }
     if (u.mobile_phone && u.phone_verified_at !== null) {
-      pending = { userId: u.id, enrollPhone: null, challenge: newChallenge(u.mobile_phone, true, u.id) };
+      // As the cloud: a user with an app is texted only when they ask.
+      pending = { userId: u.id, enrollPhone: null, challenge: newChallenge(u.mobile_phone, !totpUsers.has(u.id), u.id) };
       return { state: "needs_second_factor", challenge: pending.challenge };
     }
     if (totpUsers.has(u.id)) {

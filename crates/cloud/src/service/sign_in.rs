@@ -312,8 +312,9 @@ async fn after_password(
     // As the help-center article says: a user with a mobile phone on file gets
     // the code there (an admin-entered number becomes verified when a code sent
     // to it comes back); a user without one enrols one. Never a skipped factor.
-    // An authenticator app can answer instead; with one and no phone, nothing
-    // is texted and nothing needs enrolling.
+    // An authenticator app can answer instead: a user with one is texted only
+    // when they ask (`resend`), since each text costs the dealer and SMS is
+    // the weaker factor; with an app and no phone nothing needs enrolling.
     let has_totp = totp::has_active(db, &user.id).await?;
     match user.mobile_phone.clone() {
         None if has_totp => {
@@ -340,7 +341,11 @@ async fn after_password(
                 now,
             )
             .await?;
-            let row = two_factor::send_code(state, &id, &row, &phone, &user).await?;
+            let row = if has_totp {
+                row
+            } else {
+                two_factor::send_code(state, &id, &row, &phone, &user).await?
+            };
             Ok(LoginResponse::SecondFactorRequired {
                 challenge: row.view(&id, has_totp),
             })

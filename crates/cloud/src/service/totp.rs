@@ -136,7 +136,18 @@ pub async fn confirm(
     let Some(code) = normalize_code(&request.code) else {
         return Err(CloudError::Validation("the code is 6 digits".into()));
     };
-    let secret = state.totp_key.open(&user.id, &row.sealed_secret)?;
+    // A secret that does not open means the operator changed the key: an
+    // operator fault the user cannot fix by typing, so it is not counted.
+    let secret = state
+        .totp_key
+        .open(&user.id, &row.sealed_secret)
+        .map_err(|_| {
+            tracing::error!(
+                user_id = %user.id,
+                "an authenticator-app secret does not open with the configured TOTP key"
+            );
+            CloudError::TotpUnreadable
+        })?;
     let Some(step) = totp(secret, &user.email)?.check(&code, seconds(now)) else {
         return match store::take_confirm_try(db, &row.id).await? {
             Some(left) if left > 0 => Err(CloudError::InvalidCode {
@@ -217,7 +228,18 @@ pub async fn check_sign_in_code(
     let Some(code) = normalize_code(typed) else {
         return Err(CloudError::Validation("the code is 6 digits".into()));
     };
-    let secret = state.totp_key.open(&user.id, &row.sealed_secret)?;
+    // A secret that does not open means the operator changed the key: an
+    // operator fault the user cannot fix by typing, so it is not counted.
+    let secret = state
+        .totp_key
+        .open(&user.id, &row.sealed_secret)
+        .map_err(|_| {
+            tracing::error!(
+                user_id = %user.id,
+                "an authenticator-app secret does not open with the configured TOTP key"
+            );
+            CloudError::TotpUnreadable
+        })?;
     let Some(step) = totp(secret, &user.email)?.check(&code, seconds(now)) else {
         return Ok(SignInCheck::Wrong);
     };

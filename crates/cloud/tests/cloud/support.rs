@@ -172,9 +172,18 @@ impl TestCloud {
     /// Another instance of the same service on the same database and clock
     /// (as behind a load balancer).
     pub async fn second_instance(&self) -> RunningCloud {
+        self.second_instance_with(|_| {}).await
+    }
+
+    /// [`Self::second_instance`] with its configuration changed first.
+    pub async fn second_instance_with(
+        &self,
+        change: impl FnOnce(&mut CloudConfig),
+    ) -> RunningCloud {
         let mut config = CloudConfig::new(&self.db.url, "127.0.0.1:0".parse().unwrap());
         config.dev_mode = true;
         config.clock = self.clock.clone();
+        change(&mut config);
         start(config).await.expect("start a second instance")
     }
 

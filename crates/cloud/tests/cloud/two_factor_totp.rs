@@ -25,6 +25,8 @@ on_both_backends!(
     only_the_signed_in_active_user_reaches_the_endpoints,
     wrong_app_codes_count_and_close_the_attempt,
     a_user_with_an_app_and_no_phone_gets_no_text,
+    a_user_with_an_app_is_texted_only_on_request,
+    a_changed_totp_key_is_a_clear_uncounted_refusal,
 );
 
 fn app(secret_base32: &str) -> Totp {
@@ -206,7 +208,15 @@ async fn a_step_is_accepted_once_also_across_instances(backend: Backend) {
         code_failures, 1,
         "the replay is counted (the sign-in between reset the count)"
     );
-    // The texted code of the same attempt still works.
+    // A text asked for in the same attempt still works.
+    let response = t
+        .post_to(
+            &other.base_url(),
+            "/api/v1/login/resend",
+            serde_json::json!({"challenge_id": challenge.challenge_id}),
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::OK);
     let texted = t.latest_code(MARCUS_PHONE).await;
     expect_signed_in(verify_with(&t, &other.base_url(), &challenge, "sms", &texted).await).await;
     other.shutdown().await;
@@ -532,6 +542,93 @@ async fn a_user_with_an_app_and_no_phone_gets_no_text(backend: Backend) {
     .await;
     expect_signed_in(verify_with(&t, &base, &challenge, "totp", &code_at(&secret, t.now())).await)
         .await;
+    t.stop().await;
+}
+
+async fn a_user_with_an_app_is_texted_only_on_request(backend: Backend) {
+    let t = TestCloud::start(backend).await;
+    let (_, secret) = enrolled(&t, MARCUS).await;
+    let texts_before = t.outbox_count(MARCUS_PHONE).await;
+    t.advance(Duration::from_secs(60));
+    let challenge = t.login_for_code(MARCUS, &t.password_of(MARCUS)).await;
+    assert_eq!(
+        challenge.methods,
+        vec![SecondFactorMethod::Sms, SecondFactorMethod::Totp]
+    );
+    assert!(
+        !challenge.code_sent,
+        "a user with an app is not texted unasked: each text costs the dealer and SMS is the weaker factor"
+    );
+    assert_eq!(t.outbox_count(MARCUS_PHONE).await, texts_before);
+    let base = t.cloud.base_url();
+    expect_error(
+        verify_with(&t, &base, &challenge, "sms", "123456").await,
+        StatusCode::BAD_REQUEST,
+        codes::VALIDATION,
+    )
+    .await;
+
+    // Asking for a text sends one at once (no cooldown to wait out).
+    let response = t
+        .post(
+            "/api/v1/login/resend",
+            serde_json::json!({"challenge_id": challenge.challenge_id}),
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let resent: Challenge = response.json().await.unwrap();
+    assert!(resent.code_sent);
+    assert_eq!(t.outbox_count(MARCUS_PHONE).await, texts_before + 1);
+    // Either method still finishes the attempt.
+    expect_signed_in(verify_with(&t, &base, &challenge, "totp", &code_at(&secret, t.now())).await)
+        .await;
+    t.stop().await;
+}
+
+async fn a_changed_totp_key_is_a_clear_uncounted_refusal(backend: Backend) {
+    let t = TestCloud::start(backend).await;
+    let (_, secret) = enrolled(&t, MARCUS).await;
+    t.advance(Duration::from_secs(60));
+    let rekeyed = t
+        .second_instance_with(|config| {
+            config.totp_key = Some(secureclose_cloud::sealing::SealingKey::from_bytes([7; 32]))
+        })
+        .await;
+    let challenge = t.login_for_code(MARCUS, &t.password_of(MARCUS)).await;
+    let (_, failures_before, _) = t.counters(MARCUS).await;
+    let response = verify_with(
+        &t,
+        &rekeyed.base_url(),
+        &challenge,
+        "totp",
+        &code_at(&secret, t.now()),
+    )
+    .await;
+    assert_eq!(response.status(), StatusCode::CONFLICT);
+    let error: secureclose_protocol::ApiError = response.json().await.unwrap();
+    assert_eq!(error.code, codes::TOTP_UNREADABLE);
+    assert!(
+        error.message.contains("text message"),
+        "the user is told what still works: {}",
+        error.message
+    );
+    let (_, failures_after, _) = t.counters(MARCUS).await;
+    assert_eq!(
+        failures_after, failures_before,
+        "an operator's key change is not the user's wrong code"
+    );
+    // The attempt is still open: a texted code finishes it.
+    let response = t
+        .post_to(
+            &rekeyed.base_url(),
+            "/api/v1/login/resend",
+            serde_json::json!({"challenge_id": challenge.challenge_id}),
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let texted = t.latest_code(MARCUS_PHONE).await;
+    expect_signed_in(verify_with(&t, &rekeyed.base_url(), &challenge, "sms", &texted).await).await;
+    rekeyed.shutdown().await;
     t.stop().await;
 }
 
