@@ -286,24 +286,45 @@ pub(crate) async fn save_verifier(
     password: Sensitive<String>,
     second_factor: bool,
 ) {
-    let verifier = tokio::task::spawn_blocking(move || make_verifier(password.expose())).await;
-    let now = now_millis();
-    let saved = match verifier {
-        Ok(Ok(verifier)) => {
-            cache
-                .save_offline_credential(
-                    &user.id,
-                    &user.email,
-                    &user.company_id,
-                    &verifier,
-                    now,
-                    second_factor.then_some(now),
-                )
-                .await
+    if let Some(verifier) = hash_verifier(password).await {
+        store_verifier(cache, user, &verifier, second_factor).await;
+    }
+}
+
+/// The slow half of [`save_verifier`] (Argon2, off the async threads), so a
+/// caller can do it before it takes locks or starts the sync.
+pub(crate) async fn hash_verifier(password: Sensitive<String>) -> Option<Sensitive<String>> {
+    match tokio::task::spawn_blocking(move || make_verifier(password.expose())).await {
+        Ok(Ok(verifier)) => Some(verifier),
+        Ok(Err(err)) => {
+            tracing::warn!(error = %err, "could not make the offline verifier");
+            None
         }
-        Ok(Err(err)) => Err(err),
-        Err(err) => Err(CoreError::Io(std::io::Error::other(err))),
-    };
+        Err(err) => {
+            tracing::warn!(error = %err, "could not make the offline verifier");
+            None
+        }
+    }
+}
+
+/// The fast half of [`save_verifier`]: one cache write.
+pub(crate) async fn store_verifier(
+    cache: &Cache,
+    user: &User,
+    verifier: &Sensitive<String>,
+    second_factor: bool,
+) {
+    let now = now_millis();
+    let saved = cache
+        .save_offline_credential(
+            &user.id,
+            &user.email,
+            &user.company_id,
+            verifier,
+            now,
+            second_factor.then_some(now),
+        )
+        .await;
     if let Err(err) = saved {
         tracing::warn!(error = %err, "could not store the offline verifier");
     }

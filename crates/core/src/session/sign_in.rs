@@ -293,9 +293,11 @@ pub(crate) async fn cancel_login(ctx: &Context) -> Result<(), CoreError> {
 }
 
 /// The one path to `SignedIn`, after a password alone or after a code
-/// (`attempt` = the challenge it answered): `session::establish` with the
-/// cloud's grant, then the offline verifier; the sync it starts pulls the
-/// company's users (once, on a first sign-in here).
+/// (`attempt` = the challenge it answered): the offline verifier, then
+/// `session::establish` with the cloud's grant; the sync it starts pulls the
+/// company's users (once, on a first sign-in here). The verifier is written
+/// first because a write after the sync has started waits behind the
+/// first pull's pages, and the person would see "Signing in…" that long.
 #[allow(clippy::too_many_arguments)]
 async fn complete_sign_in(
     ctx: &Arc<Context>,
@@ -307,6 +309,10 @@ async fn complete_sign_in(
     attempt: Option<&Sensitive<String>>,
     password: Option<Sensitive<String>>,
 ) -> Result<LoginOutcome, CoreError> {
+    let verifier = match password {
+        Some(password) => offline::hash_verifier(password).await,
+        None => None,
+    };
     let mut state = ctx.state.lock().await;
     if let Some(attempt) = attempt {
         // Cancelled (or replaced by a new login) while the code was checked.
@@ -328,11 +334,11 @@ async fn complete_sign_in(
         company: &company,
         after_code: attempt.is_some(),
     };
+    if let Some(verifier) = &verifier {
+        offline::store_verifier(cache, &user, verifier, attempt.is_some()).await;
+    }
     session::establish(ctx, &mut state, cache, signed_in, start).await?;
     drop(state);
-    if let Some(password) = password {
-        offline::save_verifier(cache, &user, password, attempt.is_some()).await;
-    }
     tracing::info!(user_id = %user.id, company_id = %company.id,
         second_factor = attempt.is_some(), "signed in");
     Ok(LoginOutcome::SignedIn {
