@@ -13,6 +13,7 @@ const COMMANDS: &[&str] = &[
     "verify_code",
     "resend_code",
     "enroll_phone",
+    "enroll_totp",
     "choose_company",
     "cancel_login",
     "update_user",

@@ -125,6 +125,12 @@ pub async fn enroll_phone(core: Core<'_>, mobile_phone: String) -> Result<Challe
     core.enroll_phone(&mobile_phone).await.map_err(api)
 }
 
+/// Enrolment with an authenticator app instead of a phone: its secret.
+#[tauri::command]
+pub async fn enroll_totp(core: Core<'_>) -> Result<TotpEnrollment, ApiError> {
+    core.enroll_totp().await.map_err(api)
+}
+
 /// After `needs_company_choice`: the company the person picked.
 #[tauri::command]
 pub async fn choose_company(core: Core<'_>, company_id: String) -> Result<LoginOutcome, ApiError> {

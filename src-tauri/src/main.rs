@@ -93,6 +93,7 @@ fn main() {
             commands::verify_code,
             commands::resend_code,
             commands::enroll_phone,
+            commands::enroll_totp,
             commands::choose_company,
             commands::cancel_login,
             commands::update_user,

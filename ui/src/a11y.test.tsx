@@ -269,6 +269,8 @@ describe("axe scan", () => {
   it("enrolment dialog: phone step with error, then code step", async () => {
     const { user } = await signIn(samuel.email);
     await screen.findByTestId("enroll-dialog");
+    await expectAccessible("enrolment choice");
+    await user.click(screen.getByTestId("enroll-choose-sms"));
     await expectAccessible("enrolment phone step");
     await user.type(screen.getByTestId("enroll-phone"), "12{Enter}");
     await screen.findByTestId("enroll-phone-error");

@@ -56,6 +56,8 @@ export interface Api {
   resendCode(): Promise<Challenge>;
   /** Enrolment: the phone to send the first code to (saved once verified). */
   enrollPhone(mobilePhone: string): Promise<Challenge>;
+  /** Enrolment with an authenticator app instead: its secret; `verifyCode(code, "totp")` finishes. */
+  enrollTotp(): Promise<TotpEnrollment>;
   /**
    * After `needs_company_choice`: signs in to the account at that company
    * (one of those offered) with the password the core holds meanwhile.

@@ -34,6 +34,7 @@ describe("ipc wrappers", () => {
     await tauriApi.verifyCode("654321", "totp");
     await tauriApi.resendCode();
     await tauriApi.enrollPhone("+14805551234");
+    await tauriApi.enrollTotp();
     await tauriApi.chooseCompany("c2");
     await tauriApi.cancelLogin();
     await tauriApi.updateUser("u1", { mobile_phone: null, two_factor_enabled: false });
@@ -66,6 +67,7 @@ describe("ipc wrappers", () => {
       ["verify_code", { code: "654321", method: "totp" }],
       ["resend_code", undefined],
       ["enroll_phone", { mobilePhone: "+14805551234" }],
+      ["enroll_totp", undefined],
       ["choose_company", { companyId: "c2" }],
       ["cancel_login", undefined],
       // null must reach Rust as null: it means "remove the phone".

@@ -44,6 +44,7 @@ export const tauriApi: Api = {
   verifyCode: (code, method) => call<LoginOutcome>("verify_code", { code, method }),
   resendCode: () => call<Challenge>("resend_code"),
   enrollPhone: (mobilePhone) => call<Challenge>("enroll_phone", { mobilePhone }),
+  enrollTotp: () => call<TotpEnrollment>("enroll_totp"),
   chooseCompany: (companyId) => call<LoginOutcome>("choose_company", { companyId }),
   cancelLogin: async () => {
     await call<null>("cancel_login");

@@ -181,6 +181,12 @@ impl AppCore {
         sign_in::enroll_phone(&self.inner, mobile_phone).await
     }
 
+    /// Enrolment with an authenticator app: its secret, shown once; the
+    /// app's first code (`verify_code` with `Totp`) finishes the sign-in.
+    pub async fn enroll_totp(&self) -> Result<TotpEnrollment, CoreError> {
+        sign_in::enroll_totp(&self.inner).await
+    }
+
     /// After `NeedsCompanyChoice`: signs in to the account at `company_id`
     /// (one of the companies offered) with the password held meanwhile.
     pub async fn choose_company(&self, company_id: &str) -> Result<LoginOutcome, CoreError> {

@@ -8,10 +8,10 @@ use reqwest::{Method, RequestBuilder, StatusCode};
 use secureclose_protocol::sync::{ChangesPage, Mutation, PushRequest, PushResponse, ResumeRequest};
 use secureclose_protocol::{
     ActivateRequest, ApiError, Challenge, ChangePasswordRequest, ChangePasswordResponse, Company,
-    CompanyUpdate, ConfirmTotpRequest, EnrollPhoneRequest, Health, LoginRequest, LoginResponse,
-    MeResponse, NewUserRequest, ResendCodeRequest, SecondFactorMethod, SetupCodeGrant,
-    SetupCodeTexted, TextSetupCodeRequest, TotpEnrollment, TotpStatus, User, UserUpdate,
-    UsersResponse, VerifyCodeRequest,
+    CompanyUpdate, ConfirmTotpRequest, EnrollPhoneRequest, EnrollTotpRequest, Health, LoginRequest,
+    LoginResponse, MeResponse, NewUserRequest, ResendCodeRequest, SecondFactorMethod,
+    SetupCodeGrant, SetupCodeTexted, TextSetupCodeRequest, TotpEnrollment, TotpStatus, User,
+    UserUpdate, UsersResponse, VerifyCodeRequest,
 };
 use serde::de::DeserializeOwned;
 use url::Url;
@@ -233,6 +233,21 @@ impl CloudClient {
         };
         self.json(
             self.request(Method::POST, "/api/v1/login/enroll-phone", None)
+                .json(&body),
+        )
+        .await
+    }
+
+    /// Starts an authenticator-app enrolment in place of a phone.
+    pub async fn enroll_totp(
+        &self,
+        challenge_id: &Sensitive<String>,
+    ) -> Result<TotpEnrollment, CoreError> {
+        let body = EnrollTotpRequest {
+            challenge_id: challenge_id.expose().clone(),
+        };
+        self.json(
+            self.request(Method::POST, "/api/v1/login/enroll-totp", None)
                 .json(&body),
         )
         .await

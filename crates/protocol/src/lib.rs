@@ -427,6 +427,15 @@ pub struct EnrollPhoneRequest {
     pub mobile_phone: String,
 }
 
+/// Enrolment at sign-in with an authenticator app instead of a phone
+/// (`POST /api/v1/login/enroll-totp`): the attempt's id; the answer is a
+/// [`TotpEnrollment`], finished by `/login/verify` with `method: "totp"`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct EnrollTotpRequest {
+    pub challenge_id: String,
+}
+
 /// The start of an authenticator-app enrolment (`POST /api/v1/account/totp`):
 /// the secret to put in the app, as a QR code of `otpauth_uri` or typed in
 /// from `secret` (base32). Nothing changes at sign-in until it is confirmed.

@@ -131,3 +131,54 @@ async fn an_added_authenticator_app_signs_in_once_per_code() {
         .unwrap_err();
     assert_eq!(err.code(), "method_not_offered", "refused before the cloud");
 }
+
+/// A demo user with no phone.
+const TOM: &str = "tom.becker@desertsun.example";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_user_without_a_phone_enrols_an_app_at_sign_in() {
+    let clock = Arc::new(ManualClock::new());
+    let cloud = TestCloud::start_dev_with_clock(clock.clone()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let core = open_core(
+        dir.path(),
+        cloud.base_url(),
+        Arc::new(MemoryKeyStore::default()),
+    )
+    .await;
+    turn_on_two_factor(&cloud, TOM).await;
+    let password = cloud.password_of(TOM).to_owned();
+    let outcome = core.login(TOM, &password).await.unwrap();
+    let LoginOutcome::NeedsPhoneEnrollment { challenge } = outcome else {
+        panic!("2FA applies and Tom has no factor: an enrolment, got {outcome:?}");
+    };
+    assert!(challenge.methods.contains(&SecondFactorMethod::Totp));
+
+    let enrollment = core.enroll_totp().await.expect("the app's secret");
+    let code = code_at(&enrollment.secret, clock.now_ms());
+    let outcome = core
+        .verify_code(SecondFactorMethod::Totp, &code)
+        .await
+        .expect("the new app's first code signs in");
+    let LoginOutcome::SignedIn { session } = outcome else {
+        panic!("{outcome:?}");
+    };
+    assert_eq!(session.user.email, TOM);
+    assert_eq!(session.user.mobile_phone, None, "no phone was needed");
+    assert!(core.totp_status().await.unwrap().enabled);
+    core.logout().await.unwrap();
+
+    // From now on the app is Tom's factor: asked for, nothing to enrol.
+    clock.advance(Duration::from_secs(30));
+    let outcome = core.login(TOM, &password).await.unwrap();
+    let LoginOutcome::NeedsSecondFactor { challenge } = outcome else {
+        panic!("{outcome:?}");
+    };
+    assert_eq!(challenge.methods, vec![SecondFactorMethod::Totp]);
+    let err = core.enroll_totp().await.unwrap_err();
+    assert_eq!(
+        err.code(),
+        "no_pending_login",
+        "only an enrolment can set up an app at sign-in"
+    );
+}

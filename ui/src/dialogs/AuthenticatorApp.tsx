@@ -1,12 +1,12 @@
-// The signed-in person's authenticator app, from their profile: adding one
+// Adding an authenticator app, from the profile or at the sign-in enrolment step:
 // shows its secret once, as a QR code AND as grouped text with a Copy button
 // (for apps or computers that cannot scan), and is finished by the app's
 // first code. The secret lives only in this dialog's state: never in the
 // cache, a log or the web view's storage; closing the dialog drops it.
 import qrcode from "qrcode-generator";
-import { useEffect, useMemo, useRef, useState, type FormEvent } from "react";
+import { useCallback, useEffect, useMemo, useRef, useState, type FormEvent } from "react";
 import { useApi } from "../ApiContext";
-import { isSessionLost, toApiError } from "../api";
+import { isSessionLost, toApiError, type ApiCallError } from "../api";
 import { Dialog } from "../components/Dialog";
 import type { TotpEnrollment } from "../types";
 import { CODE_LENGTH, attemptsText, codeDigits } from "./SecondFactor";
@@ -63,8 +63,51 @@ interface SetupProps {
   onSessionLost: (message: string) => void;
 }
 
+/** From the profile: the app becomes a second factor of the signed-in person. */
 export function TotpSetupDialog({ onCancel, onAdded, onSessionLost }: SetupProps) {
   const api = useApi();
+  const begin = useCallback(() => api.beginTotp(), [api]);
+  const confirm = useCallback(
+    async (enrollment: TotpEnrollment, code: string) => {
+      await api.confirmTotp(enrollment.enrollment_id, code);
+      onAdded();
+    },
+    [api, onAdded],
+  );
+  const takeOver = useCallback(
+    (failure: ApiCallError) => {
+      if (!isSessionLost(failure)) return false;
+      onSessionLost(failure.message);
+      return true;
+    },
+    [onSessionLost],
+  );
+  return (
+    <Dialog labelledBy="totp-title" describedBy="totp-lead" testId="totp-setup-dialog" onCancel={onCancel}>
+      <h2 id="totp-title" className="dialog-title">
+        Set up an authenticator app
+      </h2>
+      <TotpSetupForm begin={begin} confirm={confirm} takeOver={takeOver} onCancel={onCancel} confirmLabel="Turn on" />
+    </Dialog>
+  );
+}
+
+interface FormProps {
+  /** Starts a setup: a new secret each time (also for "Start again"). */
+  begin: () => Promise<TotpEnrollment>;
+  /** Sends the app's first code; resolves once it was accepted. */
+  confirm: (enrollment: TotpEnrollment, code: string) => Promise<void>;
+  /** A failure the caller handles itself (session lost, sign-in ended): true. */
+  takeOver: (failure: ApiCallError) => boolean;
+  onCancel: () => void;
+  confirmLabel: string;
+}
+
+/**
+ * The secret as a QR code and as grouped text with Copy, then the first code.
+ * Shared by the profile and the sign-in enrolment step.
+ */
+export function TotpSetupForm({ begin, confirm, takeOver, onCancel, confirmLabel }: FormProps) {
   const [enrollment, setEnrollment] = useState<TotpEnrollment | null>(null);
   const [code, setCode] = useState("");
   const [busy, setBusy] = useState(false);
@@ -83,22 +126,22 @@ export function TotpSetupDialog({ onCancel, onAdded, onSessionLost }: SetupProps
     setEnded(false);
     setAttemptsLeft(null);
     setCode("");
-    api.beginTotp().then(
+    begin().then(
       (started) => {
         if (live) setEnrollment(started);
       },
       (reason: unknown) => {
         if (!live) return;
         const failure = toApiError(reason);
-        if (isSessionLost(failure)) return onSessionLost(failure.message);
+        if (takeOver(failure)) return;
         setError(failure.message);
       },
     );
     return () => {
       live = false;
     };
-    // Only a new api or "Start again" begins a new setup (never a re-render).
-  }, [api, restart]);
+    // Only a new begin or "Start again" starts a new setup (never a re-render).
+  }, [begin, restart]);
 
   async function copy() {
     if (!enrollment) return;
@@ -121,11 +164,10 @@ export function TotpSetupDialog({ onCancel, onAdded, onSessionLost }: SetupProps
     setBusy(true);
     setError(null);
     try {
-      await api.confirmTotp(enrollment.enrollment_id, code);
-      onAdded();
+      await confirm(enrollment, code);
     } catch (reason) {
       const failure = toApiError(reason);
-      if (isSessionLost(failure)) return onSessionLost(failure.message);
+      if (takeOver(failure)) return;
       setBusy(false);
       setCode("");
       if (failure.code === "invalid_code" && failure.attempts_left !== undefined) setAttemptsLeft(failure.attempts_left);
@@ -136,10 +178,7 @@ export function TotpSetupDialog({ onCancel, onAdded, onSessionLost }: SetupProps
   }
 
   return (
-    <Dialog labelledBy="totp-title" describedBy="totp-lead" testId="totp-setup-dialog" onCancel={onCancel}>
-      <h2 id="totp-title" className="dialog-title">
-        Set up an authenticator app
-      </h2>
+    <>
       <p id="totp-lead" className="dialog-lead">
         Scan this QR code with your authenticator app (for example Microsoft Authenticator, Google Authenticator or 1Password), or type the key into
         it. Then enter the 6-digit code it shows.
@@ -199,7 +238,7 @@ export function TotpSetupDialog({ onCancel, onAdded, onSessionLost }: SetupProps
                 </button>
               ) : null}
               <button type="submit" className="btn btn-primary" data-testid="totp-confirm" disabled={busy || ended}>
-                {busy ? "Checking…" : "Turn on"}
+                {busy ? "Checking…" : confirmLabel}
               </button>
             </div>
           </form>
@@ -222,6 +261,6 @@ export function TotpSetupDialog({ onCancel, onAdded, onSessionLost }: SetupProps
           </div>
         </>
       )}
-    </Dialog>
+    </>
   );
 }

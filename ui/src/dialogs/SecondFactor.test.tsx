@@ -1,9 +1,10 @@
 import { act, fireEvent, screen, waitFor, within } from "@testing-library/react";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { ApiCallError } from "../api";
-import { CODE_TTL_MS, FAKE_CODE, FAKE_TOTP_CODE, demoUsers } from "../testing/fakeApi";
+import { CODE_TTL_MS, FAKE_CODE, FAKE_TOTP_CODE, FAKE_TOTP_SECRET, demoUsers } from "../testing/fakeApi";
+import { groupSecret } from "./AuthenticatorApp";
 import { renderApp, spyApi, submitSignIn } from "../testing/render";
-import { APP_CODE_TEXT, CODE_EXPIRED_MESSAGE, TEXT_ME, USE_APP, USE_TEXT, codeDigits, retryText } from "./SecondFactor";
+import { APP_CODE_TEXT, CODE_EXPIRED_MESSAGE, ENROLL_CHOICE, TEXT_ME, USE_APP, USE_TEXT, codeDigits, retryText } from "./SecondFactor";
 
 const marcus = demoUsers[5]!; // 2FA on, verified +16025550199
 const samuel = demoUsers[7]!; // 2FA on, no phone -> enrolment
@@ -256,6 +257,8 @@ describe("phone enrolment dialog", () => {
 
     const dialog = await screen.findByTestId("enroll-dialog");
     expect(dialog).toHaveAttribute("role", "dialog");
+    expect(dialog).toHaveTextContent(ENROLL_CHOICE);
+    await user.click(screen.getByTestId("enroll-choose-sms"));
     expect(dialog).toHaveTextContent("Your company requires two-factor authentication. Add your mobile phone");
     const phone = screen.getByLabelText("Mobile phone");
     expect(phone).toHaveAttribute("data-testid", "enroll-phone");
@@ -294,6 +297,7 @@ describe("phone enrolment dialog", () => {
 
   it("can go back and use a different number", async () => {
     const { api, user } = await signIn(samuel.email);
+    await user.click(await screen.findByTestId("enroll-choose-sms"));
     await user.type(await screen.findByTestId("enroll-phone"), "4805550177");
     await user.click(screen.getByTestId("enroll-send"));
     await user.click(await screen.findByTestId("enroll-change-phone"));
@@ -317,6 +321,7 @@ describe("phone enrolment dialog", () => {
 
   it("Enter in the phone field sends the code", async () => {
     const { api, user } = await signIn(samuel.email);
+    await user.click(await screen.findByTestId("enroll-choose-sms"));
     await user.type(await screen.findByTestId("enroll-phone"), "4805550177{Enter}");
     await waitFor(() => expect(api.enrollPhone).toHaveBeenCalledWith("4805550177"));
   });
@@ -327,6 +332,7 @@ describe("phone enrolment dialog", () => {
       "Text messages to numbers in GB are not enabled for your company (allowed: US, CA). Use a mobile number in an allowed country, or ask your administrator.";
     api.enrollPhone.mockRejectedValueOnce(new ApiCallError("sms_country_not_allowed", message));
     const { user } = await signIn(samuel.email, api);
+    await user.click(await screen.findByTestId("enroll-choose-sms"));
     const phone = await screen.findByTestId("enroll-phone");
     await user.type(phone, "+44 20 7946 0958");
     await user.click(screen.getByTestId("enroll-send"));
@@ -339,9 +345,51 @@ describe("phone enrolment dialog", () => {
     const api = spyApi();
     api.enrollPhone.mockRejectedValueOnce(new ApiCallError("sms_limit", "Too many codes were sent.", { retry_at: T0 + 15_000 }));
     const { user } = await signIn(samuel.email, api);
+    await user.click(await screen.findByTestId("enroll-choose-sms"));
     await user.type(await screen.findByTestId("enroll-phone"), "4805550177");
     await user.click(screen.getByTestId("enroll-send"));
     expect(await screen.findByTestId("enroll-error")).toHaveTextContent("Too many codes were sent. Try again in 15 s.");
+  });
+});
+
+describe("enrolment with an authenticator app", () => {
+  it("sets up the app from the shown key and signs in with its first code; no text is sent", async () => {
+    const { api, user } = await signIn(samuel.email);
+    await user.click(await screen.findByTestId("enroll-choose-app"));
+    expect(await screen.findByTestId("totp-secret")).toHaveTextContent(groupSecret(FAKE_TOTP_SECRET));
+    expect(screen.getByTestId("totp-qr")).toBeInTheDocument();
+    expect(api.enrollTotp).toHaveBeenCalledTimes(1);
+
+    await user.type(screen.getByTestId("totp-code"), "000000");
+    await user.click(screen.getByTestId("totp-confirm"));
+    expect(await screen.findByTestId("totp-error")).toHaveTextContent("That code is not correct.");
+    expect(screen.getByTestId("totp-attempts")).toHaveTextContent("4 attempts left");
+    expect(screen.queryByTestId("portal")).toBeNull();
+
+    await user.type(screen.getByTestId("totp-code"), FAKE_TOTP_CODE);
+    await user.click(screen.getByTestId("totp-confirm"));
+    expect(await screen.findByTestId("portal")).toBeInTheDocument();
+    expect(api.verifyCode).toHaveBeenLastCalledWith(FAKE_TOTP_CODE, "totp");
+    expect(api.enrollPhone, "no phone was needed").not.toHaveBeenCalled();
+    expect(api.resendCode).not.toHaveBeenCalled();
+  });
+
+  it("can go back from the phone to the choice", async () => {
+    const { user } = await signIn(samuel.email);
+    await user.click(await screen.findByTestId("enroll-choose-sms"));
+    await user.click(await screen.findByTestId("enroll-back"));
+    expect(await screen.findByTestId("enroll-choice")).toBeInTheDocument();
+  });
+
+  it("an attempt the cloud closed goes back to sign-in with why", async () => {
+    const api = spyApi();
+    api.verifyCode.mockRejectedValueOnce(new ApiCallError("challenge_closed", "This sign-in attempt has ended (too many wrong codes, or it waited too long)."));
+    const { user } = await signIn(samuel.email, api);
+    await user.click(await screen.findByTestId("enroll-choose-app"));
+    await user.type(await screen.findByTestId("totp-code"), FAKE_TOTP_CODE);
+    await user.click(screen.getByTestId("totp-confirm"));
+    expect(await screen.findByTestId("login-error")).toHaveTextContent("This sign-in attempt has ended");
+    expect(screen.queryByTestId("enroll-dialog")).toBeNull();
   });
 });
 

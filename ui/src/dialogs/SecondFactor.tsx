@@ -2,18 +2,22 @@
 // ••• ••• 1234") and the phone enrolment dialog that ends in the same code step.
 // Every time shown (resend countdown, retry times) comes from the cloud's
 // epoch-ms values, so the UI never invents its own limits.
-import { useEffect, useRef, useState, type ClipboardEvent, type FormEvent } from "react";
+import { useCallback, useEffect, useMemo, useRef, useState, type ClipboardEvent, type FormEvent } from "react";
 import { useApi } from "../ApiContext";
 import { toApiError, type ApiCallError } from "../api";
 import { Dialog } from "../components/Dialog";
 import { FieldError, describedBy } from "../components/common";
+import { TotpSetupForm } from "./AuthenticatorApp";
 import { useNow } from "../hooks";
-import type { Challenge, SecondFactorMethod, SessionView } from "../types";
+import type { Challenge, SecondFactorMethod, SessionView, TotpEnrollment } from "../types";
 
 export const CODE_LENGTH = 6;
 export const CODE_EXPIRED_MESSAGE = "That code has expired. Send a new one.";
 export const ENROLL_EXPLANATION =
   "Your company requires two-factor authentication. Add your mobile phone number: we’ll text it a code to finish signing in, and save it to your profile for future sign-ins.";
+export const ENROLL_CHOICE =
+  "Your company requires two-factor authentication. Choose how you’ll confirm it’s you each time you sign in:";
+export const ENROLL_APP_DONE_LABEL = "Verify and sign in";
 
 /** Seconds until `epochMs`, rounded up; 0 once reached. */
 export function secondsUntil(epochMs: number | null | undefined, now: number): number {
@@ -306,9 +310,11 @@ export function CodeDialog({ challenge: initial, onSignedIn, onClosed, onCancel,
 export function EnrollDialog({ challenge: initial, onSignedIn, onClosed, onCancel, returnFocus }: FlowProps) {
   const api = useApi();
   const now = useNow(1000);
-  // A challenge that already carries a sent code (core resumed) skips the phone step.
+  // A challenge that already carries a sent code (core resumed) skips the
+  // choice; an older cloud that cannot enrol an app offers only the phone.
   const [challenge, setChallenge] = useState(initial);
-  const [step, setStep] = useState<"phone" | "code">(initial.code_sent ? "code" : "phone");
+  const offersApp = initial.methods.includes("totp");
+  const [step, setStep] = useState<"choose" | "phone" | "code" | "app">(initial.code_sent ? "code" : offersApp ? "choose" : "phone");
   const [phone, setPhone] = useState("");
   const [phoneError, setPhoneError] = useState<string | null>(null);
   const [error, setError] = useState<ShownError | null>(null);
@@ -318,6 +324,26 @@ export function EnrollDialog({ challenge: initial, onSignedIn, onClosed, onCance
   useEffect(() => {
     if (step === "phone") phoneRef.current?.focus();
   }, [step]);
+
+  const beginApp = useCallback(() => api.enrollTotp(), [api]);
+  const confirmApp = useCallback(
+    async (_enrollment: TotpEnrollment, code: string) => {
+      const outcome = await api.verifyCode(code, "totp");
+      if (outcome.state === "signed_in") onSignedIn(outcome.session);
+    },
+    [api, onSignedIn],
+  );
+  const appTakeOver = useCallback(
+    (failure: ApiCallError) => {
+      if (failure.code !== "challenge_closed") return false;
+      onClosed(failure.message);
+      return true;
+    },
+    [onClosed],
+  );
+  // The code went to the number being enrolled: only that code finishes this step.
+  const textOnly = useMemo<Challenge>(() => ({ ...challenge, methods: ["sms"] }), [challenge]);
+  const back = offersApp ? { label: "Choose another way", testId: "enroll-back", onClick: () => setStep("choose") } : undefined;
 
   async function send(event: FormEvent) {
     event.preventDefault();
@@ -358,9 +384,26 @@ export function EnrollDialog({ challenge: initial, onSignedIn, onClosed, onCance
         Set up two-step verification
       </h2>
       <p id="enroll-explain" className="dialog-lead">
-        {ENROLL_EXPLANATION}
+        {step === "choose" ? ENROLL_CHOICE : step === "app" ? "Your company requires two-factor authentication." : ENROLL_EXPLANATION}
       </p>
-      {step === "phone" ? (
+      {step === "choose" ? (
+        <div className="form" data-testid="enroll-choice">
+          <button type="button" className="btn btn-primary btn-block" data-testid="enroll-choose-sms" onClick={() => setStep("phone")}>
+            Text message to my mobile phone
+          </button>
+          <button type="button" className="btn btn-secondary btn-block" data-testid="enroll-choose-app" onClick={() => setStep("app")}>
+            Authenticator app
+          </button>
+          <p className="field-help">An authenticator app works without phone signal and cannot be redirected by someone who takes over your number.</p>
+          <div className="dialog-links">
+            <button type="button" className="btn btn-secondary btn-small" data-testid="enroll-cancel" onClick={onCancel}>
+              Cancel
+            </button>
+          </div>
+        </div>
+      ) : step === "app" ? (
+        <TotpSetupForm begin={beginApp} confirm={confirmApp} takeOver={appTakeOver} onCancel={onCancel} confirmLabel={ENROLL_APP_DONE_LABEL} />
+      ) : step === "phone" ? (
         <form className="form" onSubmit={(e) => void send(e)} noValidate aria-busy={busy}>
           <div className="field">
             <label htmlFor="enroll-phone">Mobile phone</label>
@@ -391,6 +434,11 @@ export function EnrollDialog({ challenge: initial, onSignedIn, onClosed, onCance
             {busy ? "Sending…" : "Send code"}
           </button>
           <div className="dialog-links">
+            {back ? (
+              <button type="button" className="link-button" data-testid={back.testId} onClick={back.onClick} disabled={busy}>
+                {back.label}
+              </button>
+            ) : null}
             <button type="button" className="btn btn-secondary btn-small" data-testid="enroll-cancel" onClick={onCancel}>
               Cancel
             </button>
@@ -398,7 +446,7 @@ export function EnrollDialog({ challenge: initial, onSignedIn, onClosed, onCance
         </form>
       ) : (
         <CodeStep
-          challenge={challenge}
+          challenge={textOnly}
           onChallenge={setChallenge}
           onSignedIn={onSignedIn}
           onClosed={onClosed}

@@ -108,7 +108,7 @@ describe("First time here? Set up your account", () => {
     await user.click(screen.getByTestId("setup-submit"));
 
     const dialog = await screen.findByTestId("enroll-dialog");
-    expect(within(dialog).getAllByRole("textbox").length).toBeGreaterThan(0);
+    expect(within(dialog).getByTestId("enroll-choose-sms")).toBeInTheDocument();
     expect(screen.queryByTestId("portal")).toBeNull();
   });
 });

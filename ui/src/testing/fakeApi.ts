@@ -238,8 +238,9 @@ export function createFakeApi(options: FakeApiOptions = {}): FakeApi {
   let totpSetup: { id: string; userId: string; attemptsLeft: number } | null = null;
   let totpSetups = 0;
   const methodsFor = (phone: string | null, userId: string | null): SecondFactorMethod[] => {
+    // userId null: an enrolment, which a text or a new app can finish.
     const methods: SecondFactorMethod[] = phone || userId === null ? ["sms"] : [];
-    if (userId !== null && totpUsers.has(userId)) methods.push("totp");
+    if (userId === null || totpUsers.has(userId)) methods.push("totp");
     return methods;
   };
   const newChallenge = (phone: string | null, sent: boolean, totpOf: string | null = null): Challenge => {
@@ -389,6 +390,10 @@ export function createFakeApi(options: FakeApiOptions = {}): FakeApi {
         throw new ApiCallError("method_not_offered", "This sign-in can't use an authenticator app.");
       }
       if (method === "sms" && !c.code_sent) throw new ApiCallError("validation", "No code has been sent yet.");
+      const enrollsApp = method === "totp" && !totpUsers.has(p.userId);
+      if (enrollsApp && totpSetup?.userId !== p.userId) {
+        throw new ApiCallError("validation", "Set up the authenticator app first: its setup has ended or was never started.");
+      }
       if (method === "sms" && c.code_expires_at !== null && Date.now() >= c.code_expires_at) {
         throw new ApiCallError("code_expired", "The code has expired.");
       }
@@ -402,7 +407,11 @@ export function createFakeApi(options: FakeApiOptions = {}): FakeApi {
         throw new ApiCallError("invalid_code", "That code is not correct.", { attempts_left: left });
       }
       const u = users.find((x) => x.id === p.userId)!;
-      if (p.enrollPhone) {
+      if (enrollsApp) {
+        totpSetup = null;
+        totpUsers.add(u.id);
+      }
+      if (p.enrollPhone && method === "sms") {
         u.mobile_phone = p.enrollPhone;
         u.phone_verified_at = Date.now();
         u.version += 1;
@@ -449,6 +458,21 @@ export function createFakeApi(options: FakeApiOptions = {}): FakeApi {
       if (totpUsers.has(u.id)) throw new ApiCallError("conflict", "An authenticator app is already set up: remove it first.");
       totpSetups += 1;
       totpSetup = { id: `fake-totp-${totpSetups}`, userId: u.id, attemptsLeft: ATTEMPTS_PER_CODE };
+      return {
+        enrollment_id: totpSetup.id,
+        secret: FAKE_TOTP_SECRET,
+        otpauth_uri: `otpauth://totp/SecureClose:${encodeURIComponent(u.email)}?secret=${FAKE_TOTP_SECRET}&issuer=SecureClose`,
+        expires_at: Date.now() + 15 * 60_000,
+      };
+    },
+    enrollTotp: async (): Promise<TotpEnrollment> => {
+      const p = requirePending();
+      const u = users.find((x) => x.id === p.userId)!;
+      if (totpUsers.has(u.id) || (u.mobile_phone && u.phone_verified_at !== null)) {
+        throw new ApiCallError("validation", "This sign-in uses the second factor already set up.");
+      }
+      totpSetups += 1;
+      totpSetup = { id: `fake-totp-${totpSetups}`, userId: p.userId, attemptsLeft: ATTEMPTS_PER_CODE };
       return {
         enrollment_id: totpSetup.id,
         secret: FAKE_TOTP_SECRET,

@@ -28,6 +28,7 @@ export function spyApi(base: FakeApi | FakeApiOptions = {}): SpyApi {
     verifyCode: vi.fn(api.verifyCode),
     resendCode: vi.fn(api.resendCode),
     enrollPhone: vi.fn(api.enrollPhone),
+    enrollTotp: vi.fn(api.enrollTotp),
     chooseCompany: vi.fn(api.chooseCompany),
     cancelLogin: vi.fn(api.cancelLogin),
     logout: vi.fn(api.logout),

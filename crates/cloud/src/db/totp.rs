@@ -93,6 +93,25 @@ pub async fn pending(
     row.as_ref().map(from_row).transpose()
 }
 
+/// The user's one pending enrolment (there is at most one: starting another
+/// replaces it), while it can still be confirmed.
+pub async fn pending_of_user(
+    db: &Db,
+    user_id: &str,
+    now: i64,
+) -> Result<Option<TotpRow>, CloudError> {
+    let sql = format!(
+        "SELECT {COLUMNS} FROM totp_factors WHERE user_id = $1 \
+         AND confirmed_at IS NULL AND expires_at > $2 AND attempts_left > 0"
+    );
+    let row = sqlx::query(&sql)
+        .bind(user_id)
+        .bind(now)
+        .fetch_optional(&db.pool)
+        .await?;
+    row.as_ref().map(from_row).transpose()
+}
+
 /// The user's active (confirmed) factor.
 pub async fn active(db: &Db, user_id: &str) -> Result<Option<TotpRow>, CloudError> {
     let sql = format!(

@@ -144,12 +144,20 @@ pub async fn set_verified_phone(
     if enrolment {
         end_sessions(&mut tx, Scope::User(&user.id), now, None).await?;
     }
-    let final_stamp: i64 = sqlx::query_scalar("SELECT security_stamp FROM users WHERE id = $1")
-        .bind(&user.id)
-        .fetch_one(&mut *tx)
-        .await?;
+    let final_stamp = security_stamp_in(&mut tx, &user.id).await?;
     tx.commit().await?;
     Ok(Some(final_stamp))
+}
+
+/// The user's security stamp as `conn` sees it (inside a transaction that
+/// may just have moved it).
+pub async fn security_stamp_in(conn: &mut AnyConnection, user_id: &str) -> Result<i64, CloudError> {
+    Ok(
+        sqlx::query_scalar("SELECT security_stamp FROM users WHERE id = $1")
+            .bind(user_id)
+            .fetch_one(&mut *conn)
+            .await?,
+    )
 }
 
 /// One user row of a pull page.

@@ -40,6 +40,7 @@ pub fn api(dev: bool, max_body: usize) -> OpenApiRouter<AppState> {
         .routes(routes!(session::verify))
         .routes(routes!(session::resend))
         .routes(routes!(session::enroll_phone))
+        .routes(routes!(session::enroll_totp))
         .routes(routes!(session::resume))
         .routes(routes!(session::logout))
         .routes(routes!(sync::changes))

@@ -5,8 +5,8 @@ use axum::http::StatusCode;
 use axum::Json;
 use secureclose_protocol::sync::ResumeRequest;
 use secureclose_protocol::{
-    ApiError, Challenge, EnrollPhoneRequest, LoginRequest, LoginResponse, ResendCodeRequest,
-    VerifyCodeRequest,
+    ApiError, Challenge, EnrollPhoneRequest, EnrollTotpRequest, LoginRequest, LoginResponse,
+    ResendCodeRequest, TotpEnrollment, VerifyCodeRequest,
 };
 
 use super::extract::ApiJson;
@@ -144,6 +144,27 @@ pub async fn enroll_phone(
     ApiJson(request): ApiJson<EnrollPhoneRequest>,
 ) -> Result<Json<Challenge>, CloudError> {
     Ok(Json(sign_in::enroll_phone(&state, &request).await?))
+}
+
+/// Enrolment at sign-in with an authenticator app: a secret shown once (as
+/// for the profile's setup); the app's first code, sent to `/login/verify`
+/// with `method: "totp"`, turns it on and finishes the sign-in.
+#[utoipa::path(
+    post,
+    path = "/api/v1/login/enroll-totp",
+    tag = "session",
+    request_body = EnrollTotpRequest,
+    responses(
+        (status = 200, description = "The secret to add to the app", body = TotpEnrollment),
+        (status = 400, description = "validation (not an enrolment)", body = ApiError),
+        (status = 401, description = "challenge_closed", body = ApiError),
+    )
+)]
+pub async fn enroll_totp(
+    State(state): State<AppState>,
+    ApiJson(request): ApiJson<EnrollTotpRequest>,
+) -> Result<Json<TotpEnrollment>, CloudError> {
+    Ok(Json(sign_in::enroll_totp(&state, &request).await?))
 }
 
 /// Revokes the caller's session; the token stops working at once.

@@ -7,8 +7,9 @@ use secureclose_protocol::rules::{normalize_email, Refusal};
 use secureclose_protocol::sync::ResumeRequest;
 use secureclose_protocol::{
     codes, ActivateRequest, Challenge, ChangePasswordRequest, ChangePasswordResponse, Company,
-    CompanyChoice, EnrollPhoneRequest, LoginRequest, LoginResponse, ResendCodeRequest,
-    SecondFactorMethod, SessionGrant, User, UserStatus, VerifyCodeRequest,
+    CompanyChoice, EnrollPhoneRequest, EnrollTotpRequest, LoginRequest, LoginResponse,
+    ResendCodeRequest, SecondFactorMethod, SessionGrant, TotpEnrollment, User, UserStatus,
+    VerifyCodeRequest,
 };
 
 use super::sessions::{AuthedUser, SourceAddr};
@@ -436,22 +437,37 @@ pub async fn verify(
         .await?
         .ok_or(CloudError::ChallengeClosed)?;
     let method = request.method;
-    if method == SecondFactorMethod::Totp {
-        if row.purpose != Purpose::SecondFactor {
-            return Err(CloudError::Validation(
-                "a phone enrolment is finished with the texted code".into(),
-            ));
-        }
-    } else {
+    // An app answering a second-factor attempt needs no phone check: the
+    // attempt may have been opened without one.
+    if method == SecondFactorMethod::Sms || row.purpose == Purpose::Enrollment {
         ensure_attempt_fits_profile(state, &row, &user).await?;
     }
     counters::reserve_attempt(db, Counter::User(&row.user_id), state.now()).await?;
     let now = state.now();
-    let checked = match method {
-        SecondFactorMethod::Sms => {
+    // At the enrolment step an app's first code turns the app on: which
+    // pending enrolment, and its time step.
+    let mut enrolled_app = None;
+    let checked = match (method, row.purpose) {
+        (SecondFactorMethod::Sms, _) => {
             two_factor::check_code(db, &request.challenge_id, &row, &request.code, now).await
         }
-        SecondFactorMethod::Totp => check_app_code(state, &row, &user, &request.code, now).await,
+        (SecondFactorMethod::Totp, Purpose::SecondFactor) => {
+            check_app_code(state, &row, &user, &request.code, now).await
+        }
+        (SecondFactorMethod::Totp, Purpose::Enrollment) => {
+            match totp::check_enrollment_code(state, &user, &request.code, now).await {
+                Ok(Some(found)) => {
+                    if challenges::consume_without_code(db, &row.id_hash, now).await? {
+                        enrolled_app = Some(found);
+                        Ok(CodeCheck::Correct)
+                    } else {
+                        Err(CloudError::ChallengeClosed)
+                    }
+                }
+                Ok(None) => wrong_app_code(db, &row, now).await,
+                Err(error) => Err(error),
+            }
+        }
     };
     match checked {
         Ok(CodeCheck::Correct) => {}
@@ -476,19 +492,23 @@ pub async fn verify(
         return Err(CloudError::AccountDisabled);
     }
     if method == SecondFactorMethod::Totp {
+        let (security_stamp, how) = match enrolled_app {
+            Some((enrollment_id, step)) => {
+                let activated =
+                    totp::activate_at_sign_in(state, &user, &enrollment_id, step, now).await?;
+                let Some(stamp) = activated else {
+                    counters::release_attempt(db, Counter::User(&user.id)).await?;
+                    return Err(CloudError::ChallengeClosed);
+                };
+                (stamp, "password and a newly enrolled authenticator app")
+            }
+            None => (row.security_stamp, "password and authenticator app code"),
+        };
         let user = db::users::user_by_id(db, &user.id)
             .await?
             .ok_or(CloudError::ChallengeClosed)?;
         let company = db::companies::company_of(db, &user).await?;
-        return complete_sign_in(
-            state,
-            user,
-            company,
-            "password and authenticator app code",
-            Some(now),
-            row.security_stamp,
-        )
-        .await;
+        return complete_sign_in(state, user, company, how, Some(now), security_stamp).await;
     }
     let enrolment = row.purpose == Purpose::Enrollment;
     let phone = row.phone.as_deref().unwrap_or_default();
@@ -557,16 +577,19 @@ async fn check_app_code(
                 Err(CloudError::ChallengeClosed)
             }
         }
-        totp::SignInCheck::Wrong => {
-            match challenges::take_try_without_code(db, &row.id_hash).await? {
-                Some(left) if left > 0 => Ok(CodeCheck::Wrong(CloudError::InvalidCode {
-                    attempts_left: u32::try_from(left).unwrap_or(0),
-                })),
-                _ => {
-                    challenges::close_challenge(db, &row.id_hash, now, "too_many_attempts").await?;
-                    Ok(CodeCheck::Wrong(CloudError::ChallengeClosed))
-                }
-            }
+        totp::SignInCheck::Wrong => wrong_app_code(db, row, now).await,
+    }
+}
+
+/// A wrong app code takes one of the attempt's tries (the last closes it).
+async fn wrong_app_code(db: &Db, row: &ChallengeRow, now: i64) -> Result<CodeCheck, CloudError> {
+    match challenges::take_try_without_code(db, &row.id_hash).await? {
+        Some(left) if left > 0 => Ok(CodeCheck::Wrong(CloudError::InvalidCode {
+            attempts_left: u32::try_from(left).unwrap_or(0),
+        })),
+        _ => {
+            challenges::close_challenge(db, &row.id_hash, now, "too_many_attempts").await?;
+            Ok(CodeCheck::Wrong(CloudError::ChallengeClosed))
         }
     }
 }
@@ -734,6 +757,28 @@ pub async fn enroll_phone(
     ensure_attempt_fits_profile(state, &row, &user).await?;
     let row = two_factor::send_code(state, &request.challenge_id, &row, &phone, &user).await?;
     Ok(row.view(&request.challenge_id, false))
+}
+
+/// Enrolment with an authenticator app instead of a phone: the password
+/// alone opened this attempt (as it lets the user choose their first phone),
+/// so the app's first code must come back through `verify` before anything
+/// changes. Starting again replaces the secret shown before.
+pub async fn enroll_totp(
+    state: &AppState,
+    request: &EnrollTotpRequest,
+) -> Result<TotpEnrollment, CloudError> {
+    let db = &state.db;
+    let row = challenges::open_challenge(db, &request.challenge_id, state.now()).await?;
+    if row.purpose != Purpose::Enrollment {
+        return Err(CloudError::Validation(
+            "this sign-in uses the second factor already set up".into(),
+        ));
+    }
+    let user = db::users::user_by_id(db, &row.user_id)
+        .await?
+        .ok_or(CloudError::ChallengeClosed)?;
+    ensure_attempt_fits_profile(state, &row, &user).await?;
+    totp::start_enrollment(state, &user).await
 }
 
 /// The sentence for a wrong current password on a password change: a 400,

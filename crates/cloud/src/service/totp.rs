@@ -61,6 +61,21 @@ fn event<'a>(kind: &'a str, user: &'a User) -> Event<'a> {
     Event::about(kind, user, user, "")
 }
 
+/// A secret that does not open means the operator changed the key: an
+/// operator fault the user cannot fix by typing, so it is never counted.
+fn open_secret(state: &AppState, user: &User, row: &TotpRow) -> Result<Vec<u8>, CloudError> {
+    state
+        .totp_key
+        .open(&user.id, &row.sealed_secret)
+        .map_err(|_| {
+            tracing::error!(
+                user_id = %user.id,
+                "an authenticator-app secret does not open with the configured TOTP key"
+            );
+            CloudError::TotpUnreadable
+        })
+}
+
 /// Whether the user has an active authenticator app.
 pub async fn has_active(db: &Db, user_id: &str) -> Result<bool, CloudError> {
     Ok(store::active(db, user_id).await?.is_some())
@@ -78,7 +93,12 @@ pub async fn status(state: &AppState, authed: &AuthedUser) -> Result<TotpStatus,
 /// caller once. Sign-in does not change until [`confirm`]. Refused while an
 /// authenticator app is active (remove it first: one per user).
 pub async fn begin(state: &AppState, authed: &AuthedUser) -> Result<TotpEnrollment, CloudError> {
-    let user = &authed.user;
+    start_enrollment(state, &authed.user).await
+}
+
+/// A fresh pending enrolment of `user` (from the profile, or at the sign-in
+/// enrolment step): replaces any earlier pending one.
+pub async fn start_enrollment(state: &AppState, user: &User) -> Result<TotpEnrollment, CloudError> {
     let db = &state.db;
     if has_active(db, &user.id).await? {
         return Err(CloudError::Conflict(
@@ -136,18 +156,7 @@ pub async fn confirm(
     let Some(code) = normalize_code(&request.code) else {
         return Err(CloudError::Validation("the code is 6 digits".into()));
     };
-    // A secret that does not open means the operator changed the key: an
-    // operator fault the user cannot fix by typing, so it is not counted.
-    let secret = state
-        .totp_key
-        .open(&user.id, &row.sealed_secret)
-        .map_err(|_| {
-            tracing::error!(
-                user_id = %user.id,
-                "an authenticator-app secret does not open with the configured TOTP key"
-            );
-            CloudError::TotpUnreadable
-        })?;
+    let secret = open_secret(state, user, &row)?;
     let Some(step) = totp(secret, &user.email)?.check(&code, seconds(now)) else {
         return match store::take_confirm_try(db, &row.id).await? {
             Some(left) if left > 0 => Err(CloudError::InvalidCode {
@@ -178,6 +187,60 @@ pub async fn confirm(
         enabled: true,
         confirmed_at: Some(now),
     })
+}
+
+/// The first code of the app enrolled at the sign-in enrolment step: the
+/// pending enrolment it matches and the time step, or `None` for a wrong
+/// code (the caller counts it against the attempt). `Err`: not counted (no
+/// app set up in this attempt, malformed code, an unreadable secret).
+pub async fn check_enrollment_code(
+    state: &AppState,
+    user: &User,
+    typed: &str,
+    now: i64,
+) -> Result<Option<(String, i64)>, CloudError> {
+    let Some(row) = store::pending_of_user(&state.db, &user.id, now).await? else {
+        return Err(CloudError::Validation(
+            "set up the authenticator app first: its setup has ended or was never started".into(),
+        ));
+    };
+    let Some(code) = normalize_code(typed) else {
+        return Err(CloudError::Validation("the code is 6 digits".into()));
+    };
+    let secret = open_secret(state, user, &row)?;
+    Ok(totp(secret, &user.email)?
+        .check(&code, seconds(now))
+        .map(|step| (row.id, step_of(step))))
+}
+
+/// Turns on the app enrolled at sign-in (its first code already checked and
+/// the attempt consumed), in the transaction that also ends the user's
+/// sessions and attempts elsewhere, as any factor change does. The user's
+/// new security stamp, for the session this sign-in issues; `None` when the
+/// enrolment ended meanwhile (or another app became active).
+pub async fn activate_at_sign_in(
+    state: &AppState,
+    user: &User,
+    enrollment_id: &str,
+    step: i64,
+    now: i64,
+) -> Result<Option<i64>, CloudError> {
+    let mut tx = state.db.pool.begin().await?;
+    if !store::confirm(&mut tx, enrollment_id, &user.id, step, now).await? {
+        return Ok(None);
+    }
+    security::end_sessions(&mut tx, Scope::User(&user.id), now, None).await?;
+    let stamp = crate::db::users::security_stamp_in(&mut tx, &user.id).await?;
+    let detail = "enrolled at sign-in by password (no second factor was set up)";
+    audit::record_in(
+        &mut tx,
+        now,
+        Event::about(kinds::TOTP_ENABLED, user, user, detail),
+    )
+    .await?;
+    tx.commit().await?;
+    tracing::info!(user_id = %user.id, "authenticator app enabled at sign-in");
+    Ok(Some(stamp))
 }
 
 /// Removes the caller's authenticator app (and any pending enrolment). Ends
@@ -228,18 +291,7 @@ pub async fn check_sign_in_code(
     let Some(code) = normalize_code(typed) else {
         return Err(CloudError::Validation("the code is 6 digits".into()));
     };
-    // A secret that does not open means the operator changed the key: an
-    // operator fault the user cannot fix by typing, so it is not counted.
-    let secret = state
-        .totp_key
-        .open(&user.id, &row.sealed_secret)
-        .map_err(|_| {
-            tracing::error!(
-                user_id = %user.id,
-                "an authenticator-app secret does not open with the configured TOTP key"
-            );
-            CloudError::TotpUnreadable
-        })?;
+    let secret = open_secret(state, user, &row)?;
     let Some(step) = totp(secret, &user.email)?.check(&code, seconds(now)) else {
         return Ok(SignInCheck::Wrong);
     };

@@ -76,13 +76,14 @@ pub fn unknown_email_counter(normalized_email: &str) -> String {
 impl ChallengeRow {
     /// The client's view (the id is given back only to its holder).
     /// `has_totp`: the user has an active authenticator app, which can
-    /// finish a second-factor attempt (never a phone enrolment).
+    /// finish a second-factor attempt.
     pub fn view(&self, challenge_id: &str, has_totp: bool) -> Challenge {
         let mut methods = Vec::new();
         if self.purpose == Purpose::Enrollment || self.phone.is_some() {
             methods.push(SecondFactorMethod::Sms);
         }
-        if has_totp && self.purpose == Purpose::SecondFactor {
+        // An enrolment can be finished by a new app's first code instead.
+        if has_totp || self.purpose == Purpose::Enrollment {
             methods.push(SecondFactorMethod::Totp);
         }
         Challenge {

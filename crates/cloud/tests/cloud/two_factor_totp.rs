@@ -27,6 +27,8 @@ on_both_backends!(
     a_user_with_an_app_and_no_phone_gets_no_text,
     a_user_with_an_app_is_texted_only_on_request,
     a_changed_totp_key_is_a_clear_uncounted_refusal,
+    an_app_enrolled_at_sign_in_finishes_it_and_is_the_factor_from_then_on,
+    an_app_enrolment_at_sign_in_holds_only_for_that_attempt_and_profile,
 );
 
 fn app(secret_base32: &str) -> Totp {
@@ -629,6 +631,209 @@ async fn a_changed_totp_key_is_a_clear_uncounted_refusal(backend: Backend) {
     let texted = t.latest_code(MARCUS_PHONE).await;
     expect_signed_in(verify_with(&t, &rekeyed.base_url(), &challenge, "sms", &texted).await).await;
     rekeyed.shutdown().await;
+    t.stop().await;
+}
+
+/// Company 2FA on, and `email` (no phone) signs in: the enrolment attempt,
+/// and the admin's session (signed in before 2FA applied to them).
+async fn enrolment_attempt(t: &TestCloud, email: &str) -> (Challenge, String) {
+    let admin = t.admin_token().await;
+    let response = t
+        .patch(
+            "/api/v1/company",
+            &admin,
+            serde_json::json!({"two_factor_required": true}),
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let LoginResponse::PhoneEnrollmentRequired { challenge } =
+        t.login_response(email, &t.password_of(email)).await
+    else {
+        panic!("{email} has no factor: company 2FA must make them enrol one");
+    };
+    (challenge, admin)
+}
+
+async fn enroll_app_at_sign_in(t: &TestCloud, base: &str, challenge: &Challenge) -> Response {
+    t.post_to(
+        base,
+        "/api/v1/login/enroll-totp",
+        serde_json::json!({"challenge_id": challenge.challenge_id}),
+    )
+    .await
+}
+
+async fn an_app_enrolled_at_sign_in_finishes_it_and_is_the_factor_from_then_on(backend: Backend) {
+    let t = TestCloud::start(backend).await;
+    let base = t.cloud.base_url();
+    let (challenge, _) = enrolment_attempt(&t, TOM).await;
+    assert_eq!(
+        challenge.methods,
+        vec![SecondFactorMethod::Sms, SecondFactorMethod::Totp],
+        "an enrolment can be finished by a phone or by a new app"
+    );
+    // No app set up in this attempt yet: refused, not counted.
+    expect_error(
+        verify_with(&t, &base, &challenge, "totp", "123456").await,
+        StatusCode::BAD_REQUEST,
+        codes::VALIDATION,
+    )
+    .await;
+    assert_eq!(t.counters(TOM).await.1, 0);
+
+    let response = enroll_app_at_sign_in(&t, &base, &challenge).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let enrollment: TotpEnrollment = response.json().await.unwrap();
+    let tom_id = t.user_id(TOM).await;
+    let wrong = if code_at(&enrollment.secret, t.now()) == "000000" {
+        "111111"
+    } else {
+        "000000"
+    };
+    let error = expect_error(
+        verify_with(&t, &base, &challenge, "totp", wrong).await,
+        StatusCode::BAD_REQUEST,
+        codes::INVALID_CODE,
+    )
+    .await;
+    assert_eq!(error.attempts_left, Some(challenge.attempts_left - 1));
+    assert_eq!(
+        t.counters(TOM).await.1,
+        1,
+        "a wrong first code is a counted failure"
+    );
+    assert!(
+        !t.audit_kinds(&tom_id)
+            .await
+            .contains(&"totp_enabled".to_string()),
+        "nothing is turned on by a wrong code"
+    );
+
+    let code = code_at(&enrollment.secret, t.now());
+    expect_signed_in(verify_with(&t, &base, &challenge, "totp", &code).await).await;
+    // The attempt is used: a later code of the app does not sign in with it again.
+    t.advance(Duration::from_secs(30));
+    expect_error(
+        verify_with(
+            &t,
+            &base,
+            &challenge,
+            "totp",
+            &code_at(&enrollment.secret, t.now()),
+        )
+        .await,
+        StatusCode::UNAUTHORIZED,
+        codes::CHALLENGE_CLOSED,
+    )
+    .await;
+    let kinds = t.audit_kinds(&tom_id).await;
+    assert!(kinds.contains(&"totp_enabled".to_string()), "{kinds:?}");
+    let phone: Option<String> = sqlx::query_scalar("SELECT mobile_phone FROM users WHERE id = $1")
+        .bind(&tom_id)
+        .fetch_one(&t.pool)
+        .await
+        .unwrap();
+    assert_eq!(phone, None, "no phone was needed or saved");
+
+    // The next sign-in asks for the app (no enrolment, nothing texted), and
+    // the enrolling code's step is used up.
+    let next = t.login_for_code(TOM, &t.password_of(TOM)).await;
+    assert_eq!(next.methods, vec![SecondFactorMethod::Totp]);
+    assert!(!next.code_sent);
+    expect_error(
+        verify_with(&t, &base, &next, "totp", &code).await,
+        StatusCode::BAD_REQUEST,
+        codes::INVALID_CODE,
+    )
+    .await;
+    t.advance(Duration::from_secs(30));
+    expect_signed_in(
+        verify_with(
+            &t,
+            &base,
+            &next,
+            "totp",
+            &code_at(&enrollment.secret, t.now()),
+        )
+        .await,
+    )
+    .await;
+    t.stop().await;
+}
+
+async fn an_app_enrolment_at_sign_in_holds_only_for_that_attempt_and_profile(backend: Backend) {
+    let t = TestCloud::start(backend).await;
+    let base = t.cloud.base_url();
+    // Not an enrolment: Marcus's attempt is finished by his phone's code.
+    t.enable_two_factor(MARCUS).await;
+    let marcus = t.login_for_code(MARCUS, &t.password_of(MARCUS)).await;
+    expect_error(
+        enroll_app_at_sign_in(&t, &base, &marcus).await,
+        StatusCode::BAD_REQUEST,
+        codes::VALIDATION,
+    )
+    .await;
+    // An unknown attempt.
+    let bogus = Challenge {
+        challenge_id: "not-an-attempt".into(),
+        ..marcus.clone()
+    };
+    expect_error(
+        enroll_app_at_sign_in(&t, &base, &bogus).await,
+        StatusCode::UNAUTHORIZED,
+        codes::CHALLENGE_CLOSED,
+    )
+    .await;
+
+    // Another user's pending setup does not finish Tom's attempt.
+    let emily_token = t.login_ok(EMILY, &t.password_of(EMILY)).await;
+    let emily_setup = begin(&t, &emily_token).await;
+    let (tom, admin) = enrolment_attempt(&t, TOM).await;
+    expect_error(
+        verify_with(
+            &t,
+            &base,
+            &tom,
+            "totp",
+            &code_at(&emily_setup.secret, t.now()),
+        )
+        .await,
+        StatusCode::BAD_REQUEST,
+        codes::VALIDATION,
+    )
+    .await;
+
+    // The profile changed after the app was shown (an admin added a phone):
+    // the attempt is over, the app is not turned on.
+    let response = enroll_app_at_sign_in(&t, &base, &tom).await;
+    let enrollment: TotpEnrollment = response.json().await.unwrap();
+    let tom_id = t.user_id(TOM).await;
+    let response = t
+        .patch(
+            &format!("/api/v1/users/{tom_id}"),
+            &admin,
+            serde_json::json!({"mobile_phone": "(480) 555-0166"}),
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::OK);
+    expect_error(
+        verify_with(
+            &t,
+            &base,
+            &tom,
+            "totp",
+            &code_at(&enrollment.secret, t.now()),
+        )
+        .await,
+        StatusCode::UNAUTHORIZED,
+        codes::CHALLENGE_CLOSED,
+    )
+    .await;
+    let tom_token_after = t.login_response(TOM, &t.password_of(TOM)).await;
+    assert!(
+        matches!(tom_token_after, LoginResponse::SecondFactorRequired { ref challenge } if challenge.methods == vec![SecondFactorMethod::Sms]),
+        "the app was never turned on: {tom_token_after:?}"
+    );
     t.stop().await;
 }
 

@@ -5,7 +5,8 @@
 use std::sync::Arc;
 
 use secureclose_protocol::{
-    codes, Challenge, Company, CompanyChoice, LoginResponse, SecondFactorMethod, SessionGrant, User,
+    codes, Challenge, Company, CompanyChoice, LoginResponse, SecondFactorMethod, SessionGrant,
+    TotpEnrollment, User,
 };
 
 use super::offline;
@@ -280,6 +281,18 @@ pub(crate) async fn enroll_phone(
     let mut state = ctx.state.lock().await;
     same_attempt(&state, &challenge_id)?;
     Ok(state.phone_submitted(challenge)?.clone())
+}
+
+/// Enrolment with an authenticator app instead of a phone: the secret to
+/// put in the app. Nothing is saved until its first code verifies.
+pub(crate) async fn enroll_totp(ctx: &Context) -> Result<TotpEnrollment, CoreError> {
+    let challenge_id = ctx.state.lock().await.enrolling()?.challenge_id().clone();
+    let enrollment =
+        session::attempt_call(ctx, ctx.client().enroll_totp(&challenge_id).await).await?;
+    let mut state = ctx.state.lock().await;
+    same_attempt(&state, &challenge_id)?;
+    state.app_shown()?;
+    Ok(enrollment)
 }
 
 /// Abandons a pending login (back to signed out, challenge forgotten).

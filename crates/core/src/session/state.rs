@@ -45,6 +45,8 @@ pub struct PendingLogin {
     /// What the UI may see: the cloud's challenge with its id blanked, so the
     /// webview never holds the attempt's credential.
     pub challenge: Challenge,
+    /// An enrolment that set up an authenticator app instead of a phone.
+    app_shown: bool,
 }
 
 impl PendingLogin {
@@ -55,6 +57,7 @@ impl PendingLogin {
             challenge_id,
             email: email.to_owned(),
             challenge: view,
+            app_shown: false,
         }
     }
 
@@ -192,6 +195,18 @@ impl LoginState {
 
     /// The cloud sent a code to the phone the user entered. Only valid while
     /// enrolling; entering a corrected number again is allowed.
+    /// The cloud showed a new authenticator app's secret for the enrolment:
+    /// its first code can now complete the attempt.
+    pub fn app_shown(&mut self) -> Result<(), CoreError> {
+        match self {
+            LoginState::NeedsPhoneEnrollment(pending) => {
+                pending.app_shown = true;
+                Ok(())
+            }
+            _ => Err(CoreError::NoPendingLogin),
+        }
+    }
+
     pub fn phone_submitted(&mut self, challenge: Challenge) -> Result<&Challenge, CoreError> {
         match self {
             LoginState::NeedsPhoneEnrollment(pending) => {
@@ -214,11 +229,15 @@ impl LoginState {
     }
 
     /// The pending attempt that a code can complete: a second factor, or an
-    /// enrolment whose code has been sent.
+    /// enrolment whose code has been sent or whose new app was shown.
     pub fn awaiting_code(&self) -> Result<&PendingLogin, CoreError> {
         match self {
             LoginState::NeedsSecondFactor(pending) => Ok(pending),
-            LoginState::NeedsPhoneEnrollment(pending) if pending.challenge.code_sent => Ok(pending),
+            LoginState::NeedsPhoneEnrollment(pending)
+                if pending.challenge.code_sent || pending.app_shown =>
+            {
+                Ok(pending)
+            }
             _ => Err(CoreError::NoPendingLogin),
         }
     }
@@ -424,6 +443,23 @@ mod tests {
         assert!(
             matches!(state.pending(), Err(CoreError::NoPendingLogin)),
             "the challenge is forgotten once signed in"
+        );
+    }
+
+    #[test]
+    fn an_enrolment_by_app_can_complete_once_the_app_was_shown() {
+        let mut state = LoginState::default();
+        state.needs_phone_enrollment(PendingLogin::new("t@x.example", challenge("ch-3", false)));
+        assert!(
+            state.awaiting_code().is_err(),
+            "nothing shown, nothing sent"
+        );
+        state.app_shown().unwrap();
+        state.code_accepted(session("u1")).unwrap();
+        assert_eq!(state.require_session().unwrap().user_id, "u1");
+        assert!(
+            matches!(state.app_shown(), Err(CoreError::NoPendingLogin)),
+            "signed in: no enrolment to show an app for"
         );
     }
 

@@ -156,6 +156,7 @@ async fn onboarding(
         0,
         "a setup code and a password alone must not open the portal when 2FA applies"
     );
+    click(&client, "enroll-choose-sms").await;
     type_into(&client, "enroll-phone", "(602) 555-0177").await;
     click(&client, "enroll-send").await;
     wait_for_text(&client, "enroll-dialog", "••• ••• 0177").await;

@@ -397,6 +397,7 @@ async fn company_wide(client: Client, cloud: Arc<TestCloud>) {
     assert_eq!(count(&client, "signed-in-user").await, 0);
     screenshot(&client, "2fa-2-03-enrol-dialog").await;
     assert_accessible(&client, "enrol-dialog").await;
+    click(&client, "enroll-choose-sms").await;
 
     // Not a phone number: a clear inline error, no SMS.
     type_into(&client, "enroll-phone", "12345").await;
