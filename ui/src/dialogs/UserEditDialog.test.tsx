@@ -146,6 +146,21 @@ describe("Users tab: Edit (admin)", () => {
     expect(screen.queryByTestId("user-dialog-error"), "a field error is shown at the field only").toBeNull();
   });
 
+  it("shows a number in a country the company does not text at the Mobile Phone field", async () => {
+    const api = spyApi({ signedIn: true });
+    const message =
+      "Text messages to numbers in GB are not enabled for your company (allowed: US, CA). Use a mobile number in an allowed country, or ask your administrator.";
+    api.updateUser.mockRejectedValueOnce(new ApiCallError("sms_country_not_allowed", message));
+    const { user } = await openEdit(carlos.display_name, demoCompany, api);
+    const phone = screen.getByTestId("user-phone");
+    await user.clear(phone);
+    await user.type(phone, "+44 20 7946 0958");
+    await user.click(screen.getByTestId("user-update"));
+    expect(await screen.findByTestId("user-phone-error")).toHaveTextContent(message);
+    expect(phone).toHaveAttribute("aria-invalid", "true");
+    expect(screen.queryByTestId("user-dialog-error")).toBeNull();
+  });
+
   it("shows other errors in user-dialog-error", async () => {
     const api = spyApi({ signedIn: true });
     api.updateUser.mockRejectedValueOnce(new ApiCallError("forbidden", "Only administrators can change users."));

@@ -40,6 +40,7 @@ export function checkUserForm(
 export function refusalField(code: string): UserField | null {
   switch (code) {
     case "invalid_phone":
+    case "sms_country_not_allowed":
       return "phone";
     case "conflict":
       return "email";

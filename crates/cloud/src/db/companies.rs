@@ -253,9 +253,17 @@ impl SmsPolicy {
 }
 
 pub async fn sms_policy(db: &Db, company_id: &str) -> Result<Option<SmsPolicy>, CloudError> {
+    sms_policy_in(&mut *db.pool.acquire().await?, company_id).await
+}
+
+/// [`sms_policy`] inside a transaction.
+pub async fn sms_policy_in(
+    conn: &mut AnyConnection,
+    company_id: &str,
+) -> Result<Option<SmsPolicy>, CloudError> {
     let row = sqlx::query("SELECT sms_countries, sms_daily_cap FROM companies WHERE id = $1")
         .bind(company_id)
-        .fetch_optional(&db.pool)
+        .fetch_optional(&mut *conn)
         .await?;
     row.as_ref().map(sms_policy_from_row).transpose()
 }

@@ -169,6 +169,9 @@ pub async fn create_user(
     let hash = unusable_password_hash(&state.hasher).await?;
     let now = state.now();
     let mut tx = state.db.pool.begin().await?;
+    if let Some(phone) = &checked.mobile_phone {
+        sms_guard::check_phone_country(&mut tx, &company.id, phone).await?;
+    }
     let grant = insert_user(
         &mut tx,
         &company.id,

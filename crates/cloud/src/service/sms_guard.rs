@@ -7,8 +7,10 @@
 //! so all instances on one database enforce them together.
 
 use secureclose_protocol::User;
+use sqlx::AnyConnection;
 
 use crate::db::audit::{self, kinds, Event};
+use crate::db::companies::SmsPolicy;
 use crate::db::{self, challenges, sms_days};
 use crate::error::CloudError;
 use crate::phone;
@@ -62,20 +64,11 @@ pub async fn reserve(
         Err::<Permit, CloudError>(error)
     };
 
-    let country = phone::country(to);
-    let allowed = country
-        .as_deref()
-        .is_some_and(|c| policy.countries.iter().any(|a| a == c));
-    if !allowed {
-        let country = country.unwrap_or_else(|| "an unknown country".into());
+    if let Some((country, error)) = country_refusal(&policy, to) {
         let why = format!(
             "country {country} not allowed ({})",
             policy.countries_text()
         );
-        let error = CloudError::SmsCountryNotAllowed {
-            country,
-            allowed: policy.countries.join(", "),
-        };
         return refuse(error, why).await;
     }
 
@@ -107,6 +100,41 @@ pub async fn reserve(
         company_id: subject.company_id.clone(),
         day,
     })
+}
+
+/// The refusal (and the country it names) for a number outside the
+/// company's allowed countries.
+fn country_refusal(policy: &SmsPolicy, phone: &str) -> Option<(String, CloudError)> {
+    let country = phone::country(phone);
+    let allowed = country
+        .as_deref()
+        .is_some_and(|c| policy.countries.iter().any(|a| a == c));
+    if allowed {
+        return None;
+    }
+    let country = country.unwrap_or_else(|| "an unknown country".into());
+    let error = CloudError::SmsCountryNotAllowed {
+        country: country.clone(),
+        allowed: policy.countries.join(", "),
+    };
+    Some((country, error))
+}
+
+/// Refuses saving a mobile phone the company could never text: the same
+/// country rule as [`reserve`], applied when an admin saves the number, so
+/// the mistake shows in the edit dialog instead of at the user's sign-in.
+pub async fn check_phone_country(
+    conn: &mut AnyConnection,
+    company_id: &str,
+    phone: &str,
+) -> Result<(), CloudError> {
+    let policy = db::companies::sms_policy_in(conn, company_id)
+        .await?
+        .ok_or_else(|| CloudError::Internal(format!("company {company_id} missing")))?;
+    match country_refusal(&policy, phone) {
+        Some((_, error)) => Err(error),
+        None => Ok(()),
+    }
 }
 
 impl Permit {

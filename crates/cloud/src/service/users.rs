@@ -8,6 +8,7 @@ use sqlx::AnyConnection;
 
 use super::merge;
 use super::sessions::{AdminUser, AuthedUser};
+use super::sms_guard;
 use super::two_factor::LOCK_AFTER_FAILURES;
 use crate::clock::{self, Clock as _};
 use crate::db::audit::{self, kinds, Event};
@@ -146,6 +147,12 @@ pub async fn apply_user_update(
         ..
     } = after;
 
+    if let Some(phone) = mobile_phone
+        .as_deref()
+        .filter(|_| mobile_phone != target.mobile_phone)
+    {
+        sms_guard::check_phone_country(tx, &target.company_id, phone).await?;
+    }
     let was_active_admin = target.role == Role::Admin && target.status == UserStatus::Active;
     if was_active_admin && (role != Role::Admin || status != UserStatus::Active) {
         ensure_another_active_admin(tx, &target).await?;

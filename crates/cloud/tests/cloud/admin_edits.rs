@@ -44,11 +44,11 @@ async fn admin_adds_a_phone_then_turns_2fa_on_and_the_next_login_asks_for_a_code
         &t,
         &admin,
         TOM,
-        serde_json::json!({"mobile_phone": "+44 20 7946 0958"}),
+        serde_json::json!({"mobile_phone": "+1 416 555 0199"}),
     )
     .await;
     let user: User = response.json().await.unwrap();
-    assert_eq!(user.mobile_phone.as_deref(), Some("+442079460958"));
+    assert_eq!(user.mobile_phone.as_deref(), Some("+14165550199"));
     let response = patch_user(
         &t,
         &admin,

@@ -26,6 +26,7 @@ on_both_backends!(
     a_resend_never_resets_the_failure_count,
     two_instances_racing_never_exceed_the_daily_cap,
     the_operator_sets_the_guardrails_from_the_command_line,
+    a_number_the_company_cannot_text_is_refused_when_saved,
 );
 
 async fn cli(url: &str, args: &[&str]) -> std::process::Output {
@@ -541,5 +542,87 @@ async fn the_operator_sets_the_guardrails_from_the_command_line(backend: Backend
     assert!(events.iter().any(|e| e.kind == "company_updated"
         && e.company_id.as_deref() == Some(company.as_str())
         && e.detail.contains("countries US,MX, daily cap 50")));
+    t.stop().await;
+}
+
+async fn a_number_the_company_cannot_text_is_refused_when_saved(backend: Backend) {
+    let t = TestCloud::start(backend).await;
+    let admin = t.admin_token().await;
+    let tom_id = t.user_id(TOM).await;
+    let stored_phone = |id: String| {
+        let pool = t.pool.clone();
+        async move {
+            sqlx::query_scalar::<_, Option<String>>("SELECT mobile_phone FROM users WHERE id = $1")
+                .bind(id)
+                .fetch_one(&pool)
+                .await
+                .unwrap()
+        }
+    };
+    // An admin's edit: refused with the rule's words, nothing saved.
+    let response = t
+        .patch(
+            &format!("/api/v1/users/{tom_id}"),
+            &admin,
+            serde_json::json!({"mobile_phone": "+44 20 7946 0958", "display_name": "Tom B."}),
+        )
+        .await;
+    let error = expect_error(
+        response,
+        StatusCode::BAD_REQUEST,
+        codes::SMS_COUNTRY_NOT_ALLOWED,
+    )
+    .await;
+    assert!(error.message.contains("GB"), "{}", error.message);
+    assert_eq!(stored_phone(tom_id.clone()).await, None);
+    let name: String = sqlx::query_scalar("SELECT display_name FROM users WHERE id = $1")
+        .bind(&tom_id)
+        .fetch_one(&t.pool)
+        .await
+        .unwrap();
+    assert_ne!(name, "Tom B.", "a refused edit changes nothing");
+
+    // A new user with such a number: not created.
+    let response = t
+        .http
+        .post(t.url("/api/v1/users"))
+        .bearer_auth(&admin)
+        .json(&serde_json::json!({
+            "display_name": "Ana Ruiz",
+            "email": "ana.ruiz@desertsun.example",
+            "role": "user",
+            "mobile_phone": "+1 876 555 0134",
+        }))
+        .send()
+        .await
+        .unwrap();
+    expect_error(
+        response,
+        StatusCode::BAD_REQUEST,
+        codes::SMS_COUNTRY_NOT_ALLOWED,
+    )
+    .await;
+    let created: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM users WHERE email = $1")
+        .bind("ana.ruiz@desertsun.example")
+        .fetch_one(&t.pool)
+        .await
+        .unwrap();
+    assert_eq!(created, 0);
+
+    // Once the operator allows the country, the same number is saved.
+    sqlx::query("UPDATE companies SET sms_countries = 'US,CA,GB' WHERE id = $1")
+        .bind(&t.seed.company_id)
+        .execute(&t.pool)
+        .await
+        .unwrap();
+    let response = t
+        .patch(
+            &format!("/api/v1/users/{tom_id}"),
+            &admin,
+            serde_json::json!({"mobile_phone": "+44 20 7946 0958"}),
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(stored_phone(tom_id).await.as_deref(), Some(UK_PHONE));
     t.stop().await;
 }
