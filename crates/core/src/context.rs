@@ -108,6 +108,9 @@ pub(crate) struct Context {
     /// Set while the session is locked (see `session::lock`); the cache's
     /// `meta` keeps the same fact across restarts.
     locked: Mutex<Option<LockedSession>>,
+    /// Why the sync ended the session (the cloud's own words), until the UI
+    /// reads it once from `session()` or someone signs in.
+    end_reason: Mutex<Option<String>>,
 }
 
 impl Context {
@@ -133,6 +136,7 @@ impl Context {
             start_sync,
             offline: Mutex::new(None),
             pending_password: Mutex::new(None),
+            end_reason: Mutex::new(None),
             locked: Mutex::new(None),
         }
     }
@@ -220,6 +224,19 @@ impl Context {
 
     pub(crate) fn set_locked(&self, locked: Option<LockedSession>) {
         *self.locked.lock().unwrap_or_else(|p| p.into_inner()) = locked;
+    }
+
+    /// Keeps (or, with `None`, forgets) why the session ended.
+    pub(crate) fn set_end_reason(&self, reason: Option<String>) {
+        *self.end_reason.lock().unwrap_or_else(|p| p.into_inner()) = reason;
+    }
+
+    /// Why the session ended, once.
+    pub(crate) fn take_end_reason(&self) -> Option<String> {
+        self.end_reason
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take()
     }
 
     /// Whatever ended the session: the sync stops, the held password goes,

@@ -61,7 +61,11 @@ pub(crate) async fn refresh(ctx: &Context) -> Result<SessionView, CoreError> {
 
 pub(crate) async fn session(ctx: &Context) -> Result<Option<SessionView>, CoreError> {
     let Some(session) = ctx.state.lock().await.session().cloned() else {
-        return Ok(None);
+        // Ended by the sync: the UI shows why once, then the sign-in page.
+        return match ctx.take_end_reason() {
+            Some(message) => Err(CoreError::SessionEnded { message }),
+            None => Ok(None),
+        };
     };
     lock::check(ctx, &session).await?;
     let cache = ctx.cache()?;

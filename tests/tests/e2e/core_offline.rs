@@ -9,7 +9,7 @@ use secureclose_core::AppCore;
 use secureclose_protocol::{codes, UserUpdate};
 
 use crate::core_sync::{admin_core, cached, cloud_users, open_quiet, restart, sign_in};
-use crate::support::{MemoryKeyStore, TestCloud, DEMO_NON_ADMIN};
+use crate::support::{expect_ended, MemoryKeyStore, TestCloud, DEMO_NON_ADMIN};
 
 async fn offline_session(core: &AppCore, email: &str, password: &str) {
     match core.login(email, password).await {
@@ -128,10 +128,7 @@ async fn offline_refusals_say_what_to_do() {
     // finding 3), so this computer learns the new state from the next person
     // who syncs on it, here the admin.
     let _ = marcus.sync_now().await;
-    assert!(
-        marcus.session().await.unwrap().is_none(),
-        "Marcus's session ended"
-    );
+    expect_ended(&marcus, "session was ended on the SecureClose cloud").await;
     sign_in(&marcus, &cloud.seed.admin_email, &cloud.seed.admin_password).await;
     marcus.sync_now().await.unwrap();
     assert!(
@@ -257,11 +254,7 @@ async fn a_disabled_user_loses_offline_access_on_their_own_computer() {
 
     set_marcus_status(&admin, UserStatus::Disabled).await;
     marcus.sync_now().await.ok();
-    assert_eq!(
-        marcus.session().await.unwrap(),
-        None,
-        "account_disabled ends the session"
-    );
+    expect_ended(&marcus, "This account is disabled").await;
     assert!(keys.session_tokens().is_empty(), "its token is gone");
     assert_eq!(device_tokens(&keys), 0, "the device token is gone");
 

@@ -18,7 +18,7 @@ use secureclose_protocol::{codes, User, UserUpdate};
 
 use secureclose_tests::fault_proxy::{FaultPlan, FaultProxy};
 
-use crate::support::{company_emails, MemoryKeyStore, TestCloud, DEMO_NON_ADMIN};
+use crate::support::{company_emails, expect_ended, MemoryKeyStore, TestCloud, DEMO_NON_ADMIN};
 
 /// A core whose scheduler never runs on its own timer during a test (it
 /// still runs at sign-in, after edits and on backoff), so what a test
@@ -317,10 +317,7 @@ async fn a_revoked_session_stops_the_sync_and_keeps_the_outbox_for_the_next_sign
         .expect("the edit is queued before the cloud is asked");
     assert_eq!(shown.display_name, "Jamal C.");
     let _ = core.sync_now().await;
-    assert!(
-        core.session().await.unwrap().is_none(),
-        "a 401 during sync signs out cleanly"
-    );
+    expect_ended(&core, "session was ended on the SecureClose cloud").await;
     assert_eq!(core.sync_status().await.state, SyncState::Stopped);
     assert!(keys.session_tokens().is_empty(), "the dead token is gone");
 
@@ -425,10 +422,7 @@ async fn a_user_deleted_on_the_cloud_leaves_every_cache_and_a_deleted_session_en
     assert_eq!(admin.list_users("marcus", 0, 5).await.unwrap().total, 0);
 
     let _ = marcus.sync_now().await;
-    assert!(
-        marcus.session().await.unwrap().is_none(),
-        "a deleted user's own session ends at the next sync"
-    );
+    expect_ended(&marcus, "session was ended on the SecureClose cloud").await;
     assert_eq!(marcus.sync_status().await.state, SyncState::Stopped);
 }
 

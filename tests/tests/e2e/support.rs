@@ -443,3 +443,22 @@ impl Drop for ProcessGroup {
         }
     }
 }
+
+/// The sync ended `core`'s session: the next `session()` says why, once
+/// (`reason` is part of the message), and the one after is simply signed out.
+pub async fn expect_ended(core: &secureclose_core::AppCore, reason: &str) {
+    let err = core
+        .session()
+        .await
+        .expect_err("the ended session's reason is given once");
+    assert_eq!(err.code(), "session_ended", "{err:?}");
+    assert!(
+        err.user_message().contains(reason),
+        "the person is told why: {:?}",
+        err.user_message()
+    );
+    assert!(
+        core.session().await.unwrap().is_none(),
+        "told once, then signed out"
+    );
+}

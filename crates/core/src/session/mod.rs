@@ -60,6 +60,7 @@ pub(crate) async fn establish(
             tokens::forget_token(ctx, &previous.user_id);
         }
     }
+    ctx.set_end_reason(None);
     if let Err(err) = write_session(ctx, cache, &session, &start).await {
         tokens::forget_token(ctx, &session.user_id);
         *state = LoginState::SignedOut;
@@ -279,6 +280,7 @@ pub(crate) async fn restore(ctx: &Arc<Context>) {
 /// still work), deletes the token, and signs out. The encrypted cache is
 /// kept. Signing out twice is not an error; a pending login is dropped.
 pub(crate) async fn logout(ctx: &Context) -> Result<(), CoreError> {
+    ctx.set_end_reason(None);
     let Ok(session) = ctx.state.lock().await.sign_out() else {
         return Ok(());
     };

@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use rand::Rng;
 use secureclose_protocol::sync::{Mutation, MAX_PAGE_ROWS, MAX_PUSH_MUTATIONS};
-use secureclose_protocol::LoginResponse;
+use secureclose_protocol::{codes, LoginResponse};
 use tokio::sync::Notify;
 
 use crate::cache::{now_millis, Cache, RevokedReason};
@@ -216,7 +216,7 @@ async fn failed(ctx: &Context, err: CoreError, session: &SignedInSession) -> Pas
     if err.is_account_disabled() {
         tracing::info!("the cloud says this account is disabled; signing out");
         session::revoke_disabled_account(ctx, &session.user_id).await;
-        end_from_sync(ctx, session).await;
+        end_from_sync(ctx, session, err.user_message()).await;
         return PassError::Ended;
     }
     if err.is_session_rejected() {
@@ -224,18 +224,36 @@ async fn failed(ctx: &Context, err: CoreError, session: &SignedInSession) -> Pas
             code = err.code(),
             "the cloud ended the session; signing out"
         );
-        end_from_sync(ctx, session).await;
+        // An expired session has the cloud's words; a revoked token's
+        // "Sign in to continue." would not say what happened.
+        let why = if err.code() == codes::SESSION_EXPIRED {
+            err.user_message()
+        } else {
+            SESSION_ENDED_ON_CLOUD.into()
+        };
+        end_from_sync(ctx, session, why).await;
         return PassError::Ended;
     }
     PassError::Failed(err)
 }
 
-async fn end_from_sync(ctx: &Context, session: &SignedInSession) {
+/// Why the session ended when the cloud refused its token (the UI puts
+/// "You have been signed out:" before it).
+const SESSION_ENDED_ON_CLOUD: &str = "your session was ended on the SecureClose cloud \
+     (a password or security change, or an administrator). Sign in again to continue.";
+
+/// Why the session of a person whose account was deleted on the cloud ended.
+const ACCOUNT_REMOVED: &str = "an administrator removed your SecureClose account.";
+
+/// Ends `session` from the sync; `why` is what the UI tells the person after
+/// "You have been signed out:" (the cloud's own message where it gave one).
+async fn end_from_sync(ctx: &Context, session: &SignedInSession, why: String) {
     let mut state = ctx.state.lock().await;
     if state.session() != Some(session) {
         return;
     }
     let ended = state.sign_out();
+    ctx.set_end_reason(Some(why));
     // Before anyone can see "signed out": no dead token, no running sync.
     if let Ok(ended) = &ended {
         tokens::forget_token(ctx, &ended.user_id);
@@ -369,7 +387,7 @@ async fn pull(
                 RevokedReason::Deleted,
             )
             .await;
-            end_from_sync(ctx, session).await;
+            end_from_sync(ctx, session, ACCOUNT_REMOVED.into()).await;
             return Err(PassError::Ended);
         }
         if !page.has_more {
@@ -421,7 +439,7 @@ async fn resume(
         Ok(_) => return Err(PassError::NeedsSignIn),
         Err(err) if err.is_account_disabled() => {
             session::revoke_disabled_account(ctx, &session.user_id).await;
-            end_from_sync(ctx, session).await;
+            end_from_sync(ctx, session, err.user_message()).await;
             return Err(PassError::Ended);
         }
         Err(CoreError::Cloud { status, code, .. })
