@@ -24,6 +24,10 @@ pub const MAX_CODE_ATTEMPTS: i64 = 5;
 /// per destination number.
 pub const SMS_WINDOW: Duration = Duration::from_secs(10 * 60);
 pub const SMS_PER_WINDOW: i64 = 5;
+/// A number's texts per rolling day, whoever they are for: a pumping script
+/// that spaces its requests under the 10-minute budget stops here.
+pub const SMS_DAY: Duration = Duration::from_secs(24 * 3600);
+pub const SMS_PER_DAY_PER_NUMBER: i64 = 20;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Purpose {
@@ -194,22 +198,25 @@ pub async fn reserve_send(
         .bind(now)
         .execute(&db.pool)
         .await?;
-    let since = now - ms(SMS_WINDOW);
     let mut retry_at: Option<i64> = None;
-    for (column, value) in [("user_id", user_id), ("phone", phone)] {
+    for (column, value, window, limit) in [
+        ("user_id", user_id, SMS_WINDOW, SMS_PER_WINDOW),
+        ("phone", phone, SMS_WINDOW, SMS_PER_WINDOW),
+        ("phone", phone, SMS_DAY, SMS_PER_DAY_PER_NUMBER),
+    ] {
         let sql = format!(
             "SELECT COUNT(*) AS sends, MIN(sent_at) AS oldest FROM sms_sends \
              WHERE {column} = $1 AND sent_at > $2"
         );
         let row = sqlx::query(&sql)
             .bind(value)
-            .bind(since)
+            .bind(now - ms(window))
             .fetch_one(&db.pool)
             .await?;
         let sends: i64 = row.try_get("sends")?;
         let oldest: Option<i64> = row.try_get("oldest")?;
-        if sends > SMS_PER_WINDOW {
-            let at = oldest.unwrap_or(now) + ms(SMS_WINDOW);
+        if sends > limit {
+            let at = oldest.unwrap_or(now) + ms(window);
             retry_at = Some(retry_at.map_or(at, |r| r.max(at)));
         }
     }

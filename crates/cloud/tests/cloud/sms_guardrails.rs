@@ -27,6 +27,7 @@ on_both_backends!(
     two_instances_racing_never_exceed_the_daily_cap,
     the_operator_sets_the_guardrails_from_the_command_line,
     a_number_the_company_cannot_text_is_refused_when_saved,
+    a_number_gets_at_most_its_daily_texts_however_they_are_spaced,
 );
 
 async fn cli(url: &str, args: &[&str]) -> std::process::Output {
@@ -624,5 +625,43 @@ async fn a_number_the_company_cannot_text_is_refused_when_saved(backend: Backend
         .await;
     assert_eq!(response.status(), StatusCode::OK);
     assert_eq!(stored_phone(tom_id).await.as_deref(), Some(UK_PHONE));
+    t.stop().await;
+}
+
+async fn a_number_gets_at_most_its_daily_texts_however_they_are_spaced(backend: Backend) {
+    use secureclose_cloud::db::challenges::{SMS_DAY, SMS_PER_DAY_PER_NUMBER};
+    let t = TestCloud::start(backend).await;
+    t.enable_two_factor(MARCUS).await;
+    let first_at = t.now() + 3 * 60_000;
+    // Spaced three minutes apart: always under the 10-minute budget.
+    for _ in 0..SMS_PER_DAY_PER_NUMBER {
+        t.advance(Duration::from_secs(3 * 60));
+        t.login_for_code(MARCUS, &t.password_of(MARCUS)).await;
+    }
+    assert_eq!(
+        t.outbox_count(MARCUS_PHONE).await,
+        usize::try_from(SMS_PER_DAY_PER_NUMBER).unwrap()
+    );
+    t.advance(Duration::from_secs(3 * 60));
+    let error = expect_error(
+        t.login(MARCUS, &t.password_of(MARCUS)).await,
+        StatusCode::TOO_MANY_REQUESTS,
+        codes::SMS_LIMIT,
+    )
+    .await;
+    let day_ms = i64::try_from(SMS_DAY.as_millis()).unwrap();
+    assert_eq!(
+        error.retry_at,
+        Some(first_at + day_ms),
+        "texts flow again a day after the oldest one"
+    );
+    assert_eq!(
+        t.outbox_count(MARCUS_PHONE).await,
+        usize::try_from(SMS_PER_DAY_PER_NUMBER).unwrap()
+    );
+    t.advance(Duration::from_millis(
+        u64::try_from(first_at + day_ms - t.now() + 1).unwrap(),
+    ));
+    t.login_for_code(MARCUS, &t.password_of(MARCUS)).await;
     t.stop().await;
 }
