@@ -146,10 +146,16 @@ async fn onboarding(
     // The user activates; with company 2FA on and no phone, they add one.
     activate(&client, USER, &user_code, USER_PASSWORD).await;
     click(&client, "setup-submit").await;
-    let enroll = wait_for_text(&client, "enroll-dialog", "Mobile phone").await;
+    // With company 2FA on and no factor, the user must be told why and offered both factors.
+    let enroll = wait_for_text(
+        &client,
+        "enroll-dialog",
+        "requires two-factor authentication",
+    )
+    .await;
     assert!(
-        enroll.contains("requires two-factor authentication"),
-        "with company 2FA on, a user without a phone must be told to add one: {enroll:?}"
+        enroll.contains("Text message") && enroll.contains("Authenticator app"),
+        "a user without a factor must be able to choose a phone or an app: {enroll:?}"
     );
     assert_eq!(
         count(&client, "signed-in-user").await,
@@ -157,6 +163,7 @@ async fn onboarding(
         "a setup code and a password alone must not open the portal when 2FA applies"
     );
     click(&client, "enroll-choose-sms").await;
+    wait_for_text(&client, "enroll-dialog", "Mobile phone").await;
     type_into(&client, "enroll-phone", "(602) 555-0177").await;
     click(&client, "enroll-send").await;
     wait_for_text(&client, "enroll-dialog", "••• ••• 0177").await;

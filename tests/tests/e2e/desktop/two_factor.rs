@@ -388,16 +388,23 @@ async fn company_wide(client: Client, cloud: Arc<TestCloud>) {
 
     // Step 4b: a user without a phone must add one at sign-in.
     sign_in(&client, JAMAL, cloud.password_of(JAMAL)).await;
-    let enroll = wait_for_text(&client, "enroll-dialog", "Mobile phone").await;
+    // The dialog must say why a factor is asked for and offer a phone or an app.
+    let enroll = wait_for_text(
+        &client,
+        "enroll-dialog",
+        "requires two-factor authentication",
+    )
+    .await;
     assert!(
-        enroll.contains("requires two-factor authentication"),
-        "the dialog must say why a phone is asked for: {enroll:?}"
+        enroll.contains("Text message") && enroll.contains("Authenticator app"),
+        "a user without a factor must be able to choose a phone or an app: {enroll:?}"
     );
     assert_eq!(count(&client, "code-dialog").await, 0);
     assert_eq!(count(&client, "signed-in-user").await, 0);
     screenshot(&client, "2fa-2-03-enrol-dialog").await;
     assert_accessible(&client, "enrol-dialog").await;
     click(&client, "enroll-choose-sms").await;
+    wait_for_text(&client, "enroll-dialog", "Mobile phone").await;
 
     // Not a phone number: a clear inline error, no SMS.
     type_into(&client, "enroll-phone", "12345").await;
