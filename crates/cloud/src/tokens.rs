@@ -27,26 +27,51 @@ pub const SETUP_CODE_LEN: usize = 12;
 
 /// A one-time setup code from the OS CSPRNG, shown as `XXXX-XXXX-XXXX`.
 pub fn new_setup_code() -> String {
-    let mut rng = rand::rngs::OsRng;
-    let bare: String = (0..SETUP_CODE_LEN)
-        .map(|_| char::from(SETUP_CODE_ALPHABET[rng.gen_range(0..SETUP_CODE_ALPHABET.len())]))
-        .collect();
-    display_setup_code(&bare)
+    display_setup_code(&random_code(SETUP_CODE_LEN))
 }
 
 /// A normalised setup code in its shown form, in groups of four.
 pub fn display_setup_code(normalized: &str) -> String {
-    let mut code = String::with_capacity(normalized.len() + normalized.len() / 4);
-    for (i, c) in normalized.chars().enumerate() {
-        if i > 0 && i % 4 == 0 {
-            code.push('-');
-        }
-        code.push(c);
-    }
-    code
+    grouped(normalized, 4)
 }
 
-/// Whether `code_hash` (of a typed code, see [`normalize_setup_code`]) is
+/// Recovery codes: 10 characters of the same alphabet, about 49 bits. Only
+/// guessable online, within the sign-in attempt's tries and the failure
+/// counters, since the database keeps a keyed hash.
+pub const RECOVERY_CODE_LEN: usize = 10;
+
+/// A recovery code from the OS CSPRNG, shown as `XXXXX-XXXXX`.
+pub fn new_recovery_code() -> String {
+    grouped(&random_code(RECOVERY_CODE_LEN), 5)
+}
+
+/// `len` characters of [`SETUP_CODE_ALPHABET`] from the OS CSPRNG.
+fn random_code(len: usize) -> String {
+    let mut rng = rand::rngs::OsRng;
+    (0..len)
+        .map(|_| char::from(SETUP_CODE_ALPHABET[rng.gen_range(0..SETUP_CODE_ALPHABET.len())]))
+        .collect()
+}
+
+/// `code` with a dash after every `every` characters.
+fn grouped(code: &str, every: usize) -> String {
+    let mut shown = String::with_capacity(code.len() + code.len() / every);
+    for (i, c) in code.chars().enumerate() {
+        if i > 0 && i % every == 0 {
+            shown.push('-');
+        }
+        shown.push(c);
+    }
+    shown
+}
+
+/// Whether a normalised code (see [`normalize_code`]) is made of
+/// [`SETUP_CODE_ALPHABET`] and `len` long.
+pub fn code_has_form(normalized: &str, len: usize) -> bool {
+    normalized.len() == len && normalized.bytes().all(|b| SETUP_CODE_ALPHABET.contains(&b))
+}
+
+/// Whether `code_hash` (of a typed code, see [`normalize_code`]) is
 /// the stored, still unexpired setup code: compared in constant time, and
 /// never true when no code is outstanding.
 pub fn setup_code_fits(
@@ -60,9 +85,9 @@ pub fn setup_code_fits(
     same && !stored.is_empty() && expires_at.is_some_and(|expires_at| expires_at > now)
 }
 
-/// A setup code as typed (any case, with or without dashes and spaces) in
-/// the form its hash is taken of.
-pub fn normalize_setup_code(typed: &str) -> String {
+/// A setup or recovery code as typed (any case, with or without dashes and
+/// spaces) in the form its hash is taken of.
+pub fn normalize_code(typed: &str) -> String {
     typed
         .chars()
         .filter(|c| !c.is_whitespace() && *c != '-')
@@ -88,18 +113,29 @@ mod tests {
         let code = new_setup_code();
         assert_eq!(code.len(), 14, "{code}");
         assert_eq!(code.matches('-').count(), 2, "{code}");
-        let bare = normalize_setup_code(&code);
+        let bare = normalize_code(&code);
         assert_eq!(bare.len(), SETUP_CODE_LEN);
-        assert!(
-            bare.bytes().all(|b| SETUP_CODE_ALPHABET.contains(&b)),
-            "{code}"
-        );
+        assert!(code_has_form(&bare, SETUP_CODE_LEN), "{code}");
         for ambiguous in ['0', 'O', '1', 'I', 'L'] {
             assert!(!SETUP_CODE_ALPHABET.contains(&(ambiguous as u8)));
         }
         assert_ne!(new_setup_code(), code);
-        assert_eq!(normalize_setup_code(" abcd-efgh jkmn "), "ABCDEFGHJKMN");
+        assert_eq!(normalize_code(" abcd-efgh jkmn "), "ABCDEFGHJKMN");
         assert_eq!(display_setup_code(&bare), code);
+    }
+
+    #[test]
+    fn recovery_codes_are_10_unambiguous_characters_in_groups_of_five() {
+        let code = new_recovery_code();
+        assert_eq!(code.len(), 11, "{code}");
+        assert_eq!(code.find('-'), Some(5), "{code}");
+        assert!(code_has_form(&normalize_code(&code), RECOVERY_CODE_LEN));
+        assert_ne!(new_recovery_code(), code);
+        assert!(
+            !code_has_form("ABCDE2345O", RECOVERY_CODE_LEN),
+            "O is not in the alphabet"
+        );
+        assert!(!code_has_form("ABCDE2345", RECOVERY_CODE_LEN), "too short");
     }
 
     #[test]

@@ -25,7 +25,7 @@ use crate::error::CloudError;
 use crate::passwords::PasswordHasher;
 use crate::phone;
 use crate::state::AppState;
-use crate::tokens::{self, new_setup_code, normalize_setup_code, random_password, token_hash};
+use crate::tokens::{self, new_setup_code, normalize_code, random_password, token_hash};
 
 /// How long a setup code works.
 pub const SETUP_CODE_TTL: Duration = Duration::from_secs(72 * 60 * 60);
@@ -40,7 +40,7 @@ struct SetupCode {
 fn new_code(now: i64) -> SetupCode {
     let code = new_setup_code();
     SetupCode {
-        hash: token_hash(&normalize_setup_code(&code)),
+        hash: token_hash(&normalize_code(&code)),
         code,
         expires_at: now.saturating_add(ms(SETUP_CODE_TTL)),
     }
@@ -188,7 +188,11 @@ pub async fn create_user(
 }
 
 /// The target of an admin action: a user of the admin's company, or 403.
-async fn own_user(tx: &mut AnyConnection, admin: &AdminUser, id: &str) -> Result<User, CloudError> {
+pub(super) async fn own_user(
+    tx: &mut AnyConnection,
+    admin: &AdminUser,
+    id: &str,
+) -> Result<User, CloudError> {
     match db::users::user_in(tx, id).await? {
         Some(user) if user.company_id == admin.authed().user.company_id => Ok(user),
         _ => Err(CloudError::Forbidden),
@@ -255,7 +259,7 @@ pub async fn text_setup_code(
     typed: &str,
 ) -> Result<SetupCodeTexted, CloudError> {
     let actor = &admin.authed().user;
-    let code = normalize_setup_code(typed);
+    let code = normalize_code(typed);
     if code.is_empty() || code.len() > 64 {
         return Err(CloudError::SetupCodeNotCurrent);
     }

@@ -24,7 +24,7 @@ use crate::db::{self, Db};
 use crate::error::CloudError;
 use crate::phone;
 use crate::state::AppState;
-use crate::tokens::{new_session_token, normalize_setup_code, setup_code_fits, token_hash};
+use crate::tokens::{new_session_token, normalize_code, setup_code_fits, token_hash};
 
 /// Longest password accepted; longer input only burns CPU in the hash.
 const MAX_PASSWORD_BYTES: usize = 1024;
@@ -810,7 +810,7 @@ pub async fn activate(
     request: ActivateRequest,
 ) -> Result<LoginResponse, CloudError> {
     let email = normalize_email(&request.email);
-    let code = normalize_setup_code(&request.setup_code);
+    let code = normalize_code(&request.setup_code);
     if email.is_empty() || code.is_empty() || request.new_password.is_empty() {
         return Err(CloudError::Validation(
             "email, setup code and new password are required".into(),
