@@ -73,6 +73,8 @@ pub enum CloudError {
     OwnPasswordReset,
     #[error("Sign in again to sync your changes.")]
     ResumeRefused,
+    #[error("Another administrator must reset your own two-step verification.")]
+    OwnTwoFactorReset,
     #[error("Your authenticator app cannot be checked right now. Use a text message instead, or ask your administrator to reset your two-factor; then set the app up again.")]
     TotpUnreadable,
     #[error("configuration: {0}")]
@@ -98,6 +100,7 @@ impl CloudError {
             | CloudError::NoMobilePhone
             | CloudError::SetupCodeNotCurrent
             | CloudError::OwnPasswordReset
+            | CloudError::OwnTwoFactorReset
             | CloudError::CodeExpired
             | CloudError::InvalidPhone(_)
             | CloudError::SmsCountryNotAllowed { .. }
@@ -155,6 +158,7 @@ impl CloudError {
             CloudError::OwnPasswordReset => codes::OWN_PASSWORD_RESET,
             CloudError::ResumeRefused => codes::RESUME_REFUSED,
             CloudError::TotpUnreadable => codes::TOTP_UNREADABLE,
+            CloudError::OwnTwoFactorReset => codes::OWN_TWO_FACTOR_RESET,
             CloudError::Config(_)
             | CloudError::Database(_)
             | CloudError::Migrate(_)

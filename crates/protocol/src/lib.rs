@@ -427,6 +427,14 @@ pub struct EnrollPhoneRequest {
     pub mobile_phone: String,
 }
 
+/// `POST /api/v1/users/{id}/reset-two-factor`: why the admin resets the
+/// user's second factor (kept in the audit log).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ResetTwoFactorRequest {
+    pub reason: String,
+}
+
 /// Enrolment at sign-in with an authenticator app instead of a phone
 /// (`POST /api/v1/login/enroll-totp`): the attempt's id; the answer is a
 /// [`TotpEnrollment`], finished by `/login/verify` with `method: "totp"`.
@@ -788,6 +796,8 @@ pub mod codes {
     /// configured key (the key was changed): the app cannot be checked until
     /// it is set up again; a texted code or an admin reset still works.
     pub const TOTP_UNREADABLE: &str = "totp_unreadable";
+    /// An admin resetting their own second factor: another admin must.
+    pub const OWN_TWO_FACTOR_RESET: &str = "own_two_factor_reset";
 }
 
 #[cfg(test)]

@@ -53,6 +53,11 @@ pub mod kinds {
     pub const PASSWORD_CHANGED: &str = "password_changed";
     /// An admin ended every session and device grant of a user.
     pub const SESSIONS_REVOKED: &str = "sessions_revoked";
+    /// An admin reset a user's second factor (the detail has the reason).
+    pub const TWO_FACTOR_RESET: &str = "two_factor_reset";
+    /// A text that carries no code (a security notice) was sent, or failed.
+    pub const NOTICE_SENT: &str = "notice_sent";
+    pub const NOTICE_FAILED: &str = "notice_failed";
     /// `/login/resume` turned an offline sign-in back into a cloud session.
     pub const SESSION_RESUMED: &str = "session_resumed";
     /// A user began adding an authenticator app (not active until confirmed).

@@ -319,6 +319,21 @@ pub struct UserFields<'a> {
     pub two_factor_enabled: bool,
 }
 
+impl<'a> UserFields<'a> {
+    /// The fields as `user` has them now (to change a few of them).
+    pub fn of(user: &'a User) -> UserFields<'a> {
+        UserFields {
+            display_name: &user.display_name,
+            email: &user.email,
+            mobile_phone: user.mobile_phone.as_deref(),
+            phone_verified_at: user.phone_verified_at,
+            role: user.role,
+            status: user.status,
+            two_factor_enabled: user.two_factor_enabled,
+        }
+    }
+}
+
 /// Writes an edit of a user of `company_id`, stamped with change `seq`.
 /// `Ok(false)`: no such user in that company. A duplicate email within the
 /// company is [`CloudError::Conflict`] (the unique index decides under races).

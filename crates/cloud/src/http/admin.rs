@@ -5,14 +5,14 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Json;
 use secureclose_protocol::{
-    ApiError, Company, CompanyUpdate, NewUserRequest, SetupCodeGrant, SetupCodeTexted,
-    TextSetupCodeRequest, User, UserUpdate,
+    ApiError, Company, CompanyUpdate, NewUserRequest, ResetTwoFactorRequest, SetupCodeGrant,
+    SetupCodeTexted, TextSetupCodeRequest, User, UserUpdate,
 };
 
 use super::extract::ApiJson;
 use crate::error::CloudError;
 use crate::service::sessions::{AdminUser, AuthedUser};
-use crate::service::{accounts, users};
+use crate::service::{accounts, factor_reset, users};
 use crate::state::AppState;
 
 /// One user of the caller's company.
@@ -168,6 +168,37 @@ pub async fn reset_password(
     Path(id): Path<String>,
 ) -> Result<Json<SetupCodeGrant>, CloudError> {
     Ok(Json(accounts::reset_password(&state, &admin, &id).await?))
+}
+
+/// Break-glass for a lost phone or app: an admin resets another user's second
+/// factor, giving a reason (5-500 characters, kept in the audit log). Removes
+/// the user's authenticator app and their mobile phone, ends every session,
+/// device grant and sign-in attempt of theirs; where 2FA applies to them they
+/// enrol a factor again at their next sign-in. The old phone is texted a
+/// notice (no code). Admins cannot reset their own: another admin must.
+#[utoipa::path(
+    post,
+    path = "/api/v1/users/{id}/reset-two-factor",
+    tag = "admin",
+    security(("bearer" = [])),
+    params(("id" = String, Path, description = "User id")),
+    request_body = ResetTwoFactorRequest,
+    responses(
+        (status = 200, description = "The user as now stored (no phone)", body = User),
+        (status = 400, description = "validation (the reason) or own_two_factor_reset (the caller's own id)", body = ApiError),
+        (status = 401, description = "unauthenticated or session_expired", body = ApiError),
+        (status = 403, description = "forbidden: caller is not an admin, or the user is not in the caller's company", body = ApiError),
+    )
+)]
+pub async fn reset_two_factor(
+    State(state): State<AppState>,
+    admin: AdminUser,
+    Path(id): Path<String>,
+    ApiJson(request): ApiJson<ResetTwoFactorRequest>,
+) -> Result<Json<User>, CloudError> {
+    Ok(Json(
+        factor_reset::reset_two_factor(&state, &admin, &id, &request).await?,
+    ))
 }
 
 /// Sign a user out everywhere: every session, offline device grant and

@@ -51,6 +51,7 @@ pub fn api(dev: bool, max_body: usize) -> OpenApiRouter<AppState> {
         .routes(routes!(admin::reset_password))
         .routes(routes!(admin::text_setup_code))
         .routes(routes!(admin::revoke_sessions))
+        .routes(routes!(admin::reset_two_factor))
         .routes(routes!(account::activate))
         .routes(routes!(account::change_password))
         .routes(routes!(

@@ -45,6 +45,7 @@ use utoipa::{Modify, OpenApi};
         protocol::NewUserRequest,
         protocol::SetupCodeGrant,
         protocol::TextSetupCodeRequest,
+        protocol::ResetTwoFactorRequest,
         protocol::SetupCodeTexted,
         protocol::ActivateRequest,
         protocol::ChangePasswordRequest,
@@ -132,6 +133,7 @@ mod tests {
             "/api/v1/users/{id}/reset-password",
             "/api/v1/users/{id}/revoke-sessions",
             "/api/v1/users/{id}/setup-code/text",
+            "/api/v1/users/{id}/reset-two-factor",
             "/api/v1/account/activate",
             "/api/v1/account/password",
         ] {
@@ -158,6 +160,7 @@ mod tests {
             "NewUserRequest",
             "SetupCodeGrant",
             "TextSetupCodeRequest",
+            "ResetTwoFactorRequest",
             "SetupCodeTexted",
             "ActivateRequest",
             "ChangePasswordRequest",

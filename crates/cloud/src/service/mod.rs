@@ -4,7 +4,9 @@
 
 pub mod account;
 pub mod accounts;
+pub mod factor_reset;
 pub mod merge;
+pub mod notice;
 pub mod releases;
 pub mod sessions;
 pub mod sign_in;

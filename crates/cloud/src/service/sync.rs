@@ -11,8 +11,9 @@ use secureclose_protocol::sync::{
 use secureclose_protocol::{rules, Role, User};
 
 use super::merge;
+use super::notice;
 use super::sessions::AuthedUser;
-use super::users::{apply_company_update, apply_user_update, Applied, Base};
+use super::users::{apply_company_update, apply_user_update, Applied, Base, Edited};
 use crate::db;
 use crate::error::CloudError;
 use crate::state::AppState;
@@ -170,6 +171,7 @@ async fn push_one(
 
     let now = state.now();
     let mut tx = state.db.pool.begin().await?;
+    let mut notices = Vec::new();
     let applied = match &change {
         MutationChange::UpdateUser {
             user_id,
@@ -183,7 +185,10 @@ async fn push_one(
             apply_user_update(&mut tx, authed, now, user_id, changes, Some(base))
                 .await
                 .map(|applied| match applied {
-                    Applied::Done(user) => Applied::Done(user.version),
+                    Applied::Done(Edited { user, notice }) => {
+                        notices.extend(notice);
+                        Applied::Done(user.version)
+                    }
                     Applied::Conflict(fields) => Applied::Conflict(fields),
                 })
         }
@@ -226,6 +231,10 @@ async fn push_one(
     };
     let result = if db::mutations::store_result(&mut tx, company_id, &result, now).await? {
         tx.commit().await?;
+        // Only a committed edit is told about (a rolled-back one changed nothing).
+        for notice in notices {
+            notice::send(state, actor, notice).await;
+        }
         result
     } else {
         // A concurrent copy of this key committed first: undo ours, answer with its result.

@@ -15,6 +15,7 @@ use rand::RngCore as _;
 use secureclose_protocol::{ConfirmTotpRequest, TotpEnrollment, TotpStatus, User};
 use totp_rs::{Algorithm, Secret, Totp};
 
+use super::notice::{self, Notice};
 use super::sessions::AuthedUser;
 use super::two_factor::normalize_code;
 use crate::clock::ms;
@@ -183,6 +184,9 @@ pub async fn confirm(
     audit::record_in(&mut tx, now, event(kinds::TOTP_ENABLED, user)).await?;
     tx.commit().await?;
     tracing::info!(user_id = %user.id, "authenticator app enabled");
+    if let Some(notice) = Notice::to_phone_of(user, notice::APP_ADDED) {
+        notice::send(state, user, notice).await;
+    }
     Ok(TotpStatus {
         enabled: true,
         confirmed_at: Some(now),
@@ -262,6 +266,9 @@ pub async fn remove(state: &AppState, authed: &AuthedUser) -> Result<(), CloudEr
     audit::record_in(&mut tx, now, event(kinds::TOTP_REMOVED, user)).await?;
     tx.commit().await?;
     tracing::info!(user_id = %user.id, "authenticator app removed");
+    if let Some(notice) = Notice::to_phone_of(user, notice::APP_REMOVED) {
+        notice::send(state, user, notice).await;
+    }
     Ok(())
 }
 

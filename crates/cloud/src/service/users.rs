@@ -3,10 +3,13 @@
 //! another company's user is 403 forbidden whatever the request says.
 
 use secureclose_protocol::rules::{self, normalize_email};
-use secureclose_protocol::{Company, CompanyUpdate, Role, User, UserStatus, UserUpdate};
+use secureclose_protocol::{
+    needs_second_factor, Company, CompanyUpdate, Role, User, UserStatus, UserUpdate,
+};
 use sqlx::AnyConnection;
 
 use super::merge;
+use super::notice::{self, Notice};
 use super::sessions::{AdminUser, AuthedUser};
 use super::sms_guard;
 use super::two_factor::LOCK_AFTER_FAILURES;
@@ -37,6 +40,13 @@ pub enum Applied<T> {
     Done(T),
     /// Fields someone else changed since the mutation's base; nothing written.
     Conflict(Vec<String>),
+}
+
+/// A user edit as written, and the phone to tell about it (see `notice`).
+#[derive(Debug)]
+pub struct Edited {
+    pub user: User,
+    pub notice: Option<Notice>,
 }
 
 /// What a sync mutation was based on: the client's values of the changed
@@ -78,8 +88,11 @@ pub async fn update_user(
     let mut tx = state.db.pool.begin().await?;
     let applied = apply_user_update(&mut tx, admin.authed(), state.now(), id, update, None).await;
     match applied {
-        Ok(Applied::Done(user)) => {
+        Ok(Applied::Done(Edited { user, notice })) => {
             tx.commit().await?;
+            if let Some(notice) = notice {
+                notice::send(state, &admin.authed().user, notice).await;
+            }
             Ok(user)
         }
         Ok(Applied::Conflict(_)) => Err(CloudError::Internal(
@@ -102,7 +115,7 @@ pub async fn apply_user_update(
     user_id: &str,
     update: &UserUpdate,
     base: Option<Base<'_, UserUpdate>>,
-) -> Result<Applied<User>, CloudError> {
+) -> Result<Applied<Edited>, CloudError> {
     let actor = &actor_session.user;
     if actor.role != Role::Admin {
         return Err(CloudError::Forbidden);
@@ -117,7 +130,10 @@ pub async fn apply_user_update(
         Some(base) if base.version != target.version => {
             match merge::merge_user(&target, update, base.values) {
                 Ok(rest) if merge::user_update_is_empty(&rest) => {
-                    return Ok(Applied::Done(target));
+                    return Ok(Applied::Done(Edited {
+                        user: target,
+                        notice: None,
+                    }));
                 }
                 Ok(rest) => {
                     merged = rest;
@@ -226,7 +242,25 @@ pub async fn apply_user_update(
     let user = db::users::user_in(tx, &target.id)
         .await?
         .ok_or(CloudError::NotFound)?;
-    Ok(Applied::Done(user))
+    let notice = settings_notice(&target, &user, &company);
+    Ok(Applied::Done(Edited { user, notice }))
+}
+
+/// What the phone `before` had is told about an edit that left `after`: a
+/// changed or removed phone, or a second factor no longer asked for.
+fn settings_notice(before: &User, after: &User, company: &Company) -> Option<Notice> {
+    let change = if after.mobile_phone != before.mobile_phone {
+        if after.mobile_phone.is_some() {
+            notice::PHONE_CHANGED
+        } else {
+            notice::PHONE_REMOVED
+        }
+    } else if needs_second_factor(before, company) && !needs_second_factor(after, company) {
+        notice::TWO_FACTOR_OFF
+    } else {
+        return None;
+    };
+    Notice::to_phone_of(before, change)
 }
 
 /// An admin edits their company profile (name, company-wide 2FA toggle,

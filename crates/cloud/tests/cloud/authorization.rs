@@ -21,6 +21,7 @@ async fn every_endpoint_by_role_and_company(backend: Backend) {
     let user = |id: &str| format!("/api/v1/users/{id}");
     let rename = serde_json::json!({"display_name": "Renamed"});
     let get = serde_json::Value::Null;
+    let reset = serde_json::json!({"reason": "lost phone, confirmed in person"});
     // (caller, role/company, method, path, body, expected)
     let matrix: Vec<(&str, &str, Method, String, serde_json::Value, StatusCode)> = vec![
         // GET users/{id}: anyone of the same company; nobody else.
@@ -162,6 +163,39 @@ async fn every_endpoint_by_role_and_company(backend: Backend) {
             serde_json::json!({"name": "Desert Sun Motors AZ"}),
             StatusCode::OK,
         ),
+        // POST users/{id}/reset-two-factor: admins of the same company only.
+        (
+            &marcus,
+            "user, own company",
+            Method::POST,
+            format!("{}/reset-two-factor", user(&emily)),
+            reset.clone(),
+            StatusCode::FORBIDDEN,
+        ),
+        (
+            &carla,
+            "admin, other",
+            Method::POST,
+            format!("{}/reset-two-factor", user(&emily)),
+            reset.clone(),
+            StatusCode::FORBIDDEN,
+        ),
+        (
+            &nina,
+            "user, other",
+            Method::POST,
+            format!("{}/reset-two-factor", user(&emily)),
+            reset.clone(),
+            StatusCode::FORBIDDEN,
+        ),
+        (
+            &dana,
+            "admin, no such id",
+            Method::POST,
+            format!("{}/reset-two-factor", user(&missing)),
+            reset.clone(),
+            StatusCode::FORBIDDEN,
+        ),
     ];
     for (token, who, method, path, body, expected) in &matrix {
         let mut request = t
@@ -190,6 +224,11 @@ async fn every_endpoint_by_role_and_company(backend: Backend) {
         .await
         .unwrap();
     assert_eq!(emily_now.display_name, "Emily C.");
+    assert_eq!(
+        emily_now.mobile_phone.as_deref(),
+        Some("+14805550162"),
+        "no refused reset took Emily's phone"
+    );
     let nina_now: User = t
         .get(&user(&nina_id), Some(&carla))
         .await

@@ -18,6 +18,7 @@ mod api;
 mod audit_trail;
 mod authorization;
 mod dms_gating;
+mod factor_reset;
 mod security_review;
 mod setup_code_texts;
 mod sms_guardrails;

@@ -253,15 +253,27 @@ impl TestCloud {
         .await
     }
 
-    /// The code in the newest message the dev outbox holds for `to`.
+    /// The code in the newest message for `to` that carries one (settings
+    /// notices carry none).
     pub async fn latest_code(&self, to: &str) -> String {
         let messages = outbox(&self.db.url, Some(to))
             .await
             .expect("read the outbox");
         let newest = messages
-            .first()
+            .iter()
+            .find(|m| m.body.chars().any(|c| c.is_ascii_digit()))
             .unwrap_or_else(|| panic!("a code must have been sent to {to}"));
         extract_code(&newest.body)
+    }
+
+    /// The bodies of the messages for `to`, newest first.
+    pub async fn texts_to(&self, to: &str) -> Vec<String> {
+        outbox(&self.db.url, Some(to))
+            .await
+            .expect("read the outbox")
+            .into_iter()
+            .map(|m| m.body)
+            .collect()
     }
 
     pub async fn outbox_count(&self, to: &str) -> usize {

@@ -64,7 +64,11 @@ async fn push_raw(t: &TestCloud, token: &str, mutations: &[Mutation]) -> reqwest
         .unwrap()
 }
 
-async fn push(t: &TestCloud, token: &str, mutations: &[Mutation]) -> Vec<MutationResult> {
+pub(crate) async fn push(
+    t: &TestCloud,
+    token: &str,
+    mutations: &[Mutation],
+) -> Vec<MutationResult> {
     let response = push_raw(t, token, mutations).await;
     assert_eq!(
         response.status(),
@@ -90,7 +94,7 @@ fn key() -> String {
     uuid::Uuid::new_v4().to_string()
 }
 
-fn user_mutation(user: &User, changes: UserUpdate, base: UserUpdate) -> Mutation {
+pub(crate) fn user_mutation(user: &User, changes: UserUpdate, base: UserUpdate) -> Mutation {
     Mutation {
         idempotency_key: key(),
         base_version: user.version,
@@ -102,7 +106,7 @@ fn user_mutation(user: &User, changes: UserUpdate, base: UserUpdate) -> Mutation
     }
 }
 
-async fn user(t: &TestCloud, token: &str, email: &str) -> User {
+pub(crate) async fn user(t: &TestCloud, token: &str, email: &str) -> User {
     let id = t.user_id(email).await;
     let response = t.get(&format!("/api/v1/users/{id}"), Some(token)).await;
     assert_eq!(response.status(), StatusCode::OK);

@@ -43,7 +43,7 @@ fn app(secret_base32: &str) -> Totp {
 }
 
 /// The app's code at `at_ms` (epoch ms).
-fn code_at(secret: &str, at_ms: i64) -> String {
+pub(crate) fn code_at(secret: &str, at_ms: i64) -> String {
     app(secret)
         .generate(u64::try_from(at_ms / 1000).unwrap())
         .to_string()
@@ -91,7 +91,7 @@ async fn status(t: &TestCloud, token: &str) -> TotpStatus {
 
 /// Signs `email` in (no 2FA yet), adds an authenticator app and turns the
 /// user's 2FA on. The session token and the secret.
-async fn enrolled(t: &TestCloud, email: &str) -> (String, String) {
+pub(crate) async fn enrolled(t: &TestCloud, email: &str) -> (String, String) {
     let token = t.login_ok(email, &t.password_of(email)).await;
     let enrollment = begin(t, &token).await;
     let response = confirm(
@@ -108,7 +108,7 @@ async fn enrolled(t: &TestCloud, email: &str) -> (String, String) {
     (token, enrollment.secret)
 }
 
-async fn verify_with(
+pub(crate) async fn verify_with(
     t: &TestCloud,
     base: &str,
     challenge: &Challenge,
@@ -123,7 +123,7 @@ async fn verify_with(
     .await
 }
 
-async fn expect_signed_in(response: Response) {
+pub(crate) async fn expect_signed_in(response: Response) {
     assert_eq!(response.status(), StatusCode::OK, "the code signs in");
     assert!(matches!(
         response.json().await.unwrap(),
