@@ -22,6 +22,7 @@ const COMMANDS: &[&str] = &[
     "reset_password",
     "text_setup_code",
     "revoke_sessions",
+    "reset_two_factor",
     "refresh",
     "lock_session",
     "unlock_session",

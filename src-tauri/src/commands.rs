@@ -185,6 +185,15 @@ pub async fn text_setup_code(
 }
 
 #[tauri::command]
+pub async fn reset_two_factor(
+    core: Core<'_>,
+    user_id: String,
+    reason: String,
+) -> Result<User, ApiError> {
+    core.reset_two_factor(&user_id, &reason).await.map_err(api)
+}
+
+#[tauri::command]
 pub async fn revoke_sessions(core: Core<'_>, user_id: String) -> Result<(), ApiError> {
     core.revoke_sessions(&user_id).await.map_err(api)
 }

@@ -102,6 +102,7 @@ fn main() {
             commands::reset_password,
             commands::text_setup_code,
             commands::revoke_sessions,
+            commands::reset_two_factor,
             commands::refresh,
             commands::lock_session,
             commands::unlock_session,

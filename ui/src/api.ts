@@ -98,6 +98,12 @@ export interface Api {
    * texted at most 3 times.
    */
   textSetupCode(userId: string, setupCode: string): Promise<SetupCodeTexted>;
+  /**
+   * Admin resets another user's second factor (authenticator app and mobile
+   * phone), with a reason for the audit log (needs the connection). Returns
+   * the user as the cloud now has them.
+   */
+  resetTwoFactor(userId: string, reason: string): Promise<User>;
   /** Admin signs a user out on every computer (needs the connection). */
   revokeSessions(userId: string): Promise<void>;
   /** Re-fetches company and users from the cloud into the cache. */

@@ -42,6 +42,7 @@ describe("ipc wrappers", () => {
     await tauriApi.createUser({ display_name: "Ana", email: "ana@x.example", role: "user" });
     await tauriApi.resetPassword("u2");
     await tauriApi.revokeSessions("u3");
+    await tauriApi.resetTwoFactor("u4", "lost phone");
     await tauriApi.totpStatus();
     await tauriApi.beginTotp();
     await tauriApi.confirmTotp("e1", "654321");
@@ -76,6 +77,7 @@ describe("ipc wrappers", () => {
       ["create_user", { request: { display_name: "Ana", email: "ana@x.example", role: "user" } }],
       ["reset_password", { userId: "u2" }],
       ["revoke_sessions", { userId: "u3" }],
+      ["reset_two_factor", { userId: "u4", reason: "lost phone" }],
       ["totp_status", undefined],
       ["begin_totp", undefined],
       ["confirm_totp", { enrollmentId: "e1", code: "654321" }],

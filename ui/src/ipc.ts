@@ -66,6 +66,7 @@ export const tauriApi: Api = {
   createUser: (request) => call<SetupCodeGrant>("create_user", { request }),
   resetPassword: (userId) => call<SetupCodeGrant>("reset_password", { userId }),
   textSetupCode: (userId, setupCode) => call<SetupCodeTexted>("text_setup_code", { userId, setupCode }),
+  resetTwoFactor: (userId, reason) => call<User>("reset_two_factor", { userId, reason }),
   revokeSessions: async (userId) => {
     await call<null>("revoke_sessions", { userId });
   },

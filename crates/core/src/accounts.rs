@@ -1,9 +1,10 @@
 //! Admins' account actions that only the cloud can perform: adding a user,
-//! resetting a password, texting a setup code, ending a user's sessions. Unlike edits they are
+//! resetting a password or a second factor, texting a setup code, ending a
+//! user's sessions. Unlike edits they are
 //! never queued (a setup code exists only in the cloud's answer), so they
 //! need the connection and fail clearly without it.
 
-use secureclose_protocol::{codes, NewUserRequest, SetupCodeGrant, SetupCodeTexted};
+use secureclose_protocol::{codes, NewUserRequest, SetupCodeGrant, SetupCodeTexted, User};
 
 use crate::context::Context;
 use crate::edits::admin_context;
@@ -73,6 +74,35 @@ pub(crate) async fn text_setup_code(
     let texted = session::signed_in_call(ctx, call).await?;
     tracing::info!(%user_id, "setup code texted");
     Ok(texted)
+}
+
+/// What the cloud answers an admin resetting their own second factor.
+pub const OWN_TWO_FACTOR_RESET_MESSAGE: &str =
+    "Another administrator must reset your own two-step verification.";
+
+/// Break-glass for a lost phone or app: removes `user_id`'s authenticator
+/// app and mobile phone on the cloud (with the admin's reason, audited) and
+/// caches the user as the cloud now has them. Never the admin's own.
+pub(crate) async fn reset_two_factor(
+    ctx: &Context,
+    user_id: &str,
+    reason: &str,
+) -> Result<User, CoreError> {
+    let (session, cache) = admin_context(ctx, "resetting two-step verification").await?;
+    if session.user_id == user_id {
+        return Err(CoreError::Refused {
+            code: codes::OWN_TWO_FACTOR_RESET,
+            message: OWN_TWO_FACTOR_RESET_MESSAGE.into(),
+            retry_at: None,
+        });
+    }
+    require_cloud_session(ctx)?;
+    let token = tokens::session_token(ctx, &session)?;
+    let call = ctx.client().reset_two_factor(&token, user_id, reason).await;
+    let user = session::signed_in_call(ctx, call).await?;
+    cache.store_user(&user).await?;
+    tracing::info!(%user_id, "second factor reset");
+    Ok(user)
 }
 
 /// Ends every session and offline grant of `user_id` on the cloud.

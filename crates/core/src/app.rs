@@ -235,6 +235,12 @@ impl AppCore {
         accounts::text_setup_code(&self.inner, user_id, &setup_code).await
     }
 
+    /// An admin resets a user's second factor, giving a reason (needs the
+    /// connection); the user as the cloud now has them.
+    pub async fn reset_two_factor(&self, user_id: &str, reason: &str) -> Result<User, CoreError> {
+        accounts::reset_two_factor(&self.inner, user_id, reason).await
+    }
+
     /// An admin signs a user out everywhere (needs the connection).
     pub async fn revoke_sessions(&self, user_id: &str) -> Result<(), CoreError> {
         accounts::revoke_sessions(&self.inner, user_id).await

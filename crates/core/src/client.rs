@@ -9,9 +9,9 @@ use secureclose_protocol::sync::{ChangesPage, Mutation, PushRequest, PushRespons
 use secureclose_protocol::{
     ActivateRequest, ApiError, Challenge, ChangePasswordRequest, ChangePasswordResponse, Company,
     CompanyUpdate, ConfirmTotpRequest, EnrollPhoneRequest, EnrollTotpRequest, Health, LoginRequest,
-    LoginResponse, MeResponse, NewUserRequest, ResendCodeRequest, SecondFactorMethod,
-    SetupCodeGrant, SetupCodeTexted, TextSetupCodeRequest, TotpEnrollment, TotpStatus, User,
-    UserUpdate, UsersResponse, VerifyCodeRequest,
+    LoginResponse, MeResponse, NewUserRequest, ResendCodeRequest, ResetTwoFactorRequest,
+    SecondFactorMethod, SetupCodeGrant, SetupCodeTexted, TextSetupCodeRequest, TotpEnrollment,
+    TotpStatus, User, UserUpdate, UsersResponse, VerifyCodeRequest,
 };
 use serde::de::DeserializeOwned;
 use url::Url;
@@ -358,6 +358,21 @@ impl CloudClient {
             .send(self.request(Method::DELETE, "/api/v1/account/totp", Some(token)))
             .await?;
         self.check(response).await.map(drop)
+    }
+
+    /// An admin resets a user's second factor (app and phone), with a reason.
+    pub async fn reset_two_factor(
+        &self,
+        token: &Sensitive<String>,
+        user_id: &str,
+        reason: &str,
+    ) -> Result<User, CoreError> {
+        let url = self.user_action_url(user_id, "reset-two-factor")?;
+        let request = ResetTwoFactorRequest {
+            reason: reason.to_owned(),
+        };
+        self.json(self.with_token(self.http.post(url), token).json(&request))
+            .await
     }
 
     /// An admin ends every session and offline grant of a user.

@@ -1,15 +1,18 @@
 //! Admins' account actions through the real core against the real cloud:
 //! adding a user (whose setup code then activates the account), texting that
-//! code to the user's phone, resetting a password (never the admin's own),
-//! signing a user out everywhere; refused locally for a non-admin and
-//! clearly when there is no connection.
+//! code to the user's phone, resetting a password or a second factor (never
+//! the admin's own), signing a user out everywhere; refused locally for a
+//! non-admin and clearly when there is no connection.
 
 use std::sync::Arc;
 
 use secureclose_core::client::CloudClient;
 use secureclose_core::views::LoginOutcome;
 use secureclose_core::{AppCore, CoreError, Sensitive};
-use secureclose_protocol::{codes, ApiError, LoginResponse, NewUserRequest, Role, SetupCodeGrant};
+use secureclose_protocol::{
+    codes, ApiError, LoginResponse, NewUserRequest, Role, SecondFactorMethod, SetupCodeGrant,
+    UserUpdate,
+};
 
 use crate::core_sync::wait_for_first_sync;
 use crate::support::{open_core, MemoryKeyStore, TestCloud, DEMO_NON_ADMIN};
@@ -172,6 +175,85 @@ async fn a_reset_refuses_the_old_password_and_revoking_refuses_the_session_token
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_factor_reset_takes_the_phone_off_and_the_next_sign_in_enrols() {
+    // Dev mode: the texts go to the outbox the test reads.
+    let cloud = TestCloud::start_dev().await;
+    let dir = tempfile::tempdir().unwrap();
+    let admin = cloud.seed.admin_email.clone();
+    let core = signed_in(&cloud, dir.path(), &admin, &cloud.seed.admin_password).await;
+    let marcus = core.list_users("marcus", 0, 1).await.unwrap().users[0].clone();
+    let old_phone = marcus.mobile_phone.clone().expect("Marcus has a phone");
+    // Marcus signs in with codes to this phone; then he loses it.
+    let two_factor_on = UserUpdate {
+        two_factor_enabled: Some(true),
+        ..UserUpdate::default()
+    };
+    core.update_user(&marcus.id, &two_factor_on).await.unwrap();
+    let client = CloudClient::new(cloud.base_url()).unwrap();
+    let password = cloud.password_of(DEMO_NON_ADMIN).to_owned();
+    let challenge = match client.login(DEMO_NON_ADMIN, &password, None).await.unwrap() {
+        LoginResponse::SecondFactorRequired { challenge } => challenge,
+        other => panic!("Marcus has 2FA: {other:?}"),
+    };
+    let code = cloud.last_code(&old_phone).await;
+    let token = session_token(
+        client
+            .verify_code(
+                &Sensitive::new(challenge.challenge_id),
+                SecondFactorMethod::Sms,
+                &code,
+            )
+            .await
+            .unwrap(),
+    );
+
+    let err = core.reset_two_factor(&marcus.id, "   ").await.unwrap_err();
+    assert_eq!(ApiError::from(&err).code, codes::VALIDATION, "{err:?}");
+    client
+        .me(&token)
+        .await
+        .expect("a refused reset changes nothing");
+
+    let after = core
+        .reset_two_factor(&marcus.id, "lost phone, seen in person")
+        .await
+        .unwrap();
+    assert_eq!(after.mobile_phone, None);
+    let cached = core.list_users("marcus", 0, 1).await.unwrap().users[0].clone();
+    assert_eq!(
+        cached.mobile_phone, None,
+        "the list shows the reset at once, not after the next sync"
+    );
+    assert!(
+        client.me(&token).await.unwrap_err().is_session_rejected(),
+        "a reset ends the user's sessions"
+    );
+    let notice = secureclose_cloud::outbox(&cloud.database_url, Some(&old_phone))
+        .await
+        .unwrap();
+    assert!(
+        notice[0].body.contains("reset your two-step verification"),
+        "the old phone is told: {}",
+        notice[0].body
+    );
+    assert!(
+        matches!(
+            client.login(DEMO_NON_ADMIN, &password, None).await.unwrap(),
+            LoginResponse::PhoneEnrollmentRequired { .. }
+        ),
+        "with 2FA on and no factor left, the next sign-in enrols one"
+    );
+
+    let me = core.session().await.unwrap().expect("signed in").user;
+    let err = core
+        .reset_two_factor(&me.id, "lost phone, seen in person")
+        .await
+        .unwrap_err();
+    assert!(matches!(err, CoreError::Refused { .. }), "{err:?}");
+    assert_eq!(ApiError::from(&err).code, codes::OWN_TWO_FACTOR_RESET);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_setup_code_is_texted_to_the_phone_on_file() {
     let cloud = TestCloud::start_dev().await;
     let dir = tempfile::tempdir().unwrap();
@@ -275,6 +357,14 @@ async fn a_non_admin_core_refuses_account_actions_without_asking_the_cloud() {
     let err = core.revoke_sessions(&someone).await.unwrap_err();
     assert!(err.to_string().contains("signing users out"), "{err}");
     let err = core
+        .reset_two_factor(&someone, "lost phone, seen in person")
+        .await
+        .unwrap_err();
+    assert!(
+        err.to_string().contains("resetting two-step verification"),
+        "{err}"
+    );
+    let err = core
         .text_setup_code(&someone, Sensitive::new("AAAA-BBBB-CCCC".into()))
         .await
         .unwrap_err();
@@ -326,6 +416,9 @@ async fn assert_all_offline(core: &AppCore, user_id: &str, url: &str) {
             .map(drop),
         core.reset_password(user_id).await.map(drop),
         core.revoke_sessions(user_id).await,
+        core.reset_two_factor(user_id, "lost phone, seen in person")
+            .await
+            .map(drop),
         core.text_setup_code(user_id, Sensitive::new("AAAA-BBBB-CCCC".into()))
             .await
             .map(drop),

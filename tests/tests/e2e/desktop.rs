@@ -7,6 +7,7 @@
 //! through activation, users, passwords and the company's policies.
 
 mod axe;
+mod factor_reset;
 mod idle_lock;
 mod offline;
 mod onboarding;

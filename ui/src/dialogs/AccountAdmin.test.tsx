@@ -7,7 +7,14 @@ import { renderWithApi, spyApi, type SpyApi } from "../testing/render";
 import { ADD_USER_NEEDS_CONNECTION, UsersPage } from "../screens/UsersPage";
 import type { Company } from "../types";
 import { SETUP_CODE_VALIDITY, SetupCodeDialog, TEXT_NEEDS_CONNECTION, formatExpiry } from "./SetupCodeDialog";
-import { RESET_NEEDS_CONNECTION, REVOKE_NEEDS_CONNECTION, TWO_FACTOR_UNAVAILABLE_MESSAGE } from "./UserEditDialog";
+import {
+  FACTOR_RESET_NEEDS_CONNECTION,
+  RESET_NEEDS_CONNECTION,
+  RESET_REASON_MESSAGE,
+  REVOKE_NEEDS_CONNECTION,
+  TWO_FACTOR_UNAVAILABLE_MESSAGE,
+  checkedResetReason,
+} from "./UserEditDialog";
 
 const admin = demoUsers[0]!;
 const carlos = demoUsers[1]!;
@@ -273,5 +280,76 @@ describe("Setup code dialog: Text it to the user's phone", () => {
     expect(button).toBeDisabled();
     expect(button).toHaveAccessibleDescription(`${TEXT_NEEDS_CONNECTION}.`);
     expect(api.textSetupCode).not.toHaveBeenCalled();
+  });
+});
+
+describe("Edit dialog: Reset two-factor (break-glass)", () => {
+  const marcus = demoUsers[5]!;
+
+  it("needs a reason, then removes the factor and says what happens next", async () => {
+    const { api, user } = await openEdit(marcus.display_name);
+    await user.click(screen.getByTestId("user-reset-two-factor"));
+    const confirm = screen.getByTestId("user-action-confirm");
+    expect(confirm).toHaveTextContent(`Reset ${marcus.display_name}’s two-step verification?`);
+    expect(confirm).toHaveTextContent("Their old phone gets a text");
+
+    // Too short: a clear error at the field and no call.
+    await user.type(screen.getByTestId("user-reset-reason"), " ok ");
+    await user.click(screen.getByTestId("user-action-confirm-button"));
+    expect(screen.getByTestId("user-reset-reason-error")).toHaveTextContent(RESET_REASON_MESSAGE);
+    expect(screen.getByTestId("user-reset-reason")).toHaveFocus();
+    expect(api.resetTwoFactor, "a refused reason must not reach the cloud").not.toHaveBeenCalled();
+
+    await user.clear(screen.getByTestId("user-reset-reason"));
+    await user.type(screen.getByTestId("user-reset-reason"), "  lost phone, seen in person  ");
+    expect(screen.queryByTestId("user-reset-reason-error"), "typing clears the error").toBeNull();
+    await user.click(screen.getByTestId("user-action-confirm-button"));
+
+    expect(await screen.findByTestId("users-saved")).toHaveTextContent(
+      `Reset ${marcus.display_name}’s two-step verification. They are signed out and set up a new factor at their next sign-in.`,
+    );
+    expect(api.resetTwoFactor).toHaveBeenCalledWith(marcus.id, "lost phone, seen in person");
+    expect(screen.queryByTestId("user-dialog"), "the dialog closes on the cloud's answer").toBeNull();
+    const after = await api.resetTwoFactor.mock.results[0]!.value;
+    expect(after.mobile_phone).toBeNull();
+  });
+
+  it("cancelling resets nothing", async () => {
+    const { api, user } = await openEdit(marcus.display_name);
+    await user.click(screen.getByTestId("user-reset-two-factor"));
+    await user.type(screen.getByTestId("user-reset-reason"), "lost phone, seen in person");
+    await user.click(screen.getByTestId("user-action-keep"));
+    expect(screen.queryByTestId("user-action-confirm")).toBeNull();
+    expect(api.resetTwoFactor).not.toHaveBeenCalled();
+  });
+
+  it("shows the cloud's refusal and keeps the dialog open", async () => {
+    const api = spyApi({ signedIn: true });
+    api.resetTwoFactor.mockRejectedValueOnce(new ApiCallError("forbidden", "Only an administrator can do that."));
+    const { user } = await openEdit(marcus.display_name, { api });
+    await user.click(screen.getByTestId("user-reset-two-factor"));
+    await user.type(screen.getByTestId("user-reset-reason"), "lost phone, seen in person");
+    await user.click(screen.getByTestId("user-action-confirm-button"));
+    expect(await screen.findByTestId("user-action-error")).toHaveTextContent("Only an administrator can do that.");
+    expect(screen.getByTestId("user-dialog")).toBeInTheDocument();
+  });
+
+  it("is not offered on the admin’s own row", async () => {
+    await openEdit(admin.display_name);
+    expect(screen.queryByTestId("user-reset-two-factor")).toBeNull();
+    expect(screen.getByTestId("user-reset-self")).toHaveTextContent("another administrator can reset");
+  });
+
+  it("is disabled without a connection, with the reason", async () => {
+    await openEdit(marcus.display_name, { connected: false });
+    expect(screen.getByTestId("user-reset-two-factor")).toBeDisabled();
+    expect(screen.getByTestId("user-reset-two-factor")).toHaveAccessibleDescription(`${FACTOR_RESET_NEEDS_CONNECTION}.`);
+  });
+
+  it("counts a reason's characters as the cloud does", () => {
+    expect(checkedResetReason("  lost  "), "4 characters once trimmed").toBeNull();
+    expect(checkedResetReason("lost phone")).toBe("lost phone");
+    expect(checkedResetReason("é".repeat(500))).toBe("é".repeat(500));
+    expect(checkedResetReason("x".repeat(501))).toBeNull();
   });
 });

@@ -141,6 +141,8 @@ interface Props {
   isSelf?: boolean;
   /** After Reset password: the new setup code, for the setup code dialog. */
   onSetupCode?: (grant: SetupCodeGrant) => void;
+  /** After Reset two-factor: the user as the cloud now has them (no phone). */
+  onFactorReset?: (user: User) => void;
 }
 
 export function UserEditDialog({
@@ -152,6 +154,7 @@ export function UserEditDialog({
   connected = true,
   isSelf = false,
   onSetupCode,
+  onFactorReset,
 }: Props) {
   const api = useApi();
   const [tab, setTab] = useState<Tab>("general");
@@ -380,6 +383,7 @@ export function UserEditDialog({
             connected={connected}
             isSelf={isSelf}
             onSetupCode={onSetupCode}
+            onFactorReset={onFactorReset}
             onSessionLost={onSessionLost}
           />
         </div>
@@ -404,32 +408,56 @@ export function UserEditDialog({
 
 export const RESET_NEEDS_CONNECTION = "Resetting a password needs a connection";
 export const REVOKE_NEEDS_CONNECTION = "Signing out everywhere needs a connection";
+export const FACTOR_RESET_NEEDS_CONNECTION = "Resetting two-factor needs a connection";
+/** The cloud's bounds for the reason of a two-factor reset (it checks them too). */
+export const RESET_REASON_CHARS = { min: 5, max: 500 };
+export const RESET_REASON_MESSAGE = `Give a reason of ${RESET_REASON_CHARS.min} to ${RESET_REASON_CHARS.max} characters, for example “lost phone, confirmed in person”.`;
+
+type AccountAction = "reset" | "revoke" | "factor";
+
+/** The reason as the cloud will count it, or `null` when it is out of bounds. */
+export function checkedResetReason(reason: string): string | null {
+  const trimmed = reason.trim();
+  const chars = [...trimmed].length;
+  return chars >= RESET_REASON_CHARS.min && chars <= RESET_REASON_CHARS.max ? trimmed : null;
+}
 
 /**
- * Reset password and Sign out everywhere: each asks for confirmation, then
- * goes to the cloud at once (never queued), so both need the connection.
+ * Reset password, Reset two-factor and Sign out everywhere: each asks for
+ * confirmation, then goes to the cloud at once (never queued), so all need
+ * the connection.
  */
 function AccountActions({
   user,
   connected,
   isSelf,
   onSetupCode,
+  onFactorReset,
   onSessionLost,
 }: {
   user: User;
   connected: boolean;
   isSelf: boolean;
   onSetupCode: ((grant: SetupCodeGrant) => void) | undefined;
+  onFactorReset: ((user: User) => void) | undefined;
   onSessionLost: ((message: string) => void) | undefined;
 }) {
   const api = useApi();
-  const [confirming, setConfirming] = useState<"reset" | "revoke" | null>(null);
+  const [confirming, setConfirming] = useState<AccountAction | null>(null);
+  const [reason, setReason] = useState("");
+  const [reasonError, setReasonError] = useState<string | null>(null);
   const [busy, setBusy] = useState(false);
   const [done, setDone] = useState<string | null>(null);
   const [error, setError] = useState<string | null>(null);
 
   async function run() {
     if (busy || !confirming) return;
+    const why = confirming === "factor" ? checkedResetReason(reason) : null;
+    if (confirming === "factor" && why === null) {
+      setReasonError(RESET_REASON_MESSAGE);
+      document.getElementById("user-reset-reason")?.focus();
+      return;
+    }
     setBusy(true);
     setError(null);
     setDone(null);
@@ -438,6 +466,12 @@ function AccountActions({
         const grant = await api.resetPassword(user.id);
         setConfirming(null);
         onSetupCode?.(grant);
+      } else if (confirming === "factor") {
+        const after = await api.resetTwoFactor(user.id, why ?? "");
+        setConfirming(null);
+        setReason("");
+        if (onFactorReset) onFactorReset(after);
+        else setDone(`${after.display_name}’s two-step verification was reset.`);
       } else {
         await api.revokeSessions(user.id);
         setConfirming(null);
@@ -452,15 +486,27 @@ function AccountActions({
     }
   }
 
-  const ask = (what: "reset" | "revoke") => {
+  const ask = (what: AccountAction) => {
     setDone(null);
     setError(null);
+    setReasonError(null);
     setConfirming(what);
+  };
+
+  const question: Record<AccountAction, string> = {
+    reset: `Reset ${user.display_name}’s password? Their current password stops working, they are signed out everywhere, and you get a setup code to give them.`,
+    revoke: `Sign ${user.display_name} out on every computer? They sign in again with their password.`,
+    factor: `Reset ${user.display_name}’s two-step verification? Their authenticator app and mobile phone are removed and they are signed out everywhere; at their next sign-in they set up a new one. Their old phone gets a text saying so. Do this only once you are sure who is asking (in person, or by calling a number you already had). If their password may be known to someone else, reset it too.`,
+  };
+  const confirmLabel: Record<AccountAction, string> = {
+    reset: "Reset password",
+    revoke: "Sign out everywhere",
+    factor: "Reset two-factor",
   };
 
   return (
     <div className="field" data-testid="user-account-actions">
-      <span className="setting-label">Password and sessions</span>
+      <span className="setting-label">Password, two-factor and sessions</span>
       <div className="button-row">
         {isSelf ? null : (
           <button
@@ -472,6 +518,18 @@ function AccountActions({
             onClick={() => ask("reset")}
           >
             Reset password
+          </button>
+        )}
+        {isSelf ? null : (
+          <button
+            type="button"
+            className="btn btn-secondary"
+            data-testid="user-reset-two-factor"
+            disabled={busy || !connected}
+            aria-describedby={connected ? undefined : "user-factor-offline"}
+            onClick={() => ask("factor")}
+          >
+            Reset two-factor…
           </button>
         )}
         <button
@@ -488,27 +546,45 @@ function AccountActions({
       {!connected ? (
         <p className="muted small" data-testid="user-actions-offline">
           {isSelf ? null : <span id="user-reset-offline">{RESET_NEEDS_CONNECTION}. </span>}
+          {isSelf ? null : <span id="user-factor-offline">{FACTOR_RESET_NEEDS_CONNECTION}. </span>}
           <span id="user-revoke-offline">{REVOKE_NEEDS_CONNECTION}.</span>
         </p>
       ) : null}
       {isSelf ? (
         <p className="field-help" data-testid="user-reset-self">
-          Change your own password in your profile.
+          Change your own password and two-step verification in your profile; another administrator can reset
+          them for you.
         </p>
       ) : null}
       {confirming ? (
         <div className="note" role="group" aria-labelledby="user-action-confirm-text" data-testid="user-action-confirm">
-          <p id="user-action-confirm-text">
-            {confirming === "reset"
-              ? `Reset ${user.display_name}’s password? Their current password stops working, they are signed out everywhere, and you get a setup code to give them.`
-              : `Sign ${user.display_name} out on every computer? They sign in again with their password.`}
-          </p>
+          <p id="user-action-confirm-text">{question[confirming]}</p>
+          {confirming === "factor" ? (
+            <div className="field">
+              <label htmlFor="user-reset-reason">Reason (kept in the audit log)</label>
+              <textarea
+                id="user-reset-reason"
+                data-testid="user-reset-reason"
+                rows={2}
+                maxLength={RESET_REASON_CHARS.max}
+                value={reason}
+                aria-invalid={reasonError ? true : undefined}
+                aria-describedby={describedBy(reasonError && "user-reset-reason-error")}
+                onChange={(e) => {
+                  setReason(e.target.value);
+                  setReasonError(null);
+                }}
+                disabled={busy}
+              />
+              <FieldError id="user-reset-reason-error" testId="user-reset-reason-error" message={reasonError} />
+            </div>
+          ) : null}
           <div className="button-row">
             <button type="button" className="btn btn-secondary" data-testid="user-action-keep" onClick={() => setConfirming(null)} disabled={busy}>
               Cancel
             </button>
             <button type="button" className="btn btn-primary" data-testid="user-action-confirm-button" onClick={() => void run()} disabled={busy}>
-              {busy ? "Working…" : confirming === "reset" ? "Reset password" : "Sign out everywhere"}
+              {busy ? "Working…" : confirmLabel[confirming]}
             </button>
           </div>
         </div>

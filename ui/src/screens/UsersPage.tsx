@@ -81,8 +81,8 @@ export function UsersPage({
       ]
     : columns;
 
-  function saved(user: User) {
-    // The row shows the cloud's answer, not what was typed.
+  /** The row shows the cloud's answer, not what was typed; the dialog closes. */
+  function replaceRow(user: User) {
     const replace = (users: User[]) => users.map((u) => (u.id === user.id ? user : u));
     setLoad((prev) =>
       prev.status === "ready"
@@ -92,14 +92,25 @@ export function UsersPage({
           : prev,
     );
     setEditing(null);
+    // The edit may move the row (a new name sorts elsewhere): read the page again.
+    setReload((n) => n + 1);
+    onUserSaved?.(user);
+  }
+
+  function saved(user: User) {
+    replaceRow(user);
     setSavedNotice(
       savesWaitForSync
         ? `Saved changes to ${user.display_name} on this computer. They sync when the connection returns.`
         : `Saved changes to ${user.display_name}.`,
     );
-    // The edit may move the row (a new name sorts elsewhere): read the page again.
-    setReload((n) => n + 1);
-    onUserSaved?.(user);
+  }
+
+  function factorReset(user: User) {
+    replaceRow(user);
+    setSavedNotice(
+      `Reset ${user.display_name}’s two-step verification. They are signed out and set up a new factor at their next sign-in.`,
+    );
   }
 
   function added(grant: SetupCodeGrant) {
@@ -306,6 +317,7 @@ export function UsersPage({
           connected={connected}
           isSelf={editing.id === currentUserId}
           onSetupCode={reset}
+          onFactorReset={factorReset}
         />
       ) : null}
       {adding ? (

@@ -661,6 +661,21 @@ export function createFakeApi(options: FakeApiOptions = {}): FakeApi {
       current.texts += 1;
       return { phone_hint: phoneHint(u.mobile_phone), texts_left: 3 - current.texts };
     },
+    resetTwoFactor: async (userId, reason) => {
+      requireAdmin();
+      requireConnection();
+      if (userId === sessionUser().id) {
+        throw new ApiCallError("own_two_factor_reset", "Another administrator must reset your own two-step verification.");
+      }
+      const u = users.find((x) => x.id === userId);
+      if (!u) throw new ApiCallError("forbidden", "You can't change that user.");
+      const chars = [...reason.trim()].length;
+      if (chars < 5 || chars > 500) throw new ApiCallError("validation", "give a reason of 5 to 500 characters");
+      u.mobile_phone = null;
+      u.phone_verified_at = null;
+      u.version += 1;
+      return { ...u };
+    },
     revokeSessions: async (userId) => {
       requireAdmin();
       requireConnection();

@@ -44,6 +44,7 @@ export function spyApi(base: FakeApi | FakeApiOptions = {}): SpyApi {
     createUser: vi.fn(api.createUser),
     resetPassword: vi.fn(api.resetPassword),
     textSetupCode: vi.fn(api.textSetupCode),
+    resetTwoFactor: vi.fn(api.resetTwoFactor),
     revokeSessions: vi.fn(api.revokeSessions),
     refresh: vi.fn(api.refresh),
     lockSession: vi.fn(api.lockSession),
