@@ -38,6 +38,9 @@ const COMMANDS: &[&str] = &[
     "begin_totp",
     "confirm_totp",
     "remove_totp",
+    "recovery_status",
+    "regenerate_recovery_codes",
+    "save_recovery_codes",
 ];
 
 fn main() {

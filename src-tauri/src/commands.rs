@@ -11,8 +11,9 @@ use secureclose_core::views::{
 };
 use secureclose_core::AppCore;
 use secureclose_protocol::{
-    ApiError, Challenge, Company, CompanyUpdate, NewUserRequest, SecondFactorMethod,
-    SetupCodeGrant, SetupCodeTexted, TotpEnrollment, TotpStatus, User, UserUpdate,
+    ApiError, Challenge, Company, CompanyUpdate, NewUserRequest, RecoveryCodes, RecoveryStatus,
+    SecondFactorMethod, SetupCodeGrant, SetupCodeTexted, TotpEnrollment, TotpStatus, User,
+    UserUpdate,
 };
 use tauri::ipc::Channel;
 use tauri::{AppHandle, Manager, State};
@@ -261,6 +262,42 @@ pub async fn confirm_totp(
 #[tauri::command]
 pub async fn remove_totp(core: Core<'_>) -> Result<(), ApiError> {
     core.remove_totp().await.map_err(api)
+}
+
+#[tauri::command]
+pub async fn recovery_status(core: Core<'_>) -> Result<RecoveryStatus, ApiError> {
+    core.recovery_status().await.map_err(api)
+}
+
+/// The codes go back to the window that shows them, and nowhere else
+/// (`RecoveryCodes`'s Debug redacts them).
+#[tauri::command]
+pub async fn regenerate_recovery_codes(
+    core: Core<'_>,
+    password: String,
+) -> Result<RecoveryCodes, ApiError> {
+    core.regenerate_recovery_codes(Sensitive::new(password))
+        .await
+        .map_err(api)
+}
+
+/// Saves the codes just shown to a new text file in the Downloads folder;
+/// its path, for the window to show.
+#[tauri::command]
+pub async fn save_recovery_codes(
+    app: AppHandle,
+    core: Core<'_>,
+    codes: Vec<String>,
+) -> Result<String, ApiError> {
+    let dir = app.path().download_dir().map_err(|e| {
+        tracing::warn!(%e, "no Downloads folder");
+        ApiError::new(
+            desktop_codes::CACHE,
+            "Your Downloads folder could not be found: copy or print the codes instead.",
+        )
+    })?;
+    let path = core.save_recovery_codes(&dir, &codes).await.map_err(api)?;
+    Ok(path.display().to_string())
 }
 
 #[tauri::command]

@@ -7,8 +7,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use secureclose_protocol::{
-    Challenge, Company, CompanyUpdate, NewUserRequest, SecondFactorMethod, SetupCodeGrant,
-    SetupCodeTexted, TotpEnrollment, TotpStatus, User, UserUpdate,
+    Challenge, Company, CompanyUpdate, NewUserRequest, RecoveryCodes, RecoveryStatus,
+    SecondFactorMethod, SetupCodeGrant, SetupCodeTexted, TotpEnrollment, TotpStatus, User,
+    UserUpdate,
 };
 
 use crate::accounts;
@@ -171,6 +172,29 @@ impl AppCore {
 
     pub async fn remove_totp(&self) -> Result<(), CoreError> {
         factors::remove_totp(&self.inner).await
+    }
+
+    /// How many of the person's recovery codes are unused (online only).
+    pub async fn recovery_status(&self) -> Result<RecoveryStatus, CoreError> {
+        factors::recovery_status(&self.inner).await
+    }
+
+    /// A new set of recovery codes, with the current password; the old set
+    /// stops working.
+    pub async fn regenerate_recovery_codes(
+        &self,
+        password: Sensitive<String>,
+    ) -> Result<RecoveryCodes, CoreError> {
+        factors::regenerate_recovery_codes(&self.inner, &password).await
+    }
+
+    /// Saves codes just shown to a new owner-only text file in `dir`.
+    pub async fn save_recovery_codes(
+        &self,
+        dir: &std::path::Path,
+        codes: &[String],
+    ) -> Result<std::path::PathBuf, CoreError> {
+        factors::save_recovery_codes(&self.inner, dir, codes).await
     }
 
     pub async fn resend_code(&self) -> Result<Challenge, CoreError> {

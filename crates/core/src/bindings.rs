@@ -38,6 +38,9 @@ fn generated() -> BTreeMap<String, String> {
     render::<protocol::SecondFactorMethod>(&mut out);
     render::<protocol::TotpEnrollment>(&mut out);
     render::<protocol::TotpStatus>(&mut out);
+    render::<protocol::RecoveryNotice>(&mut out);
+    render::<protocol::RecoveryStatus>(&mut out);
+    render::<protocol::RecoveryCodes>(&mut out);
     render::<protocol::CompanyChoice>(&mut out);
     render::<protocol::CompanyUpdate>(&mut out);
     render::<protocol::UserUpdate>(&mut out);

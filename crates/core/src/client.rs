@@ -9,9 +9,10 @@ use secureclose_protocol::sync::{ChangesPage, Mutation, PushRequest, PushRespons
 use secureclose_protocol::{
     ActivateRequest, ApiError, Challenge, ChangePasswordRequest, ChangePasswordResponse, Company,
     CompanyUpdate, ConfirmTotpRequest, EnrollPhoneRequest, EnrollTotpRequest, Health, LoginRequest,
-    LoginResponse, MeResponse, NewUserRequest, ResendCodeRequest, ResetTwoFactorRequest,
-    SecondFactorMethod, SetupCodeGrant, SetupCodeTexted, TextSetupCodeRequest, TotpEnrollment,
-    TotpStatus, User, UserUpdate, UsersResponse, VerifyCodeRequest,
+    LoginResponse, MeResponse, NewUserRequest, RecoveryCodes, RecoveryStatus,
+    RegenerateRecoveryCodesRequest, ResendCodeRequest, ResetTwoFactorRequest, SecondFactorMethod,
+    SetupCodeGrant, SetupCodeTexted, TextSetupCodeRequest, TotpEnrollment, TotpStatus, User,
+    UserUpdate, UsersResponse, VerifyCodeRequest,
 };
 use serde::de::DeserializeOwned;
 use url::Url;
@@ -348,6 +349,29 @@ impl CloudClient {
         };
         let request = self
             .request(Method::POST, "/api/v1/account/totp/confirm", Some(token))
+            .json(&body);
+        drop(body);
+        self.json(request).await
+    }
+
+    pub async fn recovery_status(
+        &self,
+        token: &Sensitive<String>,
+    ) -> Result<RecoveryStatus, CoreError> {
+        self.json(self.request(Method::GET, "/api/v1/account/recovery-codes", Some(token)))
+            .await
+    }
+
+    pub async fn regenerate_recovery_codes(
+        &self,
+        token: &Sensitive<String>,
+        password: &Sensitive<String>,
+    ) -> Result<RecoveryCodes, CoreError> {
+        let body = RegenerateRecoveryCodesRequest {
+            password: password.expose().clone(),
+        };
+        let request = self
+            .request(Method::POST, "/api/v1/account/recovery-codes", Some(token))
             .json(&body);
         drop(body);
         self.json(request).await

@@ -2,7 +2,7 @@
 //! `ui/src/bindings/` are generated from these (feature `ts`); a test fails
 //! when the committed files are stale.
 
-use secureclose_protocol::{Challenge, Company, CompanyChoice, User};
+use secureclose_protocol::{Challenge, Company, CompanyChoice, RecoveryNotice, User};
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -64,21 +64,18 @@ pub struct SessionView {
 pub enum LoginOutcome {
     SignedIn {
         session: SessionView,
+        /// Recovery codes to show once now, or how many remain after one
+        /// signed in (from the cloud's answer; never cached).
+        recovery: Option<RecoveryNotice>,
     },
     /// A code was sent by SMS: show the code dialog.
-    NeedsSecondFactor {
-        challenge: Challenge,
-    },
+    NeedsSecondFactor { challenge: Challenge },
     /// 2FA is required and no phone is verified: show the enrolment dialog.
-    NeedsPhoneEnrollment {
-        challenge: Challenge,
-    },
+    NeedsPhoneEnrollment { challenge: Challenge },
     /// The password matched accounts of this email at several companies (an
     /// email is unique per company only): the person picks one, core signs
     /// in to it (`choose_company`) with the password it holds meanwhile.
-    NeedsCompanyChoice {
-        companies: Vec<CompanyChoice>,
-    },
+    NeedsCompanyChoice { companies: Vec<CompanyChoice> },
 }
 
 /// A new password judged as the person types it, by the rules the cloud

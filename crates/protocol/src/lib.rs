@@ -276,6 +276,77 @@ pub struct SessionGrant {
     /// the company's offline policy. Kept in the OS keychain, never cached.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub device_token: Option<String>,
+    /// What this sign-in did with the user's recovery codes, if anything.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recovery: Option<RecoveryNotice>,
+}
+
+/// A sign-in's news about recovery codes: ten fresh ones to show once (the
+/// first sign-in with a second factor), or, after a sign-in with a recovery
+/// code, how many unused ones remain.
+#[derive(Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct RecoveryNotice {
+    #[serde(default)]
+    pub issued: Vec<String>,
+    #[serde(default)]
+    pub left: Option<u32>,
+}
+
+impl std::fmt::Debug for RecoveryNotice {
+    // The codes sign in: never let them reach a log through Debug.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RecoveryNotice")
+            .field("issued", &self.issued.len())
+            .field("left", &self.left)
+            .finish()
+    }
+}
+
+/// `GET /api/v1/account/recovery-codes`: how many of the user's codes are
+/// unused, of how many, and when the set was issued (`null`: never).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct RecoveryStatus {
+    pub remaining: u32,
+    pub total: u32,
+    #[cfg_attr(feature = "ts", ts(type = "number | null"))]
+    pub issued_at: Option<i64>,
+}
+
+/// `POST /api/v1/account/recovery-codes`: the current password (a set of
+/// codes is a way in, so whoever asks proves they know it).
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct RegenerateRecoveryCodesRequest {
+    pub password: String,
+}
+
+impl std::fmt::Debug for RegenerateRecoveryCodesRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("RegenerateRecoveryCodesRequest { password: <redacted> }")
+    }
+}
+
+/// A new set of recovery codes, shown once; the old set no longer works.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct RecoveryCodes {
+    pub codes: Vec<String>,
+    #[cfg_attr(feature = "ts", ts(type = "number"))]
+    pub issued_at: i64,
+}
+
+impl std::fmt::Debug for RecoveryCodes {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RecoveryCodes")
+            .field("codes", &self.codes.len())
+            .field("issued_at", &self.issued_at)
+            .finish()
+    }
 }
 
 impl std::fmt::Debug for SessionGrant {
@@ -288,6 +359,7 @@ impl std::fmt::Debug for SessionGrant {
                 "device_token",
                 &self.device_token.as_ref().map(|_| "<redacted>"),
             )
+            .field("recovery", &self.recovery)
             .finish()
     }
 }
@@ -364,6 +436,8 @@ pub enum SecondFactorMethod {
     Sms,
     /// The code of an authenticator app (TOTP).
     Totp,
+    /// One of the user's single-use recovery codes.
+    Recovery,
 }
 
 impl SecondFactorMethod {
@@ -371,6 +445,7 @@ impl SecondFactorMethod {
         match self {
             SecondFactorMethod::Sms => "sms",
             SecondFactorMethod::Totp => "totp",
+            SecondFactorMethod::Recovery => "recovery",
         }
     }
 }
@@ -490,7 +565,7 @@ impl std::fmt::Debug for ConfirmTotpRequest {
 }
 
 /// Whether the caller has an active authenticator app.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct TotpStatus {
@@ -498,6 +573,21 @@ pub struct TotpStatus {
     /// When the active one was confirmed (epoch ms).
     #[cfg_attr(feature = "ts", ts(type = "number | null"))]
     pub confirmed_at: Option<i64>,
+    /// Ten fresh recovery codes when this confirmation was the user's first
+    /// factor: shown once. Empty otherwise.
+    #[serde(default)]
+    pub recovery_codes: Vec<String>,
+}
+
+impl std::fmt::Debug for TotpStatus {
+    // Recovery codes sign in: never let them reach a log through Debug.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TotpStatus")
+            .field("enabled", &self.enabled)
+            .field("confirmed_at", &self.confirmed_at)
+            .field("recovery_codes", &self.recovery_codes.len())
+            .finish()
+    }
 }
 
 /// An admin's edit of one user: only the fields present change.
@@ -897,11 +987,42 @@ mod tests {
             token: "super-secret-token".into(),
             expires_at: 1,
             device_token: Some("device-secret".into()),
+            recovery: Some(RecoveryNotice {
+                issued: vec!["RCVRY-23456".into()],
+                left: None,
+            }),
         };
         let shown = format!("{grant:?}");
         assert!(
             !shown.contains("super-secret-token") && !shown.contains("device-secret"),
             "a token in Debug output ends up in logs: {shown}"
+        );
+        assert!(
+            !shown.contains("RCVRY"),
+            "a recovery code in Debug: {shown}"
+        );
+    }
+
+    #[test]
+    fn recovery_codes_never_print() {
+        let shown = format!(
+            "{:?} {:?} {:?}",
+            RecoveryCodes {
+                codes: vec!["RCVRY-23456".into()],
+                issued_at: 1,
+            },
+            TotpStatus {
+                enabled: true,
+                confirmed_at: Some(1),
+                recovery_codes: vec!["RCVRY-789AB".into()],
+            },
+            RegenerateRecoveryCodesRequest {
+                password: "secret words".into(),
+            },
+        );
+        assert!(
+            !shown.contains("RCVRY") && !shown.contains("secret words"),
+            "Debug output ends up in logs: {shown}"
         );
     }
 

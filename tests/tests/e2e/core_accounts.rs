@@ -394,7 +394,7 @@ async fn without_the_connection_account_actions_fail_clearly() {
     assert_all_offline(&core, &someone, cloud.base_url()).await;
     core.logout().await.unwrap();
     match core.login(&admin, &password).await {
-        Ok(LoginOutcome::SignedIn { session }) => assert!(session.offline_sign_in),
+        Ok(LoginOutcome::SignedIn { session, .. }) => assert!(session.offline_sign_in),
         other => panic!("the admin must sign in offline, got {other:?}"),
     }
     assert_all_offline(&core, &someone, cloud.base_url()).await;

@@ -108,6 +108,7 @@ async fn serve(
                     token: "fake-session-token".into(),
                     expires_at: secureclose_core::cache::now_millis() + 3_600_000,
                     device_token: Some("fake-device-token".into()),
+                    recovery: None,
                 },
                 user: user.clone(),
                 company: company.clone(),
@@ -237,7 +238,7 @@ async fn a_hostile_server_cannot_queue_edits_or_set_passwords_for_the_real_cloud
         "the fake server's password must not open the real cloud's cache: {err:?}"
     );
     match core.login(&admin_email, &admin_password).await {
-        Ok(LoginOutcome::SignedIn { session }) => assert!(session.offline_sign_in),
+        Ok(LoginOutcome::SignedIn { session, .. }) => assert!(session.offline_sign_in),
         other => panic!("the real password still signs in offline: {other:?}"),
     }
     core.logout().await.unwrap();

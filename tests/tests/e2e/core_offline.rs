@@ -13,7 +13,7 @@ use crate::support::{expect_ended, MemoryKeyStore, TestCloud, DEMO_NON_ADMIN};
 
 async fn offline_session(core: &AppCore, email: &str, password: &str) {
     match core.login(email, password).await {
-        Ok(LoginOutcome::SignedIn { session }) => assert!(
+        Ok(LoginOutcome::SignedIn { session, .. }) => assert!(
             session.offline_sign_in && !session.online,
             "the cloud is down: an offline sign-in: {session:?}"
         ),

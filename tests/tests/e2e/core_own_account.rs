@@ -100,7 +100,7 @@ async fn a_setup_code_signs_in_and_the_new_password_works_offline() {
         )
         .await
         .expect("the right code and a good password");
-    let LoginOutcome::SignedIn { session } = outcome else {
+    let LoginOutcome::SignedIn { session, .. } = outcome else {
         panic!("Nora has no second factor: {outcome:?}");
     };
     assert_eq!(session.user.email, NORA);
@@ -120,7 +120,7 @@ async fn a_setup_code_signs_in_and_the_new_password_works_offline() {
         .unwrap_err();
     assert_eq!(err.code(), codes::INVALID_CREDENTIALS, "{err:?}");
     match core.login(NORA, STRONG).await {
-        Ok(LoginOutcome::SignedIn { session }) => assert!(session.offline_sign_in),
+        Ok(LoginOutcome::SignedIn { session, .. }) => assert!(session.offline_sign_in),
         other => panic!("the chosen password must sign in offline: {other:?}"),
     }
 }
@@ -152,7 +152,7 @@ async fn with_company_2fa_an_activation_goes_on_to_enrol_a_phone() {
         .verify_code(SecondFactorMethod::Sms, &cloud.last_code(NORA_PHONE).await)
         .await
         .unwrap();
-    let LoginOutcome::SignedIn { session } = outcome else {
+    let LoginOutcome::SignedIn { session, .. } = outcome else {
         panic!("the texted code completes the activation: {outcome:?}");
     };
     assert_eq!(session.user.mobile_phone.as_deref(), Some(NORA_PHONE));
@@ -166,7 +166,7 @@ async fn with_company_2fa_an_activation_goes_on_to_enrol_a_phone() {
     // The password held through the enrolment became the offline verifier.
     cloud.stop().await;
     match core.login(NORA, STRONG).await {
-        Ok(LoginOutcome::SignedIn { session }) => assert!(session.offline_sign_in),
+        Ok(LoginOutcome::SignedIn { session, .. }) => assert!(session.offline_sign_in),
         other => panic!("the chosen password must sign in offline: {other:?}"),
     }
 }
@@ -274,7 +274,7 @@ async fn a_password_change_keeps_this_session_ends_the_others_and_moves_offline_
     let err = here.login(DEMO_NON_ADMIN, &old).await.unwrap_err();
     assert_eq!(err.code(), codes::INVALID_CREDENTIALS, "{err:?}");
     match here.login(DEMO_NON_ADMIN, STRONG).await {
-        Ok(LoginOutcome::SignedIn { session }) => assert!(session.offline_sign_in),
+        Ok(LoginOutcome::SignedIn { session, .. }) => assert!(session.offline_sign_in),
         other => panic!("the new password must sign in offline: {other:?}"),
     }
     let err = here

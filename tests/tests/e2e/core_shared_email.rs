@@ -92,7 +92,7 @@ async fn a_shared_email_signs_in_through_the_company_chooser() {
         .unwrap()
         .id
         .clone();
-    let LoginOutcome::SignedIn { session } = core.choose_company(&canyon).await.unwrap() else {
+    let LoginOutcome::SignedIn { session, .. } = core.choose_company(&canyon).await.unwrap() else {
         panic!("Canyon Ridge has no 2FA: the pick signs in");
     };
     assert_eq!(session.company.id, canyon);
@@ -104,7 +104,7 @@ async fn a_shared_email_signs_in_through_the_company_chooser() {
     else {
         panic!("the chooser every time");
     };
-    let LoginOutcome::SignedIn { session } = core.choose_company(&desert).await.unwrap() else {
+    let LoginOutcome::SignedIn { session, .. } = core.choose_company(&desert).await.unwrap() else {
         panic!("Marcus has no 2FA: the pick signs in");
     };
     assert_eq!(session.user.id, marcus.id);
@@ -127,7 +127,7 @@ async fn a_shared_email_signs_in_through_the_company_chooser() {
         ids.contains(&canyon.as_str()) && ids.contains(&desert.as_str()),
         "{ids:?}"
     );
-    let LoginOutcome::SignedIn { session } = core.choose_company(&desert).await.unwrap() else {
+    let LoginOutcome::SignedIn { session, .. } = core.choose_company(&desert).await.unwrap() else {
         panic!("Desert Sun allows offline sign-in");
     };
     assert!(session.offline_sign_in);

@@ -91,7 +91,7 @@ async fn an_added_authenticator_app_signs_in_once_per_code() {
         .verify_code(SecondFactorMethod::Totp, &code)
         .await
         .expect("the app's code signs in");
-    let LoginOutcome::SignedIn { session } = outcome else {
+    let LoginOutcome::SignedIn { session, .. } = outcome else {
         panic!("a right code signs in: {outcome:?}");
     };
     assert_eq!(session.user.email, EMILY);
@@ -160,7 +160,7 @@ async fn a_user_without_a_phone_enrols_an_app_at_sign_in() {
         .verify_code(SecondFactorMethod::Totp, &code)
         .await
         .expect("the new app's first code signs in");
-    let LoginOutcome::SignedIn { session } = outcome else {
+    let LoginOutcome::SignedIn { session, .. } = outcome else {
         panic!("{outcome:?}");
     };
     assert_eq!(session.user.email, TOM);

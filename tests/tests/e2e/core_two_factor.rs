@@ -124,7 +124,7 @@ async fn a_user_with_2fa_on_signs_in_only_with_the_texted_code() {
         .verify_code(SecondFactorMethod::Sms, &code)
         .await
         .expect("the texted code");
-    let LoginOutcome::SignedIn { session } = outcome else {
+    let LoginOutcome::SignedIn { session, .. } = outcome else {
         panic!("a right code signs in: {outcome:?}");
     };
     assert_eq!(session.user.email, WITH_PHONE);
@@ -231,7 +231,7 @@ async fn company_wide_2fa_enrols_a_phone_then_asks_only_for_the_code() {
         .expect("a US number");
     assert!(sent.code_sent && sent.challenge_id.is_empty());
     let code = cloud.last_code("+14805550199").await;
-    let LoginOutcome::SignedIn { session } = core
+    let LoginOutcome::SignedIn { session, .. } = core
         .verify_code(SecondFactorMethod::Sms, &code)
         .await
         .unwrap()

@@ -3,4 +3,4 @@
 /**
  * A second factor a sign-in can be finished with.
  */
-export type SecondFactorMethod = "sms" | "totp";
+export type SecondFactorMethod = "sms" | "totp" | "recovery";

@@ -7,4 +7,9 @@ export type TotpStatus = { enabled: boolean,
 /**
  * When the active one was confirmed (epoch ms).
  */
-confirmed_at: number | null, };
+confirmed_at: number | null, 
+/**
+ * Ten fresh recovery codes when this confirmation was the user's first
+ * factor: shown once. Empty otherwise.
+ */
+recovery_codes: Array<string>, };

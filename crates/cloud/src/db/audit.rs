@@ -53,6 +53,10 @@ pub mod kinds {
     pub const PASSWORD_CHANGED: &str = "password_changed";
     /// An admin ended every session and device grant of a user.
     pub const SESSIONS_REVOKED: &str = "sessions_revoked";
+    /// A user was given a set of recovery codes (their first, or a new one).
+    pub const RECOVERY_CODES_ISSUED: &str = "recovery_codes_issued";
+    /// A recovery code signed a user in (the detail says how many remain).
+    pub const RECOVERY_CODE_USED: &str = "recovery_code_used";
     /// An admin reset a user's second factor (the detail has the reason).
     pub const TWO_FACTOR_RESET: &str = "two_factor_reset";
     /// A text that carries no code (a security notice) was sent, or failed.

@@ -10,6 +10,7 @@ pub mod companies;
 pub mod counters;
 pub mod devices;
 pub mod mutations;
+pub mod recovery;
 pub mod releases;
 pub mod security;
 pub mod seed;

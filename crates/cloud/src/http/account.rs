@@ -5,7 +5,8 @@ use axum::http::StatusCode;
 use axum::Json;
 use secureclose_protocol::{
     ActivateRequest, ApiError, ChangePasswordRequest, ChangePasswordResponse, Company,
-    ConfirmTotpRequest, LoginResponse, MeResponse, TotpEnrollment, TotpStatus, UsersResponse,
+    ConfirmTotpRequest, LoginResponse, MeResponse, RecoveryCodes, RecoveryStatus,
+    RegenerateRecoveryCodesRequest, TotpEnrollment, TotpStatus, UsersResponse,
 };
 
 use super::extract::ApiJson;
@@ -221,4 +222,53 @@ pub async fn remove_totp(
 ) -> Result<StatusCode, CloudError> {
     service::totp::remove(&state, &authed).await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// How many of the caller's recovery codes are unused, and when the set was
+/// issued (`issued_at: null`: never, or an admin reset their factors).
+#[utoipa::path(
+    get,
+    path = "/api/v1/account/recovery-codes",
+    tag = "account",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The caller's recovery codes, counted", body = RecoveryStatus),
+        (status = 401, description = "unauthenticated or session_expired", body = ApiError),
+    )
+)]
+pub async fn recovery_status(
+    State(state): State<AppState>,
+    authed: AuthedUser,
+) -> Result<Json<RecoveryStatus>, CloudError> {
+    Ok(Json(service::recovery::status(&state, &authed.user).await?))
+}
+
+/// A new set of ten recovery codes for the caller, shown once; the old set
+/// stops working. Needs the current password (checked and counted as at
+/// sign-in) and a second factor to back up (a verified phone or an app).
+#[utoipa::path(
+    post,
+    path = "/api/v1/account/recovery-codes",
+    tag = "account",
+    security(("bearer" = [])),
+    request_body = RegenerateRecoveryCodesRequest,
+    responses(
+        (status = 200, description = "The new codes, shown once", body = RecoveryCodes),
+        (status = 400, description = "invalid_credentials: the password is wrong; validation: no second factor to back up", body = ApiError),
+        (status = 401, description = "unauthenticated or session_expired", body = ApiError),
+        (status = 423, description = "account_locked", body = ApiError),
+        (status = 429, description = "rate_limited (retry_at)", body = ApiError),
+    )
+)]
+pub async fn regenerate_recovery_codes(
+    State(state): State<AppState>,
+    source: SourceAddr,
+    authed: AuthedUser,
+    ApiJson(request): ApiJson<RegenerateRecoveryCodesRequest>,
+) -> Result<Json<RecoveryCodes>, CloudError> {
+    service::sign_in::confirm_current_password(&state, &source, &authed.user, request.password)
+        .await?;
+    Ok(Json(
+        service::recovery::regenerate(&state, &authed.user).await?,
+    ))
 }

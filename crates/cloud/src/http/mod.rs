@@ -61,6 +61,10 @@ pub fn api(dev: bool, max_body: usize) -> OpenApiRouter<AppState> {
         ))
         .routes(routes!(account::confirm_totp))
         .routes(routes!(
+            account::recovery_status,
+            account::regenerate_recovery_codes
+        ))
+        .routes(routes!(
             admin::get_user,
             admin::update_user,
             admin::delete_user

@@ -55,6 +55,7 @@ pub async fn reset_two_factor(
     let seq = next_change_seq(&mut tx, &actor.company_id).await?;
     let target = own_user(&mut tx, admin, id).await?;
     let had_app = totp_store::remove(&mut tx, &target.id).await?;
+    db::recovery::remove_all(&mut tx, &target.id).await?;
     let fields = UserFields {
         mobile_phone: None,
         phone_verified_at: None,
@@ -70,7 +71,7 @@ pub async fn reset_two_factor(
         (None, true) => "authenticator app".to_string(),
         (None, false) => "no factor was set up".to_string(),
     };
-    let detail = format!("removed {removed}; reason: {reason}");
+    let detail = format!("removed {removed} and the recovery codes; reason: {reason}");
     let event = Event::about(kinds::TWO_FACTOR_RESET, actor, &target, detail);
     audit::record_in(&mut tx, now, event).await?;
     tx.commit().await?;

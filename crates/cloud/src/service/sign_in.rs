@@ -8,13 +8,14 @@ use secureclose_protocol::sync::ResumeRequest;
 use secureclose_protocol::{
     codes, ActivateRequest, Challenge, ChangePasswordRequest, ChangePasswordResponse, Company,
     CompanyChoice, EnrollPhoneRequest, EnrollTotpRequest, LoginRequest, LoginResponse,
-    ResendCodeRequest, SecondFactorMethod, SessionGrant, TotpEnrollment, User, UserStatus,
-    VerifyCodeRequest,
+    RecoveryNotice, ResendCodeRequest, SecondFactorMethod, SessionGrant, TotpEnrollment, User,
+    UserStatus, VerifyCodeRequest,
 };
 
+use super::recovery;
 use super::sessions::{AuthedUser, SourceAddr};
 use super::totp;
-use super::two_factor::{self, CodeCheck, Counter, Failure, Purpose};
+use super::two_factor::{self, CodeCheck, Counter, Failure, OtherFactors, Purpose};
 use crate::clock::ms;
 use crate::db::audit::{self, kinds, Event};
 use crate::db::challenges::{self, ChallengeRow};
@@ -316,7 +317,8 @@ async fn after_password(
     // An authenticator app can answer instead: a user with one is texted only
     // when they ask (`resend`), since each text costs the dealer and SMS is
     // the weaker factor; with an app and no phone nothing needs enrolling.
-    let has_totp = totp::has_active(db, &user.id).await?;
+    let other = other_factors(db, &user.id).await?;
+    let has_totp = other.totp;
     match user.mobile_phone.clone() {
         None if has_totp => {
             let (id, row) = challenges::create_challenge(
@@ -329,7 +331,7 @@ async fn after_password(
             )
             .await?;
             Ok(LoginResponse::SecondFactorRequired {
-                challenge: row.view(&id, has_totp),
+                challenge: row.view(&id, other),
             })
         }
         Some(phone) => {
@@ -348,7 +350,7 @@ async fn after_password(
                 two_factor::send_code(state, &id, &row, &phone, &user).await?
             };
             Ok(LoginResponse::SecondFactorRequired {
-                challenge: row.view(&id, has_totp),
+                challenge: row.view(&id, other),
             })
         }
         None => {
@@ -374,7 +376,7 @@ async fn after_password(
             )
             .await?;
             Ok(LoginResponse::PhoneEnrollmentRequired {
-                challenge: row.view(&id, false),
+                challenge: row.view(&id, OtherFactors::default()),
             })
         }
     }
@@ -417,6 +419,7 @@ async fn complete_sign_in(
             token,
             expires_at,
             device_token: Some(device_token),
+            recovery: None,
         },
         user,
         company,
@@ -447,6 +450,8 @@ pub async fn verify(
     // At the enrolment step an app's first code turns the app on: which
     // pending enrolment, and its time step.
     let mut enrolled_app = None;
+    // A recovery code that signed in: how many unused remain.
+    let mut recovery_left = None;
     let checked = match (method, row.purpose) {
         (SecondFactorMethod::Sms, _) => {
             two_factor::check_code(db, &request.challenge_id, &row, &request.code, now).await
@@ -468,6 +473,27 @@ pub async fn verify(
                 Err(error) => Err(error),
             }
         }
+        (SecondFactorMethod::Recovery, Purpose::SecondFactor) => {
+            match recovery::use_code(state, &user, &request.code).await {
+                Ok(recovery::Checked::Used { left }) => {
+                    if challenges::consume_without_code(db, &row.id_hash, now).await? {
+                        recovery_left = Some(left);
+                        Ok(CodeCheck::Correct)
+                    } else {
+                        Err(CloudError::ChallengeClosed)
+                    }
+                }
+                // Counted like a wrong app code: a guess takes a try.
+                Ok(recovery::Checked::Wrong) => wrong_app_code(db, &row, now).await,
+                Err(error) => Err(error),
+            }
+        }
+        // Nothing to recover at the enrolment step: no factor is set up yet.
+        (SecondFactorMethod::Recovery, Purpose::Enrollment) => Err(CloudError::Validation(
+            "set up a phone or an authenticator app here; a recovery code stands in for one \
+             you already have"
+                .into(),
+        )),
     };
     match checked {
         Ok(CodeCheck::Correct) => {}
@@ -476,6 +502,7 @@ pub async fn verify(
             let detail = match method {
                 SecondFactorMethod::Sms => format!("{} code", row.purpose.as_str()),
                 SecondFactorMethod::Totp => "authenticator app code".to_string(),
+                SecondFactorMethod::Recovery => "recovery code".to_string(),
             };
             audit::record(db, now, user_event(kinds::CODE_FAILED, &user, detail)).await?;
             if locked {
@@ -490,6 +517,20 @@ pub async fn verify(
     }
     if user.status == UserStatus::Disabled {
         return Err(CloudError::AccountDisabled);
+    }
+    if let Some(left) = recovery_left {
+        let user = db::users::user_by_id(db, &user.id)
+            .await?
+            .ok_or(CloudError::ChallengeClosed)?;
+        let company = db::companies::company_of(db, &user).await?;
+        let how = "password and a recovery code";
+        let response =
+            complete_sign_in(state, user, company, how, Some(now), row.security_stamp).await?;
+        let notice = RecoveryNotice {
+            issued: Vec::new(),
+            left: Some(left),
+        };
+        return Ok(with_recovery(response, Some(notice)));
     }
     if method == SecondFactorMethod::Totp {
         let (security_stamp, how) = match enrolled_app {
@@ -508,7 +549,9 @@ pub async fn verify(
             .await?
             .ok_or(CloudError::ChallengeClosed)?;
         let company = db::companies::company_of(db, &user).await?;
-        return complete_sign_in(state, user, company, how, Some(now), security_stamp).await;
+        let response =
+            complete_sign_in(state, user.clone(), company, how, Some(now), security_stamp).await?;
+        return first_recovery_codes(state, &user, response).await;
     }
     let enrolment = row.purpose == Purpose::Enrollment;
     let phone = row.phone.as_deref().unwrap_or_default();
@@ -547,15 +590,45 @@ pub async fn verify(
         .await?
         .ok_or(CloudError::ChallengeClosed)?;
     let company = db::companies::company_of(db, &user).await?;
-    complete_sign_in(
+    let response = complete_sign_in(
         state,
-        user,
+        user.clone(),
         company,
         "password and SMS code",
         Some(now),
         security_stamp,
     )
-    .await
+    .await?;
+    first_recovery_codes(state, &user, response).await
+}
+
+/// A completed sign-in with a second factor, carrying the user's first set
+/// of recovery codes if they never had one (issued after the session, so a
+/// failed sign-in never leaves a set nobody saw).
+async fn first_recovery_codes(
+    state: &AppState,
+    user: &User,
+    response: LoginResponse,
+) -> Result<LoginResponse, CloudError> {
+    let notice = recovery::issue_first_set(state, user)
+        .await?
+        .map(|issued| RecoveryNotice { issued, left: None });
+    Ok(with_recovery(response, notice))
+}
+
+fn with_recovery(mut response: LoginResponse, notice: Option<RecoveryNotice>) -> LoginResponse {
+    if let LoginResponse::SignedIn { session, .. } = &mut response {
+        session.recovery = notice;
+    }
+    response
+}
+
+/// The factors besides a text that can finish `user_id`'s attempts.
+async fn other_factors(db: &Db, user_id: &str) -> Result<OtherFactors, CloudError> {
+    Ok(OtherFactors {
+        totp: totp::has_active(db, user_id).await?,
+        recovery: recovery::has_unused(db, user_id).await?,
+    })
 }
 
 /// An authenticator-app code for an open second-factor attempt: right (its
@@ -733,8 +806,7 @@ pub async fn resend(
         .ok_or(CloudError::ChallengeClosed)?;
     ensure_attempt_fits_profile(state, &row, &user).await?;
     let row = two_factor::send_code(state, &request.challenge_id, &row, &phone, &user).await?;
-    let has_totp = totp::has_active(db, &user.id).await?;
-    Ok(row.view(&request.challenge_id, has_totp))
+    Ok(row.view(&request.challenge_id, other_factors(db, &user.id).await?))
 }
 
 /// Enrolment: the mobile phone to verify; a code is sent to it. Parsed to
@@ -756,7 +828,7 @@ pub async fn enroll_phone(
         .ok_or(CloudError::ChallengeClosed)?;
     ensure_attempt_fits_profile(state, &row, &user).await?;
     let row = two_factor::send_code(state, &request.challenge_id, &row, &phone, &user).await?;
-    Ok(row.view(&request.challenge_id, false))
+    Ok(row.view(&request.challenge_id, OtherFactors::default()))
 }
 
 /// Enrolment with an authenticator app instead of a phone: the password
@@ -918,24 +990,7 @@ pub async fn change_password(
         return Err(CloudError::Validation("the password is too long".into()));
     }
     let user = &authed.user;
-    let checked = check_password(
-        state,
-        source,
-        &user.email,
-        current_password,
-        Some(&user.company_id),
-    )
-    .await;
-    let stamp = match checked {
-        Ok(PasswordCheck::One(accepted)) => accepted.security_stamp,
-        // One company named: one account at most.
-        Ok(PasswordCheck::Several(_)) => {
-            return Err(CloudError::Internal("one company, several accounts".into()))
-        }
-        Err(CloudError::InvalidCredentials) => return Err(wrong_current_password()),
-        Err(CloudError::Validation(_)) => return Err(wrong_current_password()),
-        Err(e) => return Err(e),
-    };
+    let stamp = confirm_current_password(state, source, user, current_password).await?;
     // This device's grant, if it is a live one of the user's: replaced below
     // with the same offline standing (its last second factor).
     let this_device = match device_token.as_deref() {
@@ -976,6 +1031,30 @@ pub async fn change_password(
         None => None,
     };
     Ok(ChangePasswordResponse { device_token })
+}
+
+/// The signed-in `user`'s current password, checked (and counted, and
+/// locked at the limit) as at sign-in, before a change that needs it. Their
+/// security stamp.
+pub async fn confirm_current_password(
+    state: &AppState,
+    source: &SourceAddr,
+    user: &User,
+    password: String,
+) -> Result<i64, CloudError> {
+    let checked =
+        check_password(state, source, &user.email, password, Some(&user.company_id)).await;
+    match checked {
+        Ok(PasswordCheck::One(accepted)) => Ok(accepted.security_stamp),
+        // One company named: one account at most.
+        Ok(PasswordCheck::Several(_)) => {
+            Err(CloudError::Internal("one company, several accounts".into()))
+        }
+        Err(CloudError::InvalidCredentials | CloudError::Validation(_)) => {
+            Err(wrong_current_password())
+        }
+        Err(e) => Err(e),
+    }
 }
 
 /// A wrong password or setup code for every one of `candidates` (the

@@ -16,6 +16,7 @@ use secureclose_protocol::{ConfirmTotpRequest, TotpEnrollment, TotpStatus, User}
 use totp_rs::{Algorithm, Secret, Totp};
 
 use super::notice::{self, Notice};
+use super::recovery;
 use super::sessions::AuthedUser;
 use super::two_factor::normalize_code;
 use crate::clock::ms;
@@ -87,6 +88,7 @@ pub async fn status(state: &AppState, authed: &AuthedUser) -> Result<TotpStatus,
     Ok(TotpStatus {
         enabled: active.is_some(),
         confirmed_at: active.and_then(|row| row.confirmed_at),
+        recovery_codes: Vec::new(),
     })
 }
 
@@ -187,9 +189,13 @@ pub async fn confirm(
     if let Some(notice) = Notice::to_phone_of(user, notice::APP_ADDED) {
         notice::send(state, user, notice).await;
     }
+    let recovery_codes = recovery::issue_first_set(state, user)
+        .await?
+        .unwrap_or_default();
     Ok(TotpStatus {
         enabled: true,
         confirmed_at: Some(now),
+        recovery_codes,
     })
 }
 

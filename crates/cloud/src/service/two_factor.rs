@@ -73,18 +73,31 @@ pub fn unknown_email_counter(normalized_email: &str) -> String {
     token_hash(normalized_email)
 }
 
+/// What besides a text can finish a user's second-factor attempt.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct OtherFactors {
+    /// An active authenticator app.
+    pub totp: bool,
+    /// An unused recovery code.
+    pub recovery: bool,
+}
+
 impl ChallengeRow {
-    /// The client's view (the id is given back only to its holder).
-    /// `has_totp`: the user has an active authenticator app, which can
-    /// finish a second-factor attempt.
-    pub fn view(&self, challenge_id: &str, has_totp: bool) -> Challenge {
+    /// The client's view (the id is given back only to its holder), with
+    /// the methods that can finish it.
+    pub fn view(&self, challenge_id: &str, other: OtherFactors) -> Challenge {
+        let enrolment = self.purpose == Purpose::Enrollment;
         let mut methods = Vec::new();
-        if self.purpose == Purpose::Enrollment || self.phone.is_some() {
+        if enrolment || self.phone.is_some() {
             methods.push(SecondFactorMethod::Sms);
         }
         // An enrolment can be finished by a new app's first code instead.
-        if has_totp || self.purpose == Purpose::Enrollment {
+        if other.totp || enrolment {
             methods.push(SecondFactorMethod::Totp);
+        }
+        // A recovery code stands in for a factor one has, not a first one.
+        if other.recovery && !enrolment {
+            methods.push(SecondFactorMethod::Recovery);
         }
         Challenge {
             challenge_id: challenge_id.to_string(),

@@ -43,7 +43,9 @@ async fn sign_ins_codes_and_toggles_leave_audit_events(backend: Backend) {
             "two_factor_enabled",
             "code_sent",
             "code_failed",
-            "login_succeeded"
+            "login_succeeded",
+            // The first sign-in with a second factor brings the codes.
+            "recovery_codes_issued"
         ],
         "every step of Marcus's sign-ins, in order"
     );

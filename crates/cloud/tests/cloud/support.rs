@@ -40,6 +40,21 @@ pub struct TestDb {
 }
 
 impl TestDb {
+    /// Every byte of a SQLite database's files (main, WAL, journal), to
+    /// check that a secret is not stored in the clear.
+    pub fn sqlite_bytes(&self) -> Vec<u8> {
+        let path = self.url.trim_start_matches("sqlite://");
+        let path = path.split('?').next().unwrap();
+        let mut bytes = Vec::new();
+        for suffix in ["", "-wal", "-journal"] {
+            if let Ok(file) = std::fs::read(format!("{path}{suffix}")) {
+                bytes.extend(file);
+            }
+        }
+        assert!(bytes.len() > 4096, "the database file was read");
+        bytes
+    }
+
     pub async fn new(backend: Backend) -> Self {
         match backend {
             Backend::Sqlite => {

@@ -66,13 +66,18 @@ async fn call(
     request.send().await.expect("request")
 }
 
-async fn begin(t: &TestCloud, token: &str) -> TotpEnrollment {
+pub(crate) async fn begin(t: &TestCloud, token: &str) -> TotpEnrollment {
     let response = call(t, Method::POST, "/api/v1/account/totp", Some(token), None).await;
     assert_eq!(response.status(), StatusCode::OK, "begin");
     response.json().await.unwrap()
 }
 
-async fn confirm(t: &TestCloud, token: &str, enrollment_id: &str, code: &str) -> Response {
+pub(crate) async fn confirm(
+    t: &TestCloud,
+    token: &str,
+    enrollment_id: &str,
+    code: &str,
+) -> Response {
     call(
         t,
         Method::POST,
@@ -142,8 +147,12 @@ async fn codes_one_step_either_side_are_accepted_two_are_not(backend: Backend) {
     let challenge = t.login_for_code(MARCUS, &password).await;
     assert_eq!(
         challenge.methods,
-        vec![SecondFactorMethod::Sms, SecondFactorMethod::Totp],
-        "a phone and an app: both offered, the text first"
+        vec![
+            SecondFactorMethod::Sms,
+            SecondFactorMethod::Totp,
+            SecondFactorMethod::Recovery
+        ],
+        "a phone and an app: both offered, the text first, then the recovery codes"
     );
     let two_behind = code_at(&secret, t.now() - 60_000);
     expect_error(
@@ -361,7 +370,11 @@ async fn removing_the_app_ends_its_use_and_other_sessions(backend: Backend) {
     )
     .await;
     let challenge = t.login_for_code(MARCUS, &password).await;
-    assert_eq!(challenge.methods, vec![SecondFactorMethod::Sms]);
+    assert_eq!(
+        challenge.methods,
+        vec![SecondFactorMethod::Sms, SecondFactorMethod::Recovery],
+        "without the app: the text, and the codes its enrolment brought"
+    );
     expect_error(
         verify_with(&t, &base, &challenge, "totp", &code_at(&secret, t.now())).await,
         StatusCode::BAD_REQUEST,
@@ -410,15 +423,7 @@ async fn the_secret_is_not_stored_in_the_clear(backend: Backend) {
         "the stored value is the secret, only encoded"
     );
     if let Backend::Sqlite = backend {
-        let path = t.db.url.trim_start_matches("sqlite://");
-        let path = path.split('?').next().unwrap();
-        let mut bytes = Vec::new();
-        for suffix in ["", "-wal", "-journal"] {
-            if let Ok(file) = std::fs::read(format!("{path}{suffix}")) {
-                bytes.extend(file);
-            }
-        }
-        assert!(bytes.len() > 4096, "the database file was read");
+        let bytes = t.db.sqlite_bytes();
         let contains = |needle: &[u8]| bytes.windows(needle.len()).any(|w| w == needle);
         assert!(
             !contains(raw.as_ref()),
@@ -533,7 +538,10 @@ async fn a_user_with_an_app_and_no_phone_gets_no_text(backend: Backend) {
     let (_, secret) = enrolled(&t, TOM).await;
     t.advance(Duration::from_secs(60));
     let challenge = t.login_for_code(TOM, &t.password_of(TOM)).await;
-    assert_eq!(challenge.methods, vec![SecondFactorMethod::Totp]);
+    assert_eq!(
+        challenge.methods,
+        vec![SecondFactorMethod::Totp, SecondFactorMethod::Recovery]
+    );
     assert!(!challenge.code_sent && challenge.phone_hint.is_none());
     let base = t.cloud.base_url();
     expect_error(
@@ -555,7 +563,11 @@ async fn a_user_with_an_app_is_texted_only_on_request(backend: Backend) {
     let challenge = t.login_for_code(MARCUS, &t.password_of(MARCUS)).await;
     assert_eq!(
         challenge.methods,
-        vec![SecondFactorMethod::Sms, SecondFactorMethod::Totp]
+        vec![
+            SecondFactorMethod::Sms,
+            SecondFactorMethod::Totp,
+            SecondFactorMethod::Recovery
+        ]
     );
     assert!(
         !challenge.code_sent,
@@ -738,7 +750,11 @@ async fn an_app_enrolled_at_sign_in_finishes_it_and_is_the_factor_from_then_on(b
     // The next sign-in asks for the app (no enrolment, nothing texted), and
     // the enrolling code's step is used up.
     let next = t.login_for_code(TOM, &t.password_of(TOM)).await;
-    assert_eq!(next.methods, vec![SecondFactorMethod::Totp]);
+    assert_eq!(
+        next.methods,
+        vec![SecondFactorMethod::Totp, SecondFactorMethod::Recovery],
+        "the app, and the recovery codes the enrolment brought"
+    );
     assert!(!next.code_sent);
     expect_error(
         verify_with(&t, &base, &next, "totp", &code).await,

@@ -139,7 +139,7 @@ async fn offline_login_checks_the_verifier_counts_failures_across_restarts_and_s
         .login("alice@desertmotors.example", "pw-right")
         .await
         .unwrap();
-    let LoginOutcome::SignedIn { session } = outcome else {
+    let LoginOutcome::SignedIn { session, .. } = outcome else {
         panic!("a right password within the policy signs in offline");
     };
     assert!(session.offline_sign_in && !session.online);

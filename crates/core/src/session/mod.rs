@@ -399,6 +399,7 @@ mod tests {
             token: token.into(),
             expires_at: 4_000_000_000_000,
             device_token: Some(format!("device-of-{token}")),
+            recovery: None,
         }
     }
 

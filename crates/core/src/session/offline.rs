@@ -267,6 +267,7 @@ pub(crate) async fn sign_in(
     drop(state);
     tracing::info!(user_id = %user.id, "signed in offline");
     Ok(LoginOutcome::SignedIn {
+        recovery: None,
         session: SessionView {
             idle_lock_minutes: company.session_policy.idle_lock_minutes,
             user,

@@ -355,6 +355,7 @@ async fn complete_sign_in(
     tracing::info!(user_id = %user.id, company_id = %company.id,
         second_factor = attempt.is_some(), "signed in");
     Ok(LoginOutcome::SignedIn {
+        recovery: grant.recovery.clone(),
         session: SessionView {
             idle_lock_minutes: company.session_policy.idle_lock_minutes,
             user,

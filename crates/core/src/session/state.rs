@@ -255,6 +255,9 @@ impl LoginState {
                         "This sign-in can't use an authenticator app.".into()
                     }
                     SecondFactorMethod::Sms => "This sign-in can't use a text message.".into(),
+                    SecondFactorMethod::Recovery => {
+                        "This sign-in can't use a recovery code.".into()
+                    }
                 },
                 retry_at: None,
             });
