@@ -10,6 +10,8 @@ import type {
   LoginOutcome,
   NewUserRequest,
   PasswordCheck,
+  RecoveryCodes,
+  RecoveryStatus,
   SecondFactorMethod,
   SessionView,
   SetupCodeGrant,
@@ -48,8 +50,8 @@ export interface Api {
   changePassword(currentPassword: string, newPassword: string): Promise<void>;
   /**
    * Second step of a login: the code from the text message, or from the
-   * authenticator app (`method`, one of the challenge's `methods`).
-   * Resolves `signed_in`.
+   * authenticator app, or a recovery code (`method`, one of the challenge's
+   * `methods`). Resolves `signed_in`.
    */
   verifyCode(code: string, method: SecondFactorMethod): Promise<LoginOutcome>;
   /** Sends a new code for the pending login (30 s cooldown on the cloud). */
@@ -81,6 +83,15 @@ export interface Api {
   confirmTotp(enrollmentId: string, code: string): Promise<TotpStatus>;
   /** Removes the authenticator app; other sessions end. */
   removeTotp(): Promise<void>;
+  /** How many of the signed-in person's recovery codes are unused (needs the cloud). */
+  recoveryStatus(): Promise<RecoveryStatus>;
+  /**
+   * A new set of ten recovery codes (show once, keep nowhere); the old set
+   * stops working. A wrong password rejects `invalid_credentials`.
+   */
+  regenerateRecoveryCodes(password: string): Promise<RecoveryCodes>;
+  /** Writes the codes to a text file in the Downloads folder; resolves its full path. */
+  saveRecoveryCodes(codes: string[]): Promise<string>;
   /** Admin edit of one user; only the fields present change. */
   updateUser(userId: string, update: UserUpdate): Promise<User>;
   /** Admin edit of the company profile. */

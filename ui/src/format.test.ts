@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { dmsLabel, editCount, formatPhone, formatSyncTime, initials } from "./format";
+import { dmsLabel, editCount, formatPhone, formatRecoveryCode, formatSyncTime, initials, isRecoveryCode, normaliseRecoveryCode } from "./format";
 
 describe("format", () => {
   it("shows a sync time as a clock reading today and with its date on another day", () => {
@@ -34,5 +34,16 @@ describe("format", () => {
     expect(initials("Dana Whitfield")).toBe("DW");
     expect(initials("Cher")).toBe("C");
     expect(initials("  ")).toBe("?");
+  });
+
+  it("reads a recovery code typed in lower case, with spaces or dashes, and refuses other letters", () => {
+    expect(normaliseRecoveryCode(" abcde-23456 ")).toBe("ABCDE23456");
+    expect(normaliseRecoveryCode("abc de 234 56")).toBe("ABCDE23456");
+    expect(isRecoveryCode("abcde-23456")).toBe(true);
+    expect(isRecoveryCode("ABCDE-2345"), "9 characters").toBe(false);
+    expect(isRecoveryCode("ABCDE-234567"), "11 characters").toBe(false);
+    expect(isRecoveryCode("ABCDO-23456"), "O is not in the alphabet (read as 0)").toBe(false);
+    expect(isRecoveryCode("ABCDE-23410"), "1 and 0 are not in the alphabet").toBe(false);
+    expect(formatRecoveryCode("abcde23456")).toBe("ABCDE-23456");
   });
 });

@@ -81,3 +81,24 @@ export function initials(name: string): string {
   const last = parts.length > 1 ? (parts[parts.length - 1]?.[0] ?? "") : "";
   return (first + last).toUpperCase() || "?";
 }
+
+/** The characters of a recovery code (no 0/O, 1/I/L: nothing to misread). */
+export const RECOVERY_ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ";
+export const RECOVERY_CODE_LENGTH = 10;
+
+/** What was typed, without spaces and dashes, in upper case: "abcde 23456" -> "ABCDE23456". */
+export function normaliseRecoveryCode(text: string): string {
+  return text.replace(/[\s-]+/g, "").toUpperCase();
+}
+
+/** Whether `text` is a well-formed recovery code once normalised (not whether it works). */
+export function isRecoveryCode(text: string): boolean {
+  const code = normaliseRecoveryCode(text);
+  return code.length === RECOVERY_CODE_LENGTH && [...code].every((c) => RECOVERY_ALPHABET.includes(c));
+}
+
+/** "ABCDE23456" -> "ABCDE-23456": as codes are shown (and printed). */
+export function formatRecoveryCode(text: string): string {
+  const code = normaliseRecoveryCode(text);
+  return code.length === RECOVERY_CODE_LENGTH ? `${code.slice(0, 5)}-${code.slice(5)}` : code;
+}

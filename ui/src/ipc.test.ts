@@ -47,6 +47,10 @@ describe("ipc wrappers", () => {
     await tauriApi.beginTotp();
     await tauriApi.confirmTotp("e1", "654321");
     await tauriApi.removeTotp();
+    await tauriApi.verifyCode("ABCDE-23456", "recovery");
+    await tauriApi.recoveryStatus();
+    await tauriApi.regenerateRecoveryCodes("my password");
+    await tauriApi.saveRecoveryCodes(["ABCDE-23456", "FGHJK-78923"]);
     await tauriApi.refresh();
     await tauriApi.syncStatus();
     await tauriApi.syncNow();
@@ -82,6 +86,10 @@ describe("ipc wrappers", () => {
       ["begin_totp", undefined],
       ["confirm_totp", { enrollmentId: "e1", code: "654321" }],
       ["remove_totp", undefined],
+      ["verify_code", { code: "ABCDE-23456", method: "recovery" }],
+      ["recovery_status", undefined],
+      ["regenerate_recovery_codes", { password: "my password" }],
+      ["save_recovery_codes", { codes: ["ABCDE-23456", "FGHJK-78923"] }],
       ["refresh", undefined],
       ["sync_status", undefined],
       ["sync_now", undefined],

@@ -9,6 +9,8 @@ import type {
   Company,
   LoginOutcome,
   PasswordCheck,
+  RecoveryCodes,
+  RecoveryStatus,
   SessionView,
   SetupCodeGrant,
   SetupCodeTexted,
@@ -61,6 +63,9 @@ export const tauriApi: Api = {
   removeTotp: async () => {
     await call<null>("remove_totp");
   },
+  recoveryStatus: () => call<RecoveryStatus>("recovery_status"),
+  regenerateRecoveryCodes: (password) => call<RecoveryCodes>("regenerate_recovery_codes", { password }),
+  saveRecoveryCodes: (codes) => call<string>("save_recovery_codes", { codes }),
   updateUser: (userId, update) => call<User>("update_user", { userId, update }),
   updateCompany: (update) => call<Company>("update_company", { update }),
   createUser: (request) => call<SetupCodeGrant>("create_user", { request }),

@@ -4,7 +4,7 @@
 // admin edit rules, {code,message,attempts_left?,retry_at?} errors, the sync
 // status and its event), nothing more.
 import { ApiCallError, type Api } from "../api";
-import { phoneHint } from "../format";
+import { RECOVERY_ALPHABET, formatRecoveryCode, isRecoveryCode, normaliseRecoveryCode, phoneHint } from "../format";
 import type {
   AppInfo,
   Challenge,
@@ -12,6 +12,7 @@ import type {
   CompanyChoice,
   LoginOutcome,
   PasswordCheck,
+  RecoveryNotice,
   SessionView,
   SecondFactorMethod,
   SetupCodeGrant,
@@ -80,6 +81,16 @@ export const ATTEMPTS_PER_CODE = 5;
 export const FAKE_TOTP_SECRET = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP";
 /** The code the fake accepts from an authenticator app. */
 export const FAKE_TOTP_CODE = "654321";
+/** Where the fake's `saveRecoveryCodes` pretends to write. */
+export const FAKE_RECOVERY_FILE = "/home/demo/Downloads/SecureClose recovery codes.txt";
+/** A set of recovery codes has ten, as the cloud's. */
+export const RECOVERY_CODE_COUNT = 10;
+/** Ten well-formed recovery codes, for seeding `recoveryCodes` in tests. */
+export const DEMO_RECOVERY_CODES = [
+  "ABCDE-23456", "FGHJK-34567", "MNPQR-45678", "STUVW-56789", "XYZ23-6789A",
+  "BCDEF-789AB", "GHJKM-89ABC", "NPQRS-9ABCD", "TUVWX-ABCDE", "YZ234-BCDEF",
+];
+
 /** A setup code works for 72 hours, as the cloud's. */
 export const SETUP_CODE_TTL_MS = 72 * 60 * 60_000;
 
@@ -107,6 +118,8 @@ export interface FakeApiOptions {
   setupCodes?: Record<string, string>;
   /** Emails of the users who have an authenticator app (default: none). */
   totpUsers?: string[];
+  /** Unused recovery codes by email (default: nobody has any). */
+  recoveryCodes?: Record<string, string[]>;
 }
 
 /** The fake, plus what a test or the `?mock` mode uses to play the core's part. */
@@ -237,10 +250,34 @@ export function createFakeApi(options: FakeApiOptions = {}): FakeApi {
   const totpUsers = new Set(users.filter((u) => options.totpUsers?.includes(u.email)).map((u) => u.id));
   let totpSetup: { id: string; userId: string; attemptsLeft: number } | null = null;
   let totpSetups = 0;
+  // Each user's recovery codes (normalised) and whether each was used; as
+  // the cloud, a code is offered only while one is unused.
+  const recovery = new Map<string, { codes: Map<string, boolean>; issuedAt: number }>();
+  const setRecovery = (userId: string, codes: string[]) =>
+    recovery.set(userId, { codes: new Map(codes.map((c) => [normaliseRecoveryCode(c), false])), issuedAt: Date.now() });
+  for (const [email, codes] of Object.entries(options.recoveryCodes ?? {})) {
+    const u = users.find((x) => x.email === email);
+    if (u) setRecovery(u.id, codes);
+  }
+  const unusedCodes = (userId: string) => [...(recovery.get(userId)?.codes.values() ?? [])].filter((used) => !used).length;
+  /** A new set of ten, replacing (voiding) any old one; returned as shown. */
+  const issueCodes = (userId: string): string[] => {
+    const codes = new Set<string>();
+    while (codes.size < RECOVERY_CODE_COUNT) {
+      let raw = "";
+      for (let i = 0; i < 10; i += 1) raw += RECOVERY_ALPHABET[Math.floor(Math.random() * RECOVERY_ALPHABET.length)];
+      codes.add(formatRecoveryCode(raw));
+    }
+    setRecovery(userId, [...codes]);
+    return [...codes];
+  };
+  /** The cloud issues codes with the first factor a user enrols. */
+  const hasFactor = (u: User) => totpUsers.has(u.id) || (u.mobile_phone !== null && u.phone_verified_at !== null);
   const methodsFor = (phone: string | null, userId: string | null): SecondFactorMethod[] => {
     // userId null: an enrolment, which a text or a new app can finish.
     const methods: SecondFactorMethod[] = phone || userId === null ? ["sms"] : [];
     if (userId === null || totpUsers.has(userId)) methods.push("totp");
+    if (userId !== null && unusedCodes(userId) > 0) methods.push("recovery");
     return methods;
   };
   const newChallenge = (phone: string | null, sent: boolean, totpOf: string | null = null): Challenge => {
@@ -266,7 +303,7 @@ export function createFakeApi(options: FakeApiOptions = {}): FakeApi {
       sessionUserId = u.id;
       signedIn = true;
       pending = null;
-      return { state: "signed_in", session: sessionView() };
+      return { state: "signed_in", session: sessionView(), recovery: null };
     }
     if (u.mobile_phone && u.phone_verified_at !== null) {
       // As the cloud: a user with an app is texted only when they ask.
@@ -397,7 +434,15 @@ export function createFakeApi(options: FakeApiOptions = {}): FakeApi {
       if (method === "sms" && c.code_expires_at !== null && Date.now() >= c.code_expires_at) {
         throw new ApiCallError("code_expired", "The code has expired.");
       }
-      if (code !== (method === "totp" ? FAKE_TOTP_CODE : FAKE_CODE)) {
+      if (method === "recovery" && !isRecoveryCode(code)) {
+        throw new ApiCallError("validation", "A recovery code is 10 letters and digits, like ABCDE-23456.");
+      }
+      const codes = recovery.get(p.userId)?.codes;
+      const accepted =
+        method === "recovery"
+          ? codes?.get(normaliseRecoveryCode(code)) === false
+          : code === (method === "totp" ? FAKE_TOTP_CODE : FAKE_CODE);
+      if (!accepted) {
         const left = c.attempts_left - 1;
         if (left <= 0) {
           pending = null;
@@ -407,6 +452,12 @@ export function createFakeApi(options: FakeApiOptions = {}): FakeApi {
         throw new ApiCallError("invalid_code", "That code is not correct.", { attempts_left: left });
       }
       const u = users.find((x) => x.id === p.userId)!;
+      const firstFactor = !hasFactor(u);
+      let notice: RecoveryNotice | null = null;
+      if (method === "recovery") {
+        codes?.set(normaliseRecoveryCode(code), true);
+        notice = { issued: [], left: unusedCodes(u.id) };
+      }
       if (enrollsApp) {
         totpSetup = null;
         totpUsers.add(u.id);
@@ -416,10 +467,11 @@ export function createFakeApi(options: FakeApiOptions = {}): FakeApi {
         u.phone_verified_at = Date.now();
         u.version += 1;
       }
+      if (firstFactor && hasFactor(u)) notice = { issued: issueCodes(u.id), left: null };
       pending = null;
       sessionUserId = u.id;
       signedIn = true;
-      return { state: "signed_in", session: sessionView() };
+      return { state: "signed_in", session: sessionView(), recovery: notice };
     },
     resendCode: async () => {
       const p = requirePending();
@@ -448,7 +500,7 @@ export function createFakeApi(options: FakeApiOptions = {}): FakeApi {
       requireUnlocked();
       requireConnection();
       const enabled = totpUsers.has(sessionUser().id);
-      return { enabled, confirmed_at: enabled ? 1_764_000_000_000 : null };
+      return { enabled, confirmed_at: enabled ? 1_764_000_000_000 : null, recovery_codes: [] };
     },
     beginTotp: async (): Promise<TotpEnrollment> => {
       if (!signedIn) throw new ApiCallError("not_signed_in", "Please sign in first.");
@@ -497,8 +549,29 @@ export function createFakeApi(options: FakeApiOptions = {}): FakeApi {
         throw new ApiCallError("invalid_code", "That code is not correct.", { attempts_left: setup.attemptsLeft });
       }
       totpSetup = null;
+      const firstFactor = !hasFactor(sessionUser());
       totpUsers.add(setup.userId);
-      return { enabled: true, confirmed_at: Date.now() };
+      return { enabled: true, confirmed_at: Date.now(), recovery_codes: firstFactor ? issueCodes(setup.userId) : [] };
+    },
+    recoveryStatus: async () => {
+      if (!signedIn) throw new ApiCallError("not_signed_in", "Please sign in first.");
+      requireUnlocked();
+      requireConnection();
+      const set = recovery.get(sessionUser().id);
+      return { remaining: unusedCodes(sessionUser().id), total: set ? set.codes.size : 0, issued_at: set?.issuedAt ?? null };
+    },
+    regenerateRecoveryCodes: async (password) => {
+      if (!signedIn) throw new ApiCallError("not_signed_in", "Please sign in first.");
+      requireUnlocked();
+      requireConnection();
+      const u = sessionUser();
+      if (password !== passwordOf(u)) throw new ApiCallError("invalid_credentials", "Your password is incorrect.");
+      const codes = issueCodes(u.id);
+      return { codes, issued_at: recovery.get(u.id)!.issuedAt };
+    },
+    saveRecoveryCodes: async (codes) => {
+      if (codes.length === 0) throw new ApiCallError("validation", "There are no codes to save.");
+      return FAKE_RECOVERY_FILE;
     },
     removeTotp: async () => {
       if (!signedIn) throw new ApiCallError("not_signed_in", "Please sign in first.");
