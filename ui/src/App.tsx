@@ -1,7 +1,7 @@
 import { useCallback, useEffect, useState } from "react";
 import { useApi } from "./ApiContext";
 import { isSessionLost, toApiError } from "./api";
-import type { AppInfo, LockedSession, SessionView } from "./types";
+import type { AppInfo, LockedSession, RecoveryNotice, SessionView } from "./types";
 import { LockScreen } from "./screens/LockScreen";
 import { LoginScreen } from "./screens/LoginScreen";
 import { Portal } from "./screens/Portal";
@@ -21,7 +21,8 @@ export type AppState =
   | { kind: "signed_out"; info: AppInfo; notice?: string }
   /** A session restored locked (the lock outlives a restart). */
   | { kind: "locked"; info: AppInfo; who: LockedSession }
-  | { kind: "signed_in"; info: AppInfo; session: SessionView };
+  /** `recovery`: what the sign-in said about recovery codes (codes to show once, dropped after). */
+  | { kind: "signed_in"; info: AppInfo; session: SessionView; recovery?: RecoveryNotice | null };
 
 export function App() {
   // Outside the state switch: an update can be offered (and installed) on
@@ -76,6 +77,11 @@ function Screens() {
     setState((s) => (s.kind === "signed_in" || s.kind === "locked" ? { kind: "signed_out", info: s.info, notice } : s));
   }, []);
 
+  // Fresh codes are kept no longer than the dialog showing them.
+  const recoveryCodesShown = useCallback(() => {
+    setState((s) => (s.kind === "signed_in" && s.recovery ? { ...s, recovery: { ...s.recovery, issued: [] } } : s));
+  }, []);
+
   switch (state.kind) {
     case "starting":
       return <StartingScreen />;
@@ -100,7 +106,7 @@ function Screens() {
           info={state.info}
           notice={state.notice}
           onInfoChange={(info) => setState({ kind: "signed_out", info, notice: state.notice })}
-          onSignedIn={(session) => setState({ kind: "signed_in", info: state.info, session })}
+          onSignedIn={(session, recovery) => setState({ kind: "signed_in", info: state.info, session, recovery })}
         />
       );
     case "locked":
@@ -117,6 +123,8 @@ function Screens() {
         <Portal
           info={state.info}
           session={state.session}
+          recovery={state.recovery ?? null}
+          onRecoveryCodesShown={recoveryCodesShown}
           onSignedOut={signedOut}
         />
       );

@@ -9,7 +9,11 @@ import { Dialog } from "../components/Dialog";
 import { FieldError, describedBy } from "../components/common";
 import { TotpSetupForm } from "./AuthenticatorApp";
 import { useNow } from "../hooks";
-import type { Challenge, SecondFactorMethod, SessionView, TotpEnrollment } from "../types";
+import { formatRecoveryCode, isRecoveryCode } from "../format";
+import type { Challenge, RecoveryNotice, SecondFactorMethod, SessionView, TotpEnrollment } from "../types";
+
+/** A finished sign-in, with what it says about recovery codes (codes to show, or how many are left). */
+export type SignedInHandler = (session: SessionView, recovery: RecoveryNotice | null) => void;
 
 export const CODE_LENGTH = 6;
 export const CODE_EXPIRED_MESSAGE = "That code has expired. Send a new one.";
@@ -46,6 +50,11 @@ export const USE_APP = "Use your authenticator app instead";
 export const USE_TEXT = "Use a text message instead";
 /** For a user with an app, who has not been texted in this attempt. */
 export const TEXT_ME = "Text me a code instead";
+export const USE_RECOVERY = "Use a recovery code";
+export const USE_APP_BACK = "Use your authenticator app";
+export const USE_TEXT_BACK = "Use a text message";
+export const RECOVERY_CODE_TEXT = "Enter one of your recovery codes. Each code works once.";
+export const RECOVERY_FORMAT_MESSAGE = "A recovery code is 10 letters and digits, like ABCDE-23456.";
 
 export function sentToText(challenge: Challenge): string {
   const phone = challenge.phone_hint ?? "your mobile phone";
@@ -66,7 +75,7 @@ interface ShownError {
 interface CodeStepProps {
   challenge: Challenge;
   onChallenge: (challenge: Challenge) => void;
-  onSignedIn: (session: SessionView) => void;
+  onSignedIn: SignedInHandler;
   /** The login attempt is over (challenge_closed): back to sign-in with why. */
   onClosed: (reason: string) => void;
   onCancel: () => void;
@@ -91,8 +100,24 @@ function CodeStep({ challenge, onChallenge, onSignedIn, onClosed, onCancel, seco
   const offersText = challenge.methods.includes("sms");
   const offersApp = challenge.methods.includes("totp");
   const [method, setMethod] = useState<SecondFactorMethod>(offersApp && !challenge.code_sent ? "totp" : "sms");
+  // Only while the person has unused codes; "back" returns to the method before.
+  const offersRecovery = challenge.methods.includes("recovery");
+  const [beforeRecovery, setBeforeRecovery] = useState<SecondFactorMethod>("sms");
+  const usingRecovery = method === "recovery";
   const inputRef = useRef<HTMLInputElement>(null);
   const resendRef = useRef<HTMLButtonElement>(null);
+
+  function toggleRecovery() {
+    if (usingRecovery) {
+      setMethod(beforeRecovery);
+    } else {
+      setBeforeRecovery(method);
+      setMethod("recovery");
+    }
+    setCode("");
+    setError(null);
+    setNotice(null);
+  }
 
   function switchMethod() {
     const next = method === "sms" ? "totp" : "sms";
@@ -104,9 +129,10 @@ function CodeStep({ challenge, onChallenge, onSignedIn, onClosed, onCancel, seco
     if (next === "sms" && !challenge.code_sent) void resend();
   }
 
+  // On open, and on the recovery-code input replacing the code input (or back).
   useEffect(() => {
     inputRef.current?.focus();
-  }, []);
+  }, [usingRecovery]);
 
   // A new challenge (resend) resets what the cloud reset.
   useEffect(() => {
@@ -155,7 +181,13 @@ function CodeStep({ challenge, onChallenge, onSignedIn, onClosed, onCancel, seco
     event.preventDefault();
     if (busy || submitBlocked) return;
     setNotice(null);
-    if (code.length !== CODE_LENGTH) {
+    // Checked here first: a mistyped code must not cost one of the attempts.
+    if (usingRecovery && !isRecoveryCode(code)) {
+      setError({ code: "validation", message: RECOVERY_FORMAT_MESSAGE });
+      inputRef.current?.focus();
+      return;
+    }
+    if (!usingRecovery && code.length !== CODE_LENGTH) {
       const from = method === "totp" ? "your authenticator app" : "the text message";
       setError({ code: "validation", message: `Enter the ${CODE_LENGTH}-digit code from ${from}.` });
       inputRef.current?.focus();
@@ -164,9 +196,9 @@ function CodeStep({ challenge, onChallenge, onSignedIn, onClosed, onCancel, seco
     setBusy("verify");
     setError(null);
     try {
-      const outcome = await api.verifyCode(code, method);
+      const outcome = await api.verifyCode(usingRecovery ? formatRecoveryCode(code) : code, method);
       if (outcome.state === "signed_in") {
-        onSignedIn(outcome.session);
+        onSignedIn(outcome.session, outcome.recovery);
         return;
       }
       // Not expected from verify_code; follow whatever the core asks next
@@ -216,13 +248,39 @@ function CodeStep({ challenge, onChallenge, onSignedIn, onClosed, onCancel, seco
   return (
     <form className="form" onSubmit={(e) => void submit(e)} noValidate aria-busy={busy !== null}>
       <p id="code-sent-to" className="dialog-lead" data-testid="code-lead">
-        {method === "totp" ? APP_CODE_TEXT : sentToText(challenge)}
+        {method === "totp" ? APP_CODE_TEXT : usingRecovery ? RECOVERY_CODE_TEXT : sentToText(challenge)}
       </p>
       {notice ? (
         <p className="notice" role="status">
           {notice}
         </p>
       ) : null}
+      {usingRecovery ? (
+        <div className="field">
+          <label htmlFor="recovery-input">Recovery code</label>
+          <input
+            id="recovery-input"
+            key="recovery-input"
+            ref={inputRef}
+            data-testid="recovery-input"
+            className="code-input"
+            type="text"
+            autoComplete="off"
+            autoCapitalize="characters"
+            spellCheck={false}
+            placeholder="ABCDE-23456"
+            value={code}
+            aria-describedby={describedBy("code-sent-to", "code-attempts", errorText && "code-error")}
+            aria-invalid={error ? true : undefined}
+            // Room for spaces and dashes; the check on submit says what is wrong.
+            onChange={(e) => setCode(e.target.value.toUpperCase().slice(0, 20))}
+            disabled={busy === "verify" || locked}
+          />
+          <p id="code-attempts" className="field-help" data-testid="code-attempts">
+            {attemptsText(attemptsLeft)}
+          </p>
+        </div>
+      ) : (
       <div className="field">
         <label htmlFor="code-input">Verification code</label>
         <input
@@ -247,6 +305,7 @@ function CodeStep({ challenge, onChallenge, onSignedIn, onClosed, onCancel, seco
           {attemptsText(attemptsLeft)}
         </p>
       </div>
+      )}
       {errorText ? (
         <div id="code-error" className="alert alert-error" role="alert" data-testid="code-error">
           {errorText}
@@ -268,9 +327,20 @@ function CodeStep({ challenge, onChallenge, onSignedIn, onClosed, onCancel, seco
             {resendSeconds > 0 ? `Resend in ${resendSeconds} s` : busy === "resend" ? "Sending…" : challenge.code_sent ? "Resend code" : "Send code"}
           </button>
         ) : null}
-        {offersText && offersApp ? (
+        {offersText && offersApp && !usingRecovery ? (
           <button type="button" className="link-button" data-testid="code-switch-method" onClick={switchMethod} disabled={busy !== null || locked}>
             {method === "sms" ? USE_APP : challenge.code_sent ? USE_TEXT : TEXT_ME}
+          </button>
+        ) : null}
+        {offersRecovery ? (
+          <button
+            type="button"
+            className="link-button"
+            data-testid={usingRecovery ? "code-recovery-back" : "code-use-recovery"}
+            onClick={toggleRecovery}
+            disabled={busy !== null || locked}
+          >
+            {!usingRecovery ? USE_RECOVERY : beforeRecovery === "totp" ? USE_APP_BACK : USE_TEXT_BACK}
           </button>
         ) : null}
         {secondary ? (
@@ -288,7 +358,7 @@ function CodeStep({ challenge, onChallenge, onSignedIn, onClosed, onCancel, seco
 
 interface FlowProps {
   challenge: Challenge;
-  onSignedIn: (session: SessionView) => void;
+  onSignedIn: SignedInHandler;
   onClosed: (reason: string) => void;
   /** Cancel / Esc: the caller calls cancelLogin. */
   onCancel: () => void;
@@ -329,7 +399,7 @@ export function EnrollDialog({ challenge: initial, onSignedIn, onClosed, onCance
   const confirmApp = useCallback(
     async (_enrollment: TotpEnrollment, code: string) => {
       const outcome = await api.verifyCode(code, "totp");
-      if (outcome.state === "signed_in") onSignedIn(outcome.session);
+      if (outcome.state === "signed_in") onSignedIn(outcome.session, outcome.recovery);
     },
     [api, onSignedIn],
   );

@@ -3,15 +3,15 @@ import { useApi } from "../ApiContext";
 import { toApiError } from "../api";
 import { BrandMark } from "../components/common";
 import { assertNever } from "../format";
-import type { AppInfo, Challenge, CompanyChoice, LoginOutcome, SessionView } from "../types";
-import { CodeDialog, EnrollDialog } from "../dialogs/SecondFactor";
+import type { AppInfo, Challenge, CompanyChoice, LoginOutcome } from "../types";
+import { CodeDialog, EnrollDialog, type SignedInHandler } from "../dialogs/SecondFactor";
 import { NewPasswordFields, newPasswordProblem, usePasswordCheck } from "../components/NewPasswordFields";
 
 interface Props {
   info: AppInfo;
   notice?: string | undefined;
   /** The login finished, with or without a second factor. */
-  onSignedIn: (session: SessionView) => void;
+  onSignedIn: SignedInHandler;
   onInfoChange: (info: AppInfo) => void;
 }
 
@@ -88,7 +88,7 @@ function LoginForm({
 }: {
   info: AppInfo;
   notice?: string | undefined;
-  onSignedIn: (session: SessionView) => void;
+  onSignedIn: SignedInHandler;
   onOpenSettings: () => void;
 }) {
   const api = useApi();
@@ -112,7 +112,7 @@ function LoginForm({
     // error here until the UI handles it.
     switch (outcome.state) {
       case "signed_in":
-        onSignedIn(outcome.session);
+        onSignedIn(outcome.session, outcome.recovery);
         return;
       case "needs_second_factor":
         setChoice(null);
@@ -506,7 +506,7 @@ function SecondStepDialog({
   ...rest
 }: {
   step: SecondStep;
-  onSignedIn: (session: SessionView) => void;
+  onSignedIn: SignedInHandler;
   onCancel: () => void;
   onClosed: (reason: string) => void;
   returnFocus: () => void;

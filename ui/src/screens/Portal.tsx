@@ -5,10 +5,11 @@ import { BrandMark, ErrorAlert } from "../components/common";
 import { editCount, initials } from "../format";
 import { useIdleLock, useNow } from "../hooks";
 import { LockScreen } from "./LockScreen";
-import type { AppInfo, SessionView, SyncState, SyncStatus, User } from "../types";
+import type { AppInfo, RecoveryNotice, SessionView, SyncState, SyncStatus, User } from "../types";
 import { UsersPage } from "./UsersPage";
 import { CompanyPage } from "./CompanyPage";
 import { ProfileDialog } from "../dialogs/ProfileDialog";
+import { RecoveryCodesDialog, RecoveryUsedNotice } from "../dialogs/RecoveryCodes";
 import { OFFLINE_SIGN_IN_MESSAGE, SyncNotices, SyncStatusLine, useSyncStatus } from "../components/SyncBar";
 
 /** Sync states in which an edit stays on this computer for now. */
@@ -24,10 +25,14 @@ const TABS: { id: PortalTab; label: string; testId: string; icon: () => ReactEle
 interface Props {
   info: AppInfo;
   session: SessionView;
+  /** What the sign-in said about recovery codes (null: nothing to say). */
+  recovery?: RecoveryNotice | null;
+  /** The fresh codes were shown and acknowledged: the caller drops them. */
+  onRecoveryCodesShown?: () => void;
   onSignedOut: (notice?: string) => void;
 }
 
-export function Portal({ info, session: initialSession, onSignedOut }: Props) {
+export function Portal({ info, session: initialSession, recovery = null, onRecoveryCodesShown, onSignedOut }: Props) {
   const api = useApi();
   const [tab, setTab] = useState<PortalTab>("users");
   // Edits and "Sync now" update what the shell shows without a new login.
@@ -46,6 +51,10 @@ export function Portal({ info, session: initialSession, onSignedOut }: Props) {
   const signingOutRef = useRef(false);
   const [shellError, setShellError] = useState<{ title: string; message: string } | null>(null);
   const [profileOpen, setProfileOpen] = useState(false);
+  // Signed in with a recovery code: how many are left, until dismissed.
+  const [codesLeft, setCodesLeft] = useState<number | null>(recovery?.left ?? null);
+  const [codesShown, setCodesShown] = useState(false);
+  const freshCodes = codesShown ? [] : (recovery?.issued ?? []);
   const now = useNow(30_000);
   // Stable identity: the pages list it as an effect dependency.
   const sessionLost = useCallback(
@@ -246,6 +255,7 @@ export function Portal({ info, session: initialSession, onSignedOut }: Props) {
                   {OFFLINE_SIGN_IN_MESSAGE}
                 </p>
               ) : null}
+              {codesLeft !== null ? <RecoveryUsedNotice left={codesLeft} onDismiss={() => setCodesLeft(null)} /> : null}
               <SyncNotices
                 notices={sync?.notices ?? []}
                 onDismiss={(id) => void syncAction(() => api.dismissSyncNotice(id), "Could not dismiss the notice")}
@@ -283,6 +293,16 @@ export function Portal({ info, session: initialSession, onSignedOut }: Props) {
             online={(sync?.online ?? session.online) && !session.offline_sign_in}
             onClose={() => setProfileOpen(false)}
             onSessionLost={sessionLost}
+          />
+        ) : null}
+        {freshCodes.length > 0 ? (
+          <RecoveryCodesDialog
+            codes={freshCodes}
+            lead="Two-step verification is set up. Save these recovery codes now."
+            onDone={() => {
+              setCodesShown(true);
+              onRecoveryCodesShown?.();
+            }}
           />
         ) : null}
       </div>
