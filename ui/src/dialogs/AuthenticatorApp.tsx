@@ -59,7 +59,8 @@ export function QrCode({ text, label }: { text: string; label: string }) {
 
 interface SetupProps {
   onCancel: () => void;
-  onAdded: () => void;
+  /** The app is on; `recoveryCodes`: ten to show once if it was the first factor (else empty). */
+  onAdded: (recoveryCodes: string[]) => void;
   onSessionLost: (message: string) => void;
 }
 
@@ -69,8 +70,8 @@ export function TotpSetupDialog({ onCancel, onAdded, onSessionLost }: SetupProps
   const begin = useCallback(() => api.beginTotp(), [api]);
   const confirm = useCallback(
     async (enrollment: TotpEnrollment, code: string) => {
-      await api.confirmTotp(enrollment.enrollment_id, code);
-      onAdded();
+      const status = await api.confirmTotp(enrollment.enrollment_id, code);
+      onAdded(status.recovery_codes);
     },
     [api, onAdded],
   );

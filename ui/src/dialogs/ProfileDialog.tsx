@@ -7,12 +7,14 @@ import { useApi } from "../ApiContext";
 import { isSessionLost, toApiError } from "../api";
 import { Dialog } from "../components/Dialog";
 import { NewPasswordFields, newPasswordProblem, usePasswordCheck } from "../components/NewPasswordFields";
-import type { Company, User } from "../types";
+import type { Company, RecoveryStatus, User } from "../types";
 import { APP_ADDED, APP_REMOVED, TotpSetupDialog } from "./AuthenticatorApp";
+import { RECOVERY_NEEDS_CONNECTION, RecoveryCodesDialog, RegenerateCodesDialog } from "./RecoveryCodes";
 
 export const CHANGE_NEEDS_CONNECTION =
   "Changing your password needs a connection to SecureClose. Try again once you are back online.";
 export const APP_NEEDS_CONNECTION = "Setting up or removing an authenticator app needs a connection to SecureClose.";
+export const CODES_REPLACED = "Your new recovery codes are ready. The old ones no longer work.";
 export const PASSWORD_CHANGED =
   "Your password has been changed. Anywhere else you were signed in has been signed out; this computer stays signed in.";
 
@@ -26,7 +28,7 @@ interface Props {
 }
 
 export function ProfileDialog({ user, company, online, onClose, onSessionLost }: Props) {
-  const [view, setView] = useState<"profile" | "password" | "totp">("profile");
+  const [view, setView] = useState<"profile" | "password" | "totp" | "regenerate" | "codes">("profile");
   const [done, setDone] = useState<string | null>(null);
   const changeButton = useRef<HTMLButtonElement>(null);
   // Whether this person has an authenticator app: asked of the cloud (null
@@ -36,9 +38,24 @@ export function ProfileDialog({ user, company, online, onClose, onSessionLost }:
   const [confirmRemove, setConfirmRemove] = useState(false);
   const [appBusy, setAppBusy] = useState(false);
   const [appError, setAppError] = useState<string | null>(null);
+  const [recovery, setRecovery] = useState<RecoveryStatus | null>(null);
+  const [recoveryError, setRecoveryError] = useState<string | null>(null);
+  // Fresh recovery codes, only while their dialog shows them.
+  const [freshCodes, setFreshCodes] = useState<{ codes: string[]; lead: string; done: string } | null>(null);
   useEffect(() => {
     if (!online || view !== "profile") return;
     let live = true;
+    api.recoveryStatus().then(
+      (status) => {
+        if (live) setRecovery(status);
+      },
+      (reason: unknown) => {
+        if (!live) return;
+        const failure = toApiError(reason);
+        if (isSessionLost(failure)) return onSessionLost(failure.message);
+        setRecoveryError(failure.message);
+      },
+    );
     api.totpStatus().then(
       (status) => {
         if (live) setHasApp(status.enabled);
@@ -72,14 +89,48 @@ export function ProfileDialog({ user, company, online, onClose, onSessionLost }:
     setAppBusy(false);
   }
 
+  if (view === "codes" && freshCodes) {
+    return (
+      <RecoveryCodesDialog
+        codes={freshCodes.codes}
+        lead={freshCodes.lead}
+        onDone={() => {
+          setDone(freshCodes.done);
+          setFreshCodes(null);
+          setView("profile");
+        }}
+      />
+    );
+  }
+
+  if (view === "regenerate") {
+    return (
+      <RegenerateCodesDialog
+        online={online}
+        onCancel={() => setView("profile")}
+        onGenerated={(fresh) => {
+          setFreshCodes({ codes: fresh.codes, lead: "Your old recovery codes no longer work.", done: CODES_REPLACED });
+          setView("codes");
+        }}
+        onSessionLost={onSessionLost}
+      />
+    );
+  }
+
   if (view === "totp") {
     return (
       <TotpSetupDialog
         onCancel={() => setView("profile")}
-        onAdded={() => {
+        onAdded={(codes) => {
           setHasApp(true);
           setDone(APP_ADDED);
-          setView("profile");
+          if (codes.length > 0) {
+            // The first factor: its recovery codes, shown once before the profile again.
+            setFreshCodes({ codes, lead: "Your authenticator app is on. Save these recovery codes now.", done: APP_ADDED });
+            setView("codes");
+          } else {
+            setView("profile");
+          }
         }}
         onSessionLost={onSessionLost}
       />
@@ -117,6 +168,8 @@ export function ProfileDialog({ user, company, online, onClose, onSessionLost }:
         <dd>{company.name}</dd>
         <dt>Authenticator app</dt>
         <dd data-testid="profile-totp">{hasApp === null ? (online ? "Checking…" : "Unknown while offline") : hasApp ? "On" : "Off"}</dd>
+        <dt>Recovery codes</dt>
+        <dd data-testid="profile-recovery">{recoveryText(recovery, online)}</dd>
       </dl>
       {online ? (
         <div className="button-row" data-testid="profile-totp-actions">
@@ -164,6 +217,31 @@ export function ProfileDialog({ user, company, online, onClose, onSessionLost }:
           {APP_NEEDS_CONNECTION}
         </p>
       )}
+      <div className="button-row" data-testid="profile-recovery-actions">
+        <button
+          type="button"
+          className="btn btn-secondary"
+          data-testid="recovery-generate"
+          disabled={!online}
+          aria-describedby={online ? undefined : "recovery-offline"}
+          onClick={() => {
+            setDone(null);
+            setView("regenerate");
+          }}
+        >
+          Generate new codes
+        </button>
+      </div>
+      {online ? null : (
+        <p id="recovery-offline" className="note" data-testid="recovery-offline">
+          {RECOVERY_NEEDS_CONNECTION}
+        </p>
+      )}
+      {recoveryError ? (
+        <div className="alert alert-error" role="alert" data-testid="recovery-status-error">
+          {recoveryError}
+        </div>
+      ) : null}
       {appError ? (
         <div className="alert alert-error" role="alert" data-testid="totp-status-error">
           {appError}
@@ -200,6 +278,13 @@ export function ProfileDialog({ user, company, online, onClose, onSessionLost }:
       </div>
     </Dialog>
   );
+}
+
+/** "7 of 10 unused"; unknown while offline or not yet answered. */
+function recoveryText(status: RecoveryStatus | null, online: boolean): string {
+  if (!status) return online ? "Checking…" : "Unknown while offline";
+  if (status.issued_at === null) return "No recovery codes yet";
+  return `${status.remaining} of ${status.total} unused`;
 }
 
 function ChangePasswordDialog({
