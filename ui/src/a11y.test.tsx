@@ -8,7 +8,7 @@ import userEvent from "@testing-library/user-event";
 import axe from "axe-core";
 import { beforeAll, describe, expect, it } from "vitest";
 import { ApiCallError } from "./api";
-import { demoCompany, demoUsers } from "./testing/fakeApi";
+import { DEMO_PASSWORD, DEMO_RECOVERY_CODES, FAKE_CODE, demoCompany, demoUsers } from "./testing/fakeApi";
 import { renderApp, renderWithApi, spyApi, submitSignIn } from "./testing/render";
 import { CompanyPage } from "./screens/CompanyPage";
 import { UsersPage } from "./screens/UsersPage";
@@ -279,5 +279,43 @@ describe("axe scan", () => {
     await user.type(screen.getByTestId("enroll-phone"), "4805550177{Enter}");
     await screen.findByTestId("code-input");
     await expectAccessible("enrolment code step");
+  });
+
+  it("recovery codes: the dialog after the first enrolment, then the recovery-code input with an error", async () => {
+    const { user } = await signIn(samuel.email);
+    await user.click(await screen.findByTestId("enroll-choose-sms"));
+    await user.type(screen.getByTestId("enroll-phone"), "4805550177{Enter}");
+    await user.type(await screen.findByTestId("code-input"), `${FAKE_CODE}{Enter}`);
+    await screen.findByTestId("recovery-dialog");
+    await expectAccessible("recovery codes dialog");
+    await user.click(screen.getByTestId("recovery-save"));
+    await screen.findByText(/^Saved to /);
+    await user.click(screen.getByTestId("recovery-ack"));
+    await expectAccessible("recovery codes dialog, saved and acknowledged");
+    await user.click(screen.getByTestId("recovery-done"));
+
+    await user.click(screen.getByTestId("sign-out"));
+    await user.type(await screen.findByTestId("login-email"), samuel.email);
+    await user.type(screen.getByTestId("login-password"), DEMO_PASSWORD);
+    await user.click(screen.getByTestId("login-submit"));
+    await user.click(await screen.findByTestId("code-use-recovery"));
+    await user.type(screen.getByTestId("recovery-input"), "ABCDE{Enter}");
+    await screen.findByTestId("code-error");
+    await expectAccessible("recovery-code input with an error");
+  });
+
+  it("recovery codes: the used-code notice and the profile's new-codes password prompt", async () => {
+    const api = spyApi({ recoveryCodes: { [marcus.email]: DEMO_RECOVERY_CODES } });
+    renderApp(api);
+    const user = await submitSignIn(marcus.email);
+    await user.click(await screen.findByTestId("code-use-recovery"));
+    await user.type(screen.getByTestId("recovery-input"), `${DEMO_RECOVERY_CODES[0]!}{Enter}`);
+    await screen.findByTestId("recovery-used-notice");
+    await expectAccessible("portal with the recovery code notice");
+    await user.click(screen.getByTestId("open-profile"));
+    await user.click(await screen.findByTestId("recovery-generate"));
+    await user.type(await screen.findByTestId("recovery-password"), "wrong{Enter}");
+    await screen.findByTestId("recovery-password-error");
+    await expectAccessible("new recovery codes: refused password");
   });
 });
