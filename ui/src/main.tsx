@@ -11,7 +11,7 @@ async function pickApi(): Promise<Api> {
   // plain browser. `import.meta.env.DEV` is false in `vite build`, so this
   // branch and the fake are removed from the shipped bundle.
   if (import.meta.env.DEV && new URLSearchParams(window.location.search).has("mock")) {
-    const { createFakeApi } = await import("./testing/fakeApi");
+    const { createFakeApi, DEMO_RECOVERY_CODES } = await import("./testing/fakeApi");
     const mode = new URLSearchParams(window.location.search).get("mock");
     if (mode === "offline") {
       // Signed in offline: edits count up as "waiting to sync"; Sync now changes nothing.
@@ -19,6 +19,8 @@ async function pickApi(): Promise<Api> {
     }
     return createFakeApi({
       signedIn: mode === "signed-in",
+      // Marcus (2FA, texted codes) can also sign in with a recovery code.
+      recoveryCodes: { "marcus.lee@sunrise-motors.example": DEMO_RECOVERY_CODES },
       appInfo: mode === "unreadable" ? { cache_status: "unreadable" } : {},
     });
   }

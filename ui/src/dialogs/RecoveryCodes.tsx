@@ -30,9 +30,11 @@ interface DialogProps {
   onDone: () => void;
   /** Why they are shown now, e.g. the old ones stopped working. */
   lead?: string | undefined;
+  /** Where focus goes after Done when the opener is gone (a sign-in). */
+  returnFocus?: (() => void) | undefined;
 }
 
-export function RecoveryCodesDialog({ codes, onDone, lead }: DialogProps) {
+export function RecoveryCodesDialog({ codes, onDone, lead, returnFocus }: DialogProps) {
   const api = useApi();
   const [acknowledged, setAcknowledged] = useState(false);
   const [copied, setCopied] = useState<"yes" | "failed" | null>(null);
@@ -64,7 +66,7 @@ export function RecoveryCodesDialog({ codes, onDone, lead }: DialogProps) {
 
   return (
     // Esc closes only once saved: closing early would lose the codes for good.
-    <Dialog labelledBy="recovery-title" describedBy="recovery-lead" testId="recovery-dialog" onCancel={() => acknowledged && onDone()}>
+    <Dialog labelledBy="recovery-title" describedBy="recovery-lead" testId="recovery-dialog" onCancel={() => acknowledged && onDone()} returnFocus={returnFocus}>
       <div className="recovery-print">
         <h2 id="recovery-title" className="dialog-title">
           Your recovery codes

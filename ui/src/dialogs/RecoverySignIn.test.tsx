@@ -187,6 +187,7 @@ describe("recovery codes issued with the first factor", () => {
     await user.click(screen.getByTestId("recovery-ack"));
     await user.click(screen.getByTestId("recovery-done"));
     await waitFor(() => expect(screen.queryByTestId("recovery-dialog")).toBeNull());
+    expect(screen.getByTestId("open-profile"), "focus lands in the portal, not on the page body").toHaveFocus();
     expect(screen.queryAllByTestId("recovery-code")).toHaveLength(0);
     expect(document.body.textContent, "the codes are gone from the page").not.toContain(codes[0]);
 

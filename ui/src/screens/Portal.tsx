@@ -51,6 +51,7 @@ export function Portal({ info, session: initialSession, recovery = null, onRecov
   const signingOutRef = useRef(false);
   const [shellError, setShellError] = useState<{ title: string; message: string } | null>(null);
   const [profileOpen, setProfileOpen] = useState(false);
+  const profileButton = useRef<HTMLButtonElement>(null);
   // Signed in with a recovery code: how many are left, until dismissed.
   const [codesLeft, setCodesLeft] = useState<number | null>(recovery?.left ?? null);
   const [codesShown, setCodesShown] = useState(false);
@@ -224,6 +225,7 @@ export function Portal({ info, session: initialSession, recovery = null, onRecov
                 </span>
                 <button
                   type="button"
+                  ref={profileButton}
                   className="profile-button"
                   data-testid="open-profile"
                   aria-haspopup="dialog"
@@ -299,6 +301,8 @@ export function Portal({ info, session: initialSession, recovery = null, onRecov
           <RecoveryCodesDialog
             codes={freshCodes}
             lead="Two-step verification is set up. Save these recovery codes now."
+            // The sign-in form that had focus is gone: the profile is where new codes are made.
+            returnFocus={() => profileButton.current?.focus()}
             onDone={() => {
               setCodesShown(true);
               onRecoveryCodesShown?.();
