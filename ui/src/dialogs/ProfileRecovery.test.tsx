@@ -92,6 +92,10 @@ describe("recovery codes in the profile", () => {
     expect(await screen.findByTestId("password-changed")).toHaveTextContent(CODES_REPLACED);
     await waitFor(() => expect(screen.getByTestId("profile-recovery")).toHaveTextContent("10 of 10 unused"));
     expect(screen.queryByTestId("recovery-code"), "shown once").toBeNull();
+    const stored = [window.localStorage, window.sessionStorage]
+      .flatMap((storage) => Object.keys(storage).map((key) => `${key}=${storage.getItem(key)}`))
+      .join("\n");
+    for (const code of fresh) expect(stored, "the new codes are kept nowhere").not.toContain(code.slice(0, 5));
     await user.click(screen.getByTestId("profile-close"));
 
     await signInWithRecoveryCode(user, DEMO_RECOVERY_CODES[0]!);

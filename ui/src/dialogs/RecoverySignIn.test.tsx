@@ -3,7 +3,7 @@
 // enrolment of a factor (and kept nowhere afterwards).
 import { screen, waitFor, within } from "@testing-library/react";
 import userEvent from "@testing-library/user-event";
-import { describe, expect, it } from "vitest";
+import { afterEach, describe, expect, it, vi } from "vitest";
 import { normaliseRecoveryCode } from "../format";
 import { DEMO_RECOVERY_CODES, FAKE_CODE, demoUsers } from "../testing/fakeApi";
 import { renderApp, spyApi, submitSignIn, type SpyApi } from "../testing/render";
@@ -28,6 +28,10 @@ async function signOut(user: ReturnType<typeof userEvent.setup>) {
   await user.click(screen.getByTestId("sign-out"));
   await screen.findByTestId("login-email");
 }
+
+afterEach(() => {
+  vi.restoreAllMocks();
+});
 
 /** Everything in the web view's storage, as text. */
 function storageText(): string {
@@ -167,6 +171,7 @@ describe("signing in with a recovery code", () => {
 
 describe("recovery codes issued with the first factor", () => {
   it("shows the ten codes over the portal until Done, keeps them nowhere, and they work", async () => {
+    const logged = (["log", "info", "warn", "error", "debug"] as const).map((name) => vi.spyOn(console, name));
     const api = spyApi();
     renderApp(api);
     const user = await submitSignIn(samuel.email);
@@ -197,6 +202,8 @@ describe("recovery codes issued with the first factor", () => {
       expect(stored).not.toContain(code);
       expect(stored).not.toContain(normaliseRecoveryCode(code));
     }
+    const printed = logged.flatMap((spy) => spy.mock.calls.map((args) => args.map(String).join(" "))).join("\n");
+    for (const code of codes) expect(printed, "never logged").not.toContain(code);
 
     // They are the user's real codes: one signs in next time.
     await signOut(user);

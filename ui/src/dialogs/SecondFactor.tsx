@@ -255,12 +255,12 @@ function CodeStep({ challenge, onChallenge, onSignedIn, onClosed, onCancel, seco
           {notice}
         </p>
       ) : null}
+      {/* Keyed: the two inputs must not share one DOM node (and its attributes). */}
       {usingRecovery ? (
-        <div className="field">
+        <div className="field" key="recovery">
           <label htmlFor="recovery-input">Recovery code</label>
           <input
             id="recovery-input"
-            key="recovery-input"
             ref={inputRef}
             data-testid="recovery-input"
             className="code-input"
@@ -281,30 +281,30 @@ function CodeStep({ challenge, onChallenge, onSignedIn, onClosed, onCancel, seco
           </p>
         </div>
       ) : (
-      <div className="field">
-        <label htmlFor="code-input">Verification code</label>
-        <input
-          id="code-input"
-          ref={inputRef}
-          data-testid="code-input"
-          className="code-input"
-          type="text"
-          inputMode="numeric"
-          autoComplete="one-time-code"
-          pattern="[0-9]*"
-          maxLength={CODE_LENGTH}
-          spellCheck={false}
-          value={code}
-          aria-describedby={describedBy("code-sent-to", "code-attempts", errorText && "code-error")}
-          aria-invalid={error && !SEND_LIMIT_CODES.includes(error.code) ? true : undefined}
-          onChange={(e) => setCode(codeDigits(e.target.value))}
-          onPaste={onPaste}
-          disabled={busy === "verify" || locked}
-        />
-        <p id="code-attempts" className="field-help" data-testid="code-attempts">
-          {attemptsText(attemptsLeft)}
-        </p>
-      </div>
+        <div className="field" key="code">
+          <label htmlFor="code-input">Verification code</label>
+          <input
+            id="code-input"
+            ref={inputRef}
+            data-testid="code-input"
+            className="code-input"
+            type="text"
+            inputMode="numeric"
+            autoComplete="one-time-code"
+            pattern="[0-9]*"
+            maxLength={CODE_LENGTH}
+            spellCheck={false}
+            value={code}
+            aria-describedby={describedBy("code-sent-to", "code-attempts", errorText && "code-error")}
+            aria-invalid={error && !SEND_LIMIT_CODES.includes(error.code) ? true : undefined}
+            onChange={(e) => setCode(codeDigits(e.target.value))}
+            onPaste={onPaste}
+            disabled={busy === "verify" || locked}
+          />
+          <p id="code-attempts" className="field-help" data-testid="code-attempts">
+            {attemptsText(attemptsLeft)}
+          </p>
+        </div>
       )}
       {errorText ? (
         <div id="code-error" className="alert alert-error" role="alert" data-testid="code-error">
