@@ -71,7 +71,8 @@ export function TotpSetupDialog({ onCancel, onAdded, onSessionLost }: SetupProps
   const confirm = useCallback(
     async (enrollment: TotpEnrollment, code: string) => {
       const status = await api.confirmTotp(enrollment.enrollment_id, code);
-      onAdded(status.recovery_codes);
+      // `?? []`: a core from before recovery codes leaves the field out.
+      onAdded(status.recovery_codes ?? []);
     },
     [api, onAdded],
   );
