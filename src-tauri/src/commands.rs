@@ -289,13 +289,18 @@ pub async fn save_recovery_codes(
     core: Core<'_>,
     codes: Vec<String>,
 ) -> Result<String, ApiError> {
-    let dir = app.path().download_dir().map_err(|e| {
-        tracing::warn!(%e, "no Downloads folder");
-        ApiError::new(
-            desktop_codes::CACHE,
-            "Your Downloads folder could not be found: copy or print the codes instead.",
-        )
-    })?;
+    // Linux without XDG user dirs has no Downloads folder: the home folder then.
+    let paths = app.path();
+    let dir = paths
+        .download_dir()
+        .or_else(|_| paths.home_dir())
+        .map_err(|e| {
+            tracing::warn!(%e, "no Downloads or home folder");
+            ApiError::new(
+                desktop_codes::CACHE,
+                "Your Downloads folder could not be found: copy or print the codes instead.",
+            )
+        })?;
     let path = core.save_recovery_codes(&dir, &codes).await.map_err(api)?;
     Ok(path.display().to_string())
 }

@@ -61,6 +61,9 @@ pub struct SessionView {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "state", rename_all = "snake_case")]
 #[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+// One outcome per sign-in, moved once to the UI: boxing the session would
+// only complicate every match.
+#[allow(clippy::large_enum_variant)]
 pub enum LoginOutcome {
     SignedIn {
         session: SessionView,

@@ -17,7 +17,7 @@ use crate::support::{open_core, MemoryKeyStore, TestCloud};
 /// A demo user with a verified phone and 2FA off.
 const EMILY: &str = "emily.chen@desertsun.example";
 
-fn code_at(secret: &str, at_ms: i64) -> String {
+pub(crate) fn code_at(secret: &str, at_ms: i64) -> String {
     totp_rs::Builder::new()
         .with_algorithm(Algorithm::SHA1)
         .with_digits(6)
@@ -30,7 +30,7 @@ fn code_at(secret: &str, at_ms: i64) -> String {
         .to_string()
 }
 
-async fn turn_on_two_factor(cloud: &TestCloud, email: &str) {
+pub(crate) async fn turn_on_two_factor(cloud: &TestCloud, email: &str) {
     let db = secureclose_cloud::db::connect(&cloud.database_url, 1)
         .await
         .unwrap();

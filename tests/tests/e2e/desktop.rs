@@ -11,6 +11,8 @@ mod factor_reset;
 mod idle_lock;
 mod offline;
 mod onboarding;
+mod recovery_codes;
+mod totp;
 mod two_factor;
 mod updater;
 
