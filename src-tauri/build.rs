@@ -41,6 +41,9 @@ const COMMANDS: &[&str] = &[
     "recovery_status",
     "regenerate_recovery_codes",
     "save_recovery_codes",
+    "reauthenticate",
+    "verify_reauth",
+    "resend_reauth_code",
 ];
 
 fn main() {

@@ -11,9 +11,9 @@ use secureclose_core::views::{
 };
 use secureclose_core::AppCore;
 use secureclose_protocol::{
-    ApiError, Challenge, Company, CompanyUpdate, NewUserRequest, RecoveryCodes, RecoveryStatus,
-    SecondFactorMethod, SetupCodeGrant, SetupCodeTexted, TotpEnrollment, TotpStatus, User,
-    UserUpdate,
+    ApiError, Challenge, Company, CompanyUpdate, NewUserRequest, ReauthStep, RecoveryCodes,
+    RecoveryStatus, SecondFactorMethod, SetupCodeGrant, SetupCodeTexted, TotpEnrollment,
+    TotpStatus, User, UserUpdate,
 };
 use tauri::ipc::Channel;
 use tauri::{AppHandle, Manager, State};
@@ -272,13 +272,29 @@ pub async fn recovery_status(core: Core<'_>) -> Result<RecoveryStatus, ApiError>
 /// The codes go back to the window that shows them, and nowhere else
 /// (`RecoveryCodes`'s Debug redacts them).
 #[tauri::command]
-pub async fn regenerate_recovery_codes(
-    core: Core<'_>,
-    password: String,
-) -> Result<RecoveryCodes, ApiError> {
-    core.regenerate_recovery_codes(Sensitive::new(password))
+pub async fn regenerate_recovery_codes(core: Core<'_>) -> Result<RecoveryCodes, ApiError> {
+    core.regenerate_recovery_codes().await.map_err(api)
+}
+
+#[tauri::command]
+pub async fn reauthenticate(core: Core<'_>, password: String) -> Result<ReauthStep, ApiError> {
+    core.reauthenticate(Sensitive::new(password))
         .await
         .map_err(api)
+}
+
+#[tauri::command]
+pub async fn verify_reauth(
+    core: Core<'_>,
+    code: String,
+    method: SecondFactorMethod,
+) -> Result<i64, ApiError> {
+    core.verify_reauth(method, &code).await.map_err(api)
+}
+
+#[tauri::command]
+pub async fn resend_reauth_code(core: Core<'_>) -> Result<Challenge, ApiError> {
+    core.resend_reauth_code().await.map_err(api)
 }
 
 /// Saves the codes just shown to a new text file in the Downloads folder;

@@ -75,6 +75,8 @@ pub enum CloudError {
     ResumeRefused,
     #[error("Another administrator must reset your own two-step verification.")]
     OwnTwoFactorReset,
+    #[error("Confirm it's you: enter your password (and a code) again.")]
+    ReauthRequired,
     #[error("Your authenticator app cannot be checked right now. Use a text message instead, or ask your administrator to reset your two-factor; then set the app up again.")]
     TotpUnreadable,
     #[error("configuration: {0}")]
@@ -95,7 +97,9 @@ impl CloudError {
             CloudError::InvalidCredentials
             | CloudError::Unauthenticated
             | CloudError::SessionExpired => StatusCode::UNAUTHORIZED,
-            CloudError::AccountDisabled | CloudError::Forbidden => StatusCode::FORBIDDEN,
+            CloudError::AccountDisabled | CloudError::Forbidden | CloudError::ReauthRequired => {
+                StatusCode::FORBIDDEN
+            }
             CloudError::InvalidCode { .. }
             | CloudError::NoMobilePhone
             | CloudError::SetupCodeNotCurrent
@@ -159,6 +163,7 @@ impl CloudError {
             CloudError::ResumeRefused => codes::RESUME_REFUSED,
             CloudError::TotpUnreadable => codes::TOTP_UNREADABLE,
             CloudError::OwnTwoFactorReset => codes::OWN_TWO_FACTOR_RESET,
+            CloudError::ReauthRequired => codes::REAUTH_REQUIRED,
             CloudError::Config(_)
             | CloudError::Database(_)
             | CloudError::Migrate(_)

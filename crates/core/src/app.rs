@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use secureclose_protocol::{
-    Challenge, Company, CompanyUpdate, NewUserRequest, RecoveryCodes, RecoveryStatus,
+    Challenge, Company, CompanyUpdate, NewUserRequest, ReauthStep, RecoveryCodes, RecoveryStatus,
     SecondFactorMethod, SetupCodeGrant, SetupCodeTexted, TotpEnrollment, TotpStatus, User,
     UserUpdate,
 };
@@ -23,7 +23,7 @@ use crate::error::{desktop_codes, CoreError};
 use crate::keystore::KeyStore;
 use crate::policy::{self, PolicySource};
 use crate::sensitive::Sensitive;
-use crate::session::{self, factors, password, sign_in, tokens};
+use crate::session::{self, factors, password, reauth, sign_in, tokens};
 use crate::sync::{self, shared::SyncShared};
 use crate::views::{
     AppInfo, CacheStatus, LoginOutcome, PasswordCheck, SessionView, SyncStatus, UsersPage,
@@ -179,13 +179,31 @@ impl AppCore {
         factors::recovery_status(&self.inner).await
     }
 
-    /// A new set of recovery codes, with the current password; the old set
+    /// A new set of recovery codes (after a re-authentication); the old set
     /// stops working.
-    pub async fn regenerate_recovery_codes(
+    pub async fn regenerate_recovery_codes(&self) -> Result<RecoveryCodes, CoreError> {
+        factors::regenerate_recovery_codes(&self.inner).await
+    }
+
+    /// Re-authentication before a security change: the current password.
+    pub async fn reauthenticate(
         &self,
         password: Sensitive<String>,
-    ) -> Result<RecoveryCodes, CoreError> {
-        factors::regenerate_recovery_codes(&self.inner, &password).await
+    ) -> Result<ReauthStep, CoreError> {
+        reauth::reauthenticate(&self.inner, &password).await
+    }
+
+    /// Re-authentication: the code; until when (epoch ms) the proof counts.
+    pub async fn verify_reauth(
+        &self,
+        method: SecondFactorMethod,
+        code: &str,
+    ) -> Result<i64, CoreError> {
+        reauth::verify_reauth(&self.inner, method, code).await
+    }
+
+    pub async fn resend_reauth_code(&self) -> Result<Challenge, CoreError> {
+        reauth::resend_reauth_code(&self.inner).await
     }
 
     /// Saves codes just shown to a new owner-only text file in `dir`.

@@ -41,6 +41,7 @@ fn generated() -> BTreeMap<String, String> {
     render::<protocol::RecoveryNotice>(&mut out);
     render::<protocol::RecoveryStatus>(&mut out);
     render::<protocol::RecoveryCodes>(&mut out);
+    render::<protocol::ReauthStep>(&mut out);
     render::<protocol::CompanyChoice>(&mut out);
     render::<protocol::CompanyUpdate>(&mut out);
     render::<protocol::UserUpdate>(&mut out);

@@ -9,8 +9,8 @@ use secureclose_protocol::sync::{ChangesPage, Mutation, PushRequest, PushRespons
 use secureclose_protocol::{
     ActivateRequest, ApiError, Challenge, ChangePasswordRequest, ChangePasswordResponse, Company,
     CompanyUpdate, ConfirmTotpRequest, EnrollPhoneRequest, EnrollTotpRequest, Health, LoginRequest,
-    LoginResponse, MeResponse, NewUserRequest, RecoveryCodes, RecoveryStatus,
-    RegenerateRecoveryCodesRequest, ResendCodeRequest, ResetTwoFactorRequest, SecondFactorMethod,
+    LoginResponse, MeResponse, NewUserRequest, ReauthDone, ReauthRequest, ReauthStep,
+    RecoveryCodes, RecoveryStatus, ResendCodeRequest, ResetTwoFactorRequest, SecondFactorMethod,
     SetupCodeGrant, SetupCodeTexted, TextSetupCodeRequest, TotpEnrollment, TotpStatus, User,
     UserUpdate, UsersResponse, VerifyCodeRequest,
 };
@@ -365,13 +365,42 @@ impl CloudClient {
     pub async fn regenerate_recovery_codes(
         &self,
         token: &Sensitive<String>,
-        password: &Sensitive<String>,
     ) -> Result<RecoveryCodes, CoreError> {
-        let body = RegenerateRecoveryCodesRequest {
+        self.json(self.request(Method::POST, "/api/v1/account/recovery-codes", Some(token)))
+            .await
+    }
+
+    /// Re-authentication's password step.
+    pub async fn reauth(
+        &self,
+        token: &Sensitive<String>,
+        password: &Sensitive<String>,
+    ) -> Result<ReauthStep, CoreError> {
+        let body = ReauthRequest {
             password: password.expose().clone(),
         };
         let request = self
-            .request(Method::POST, "/api/v1/account/recovery-codes", Some(token))
+            .request(Method::POST, "/api/v1/account/reauth", Some(token))
+            .json(&body);
+        drop(body);
+        self.json(request).await
+    }
+
+    /// Re-authentication's code step.
+    pub async fn verify_reauth(
+        &self,
+        token: &Sensitive<String>,
+        challenge_id: &Sensitive<String>,
+        method: SecondFactorMethod,
+        code: &str,
+    ) -> Result<ReauthDone, CoreError> {
+        let body = VerifyCodeRequest {
+            challenge_id: challenge_id.expose().clone(),
+            method,
+            code: code.to_owned(),
+        };
+        let request = self
+            .request(Method::POST, "/api/v1/account/reauth/verify", Some(token))
             .json(&body);
         drop(body);
         self.json(request).await

@@ -105,6 +105,8 @@ pub(crate) struct Context {
     /// The password of a login waiting for its code: the offline verifier is
     /// written only once the code is verified.
     pending_password: Mutex<Option<Sensitive<String>>>,
+    /// The id of an open re-authentication attempt (`session::reauth`).
+    reauth_attempt: Mutex<Option<Sensitive<String>>>,
     /// Set while the session is locked (see `session::lock`); the cache's
     /// `meta` keeps the same fact across restarts.
     locked: Mutex<Option<LockedSession>>,
@@ -136,6 +138,7 @@ impl Context {
             start_sync,
             offline: Mutex::new(None),
             pending_password: Mutex::new(None),
+            reauth_attempt: Mutex::new(None),
             end_reason: Mutex::new(None),
             locked: Mutex::new(None),
         }
@@ -206,6 +209,20 @@ impl Context {
             .pending_password
             .lock()
             .unwrap_or_else(|p| p.into_inner()) = password;
+    }
+
+    pub(crate) fn hold_reauth_attempt(&self, attempt: Option<Sensitive<String>>) {
+        *self
+            .reauth_attempt
+            .lock()
+            .unwrap_or_else(|p| p.into_inner()) = attempt;
+    }
+
+    pub(crate) fn reauth_attempt(&self) -> Option<Sensitive<String>> {
+        self.reauth_attempt
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 
     pub(crate) fn take_pending_password(&self) -> Option<Sensitive<String>> {

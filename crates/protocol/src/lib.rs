@@ -316,18 +316,43 @@ pub struct RecoveryStatus {
     pub issued_at: Option<i64>,
 }
 
-/// `POST /api/v1/account/recovery-codes`: the current password (a set of
-/// codes is a way in, so whoever asks proves they know it).
+/// `POST /api/v1/account/reauth`: the signed-in person's current password,
+/// the first step of proving themselves again before a security change.
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-pub struct RegenerateRecoveryCodesRequest {
+pub struct ReauthRequest {
     pub password: String,
 }
 
-impl std::fmt::Debug for RegenerateRecoveryCodesRequest {
+impl std::fmt::Debug for ReauthRequest {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("RegenerateRecoveryCodesRequest { password: <redacted> }")
+        f.write_str("ReauthRequest { password: <redacted> }")
     }
+}
+
+/// Where a re-authentication stands after the password: done (someone with
+/// no second factor), or an attempt to answer with a code at
+/// `POST /api/v1/account/reauth/verify` (same body as `/login/verify`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "state", rename_all = "snake_case")]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub enum ReauthStep {
+    /// Until when (epoch ms) the proof counts.
+    Done {
+        #[cfg_attr(feature = "ts", ts(type = "number"))]
+        until: i64,
+    },
+    NeedsSecondFactor {
+        challenge: Challenge,
+    },
+}
+
+/// A finished re-authentication: until when (epoch ms) it counts.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ReauthDone {
+    pub until: i64,
 }
 
 /// A new set of recovery codes, shown once; the old set no longer works.
@@ -888,6 +913,10 @@ pub mod codes {
     pub const TOTP_UNREADABLE: &str = "totp_unreadable";
     /// An admin resetting their own second factor: another admin must.
     pub const OWN_TWO_FACTOR_RESET: &str = "own_two_factor_reset";
+    /// A security change (a factor added or removed, new recovery codes,
+    /// one's own phone, an admin's reset) without a re-authentication in the
+    /// last five minutes: `POST /api/v1/account/reauth` first.
+    pub const REAUTH_REQUIRED: &str = "reauth_required";
 }
 
 #[cfg(test)]
@@ -1016,7 +1045,7 @@ mod tests {
                 confirmed_at: Some(1),
                 recovery_codes: vec!["RCVRY-789AB".into()],
             },
-            RegenerateRecoveryCodesRequest {
+            ReauthRequest {
                 password: "secret words".into(),
             },
         );

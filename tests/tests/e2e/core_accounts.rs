@@ -15,7 +15,7 @@ use secureclose_protocol::{
 };
 
 use crate::core_sync::wait_for_first_sync;
-use crate::support::{open_core, MemoryKeyStore, TestCloud, DEMO_NON_ADMIN};
+use crate::support::{open_core, reauth_by_text, MemoryKeyStore, TestCloud, DEMO_NON_ADMIN};
 
 const NEW_PASSWORD: &str = "violet lantern orchard 2049";
 
@@ -207,6 +207,26 @@ async fn a_second_factor_reset_takes_the_phone_off_and_the_next_sign_in_enrols()
             .unwrap(),
     );
 
+    // A reset of someone's factors needs the admin's fresh proof.
+    let err = core
+        .reset_two_factor(&marcus.id, "lost phone, seen in person")
+        .await
+        .unwrap_err();
+    assert_eq!(ApiError::from(&err).code, codes::REAUTH_REQUIRED, "{err:?}");
+    let admin_phone = core
+        .session()
+        .await
+        .unwrap()
+        .expect("signed in")
+        .user
+        .mobile_phone;
+    reauth_by_text(
+        &core,
+        &cloud,
+        &cloud.seed.admin_password,
+        admin_phone.as_deref().unwrap_or_default(),
+    )
+    .await;
     let err = core.reset_two_factor(&marcus.id, "   ").await.unwrap_err();
     assert_eq!(ApiError::from(&err).code, codes::VALIDATION, "{err:?}");
     client

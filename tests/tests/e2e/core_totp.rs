@@ -12,10 +12,11 @@ use secureclose_core::views::LoginOutcome;
 use secureclose_protocol::{codes, ApiError, SecondFactorMethod};
 use totp_rs::{Algorithm, Secret};
 
-use crate::support::{open_core, MemoryKeyStore, TestCloud};
+use crate::support::{open_core, reauth_by_text, MemoryKeyStore, TestCloud};
 
 /// A demo user with a verified phone and 2FA off.
 const EMILY: &str = "emily.chen@desertsun.example";
+const EMILY_PHONE: &str = "+14805550162";
 
 pub(crate) fn code_at(secret: &str, at_ms: i64) -> String {
     totp_rs::Builder::new()
@@ -62,6 +63,8 @@ async fn an_added_authenticator_app_signs_in_once_per_code() {
     );
     assert!(!core.totp_status().await.unwrap().enabled);
 
+    // Adding a factor needs a fresh proof: the password and a texted code.
+    reauth_by_text(&core, &cloud, &password, EMILY_PHONE).await;
     let enrollment = core.begin_totp().await.unwrap();
     assert!(enrollment.otpauth_uri.contains(&enrollment.secret));
     let first = code_at(&enrollment.secret, clock.now_ms());
@@ -84,7 +87,11 @@ async fn an_added_authenticator_app_signs_in_once_per_code() {
     };
     assert_eq!(
         challenge.methods,
-        vec![SecondFactorMethod::Sms, SecondFactorMethod::Totp]
+        vec![
+            SecondFactorMethod::Sms,
+            SecondFactorMethod::Totp,
+            SecondFactorMethod::Recovery
+        ]
     );
     let code = code_at(&enrollment.secret, clock.now_ms());
     let outcome = core
@@ -117,6 +124,10 @@ async fn an_added_authenticator_app_signs_in_once_per_code() {
         .await
         .unwrap();
     assert!(matches!(outcome, LoginOutcome::SignedIn { .. }));
+    // A new session: removing the factor needs its own proof.
+    let err = core.remove_totp().await.unwrap_err();
+    assert_eq!(ApiError::from(&err).code, codes::REAUTH_REQUIRED, "{err:?}");
+    reauth_by_text(&core, &cloud, &password, EMILY_PHONE).await;
     core.remove_totp().await.unwrap();
     assert!(!core.totp_status().await.unwrap().enabled);
     core.logout().await.unwrap();
@@ -124,7 +135,11 @@ async fn an_added_authenticator_app_signs_in_once_per_code() {
     let LoginOutcome::NeedsSecondFactor { challenge } = outcome else {
         panic!("{outcome:?}");
     };
-    assert_eq!(challenge.methods, vec![SecondFactorMethod::Sms]);
+    assert_eq!(
+        challenge.methods,
+        vec![SecondFactorMethod::Sms, SecondFactorMethod::Recovery],
+        "the app is gone; the text and the recovery codes remain"
+    );
     let err = core
         .verify_code(SecondFactorMethod::Totp, &next)
         .await
@@ -174,7 +189,11 @@ async fn a_user_without_a_phone_enrols_an_app_at_sign_in() {
     let LoginOutcome::NeedsSecondFactor { challenge } = outcome else {
         panic!("{outcome:?}");
     };
-    assert_eq!(challenge.methods, vec![SecondFactorMethod::Totp]);
+    assert_eq!(
+        challenge.methods,
+        vec![SecondFactorMethod::Totp, SecondFactorMethod::Recovery],
+        "the app, and the recovery codes its enrolment brought"
+    );
     let err = core.enroll_totp().await.unwrap_err();
     assert_eq!(
         err.code(),

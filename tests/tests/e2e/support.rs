@@ -462,3 +462,23 @@ pub async fn expect_ended(core: &secureclose_core::AppCore, reason: &str) {
         "told once, then signed out"
     );
 }
+
+/// Re-authenticates the signed-in person of `core` (what a security change
+/// needs first): their password, then, if a code is asked for, the one
+/// texted to `phone` (sent now when the person also has an app).
+pub async fn reauth_by_text(core: &AppCore, cloud: &TestCloud, password: &str, phone: &str) {
+    use secureclose_protocol::{ReauthStep, SecondFactorMethod};
+    let step = core
+        .reauthenticate(secureclose_core::Sensitive::new(password.to_owned()))
+        .await
+        .expect("the password is right");
+    if let ReauthStep::NeedsSecondFactor { challenge } = step {
+        if !challenge.code_sent {
+            core.resend_reauth_code().await.expect("a text on request");
+        }
+        let code = cloud.last_code(phone).await;
+        core.verify_reauth(SecondFactorMethod::Sms, &code)
+            .await
+            .expect("the texted code proves it");
+    }
+}

@@ -57,6 +57,8 @@ pub mod kinds {
     pub const RECOVERY_CODES_ISSUED: &str = "recovery_codes_issued";
     /// A recovery code signed a user in (the detail says how many remain).
     pub const RECOVERY_CODE_USED: &str = "recovery_code_used";
+    /// A signed-in user proved themselves again before a security change.
+    pub const REAUTHENTICATED: &str = "reauthenticated";
     /// An admin reset a user's second factor (the detail has the reason).
     pub const TWO_FACTOR_RESET: &str = "two_factor_reset";
     /// A text that carries no code (a security notice) was sent, or failed.

@@ -33,6 +33,9 @@ pub const SMS_PER_DAY_PER_NUMBER: i64 = 20;
 pub enum Purpose {
     SecondFactor,
     Enrollment,
+    /// A signed-in person proving themselves again before a security change
+    /// (`service::reauth`); never completes a sign-in.
+    Reauth,
 }
 
 impl Purpose {
@@ -40,6 +43,7 @@ impl Purpose {
         match self {
             Purpose::SecondFactor => "second_factor",
             Purpose::Enrollment => "enrollment",
+            Purpose::Reauth => "reauth",
         }
     }
 }
@@ -79,6 +83,7 @@ fn challenge_from_row(row: &AnyRow) -> Result<ChallengeRow, CloudError> {
         purpose: match purpose.as_str() {
             "second_factor" => Purpose::SecondFactor,
             "enrollment" => Purpose::Enrollment,
+            "reauth" => Purpose::Reauth,
             other => {
                 return Err(CloudError::Internal(format!(
                     "unknown challenge purpose: {other}"

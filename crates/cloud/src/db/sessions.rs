@@ -45,6 +45,8 @@ pub struct SessionWithUser {
     /// The company's absolute session limit now (it may have shortened).
     pub max_session_hours: i64,
     pub revoked_at: Option<i64>,
+    /// When its holder last re-authenticated (`service::reauth`).
+    pub reauth_at: Option<i64>,
     /// Issued under an older security stamp than the user's: ended.
     pub stale: bool,
     pub user: User,
@@ -55,7 +57,8 @@ pub async fn session_with_user(
     token_hash: &str,
 ) -> Result<Option<SessionWithUser>, CloudError> {
     let sql = format!(
-        "SELECT s.created_at, s.expires_at, s.revoked_at, s.security_stamp AS session_stamp, \
+        "SELECT s.created_at, s.expires_at, s.revoked_at, s.reauth_at, \
+         s.security_stamp AS session_stamp, \
          u.security_stamp AS user_stamp, c.max_session_hours, {USER_COLUMNS} \
          FROM sessions s JOIN users u ON u.id = s.user_id \
          JOIN companies c ON c.id = u.company_id \
@@ -71,10 +74,21 @@ pub async fn session_with_user(
             expires_at: row.try_get("expires_at")?,
             max_session_hours: row.try_get("max_session_hours")?,
             revoked_at: row.try_get("revoked_at")?,
+            reauth_at: row.try_get("reauth_at")?,
             stale: row.try_get::<i64, _>("session_stamp")?
                 != row.try_get::<i64, _>("user_stamp")?,
             user: user_from_row(&row)?,
         })
     })
     .transpose()
+}
+
+/// Records that the session's holder re-authenticated at `now`.
+pub async fn set_reauth(db: &Db, token_hash: &str, now: i64) -> Result<(), CloudError> {
+    sqlx::query("UPDATE sessions SET reauth_at = $1 WHERE token_hash = $2 AND revoked_at IS NULL")
+        .bind(now)
+        .bind(token_hash)
+        .execute(&db.pool)
+        .await?;
+    Ok(())
 }

@@ -5,8 +5,8 @@ use axum::http::StatusCode;
 use axum::Json;
 use secureclose_protocol::{
     ActivateRequest, ApiError, ChangePasswordRequest, ChangePasswordResponse, Company,
-    ConfirmTotpRequest, LoginResponse, MeResponse, RecoveryCodes, RecoveryStatus,
-    RegenerateRecoveryCodesRequest, TotpEnrollment, TotpStatus, UsersResponse,
+    ConfirmTotpRequest, LoginResponse, MeResponse, ReauthDone, ReauthRequest, ReauthStep,
+    RecoveryCodes, RecoveryStatus, TotpEnrollment, TotpStatus, UsersResponse, VerifyCodeRequest,
 };
 
 use super::extract::ApiJson;
@@ -244,31 +244,80 @@ pub async fn recovery_status(
 }
 
 /// A new set of ten recovery codes for the caller, shown once; the old set
-/// stops working. Needs the current password (checked and counted as at
-/// sign-in) and a second factor to back up (a verified phone or an app).
+/// stops working. Needs a re-authentication in the last five minutes and a
+/// second factor to back up (a verified phone or an app).
 #[utoipa::path(
     post,
     path = "/api/v1/account/recovery-codes",
     tag = "account",
     security(("bearer" = [])),
-    request_body = RegenerateRecoveryCodesRequest,
     responses(
         (status = 200, description = "The new codes, shown once", body = RecoveryCodes),
-        (status = 400, description = "invalid_credentials: the password is wrong; validation: no second factor to back up", body = ApiError),
+        (status = 400, description = "validation: no second factor to back up", body = ApiError),
         (status = 401, description = "unauthenticated or session_expired", body = ApiError),
-        (status = 423, description = "account_locked", body = ApiError),
-        (status = 429, description = "rate_limited (retry_at)", body = ApiError),
+        (status = 403, description = "reauth_required", body = ApiError),
     )
 )]
 pub async fn regenerate_recovery_codes(
     State(state): State<AppState>,
-    source: SourceAddr,
     authed: AuthedUser,
-    ApiJson(request): ApiJson<RegenerateRecoveryCodesRequest>,
 ) -> Result<Json<RecoveryCodes>, CloudError> {
-    service::sign_in::confirm_current_password(&state, &source, &authed.user, request.password)
-        .await?;
+    authed.require_fresh_reauth(state.now())?;
     Ok(Json(
         service::recovery::regenerate(&state, &authed.user).await?,
+    ))
+}
+
+/// Re-authentication, step one: the caller's current password (checked,
+/// counted and locked like a sign-in's). Answers `done` for someone without
+/// a second factor, otherwise an attempt (a code texted unless they have an
+/// authenticator app; `/login/resend` texts one) for `/account/reauth/verify`.
+/// The proof lets this session make security changes for five minutes.
+#[utoipa::path(
+    post,
+    path = "/api/v1/account/reauth",
+    tag = "account",
+    security(("bearer" = [])),
+    request_body = ReauthRequest,
+    responses(
+        (status = 200, description = "Done, or the attempt to answer with a code", body = ReauthStep),
+        (status = 400, description = "invalid_credentials: the password is wrong", body = ApiError),
+        (status = 401, description = "unauthenticated or session_expired", body = ApiError),
+        (status = 423, description = "account_locked", body = ApiError),
+        (status = 429, description = "rate_limited, sms_limit or sms_daily_cap (retry_at)", body = ApiError),
+    )
+)]
+pub async fn reauth(
+    State(state): State<AppState>,
+    source: SourceAddr,
+    authed: AuthedUser,
+    ApiJson(request): ApiJson<ReauthRequest>,
+) -> Result<Json<ReauthStep>, CloudError> {
+    Ok(Json(
+        service::reauth::start(&state, &source, &authed, request.password).await?,
+    ))
+}
+
+/// Re-authentication, step two: a code (`sms`, `totp` or `recovery`) for
+/// the caller's own attempt, counted like a sign-in code.
+#[utoipa::path(
+    post,
+    path = "/api/v1/account/reauth/verify",
+    tag = "account",
+    security(("bearer" = [])),
+    request_body = VerifyCodeRequest,
+    responses(
+        (status = 200, description = "Proven: until when it counts", body = ReauthDone),
+        (status = 400, description = "invalid_code (attempts_left), code_expired or validation", body = ApiError),
+        (status = 401, description = "unauthenticated, session_expired or challenge_closed", body = ApiError),
+    )
+)]
+pub async fn reauth_verify(
+    State(state): State<AppState>,
+    authed: AuthedUser,
+    ApiJson(request): ApiJson<VerifyCodeRequest>,
+) -> Result<Json<ReauthDone>, CloudError> {
+    Ok(Json(
+        service::reauth::verify(&state, &authed, &request).await?,
     ))
 }

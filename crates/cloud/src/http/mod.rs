@@ -64,6 +64,8 @@ pub fn api(dev: bool, max_body: usize) -> OpenApiRouter<AppState> {
             account::recovery_status,
             account::regenerate_recovery_codes
         ))
+        .routes(routes!(account::reauth))
+        .routes(routes!(account::reauth_verify))
         .routes(routes!(
             admin::get_user,
             admin::update_user,

@@ -54,6 +54,8 @@ pub async fn reset_two_factor(
     let mut tx = state.db.pool.begin().await?;
     let seq = next_change_seq(&mut tx, &actor.company_id).await?;
     let target = own_user(&mut tx, admin, id).await?;
+    // Checked after the company: another company's id stays a plain 403.
+    admin.authed().require_fresh_reauth(now)?;
     let had_app = totp_store::remove(&mut tx, &target.id).await?;
     db::recovery::remove_all(&mut tx, &target.id).await?;
     let fields = UserFields {

@@ -7,6 +7,7 @@ pub mod accounts;
 pub mod factor_reset;
 pub mod merge;
 pub mod notice;
+pub mod reauth;
 pub mod recovery;
 pub mod releases;
 pub mod sessions;

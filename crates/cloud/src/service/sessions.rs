@@ -14,6 +14,20 @@ pub struct AuthedUser {
     pub user: User,
     /// Identifies the session (for logout) without holding the token itself.
     pub session_token_hash: String,
+    /// When the holder last re-authenticated on this session.
+    pub reauth_at: Option<i64>,
+}
+
+impl AuthedUser {
+    /// Refuses a security change unless the holder re-authenticated within
+    /// the last five minutes (`service::reauth`).
+    pub fn require_fresh_reauth(&self, now: i64) -> Result<(), CloudError> {
+        if super::reauth::is_fresh(self.reauth_at, now) {
+            Ok(())
+        } else {
+            Err(CloudError::ReauthRequired)
+        }
+    }
 }
 
 /// An [`AuthedUser`] whose role is admin; anyone else gets 403 forbidden.
@@ -70,6 +84,7 @@ pub async fn authenticate(state: &AppState, token: &str) -> Result<AuthedUser, C
     Ok(AuthedUser {
         user: session.user,
         session_token_hash: hash,
+        reauth_at: session.reauth_at,
     })
 }
 

@@ -427,94 +427,28 @@ async fn complete_sign_in(
 }
 
 /// Finishes a login with a second factor: the code sent by SMS (the default)
-/// or, for a second-factor attempt, the code of the user's authenticator app.
-/// For an enrolment, the phone that received the code is saved to the
-/// profile as verified.
+/// or, for a second-factor attempt, the code of the user's authenticator app
+/// or one of their recovery codes. For an enrolment, the phone that received
+/// the code is saved to the profile as verified.
 pub async fn verify(
     state: &AppState,
     request: VerifyCodeRequest,
 ) -> Result<LoginResponse, CloudError> {
     let db = &state.db;
     let row = challenges::open_challenge(db, &request.challenge_id, state.now()).await?;
+    // A re-authentication's attempt proves a factor, never opens a session.
+    if row.purpose == Purpose::Reauth {
+        return Err(CloudError::ChallengeClosed);
+    }
     let user = db::users::user_by_id(db, &row.user_id)
         .await?
         .ok_or(CloudError::ChallengeClosed)?;
     let method = request.method;
-    // An app answering a second-factor attempt needs no phone check: the
-    // attempt may have been opened without one.
-    if method == SecondFactorMethod::Sms || row.purpose == Purpose::Enrollment {
-        ensure_attempt_fits_profile(state, &row, &user).await?;
-    }
-    counters::reserve_attempt(db, Counter::User(&row.user_id), state.now()).await?;
+    let Proven {
+        enrolled_app,
+        recovery_left,
+    } = prove_factor(state, &row, &user, &request).await?;
     let now = state.now();
-    // At the enrolment step an app's first code turns the app on: which
-    // pending enrolment, and its time step.
-    let mut enrolled_app = None;
-    // A recovery code that signed in: how many unused remain.
-    let mut recovery_left = None;
-    let checked = match (method, row.purpose) {
-        (SecondFactorMethod::Sms, _) => {
-            two_factor::check_code(db, &request.challenge_id, &row, &request.code, now).await
-        }
-        (SecondFactorMethod::Totp, Purpose::SecondFactor) => {
-            check_app_code(state, &row, &user, &request.code, now).await
-        }
-        (SecondFactorMethod::Totp, Purpose::Enrollment) => {
-            match totp::check_enrollment_code(state, &user, &request.code, now).await {
-                Ok(Some(found)) => {
-                    if challenges::consume_without_code(db, &row.id_hash, now).await? {
-                        enrolled_app = Some(found);
-                        Ok(CodeCheck::Correct)
-                    } else {
-                        Err(CloudError::ChallengeClosed)
-                    }
-                }
-                Ok(None) => wrong_app_code(db, &row, now).await,
-                Err(error) => Err(error),
-            }
-        }
-        (SecondFactorMethod::Recovery, Purpose::SecondFactor) => {
-            match recovery::use_code(state, &user, &request.code).await {
-                Ok(recovery::Checked::Used { left }) => {
-                    if challenges::consume_without_code(db, &row.id_hash, now).await? {
-                        recovery_left = Some(left);
-                        Ok(CodeCheck::Correct)
-                    } else {
-                        Err(CloudError::ChallengeClosed)
-                    }
-                }
-                // Counted like a wrong app code: a guess takes a try.
-                Ok(recovery::Checked::Wrong) => wrong_app_code(db, &row, now).await,
-                Err(error) => Err(error),
-            }
-        }
-        // Nothing to recover at the enrolment step: no factor is set up yet.
-        (SecondFactorMethod::Recovery, Purpose::Enrollment) => Err(CloudError::Validation(
-            "set up a phone or an authenticator app here; a recovery code stands in for one \
-             you already have"
-                .into(),
-        )),
-    };
-    match checked {
-        Ok(CodeCheck::Correct) => {}
-        Ok(CodeCheck::Wrong(error)) => {
-            let locked = counters::record_failure(db, &user.id, Failure::Code, now).await?;
-            let detail = match method {
-                SecondFactorMethod::Sms => format!("{} code", row.purpose.as_str()),
-                SecondFactorMethod::Totp => "authenticator app code".to_string(),
-                SecondFactorMethod::Recovery => "recovery code".to_string(),
-            };
-            audit::record(db, now, user_event(kinds::CODE_FAILED, &user, detail)).await?;
-            if locked {
-                lock_account(state, &user, now).await?;
-            }
-            return Err(error);
-        }
-        Err(error) => {
-            counters::release_attempt(db, Counter::User(&user.id)).await?;
-            return Err(error);
-        }
-    }
     if user.status == UserStatus::Disabled {
         return Err(CloudError::AccountDisabled);
     }
@@ -602,6 +536,108 @@ pub async fn verify(
     first_recovery_codes(state, &user, response).await
 }
 
+/// What a correct code did besides proving the factor.
+#[derive(Debug, Default)]
+pub(crate) struct Proven {
+    /// An app enrolled at this step: its pending enrolment and time step.
+    pub enrolled_app: Option<(String, i64)>,
+    /// A recovery code that was used: how many unused remain.
+    pub recovery_left: Option<u32>,
+}
+
+/// Checks the code answering an open attempt, by the method it names. A
+/// wrong code takes one of the attempt's tries, counts as a failure of the
+/// user and locks the account at the limit; a code that cannot be checked
+/// (malformed, no app set up) is refused uncounted.
+pub(crate) async fn prove_factor(
+    state: &AppState,
+    row: &ChallengeRow,
+    user: &User,
+    request: &VerifyCodeRequest,
+) -> Result<Proven, CloudError> {
+    let db = &state.db;
+    let method = request.method;
+    // An app answering a second-factor attempt needs no phone check: the
+    // attempt may have been opened without one.
+    if method == SecondFactorMethod::Sms || row.purpose == Purpose::Enrollment {
+        ensure_attempt_fits_profile(state, row, user).await?;
+    }
+    counters::reserve_attempt(db, Counter::User(&row.user_id), state.now()).await?;
+    let now = state.now();
+    // At the enrolment step an app's first code turns the app on: which
+    // pending enrolment, and its time step.
+    let mut enrolled_app = None;
+    // A recovery code that signed in: how many unused remain.
+    let mut recovery_left = None;
+    let checked = match (method, row.purpose) {
+        (SecondFactorMethod::Sms, _) => {
+            two_factor::check_code(db, &request.challenge_id, row, &request.code, now).await
+        }
+        (SecondFactorMethod::Totp, Purpose::SecondFactor | Purpose::Reauth) => {
+            check_app_code(state, row, user, &request.code, now).await
+        }
+        (SecondFactorMethod::Totp, Purpose::Enrollment) => {
+            match totp::check_enrollment_code(state, user, &request.code, now).await {
+                Ok(Some(found)) => {
+                    if challenges::consume_without_code(db, &row.id_hash, now).await? {
+                        enrolled_app = Some(found);
+                        Ok(CodeCheck::Correct)
+                    } else {
+                        Err(CloudError::ChallengeClosed)
+                    }
+                }
+                Ok(None) => wrong_app_code(db, row, now).await,
+                Err(error) => Err(error),
+            }
+        }
+        (SecondFactorMethod::Recovery, Purpose::SecondFactor | Purpose::Reauth) => {
+            match recovery::use_code(state, user, &request.code).await {
+                Ok(recovery::Checked::Used { left }) => {
+                    if challenges::consume_without_code(db, &row.id_hash, now).await? {
+                        recovery_left = Some(left);
+                        Ok(CodeCheck::Correct)
+                    } else {
+                        Err(CloudError::ChallengeClosed)
+                    }
+                }
+                // Counted like a wrong app code: a guess takes a try.
+                Ok(recovery::Checked::Wrong) => wrong_app_code(db, row, now).await,
+                Err(error) => Err(error),
+            }
+        }
+        // Nothing to recover at the enrolment step: no factor is set up yet.
+        (SecondFactorMethod::Recovery, Purpose::Enrollment) => Err(CloudError::Validation(
+            "set up a phone or an authenticator app here; a recovery code stands in for one \
+             you already have"
+                .into(),
+        )),
+    };
+    match checked {
+        Ok(CodeCheck::Correct) => {}
+        Ok(CodeCheck::Wrong(error)) => {
+            let locked = counters::record_failure(db, &user.id, Failure::Code, now).await?;
+            let detail = match method {
+                SecondFactorMethod::Sms => format!("{} code", row.purpose.as_str()),
+                SecondFactorMethod::Totp => "authenticator app code".to_string(),
+                SecondFactorMethod::Recovery => "recovery code".to_string(),
+            };
+            audit::record(db, now, user_event(kinds::CODE_FAILED, user, detail)).await?;
+            if locked {
+                lock_account(state, user, now).await?;
+            }
+            return Err(error);
+        }
+        Err(error) => {
+            counters::release_attempt(db, Counter::User(&user.id)).await?;
+            return Err(error);
+        }
+    }
+    Ok(Proven {
+        enrolled_app,
+        recovery_left,
+    })
+}
+
 /// A completed sign-in with a second factor, carrying the user's first set
 /// of recovery codes if they never had one (issued after the session, so a
 /// failed sign-in never leaves a set nobody saw).
@@ -624,7 +660,7 @@ fn with_recovery(mut response: LoginResponse, notice: Option<RecoveryNotice>) ->
 }
 
 /// The factors besides a text that can finish `user_id`'s attempts.
-async fn other_factors(db: &Db, user_id: &str) -> Result<OtherFactors, CloudError> {
+pub(crate) async fn other_factors(db: &Db, user_id: &str) -> Result<OtherFactors, CloudError> {
     Ok(OtherFactors {
         totp: totp::has_active(db, user_id).await?,
         recovery: recovery::has_unused(db, user_id).await?,
@@ -679,7 +715,7 @@ async fn ensure_attempt_fits_profile(
     let fits = match row.purpose {
         // An attempt opened without a phone (authenticator app only) fits
         // while there is still none; a text then finds no code to check.
-        Purpose::SecondFactor => row.phone == user.mobile_phone,
+        Purpose::SecondFactor | Purpose::Reauth => row.phone == user.mobile_phone,
         Purpose::Enrollment => user.mobile_phone.is_none(),
     };
     if fits {

@@ -5,9 +5,8 @@
 //! user (`db::totp::accept_step`). Secrets are stored sealed
 //! (`sealing`, key from the configuration).
 //!
-//! Adding or removing a factor will also require a fresh password and second
-//! factor; [`begin`] and [`remove`] are where that check belongs. Until it
-//! exists, a valid session of the user is what they require.
+//! Adding or removing one needs a re-authentication in the last five
+//! minutes (`service::reauth`), checked in [`begin`] and [`remove`].
 
 use std::time::Duration;
 
@@ -96,6 +95,7 @@ pub async fn status(state: &AppState, authed: &AuthedUser) -> Result<TotpStatus,
 /// caller once. Sign-in does not change until [`confirm`]. Refused while an
 /// authenticator app is active (remove it first: one per user).
 pub async fn begin(state: &AppState, authed: &AuthedUser) -> Result<TotpEnrollment, CloudError> {
+    authed.require_fresh_reauth(state.now())?;
     start_enrollment(state, &authed.user).await
 }
 
@@ -258,6 +258,7 @@ pub async fn activate_at_sign_in(
 pub async fn remove(state: &AppState, authed: &AuthedUser) -> Result<(), CloudError> {
     let user = &authed.user;
     let now = state.now();
+    authed.require_fresh_reauth(now)?;
     let mut tx = state.db.pool.begin().await?;
     if !store::remove(&mut tx, &user.id).await? {
         return Err(CloudError::NotFound);

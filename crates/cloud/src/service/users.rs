@@ -163,6 +163,10 @@ pub async fn apply_user_update(
         ..
     } = after;
 
+    // One's own phone receives one's codes: changing it is a factor change.
+    if target.id == actor.id && mobile_phone != target.mobile_phone {
+        actor_session.require_fresh_reauth(now)?;
+    }
     if let Some(phone) = mobile_phone
         .as_deref()
         .filter(|_| mobile_phone != target.mobile_phone)

@@ -48,6 +48,7 @@ async fn a_reset_removes_app_and_phone_ends_sessions_and_forces_a_fresh_enrolmen
     let t = TestCloud::start(backend).await;
     let (marcus_session, secret) = enrolled(&t, MARCUS).await;
     let admin = t.admin_token().await;
+    t.reauth(&admin).await;
 
     let response = reset(&t, &admin, MARCUS, serde_json::json!({ "reason": REASON })).await;
     assert_eq!(response.status(), StatusCode::OK);
@@ -122,6 +123,14 @@ async fn a_reset_is_refused_for_oneself_without_a_reason_and_changes_nothing(bac
     let admin_email = t.seed.admin_email.clone();
     let marcus_session = t.login_ok(MARCUS, &t.password_of(MARCUS)).await;
 
+    // Without a fresh re-authentication: refused, whatever the reason.
+    expect_error(
+        reset(&t, &admin, MARCUS, serde_json::json!({ "reason": REASON })).await,
+        StatusCode::FORBIDDEN,
+        codes::REAUTH_REQUIRED,
+    )
+    .await;
+    t.reauth(&admin).await;
     expect_error(
         reset(
             &t,

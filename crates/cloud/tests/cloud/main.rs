@@ -19,6 +19,7 @@ mod audit_trail;
 mod authorization;
 mod dms_gating;
 mod factor_reset;
+mod reauth;
 mod recovery_codes;
 mod security_review;
 mod setup_code_texts;

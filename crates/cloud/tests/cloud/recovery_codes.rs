@@ -7,7 +7,7 @@ use std::collections::BTreeSet;
 
 use reqwest::{Method, Response, StatusCode};
 use secureclose_protocol::{
-    codes, Challenge, LoginResponse, RecoveryCodes, RecoveryStatus, SecondFactorMethod,
+    codes, Challenge, LoginResponse, ReauthStep, RecoveryCodes, RecoveryStatus, SecondFactorMethod,
     SessionGrant, TotpStatus,
 };
 
@@ -18,14 +18,15 @@ on_both_backends!(
     the_first_sign_in_with_a_texted_code_issues_ten_codes_once,
     a_code_signs_in_once_and_wrong_ones_count,
     the_last_code_leaves_none_and_is_no_longer_offered,
-    a_new_set_needs_the_password_and_voids_the_old_one,
+    a_new_set_needs_a_reauthentication_and_voids_the_old_one,
     an_admin_reset_removes_the_codes,
     the_codes_are_stored_only_as_keyed_hashes,
 );
 
 /// Signs `email` in (no 2FA yet), adds an authenticator app, turns 2FA on:
-/// the session token and the recovery codes the first factor came with.
-async fn with_app(t: &TestCloud, email: &str) -> (String, Vec<String>) {
+/// the session token, the recovery codes the first factor came with, and
+/// the app's secret.
+async fn with_app(t: &TestCloud, email: &str) -> (String, Vec<String>, String) {
     let token = t.login_ok(email, &t.password_of(email)).await;
     let enrollment = begin(t, &token).await;
     let code = code_at(&enrollment.secret, t.now());
@@ -33,7 +34,7 @@ async fn with_app(t: &TestCloud, email: &str) -> (String, Vec<String>) {
     assert_eq!(response.status(), StatusCode::OK);
     let status: TotpStatus = response.json().await.unwrap();
     t.enable_two_factor(email).await;
-    (token, status.recovery_codes)
+    (token, status.recovery_codes, enrollment.secret)
 }
 
 async fn call(
@@ -130,13 +131,13 @@ async fn the_first_sign_in_with_a_texted_code_issues_ten_codes_once(backend: Bac
 
 async fn a_code_signs_in_once_and_wrong_ones_count(backend: Backend) {
     let t = TestCloud::start(backend).await;
-    let (_, codes) = with_app(&t, TOM).await;
+    let (_, codes, _) = with_app(&t, TOM).await;
     assert_eq!(
         codes.len(),
         10,
         "the first factor, from the profile, brings codes"
     );
-    let (_, emilys) = with_app(&t, EMILY).await;
+    let (_, emilys, _) = with_app(&t, EMILY).await;
 
     let attempt = challenge(&t, TOM).await;
     assert!(attempt.methods.contains(&SecondFactorMethod::Recovery));
@@ -199,7 +200,7 @@ async fn a_code_signs_in_once_and_wrong_ones_count(backend: Backend) {
 
 async fn the_last_code_leaves_none_and_is_no_longer_offered(backend: Backend) {
     let t = TestCloud::start(backend).await;
-    let (_, codes) = with_app(&t, TOM).await;
+    let (_, codes, _) = with_app(&t, TOM).await;
     let mut last = None;
     for code in &codes {
         let attempt = challenge(&t, TOM).await;
@@ -227,31 +228,19 @@ async fn the_last_code_leaves_none_and_is_no_longer_offered(backend: Backend) {
     t.stop().await;
 }
 
-async fn a_new_set_needs_the_password_and_voids_the_old_one(backend: Backend) {
+async fn a_new_set_needs_a_reauthentication_and_voids_the_old_one(backend: Backend) {
     let t = TestCloud::start(backend).await;
-    let (token, old) = with_app(&t, TOM).await;
-    let regenerate = |password: &str| serde_json::json!({ "password": password });
-
+    let (token, old, secret) = with_app(&t, TOM).await;
+    // The enrolment's re-authentication is older than five minutes now.
+    t.advance(std::time::Duration::from_secs(301));
     expect_error(
-        call(
-            &t,
-            Method::POST,
-            Some(&token),
-            Some(regenerate("not the password")),
-        )
-        .await,
-        StatusCode::BAD_REQUEST,
-        codes::INVALID_CREDENTIALS,
+        call(&t, Method::POST, Some(&token), None).await,
+        StatusCode::FORBIDDEN,
+        codes::REAUTH_REQUIRED,
     )
     .await;
     expect_error(
-        call(
-            &t,
-            Method::POST,
-            None,
-            Some(regenerate(&t.password_of(TOM))),
-        )
-        .await,
+        call(&t, Method::POST, None, None).await,
         StatusCode::UNAUTHORIZED,
         codes::UNAUTHENTICATED,
     )
@@ -268,13 +257,20 @@ async fn a_new_set_needs_the_password_and_voids_the_old_one(backend: Backend) {
         "a refusal changes nothing"
     );
 
-    let response = call(
-        &t,
-        Method::POST,
-        Some(&token),
-        Some(regenerate(&t.password_of(TOM))),
-    )
-    .await;
+    // Tom has only the app: the password, then one of its codes.
+    let ReauthStep::NeedsSecondFactor { challenge: proof } =
+        t.reauth_start(&token, &t.password_of(TOM)).await
+    else {
+        panic!("someone with an app proves it too");
+    };
+    let code = code_at(&secret, t.now());
+    assert_eq!(
+        t.reauth_verify(&token, &proof, "totp", &code)
+            .await
+            .status(),
+        StatusCode::OK
+    );
+    let response = call(&t, Method::POST, Some(&token), None).await;
     assert_eq!(response.status(), StatusCode::OK);
     let new: RecoveryCodes = response.json().await.unwrap();
     assert_eq!(new.codes.len(), 10);
@@ -291,19 +287,14 @@ async fn a_new_set_needs_the_password_and_voids_the_old_one(backend: Backend) {
 
     // Nothing to back up: a user without any second factor gets no codes.
     let marcus = t.login_ok(MARCUS, &t.password_of(MARCUS)).await;
-    sqlx::query("UPDATE users SET phone_verified_at = NULL WHERE email = $1")
+    sqlx::query("UPDATE users SET phone_verified_at = NULL, mobile_phone = NULL WHERE email = $1")
         .bind(MARCUS)
         .execute(&t.pool)
         .await
         .unwrap();
+    t.reauth(&marcus).await;
     expect_error(
-        call(
-            &t,
-            Method::POST,
-            Some(&marcus),
-            Some(regenerate(&t.password_of(MARCUS))),
-        )
-        .await,
+        call(&t, Method::POST, Some(&marcus), None).await,
         StatusCode::BAD_REQUEST,
         codes::VALIDATION,
     )
@@ -313,8 +304,9 @@ async fn a_new_set_needs_the_password_and_voids_the_old_one(backend: Backend) {
 
 async fn an_admin_reset_removes_the_codes(backend: Backend) {
     let t = TestCloud::start(backend).await;
-    let (_, codes) = with_app(&t, TOM).await;
+    let (_, codes, _) = with_app(&t, TOM).await;
     let admin = t.admin_token().await;
+    t.reauth(&admin).await;
     let id = t.user_id(TOM).await;
     let response = t
         .http
@@ -348,7 +340,7 @@ async fn an_admin_reset_removes_the_codes(backend: Backend) {
 
 async fn the_codes_are_stored_only_as_keyed_hashes(backend: Backend) {
     let t = TestCloud::start(backend).await;
-    let (_, codes) = with_app(&t, TOM).await;
+    let (_, codes, _) = with_app(&t, TOM).await;
     let stored: Vec<String> = sqlx::query_scalar("SELECT code_hash FROM recovery_codes")
         .fetch_all(&t.pool)
         .await

@@ -445,6 +445,8 @@ mod sessions_end {
         let here = t.admin_token().await;
         let elsewhere = t.admin_token().await;
         let email = t.seed.admin_email.clone();
+        // One's own phone is a factor: the change needs a re-authentication.
+        t.reauth(&here).await;
         patch_ok(
             &t,
             &here,

@@ -8,7 +8,7 @@ use std::time::Duration;
 use reqwest::{Response, StatusCode};
 use secureclose_cloud::clock::{Clock as _, ManualClock};
 use secureclose_cloud::{outbox, seed_demo, start, CloudConfig, DemoSeed, RunningCloud};
-use secureclose_protocol::{ApiError, Challenge, LoginResponse};
+use secureclose_protocol::{ApiError, Challenge, LoginResponse, MeResponse, ReauthStep};
 use sqlx::Row as _;
 use sqlx::{AnyPool, Connection as _, Executor as _};
 
@@ -168,6 +168,9 @@ impl TestCloud {
     }
 
     pub fn password_of(&self, email: &str) -> String {
+        if email == self.seed.admin_email {
+            return self.seed.admin_password.clone();
+        }
         self.seed
             .users
             .iter()
@@ -266,6 +269,69 @@ impl TestCloud {
             serde_json::json!({"challenge_id": challenge.challenge_id}),
         )
         .await
+    }
+
+    /// Re-authenticates the session of `token` (what a security change
+    /// needs first): the user's password, then, when they have a phone, the
+    /// code texted to it. For a user with only an app, see `reauth_start`.
+    pub async fn reauth(&self, token: &str) {
+        let me: MeResponse = self
+            .get("/api/v1/me", Some(token))
+            .await
+            .json()
+            .await
+            .unwrap();
+        match self
+            .reauth_start(token, &self.password_of(&me.user.email))
+            .await
+        {
+            ReauthStep::Done { .. } => {}
+            ReauthStep::NeedsSecondFactor { challenge } => {
+                let phone = me.user.mobile_phone.expect("a phone to text the code to");
+                if !challenge.code_sent {
+                    assert_eq!(self.resend(&challenge).await.status(), StatusCode::OK);
+                }
+                let code = self.latest_code(&phone).await;
+                let response = self.reauth_verify(token, &challenge, "sms", &code).await;
+                assert_eq!(
+                    response.status(),
+                    StatusCode::OK,
+                    "the texted code proves it"
+                );
+            }
+        }
+    }
+
+    /// Re-authentication's password step, which must be accepted.
+    pub async fn reauth_start(&self, token: &str, password: &str) -> ReauthStep {
+        let response = self
+            .http
+            .post(self.url("/api/v1/account/reauth"))
+            .bearer_auth(token)
+            .json(&serde_json::json!({ "password": password }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::OK, "the password is right");
+        response.json().await.unwrap()
+    }
+
+    pub async fn reauth_verify(
+        &self,
+        token: &str,
+        challenge: &Challenge,
+        method: &str,
+        code: &str,
+    ) -> Response {
+        self.http
+            .post(self.url("/api/v1/account/reauth/verify"))
+            .bearer_auth(token)
+            .json(&serde_json::json!({
+                "challenge_id": challenge.challenge_id, "method": method, "code": code
+            }))
+            .send()
+            .await
+            .unwrap()
     }
 
     /// The code in the newest message for `to` that carries one (settings

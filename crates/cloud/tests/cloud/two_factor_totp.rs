@@ -66,7 +66,9 @@ async fn call(
     request.send().await.expect("request")
 }
 
+/// Re-authenticates (as an enrolment needs) and begins one.
 pub(crate) async fn begin(t: &TestCloud, token: &str) -> TotpEnrollment {
+    t.reauth(token).await;
     let response = call(t, Method::POST, "/api/v1/account/totp", Some(token), None).await;
     assert_eq!(response.status(), StatusCode::OK, "begin");
     response.json().await.unwrap()

@@ -26,7 +26,9 @@ fn needs_connection() -> CoreError {
 
 /// The cloud session token of the signed-in, unlocked person; offline
 /// sign-ins have none.
-async fn cloud_token(ctx: &Arc<Context>) -> Result<(Sensitive<String>, String), CoreError> {
+pub(super) async fn cloud_token(
+    ctx: &Arc<Context>,
+) -> Result<(Sensitive<String>, String), CoreError> {
     let session = lock::guard(ctx).await?;
     if ctx.signed_in_offline() {
         return Err(needs_connection());
@@ -84,17 +86,13 @@ pub(crate) async fn recovery_status(ctx: &Arc<Context>) -> Result<RecoveryStatus
     super::signed_in_call(ctx, answer).await
 }
 
-/// A new set of recovery codes (the old set stops working); the cloud checks
-/// the current password.
+/// A new set of recovery codes (the old set stops working); the cloud asks
+/// for a re-authentication first (`reauth_required`).
 pub(crate) async fn regenerate_recovery_codes(
     ctx: &Arc<Context>,
-    password: &Sensitive<String>,
 ) -> Result<RecoveryCodes, CoreError> {
     let (token, user_id) = cloud_token(ctx).await?;
-    let answer = ctx
-        .client()
-        .regenerate_recovery_codes(&token, password)
-        .await;
+    let answer = ctx.client().regenerate_recovery_codes(&token).await;
     let codes = super::signed_in_call(ctx, answer).await?;
     tracing::info!(user_id = %user_id, "recovery codes replaced");
     Ok(codes)

@@ -7,6 +7,7 @@ pub mod factors;
 pub mod lock;
 pub mod offline;
 pub mod password;
+pub mod reauth;
 pub mod sign_in;
 pub mod state;
 pub mod tokens;

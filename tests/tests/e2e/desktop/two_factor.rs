@@ -119,6 +119,13 @@ pub(super) async fn sign_in(client: &Client, email: &str, password: &str) {
 pub(super) async fn expect_signed_in(client: &Client, email: &str) {
     let me = wait_for_text(client, "signed-in-user", email).await;
     assert!(me.contains(email), "the portal must show {email}: {me:?}");
+    // A first sign-in with a second factor shows the recovery codes over the
+    // portal (desktop::recovery_codes tests that dialog): put them away.
+    if count(client, "recovery-dialog").await > 0 {
+        click(client, "recovery-ack").await;
+        click(client, "recovery-done").await;
+        wait_until_gone(client, "recovery-dialog").await;
+    }
 }
 
 pub(super) async fn sign_out(client: &Client) {
