@@ -304,7 +304,7 @@ describe("axe scan", () => {
     await expectAccessible("recovery-code input with an error");
   });
 
-  it("recovery codes: the used-code notice and the profile's new-codes password prompt", async () => {
+  it("recovery codes: the used-code notice, the new-codes confirmation and its re-authentication", async () => {
     const api = spyApi({ recoveryCodes: { [marcus.email]: DEMO_RECOVERY_CODES } });
     renderApp(api);
     const user = await submitSignIn(marcus.email);
@@ -314,8 +314,15 @@ describe("axe scan", () => {
     await expectAccessible("portal with the recovery code notice");
     await user.click(screen.getByTestId("open-profile"));
     await user.click(await screen.findByTestId("recovery-generate"));
-    await user.type(await screen.findByTestId("recovery-password"), "wrong{Enter}");
-    await screen.findByTestId("recovery-password-error");
-    await expectAccessible("new recovery codes: refused password");
+    await screen.findByTestId("recovery-regenerate-question");
+    await expectAccessible("new recovery codes: the confirmation");
+    await user.click(screen.getByTestId("recovery-regenerate-submit"));
+    await user.type(await screen.findByTestId("reauth-password"), "wrong{Enter}");
+    await screen.findByTestId("reauth-password-error");
+    await expectAccessible("re-authentication: refused password");
+    await user.type(screen.getByTestId("reauth-password"), `${DEMO_PASSWORD}{Enter}`);
+    await user.type(await screen.findByTestId("code-input"), "000000{Enter}");
+    await screen.findByTestId("code-error");
+    await expectAccessible("re-authentication: the code step with an error");
   });
 });

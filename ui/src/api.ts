@@ -10,6 +10,7 @@ import type {
   LoginOutcome,
   NewUserRequest,
   PasswordCheck,
+  ReauthStep,
   RecoveryCodes,
   RecoveryStatus,
   SecondFactorMethod,
@@ -81,15 +82,30 @@ export interface Api {
   beginTotp(): Promise<TotpEnrollment>;
   /** The app's first code makes it a sign-in factor; other sessions end. */
   confirmTotp(enrollmentId: string, code: string): Promise<TotpStatus>;
+  /**
+   * Re-authentication before a security change (ASVS V6/V7): the signed-in
+   * person's current password. `done` when they have no second factor;
+   * otherwise `verifyReauth` finishes. A wrong password rejects
+   * `invalid_credentials`.
+   */
+  reauthenticate(password: string): Promise<ReauthStep>;
+  /**
+   * The re-authentication's code (`method`, one of the challenge's
+   * `methods`). Resolves until when (epoch ms) the proof holds; errors as
+   * `verifyCode` (`challenge_closed`: start again from the password).
+   */
+  verifyReauth(code: string, method: SecondFactorMethod): Promise<number>;
+  /** Texts a new code for the pending re-authentication (cooldown as `resendCode`). */
+  resendReauthCode(): Promise<Challenge>;
   /** Removes the authenticator app; other sessions end. */
   removeTotp(): Promise<void>;
   /** How many of the signed-in person's recovery codes are unused (needs the cloud). */
   recoveryStatus(): Promise<RecoveryStatus>;
   /**
    * A new set of ten recovery codes (show once, keep nowhere); the old set
-   * stops working. A wrong password rejects `invalid_credentials`.
+   * stops working. Needs a fresh re-authentication (`reauth_required`).
    */
-  regenerateRecoveryCodes(password: string): Promise<RecoveryCodes>;
+  regenerateRecoveryCodes(): Promise<RecoveryCodes>;
   /** Writes the codes to a text file in the Downloads folder; resolves its full path. */
   saveRecoveryCodes(codes: string[]): Promise<string>;
   /** Admin edit of one user; only the fields present change. */
@@ -192,6 +208,14 @@ export const SESSION_LOST_CODES: readonly string[] = ["unauthenticated", "sessio
 /** The core refused a call because the idle lock covers the session. */
 export function isSessionLocked(error: ApiError): boolean {
   return error.code === "session_locked";
+}
+
+/**
+ * The core refused a security change because the signed-in person has not
+ * proved themselves again in the last 5 minutes (`reauthenticate`).
+ */
+export function isReauthRequired(error: ApiError): boolean {
+  return error.code === "reauth_required";
 }
 
 export function isSessionLost(error: ApiError): boolean {

@@ -49,7 +49,11 @@ describe("ipc wrappers", () => {
     await tauriApi.removeTotp();
     await tauriApi.verifyCode("ABCDE-23456", "recovery");
     await tauriApi.recoveryStatus();
-    await tauriApi.regenerateRecoveryCodes("my password");
+    await tauriApi.regenerateRecoveryCodes();
+    await tauriApi.reauthenticate("my password");
+    await tauriApi.verifyReauth("123456", "sms");
+    await tauriApi.verifyReauth("ABCDE-23456", "recovery");
+    await tauriApi.resendReauthCode();
     await tauriApi.saveRecoveryCodes(["ABCDE-23456", "FGHJK-78923"]);
     await tauriApi.refresh();
     await tauriApi.syncStatus();
@@ -88,7 +92,12 @@ describe("ipc wrappers", () => {
       ["remove_totp", undefined],
       ["verify_code", { code: "ABCDE-23456", method: "recovery" }],
       ["recovery_status", undefined],
-      ["regenerate_recovery_codes", { password: "my password" }],
+      // No password any more: the re-authentication before it replaces it.
+      ["regenerate_recovery_codes", undefined],
+      ["reauthenticate", { password: "my password" }],
+      ["verify_reauth", { code: "123456", method: "sms" }],
+      ["verify_reauth", { code: "ABCDE-23456", method: "recovery" }],
+      ["resend_reauth_code", undefined],
       ["save_recovery_codes", { codes: ["ABCDE-23456", "FGHJK-78923"] }],
       ["refresh", undefined],
       ["sync_status", undefined],

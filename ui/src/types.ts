@@ -18,6 +18,7 @@ export type { PasswordCheck } from "./bindings/PasswordCheck";
 export type { RecoveryCodes } from "./bindings/RecoveryCodes";
 export type { RecoveryNotice } from "./bindings/RecoveryNotice";
 export type { RecoveryStatus } from "./bindings/RecoveryStatus";
+export type { ReauthStep } from "./bindings/ReauthStep";
 export type { Role } from "./bindings/Role";
 export type { SessionPolicy } from "./bindings/SessionPolicy";
 export type { SecondFactorMethod } from "./bindings/SecondFactorMethod";

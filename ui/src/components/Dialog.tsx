@@ -72,6 +72,8 @@ export function Dialog({ labelledBy, describedBy, testId, onCancel, initialFocus
   }, []);
 
   function onKeyDown(event: KeyboardEvent<HTMLDivElement>) {
+    // A dialog opened inside this one (re-authentication) handles its own keys.
+    if (event.target instanceof Element && event.target.closest('[role="dialog"]') !== ref.current) return;
     if (event.key === "Escape") {
       event.preventDefault();
       event.stopPropagation();

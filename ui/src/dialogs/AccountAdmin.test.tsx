@@ -287,7 +287,7 @@ describe("Edit dialog: Reset two-factor (break-glass)", () => {
   const marcus = demoUsers[5]!;
 
   it("needs a reason, then removes the factor and says what happens next", async () => {
-    const { api, user } = await openEdit(marcus.display_name);
+    const { api, user } = await openEdit(marcus.display_name, { api: spyApi({ signedIn: true, reauthenticated: true }) });
     await user.click(screen.getByTestId("user-reset-two-factor"));
     const confirm = screen.getByTestId("user-action-confirm");
     expect(confirm).toHaveTextContent(`Reset ${marcus.display_name}’s two-step verification?`);

@@ -22,7 +22,7 @@ describe("Authenticator app (from your profile)", () => {
   });
 
   it("shows a QR code of the otpauth URI and the key with Copy, and turns on with the first code", async () => {
-    const api = spyApi({ signedIn: true });
+    const api = spyApi({ signedIn: true, reauthenticated: true });
     renderApp(api);
     const user = await openProfile();
     await waitFor(() => expect(screen.getByTestId("profile-totp")).toHaveTextContent("Off"));
@@ -62,7 +62,7 @@ describe("Authenticator app (from your profile)", () => {
   });
 
   it("removes the app only after asking", async () => {
-    const api = spyApi({ signedIn: true, totpUsers: [admin.email] });
+    const api = spyApi({ signedIn: true, totpUsers: [admin.email], reauthenticated: true });
     renderApp(api);
     const user = await openProfile();
     await waitFor(() => expect(screen.getByTestId("profile-totp")).toHaveTextContent("On"));

@@ -9,6 +9,7 @@ import { useApi } from "../ApiContext";
 import { isSessionLost, toApiError, type ApiCallError } from "../api";
 import { Dialog } from "../components/Dialog";
 import type { TotpEnrollment } from "../types";
+import { isReauthCancelled, useReauth } from "./Reauth";
 import { CODE_LENGTH, attemptsText, codeDigits } from "./SecondFactor";
 
 export const APP_ADDED =
@@ -67,7 +68,8 @@ interface SetupProps {
 /** From the profile: the app becomes a second factor of the signed-in person. */
 export function TotpSetupDialog({ onCancel, onAdded, onSessionLost }: SetupProps) {
   const api = useApi();
-  const begin = useCallback(() => api.beginTotp(), [api]);
+  const { guard, dialog: reauthDialog } = useReauth();
+  const begin = useCallback(() => guard(() => api.beginTotp(), "to set up an authenticator app"), [api, guard]);
   const confirm = useCallback(
     async (enrollment: TotpEnrollment, code: string) => {
       const status = await api.confirmTotp(enrollment.enrollment_id, code);
@@ -78,11 +80,16 @@ export function TotpSetupDialog({ onCancel, onAdded, onSessionLost }: SetupProps
   );
   const takeOver = useCallback(
     (failure: ApiCallError) => {
+      // Not confirmed: no setup without the proof, back to the profile.
+      if (isReauthCancelled(failure)) {
+        onCancel();
+        return true;
+      }
       if (!isSessionLost(failure)) return false;
       onSessionLost(failure.message);
       return true;
     },
-    [onSessionLost],
+    [onSessionLost, onCancel],
   );
   return (
     <Dialog labelledBy="totp-title" describedBy="totp-lead" testId="totp-setup-dialog" onCancel={onCancel}>
@@ -90,6 +97,7 @@ export function TotpSetupDialog({ onCancel, onAdded, onSessionLost }: SetupProps
         Set up an authenticator app
       </h2>
       <TotpSetupForm begin={begin} confirm={confirm} takeOver={takeOver} onCancel={onCancel} confirmLabel="Turn on" />
+      {reauthDialog}
     </Dialog>
   );
 }

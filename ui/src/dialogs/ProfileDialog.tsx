@@ -9,7 +9,8 @@ import { Dialog } from "../components/Dialog";
 import { NewPasswordFields, newPasswordProblem, usePasswordCheck } from "../components/NewPasswordFields";
 import type { Company, RecoveryStatus, User } from "../types";
 import { APP_ADDED, APP_REMOVED, TotpSetupDialog } from "./AuthenticatorApp";
-import { RECOVERY_NEEDS_CONNECTION, RecoveryCodesDialog, RegenerateCodesDialog } from "./RecoveryCodes";
+import { isReauthCancelled, useReauth } from "./Reauth";
+import { RECOVERY_NEEDS_CONNECTION, REGENERATE_WARNING, RecoveryCodesDialog } from "./RecoveryCodes";
 
 export const CHANGE_NEEDS_CONNECTION =
   "Changing your password needs a connection to SecureClose. Try again once you are back online.";
@@ -28,7 +29,7 @@ interface Props {
 }
 
 export function ProfileDialog({ user, company, online, onClose, onSessionLost }: Props) {
-  const [view, setView] = useState<"profile" | "password" | "totp" | "regenerate" | "codes">("profile");
+  const [view, setView] = useState<"profile" | "password" | "totp" | "codes">("profile");
   const [done, setDone] = useState<string | null>(null);
   const changeButton = useRef<HTMLButtonElement>(null);
   // Whether this person has an authenticator app: asked of the cloud (null
@@ -40,6 +41,10 @@ export function ProfileDialog({ user, company, online, onClose, onSessionLost }:
   const [appError, setAppError] = useState<string | null>(null);
   const [recovery, setRecovery] = useState<RecoveryStatus | null>(null);
   const [recoveryError, setRecoveryError] = useState<string | null>(null);
+  const [confirmRegenerate, setConfirmRegenerate] = useState(false);
+  const [regenerating, setRegenerating] = useState(false);
+  const [regenerateError, setRegenerateError] = useState<string | null>(null);
+  const reauth = useReauth();
   // Fresh recovery codes, only while their dialog shows them.
   const [freshCodes, setFreshCodes] = useState<{ codes: string[]; lead: string; done: string } | null>(null);
   useEffect(() => {
@@ -77,16 +82,34 @@ export function ProfileDialog({ user, company, online, onClose, onSessionLost }:
     setAppBusy(true);
     setAppError(null);
     try {
-      await api.removeTotp();
+      await reauth.guard(() => api.removeTotp(), "to remove your authenticator app");
       setHasApp(false);
       setConfirmRemove(false);
       setDone(APP_REMOVED);
     } catch (reason) {
       const failure = toApiError(reason);
       if (isSessionLost(failure)) return onSessionLost(failure.message);
-      setAppError(failure.message);
+      if (!isReauthCancelled(failure)) setAppError(failure.message);
     }
     setAppBusy(false);
+  }
+
+  async function regenerate() {
+    if (regenerating || !online) return;
+    setRegenerating(true);
+    setRegenerateError(null);
+    try {
+      const fresh = await reauth.guard(() => api.regenerateRecoveryCodes(), "to make new recovery codes");
+      setConfirmRegenerate(false);
+      setRegenerating(false);
+      setFreshCodes({ codes: fresh.codes, lead: "Your old recovery codes no longer work.", done: CODES_REPLACED });
+      setView("codes");
+    } catch (reason) {
+      const failure = toApiError(reason);
+      if (isSessionLost(failure)) return onSessionLost(failure.message);
+      if (!isReauthCancelled(failure)) setRegenerateError(failure.message);
+      setRegenerating(false);
+    }
   }
 
   if (view === "codes" && freshCodes) {
@@ -99,20 +122,6 @@ export function ProfileDialog({ user, company, online, onClose, onSessionLost }:
           setFreshCodes(null);
           setView("profile");
         }}
-      />
-    );
-  }
-
-  if (view === "regenerate") {
-    return (
-      <RegenerateCodesDialog
-        online={online}
-        onCancel={() => setView("profile")}
-        onGenerated={(fresh) => {
-          setFreshCodes({ codes: fresh.codes, lead: "Your old recovery codes no longer work.", done: CODES_REPLACED });
-          setView("codes");
-        }}
-        onSessionLost={onSessionLost}
       />
     );
   }
@@ -218,20 +227,53 @@ export function ProfileDialog({ user, company, online, onClose, onSessionLost }:
         </p>
       )}
       <div className="button-row" data-testid="profile-recovery-actions">
-        <button
-          type="button"
-          className="btn btn-secondary"
-          data-testid="recovery-generate"
-          disabled={!online}
-          aria-describedby={online ? undefined : "recovery-offline"}
-          onClick={() => {
-            setDone(null);
-            setView("regenerate");
-          }}
-        >
-          Generate new codes
-        </button>
+        {confirmRegenerate ? (
+          <>
+            <span className="note" id="recovery-regenerate-question" data-testid="recovery-regenerate-question">
+              {REGENERATE_WARNING}
+            </span>
+            <button
+              type="button"
+              className="btn btn-primary"
+              data-testid="recovery-regenerate-submit"
+              aria-describedby="recovery-regenerate-question"
+              disabled={regenerating || !online}
+              onClick={() => void regenerate()}
+            >
+              {regenerating ? "Generating…" : "Generate"}
+            </button>
+            <button
+              type="button"
+              className="btn btn-secondary"
+              data-testid="recovery-regenerate-cancel"
+              disabled={regenerating}
+              onClick={() => setConfirmRegenerate(false)}
+            >
+              Keep my codes
+            </button>
+          </>
+        ) : (
+          <button
+            type="button"
+            className="btn btn-secondary"
+            data-testid="recovery-generate"
+            disabled={!online}
+            aria-describedby={online ? undefined : "recovery-offline"}
+            onClick={() => {
+              setDone(null);
+              setRegenerateError(null);
+              setConfirmRegenerate(true);
+            }}
+          >
+            Generate new codes
+          </button>
+        )}
       </div>
+      {regenerateError ? (
+        <div className="alert alert-error" role="alert" data-testid="recovery-regenerate-error">
+          {regenerateError}
+        </div>
+      ) : null}
       {online ? null : (
         <p id="recovery-offline" className="note" data-testid="recovery-offline">
           {RECOVERY_NEEDS_CONNECTION}
@@ -276,6 +318,7 @@ export function ProfileDialog({ user, company, online, onClose, onSessionLost }:
           Change password
         </button>
       </div>
+      {reauth.dialog}
     </Dialog>
   );
 }

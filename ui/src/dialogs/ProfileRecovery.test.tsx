@@ -1,9 +1,11 @@
-// Recovery codes in the profile: how many are unused, new codes behind the
-// current password (the old set stops working), and the codes that come with
-// a first authenticator app.
+// Recovery codes in the profile: how many are unused, new codes after a short
+// confirmation (the old set stops working; the re-authentication before it is
+// tested in Reauth.test.tsx), and the codes that come with a first
+// authenticator app.
 import { screen, waitFor } from "@testing-library/react";
 import userEvent from "@testing-library/user-event";
 import { describe, expect, it } from "vitest";
+import { ApiCallError } from "../api";
 import { DEMO_PASSWORD, DEMO_RECOVERY_CODES, FAKE_TOTP_CODE, demoUsers } from "../testing/fakeApi";
 import { renderApp, spyApi, type SpyApi } from "../testing/render";
 import { APP_ADDED } from "./AuthenticatorApp";
@@ -15,7 +17,7 @@ const tom = demoUsers[3]!; // no factor at all
 const marcus = demoUsers[5]!; // 2FA on, verified phone
 
 function signedInAsMarcus() {
-  return spyApi({ signedIn: true, sessionUserId: marcus.id, recoveryCodes: { [marcus.email]: DEMO_RECOVERY_CODES } });
+  return spyApi({ signedIn: true, sessionUserId: marcus.id, recoveryCodes: { [marcus.email]: DEMO_RECOVERY_CODES }, reauthenticated: true });
 }
 
 async function openProfile(email: string) {
@@ -41,9 +43,9 @@ async function openRegenerate(api: SpyApi) {
   const user = await openProfile(marcus.email);
   await waitFor(() => expect(screen.getByTestId("profile-recovery")).toHaveTextContent("10 of 10 unused"));
   await user.click(screen.getByTestId("recovery-generate"));
-  const dialog = await screen.findByTestId("recovery-regenerate-dialog");
-  expect(dialog, "says the old codes stop working").toHaveTextContent(REGENERATE_WARNING);
-  expect(screen.getByTestId("recovery-password")).toHaveFocus();
+  expect(await screen.findByTestId("recovery-regenerate-question"), "says the old codes stop working").toHaveTextContent(REGENERATE_WARNING);
+  expect(screen.getByTestId("recovery-regenerate-submit")).toHaveAccessibleDescription(REGENERATE_WARNING);
+  expect(api.regenerateRecoveryCodes, "nothing changes before the confirmation").not.toHaveBeenCalled();
   return user;
 }
 
@@ -54,32 +56,32 @@ describe("recovery codes in the profile", () => {
     await waitFor(() => expect(screen.getByTestId("profile-recovery")).toHaveTextContent("No recovery codes yet"));
   });
 
-  it("a wrong password is refused at the field and the old codes keep working", async () => {
+  it("Keep my codes makes none and the old codes keep working", async () => {
     const api = signedInAsMarcus();
     const user = await openRegenerate(api);
-    const password = screen.getByTestId("recovery-password");
-    await user.type(password, "not my password");
-    await user.click(screen.getByTestId("recovery-regenerate-submit"));
-
-    const error = await screen.findByTestId("recovery-password-error");
-    expect(error).toHaveTextContent("Your password is incorrect.");
-    expect(password).toHaveAttribute("aria-invalid", "true");
-    expect(password.getAttribute("aria-describedby")).toContain("recovery-password-error");
-    expect(password, "a refused password is not kept").toHaveValue("");
-    await waitFor(() => expect(password).toHaveFocus());
-    expect(api.regenerateRecoveryCodes).toHaveBeenCalledWith("not my password");
-    expect(screen.queryByTestId("recovery-dialog")).toBeNull();
-
     await user.click(screen.getByTestId("recovery-regenerate-cancel"));
-    await user.click(await screen.findByTestId("profile-close"));
+    expect(screen.queryByTestId("recovery-regenerate-question")).toBeNull();
+    expect(screen.getByTestId("recovery-generate")).toBeInTheDocument();
+    expect(api.regenerateRecoveryCodes).not.toHaveBeenCalled();
+
+    await user.click(screen.getByTestId("profile-close"));
     await signInWithRecoveryCode(user, DEMO_RECOVERY_CODES[0]!);
     expect(await screen.findByTestId("recovery-used-notice")).toHaveTextContent("9 left.");
   });
 
-  it("the right password shows ten new codes once; the old ones stop working", async () => {
+  it("shows the cloud's refusal next to the confirmation", async () => {
+    const api = signedInAsMarcus();
+    api.regenerateRecoveryCodes.mockRejectedValueOnce(new ApiCallError("rate_limited", "Too many requests. Wait a minute."));
+    const user = await openRegenerate(api);
+    await user.click(screen.getByTestId("recovery-regenerate-submit"));
+    expect(await screen.findByTestId("recovery-regenerate-error")).toHaveTextContent("Too many requests. Wait a minute.");
+    expect(screen.queryByTestId("recovery-dialog")).toBeNull();
+    expect(screen.queryByTestId("reauth-dialog"), "not a re-authentication refusal").toBeNull();
+  });
+
+  it("confirmed, shows ten new codes once; the old ones stop working", async () => {
     const api = signedInAsMarcus();
     const user = await openRegenerate(api);
-    await user.type(screen.getByTestId("recovery-password"), DEMO_PASSWORD);
     await user.click(screen.getByTestId("recovery-regenerate-submit"));
 
     await screen.findByTestId("recovery-dialog");
@@ -117,7 +119,7 @@ describe("recovery codes in the profile", () => {
   });
 
   it("an authenticator app as the first factor comes with ten codes, shown after it is on", async () => {
-    const api = spyApi({ signedIn: true, sessionUserId: tom.id });
+    const api = spyApi({ signedIn: true, sessionUserId: tom.id, reauthenticated: true });
     renderApp(api);
     const user = await openProfile(tom.email);
     await waitFor(() => expect(screen.getByTestId("profile-totp")).toHaveTextContent("Off"));
@@ -137,7 +139,7 @@ describe("recovery codes in the profile", () => {
   });
 
   it("an authenticator app added next to a phone brings no new codes", async () => {
-    const api = spyApi({ signedIn: true });
+    const api = spyApi({ signedIn: true, reauthenticated: true });
     renderApp(api);
     const user = await openProfile(admin.email);
     await waitFor(() => expect(screen.getByTestId("profile-totp")).toHaveTextContent("Off"));

@@ -2,18 +2,16 @@
 // phone or authenticator app is lost. They are shown once, in this dialog;
 // they live only in its props (and the caller's state until Done), never in
 // the cache, the web view's storage or a log.
-import { useEffect, useRef, useState, type FormEvent } from "react";
+import { useState } from "react";
 import { useApi } from "../ApiContext";
-import { isSessionLost, toApiError } from "../api";
+import { toApiError } from "../api";
 import { Dialog } from "../components/Dialog";
-import { FieldError, describedBy } from "../components/common";
 import { formatRecoveryCode } from "../format";
-import type { RecoveryCodes } from "../types";
 
 export const RECOVERY_EXPLANATION =
   "Each code works once. Keep them somewhere safe, away from this computer — they let you sign in if you lose your phone or authenticator app. They will not be shown again.";
 export const RECOVERY_ACK = "I have saved these codes";
-export const REGENERATE_WARNING = "New codes replace your current ones: the old codes stop working as soon as the new ones are made.";
+export const REGENERATE_WARNING = "New codes replace your current ones: the old codes stop working.";
 export const RECOVERY_NEEDS_CONNECTION = "Generating new recovery codes needs a connection to SecureClose.";
 
 /** The portal's notice after a sign-in with a recovery code. */
@@ -115,109 +113,6 @@ export function RecoveryCodesDialog({ codes, onDone, lead, returnFocus }: Dialog
           Done
         </button>
       </div>
-    </Dialog>
-  );
-}
-
-interface RegenerateProps {
-  online: boolean;
-  onCancel: () => void;
-  /** The new set: the caller shows it in `RecoveryCodesDialog`. */
-  onGenerated: (codes: RecoveryCodes) => void;
-  onSessionLost: (message: string) => void;
-}
-
-/** "Generate new codes": asks for the current password first (it voids the old set). */
-export function RegenerateCodesDialog({ online, onCancel, onGenerated, onSessionLost }: RegenerateProps) {
-  const api = useApi();
-  const [password, setPassword] = useState("");
-  const [busy, setBusy] = useState(false);
-  const [fieldError, setFieldError] = useState<string | null>(null);
-  const [error, setError] = useState<string | null>(null);
-  const passwordRef = useRef<HTMLInputElement>(null);
-  // Focus the field again once it is enabled (a disabled input cannot take focus).
-  const [refocus, setRefocus] = useState(false);
-  useEffect(() => {
-    if (refocus && !busy) {
-      passwordRef.current?.focus();
-      setRefocus(false);
-    }
-  }, [refocus, busy]);
-
-  async function submit(event: FormEvent) {
-    event.preventDefault();
-    if (busy || !online) return;
-    setError(null);
-    if (!password) {
-      setFieldError("Enter your current password.");
-      passwordRef.current?.focus();
-      return;
-    }
-    setFieldError(null);
-    setBusy(true);
-    try {
-      const codes = await api.regenerateRecoveryCodes(password);
-      setPassword("");
-      onGenerated(codes);
-    } catch (reason) {
-      const failure = toApiError(reason);
-      if (isSessionLost(failure)) return onSessionLost(failure.message);
-      // A refused password is never kept: type it again.
-      setPassword("");
-      if (failure.code === "invalid_credentials") {
-        setFieldError(failure.message);
-        setRefocus(true);
-      } else {
-        setError(failure.message);
-      }
-      setBusy(false);
-    }
-  }
-
-  return (
-    <Dialog labelledBy="regenerate-title" describedBy="regenerate-lead" testId="recovery-regenerate-dialog" onCancel={onCancel} initialFocus={passwordRef}>
-      <h2 id="regenerate-title" className="dialog-title">
-        Generate new recovery codes
-      </h2>
-      <p id="regenerate-lead" className="dialog-lead">
-        {REGENERATE_WARNING}
-      </p>
-      <form className="form" onSubmit={(e) => void submit(e)} noValidate aria-busy={busy}>
-        <div className="field">
-          <label htmlFor="recovery-password">Current password</label>
-          <input
-            id="recovery-password"
-            ref={passwordRef}
-            data-testid="recovery-password"
-            type="password"
-            autoComplete="current-password"
-            value={password}
-            aria-invalid={fieldError ? true : undefined}
-            aria-describedby={describedBy(fieldError && "recovery-password-error")}
-            onChange={(e) => setPassword(e.target.value)}
-            disabled={busy || !online}
-          />
-          <FieldError id="recovery-password-error" testId="recovery-password-error" message={fieldError} />
-        </div>
-        {online ? null : (
-          <p className="note" data-testid="recovery-regenerate-offline">
-            {RECOVERY_NEEDS_CONNECTION}
-          </p>
-        )}
-        {error ? (
-          <div className="alert alert-error" role="alert" data-testid="recovery-regenerate-error">
-            {error}
-          </div>
-        ) : null}
-        <div className="button-row">
-          <button type="button" className="btn btn-secondary" data-testid="recovery-regenerate-cancel" onClick={onCancel}>
-            Cancel
-          </button>
-          <button type="submit" className="btn btn-primary" data-testid="recovery-regenerate-submit" disabled={busy || !online}>
-            {busy ? "Generating…" : "Generate new codes"}
-          </button>
-        </div>
-      </form>
     </Dialog>
   );
 }

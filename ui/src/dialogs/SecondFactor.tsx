@@ -72,20 +72,38 @@ interface ShownError {
   retryAt?: number | undefined;
 }
 
-interface CodeStepProps {
+export interface CodeStepProps {
   challenge: Challenge;
   onChallenge: (challenge: Challenge) => void;
-  onSignedIn: SignedInHandler;
-  /** The login attempt is over (challenge_closed): back to sign-in with why. */
+  /**
+   * Sends the code; resolves true once it finished the step (the form stays
+   * busy while the caller moves on), false to let the person go on typing.
+   */
+  verify: (code: string, method: SecondFactorMethod) => Promise<boolean>;
+  /** Texts a (new) code: the challenge after it. */
+  resend: () => Promise<Challenge>;
+  /** The attempt is over (challenge_closed): back to its start with why. */
   onClosed: (reason: string) => void;
   onCancel: () => void;
   /** Extra button next to Cancel, e.g. "Use a different number" in enrolment. */
   secondary?: { label: string; testId: string; onClick: () => void } | undefined;
+  cancelTestId?: string;
 }
 
-/** The code form shared by both dialogs; ids follow CONTRACTS-2FA (code-*). */
-function CodeStep({ challenge, onChallenge, onSignedIn, onClosed, onCancel, secondary }: CodeStepProps) {
-  const api = useApi();
+/**
+ * The code form of sign-in, enrolment and re-authentication; ids follow
+ * CONTRACTS-2FA (code-*).
+ */
+export function CodeStep({
+  challenge,
+  onChallenge,
+  verify,
+  resend: sendCode,
+  onClosed,
+  onCancel,
+  secondary,
+  cancelTestId = "code-cancel",
+}: CodeStepProps) {
   const now = useNow(1000);
   const [code, setCode] = useState("");
   const [busy, setBusy] = useState<"verify" | "resend" | null>(null);
@@ -196,14 +214,7 @@ function CodeStep({ challenge, onChallenge, onSignedIn, onClosed, onCancel, seco
     setBusy("verify");
     setError(null);
     try {
-      const outcome = await api.verifyCode(usingRecovery ? formatRecoveryCode(code) : code, method);
-      if (outcome.state === "signed_in") {
-        onSignedIn(outcome.session, outcome.recovery);
-        return;
-      }
-      // Not expected from verify_code; follow whatever the core asks next
-      // (a company choice never follows a code: the core refuses it).
-      if (outcome.state !== "needs_company_choice") onChallenge(outcome.challenge);
+      if (await verify(usingRecovery ? formatRecoveryCode(code) : code, method)) return;
       setBusy(null);
     } catch (reason) {
       setBusy(null);
@@ -219,7 +230,7 @@ function CodeStep({ challenge, onChallenge, onSignedIn, onClosed, onCancel, seco
     setNotice(null);
     try {
       const first = !challenge.code_sent;
-      const next = await api.resendCode();
+      const next = await sendCode();
       onChallenge(next);
       setCode("");
       setNotice(`${first ? "A code was sent" : "A new code was sent"}${next.phone_hint ? ` to ${next.phone_hint}` : ""}.`);
@@ -348,11 +359,30 @@ function CodeStep({ challenge, onChallenge, onSignedIn, onClosed, onCancel, seco
             {secondary.label}
           </button>
         ) : null}
-        <button type="button" className="btn btn-secondary btn-small" data-testid="code-cancel" onClick={onCancel}>
+        <button type="button" className="btn btn-secondary btn-small" data-testid={cancelTestId} onClick={onCancel}>
           Cancel
         </button>
       </div>
     </form>
+  );
+}
+
+/** `CodeStep.verify` for a sign-in: a `signed_in` outcome finishes it. */
+function useSignInVerify(onSignedIn: SignedInHandler, onChallenge: (challenge: Challenge) => void) {
+  const api = useApi();
+  return useCallback(
+    async (code: string, method: SecondFactorMethod) => {
+      const outcome = await api.verifyCode(code, method);
+      if (outcome.state === "signed_in") {
+        onSignedIn(outcome.session, outcome.recovery);
+        return true;
+      }
+      // Not expected from verify_code; follow whatever the core asks next
+      // (a company choice never follows a code: the core refuses it).
+      if (outcome.state !== "needs_company_choice") onChallenge(outcome.challenge);
+      return false;
+    },
+    [api, onSignedIn, onChallenge],
   );
 }
 
@@ -366,13 +396,22 @@ interface FlowProps {
 }
 
 export function CodeDialog({ challenge: initial, onSignedIn, onClosed, onCancel, returnFocus }: FlowProps) {
+  const api = useApi();
   const [challenge, setChallenge] = useState(initial);
+  const verify = useSignInVerify(onSignedIn, setChallenge);
   return (
     <Dialog labelledBy="code-title" describedBy="code-sent-to" testId="code-dialog" onCancel={onCancel} returnFocus={returnFocus}>
       <h2 id="code-title" className="dialog-title">
         Two-step verification
       </h2>
-      <CodeStep challenge={challenge} onChallenge={setChallenge} onSignedIn={onSignedIn} onClosed={onClosed} onCancel={onCancel} />
+      <CodeStep
+        challenge={challenge}
+        onChallenge={setChallenge}
+        verify={verify}
+        resend={() => api.resendCode()}
+        onClosed={onClosed}
+        onCancel={onCancel}
+      />
     </Dialog>
   );
 }
@@ -383,6 +422,7 @@ export function EnrollDialog({ challenge: initial, onSignedIn, onClosed, onCance
   // A challenge that already carries a sent code (core resumed) skips the
   // choice; an older cloud that cannot enrol an app offers only the phone.
   const [challenge, setChallenge] = useState(initial);
+  const verify = useSignInVerify(onSignedIn, setChallenge);
   const offersApp = initial.methods.includes("totp");
   const [step, setStep] = useState<"choose" | "phone" | "code" | "app">(initial.code_sent ? "code" : offersApp ? "choose" : "phone");
   const [phone, setPhone] = useState("");
@@ -518,7 +558,8 @@ export function EnrollDialog({ challenge: initial, onSignedIn, onClosed, onCance
         <CodeStep
           challenge={textOnly}
           onChallenge={setChallenge}
-          onSignedIn={onSignedIn}
+          verify={verify}
+          resend={() => api.resendCode()}
           onClosed={onClosed}
           onCancel={onCancel}
           secondary={{ label: "Use a different number", testId: "enroll-change-phone", onClick: () => setStep("phone") }}

@@ -9,6 +9,7 @@ import { FieldError, Switch, describedBy } from "../components/common";
 import { formatPhone } from "../format";
 import { useFieldErrors } from "../hooks";
 import type { Company, Role, SetupCodeGrant, User, UserStatus, UserUpdate } from "../types";
+import { isReauthCancelled, useReauth } from "./Reauth";
 
 export const PHONE_FIRST_MESSAGE = "Add a mobile phone number on the General Info tab first";
 export const TWO_FACTOR_UNAVAILABLE_MESSAGE = "Two-factor authentication is not available with your DMS integration";
@@ -449,6 +450,7 @@ function AccountActions({
   const [busy, setBusy] = useState(false);
   const [done, setDone] = useState<string | null>(null);
   const [error, setError] = useState<string | null>(null);
+  const reauth = useReauth();
 
   async function run() {
     if (busy || !confirming) return;
@@ -467,7 +469,12 @@ function AccountActions({
         setConfirming(null);
         onSetupCode?.(grant);
       } else if (confirming === "factor") {
-        const after = await api.resetTwoFactor(user.id, why ?? "");
+        // Retried after the re-authentication with the same reason.
+        const reasonGiven = why ?? "";
+        const after = await reauth.guard(
+          () => api.resetTwoFactor(user.id, reasonGiven),
+          `to reset ${user.display_name}’s two-step verification`,
+        );
         setConfirming(null);
         setReason("");
         if (onFactorReset) onFactorReset(after);
@@ -480,7 +487,7 @@ function AccountActions({
     } catch (reason) {
       const e = toApiError(reason);
       if (onSessionLost && isSessionLost(e)) return onSessionLost(e.message);
-      setError(e.message);
+      if (!isReauthCancelled(e)) setError(e.message);
     } finally {
       setBusy(false);
     }
@@ -599,6 +606,7 @@ function AccountActions({
           {done}
         </p>
       ) : null}
+      {reauth.dialog}
     </div>
   );
 }

@@ -91,6 +91,10 @@ export const DEMO_RECOVERY_CODES = [
   "BCDEF-789AB", "GHJKM-89ABC", "NPQRS-9ABCD", "TUVWX-ABCDE", "YZ234-BCDEF",
 ];
 
+/** A re-authentication holds for 5 minutes, as the cloud's. */
+export const REAUTH_TTL_MS = 5 * 60_000;
+export const REAUTH_REQUIRED_MESSAGE = "Confirm it's you: enter your password (and a code) again.";
+
 /** A setup code works for 72 hours, as the cloud's. */
 export const SETUP_CODE_TTL_MS = 72 * 60 * 60_000;
 
@@ -120,6 +124,11 @@ export interface FakeApiOptions {
   totpUsers?: string[];
   /** Unused recovery codes by email (default: nobody has any). */
   recoveryCodes?: Record<string, string[]>;
+  /**
+   * The signed-in person re-authenticated just now (the 5-minute proof
+   * security changes need), for tests about something else.
+   */
+  reauthenticated?: boolean;
 }
 
 /** The fake, plus what a test or the `?mock` mode uses to play the core's part. */
@@ -293,6 +302,26 @@ export function createFakeApi(options: FakeApiOptions = {}): FakeApi {
       methods: methodsFor(phone, totpOf),
     };
   };
+  // The session's re-authentication: until when its proof holds, and the
+  // second-factor step waiting for its code.
+  let reauthUntil = options.reauthenticated && signedIn ? Date.now() + REAUTH_TTL_MS : 0;
+  let reauthPending: { challenge: Challenge } | null = null;
+  const newSession = () => {
+    reauthUntil = 0;
+    reauthPending = null;
+  };
+  const requireReauth = () => {
+    if (!(Date.now() < reauthUntil)) throw new ApiCallError("reauth_required", REAUTH_REQUIRED_MESSAGE);
+  };
+  const requireSignedIn = () => {
+    if (!signedIn) throw new ApiCallError("not_signed_in", "Please sign in first.");
+    requireUnlocked();
+    requireConnection();
+  };
+  const codeAccepted = (userId: string, code: string, method: SecondFactorMethod) =>
+    method === "recovery"
+      ? recovery.get(userId)?.codes.get(normaliseRecoveryCode(code)) === false
+      : code === (method === "totp" ? FAKE_TOTP_CODE : FAKE_CODE);
   /** The user whose login waits for a company choice. */
   let choosing: string | null = null;
   const passwordAccepted = (u: User): LoginOutcome => {
@@ -303,6 +332,7 @@ export function createFakeApi(options: FakeApiOptions = {}): FakeApi {
       sessionUserId = u.id;
       signedIn = true;
       pending = null;
+      newSession();
       return { state: "signed_in", session: sessionView(), recovery: null };
     }
     if (u.mobile_phone && u.phone_verified_at !== null) {
@@ -438,10 +468,7 @@ export function createFakeApi(options: FakeApiOptions = {}): FakeApi {
         throw new ApiCallError("validation", "A recovery code is 10 letters and digits, like ABCDE-23456.");
       }
       const codes = recovery.get(p.userId)?.codes;
-      const accepted =
-        method === "recovery"
-          ? codes?.get(normaliseRecoveryCode(code)) === false
-          : code === (method === "totp" ? FAKE_TOTP_CODE : FAKE_CODE);
+      const accepted = codeAccepted(p.userId, code, method);
       if (!accepted) {
         const left = c.attempts_left - 1;
         if (left <= 0) {
@@ -471,6 +498,7 @@ export function createFakeApi(options: FakeApiOptions = {}): FakeApi {
       pending = null;
       sessionUserId = u.id;
       signedIn = true;
+      newSession();
       return { state: "signed_in", session: sessionView(), recovery: notice };
     },
     resendCode: async () => {
@@ -503,9 +531,8 @@ export function createFakeApi(options: FakeApiOptions = {}): FakeApi {
       return { enabled, confirmed_at: enabled ? 1_764_000_000_000 : null, recovery_codes: [] };
     },
     beginTotp: async (): Promise<TotpEnrollment> => {
-      if (!signedIn) throw new ApiCallError("not_signed_in", "Please sign in first.");
-      requireUnlocked();
-      requireConnection();
+      requireSignedIn();
+      requireReauth();
       const u = sessionUser();
       if (totpUsers.has(u.id)) throw new ApiCallError("conflict", "An authenticator app is already set up: remove it first.");
       totpSetups += 1;
@@ -560,12 +587,10 @@ export function createFakeApi(options: FakeApiOptions = {}): FakeApi {
       const set = recovery.get(sessionUser().id);
       return { remaining: unusedCodes(sessionUser().id), total: set ? set.codes.size : 0, issued_at: set?.issuedAt ?? null };
     },
-    regenerateRecoveryCodes: async (password) => {
-      if (!signedIn) throw new ApiCallError("not_signed_in", "Please sign in first.");
-      requireUnlocked();
-      requireConnection();
+    regenerateRecoveryCodes: async () => {
+      requireSignedIn();
+      requireReauth();
       const u = sessionUser();
-      if (password !== passwordOf(u)) throw new ApiCallError("invalid_credentials", "Your password is incorrect.");
       const codes = issueCodes(u.id);
       return { codes, issued_at: recovery.get(u.id)!.issuedAt };
     },
@@ -574,10 +599,66 @@ export function createFakeApi(options: FakeApiOptions = {}): FakeApi {
       return FAKE_RECOVERY_FILE;
     },
     removeTotp: async () => {
-      if (!signedIn) throw new ApiCallError("not_signed_in", "Please sign in first.");
-      requireUnlocked();
-      requireConnection();
+      requireSignedIn();
+      requireReauth();
       if (!totpUsers.delete(sessionUser().id)) throw new ApiCallError("not_found", "No authenticator app is set up.");
+    },
+    reauthenticate: async (password) => {
+      requireSignedIn();
+      const u = sessionUser();
+      // A new attempt replaces any code step waiting from an earlier one.
+      reauthPending = null;
+      if (password !== passwordOf(u)) throw new ApiCallError("invalid_credentials", "The current password is not correct.");
+      if (!hasFactor(u)) {
+        reauthUntil = Date.now() + REAUTH_TTL_MS;
+        return { state: "done", until: reauthUntil };
+      }
+      // As at sign-in: a user with an app is texted only when they ask.
+      const phone = u.phone_verified_at !== null ? u.mobile_phone : null;
+      reauthPending = { challenge: newChallenge(phone, phone !== null && !totpUsers.has(u.id), u.id) };
+      return { state: "needs_second_factor", challenge: reauthPending.challenge };
+    },
+    verifyReauth: async (code, method) => {
+      requireSignedIn();
+      const p = reauthPending;
+      if (!p) throw new ApiCallError("challenge_closed", "This check has ended. Enter your password again.");
+      const c = p.challenge;
+      const u = sessionUser();
+      if (!c.methods.includes(method)) throw new ApiCallError("method_not_offered", "This check can't use that kind of code.");
+      if (method === "sms" && !c.code_sent) throw new ApiCallError("validation", "No code has been sent yet.");
+      if (method === "sms" && c.code_expires_at !== null && Date.now() >= c.code_expires_at) {
+        throw new ApiCallError("code_expired", "The code has expired.");
+      }
+      if (method === "recovery" && !isRecoveryCode(code)) {
+        throw new ApiCallError("validation", "A recovery code is 10 letters and digits, like ABCDE-23456.");
+      }
+      if (!codeAccepted(u.id, code, method)) {
+        const left = c.attempts_left - 1;
+        if (left <= 0) {
+          reauthPending = null;
+          throw new ApiCallError("challenge_closed", "Too many wrong codes. Enter your password again.");
+        }
+        p.challenge = { ...c, attempts_left: left };
+        throw new ApiCallError("invalid_code", "That code is not correct.", { attempts_left: left });
+      }
+      if (method === "recovery") recovery.get(u.id)?.codes.set(normaliseRecoveryCode(code), true);
+      reauthPending = null;
+      reauthUntil = Date.now() + REAUTH_TTL_MS;
+      return reauthUntil;
+    },
+    resendReauthCode: async () => {
+      requireSignedIn();
+      const p = reauthPending;
+      if (!p) throw new ApiCallError("challenge_closed", "This check has ended. Enter your password again.");
+      const c = p.challenge;
+      if (c.resend_available_at !== null && Date.now() < c.resend_available_at) {
+        throw new ApiCallError("resend_too_soon", "Wait before asking for another code.", { retry_at: c.resend_available_at });
+      }
+      const u = sessionUser();
+      const phone = u.phone_verified_at !== null ? u.mobile_phone : null;
+      if (!phone) throw new ApiCallError("validation", "There is no mobile phone to text a code to.");
+      p.challenge = newChallenge(phone, true, u.id);
+      return p.challenge;
     },
     cancelLogin: async () => {
       pending = null;
@@ -585,6 +666,7 @@ export function createFakeApi(options: FakeApiOptions = {}): FakeApi {
     },
     logout: async () => {
       signedIn = false;
+      newSession();
       locked = false;
     },
     session: async () => {
@@ -737,6 +819,7 @@ export function createFakeApi(options: FakeApiOptions = {}): FakeApi {
     resetTwoFactor: async (userId, reason) => {
       requireAdmin();
       requireConnection();
+      requireReauth();
       if (userId === sessionUser().id) {
         throw new ApiCallError("own_two_factor_reset", "Another administrator must reset your own two-step verification.");
       }
