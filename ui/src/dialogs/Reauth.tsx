@@ -177,7 +177,7 @@ export function ReauthDialog({ action, onDone, onCancel, onSessionLost, returnFo
 /**
  * Wraps security changes: `guard(run, action)` runs the action; refused with
  * `reauth_required`, it shows `dialog` (render it inside the caller's own
- * dialog) asking "to <action>", and once the person proved themselves runs
+ * dialog, outside any form: React bubbles a submit to the forms around) asking "to <action>", and once the person proved themselves runs
  * it again once and resolves with that result. Cancelled, it rejects
  * `REAUTH_CANCELLED` (`isReauthCancelled`: show nothing). Every other error
  * passes unchanged.

@@ -158,6 +158,8 @@ export function UserEditDialog({
   onFactorReset,
 }: Props) {
   const api = useApi();
+  // Outside the form below: the check has forms of its own.
+  const reauth = useReauth();
   const [tab, setTab] = useState<Tab>("general");
   const [name, setName] = useState(user.display_name);
   const [email, setEmail] = useState(user.email);
@@ -386,6 +388,7 @@ export function UserEditDialog({
             onSetupCode={onSetupCode}
             onFactorReset={onFactorReset}
             onSessionLost={onSessionLost}
+            guard={reauth.guard}
           />
         </div>
 
@@ -403,6 +406,7 @@ export function UserEditDialog({
           </button>
         </div>
       </form>
+      {reauth.dialog}
     </Dialog>
   );
 }
@@ -435,6 +439,7 @@ function AccountActions({
   onSetupCode,
   onFactorReset,
   onSessionLost,
+  guard,
 }: {
   user: User;
   connected: boolean;
@@ -442,6 +447,8 @@ function AccountActions({
   onSetupCode: ((grant: SetupCodeGrant) => void) | undefined;
   onFactorReset: ((user: User) => void) | undefined;
   onSessionLost: ((message: string) => void) | undefined;
+  /** Runs a security change, asking "Confirm it’s you" first when the core wants it. */
+  guard: ReturnType<typeof useReauth>["guard"];
 }) {
   const api = useApi();
   const [confirming, setConfirming] = useState<AccountAction | null>(null);
@@ -450,7 +457,6 @@ function AccountActions({
   const [busy, setBusy] = useState(false);
   const [done, setDone] = useState<string | null>(null);
   const [error, setError] = useState<string | null>(null);
-  const reauth = useReauth();
 
   async function run() {
     if (busy || !confirming) return;
@@ -471,7 +477,7 @@ function AccountActions({
       } else if (confirming === "factor") {
         // Retried after the re-authentication with the same reason.
         const reasonGiven = why ?? "";
-        const after = await reauth.guard(
+        const after = await guard(
           () => api.resetTwoFactor(user.id, reasonGiven),
           `to reset ${user.display_name}’s two-step verification`,
         );
@@ -606,7 +612,6 @@ function AccountActions({
           {done}
         </p>
       ) : null}
-      {reauth.dialog}
     </div>
   );
 }
