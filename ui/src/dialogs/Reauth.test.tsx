@@ -223,6 +223,18 @@ describe("Confirm it's you (re-authentication)", () => {
     expect(api.reauthenticate).toHaveBeenCalledTimes(1);
   });
 
+  it("a session that ended meanwhile goes back to sign-in like any other call", async () => {
+    const api = spyApi({ signedIn: true, totpUsers: [admin.email] });
+    api.reauthenticate.mockRejectedValueOnce(new ApiCallError("session_expired", "Your session has expired. Sign in again."));
+    renderApp(api);
+    const user = await openProfile(admin.email);
+    await removeApp(user);
+    await user.type(await screen.findByTestId("reauth-password"), `${DEMO_PASSWORD}{Enter}`);
+    expect(await screen.findByTestId("login-email")).toBeInTheDocument();
+    expect(screen.queryByTestId("reauth-dialog")).toBeNull();
+    expect(api.removeTotp).toHaveBeenCalledTimes(1);
+  });
+
   it("offline or rate-limited, says so under the password", async () => {
     const api = spyApi({ signedIn: true, totpUsers: [admin.email] });
     api.reauthenticate.mockRejectedValueOnce(new ApiCallError("rate_limited", "Too many attempts.", { retry_at: Date.now() + 20_500 }));
@@ -282,6 +294,7 @@ describe("Confirm it's you: an admin's Reset two-factor", () => {
     expect(screen.queryByTestId("user-action-error")).toBeNull();
     expect(screen.getByTestId("user-reset-reason")).toHaveValue("lost phone, seen in person");
     expect(screen.getByTestId("user-action-confirm-button")).toBeEnabled();
+    await waitFor(() => expect(screen.getByTestId("user-action-confirm-button"), "focus back where it was").toHaveFocus());
     expect(api.resetTwoFactor).toHaveBeenCalledTimes(1);
     const users = await api.listUsers("", 0, 50);
     expect(users.users.find((u) => u.id === marcus.id)?.mobile_phone, "still has the phone").toBe(marcus.mobile_phone);

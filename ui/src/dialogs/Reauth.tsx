@@ -232,11 +232,23 @@ export function useReauth(): {
     return run();
   }, []);
 
-  // The opener is often disabled while its action waits: then the dialog around it.
+  // The opener is usually disabled while its action waits: hold focus in the
+  // dialog around it, and give it back once the caller enabled it again
+  // (after a cancel), unless the person has moved on meanwhile.
   const returnFocus = useCallback(() => {
     const el = opener.current;
-    if (el && el.isConnected && !el.matches(":disabled")) el.focus();
-    else el?.closest<HTMLElement>('[role="dialog"]')?.focus();
+    if (!el || !el.isConnected) return;
+    const usable = () => el.isConnected && !el.matches(":disabled");
+    if (usable()) return el.focus();
+    const holder = el.closest<HTMLElement>('[role="dialog"]');
+    holder?.focus();
+    let tries = 0;
+    const retry = () => {
+      if (document.activeElement !== holder || !el.isConnected) return;
+      if (usable()) el.focus();
+      else if ((tries += 1) < 10) window.setTimeout(retry, 50);
+    };
+    window.setTimeout(retry, 0);
   }, []);
 
   const dialog =
