@@ -3,7 +3,7 @@
 // off here; the end-to-end run scans the real app in its webview for that.
 import { readFileSync } from "node:fs";
 import { resolve } from "node:path";
-import { screen } from "@testing-library/react";
+import { screen, within } from "@testing-library/react";
 import userEvent from "@testing-library/user-event";
 import axe from "axe-core";
 import { beforeAll, describe, expect, it } from "vitest";
@@ -215,6 +215,24 @@ describe("axe scan", () => {
     await user.click(screen.getByTestId("company-save"));
     await screen.findByTestId("company-error");
     await expectAccessible("company error");
+  });
+
+  it("Confirm it's you over the Edit dialog (an admin's Reset two-factor)", async () => {
+    const api = spyApi({ signedIn: true });
+    renderWithApi(<UsersPage company={demoCompany} canEdit connected currentUserId={demoUsers[0]!.id} />, api);
+    const user = userEvent.setup();
+    const marcus = demoUsers[5]!;
+    const row = (await screen.findAllByTestId("user-row")).find((r) => r.textContent?.includes(marcus.display_name));
+    await user.click(within(row!).getByTestId("user-edit"));
+    await user.click(screen.getByTestId("tab-login"));
+    await user.click(screen.getByTestId("user-reset-two-factor"));
+    await user.type(screen.getByTestId("user-reset-reason"), "lost phone, seen in person");
+    await user.click(screen.getByTestId("user-action-confirm-button"));
+    await screen.findByTestId("reauth-dialog");
+    await expectAccessible("re-authentication over the Edit dialog");
+    await user.type(screen.getByTestId("reauth-password"), `${DEMO_PASSWORD}{Enter}`);
+    await screen.findByTestId("code-input");
+    await expectAccessible("re-authentication code step over the Edit dialog");
   });
 
   it("Add user dialog with field errors, the setup code dialog, and the account actions", async () => {
