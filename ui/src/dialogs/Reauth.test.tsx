@@ -187,6 +187,22 @@ describe("Confirm it's you (re-authentication)", () => {
     expect(api.regenerateRecoveryCodes).toHaveBeenCalledTimes(4);
   });
 
+  it("someone with an app and a phone can ask for a text instead; it comes from the check, not a sign-in", async () => {
+    const api = spyApi({ signedIn: true, totpUsers: [admin.email] });
+    renderApp(api);
+    const user = await openProfile(admin.email);
+    await removeApp(user);
+    await user.type(await screen.findByTestId("reauth-password"), `${DEMO_PASSWORD}{Enter}`);
+    await user.click(await screen.findByTestId("code-switch-method"));
+    expect(await screen.findByText(/^A code was sent to /)).toBeInTheDocument();
+    await waitFor(() => expect(screen.getByTestId("code-lead")).toHaveTextContent("Enter the code sent to"));
+    expect(api.resendReauthCode).toHaveBeenCalledTimes(1);
+    expect(api.resendCode, "not the sign-in's resend").not.toHaveBeenCalled();
+    await user.type(screen.getByTestId("code-input"), `${FAKE_CODE}{Enter}`);
+    expect(await screen.findByTestId("password-changed")).toHaveTextContent(APP_REMOVED);
+    expect(api.verifyReauth).toHaveBeenCalledWith(FAKE_CODE, "sms");
+  });
+
   it("a code step that ended goes back to the password, saying why", async () => {
     const api = spyApi({ signedIn: true, totpUsers: [admin.email] });
     api.verifyReauth.mockRejectedValueOnce(new ApiCallError("challenge_closed", "Too many wrong codes. Enter your password again."));
