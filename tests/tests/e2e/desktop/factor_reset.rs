@@ -9,14 +9,15 @@ use fantoccini::Client;
 
 use super::axe::assert_accessible;
 use super::two_factor::{
-    enable_two_factor, enter_code, expect_code_dialog, expect_signed_in, open_edit_dialog, sign_in,
-    sign_out, wait_for_text,
+    confirm_its_you, enable_two_factor, enter_code, expect_code_dialog, expect_signed_in,
+    open_edit_dialog, sign_in, sign_out, wait_for_text,
 };
 use super::{click, count, run_app, screenshot, type_into, wait_for, wait_until_gone};
 use crate::support::TestCloud;
 
 const EMILY: &str = "emily.chen@desertsun.example";
 const EMILY_PHONE: &str = "+14805550162";
+const ADMIN_PHONE: &str = "+14805550100";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs Xvfb + tauri-driver: run scripts/test"]
@@ -57,6 +58,11 @@ async fn lost_phone(client: Client, cloud: Arc<TestCloud>) {
 
     type_into(&client, "user-reset-reason", "lost phone, seen in person").await;
     click(&client, "user-action-confirm-button").await;
+    // Resetting someone's factors needs the admin's own fresh proof.
+    wait_for(&client, "reauth-dialog").await;
+    screenshot(&client, "reset-02a-confirm-its-you").await;
+    assert_accessible(&client, "reset-confirm-its-you").await;
+    confirm_its_you(&client, &cloud, &seed.admin_password, Some(ADMIN_PHONE)).await;
     wait_for_text(
         &client,
         "users-saved",

@@ -10,7 +10,7 @@ use fantoccini::Client;
 use secureclose_cloud::clock::{Clock as _, ManualClock};
 
 use super::axe::assert_accessible;
-use super::two_factor::{expect_signed_in, sign_in, sign_out, wait_for_text};
+use super::two_factor::{confirm_its_you, expect_signed_in, sign_in, sign_out, wait_for_text};
 use super::{click, count, run_app, screenshot, type_into, wait_for, wait_until_gone};
 use crate::core_totp::{code_at, turn_on_two_factor};
 use crate::support::TestCloud;
@@ -36,6 +36,8 @@ async fn authenticator_app(client: Client, cloud: Arc<TestCloud>, clock: Arc<Man
     click(&client, "open-profile").await;
     wait_for_text(&client, "profile-totp", "Off").await;
     click(&client, "open-totp-setup").await;
+    // Adding a factor needs a fresh proof; Tom has none yet: the password.
+    confirm_its_you(&client, &cloud, &password, None).await;
     let shown = wait_for(&client, "totp-secret").await.text().await.unwrap();
     // The key as the person types it into the app: grouped, spaces ignored.
     let secret: String = shown.split_whitespace().collect();

@@ -159,6 +159,24 @@ pub(super) async fn expect_code_dialog(client: &Client, last4: &str) {
     );
 }
 
+/// Answers "Confirm it's you" (a security change asks for it): the password,
+/// then the code texted to `phone` when the person has one.
+pub(super) async fn confirm_its_you(
+    client: &Client,
+    cloud: &TestCloud,
+    password: &str,
+    phone: Option<&str>,
+) {
+    wait_for(client, "reauth-dialog").await;
+    type_into(client, "reauth-password", password).await;
+    click(client, "reauth-submit").await;
+    if let Some(phone) = phone {
+        wait_for(client, "code-input").await;
+        enter_code(client, &cloud.last_code(phone).await).await;
+    }
+    wait_until_gone(client, "reauth-dialog").await;
+}
+
 pub(super) async fn open_edit_dialog(client: &Client, name: &str) {
     let row = row_with(client, name).await;
     row.find(Locator::Css(&testid("user-edit")))
