@@ -44,6 +44,10 @@ const COMMANDS: &[&str] = &[
     "reauthenticate",
     "verify_reauth",
     "resend_reauth_code",
+    "trusted_computers",
+    "revoke_trusted_computer",
+    "user_trusted_computers",
+    "revoke_user_trusted_computer",
 ];
 
 fn main() {

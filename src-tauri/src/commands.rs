@@ -13,7 +13,7 @@ use secureclose_core::AppCore;
 use secureclose_protocol::{
     ApiError, Challenge, Company, CompanyUpdate, NewUserRequest, ReauthStep, RecoveryCodes,
     RecoveryStatus, SecondFactorMethod, SetupCodeGrant, SetupCodeTexted, TotpEnrollment,
-    TotpStatus, User, UserUpdate,
+    TotpStatus, TrustedComputer, User, UserUpdate,
 };
 use tauri::ipc::Channel;
 use tauri::{AppHandle, Manager, State};
@@ -110,10 +110,15 @@ pub async fn verify_code(
     core: Core<'_>,
     code: String,
     method: Option<SecondFactorMethod>,
+    remember: Option<bool>,
 ) -> Result<LoginOutcome, ApiError> {
-    core.verify_code(method.unwrap_or_default(), &code)
-        .await
-        .map_err(api)
+    let method = method.unwrap_or_default();
+    if remember.unwrap_or(false) {
+        core.verify_code_trusting_this_computer(method, &code).await
+    } else {
+        core.verify_code(method, &code).await
+    }
+    .map_err(api)
 }
 
 #[tauri::command]
@@ -295,6 +300,35 @@ pub async fn verify_reauth(
 #[tauri::command]
 pub async fn resend_reauth_code(core: Core<'_>) -> Result<Challenge, ApiError> {
     core.resend_reauth_code().await.map_err(api)
+}
+
+#[tauri::command]
+pub async fn trusted_computers(core: Core<'_>) -> Result<Vec<TrustedComputer>, ApiError> {
+    core.trusted_computers().await.map_err(api)
+}
+
+#[tauri::command]
+pub async fn revoke_trusted_computer(core: Core<'_>, id: String) -> Result<(), ApiError> {
+    core.revoke_trusted_computer(&id).await.map_err(api)
+}
+
+#[tauri::command]
+pub async fn user_trusted_computers(
+    core: Core<'_>,
+    user_id: String,
+) -> Result<Vec<TrustedComputer>, ApiError> {
+    core.user_trusted_computers(&user_id).await.map_err(api)
+}
+
+#[tauri::command]
+pub async fn revoke_user_trusted_computer(
+    core: Core<'_>,
+    user_id: String,
+    id: String,
+) -> Result<(), ApiError> {
+    core.revoke_user_trusted_computer(&user_id, &id)
+        .await
+        .map_err(api)
 }
 
 /// Saves the codes just shown to a new text file in the Downloads folder;

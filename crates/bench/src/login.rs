@@ -146,6 +146,7 @@ async fn login_once(
             email: email.to_owned(),
             password: password.to_owned(),
             company_id: None,
+            trusted_token: None,
         })
         .send()
         .await?;
@@ -242,6 +243,7 @@ async fn hammer(
                             email: email.clone(),
                             password: password.clone(),
                             company_id: None,
+                            trusted_token: None,
                         })
                         .send()
                         .await;

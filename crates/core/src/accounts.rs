@@ -4,7 +4,9 @@
 //! never queued (a setup code exists only in the cloud's answer), so they
 //! need the connection and fail clearly without it.
 
-use secureclose_protocol::{codes, NewUserRequest, SetupCodeGrant, SetupCodeTexted, User};
+use secureclose_protocol::{
+    codes, NewUserRequest, SetupCodeGrant, SetupCodeTexted, TrustedComputer, User,
+};
 
 use crate::context::Context;
 use crate::edits::admin_context;
@@ -112,6 +114,36 @@ pub(crate) async fn revoke_sessions(ctx: &Context, user_id: &str) -> Result<(), 
     let token = tokens::session_token(ctx, &session)?;
     session::signed_in_call(ctx, ctx.client().revoke_sessions(&token, user_id).await).await?;
     tracing::info!(%user_id, "user signed out everywhere");
+    Ok(())
+}
+
+/// A user's trusted computers, for the admin's Edit dialog.
+pub(crate) async fn user_trusted_computers(
+    ctx: &Context,
+    user_id: &str,
+) -> Result<Vec<TrustedComputer>, CoreError> {
+    let (session, _cache) = admin_context(ctx, "seeing users' trusted computers").await?;
+    require_cloud_session(ctx)?;
+    let token = tokens::session_token(ctx, &session)?;
+    let answer = ctx.client().user_trusted_computers(&token, user_id).await;
+    session::signed_in_call(ctx, answer).await
+}
+
+/// An admin revokes one of a user's trusted computers.
+pub(crate) async fn revoke_user_trusted_computer(
+    ctx: &Context,
+    user_id: &str,
+    id: &str,
+) -> Result<(), CoreError> {
+    let (session, _cache) = admin_context(ctx, "revoking trusted computers").await?;
+    require_cloud_session(ctx)?;
+    let token = tokens::session_token(ctx, &session)?;
+    let answer = ctx
+        .client()
+        .revoke_user_trusted_computer(&token, user_id, id)
+        .await;
+    session::signed_in_call(ctx, answer).await?;
+    tracing::info!(%user_id, "a user's trusted computer revoked");
     Ok(())
 }
 

@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use secureclose_protocol::{
     Challenge, Company, CompanyUpdate, NewUserRequest, ReauthStep, RecoveryCodes, RecoveryStatus,
-    SecondFactorMethod, SetupCodeGrant, SetupCodeTexted, TotpEnrollment, TotpStatus, User,
-    UserUpdate,
+    SecondFactorMethod, SetupCodeGrant, SetupCodeTexted, TotpEnrollment, TotpStatus,
+    TrustedComputer, User, UserUpdate,
 };
 
 use crate::accounts;
@@ -148,7 +148,42 @@ impl AppCore {
         method: SecondFactorMethod,
         code: &str,
     ) -> Result<LoginOutcome, CoreError> {
-        sign_in::verify_code(&self.inner, method, code).await
+        sign_in::verify_code(&self.inner, method, code, false).await
+    }
+
+    /// [`AppCore::verify_code`] with "Don't ask for a code on this computer"
+    /// ticked: where the company allows it, later sign-ins here skip the code.
+    pub async fn verify_code_trusting_this_computer(
+        &self,
+        method: SecondFactorMethod,
+        code: &str,
+    ) -> Result<LoginOutcome, CoreError> {
+        sign_in::verify_code(&self.inner, method, code, true).await
+    }
+
+    /// The signed-in person's trusted computers, this one marked (online only).
+    pub async fn trusted_computers(&self) -> Result<Vec<TrustedComputer>, CoreError> {
+        factors::trusted_computers(&self.inner).await
+    }
+
+    pub async fn revoke_trusted_computer(&self, id: &str) -> Result<(), CoreError> {
+        factors::revoke_trusted_computer(&self.inner, id).await
+    }
+
+    /// An admin's view of a user's trusted computers (online only).
+    pub async fn user_trusted_computers(
+        &self,
+        user_id: &str,
+    ) -> Result<Vec<TrustedComputer>, CoreError> {
+        accounts::user_trusted_computers(&self.inner, user_id).await
+    }
+
+    pub async fn revoke_user_trusted_computer(
+        &self,
+        user_id: &str,
+        id: &str,
+    ) -> Result<(), CoreError> {
+        accounts::revoke_user_trusted_computer(&self.inner, user_id, id).await
     }
 
     /// Whether the signed-in person has an authenticator app (online only).

@@ -42,6 +42,7 @@ fn generated() -> BTreeMap<String, String> {
     render::<protocol::RecoveryStatus>(&mut out);
     render::<protocol::RecoveryCodes>(&mut out);
     render::<protocol::ReauthStep>(&mut out);
+    render::<protocol::TrustedComputer>(&mut out);
     render::<protocol::CompanyChoice>(&mut out);
     render::<protocol::CompanyUpdate>(&mut out);
     render::<protocol::UserUpdate>(&mut out);

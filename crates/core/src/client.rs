@@ -11,8 +11,8 @@ use secureclose_protocol::{
     CompanyUpdate, ConfirmTotpRequest, EnrollPhoneRequest, EnrollTotpRequest, Health, LoginRequest,
     LoginResponse, MeResponse, NewUserRequest, ReauthDone, ReauthRequest, ReauthStep,
     RecoveryCodes, RecoveryStatus, ResendCodeRequest, ResetTwoFactorRequest, SecondFactorMethod,
-    SetupCodeGrant, SetupCodeTexted, TextSetupCodeRequest, TotpEnrollment, TotpStatus, User,
-    UserUpdate, UsersResponse, VerifyCodeRequest,
+    SetupCodeGrant, SetupCodeTexted, TextSetupCodeRequest, TotpEnrollment, TotpStatus,
+    TrustedComputer, User, UserUpdate, UsersResponse, VerifyCodeRequest,
 };
 use serde::de::DeserializeOwned;
 use url::Url;
@@ -107,10 +107,23 @@ impl CloudClient {
         password: &str,
         company_id: Option<&str>,
     ) -> Result<LoginResponse, CoreError> {
+        self.login_with(email, password, company_id, None).await
+    }
+
+    /// [`CloudClient::login`] from a computer the person trusted: its token
+    /// may stand in for the code.
+    pub async fn login_with(
+        &self,
+        email: &str,
+        password: &str,
+        company_id: Option<&str>,
+        trusted_token: Option<&str>,
+    ) -> Result<LoginResponse, CoreError> {
         let body = LoginRequest {
             email: email.to_owned(),
             password: password.to_owned(),
             company_id: company_id.map(str::to_owned),
+            trusted_token: trusted_token.map(str::to_owned),
         };
         let request = self
             .request(Method::POST, "/api/v1/login", None)
@@ -195,10 +208,25 @@ impl CloudClient {
         method: SecondFactorMethod,
         code: &str,
     ) -> Result<LoginResponse, CoreError> {
+        self.verify_code_with(challenge_id, method, code, None)
+            .await
+    }
+
+    /// [`CloudClient::verify_code`], asking to trust this computer (listed
+    /// as `remember_as`) when it is `Some`.
+    pub async fn verify_code_with(
+        &self,
+        challenge_id: &Sensitive<String>,
+        method: SecondFactorMethod,
+        code: &str,
+        remember_as: Option<&str>,
+    ) -> Result<LoginResponse, CoreError> {
         let body = VerifyCodeRequest {
             challenge_id: challenge_id.expose().clone(),
             method,
             code: code.to_owned(),
+            remember_computer: remember_as.is_some(),
+            computer_label: remember_as.map(str::to_owned),
         };
         let request = self
             .request(Method::POST, "/api/v1/login/verify", None)
@@ -398,6 +426,8 @@ impl CloudClient {
             challenge_id: challenge_id.expose().clone(),
             method,
             code: code.to_owned(),
+            remember_computer: false,
+            computer_label: None,
         };
         let request = self
             .request(Method::POST, "/api/v1/account/reauth/verify", Some(token))
@@ -426,6 +456,49 @@ impl CloudClient {
         };
         self.json(self.with_token(self.http.post(url), token).json(&request))
             .await
+    }
+
+    pub async fn trusted_computers(
+        &self,
+        token: &Sensitive<String>,
+    ) -> Result<Vec<TrustedComputer>, CoreError> {
+        let path = "/api/v1/account/trusted-computers";
+        self.json(self.request(Method::GET, path, Some(token)))
+            .await
+    }
+
+    pub async fn revoke_trusted_computer(
+        &self,
+        token: &Sensitive<String>,
+        id: &str,
+    ) -> Result<(), CoreError> {
+        let url = self.url_with_id("/api/v1/account/trusted-computers", id)?;
+        let response = self
+            .send(self.with_token(self.http.delete(url), token))
+            .await?;
+        self.check(response).await.map(drop)
+    }
+
+    pub async fn user_trusted_computers(
+        &self,
+        token: &Sensitive<String>,
+        user_id: &str,
+    ) -> Result<Vec<TrustedComputer>, CoreError> {
+        let url = self.user_action_url(user_id, "trusted-computers")?;
+        self.json(self.with_token(self.http.get(url), token)).await
+    }
+
+    pub async fn revoke_user_trusted_computer(
+        &self,
+        token: &Sensitive<String>,
+        user_id: &str,
+        id: &str,
+    ) -> Result<(), CoreError> {
+        let url = with_segment(self.user_action_url(user_id, "trusted-computers")?, id)?;
+        let response = self
+            .send(self.with_token(self.http.delete(url), token))
+            .await?;
+        self.check(response).await.map(drop)
     }
 
     /// An admin ends every session and offline grant of a user.
@@ -494,26 +567,23 @@ impl CloudClient {
         self.json(request).await
     }
 
-    /// `/api/v1/users/{id}` with the id percent-encoded as one path segment,
-    /// so no id can reach another route.
+    /// `path` followed by `id` percent-encoded as one path segment, so no id
+    /// can reach another route.
+    fn url_with_id(&self, path: &str, id: &str) -> Result<Url, CoreError> {
+        let url = Url::parse(&format!("{}{path}", self.base)).map_err(|_| not_a_base())?;
+        with_segment(url, id)
+    }
+
+    /// `/api/v1/users/{id}`, the id one percent-encoded segment.
     fn user_url(&self, user_id: &str) -> Result<Url, CoreError> {
-        let invalid = || CoreError::InvalidCloudUrl {
-            reason: "it cannot be used as a base address".into(),
-        };
-        let mut url = Url::parse(&format!("{}/api/v1/users", self.base)).map_err(|_| invalid())?;
-        url.path_segments_mut()
-            .map_err(|()| invalid())?
-            .push(user_id);
-        Ok(url)
+        self.url_with_id("/api/v1/users", user_id)
     }
 
     /// `/api/v1/users/{id}/{action}`, the id one percent-encoded segment.
     fn user_action_url(&self, user_id: &str, action: &str) -> Result<Url, CoreError> {
         let mut url = self.user_url(user_id)?;
         url.path_segments_mut()
-            .map_err(|()| CoreError::InvalidCloudUrl {
-                reason: "it cannot be used as a base address".into(),
-            })?
+            .map_err(|()| not_a_base())?
             .extend(action.split('/'));
         Ok(url)
     }
@@ -622,6 +692,20 @@ fn error_from_body(base: &str, status: StatusCode, body: &[u8]) -> CoreError {
             detail: format!("HTTP {status}"),
         },
     }
+}
+
+fn not_a_base() -> CoreError {
+    CoreError::InvalidCloudUrl {
+        reason: "it cannot be used as a base address".into(),
+    }
+}
+
+/// `url` with `segment` appended, percent-encoded as one path segment.
+fn with_segment(mut url: Url, segment: &str) -> Result<Url, CoreError> {
+    url.path_segments_mut()
+        .map_err(|()| not_a_base())?
+        .push(segment);
+    Ok(url)
 }
 
 #[cfg(test)]

@@ -284,6 +284,7 @@ mod tests {
         let shorter = SessionPolicy {
             idle_lock_minutes: 10,
             max_session_hours: 4,
+            trusted_computer_days: 7,
         };
         let edit = company_edit(
             &cached,
@@ -313,6 +314,7 @@ mod tests {
             session_policy: Some(SessionPolicy {
                 idle_lock_minutes: 30,
                 max_session_hours: 25,
+                trusted_computer_days: 0,
             }),
             ..CompanyUpdate::default()
         };

@@ -216,6 +216,7 @@ mod tests {
             attempts_left: 5,
             expires_at: 900,
             methods: vec![secureclose_protocol::SecondFactorMethod::Sms],
+            trusted_computer_days: 0,
         };
         let json = serde_json::to_value(LoginOutcome::NeedsSecondFactor {
             challenge: challenge.clone(),

@@ -207,6 +207,10 @@ pub struct Company {
 pub struct SessionPolicy {
     pub idle_lock_minutes: u32,
     pub max_session_hours: u32,
+    /// Days a person may skip the code on a computer they chose to trust
+    /// after entering one; 0 (the default) turns trusted computers off.
+    #[serde(default)]
+    pub trusted_computer_days: u32,
 }
 
 impl SessionPolicy {
@@ -214,6 +218,7 @@ impl SessionPolicy {
     pub const DEFAULT_MAX_SESSION_HOURS: u32 = 12;
     pub const IDLE_LOCK_MINUTES: std::ops::RangeInclusive<u32> = 5..=60;
     pub const MAX_SESSION_HOURS: std::ops::RangeInclusive<u32> = 1..=24;
+    pub const TRUSTED_COMPUTER_DAYS: std::ops::RangeInclusive<u32> = 0..=30;
 
     /// The absolute limit, in milliseconds.
     pub fn max_session_ms(&self) -> i64 {
@@ -226,6 +231,7 @@ impl Default for SessionPolicy {
         SessionPolicy {
             idle_lock_minutes: Self::DEFAULT_IDLE_LOCK_MINUTES,
             max_session_hours: Self::DEFAULT_MAX_SESSION_HOURS,
+            trusted_computer_days: 0,
         }
     }
 }
@@ -243,6 +249,10 @@ pub struct LoginRequest {
     /// and only that company's account is considered. Absent otherwise.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub company_id: Option<String>,
+    /// This computer's trusted-computer token, if it has one for the
+    /// account: a valid one stands in for the second factor.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trusted_token: Option<String>,
 }
 
 impl std::fmt::Debug for LoginRequest {
@@ -252,6 +262,10 @@ impl std::fmt::Debug for LoginRequest {
             .field("email", &self.email)
             .field("password", &"<redacted>")
             .field("company_id", &self.company_id)
+            .field(
+                "trusted_token",
+                &self.trusted_token.as_ref().map(|_| "<redacted>"),
+            )
             .finish()
     }
 }
@@ -279,6 +293,45 @@ pub struct SessionGrant {
     /// What this sign-in did with the user's recovery codes, if anything.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub recovery: Option<RecoveryNotice>,
+    /// A new trusted-computer token, when the person asked to skip the code
+    /// on this computer: kept in the OS keychain, sent with `/login`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trusted_computer: Option<TrustedComputerGrant>,
+}
+
+/// A trusted computer's id (to tell it apart in lists) and its token.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct TrustedComputerGrant {
+    pub id: String,
+    pub token: String,
+}
+
+impl std::fmt::Debug for TrustedComputerGrant {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TrustedComputerGrant")
+            .field("id", &self.id)
+            .field("token", &"<redacted>")
+            .finish()
+    }
+}
+
+/// One of a person's trusted computers (epoch ms). `this_computer` is the
+/// desktop's own mark (the cloud always sends false).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct TrustedComputer {
+    pub id: String,
+    pub label: String,
+    #[cfg_attr(feature = "ts", ts(type = "number"))]
+    pub created_at: i64,
+    #[cfg_attr(feature = "ts", ts(type = "number | null"))]
+    pub last_used_at: Option<i64>,
+    #[cfg_attr(feature = "ts", ts(type = "number"))]
+    pub expires_at: i64,
+    #[serde(default)]
+    pub this_computer: bool,
 }
 
 /// A sign-in's news about recovery codes: ten fresh ones to show once (the
@@ -385,6 +438,7 @@ impl std::fmt::Debug for SessionGrant {
                 &self.device_token.as_ref().map(|_| "<redacted>"),
             )
             .field("recovery", &self.recovery)
+            .field("trusted_computer", &self.trusted_computer)
             .finish()
     }
 }
@@ -444,6 +498,10 @@ pub struct Challenge {
     /// when there is a phone. Absent from older clouds: SMS only.
     #[serde(default = "sms_only")]
     pub methods: Vec<SecondFactorMethod>,
+    /// The company's trusted-computer days, when this sign-in may offer
+    /// "Don't ask for a code on this computer" (0: not offered).
+    #[serde(default)]
+    pub trusted_computer_days: u32,
 }
 
 fn sms_only() -> Vec<SecondFactorMethod> {
@@ -499,6 +557,13 @@ pub struct VerifyCodeRequest {
     #[serde(default)]
     pub method: SecondFactorMethod,
     pub code: String,
+    /// "Don't ask for a code on this computer": issue a trusted-computer
+    /// token with the session (where the company allows it).
+    #[serde(default)]
+    pub remember_computer: bool,
+    /// How the computer is listed among the person's trusted computers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub computer_label: Option<String>,
 }
 
 impl std::fmt::Debug for VerifyCodeRequest {
@@ -509,6 +574,7 @@ impl std::fmt::Debug for VerifyCodeRequest {
             .field("challenge_id", &"<redacted>")
             .field("method", &self.method)
             .field("code", &"<redacted>")
+            .field("remember_computer", &self.remember_computer)
             .finish()
     }
 }
@@ -931,7 +997,12 @@ mod tests {
                 email: "dana@desertsun.example".into(),
                 password: "correct horse battery staple".into(),
                 company_id: Some("company-7".into()),
+                trusted_token: Some("trusted-secret".into()),
             }
+        );
+        assert!(
+            !login.contains("trusted-secret"),
+            "Debug leaked the trusted-computer token: {login}"
         );
         assert!(
             login.contains("dana@desertsun.example"),
@@ -947,6 +1018,8 @@ mod tests {
                 challenge_id: "chal-7f3a9".into(),
                 method: SecondFactorMethod::Totp,
                 code: "493817".into(),
+                remember_computer: true,
+                computer_label: Some("DESKTOP-1 (Windows)".into()),
             }
         );
         assert!(
@@ -1020,8 +1093,13 @@ mod tests {
                 issued: vec!["RCVRY-23456".into()],
                 left: None,
             }),
+            trusted_computer: Some(TrustedComputerGrant {
+                id: "tc-1".into(),
+                token: "trusted-secret".into(),
+            }),
         };
         let shown = format!("{grant:?}");
+        assert!(!shown.contains("trusted-secret"), "{shown}");
         assert!(
             !shown.contains("super-secret-token") && !shown.contains("device-secret"),
             "a token in Debug output ends up in logs: {shown}"
@@ -1099,6 +1177,7 @@ mod tests {
             attempts_left: 5,
             expires_at: 2,
             methods: vec![SecondFactorMethod::Sms, SecondFactorMethod::Totp],
+            trusted_computer_days: 0,
         };
         assert!(!format!("{challenge:?}").contains("attempt-secret"));
     }

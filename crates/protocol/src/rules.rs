@@ -138,7 +138,9 @@ pub fn check_offline_policy(policy: &OfflinePolicy) -> Result<(), Refusal> {
 }
 
 /// Idle lock 5 to 60 minutes, absolute session limit 1 to 24 hours (NIST
-/// SP 800-63B AAL2: inactivity at most an hour, a session at most a day).
+/// SP 800-63B AAL2: inactivity at most an hour, a session at most a day);
+/// trusted computers 0 (off) to 30 days (NIST: "remember this device" for
+/// at most 30 days).
 pub fn check_session_policy(policy: &SessionPolicy) -> Result<(), Refusal> {
     let idle = SessionPolicy::IDLE_LOCK_MINUTES;
     if !idle.contains(&policy.idle_lock_minutes) {
@@ -159,6 +161,17 @@ pub fn check_session_policy(policy: &SessionPolicy) -> Result<(), Refusal> {
                 "the session limit must be {} to {} hours",
                 hours.start(),
                 hours.end()
+            ),
+        ));
+    }
+    let days = SessionPolicy::TRUSTED_COMPUTER_DAYS;
+    if !days.contains(&policy.trusted_computer_days) {
+        return Err(Refusal::new(
+            codes::VALIDATION,
+            format!(
+                "trusted computers must be {} (off) to {} days",
+                days.start(),
+                days.end()
             ),
         ));
     }
@@ -521,13 +534,21 @@ mod tests {
             let refusal = check_company_update(&bad).unwrap_err();
             assert!(refusal.message.contains("1 to 168 hours"), "{refusal}");
         }
-        let session = |idle_lock_minutes, max_session_hours| CompanyUpdate {
-            session_policy: Some(SessionPolicy {
-                idle_lock_minutes,
-                max_session_hours,
-            }),
-            ..CompanyUpdate::default()
-        };
+        let session_with =
+            |idle_lock_minutes, max_session_hours, trusted_computer_days| CompanyUpdate {
+                session_policy: Some(SessionPolicy {
+                    idle_lock_minutes,
+                    max_session_hours,
+                    trusted_computer_days,
+                }),
+                ..CompanyUpdate::default()
+            };
+        let session = |idle, hours| session_with(idle, hours, 0);
+        assert!(check_company_update(&session_with(30, 12, 30)).is_ok());
+        assert!(check_company_update(&session_with(30, 12, 31))
+            .unwrap_err()
+            .message
+            .contains("0 (off) to 30 days"));
         assert!(check_company_update(&session(5, 1)).is_ok());
         assert!(check_company_update(&session(60, 24)).is_ok());
         assert!(check_company_update(&session(4, 12))
@@ -549,7 +570,8 @@ mod tests {
             company.session_policy,
             SessionPolicy {
                 idle_lock_minutes: 10,
-                max_session_hours: 8
+                max_session_hours: 8,
+                trusted_computer_days: 0,
             }
         );
     }

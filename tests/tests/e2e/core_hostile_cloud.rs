@@ -109,6 +109,7 @@ async fn serve(
                     expires_at: secureclose_core::cache::now_millis() + 3_600_000,
                     device_token: Some("fake-device-token".into()),
                     recovery: None,
+                    trusted_computer: None,
                 },
                 user: user.clone(),
                 company: company.clone(),

@@ -133,6 +133,7 @@ async fn company_policies_out_of_range_are_refused_alike_and_in_range_ones_saved
         session_policy: Some(SessionPolicy {
             idle_lock_minutes,
             max_session_hours,
+            trusted_computer_days: 0,
         }),
         ..CompanyUpdate::default()
     };
@@ -145,6 +146,7 @@ async fn company_policies_out_of_range_are_refused_alike_and_in_range_ones_saved
         session_policy: Some(SessionPolicy {
             idle_lock_minutes: 5,
             max_session_hours: 24,
+            trusted_computer_days: 30,
         }),
         ..CompanyUpdate::default()
     };

@@ -35,4 +35,9 @@ expires_at: number,
  * The second factors this user can answer with, the text message first
  * when there is a phone. Absent from older clouds: SMS only.
  */
-methods: Array<SecondFactorMethod>, };
+methods: Array<SecondFactorMethod>, 
+/**
+ * The company's trusted-computer days, when this sign-in may offer
+ * "Don't ask for a code on this computer" (0: not offered).
+ */
+trusted_computer_days: number, };

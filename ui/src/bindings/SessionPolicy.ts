@@ -6,4 +6,9 @@
  * `idle_lock_minutes` without input; the cloud refuses a session token
  * `max_session_hours` after its sign-in, whatever the token's own expiry.
  */
-export type SessionPolicy = { idle_lock_minutes: number, max_session_hours: number, };
+export type SessionPolicy = { idle_lock_minutes: number, max_session_hours: number, 
+/**
+ * Days a person may skip the code on a computer they chose to trust
+ * after entering one; 0 (the default) turns trusted computers off.
+ */
+trusted_computer_days: number, };

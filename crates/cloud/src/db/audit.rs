@@ -57,6 +57,10 @@ pub mod kinds {
     pub const RECOVERY_CODES_ISSUED: &str = "recovery_codes_issued";
     /// A recovery code signed a user in (the detail says how many remain).
     pub const RECOVERY_CODE_USED: &str = "recovery_code_used";
+    /// A person chose to skip the code on a computer (the detail: its label).
+    pub const TRUSTED_COMPUTER_ADDED: &str = "trusted_computer_added";
+    /// A trusted computer was revoked by its owner or an admin.
+    pub const TRUSTED_COMPUTER_REVOKED: &str = "trusted_computer_revoked";
     /// A signed-in user proved themselves again before a security change.
     pub const REAUTHENTICATED: &str = "reauthenticated";
     /// An admin reset a user's second factor (the detail has the reason).

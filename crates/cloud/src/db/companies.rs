@@ -8,12 +8,14 @@ use super::{bool_from_db, bool_to_db, Db};
 use crate::error::CloudError;
 
 const COMPANY_COLUMNS: &str = "id, name, two_factor_required, dms_kind, dms_supports_two_factor, \
-     offline_allowed, offline_max_hours, idle_lock_minutes, max_session_hours, version";
+     offline_allowed, offline_max_hours, idle_lock_minutes, max_session_hours, \
+     trusted_computer_days, version";
 
 fn company_from_row(row: &AnyRow) -> Result<Company, CloudError> {
     let max_hours: i64 = row.try_get("offline_max_hours")?;
     let idle: i64 = row.try_get("idle_lock_minutes")?;
     let session_hours: i64 = row.try_get("max_session_hours")?;
+    let trusted_days: i64 = row.try_get("trusted_computer_days")?;
     Ok(Company {
         id: row.try_get("id")?,
         name: row.try_get("name")?,
@@ -31,6 +33,8 @@ fn company_from_row(row: &AnyRow) -> Result<Company, CloudError> {
                 .unwrap_or(SessionPolicy::DEFAULT_IDLE_LOCK_MINUTES),
             max_session_hours: u32::try_from(session_hours)
                 .unwrap_or(SessionPolicy::DEFAULT_MAX_SESSION_HOURS),
+            // Unreadable means off: never more trust than was configured.
+            trusted_computer_days: u32::try_from(trusted_days).unwrap_or(0),
         },
         version: row.try_get("version")?,
     })
@@ -114,7 +118,8 @@ pub async fn write_profile(
     sqlx::query(
         "UPDATE companies SET name = $1, two_factor_required = $2, offline_allowed = $3, \
          offline_max_hours = $4, idle_lock_minutes = $5, max_session_hours = $6, \
-         version = version + 1, updated_at = $7, change_seq = $8 WHERE id = $9",
+         trusted_computer_days = $7, version = version + 1, updated_at = $8, change_seq = $9 \
+         WHERE id = $10",
     )
     .bind(&company.name)
     .bind(bool_to_db(company.two_factor_required))
@@ -122,6 +127,7 @@ pub async fn write_profile(
     .bind(i64::from(company.offline_policy.max_hours))
     .bind(i64::from(company.session_policy.idle_lock_minutes))
     .bind(i64::from(company.session_policy.max_session_hours))
+    .bind(i64::from(company.session_policy.trusted_computer_days))
     .bind(now)
     .bind(seq)
     .bind(&company.id)

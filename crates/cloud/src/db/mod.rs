@@ -18,6 +18,7 @@ pub mod sessions;
 pub mod sms_days;
 pub mod sms_outbox;
 pub mod totp;
+pub mod trusted;
 pub mod users;
 
 use sqlx::any::AnyPoolOptions;

@@ -121,14 +121,18 @@ pub async fn revoke_sessions(
         .execute(&mut *conn)
         .await?;
     }
-    let grants = format!(
-        "UPDATE device_grants SET revoked_at = $1 WHERE revoked_at IS NULL AND {}",
-        scope.users_sql("user_id", 2)
-    );
-    sqlx::query(&grants)
-        .bind(now)
-        .bind(scope.bind_value())
-        .execute(&mut *conn)
-        .await?;
+    // Device grants, and trusted computers (a change must ask for the code
+    // again everywhere; the stamp already ends them, this says so).
+    for table in ["device_grants", "trusted_computers"] {
+        let revoke = format!(
+            "UPDATE {table} SET revoked_at = $1 WHERE revoked_at IS NULL AND {}",
+            scope.users_sql("user_id", 2)
+        );
+        sqlx::query(&revoke)
+            .bind(now)
+            .bind(scope.bind_value())
+            .execute(&mut *conn)
+            .await?;
+    }
     Ok(())
 }

@@ -1,12 +1,13 @@
 //! What any signed-in user may read (tag `account`).
 
-use axum::extract::State;
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Json;
 use secureclose_protocol::{
     ActivateRequest, ApiError, ChangePasswordRequest, ChangePasswordResponse, Company,
     ConfirmTotpRequest, LoginResponse, MeResponse, ReauthDone, ReauthRequest, ReauthStep,
-    RecoveryCodes, RecoveryStatus, TotpEnrollment, TotpStatus, UsersResponse, VerifyCodeRequest,
+    RecoveryCodes, RecoveryStatus, TotpEnrollment, TotpStatus, TrustedComputer, UsersResponse,
+    VerifyCodeRequest,
 };
 
 use super::extract::ApiJson;
@@ -320,4 +321,46 @@ pub async fn reauth_verify(
     Ok(Json(
         service::reauth::verify(&state, &authed, &request).await?,
     ))
+}
+
+/// The caller's trusted computers (unexpired, unrevoked, since their last
+/// security change), newest first.
+#[utoipa::path(
+    get,
+    path = "/api/v1/account/trusted-computers",
+    tag = "account",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The caller's trusted computers", body = [TrustedComputer]),
+        (status = 401, description = "unauthenticated or session_expired", body = ApiError),
+    )
+)]
+pub async fn trusted_computers(
+    State(state): State<AppState>,
+    authed: AuthedUser,
+) -> Result<Json<Vec<TrustedComputer>>, CloudError> {
+    Ok(Json(service::trusted::list_own(&state, &authed).await?))
+}
+
+/// The caller stops trusting one of their computers: its next sign-in asks
+/// for the code again.
+#[utoipa::path(
+    delete,
+    path = "/api/v1/account/trusted-computers/{id}",
+    tag = "account",
+    security(("bearer" = [])),
+    params(("id" = String, Path, description = "Trusted computer id")),
+    responses(
+        (status = 204, description = "Revoked"),
+        (status = 401, description = "unauthenticated or session_expired", body = ApiError),
+        (status = 404, description = "not_found: not a live trusted computer of the caller", body = ApiError),
+    )
+)]
+pub async fn revoke_trusted_computer(
+    State(state): State<AppState>,
+    authed: AuthedUser,
+    Path(id): Path<String>,
+) -> Result<StatusCode, CloudError> {
+    service::trusted::revoke_own(&state, &authed, &id).await?;
+    Ok(StatusCode::NO_CONTENT)
 }

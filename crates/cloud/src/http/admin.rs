@@ -6,13 +6,13 @@ use axum::http::StatusCode;
 use axum::Json;
 use secureclose_protocol::{
     ApiError, Company, CompanyUpdate, NewUserRequest, ResetTwoFactorRequest, SetupCodeGrant,
-    SetupCodeTexted, TextSetupCodeRequest, User, UserUpdate,
+    SetupCodeTexted, TextSetupCodeRequest, TrustedComputer, User, UserUpdate,
 };
 
 use super::extract::ApiJson;
 use crate::error::CloudError;
 use crate::service::sessions::{AdminUser, AuthedUser};
-use crate::service::{accounts, factor_reset, users};
+use crate::service::{accounts, factor_reset, trusted, users};
 use crate::state::AppState;
 
 /// One user of the caller's company.
@@ -252,4 +252,51 @@ pub async fn text_setup_code(
     Ok(Json(
         accounts::text_setup_code(&state, &admin, &id, &request.setup_code).await?,
     ))
+}
+
+/// A user's trusted computers (admins, same company).
+#[utoipa::path(
+    get,
+    path = "/api/v1/users/{id}/trusted-computers",
+    tag = "admin",
+    security(("bearer" = [])),
+    params(("id" = String, Path, description = "User id")),
+    responses(
+        (status = 200, description = "The user's trusted computers", body = [TrustedComputer]),
+        (status = 401, description = "unauthenticated or session_expired", body = ApiError),
+        (status = 403, description = "forbidden: caller is not an admin, or the user is not in the caller's company", body = ApiError),
+    )
+)]
+pub async fn user_trusted_computers(
+    State(state): State<AppState>,
+    admin: AdminUser,
+    Path(id): Path<String>,
+) -> Result<Json<Vec<TrustedComputer>>, CloudError> {
+    Ok(Json(trusted::list_of_user(&state, &admin, &id).await?))
+}
+
+/// An admin revokes one of a user's trusted computers.
+#[utoipa::path(
+    delete,
+    path = "/api/v1/users/{id}/trusted-computers/{computer_id}",
+    tag = "admin",
+    security(("bearer" = [])),
+    params(
+        ("id" = String, Path, description = "User id"),
+        ("computer_id" = String, Path, description = "Trusted computer id"),
+    ),
+    responses(
+        (status = 204, description = "Revoked"),
+        (status = 401, description = "unauthenticated or session_expired", body = ApiError),
+        (status = 403, description = "forbidden: caller is not an admin, or the user is not in the caller's company", body = ApiError),
+        (status = 404, description = "not_found: not a live trusted computer of that user", body = ApiError),
+    )
+)]
+pub async fn revoke_user_trusted_computer(
+    State(state): State<AppState>,
+    admin: AdminUser,
+    Path((id, computer_id)): Path<(String, String)>,
+) -> Result<StatusCode, CloudError> {
+    trusted::revoke_of_user(&state, &admin, &id, &computer_id).await?;
+    Ok(StatusCode::NO_CONTENT)
 }

@@ -65,6 +65,10 @@ pub fn api(dev: bool, max_body: usize) -> OpenApiRouter<AppState> {
             account::regenerate_recovery_codes
         ))
         .routes(routes!(account::reauth))
+        .routes(routes!(account::trusted_computers))
+        .routes(routes!(account::revoke_trusted_computer))
+        .routes(routes!(admin::user_trusted_computers))
+        .routes(routes!(admin::revoke_user_trusted_computer))
         .routes(routes!(account::reauth_verify))
         .routes(routes!(
             admin::get_user,

@@ -15,6 +15,7 @@ pub mod sign_in;
 pub mod sms_guard;
 pub mod sync;
 pub mod totp;
+pub mod trusted;
 pub mod two_factor;
 pub mod users;
 

@@ -15,6 +15,7 @@ use secureclose_protocol::{
 use super::recovery;
 use super::sessions::{AuthedUser, SourceAddr};
 use super::totp;
+use super::trusted;
 use super::two_factor::{self, CodeCheck, Counter, Failure, OtherFactors, Purpose};
 use crate::clock::ms;
 use crate::db::audit::{self, kinds, Event};
@@ -280,6 +281,7 @@ pub async fn login(
             user,
             security_stamp,
         },
+        request.trusted_token.as_deref(),
     )
     .await
 }
@@ -290,6 +292,7 @@ pub async fn login(
 async fn after_password(
     state: &AppState,
     accepted: PasswordOk,
+    trusted_token: Option<&str>,
 ) -> Result<LoginResponse, CloudError> {
     let PasswordOk {
         user,
@@ -311,6 +314,23 @@ async fn after_password(
     if !two_factor::needs_second_factor(&user, &company) {
         return complete_sign_in(state, user, company, "password", None, security_stamp).await;
     }
+    // A computer the person trusted after a code stands in for the code; a
+    // dead token is simply not one (the code is asked for, nothing told).
+    if let Some(token) = trusted_token {
+        if let Some(code_entered_at) = trusted::accept(state, &user, &company, token).await? {
+            let how = "password and a trusted computer";
+            return complete_sign_in(
+                state,
+                user,
+                company,
+                how,
+                Some(code_entered_at),
+                security_stamp,
+            )
+            .await;
+        }
+    }
+    let days = company.session_policy.trusted_computer_days;
     // As the help-center article says: a user with a mobile phone on file gets
     // the code there (an admin-entered number becomes verified when a code sent
     // to it comes back); a user without one enrols one. Never a skipped factor.
@@ -331,7 +351,7 @@ async fn after_password(
             )
             .await?;
             Ok(LoginResponse::SecondFactorRequired {
-                challenge: row.view(&id, other),
+                challenge: offering_trust(row.view(&id, other), days),
             })
         }
         Some(phone) => {
@@ -350,7 +370,7 @@ async fn after_password(
                 two_factor::send_code(state, &id, &row, &phone, &user).await?
             };
             Ok(LoginResponse::SecondFactorRequired {
-                challenge: row.view(&id, other),
+                challenge: offering_trust(row.view(&id, other), days),
             })
         }
         None => {
@@ -420,6 +440,7 @@ async fn complete_sign_in(
             expires_at,
             device_token: Some(device_token),
             recovery: None,
+            trusted_computer: None,
         },
         user,
         company,
@@ -458,13 +479,21 @@ pub async fn verify(
             .ok_or(CloudError::ChallengeClosed)?;
         let company = db::companies::company_of(db, &user).await?;
         let how = "password and a recovery code";
-        let response =
-            complete_sign_in(state, user, company, how, Some(now), row.security_stamp).await?;
+        let response = complete_sign_in(
+            state,
+            user.clone(),
+            company,
+            how,
+            Some(now),
+            row.security_stamp,
+        )
+        .await?;
         let notice = RecoveryNotice {
             issued: Vec::new(),
             left: Some(left),
         };
-        return Ok(with_recovery(response, Some(notice)));
+        let response = with_recovery(response, Some(notice));
+        return remembering(state, &request, &user, row.security_stamp, response).await;
     }
     if method == SecondFactorMethod::Totp {
         let (security_stamp, how) = match enrolled_app {
@@ -485,6 +514,7 @@ pub async fn verify(
         let company = db::companies::company_of(db, &user).await?;
         let response =
             complete_sign_in(state, user.clone(), company, how, Some(now), security_stamp).await?;
+        let response = remembering(state, &request, &user, security_stamp, response).await?;
         return first_recovery_codes(state, &user, response).await;
     }
     let enrolment = row.purpose == Purpose::Enrollment;
@@ -533,7 +563,30 @@ pub async fn verify(
         security_stamp,
     )
     .await?;
+    let response = remembering(state, &request, &user, security_stamp, response).await?;
     first_recovery_codes(state, &user, response).await
+}
+
+/// A completed sign-in with a second factor, carrying a trusted-computer
+/// token when the person ticked "Don't ask for a code on this computer" and
+/// the company allows it. `security_stamp`: the issued session's.
+async fn remembering(
+    state: &AppState,
+    request: &VerifyCodeRequest,
+    user: &User,
+    security_stamp: i64,
+    mut response: LoginResponse,
+) -> Result<LoginResponse, CloudError> {
+    if !request.remember_computer {
+        return Ok(response);
+    }
+    let company = db::companies::company_of(&state.db, user).await?;
+    let label = request.computer_label.as_deref();
+    let grant = trusted::remember(state, user, &company, security_stamp, label).await?;
+    if let LoginResponse::SignedIn { session, .. } = &mut response {
+        session.trusted_computer = grant;
+    }
+    Ok(response)
 }
 
 /// What a correct code did besides proving the factor.
@@ -650,6 +703,13 @@ async fn first_recovery_codes(
         .await?
         .map(|issued| RecoveryNotice { issued, left: None });
     Ok(with_recovery(response, notice))
+}
+
+/// A second-factor attempt's view, offering "Don't ask for a code on this
+/// computer for `days` days" (0: not offered).
+fn offering_trust(mut challenge: Challenge, days: u32) -> Challenge {
+    challenge.trusted_computer_days = days;
+    challenge
 }
 
 fn with_recovery(mut response: LoginResponse, notice: Option<RecoveryNotice>) -> LoginResponse {
@@ -842,7 +902,15 @@ pub async fn resend(
         .ok_or(CloudError::ChallengeClosed)?;
     ensure_attempt_fits_profile(state, &row, &user).await?;
     let row = two_factor::send_code(state, &request.challenge_id, &row, &phone, &user).await?;
-    Ok(row.view(&request.challenge_id, other_factors(db, &user.id).await?))
+    let view = row.view(&request.challenge_id, other_factors(db, &user.id).await?);
+    if row.purpose != Purpose::SecondFactor {
+        return Ok(view);
+    }
+    let company = db::companies::company_of(db, &user).await?;
+    Ok(offering_trust(
+        view,
+        company.session_policy.trusted_computer_days,
+    ))
 }
 
 /// Enrolment: the mobile phone to verify; a code is sent to it. Parsed to
@@ -970,6 +1038,7 @@ pub async fn activate(
                 user,
                 security_stamp: credentials.security_stamp,
             },
+            None,
         )
         .await;
     }
@@ -1002,6 +1071,7 @@ pub async fn activate(
             user: credentials.user,
             security_stamp: credentials.security_stamp,
         },
+        None,
     )
     .await
 }

@@ -108,6 +108,8 @@ impl ChallengeRow {
             attempts_left: u32::try_from(self.attempts_left).unwrap_or(0),
             expires_at: self.expires_at,
             methods,
+            // Offered by the sign-in that knows the company (`sign_in`).
+            trusted_computer_days: 0,
         }
     }
 }

@@ -25,6 +25,7 @@ mod security_review;
 mod setup_code_texts;
 mod sms_guardrails;
 mod sync;
+mod trusted_computers;
 mod two_factor;
 mod two_factor_totp;
 mod updates;

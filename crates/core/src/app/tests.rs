@@ -884,6 +884,7 @@ async fn the_limits_are_the_companys_own_policy() {
     strict.session_policy = secureclose_protocol::SessionPolicy {
         idle_lock_minutes: 7,
         max_session_hours: 2,
+        trusted_computer_days: 0,
     };
     cache.store_company(&strict).await.unwrap();
     let view = core.session().await.unwrap().unwrap();

@@ -30,15 +30,16 @@ pub(super) async fn upsert_company(tx: &mut Tx<'_>, company: &Company) -> Result
     sqlx::query(
         "INSERT INTO company (id, name, two_factor_required, dms_kind, \
          dms_supports_two_factor, offline_allowed, offline_max_hours, version, \
-         idle_lock_minutes, max_session_hours) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) \
+         idle_lock_minutes, max_session_hours, trusted_computer_days) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11) \
          ON CONFLICT (id) DO UPDATE SET name = excluded.name, \
          two_factor_required = excluded.two_factor_required, dms_kind = excluded.dms_kind, \
          dms_supports_two_factor = excluded.dms_supports_two_factor, \
          offline_allowed = excluded.offline_allowed, \
          offline_max_hours = excluded.offline_max_hours, version = excluded.version, \
          idle_lock_minutes = excluded.idle_lock_minutes, \
-         max_session_hours = excluded.max_session_hours",
+         max_session_hours = excluded.max_session_hours, \
+         trusted_computer_days = excluded.trusted_computer_days",
     )
     .bind(&company.id)
     .bind(&company.name)
@@ -50,6 +51,7 @@ pub(super) async fn upsert_company(tx: &mut Tx<'_>, company: &Company) -> Result
     .bind(company.version)
     .bind(i64::from(company.session_policy.idle_lock_minutes))
     .bind(i64::from(company.session_policy.max_session_hours))
+    .bind(i64::from(company.session_policy.trusted_computer_days))
     .execute(&mut **tx)
     .await?;
     Ok(())
@@ -57,7 +59,7 @@ pub(super) async fn upsert_company(tx: &mut Tx<'_>, company: &Company) -> Result
 
 pub(super) const COMPANY_COLUMNS: &str = "id, name, two_factor_required, dms_kind, \
      dms_supports_two_factor, offline_allowed, offline_max_hours, version, \
-     idle_lock_minutes, max_session_hours";
+     idle_lock_minutes, max_session_hours, trusted_computer_days";
 
 pub(super) fn company_from_row(row: &sqlx::sqlite::SqliteRow) -> Company {
     Company {
@@ -78,6 +80,7 @@ pub(super) fn company_from_row(row: &sqlx::sqlite::SqliteRow) -> Company {
                 .unwrap_or(SessionPolicy::DEFAULT_IDLE_LOCK_MINUTES),
             max_session_hours: u32::try_from(row.get::<i64, _>(9))
                 .unwrap_or(SessionPolicy::DEFAULT_MAX_SESSION_HOURS),
+            trusted_computer_days: u32::try_from(row.get::<i64, _>(10)).unwrap_or(0),
         },
     }
 }

@@ -7,7 +7,10 @@ use std::sync::Arc;
 
 use std::path::{Path, PathBuf};
 
-use secureclose_protocol::{RecoveryCodes, RecoveryStatus, TotpEnrollment, TotpStatus};
+use secureclose_protocol::{
+    RecoveryCodes, RecoveryStatus, TotpEnrollment, TotpStatus, TrustedComputer,
+    TrustedComputerGrant,
+};
 
 use super::{lock, tokens};
 use crate::context::Context;
@@ -96,6 +99,48 @@ pub(crate) async fn regenerate_recovery_codes(
     let codes = super::signed_in_call(ctx, answer).await?;
     tracing::info!(user_id = %user_id, "recovery codes replaced");
     Ok(codes)
+}
+
+/// The person's trusted computers, this computer's marked.
+pub(crate) async fn trusted_computers(
+    ctx: &Arc<Context>,
+) -> Result<Vec<TrustedComputer>, CoreError> {
+    let (token, user_id) = cloud_token(ctx).await?;
+    let answer = ctx.client().trusted_computers(&token).await;
+    let mut computers = super::signed_in_call(ctx, answer).await?;
+    if let Some(here) = this_computer(ctx, &user_id).await? {
+        for computer in &mut computers {
+            computer.this_computer = computer.id == here.id;
+        }
+    }
+    Ok(computers)
+}
+
+/// Revokes one; this computer's own also leaves the keychain.
+pub(crate) async fn revoke_trusted_computer(ctx: &Arc<Context>, id: &str) -> Result<(), CoreError> {
+    let (token, user_id) = cloud_token(ctx).await?;
+    let answer = ctx.client().revoke_trusted_computer(&token, id).await;
+    super::signed_in_call(ctx, answer).await?;
+    if let Some(email) = own_email(ctx, &user_id).await? {
+        if tokens::trusted_computer(ctx, &email).is_some_and(|here| here.id == id) {
+            tokens::forget_trusted_computer(ctx, &email);
+        }
+    }
+    tracing::info!(user_id = %user_id, "trusted computer revoked");
+    Ok(())
+}
+
+async fn own_email(ctx: &Arc<Context>, user_id: &str) -> Result<Option<String>, CoreError> {
+    Ok(ctx.cache()?.user(user_id).await?.map(|user| user.email))
+}
+
+async fn this_computer(
+    ctx: &Arc<Context>,
+    user_id: &str,
+) -> Result<Option<TrustedComputerGrant>, CoreError> {
+    Ok(own_email(ctx, user_id)
+        .await?
+        .and_then(|email| tokens::trusted_computer(ctx, &email)))
 }
 
 /// The most codes a file takes (a set is ten): anything longer is not a set.

@@ -401,6 +401,7 @@ mod tests {
             expires_at: 4_000_000_000_000,
             device_token: Some(format!("device-of-{token}")),
             recovery: None,
+            trusted_computer: None,
         }
     }
 

@@ -16,7 +16,7 @@ use crate::client::CloudClient;
 use crate::context::Context;
 use crate::error::CoreError;
 use crate::sensitive::Sensitive;
-use crate::session::{self, Start};
+use crate::session::{self, tokens, Start};
 use crate::views::{LoginOutcome, SessionView};
 
 /// Online login: the password to the cloud. A user who needs no second
@@ -84,7 +84,13 @@ async fn login_at(
     let cache = ctx.cache()?;
     let client = ctx.client();
     let email = email.trim();
-    let response = match ctx.track(client.login(email, password, company_id).await) {
+    // A computer trusted after an earlier code may skip this one.
+    let trusted = tokens::trusted_computer(ctx, email);
+    let trusted_token = trusted.as_ref().map(|grant| grant.token.as_str());
+    let answer = client
+        .login_with(email, password, company_id, trusted_token)
+        .await;
+    let response = match ctx.track(answer) {
         Ok(response) => response,
         Err(CoreError::Offline { .. } | CoreError::CloudUnreachable { .. }) => {
             return offline::sign_in(ctx, &cache, email, password, company_id).await;
@@ -206,10 +212,13 @@ pub(super) async fn hold_company_choice(
 /// Completes the pending login with the code the user typed, from a text
 /// message or the authenticator app (`method`, one the attempt offers). On
 /// success this is exactly a signed-in login (`complete_sign_in`).
+/// `trust_this_computer`: the person ticked "Don't ask for a code on this
+/// computer"; the grant the cloud returns is kept in the keychain.
 pub(crate) async fn verify_code(
     ctx: &Arc<Context>,
     method: SecondFactorMethod,
     code: &str,
+    trust_this_computer: bool,
 ) -> Result<LoginOutcome, CoreError> {
     let cache = ctx.cache()?;
     let challenge_id = ctx
@@ -220,11 +229,11 @@ pub(crate) async fn verify_code(
         .challenge_id()
         .clone();
     let client = ctx.client();
-    let response = session::attempt_call(
-        ctx,
-        client.verify_code(&challenge_id, method, code.trim()).await,
-    )
-    .await?;
+    let label = trust_this_computer.then(computer_label);
+    let answer = client
+        .verify_code_with(&challenge_id, method, code.trim(), label.as_deref())
+        .await;
+    let response = session::attempt_call(ctx, answer).await?;
     match response {
         LoginResponse::SignedIn {
             session,
@@ -350,6 +359,12 @@ async fn complete_sign_in(
     if let Some(verifier) = &verifier {
         offline::store_verifier(cache, &user, verifier, attempt.is_some()).await;
     }
+    if let Some(trusted) = &grant.trusted_computer {
+        // Only the skipped code is lost if the keychain refuses it.
+        if let Err(err) = tokens::store_trusted_computer(ctx, &user.email, trusted) {
+            tracing::warn!(error = %err, "could not keep the trusted-computer token");
+        }
+    }
     session::establish(ctx, &mut state, cache, signed_in, start).await?;
     drop(state);
     tracing::info!(user_id = %user.id, company_id = %company.id,
@@ -413,4 +428,9 @@ fn same_attempt(state: &LoginState, challenge_id: &Sensitive<String>) -> Result<
         Ok(pending) if pending.challenge_id().expose() == challenge_id.expose() => Ok(()),
         _ => Err(CoreError::NoPendingLogin),
     }
+}
+/// How this computer is listed among the person's trusted computers: its
+/// name and system, e.g. "DESKTOP-4F2A (Windows)".
+fn computer_label() -> String {
+    format!("{} ({})", whoami::devicename(), whoami::platform())
 }

@@ -354,6 +354,7 @@ mod tests {
             } else {
                 Vec::new()
             },
+            trusted_computer_days: 0,
         }
     }
 

@@ -3,6 +3,8 @@
 //! each per cloud (see `context::cloud_ns`) and user, so a token never
 //! serves another cloud or another person.
 
+use secureclose_protocol::TrustedComputerGrant;
+
 use crate::context::Context;
 use crate::error::CoreError;
 use crate::sensitive::Sensitive;
@@ -16,6 +18,13 @@ pub fn token_account(cloud: &str, user_id: &str) -> String {
 /// Keychain account of a user's trusted-device token with the cloud named `cloud`.
 pub fn device_account(cloud: &str, user_id: &str) -> String {
     format!("device:{cloud}:{user_id}")
+}
+
+/// Keychain account of this computer's trusted-computer grant for the
+/// person signing in as `email` with the cloud named `cloud` (read before
+/// the cloud says who they are, hence by email).
+pub fn trusted_account(cloud: &str, email: &str) -> String {
+    format!("trusted:{cloud}:{}", email.trim().to_lowercase())
 }
 
 /// The one decoding of a token kept in the keychain.
@@ -75,6 +84,36 @@ pub(crate) fn forget_device_token(ctx: &Context, user_id: &str) {
     }
 }
 
+/// This computer's trusted-computer grant for `email`, if it has one (an
+/// unreadable entry is none: the code is asked for).
+pub(crate) fn trusted_computer(ctx: &Context, email: &str) -> Option<TrustedComputerGrant> {
+    let stored = read(ctx, &trusted_account(&ctx.scope().ns, email))
+        .ok()
+        .flatten()?;
+    serde_json::from_str(stored.expose()).ok()
+}
+
+pub(crate) fn store_trusted_computer(
+    ctx: &Context,
+    email: &str,
+    grant: &TrustedComputerGrant,
+) -> Result<(), CoreError> {
+    let stored = Sensitive::new(
+        serde_json::to_string(grant).map_err(|e| CoreError::keychain(e.to_string()))?,
+    );
+    ctx.keys.set(
+        &trusted_account(&ctx.scope().ns, email),
+        stored.expose().as_bytes(),
+    )
+}
+
+/// Deletes this computer's trusted-computer grant for `email`; best effort.
+pub(crate) fn forget_trusted_computer(ctx: &Context, email: &str) {
+    if let Err(err) = ctx.keys.delete(&trusted_account(&ctx.scope().ns, email)) {
+        tracing::warn!(error = %err, "could not delete a trusted-computer token");
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -86,5 +125,17 @@ mod tests {
         // The same user id on another cloud is another keychain entry: a
         // session stays bound to the cloud that issued it.
         assert_ne!(token_account("c0ffee", "u1"), token_account("beef", "u1"));
+    }
+
+    #[test]
+    fn a_trusted_computer_is_kept_per_cloud_and_email_whatever_its_case() {
+        assert_eq!(
+            trusted_account("c0ffee", " Dana@Example.com "),
+            trusted_account("c0ffee", "dana@example.com")
+        );
+        assert_ne!(
+            trusted_account("c0ffee", "a@x"),
+            trusted_account("beef", "a@x")
+        );
     }
 }
