@@ -3,14 +3,12 @@
 //! new recovery codes, their own phone, an admin's reset of someone's
 //! factors), the signed-in person proves themselves again: their current
 //! password, then a code from a factor they have. The proof is kept on the
-//! session for [`REAUTH_FRESH`]; a stolen session token alone cannot make
+//! session for `sessions::REAUTH_FRESH`; a stolen session token alone cannot make
 //! those changes.
-
-use std::time::Duration;
 
 use secureclose_protocol::{ReauthDone, ReauthStep, VerifyCodeRequest};
 
-use super::sessions::{AuthedUser, SourceAddr};
+use super::sessions::{AuthedUser, SourceAddr, REAUTH_FRESH};
 use super::sign_in::{confirm_current_password, other_factors, prove_factor};
 use super::two_factor::{self, Purpose};
 use crate::clock::ms;
@@ -18,14 +16,6 @@ use crate::db::audit::{self, kinds, Event};
 use crate::db::{self, challenges, counters};
 use crate::error::CloudError;
 use crate::state::AppState;
-
-/// How long a re-authentication counts.
-pub const REAUTH_FRESH: Duration = Duration::from_secs(5 * 60);
-
-/// Whether a proof made at `reauth_at` still counts at `now`.
-pub fn is_fresh(reauth_at: Option<i64>, now: i64) -> bool {
-    reauth_at.is_some_and(|at| at <= now && now < at.saturating_add(ms(REAUTH_FRESH)))
-}
 
 /// Step one: the current password (checked and counted as at sign-in). For
 /// someone with a factor, an attempt follows (a code texted unless they
@@ -92,22 +82,4 @@ async fn mark(state: &AppState, authed: &AuthedUser, how: &str) -> Result<i64, C
     audit::record(&state.db, now, event).await?;
     tracing::info!(user_id = %user.id, "re-authenticated");
     Ok(now.saturating_add(ms(REAUTH_FRESH)))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_proof_counts_for_five_minutes_from_when_it_was_made() {
-        let at = 1_000_000;
-        assert!(is_fresh(Some(at), at));
-        assert!(is_fresh(Some(at), at + 299_999));
-        assert!(!is_fresh(Some(at), at + 300_000), "five minutes, not more");
-        assert!(
-            !is_fresh(Some(at), at - 1),
-            "a proof from the future is no proof"
-        );
-        assert!(!is_fresh(None, at));
-    }
 }

@@ -3,6 +3,7 @@
 
 use secureclose_protocol::{Role, User, UserStatus};
 
+use crate::clock::ms;
 use crate::db;
 use crate::error::CloudError;
 use crate::state::AppState;
@@ -22,12 +23,20 @@ impl AuthedUser {
     /// Refuses a security change unless the holder re-authenticated within
     /// the last five minutes (`service::reauth`).
     pub fn require_fresh_reauth(&self, now: i64) -> Result<(), CloudError> {
-        if super::reauth::is_fresh(self.reauth_at, now) {
+        if is_fresh(self.reauth_at, now) {
             Ok(())
         } else {
             Err(CloudError::ReauthRequired)
         }
     }
+}
+
+/// How long a re-authentication (`service::reauth`) counts.
+pub const REAUTH_FRESH: std::time::Duration = std::time::Duration::from_secs(5 * 60);
+
+/// Whether a proof made at `reauth_at` still counts at `now`.
+pub fn is_fresh(reauth_at: Option<i64>, now: i64) -> bool {
+    reauth_at.is_some_and(|at| at <= now && now < at.saturating_add(ms(REAUTH_FRESH)))
 }
 
 /// An [`AuthedUser`] whose role is admin; anyone else gets 403 forbidden.
@@ -93,4 +102,22 @@ pub async fn sign_out(state: &AppState, authed: &AuthedUser) -> Result<(), Cloud
     db::sessions::revoke_session(&state.db, &authed.session_token_hash, state.now()).await?;
     tracing::info!(user_id = %authed.user.id, "signed out");
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_proof_counts_for_five_minutes_from_when_it_was_made() {
+        let at = 1_000_000;
+        assert!(is_fresh(Some(at), at));
+        assert!(is_fresh(Some(at), at + 299_999));
+        assert!(!is_fresh(Some(at), at + 300_000), "five minutes, not more");
+        assert!(
+            !is_fresh(Some(at), at - 1),
+            "a proof from the future is no proof"
+        );
+        assert!(!is_fresh(None, at));
+    }
 }
