@@ -17,6 +17,7 @@ mod core_session;
 mod core_shared_email;
 mod core_sync;
 mod core_totp;
+mod core_trusted;
 mod core_two_factor;
 mod desktop;
 mod layers;
