@@ -19,15 +19,6 @@ on_both_backends!(
     someone_without_a_factor_proves_it_with_the_password,
 );
 
-async fn send(t: &TestCloud, method: Method, path: &str, token: &str) -> Response {
-    t.http
-        .request(method, t.url(path))
-        .bearer_auth(token)
-        .send()
-        .await
-        .unwrap()
-}
-
 async fn every_security_change_needs_a_fresh_proof_on_this_session(backend: Backend) {
     let t = TestCloud::start(backend).await;
     let admin = t.admin_token().await;
@@ -40,9 +31,13 @@ async fn every_security_change_needs_a_fresh_proof_on_this_session(backend: Back
     };
 
     // A valid session alone: every change is refused and nothing happens.
-    refused(send(&t, Method::POST, "/api/v1/account/totp", &admin).await).await;
-    refused(send(&t, Method::DELETE, "/api/v1/account/totp", &admin).await).await;
-    refused(send(&t, Method::POST, "/api/v1/account/recovery-codes", &admin).await).await;
+    refused(t.send(Method::POST, "/api/v1/account/totp", &admin).await).await;
+    refused(t.send(Method::DELETE, "/api/v1/account/totp", &admin).await).await;
+    refused(
+        t.send(Method::POST, "/api/v1/account/recovery-codes", &admin)
+            .await,
+    )
+    .await;
     let own_phone = serde_json::json!({"mobile_phone": "+14805550111"});
     refused(patch_user(&t, &admin, &admin_email, own_phone.clone()).await).await;
     let reset_path = format!("/api/v1/users/{marcus_id}/reset-two-factor");
@@ -79,8 +74,7 @@ async fn every_security_change_needs_a_fresh_proof_on_this_session(backend: Back
     // Proven on this session: allowed here, not on the admin's other one.
     t.reauth(&admin).await;
     refused(
-        send(
-            &t,
+        t.send(
             Method::POST,
             "/api/v1/account/recovery-codes",
             &other_session,
@@ -94,12 +88,12 @@ async fn every_security_change_needs_a_fresh_proof_on_this_session(backend: Back
         StatusCode::OK,
         "one's own phone, after the proof"
     );
-    let response = send(&t, Method::POST, "/api/v1/account/totp", &admin).await;
+    let response = t.send(Method::POST, "/api/v1/account/totp", &admin).await;
     assert_eq!(response.status(), StatusCode::OK, "an app may be added now");
 
     // Five minutes later the proof has run out.
     t.advance(Duration::from_secs(5 * 60));
-    refused(send(&t, Method::POST, "/api/v1/account/totp", &admin).await).await;
+    refused(t.send(Method::POST, "/api/v1/account/totp", &admin).await).await;
     let kinds = t.audit_kinds(&t.user_id(&admin_email).await).await;
     assert!(kinds.iter().any(|k| k == "reauthenticated"));
     t.stop().await;
@@ -150,7 +144,7 @@ async fn a_proof_needs_the_right_password_and_the_right_code(backend: Backend) {
     .await;
     assert_eq!(error.attempts_left, Some(4));
     expect_error(
-        send(&t, Method::POST, "/api/v1/account/totp", &token).await,
+        t.send(Method::POST, "/api/v1/account/totp", &token).await,
         StatusCode::FORBIDDEN,
         codes::REAUTH_REQUIRED,
     )
@@ -169,7 +163,7 @@ async fn a_proof_needs_the_right_password_and_the_right_code(backend: Backend) {
     )
     .await;
     assert_eq!(
-        send(&t, Method::POST, "/api/v1/account/totp", &token)
+        t.send(Method::POST, "/api/v1/account/totp", &token)
             .await
             .status(),
         StatusCode::OK
@@ -203,7 +197,8 @@ async fn a_reauth_attempt_never_signs_in_and_is_its_owners_only(backend: Backend
     )
     .await;
     expect_error(
-        send(&t, Method::POST, "/api/v1/account/recovery-codes", &admin).await,
+        t.send(Method::POST, "/api/v1/account/recovery-codes", &admin)
+            .await,
         StatusCode::FORBIDDEN,
         codes::REAUTH_REQUIRED,
     )
@@ -220,7 +215,7 @@ async fn someone_without_a_factor_proves_it_with_the_password(backend: Backend) 
     };
     assert_eq!(until, t.now() + 5 * 60 * 1000);
     assert_eq!(
-        send(&t, Method::POST, "/api/v1/account/totp", &tom)
+        t.send(Method::POST, "/api/v1/account/totp", &tom)
             .await
             .status(),
         StatusCode::OK,

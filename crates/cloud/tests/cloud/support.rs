@@ -271,6 +271,17 @@ impl TestCloud {
         .await
     }
 
+    /// A bodiless request with `token`'s bearer (the endpoints of one's own
+    /// account and an admin's actions).
+    pub async fn send(&self, method: reqwest::Method, path: &str, token: &str) -> Response {
+        self.http
+            .request(method, self.url(path))
+            .bearer_auth(token)
+            .send()
+            .await
+            .expect("request")
+    }
+
     /// Re-authenticates the session of `token` (what a security change
     /// needs first): the user's password, then, when they have a phone, the
     /// code texted to it. For a user with only an app, see `reauth_start`.

@@ -172,15 +172,6 @@ async fn it_is_offered_and_issued_only_where_the_company_allows_it(backend: Back
     t.stop().await;
 }
 
-async fn send(t: &TestCloud, method: Method, path: &str, token: &str) -> Response {
-    t.http
-        .request(method, t.url(path))
-        .bearer_auth(token)
-        .send()
-        .await
-        .unwrap()
-}
-
 async fn revoking_ends_it_and_only_its_owner_or_their_admin_may(backend: Backend) {
     let t = TestCloud::start(backend).await;
     let admin = t.admin_token().await;
@@ -195,7 +186,7 @@ async fn revoking_ends_it_and_only_its_owner_or_their_admin_may(backend: Backend
     // as a user, nor as another company's admin.
     let own = format!("/api/v1/account/trusted-computers/{}", grant.id);
     expect_error(
-        send(&t, Method::DELETE, &own, &emily).await,
+        t.send(Method::DELETE, &own, &emily).await,
         StatusCode::NOT_FOUND,
         codes::NOT_FOUND,
     )
@@ -203,9 +194,9 @@ async fn revoking_ends_it_and_only_its_owner_or_their_admin_may(backend: Backend
     let theirs = format!("/api/v1/users/{marcus_id}/trusted-computers");
     let one = format!("{theirs}/{}", grant.id);
     for (token, who) in [(&emily, "a user"), (&carla, "another company's admin")] {
-        let response = send(&t, Method::GET, &theirs, token).await;
+        let response = t.send(Method::GET, &theirs, token).await;
         assert_eq!(response.status(), StatusCode::FORBIDDEN, "{who} reads none");
-        let response = send(&t, Method::DELETE, &one, token).await;
+        let response = t.send(Method::DELETE, &one, token).await;
         assert_eq!(
             response.status(),
             StatusCode::FORBIDDEN,
@@ -218,14 +209,15 @@ async fn revoking_ends_it_and_only_its_owner_or_their_admin_may(backend: Backend
     );
 
     // Their admin sees and revokes it.
-    let listed: Vec<TrustedComputer> = send(&t, Method::GET, &theirs, &admin)
+    let listed: Vec<TrustedComputer> = t
+        .send(Method::GET, &theirs, &admin)
         .await
         .json()
         .await
         .unwrap();
     assert_eq!(listed.len(), 1);
     assert_eq!(
-        send(&t, Method::DELETE, &one, &admin).await.status(),
+        t.send(Method::DELETE, &one, &admin).await.status(),
         StatusCode::NO_CONTENT
     );
     assert!(
@@ -233,7 +225,7 @@ async fn revoking_ends_it_and_only_its_owner_or_their_admin_may(backend: Backend
         "revoked: the code again"
     );
     expect_error(
-        send(&t, Method::DELETE, &one, &admin).await,
+        t.send(Method::DELETE, &one, &admin).await,
         StatusCode::NOT_FOUND,
         codes::NOT_FOUND,
     )
@@ -244,9 +236,7 @@ async fn revoking_ends_it_and_only_its_owner_or_their_admin_may(backend: Backend
     let (_, second) = trusted_marcus(&t).await;
     let own = format!("/api/v1/account/trusted-computers/{}", second.id);
     assert_eq!(
-        send(&t, Method::DELETE, &own, &session.token)
-            .await
-            .status(),
+        t.send(Method::DELETE, &own, &session.token).await.status(),
         StatusCode::NO_CONTENT
     );
     assert!(!skips_the_code(&t, &second.token).await);
