@@ -13,6 +13,7 @@ mod offline;
 mod onboarding;
 mod recovery_codes;
 mod totp;
+mod trusted;
 mod two_factor;
 mod updater;
 
