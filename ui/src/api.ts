@@ -20,6 +20,7 @@ import type {
   SyncStatus,
   TotpEnrollment,
   TotpStatus,
+  TrustedComputer,
   UpdateInfo,
   UpdateProgress,
   User,
@@ -52,9 +53,11 @@ export interface Api {
   /**
    * Second step of a login: the code from the text message, or from the
    * authenticator app, or a recovery code (`method`, one of the challenge's
-   * `methods`). Resolves `signed_in`.
+   * `methods`). Resolves `signed_in`. `remember` (only offered when the
+   * challenge's `trusted_computer_days` is above 0) makes this computer
+   * skip the code for that many days.
    */
-  verifyCode(code: string, method: SecondFactorMethod): Promise<LoginOutcome>;
+  verifyCode(code: string, method: SecondFactorMethod, remember?: boolean): Promise<LoginOutcome>;
   /** Sends a new code for the pending login (30 s cooldown on the cloud). */
   resendCode(): Promise<Challenge>;
   /** Enrolment: the phone to send the first code to (saved once verified). */
@@ -133,6 +136,17 @@ export interface Api {
   resetTwoFactor(userId: string, reason: string): Promise<User>;
   /** Admin signs a user out on every computer (needs the connection). */
   revokeSessions(userId: string): Promise<void>;
+  /**
+   * The computers where the signed-in person skips the sign-in code
+   * (needs the connection: `offline`).
+   */
+  trustedComputers(): Promise<TrustedComputer[]>;
+  /** Ends one of them: the next sign-in there asks for a code again. */
+  revokeTrustedComputer(id: string): Promise<void>;
+  /** Admin: another user's trusted computers (`forbidden` for others; needs the connection). */
+  userTrustedComputers(userId: string): Promise<TrustedComputer[]>;
+  /** Admin ends one of a user's trusted computers. */
+  revokeUserTrustedComputer(userId: string, id: string): Promise<void>;
   /** Re-fetches company and users from the cloud into the cache. */
   refresh(): Promise<SessionView>;
   /**

@@ -59,6 +59,11 @@ describe("ipc wrappers", () => {
     await tauriApi.syncStatus();
     await tauriApi.syncNow();
     await tauriApi.dismissSyncNotice(7);
+    await tauriApi.verifyCode("123456", "sms", true);
+    await tauriApi.trustedComputers();
+    await tauriApi.revokeTrustedComputer("t1");
+    await tauriApi.userTrustedComputers("u5");
+    await tauriApi.revokeUserTrustedComputer("u5", "t2");
 
     expect(invoke.mock.calls).toEqual([
       ["app_info", undefined],
@@ -72,8 +77,9 @@ describe("ipc wrappers", () => {
       ["activate", { email: "a@b.c", setupCode: "ABCD-EFGH-JKMN", newPassword: "new pw" }],
       ["check_new_password", { password: "new pw", email: "a@b.c" }],
       ["change_password", { currentPassword: "old pw", newPassword: "new pw" }],
-      ["verify_code", { code: "123456", method: "sms" }],
-      ["verify_code", { code: "654321", method: "totp" }],
+      // Not remembered unless asked: the core never trusts a computer by default.
+      ["verify_code", { code: "123456", method: "sms", remember: false }],
+      ["verify_code", { code: "654321", method: "totp", remember: false }],
       ["resend_code", undefined],
       ["enroll_phone", { mobilePhone: "+14805551234" }],
       ["enroll_totp", undefined],
@@ -90,7 +96,7 @@ describe("ipc wrappers", () => {
       ["begin_totp", undefined],
       ["confirm_totp", { enrollmentId: "e1", code: "654321" }],
       ["remove_totp", undefined],
-      ["verify_code", { code: "ABCDE-23456", method: "recovery" }],
+      ["verify_code", { code: "ABCDE-23456", method: "recovery", remember: false }],
       ["recovery_status", undefined],
       // No password any more: the re-authentication before it replaces it.
       ["regenerate_recovery_codes", undefined],
@@ -103,6 +109,11 @@ describe("ipc wrappers", () => {
       ["sync_status", undefined],
       ["sync_now", undefined],
       ["dismiss_sync_notice", { id: 7 }],
+      ["verify_code", { code: "123456", method: "sms", remember: true }],
+      ["trusted_computers", undefined],
+      ["revoke_trusted_computer", { id: "t1" }],
+      ["user_trusted_computers", { userId: "u5" }],
+      ["revoke_user_trusted_computer", { userId: "u5", id: "t2" }],
     ]);
   });
 

@@ -18,6 +18,7 @@ import type {
   SyncStatus,
   TotpEnrollment,
   TotpStatus,
+  TrustedComputer,
   UpdateInfo,
   UpdateProgress,
   User,
@@ -44,7 +45,7 @@ export const tauriApi: Api = {
   changePassword: async (currentPassword, newPassword) => {
     await call<null>("change_password", { currentPassword, newPassword });
   },
-  verifyCode: (code, method) => call<LoginOutcome>("verify_code", { code, method }),
+  verifyCode: (code, method, remember = false) => call<LoginOutcome>("verify_code", { code, method, remember }),
   resendCode: () => call<Challenge>("resend_code"),
   enrollPhone: (mobilePhone) => call<Challenge>("enroll_phone", { mobilePhone }),
   enrollTotp: () => call<TotpEnrollment>("enroll_totp"),
@@ -78,6 +79,14 @@ export const tauriApi: Api = {
   resetTwoFactor: (userId, reason) => call<User>("reset_two_factor", { userId, reason }),
   revokeSessions: async (userId) => {
     await call<null>("revoke_sessions", { userId });
+  },
+  trustedComputers: () => call<TrustedComputer[]>("trusted_computers"),
+  revokeTrustedComputer: async (id) => {
+    await call<null>("revoke_trusted_computer", { id });
+  },
+  userTrustedComputers: (userId) => call<TrustedComputer[]>("user_trusted_computers", { userId }),
+  revokeUserTrustedComputer: async (userId, id) => {
+    await call<null>("revoke_user_trusted_computer", { userId, id });
   },
   refresh: () => call<SessionView>("refresh"),
   lockSession: async () => {

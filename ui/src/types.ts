@@ -30,6 +30,7 @@ export type { SyncState } from "./bindings/SyncState";
 export type { SyncStatus } from "./bindings/SyncStatus";
 export type { TotpEnrollment } from "./bindings/TotpEnrollment";
 export type { TotpStatus } from "./bindings/TotpStatus";
+export type { TrustedComputer } from "./bindings/TrustedComputer";
 export type { User } from "./bindings/User";
 export type { UsersPage } from "./bindings/UsersPage";
 export type { UserStatus } from "./bindings/UserStatus";

@@ -132,13 +132,14 @@ describe("Company Profile: offline sign-in and sessions", () => {
     const company: Company = {
       ...demoCompany,
       offline_policy: { allowed: true, max_hours: 48 },
-      session_policy: { idle_lock_minutes: 15, max_session_hours: 8 },
+      session_policy: { idle_lock_minutes: 15, max_session_hours: 8, trusted_computer_days: 7 },
     };
     renderWithApi(<CompanyPage canEdit />, spyApi({ company, signedIn: true }));
     expect(await screen.findByRole("switch", { name: "Allow offline sign-in" })).toBeChecked();
     expect(screen.getByLabelText("Grace period (hours)")).toHaveValue(48);
     expect(screen.getByLabelText("Idle lock (minutes)")).toHaveValue(15);
     expect(screen.getByLabelText("Session limit (hours)")).toHaveValue(8);
+    expect(screen.getByLabelText("Trusted computers: days without a code")).toHaveValue(7);
   });
 
   it("saves changed policies with the one Save, each as a whole", async () => {
@@ -155,7 +156,12 @@ describe("Company Profile: offline sign-in and sessions", () => {
 
     expect(api.updateCompany).toHaveBeenCalledWith({
       offline_policy: { allowed: true, max_hours: 24 },
-      session_policy: { idle_lock_minutes: 10, max_session_hours: demoCompany.session_policy.max_session_hours },
+      session_policy: {
+        idle_lock_minutes: 10,
+        max_session_hours: demoCompany.session_policy.max_session_hours,
+        // Unchanged, but the policy goes as a whole.
+        trusted_computer_days: 0,
+      },
     });
     expect(await screen.findByTestId("company-saved")).toHaveTextContent("Saved");
     expect(screen.getByTestId("company-offline"), "the summary follows the saved company").toHaveTextContent("up to 24 hours");
@@ -205,6 +211,8 @@ describe("Company Profile: offline sign-in and sessions", () => {
     ["company-session-limit", "0", "Enter 1 to 24 hours."],
     ["company-session-limit", "25", "Enter 1 to 24 hours."],
     ["company-session-limit", "", "Enter 1 to 24 hours."],
+    ["company-trusted-days", "31", "Enter 0 to 30 days."],
+    ["company-trusted-days", "", "Enter 0 to 30 days."],
   ])("%s = %j is pointed out before saving and blocks Save", async (testId, typed, message) => {
     const api = spyApi({ signedIn: true });
     renderWithApi(<CompanyPage canEdit />, api);
@@ -228,6 +236,7 @@ describe("Company Profile: offline sign-in and sessions", () => {
       ["company-offline-hours", "168"],
       ["company-idle-lock", "60"],
       ["company-session-limit", "1"],
+      ["company-trusted-days", "30"],
     ] as const) {
       const input = await screen.findByTestId(testId);
       await user.clear(input);
@@ -237,8 +246,34 @@ describe("Company Profile: offline sign-in and sessions", () => {
     await user.click(screen.getByTestId("company-save"));
     expect(api.updateCompany).toHaveBeenCalledWith({
       offline_policy: { allowed: true, max_hours: 168 },
-      session_policy: { idle_lock_minutes: 60, max_session_hours: 1 },
+      session_policy: { idle_lock_minutes: 60, max_session_hours: 1, trusted_computer_days: 30 },
     });
+  });
+
+  it("saves the trusted computers' days inside the session policy, and 0 turns them off", async () => {
+    const api = spyApi({ signedIn: true });
+    renderWithApi(<CompanyPage canEdit />, api);
+    const user = userEvent.setup();
+    const days = await screen.findByTestId("company-trusted-days");
+    expect(days, "off by default").toHaveValue(0);
+    expect(days).toHaveAccessibleDescription(expect.stringContaining("0 turns it off."));
+    await user.clear(days);
+    await user.type(days, "14");
+    await user.click(screen.getByTestId("company-save"));
+    expect(api.updateCompany).toHaveBeenLastCalledWith({
+      session_policy: { ...demoCompany.session_policy, trusted_computer_days: 14 },
+    });
+    expect(await screen.findByTestId("company-saved")).toHaveTextContent("Saved");
+    expect(days, "the field follows the saved company").toHaveValue(14);
+
+    await user.clear(days);
+    await user.type(days, "0");
+    expect(screen.queryByTestId("company-trusted-days-error"), "0 is allowed: it means off").toBeNull();
+    await user.click(screen.getByTestId("company-save"));
+    expect(api.updateCompany).toHaveBeenLastCalledWith({
+      session_policy: { ...demoCompany.session_policy, trusted_computer_days: 0 },
+    });
+    expect(api.updateCompany).toHaveBeenCalledTimes(2);
   });
 
   it("a non-admin sees the policies but cannot change them", async () => {
@@ -247,5 +282,6 @@ describe("Company Profile: offline sign-in and sessions", () => {
     expect(screen.getByTestId("company-offline-hours")).toBeDisabled();
     expect(screen.getByTestId("company-idle-lock")).toBeDisabled();
     expect(screen.getByTestId("company-session-limit")).toBeDisabled();
+    expect(screen.getByTestId("company-trusted-days")).toBeDisabled();
   });
 });

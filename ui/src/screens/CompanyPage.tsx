@@ -15,8 +15,12 @@ export const OFFLINE_HOURS = { min: 1, max: 168 } as const;
 export const OFFLINE_HOURS_DEFAULT = 72;
 export const IDLE_LOCK_MINUTES = { min: 5, max: 60 } as const;
 export const SESSION_HOURS = { min: 1, max: 24 } as const;
+/** 0 turns trusted computers off (the default). */
+export const TRUSTED_DAYS = { min: 0, max: 30 } as const;
+export const TRUSTED_DAYS_HELP =
+  "0 turns it off. After a code, a person may skip the code on that computer for this many days; it ends early when their password, phone or factors change.";
 
-type NumberField = "offline-hours" | "idle-lock" | "session-limit";
+type NumberField = "offline-hours" | "idle-lock" | "session-limit" | "trusted-days";
 
 /** A whole number in `range`, or the sentence saying what is allowed. */
 export function checkWholeNumber(text: string, range: { min: number; max: number }, unit: string): number | string {
@@ -126,6 +130,7 @@ function CompanyDetails({
   const [offlineHours, setOfflineHours] = useState<string | null>(null);
   const [idleLock, setIdleLock] = useState<string | null>(null);
   const [sessionLimit, setSessionLimit] = useState<string | null>(null);
+  const [trustedDays, setTrustedDays] = useState<string | null>(null);
   const [busy, setBusy] = useState(false);
   const [saved, setSaved] = useState<string | null>(null);
   const [error, setError] = useState<string | null>(null);
@@ -137,6 +142,9 @@ function CompanyDetails({
   const hoursText = offlineHours ?? String(shownHours);
   const idleText = idleLock ?? String(company.session_policy.idle_lock_minutes);
   const limitText = sessionLimit ?? String(company.session_policy.max_session_hours);
+  // An older cloud sends no value: off.
+  const storedDays = company.session_policy.trusted_computer_days ?? 0;
+  const daysText = trustedDays ?? String(storedDays);
 
   // Checked as typed, so an out-of-range value is pointed out before Save.
   // While offline sign-in is off and the hours untouched, what is stored
@@ -144,10 +152,12 @@ function CompanyDetails({
   const hours = offlineHours === null && !allowed ? storedHours : checkWholeNumber(hoursText, OFFLINE_HOURS, "hours");
   const idle = checkWholeNumber(idleText, IDLE_LOCK_MINUTES, "minutes");
   const limit = checkWholeNumber(limitText, SESSION_HOURS, "hours");
+  const days = checkWholeNumber(daysText, TRUSTED_DAYS, "days");
   const errors: Partial<Record<NumberField, string>> = {};
   if (typeof hours === "string") errors["offline-hours"] = hours;
   if (typeof idle === "string") errors["idle-lock"] = idle;
   if (typeof limit === "string") errors["session-limit"] = limit;
+  if (typeof days === "string") errors["trusted-days"] = days;
   const invalid = Object.keys(errors).length > 0;
 
   const update: CompanyUpdate = {};
@@ -158,11 +168,12 @@ function CompanyDetails({
       update.offline_policy = offline;
     }
   }
-  if (typeof idle === "number" && typeof limit === "number") {
-    const sessions: SessionPolicy = { idle_lock_minutes: idle, max_session_hours: limit };
+  if (typeof idle === "number" && typeof limit === "number" && typeof days === "number") {
+    const sessions: SessionPolicy = { idle_lock_minutes: idle, max_session_hours: limit, trusted_computer_days: days };
     if (
       sessions.idle_lock_minutes !== company.session_policy.idle_lock_minutes ||
-      sessions.max_session_hours !== company.session_policy.max_session_hours
+      sessions.max_session_hours !== company.session_policy.max_session_hours ||
+      sessions.trusted_computer_days !== storedDays
     ) {
       update.session_policy = sessions;
     }
@@ -186,6 +197,7 @@ function CompanyDetails({
       setOfflineHours(null);
       setIdleLock(null);
       setSessionLimit(null);
+      setTrustedDays(null);
       setSaved(
         update.two_factor_required !== undefined
           ? `Saved. Two-factor authentication is ${next.two_factor_required ? "on" : "off"} for the company. ${TAKES_EFFECT_MESSAGE}`
@@ -309,6 +321,19 @@ function CompanyDetails({
           onChange={(text) => {
             edited();
             setSessionLimit(text);
+          }}
+        />
+        <NumberInput
+          id="company-trusted-days"
+          label="Trusted computers: days without a code"
+          help={TRUSTED_DAYS_HELP}
+          value={daysText}
+          error={errors["trusted-days"]}
+          disabled={inputsDisabled}
+          range={TRUSTED_DAYS}
+          onChange={(text) => {
+            edited();
+            setTrustedDays(text);
           }}
         />
       </article>

@@ -42,6 +42,7 @@ describe("an email with accounts at several dealerships", () => {
         attempts_left: 5,
         expires_at: Date.now() + 900_000,
         methods: ["sms"],
+        trusted_computer_days: 0,
       },
     });
     renderApp(api);

@@ -18,6 +18,7 @@ import type {
   SetupCodeGrant,
   SyncStatus,
   TotpEnrollment,
+  TrustedComputer,
   User,
   UserUpdate,
 } from "../types";
@@ -28,7 +29,7 @@ export const demoCompany: Company = {
   two_factor_required: false,
   dms: { kind: "cdk", supports_two_factor: true },
   offline_policy: { allowed: true, max_hours: 72 },
-  session_policy: { idle_lock_minutes: 30, max_session_hours: 12 },
+  session_policy: { idle_lock_minutes: 30, max_session_hours: 12, trusted_computer_days: 0 },
   version: 1,
 };
 
@@ -95,6 +96,10 @@ export const DEMO_RECOVERY_CODES = [
 export const REAUTH_TTL_MS = 5 * 60_000;
 export const REAUTH_REQUIRED_MESSAGE = "Confirm it's you: enter your password (and a code) again.";
 
+/** The name the fake gives this computer when it becomes trusted. */
+export const FAKE_COMPUTER_LABEL = "DESKTOP-4F2A (Windows)";
+const DAY_MS = 24 * 60 * 60_000;
+
 /** A setup code works for 72 hours, as the cloud's. */
 export const SETUP_CODE_TTL_MS = 72 * 60 * 60_000;
 
@@ -129,6 +134,8 @@ export interface FakeApiOptions {
    * security changes need), for tests about something else.
    */
   reauthenticated?: boolean;
+  /** Trusted computers by email (default: none), e.g. for the profile's list. */
+  trustedComputers?: Record<string, TrustedComputer[]>;
 }
 
 /** The fake, plus what a test or the `?mock` mode uses to play the core's part. */
@@ -280,6 +287,17 @@ export function createFakeApi(options: FakeApiOptions = {}): FakeApi {
     setRecovery(userId, [...codes]);
     return [...codes];
   };
+  // Each user's trusted computers (skip the code there until expires_at).
+  const trusted = new Map<string, TrustedComputer[]>();
+  for (const [email, list] of Object.entries(options.trustedComputers ?? {})) {
+    const u = users.find((x) => x.email === email);
+    if (u) trusted.set(u.id, list.map((t) => ({ ...t })));
+  }
+  let trustedIds = 0;
+  const trustedOf = (userId: string) => (trusted.get(userId) ?? []).filter((t) => t.expires_at > Date.now());
+  /** As the cloud: a new password, phone or factor, or disabling, ends them all. */
+  const forgetTrusted = (userId: string) => trusted.delete(userId);
+  const trustDays = () => company.session_policy.trusted_computer_days ?? 0;
   /** The cloud issues codes with the first factor a user enrols. */
   const hasFactor = (u: User) => totpUsers.has(u.id) || (u.mobile_phone !== null && u.phone_verified_at !== null);
   const methodsFor = (phone: string | null, userId: string | null): SecondFactorMethod[] => {
@@ -300,6 +318,7 @@ export function createFakeApi(options: FakeApiOptions = {}): FakeApi {
       attempts_left: ATTEMPTS_PER_CODE,
       expires_at: now + 15 * 60_000,
       methods: methodsFor(phone, totpOf),
+      trusted_computer_days: trustDays(),
     };
   };
   // The session's re-authentication: until when its proof holds, and the
@@ -329,6 +348,16 @@ export function createFakeApi(options: FakeApiOptions = {}): FakeApi {
     // The cloud's effective rule (CONTRACTS-2FA): toggles gated by the DMS.
     const needs = (u.two_factor_enabled || company.two_factor_required) && company.dms.supports_two_factor;
     if (!needs) {
+      sessionUserId = u.id;
+      signedIn = true;
+      pending = null;
+      newSession();
+      return { state: "signed_in", session: sessionView(), recovery: null };
+    }
+    const here = trustedOf(u.id).find((t) => t.this_computer);
+    if (here && hasFactor(u) && trustDays() > 0) {
+      // A trusted computer skips the code (until it expires or is revoked).
+      here.last_used_at = Date.now();
       sessionUserId = u.id;
       signedIn = true;
       pending = null;
@@ -423,6 +452,7 @@ export function createFakeApi(options: FakeApiOptions = {}): FakeApi {
       if (check.refusal) throw new ApiCallError("password_refused", check.refusal);
       setupCodes.delete(address);
       passwords.set(u.id, newPassword);
+      forgetTrusted(u.id);
       return passwordAccepted(u);
     },
     checkNewPassword: async (password, email) =>
@@ -442,6 +472,7 @@ export function createFakeApi(options: FakeApiOptions = {}): FakeApi {
       const check = fakePasswordCheck(newPassword, { email: u.email, name: u.display_name, company: company.name });
       if (check.refusal) throw new ApiCallError("password_refused", check.refusal);
       passwords.set(u.id, newPassword);
+      forgetTrusted(u.id);
     },
     chooseCompany: async (companyId) => {
       const chosen = options.sharedEmailCompanies?.some((c) => c.id === companyId) ?? false;
@@ -450,7 +481,7 @@ export function createFakeApi(options: FakeApiOptions = {}): FakeApi {
       if (!u || !chosen) throw new ApiCallError("no_pending_login", "There is no sign-in in progress.");
       return passwordAccepted(u);
     },
-    verifyCode: async (code, method) => {
+    verifyCode: async (code, method, remember = false) => {
       const p = requirePending();
       const c = p.challenge;
       if (!c.methods.includes(method)) {
@@ -495,6 +526,23 @@ export function createFakeApi(options: FakeApiOptions = {}): FakeApi {
         u.version += 1;
       }
       if (firstFactor && hasFactor(u)) notice = { issued: issueCodes(u.id), left: null };
+      if (remember && c.trusted_computer_days > 0) {
+        // One entry per computer: trusting it again starts its days anew.
+        trustedIds += 1;
+        const now = Date.now();
+        const others = (trusted.get(u.id) ?? []).filter((t) => !t.this_computer);
+        trusted.set(u.id, [
+          ...others,
+          {
+            id: `fake-trusted-${trustedIds}`,
+            label: FAKE_COMPUTER_LABEL,
+            created_at: now,
+            last_used_at: null,
+            expires_at: now + c.trusted_computer_days * DAY_MS,
+            this_computer: true,
+          },
+        ]);
+      }
       pending = null;
       sessionUserId = u.id;
       signedIn = true;
@@ -578,6 +626,7 @@ export function createFakeApi(options: FakeApiOptions = {}): FakeApi {
       totpSetup = null;
       const firstFactor = !hasFactor(sessionUser());
       totpUsers.add(setup.userId);
+      forgetTrusted(setup.userId);
       return { enabled: true, confirmed_at: Date.now(), recovery_codes: firstFactor ? issueCodes(setup.userId) : [] };
     },
     recoveryStatus: async () => {
@@ -602,6 +651,7 @@ export function createFakeApi(options: FakeApiOptions = {}): FakeApi {
       requireSignedIn();
       requireReauth();
       if (!totpUsers.delete(sessionUser().id)) throw new ApiCallError("not_found", "No authenticator app is set up.");
+      forgetTrusted(sessionUser().id);
     },
     reauthenticate: async (password) => {
       requireSignedIn();
@@ -730,6 +780,7 @@ export function createFakeApi(options: FakeApiOptions = {}): FakeApi {
       }
       next.version += 1;
       next.updated_at = Date.now();
+      if (next.mobile_phone !== u.mobile_phone || (next.status === "disabled" && u.status !== "disabled")) forgetTrusted(u.id);
       Object.assign(u, next);
       queued();
       return { ...u };
@@ -746,6 +797,9 @@ export function createFakeApi(options: FakeApiOptions = {}): FakeApi {
       }
       if (sessions && (sessions.max_session_hours < 1 || sessions.max_session_hours > 24)) {
         throw new ApiCallError("validation", "the session limit must be 1 to 24 hours");
+      }
+      if (sessions && (sessions.trusted_computer_days < 0 || sessions.trusted_computer_days > 30)) {
+        throw new ApiCallError("validation", "trusted computers must be 0 to 30 days");
       }
       if (update.two_factor_required && !company.two_factor_required && !company.dms.supports_two_factor) {
         throw new ApiCallError("two_factor_unavailable", "Two-factor authentication is not available with your DMS integration");
@@ -800,6 +854,7 @@ export function createFakeApi(options: FakeApiOptions = {}): FakeApi {
       }
       const u = users.find((x) => x.id === userId);
       if (!u) throw new ApiCallError("forbidden", "You can't change that user.");
+      forgetTrusted(u.id);
       return grantFor(u);
     },
     textSetupCode: async (userId, setupCode) => {
@@ -830,12 +885,38 @@ export function createFakeApi(options: FakeApiOptions = {}): FakeApi {
       u.mobile_phone = null;
       u.phone_verified_at = null;
       u.version += 1;
+      totpUsers.delete(u.id);
+      forgetTrusted(u.id);
       return { ...u };
     },
     revokeSessions: async (userId) => {
       requireAdmin();
       requireConnection();
       if (!users.some((x) => x.id === userId)) throw new ApiCallError("forbidden", "You can't change that user.");
+    },
+    trustedComputers: async () => {
+      requireSignedIn();
+      return trustedOf(sessionUser().id).map((t) => ({ ...t }));
+    },
+    revokeTrustedComputer: async (id) => {
+      requireSignedIn();
+      const list = trusted.get(sessionUser().id) ?? [];
+      if (!list.some((t) => t.id === id)) throw new ApiCallError("not_found", "That computer is no longer trusted.");
+      trusted.set(sessionUser().id, list.filter((t) => t.id !== id));
+    },
+    userTrustedComputers: async (userId) => {
+      requireAdmin();
+      requireConnection();
+      if (!users.some((x) => x.id === userId)) throw new ApiCallError("forbidden", "You can't change that user.");
+      return trustedOf(userId).map((t) => ({ ...t }));
+    },
+    revokeUserTrustedComputer: async (userId, id) => {
+      requireAdmin();
+      requireConnection();
+      if (!users.some((x) => x.id === userId)) throw new ApiCallError("forbidden", "You can't change that user.");
+      const list = trusted.get(userId) ?? [];
+      if (!list.some((t) => t.id === id)) throw new ApiCallError("not_found", "That computer is no longer trusted.");
+      trusted.set(userId, list.filter((t) => t.id !== id));
     },
     refresh: async () => {
       if (!signedIn) throw new ApiCallError("unauthenticated", "Sign in first.");
