@@ -203,6 +203,23 @@ describe("Confirm it's you (re-authentication)", () => {
     expect(api.verifyReauth).toHaveBeenCalledWith(FAKE_CODE, "sms");
   });
 
+  it("never offers to trust the computer, even when the company allows it at sign-in", async () => {
+    const company = { ...demoCompany, session_policy: { ...demoCompany.session_policy, trusted_computer_days: 7 } };
+    const api = spyApi({ signedIn: true, sessionUserId: marcus.id, company, recoveryCodes: { [marcus.email]: DEMO_RECOVERY_CODES } });
+    renderApp(api);
+    const user = await openProfile(marcus.email);
+    await waitFor(() => expect(screen.getByTestId("profile-recovery")).toHaveTextContent("10 of 10 unused"));
+    await generateCodes(user);
+    await user.type(await screen.findByTestId("reauth-password"), `${DEMO_PASSWORD}{Enter}`);
+    const dialog = await screen.findByTestId("reauth-dialog");
+    expect(await within(dialog).findByTestId("code-input")).toBeInTheDocument();
+    expect(within(dialog).queryByTestId("code-remember")).toBeNull();
+    await user.type(within(dialog).getByTestId("code-input"), `${FAKE_CODE}{Enter}`);
+    await saveCodes(user);
+    expect(api.verifyReauth).toHaveBeenCalledWith(FAKE_CODE, "sms");
+    expect(api.verifyCode, "a check is not a sign-in").not.toHaveBeenCalled();
+  });
+
   it("a code step that ended goes back to the password, saying why", async () => {
     const api = spyApi({ signedIn: true, totpUsers: [admin.email] });
     api.verifyReauth.mockRejectedValueOnce(new ApiCallError("challenge_closed", "Too many wrong codes. Enter your password again."));

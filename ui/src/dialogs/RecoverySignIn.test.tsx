@@ -75,7 +75,7 @@ describe("signing in with a recovery code", () => {
     expect(notice).toHaveAttribute("role", "status");
     expect(notice).toHaveTextContent("You signed in with a recovery code. 9 left.");
     expect(notice, "plenty left: no nagging").not.toHaveTextContent("Generate new ones");
-    expect(api.verifyCode).toHaveBeenCalledWith("ABCDE-23456", "recovery");
+    expect(api.verifyCode).toHaveBeenCalledWith("ABCDE-23456", "recovery", false);
     expect(screen.queryByTestId("recovery-dialog"), "a used code issues no new ones").toBeNull();
 
     await user.click(within(notice).getByTestId("recovery-used-dismiss"));
@@ -134,7 +134,7 @@ describe("signing in with a recovery code", () => {
     await user.type(screen.getByTestId("code-input"), FAKE_CODE);
     await user.click(screen.getByTestId("code-submit"));
     await screen.findByTestId("portal");
-    expect(api.verifyCode).toHaveBeenCalledWith(FAKE_CODE, "sms");
+    expect(api.verifyCode).toHaveBeenCalledWith(FAKE_CODE, "sms", false);
   });
 
   it("with two left, suggests new codes; with none left, asks for them and offers no more", async () => {

@@ -1,10 +1,21 @@
 import { act, fireEvent, screen, waitFor, within } from "@testing-library/react";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { ApiCallError } from "../api";
-import { CODE_TTL_MS, FAKE_CODE, FAKE_TOTP_CODE, FAKE_TOTP_SECRET, demoUsers } from "../testing/fakeApi";
+import { CODE_TTL_MS, FAKE_CODE, FAKE_TOTP_CODE, FAKE_TOTP_SECRET, demoCompany, demoUsers, type FakeApiOptions } from "../testing/fakeApi";
 import { groupSecret } from "./AuthenticatorApp";
 import { renderApp, spyApi, submitSignIn } from "../testing/render";
-import { APP_CODE_TEXT, CODE_EXPIRED_MESSAGE, ENROLL_CHOICE, TEXT_ME, USE_APP, USE_TEXT, codeDigits, retryText } from "./SecondFactor";
+import {
+  APP_CODE_TEXT,
+  CODE_EXPIRED_MESSAGE,
+  ENROLL_CHOICE,
+  REMEMBER_HELP,
+  TEXT_ME,
+  USE_APP,
+  USE_TEXT,
+  codeDigits,
+  rememberText,
+  retryText,
+} from "./SecondFactor";
 
 const marcus = demoUsers[5]!; // 2FA on, verified +16025550199
 const samuel = demoUsers[7]!; // 2FA on, no phone -> enrolment
@@ -96,7 +107,7 @@ describe("code dialog", () => {
     await user.click(screen.getByTestId("code-submit"));
 
     expect(await screen.findByTestId("code-error")).toHaveTextContent(CODE_EXPIRED_MESSAGE);
-    expect(api.verifyCode).toHaveBeenCalledWith(FAKE_CODE, "sms");
+    expect(api.verifyCode).toHaveBeenCalledWith(FAKE_CODE, "sms", false);
     expect(screen.getByTestId("code-resend"), "the way out is available").toBeEnabled();
   });
 
@@ -122,7 +133,7 @@ describe("code dialog", () => {
     expect(input).toHaveValue("123456");
     await user.click(screen.getByTestId("code-submit"));
 
-    expect(api.verifyCode).toHaveBeenCalledWith("123456", "sms");
+    expect(api.verifyCode).toHaveBeenCalledWith("123456", "sms", false);
     expect(await screen.findByTestId("signed-in-user")).toHaveTextContent(marcus.display_name);
   });
 
@@ -136,7 +147,7 @@ describe("code dialog", () => {
   it("Enter submits the code", async () => {
     const { api, user } = await signIn(marcus.email);
     await user.type(await screen.findByTestId("code-input"), `${FAKE_CODE}{Enter}`);
-    await waitFor(() => expect(api.verifyCode).toHaveBeenCalledWith(FAKE_CODE, "sms"));
+    await waitFor(() => expect(api.verifyCode).toHaveBeenCalledWith(FAKE_CODE, "sms", false));
     expect(await screen.findByTestId("signed-in-user")).toBeInTheDocument();
   });
 
@@ -393,6 +404,88 @@ describe("enrolment with an authenticator app", () => {
   });
 });
 
+/** A fake whose company lets a computer skip the code for `days` days. */
+function trustingApi(days: number, options: FakeApiOptions = {}) {
+  return spyApi({
+    ...options,
+    company: { ...demoCompany, session_policy: { ...demoCompany.session_policy, trusted_computer_days: days } },
+  });
+}
+
+describe("trusted computer at sign-in", () => {
+  it("offers nothing while the company has it off (0 days); the code goes without remember", async () => {
+    const { api, user } = await signIn(marcus.email);
+    const input = await screen.findByTestId("code-input");
+    expect(screen.queryByTestId("code-remember")).toBeNull();
+    expect(screen.queryByText(REMEMBER_HELP)).toBeNull();
+    await user.type(input, `${FAKE_CODE}{Enter}`);
+    expect(await screen.findByTestId("signed-in-user")).toHaveTextContent(marcus.display_name);
+    expect(api.verifyCode).toHaveBeenCalledWith(FAKE_CODE, "sms", false);
+  });
+
+  it("offers the company's days, unticked; ticked, the computer is remembered and the next sign-in skips the code", async () => {
+    const { api, user } = await signIn(marcus.email, trustingApi(7));
+    const box = await screen.findByTestId("code-remember");
+    expect(box).not.toBeChecked();
+    expect(screen.getByRole("checkbox", { name: "Don't ask for a code on this computer for 7 days" })).toBe(box);
+    expect(box).toHaveAccessibleDescription(REMEMBER_HELP);
+    await user.click(box);
+    await user.type(screen.getByTestId("code-input"), `${FAKE_CODE}{Enter}`);
+    expect(await screen.findByTestId("signed-in-user")).toHaveTextContent(marcus.display_name);
+    expect(api.verifyCode).toHaveBeenCalledWith(FAKE_CODE, "sms", true);
+
+    await user.click(screen.getByTestId("sign-out"));
+    await submitSignIn(marcus.email);
+    expect(await screen.findByTestId("signed-in-user"), "no code on the trusted computer").toHaveTextContent(marcus.display_name);
+    expect(screen.queryByTestId("code-dialog")).toBeNull();
+    expect(api.verifyCode).toHaveBeenCalledTimes(1);
+  });
+
+  it("left unticked, sends remember: false and the next sign-in asks again", async () => {
+    const { api, user } = await signIn(marcus.email, trustingApi(7));
+    await screen.findByTestId("code-remember");
+    await user.type(screen.getByTestId("code-input"), `${FAKE_CODE}{Enter}`);
+    expect(await screen.findByTestId("signed-in-user")).toHaveTextContent(marcus.display_name);
+    expect(api.verifyCode).toHaveBeenCalledWith(FAKE_CODE, "sms", false);
+    await user.click(screen.getByTestId("sign-out"));
+    await submitSignIn(marcus.email);
+    expect(await screen.findByTestId("code-dialog")).toBeInTheDocument();
+  });
+
+  it("the tick also goes with an authenticator app's code", async () => {
+    const { api, user } = await signIn(marcus.email, trustingApi(30, { totpUsers: [marcus.email] }));
+    expect(await screen.findByTestId("code-lead")).toHaveTextContent(APP_CODE_TEXT);
+    await user.click(screen.getByTestId("code-remember"));
+    await user.type(screen.getByTestId("code-input"), `${FAKE_TOTP_CODE}{Enter}`);
+    await waitFor(() => expect(api.verifyCode).toHaveBeenCalledWith(FAKE_TOTP_CODE, "totp", true));
+  });
+
+  it("says 1 day in the singular", async () => {
+    await signIn(marcus.email, trustingApi(1));
+    expect(await screen.findByTestId("code-remember")).toHaveAccessibleName("Don't ask for a code on this computer for 1 day");
+    expect(rememberText(2)).toBe("Don't ask for a code on this computer for 2 days");
+  });
+
+  it("is not offered at the enrolment's code step, even with days set", async () => {
+    const { api, user } = await signIn(samuel.email, trustingApi(7));
+    await user.click(await screen.findByTestId("enroll-choose-sms"));
+    await user.type(screen.getByTestId("enroll-phone"), "(480) 555-0177{Enter}");
+    const dialog = await screen.findByTestId("enroll-dialog");
+    const code = await within(dialog).findByTestId("code-input");
+    expect(within(dialog).queryByTestId("code-remember")).toBeNull();
+    await user.type(code, `${FAKE_CODE}{Enter}`);
+    expect(await screen.findByTestId("signed-in-user")).toHaveTextContent(samuel.display_name);
+    expect(api.verifyCode).toHaveBeenCalledWith(FAKE_CODE, "sms", false);
+  });
+
+  it("is not offered at the enrolment with an app either", async () => {
+    const { user } = await signIn(samuel.email, trustingApi(7));
+    await user.click(await screen.findByTestId("enroll-choose-app"));
+    expect(await screen.findByTestId("totp-code")).toBeInTheDocument();
+    expect(screen.queryByTestId("code-remember")).toBeNull();
+  });
+});
+
 describe("code helpers", () => {
   it("keeps only the digits, at most six", () => {
     expect(codeDigits("123 456")).toBe("123456");
@@ -444,7 +537,7 @@ describe("code dialog with an authenticator app", () => {
     await user.type(screen.getByTestId("code-input"), FAKE_TOTP_CODE);
     await user.click(screen.getByTestId("code-submit"));
     expect(await screen.findByTestId("portal")).toBeInTheDocument();
-    expect(api.verifyCode).toHaveBeenCalledWith(FAKE_TOTP_CODE, "totp");
+    expect(api.verifyCode).toHaveBeenCalledWith(FAKE_TOTP_CODE, "totp", false);
   });
 
   it("offers no app to a user without one", async () => {
@@ -466,6 +559,6 @@ describe("code dialog with an authenticator app", () => {
     await user.type(screen.getByTestId("code-input"), FAKE_TOTP_CODE);
     await user.click(screen.getByTestId("code-submit"));
     expect(await screen.findByTestId("portal")).toBeInTheDocument();
-    expect(api.verifyCode).toHaveBeenLastCalledWith(FAKE_TOTP_CODE, "totp");
+    expect(api.verifyCode).toHaveBeenLastCalledWith(FAKE_TOTP_CODE, "totp", false);
   });
 });

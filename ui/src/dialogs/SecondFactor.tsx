@@ -56,6 +56,13 @@ export const USE_TEXT_BACK = "Use a text message";
 export const RECOVERY_CODE_TEXT = "Enter one of your recovery codes. Each code works once.";
 export const RECOVERY_FORMAT_MESSAGE = "A recovery code is 10 letters and digits, like ABCDE-23456.";
 
+export const REMEMBER_HELP = "Only on a computer nobody else uses.";
+
+/** "Don't ask for a code on this computer for 7 days" ("1 day" singular). */
+export function rememberText(days: number): string {
+  return `Don't ask for a code on this computer for ${days} day${days === 1 ? "" : "s"}`;
+}
+
 export function sentToText(challenge: Challenge): string {
   const phone = challenge.phone_hint ?? "your mobile phone";
   return challenge.code_sent ? `Enter the code sent to ${phone}` : `No code has been texted yet: send one to ${phone}`;
@@ -79,7 +86,13 @@ export interface CodeStepProps {
    * Sends the code; resolves true once it finished the step (the form stays
    * busy while the caller moves on), false to let the person go on typing.
    */
-  verify: (code: string, method: SecondFactorMethod) => Promise<boolean>;
+  verify: (code: string, method: SecondFactorMethod, remember: boolean) => Promise<boolean>;
+  /**
+   * Sign-in only: offer "Don't ask for a code on this computer" for the
+   * challenge's `trusted_computer_days` (never in re-authentication or
+   * enrolment, where there is no computer to trust yet).
+   */
+  offerRemember?: boolean;
   /** Texts a (new) code: the challenge after it. */
   resend: () => Promise<Challenge>;
   /** The attempt is over (challenge_closed): back to its start with why. */
@@ -103,6 +116,7 @@ export function CodeStep({
   onCancel,
   secondary,
   cancelTestId = "code-cancel",
+  offerRemember = false,
 }: CodeStepProps) {
   const now = useNow(1000);
   const [code, setCode] = useState("");
@@ -113,6 +127,9 @@ export function CodeStep({
   const [resendAt, setResendAt] = useState<number | null>(challenge.resend_available_at);
   const [submitBlockedUntil, setSubmitBlockedUntil] = useState<number | undefined>(undefined);
   const [locked, setLocked] = useState(false);
+  // Unticked by default: trusting a shared computer would skip the code for anyone there.
+  const [remember, setRemember] = useState(false);
+  const rememberDays = offerRemember ? challenge.trusted_computer_days : 0;
   // A user with an authenticator app starts with it: the cloud texts them
   // only when they ask. Otherwise the texted code it already sent.
   const offersText = challenge.methods.includes("sms");
@@ -214,7 +231,7 @@ export function CodeStep({
     setBusy("verify");
     setError(null);
     try {
-      if (await verify(usingRecovery ? formatRecoveryCode(code) : code, method)) return;
+      if (await verify(usingRecovery ? formatRecoveryCode(code) : code, method, rememberDays > 0 && remember)) return;
       setBusy(null);
     } catch (reason) {
       setBusy(null);
@@ -317,6 +334,25 @@ export function CodeStep({
           </p>
         </div>
       )}
+      {rememberDays > 0 ? (
+        <div className="field">
+          <div className="checkbox-row">
+            <input
+              id="code-remember"
+              data-testid="code-remember"
+              type="checkbox"
+              checked={remember}
+              aria-describedby="code-remember-help"
+              onChange={(e) => setRemember(e.target.checked)}
+              disabled={busy === "verify" || locked}
+            />
+            <label htmlFor="code-remember">{rememberText(rememberDays)}</label>
+          </div>
+          <p id="code-remember-help" className="field-help">
+            {REMEMBER_HELP}
+          </p>
+        </div>
+      ) : null}
       {errorText ? (
         <div id="code-error" className="alert alert-error" role="alert" data-testid="code-error">
           {errorText}
@@ -371,8 +407,8 @@ export function CodeStep({
 function useSignInVerify(onSignedIn: SignedInHandler, onChallenge: (challenge: Challenge) => void) {
   const api = useApi();
   return useCallback(
-    async (code: string, method: SecondFactorMethod) => {
-      const outcome = await api.verifyCode(code, method);
+    async (code: string, method: SecondFactorMethod, remember: boolean) => {
+      const outcome = await api.verifyCode(code, method, remember);
       if (outcome.state === "signed_in") {
         onSignedIn(outcome.session, outcome.recovery);
         return true;
@@ -411,6 +447,7 @@ export function CodeDialog({ challenge: initial, onSignedIn, onClosed, onCancel,
         resend={() => api.resendCode()}
         onClosed={onClosed}
         onCancel={onCancel}
+        offerRemember
       />
     </Dialog>
   );
