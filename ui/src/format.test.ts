@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { dmsLabel, editCount, formatPhone, formatRecoveryCode, formatSyncTime, initials, isRecoveryCode, normaliseRecoveryCode } from "./format";
+import { dmsLabel, editCount, formatDate, formatPhone, formatRecoveryCode, formatSyncTime, initials, isRecoveryCode, normaliseRecoveryCode } from "./format";
 
 describe("format", () => {
   it("shows a sync time as a clock reading today and with its date on another day", () => {
@@ -11,6 +11,12 @@ describe("format", () => {
     const old = formatSyncTime(lastWeek, later, "en-GB");
     expect(old, "a sync from another day must show that day, not just '10:42'").toContain("21");
     expect(old).toContain("10:42");
+  });
+
+  it("shows a day without its time", () => {
+    const when = new Date(2026, 11, 7, 15, 21).getTime();
+    expect(formatDate(when, "en-US")).toBe("Dec 7, 2026");
+    expect(formatDate(when, "en-GB")).toBe("7 Dec 2026");
   });
 
   it("counts edits in the singular and the plural", () => {

@@ -70,6 +70,11 @@ export function formatSyncTime(epochMs: number, now: number = Date.now(), locale
     : when.toLocaleString(locale, { dateStyle: "medium", timeStyle: "short" });
 }
 
+/** A day, without the time: "Dec 7, 2026" (when a computer was trusted, and until when). */
+export function formatDate(epochMs: number, locale?: string): string {
+  return new Date(epochMs).toLocaleDateString(locale, { dateStyle: "medium" });
+}
+
 /** "1 edit", "2 edits". */
 export function editCount(n: number): string {
   return `${n} edit${n === 1 ? "" : "s"}`;

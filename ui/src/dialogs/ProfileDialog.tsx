@@ -2,11 +2,12 @@
 // and, from it, Change password: current password, the new one twice with
 // the core's strength meter and reasons. Needs the cloud; the other
 // computers signed in as this person are signed out by the change.
-import { useEffect, useRef, useState, type FormEvent } from "react";
+import { useCallback, useEffect, useRef, useState, type FormEvent } from "react";
 import { useApi } from "../ApiContext";
 import { isSessionLost, toApiError } from "../api";
 import { Dialog } from "../components/Dialog";
 import { NewPasswordFields, newPasswordProblem, usePasswordCheck } from "../components/NewPasswordFields";
+import { TrustedComputers } from "../components/TrustedComputers";
 import type { Company, RecoveryStatus, User } from "../types";
 import { APP_ADDED, APP_REMOVED, TotpSetupDialog } from "./AuthenticatorApp";
 import { isReauthCancelled, useReauth } from "./Reauth";
@@ -15,6 +16,8 @@ import { RECOVERY_NEEDS_CONNECTION, REGENERATE_WARNING, RecoveryCodesDialog } fr
 export const CHANGE_NEEDS_CONNECTION =
   "Changing your password needs a connection to SecureClose. Try again once you are back online.";
 export const APP_NEEDS_CONNECTION = "Setting up or removing an authenticator app needs a connection to SecureClose.";
+export const TRUSTED_NEEDS_CONNECTION = "Seeing or revoking trusted computers needs a connection to SecureClose.";
+export const TRUSTED_LEAD = "Computers where you skip the sign-in code. Revoke any you no longer use or don't recognise.";
 export const CODES_REPLACED = "Your new recovery codes are ready. The old ones no longer work.";
 export const PASSWORD_CHANGED =
   "Your password has been changed. Anywhere else you were signed in has been signed out; this computer stays signed in.";
@@ -47,6 +50,8 @@ export function ProfileDialog({ user, company, online, onClose, onSessionLost }:
   const reauth = useReauth();
   // Fresh recovery codes, only while their dialog shows them.
   const [freshCodes, setFreshCodes] = useState<{ codes: string[]; lead: string; done: string } | null>(null);
+  const listTrusted = useCallback(() => api.trustedComputers(), [api]);
+  const revokeTrusted = useCallback((id: string) => api.revokeTrustedComputer(id), [api]);
   useEffect(() => {
     if (!online || view !== "profile") return;
     let live = true;
@@ -289,6 +294,15 @@ export function ProfileDialog({ user, company, online, onClose, onSessionLost }:
           {appError}
         </div>
       ) : null}
+      <TrustedComputers
+        prefix="trusted"
+        lead={TRUSTED_LEAD}
+        load={listTrusted}
+        revoke={revokeTrusted}
+        connected={online}
+        offlineText={TRUSTED_NEEDS_CONNECTION}
+        onSessionLost={onSessionLost}
+      />
       {done ? (
         <p className="notice" role="status" data-testid="password-changed">
           {done}

@@ -1,11 +1,12 @@
 // The Users tab's Edit dialog, laid out as the help-center article describes:
 // General Info (name, email, Mobile Phone) and Login Info (role, the Two
 // Factor Authentication toggle), then Update. Only changed fields are sent.
-import { useEffect, useRef, useState, type FormEvent, type KeyboardEvent } from "react";
+import { useCallback, useEffect, useRef, useState, type FormEvent, type KeyboardEvent } from "react";
 import { useApi } from "../ApiContext";
 import { isSessionLost, toApiError } from "../api";
 import { Dialog } from "../components/Dialog";
 import { FieldError, Switch, describedBy } from "../components/common";
+import { TrustedComputers } from "../components/TrustedComputers";
 import { formatPhone } from "../format";
 import { useFieldErrors } from "../hooks";
 import type { Company, Role, SetupCodeGrant, User, UserStatus, UserUpdate } from "../types";
@@ -177,6 +178,8 @@ export function UserEditDialog({
     phone: useRef<HTMLInputElement>(null),
   };
   const tabRefs = useRef<Partial<Record<Tab, HTMLButtonElement | null>>>({});
+  const listTrusted = useCallback(() => api.userTrustedComputers(user.id), [api, user.id]);
+  const revokeTrusted = useCallback((id: string) => api.revokeUserTrustedComputer(user.id, id), [api, user.id]);
 
   // Turning 2FA off stays possible when the DMS lost support; turning it on doesn't.
   const twoFactorAvailable = company.dms.supports_two_factor;
@@ -390,6 +393,16 @@ export function UserEditDialog({
             onSessionLost={onSessionLost}
             guard={reauth.guard}
           />
+          <TrustedComputers
+            prefix="user-trusted"
+            lead={`Computers where ${user.display_name} skips the sign-in code. Revoke one and the next sign-in there asks for a code.`}
+            load={listTrusted}
+            revoke={revokeTrusted}
+            connected={connected}
+            offlineText={TRUSTED_NEEDS_CONNECTION}
+            active={tab === "login"}
+            onSessionLost={onSessionLost}
+          />
         </div>
 
         {dialogError ? (
@@ -413,6 +426,7 @@ export function UserEditDialog({
 
 export const RESET_NEEDS_CONNECTION = "Resetting a password needs a connection";
 export const REVOKE_NEEDS_CONNECTION = "Signing out everywhere needs a connection";
+export const TRUSTED_NEEDS_CONNECTION = "Seeing or revoking trusted computers needs a connection.";
 export const FACTOR_RESET_NEEDS_CONNECTION = "Resetting two-factor needs a connection";
 /** The cloud's bounds for the reason of a two-factor reset (it checks them too). */
 export const RESET_REASON_CHARS = { min: 5, max: 500 };
