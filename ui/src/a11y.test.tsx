@@ -3,7 +3,7 @@
 // off here; the end-to-end run scans the real app in its webview for that.
 import { readFileSync } from "node:fs";
 import { resolve } from "node:path";
-import { screen, within } from "@testing-library/react";
+import { cleanup, screen, waitFor, within } from "@testing-library/react";
 import userEvent from "@testing-library/user-event";
 import axe from "axe-core";
 import { beforeAll, describe, expect, it } from "vitest";
@@ -273,6 +273,67 @@ describe("axe scan", () => {
     await user.type(idle, "90");
     await screen.findByTestId("company-idle-lock-error");
     await expectAccessible("company policy field error");
+  });
+
+  it("trusted computers: the code dialog's checkbox, the profile's list and empty state, offline, the Edit dialog's list, the days field", async () => {
+    const day = 24 * 60 * 60_000;
+    const computer = (id: string, label: string, thisComputer: boolean) => ({
+      id,
+      label,
+      created_at: Date.now() - 3 * day,
+      last_used_at: thisComputer ? Date.now() - day : null,
+      expires_at: Date.now() + 27 * day,
+      this_computer: thisComputer,
+    });
+    const company = { ...demoCompany, session_policy: { ...demoCompany.session_policy, trusted_computer_days: 7 } };
+    const api = spyApi({
+      company,
+      trustedComputers: {
+        // Other computers: this one is trusted by the code below, as a person would.
+        [marcus.email]: [computer("t1", "SERVICE-DESK (Windows)", false), computer("t2", "FRONT-DESK-2 (Windows)", false)],
+      },
+    });
+    const first = renderApp(api);
+    const user = await submitSignIn(marcus.email);
+    await screen.findByTestId("code-remember");
+    await expectAccessible("code dialog with the trusted-computer checkbox");
+    await user.click(screen.getByTestId("code-remember"));
+    await user.type(screen.getByTestId("code-input"), `${FAKE_CODE}{Enter}`);
+    await user.click(await screen.findByTestId("open-profile"));
+    await screen.findAllByTestId("trusted-computer");
+    await expectAccessible("profile with trusted computers");
+    api.revokeTrustedComputer.mockRejectedValueOnce(new ApiCallError("offline", "Cannot reach the SecureClose cloud."));
+    await user.click(screen.getAllByTestId("trusted-revoke")[0]!);
+    await screen.findByTestId("trusted-revoke-error");
+    await expectAccessible("profile with a refused revoke");
+    for (let left = screen.getAllByTestId("trusted-computer").length; left > 0; left -= 1) {
+      await user.click(screen.getAllByTestId("trusted-revoke")[0]!);
+      await waitFor(() => expect(screen.queryAllByTestId("trusted-computer")).toHaveLength(left - 1));
+    }
+    await screen.findByTestId("trusted-none");
+    await expectAccessible("profile without trusted computers");
+    first.unmount();
+
+    renderApp(spyApi({ signedIn: true, offlineSignIn: true, sync: { online: false, state: "offline" } }));
+    await user.click(await screen.findByTestId("open-profile"));
+    await screen.findByTestId("trusted-offline");
+    await expectAccessible("profile offline: trusted computers note");
+    cleanup();
+
+    const admin = spyApi({ signedIn: true, trustedComputers: { [demoUsers[1]!.email]: [computer("t3", "SALES-PC (Windows)", false)] } });
+    const edit = renderWithApi(<UsersPage company={demoCompany} canEdit />, admin);
+    await user.click((await screen.findAllByTestId("user-edit"))[1]!);
+    await user.click(screen.getByTestId("tab-login"));
+    await screen.findByTestId("user-trusted-computer");
+    await expectAccessible("edit dialog with the user's trusted computers");
+    edit.unmount();
+
+    renderWithApi(<CompanyPage canEdit />, spyApi({ signedIn: true }));
+    const days = await screen.findByTestId("company-trusted-days");
+    await user.clear(days);
+    await user.type(days, "31");
+    await screen.findByTestId("company-trusted-days-error");
+    await expectAccessible("company trusted-computer days with an error");
   });
 
   it("code dialog, with an error", async () => {
