@@ -1,4 +1,5 @@
 import { act, fireEvent, screen, waitFor, within } from "@testing-library/react";
+import userEvent from "@testing-library/user-event";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { ApiCallError } from "../api";
 import { CODE_TTL_MS, FAKE_CODE, FAKE_TOTP_CODE, FAKE_TOTP_SECRET, demoCompany, demoUsers, type FakeApiOptions } from "../testing/fakeApi";
@@ -458,6 +459,21 @@ describe("trusted computer at sign-in", () => {
     await user.click(screen.getByTestId("code-remember"));
     await user.type(screen.getByTestId("code-input"), `${FAKE_TOTP_CODE}{Enter}`);
     await waitFor(() => expect(api.verifyCode).toHaveBeenCalledWith(FAKE_TOTP_CODE, "totp", true));
+  });
+
+  it("offers the days an admin saved in Company Profile", async () => {
+    const api = spyApi({ signedIn: true });
+    renderApp(api);
+    const user = userEvent.setup();
+    await user.click(await screen.findByTestId("nav-company"));
+    const days = await screen.findByTestId("company-trusted-days");
+    await user.clear(days);
+    await user.type(days, "14");
+    await user.click(screen.getByTestId("company-save"));
+    await screen.findByTestId("company-saved");
+    await user.click(screen.getByTestId("sign-out"));
+    await submitSignIn(marcus.email);
+    expect(await screen.findByTestId("code-remember")).toHaveAccessibleName("Don't ask for a code on this computer for 14 days");
   });
 
   it("says 1 day in the singular", async () => {

@@ -8,13 +8,14 @@ import { ApiCallError } from "../api";
 import { TRUSTED_NONE } from "../components/TrustedComputers";
 import { DEMO_PASSWORD, demoCompany, demoUsers } from "../testing/fakeApi";
 import { formatDate } from "../format";
-import { renderApp, renderWithApi, spyApi } from "../testing/render";
+import { renderApp, renderWithApi, spyApi, submitSignIn } from "../testing/render";
 import type { TrustedComputer } from "../types";
 import { TRUSTED_NEEDS_CONNECTION } from "./ProfileDialog";
 import { UserEditDialog } from "./UserEditDialog";
 
 const admin = demoUsers[0]!;
 const carlos = demoUsers[1]!;
+const marcus = demoUsers[5]!; // 2FA on, verified phone
 const DAY = 24 * 60 * 60_000;
 const NOW = Date.now();
 
@@ -122,6 +123,29 @@ describe("Trusted computers in your profile", () => {
 });
 
 describe("the fake ends trusted computers like the cloud", () => {
+  it("revoking this computer in the profile makes the next sign-in ask for the code", async () => {
+    const company = { ...demoCompany, session_policy: { ...demoCompany.session_policy, trusted_computer_days: 7 } };
+    const api = spyApi({ company, trustedComputers: { [marcus.email]: [here] } });
+    renderApp(api);
+    const user = await submitSignIn(marcus.email);
+    expect(await screen.findByTestId("signed-in-user"), "trusted: no code").toHaveTextContent(marcus.display_name);
+    await user.click(screen.getByTestId("open-profile"));
+    await user.click(await screen.findByTestId("trusted-revoke"));
+    await screen.findByTestId("trusted-none");
+    await user.click(screen.getByTestId("profile-close"));
+    await user.click(screen.getByTestId("sign-out"));
+    await submitSignIn(marcus.email);
+    expect(await screen.findByTestId("code-dialog")).toBeInTheDocument();
+  });
+
+  it("an expired one is neither listed nor skips the code", async () => {
+    const company = { ...demoCompany, session_policy: { ...demoCompany.session_policy, trusted_computer_days: 7 } };
+    const api = spyApi({ company, trustedComputers: { [marcus.email]: [{ ...here, expires_at: Date.now() - 1 }] } });
+    renderApp(api);
+    await submitSignIn(marcus.email);
+    expect(await screen.findByTestId("code-dialog")).toBeInTheDocument();
+  });
+
   it("a password change ends them", async () => {
     const api = spyApi({ signedIn: true, trustedComputers: { [admin.email]: [here] } });
     await expect(api.trustedComputers()).resolves.toHaveLength(1);
