@@ -799,7 +799,7 @@ export function createFakeApi(options: FakeApiOptions = {}): FakeApi {
         throw new ApiCallError("validation", "the session limit must be 1 to 24 hours");
       }
       if (sessions && (sessions.trusted_computer_days < 0 || sessions.trusted_computer_days > 30)) {
-        throw new ApiCallError("validation", "trusted computers must be 0 to 30 days");
+        throw new ApiCallError("validation", "trusted computers must be 0 (off) to 30 days");
       }
       if (update.two_factor_required && !company.two_factor_required && !company.dms.supports_two_factor) {
         throw new ApiCallError("two_factor_unavailable", "Two-factor authentication is not available with your DMS integration");
