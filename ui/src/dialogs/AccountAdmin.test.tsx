@@ -2,13 +2,14 @@ import { screen, waitFor, within } from "@testing-library/react";
 import userEvent from "@testing-library/user-event";
 import { describe, expect, it } from "vitest";
 import { ApiCallError } from "../api";
-import { demoCompany, demoUsers } from "../testing/fakeApi";
+import { DEMO_PASSWORD, FAKE_CODE, demoCompany, demoUsers } from "../testing/fakeApi";
 import { renderWithApi, spyApi, type SpyApi } from "../testing/render";
 import { ADD_USER_NEEDS_CONNECTION, UsersPage } from "../screens/UsersPage";
 import type { Company } from "../types";
 import { SETUP_CODE_VALIDITY, SetupCodeDialog, TEXT_NEEDS_CONNECTION, formatExpiry } from "./SetupCodeDialog";
 import {
   FACTOR_RESET_NEEDS_CONNECTION,
+  OWN_PHONE_NEEDS_CONNECTION,
   RESET_NEEDS_CONNECTION,
   RESET_REASON_MESSAGE,
   REVOKE_NEEDS_CONNECTION,
@@ -351,5 +352,58 @@ describe("Edit dialog: Reset two-factor (break-glass)", () => {
     expect(checkedResetReason("lost phone")).toBe("lost phone");
     expect(checkedResetReason("é".repeat(500))).toBe("é".repeat(500));
     expect(checkedResetReason("x".repeat(501))).toBeNull();
+  });
+});
+
+describe("Edit dialog: an admin's own mobile phone", () => {
+  async function changeOwnPhone(props: Parameters<typeof renderUsers>[0] = {}) {
+    const opened = renderUsers(props);
+    const row = (await screen.findAllByTestId("user-row")).find((r) => r.textContent?.includes(admin.display_name));
+    if (!row) throw new Error("no row for the admin");
+    await opened.user.click(within(row).getByTestId("user-edit"));
+    await opened.user.clear(screen.getByTestId("user-phone"));
+    await opened.user.type(screen.getByTestId("user-phone"), "(480) 555-0177");
+    await opened.user.click(screen.getByTestId("user-update"));
+    return opened;
+  }
+
+  it("asks Confirm it's you first, then saves once", async () => {
+    const { api, user } = await changeOwnPhone();
+    expect(await screen.findByTestId("reauth-dialog")).toBeInTheDocument();
+    expect(api.updateUser, "nothing is saved before the proof").not.toHaveBeenCalled();
+    await user.type(screen.getByTestId("reauth-password"), `${DEMO_PASSWORD}{Enter}`);
+    await user.type(await screen.findByTestId("code-input"), FAKE_CODE);
+    await user.click(screen.getByTestId("code-submit"));
+    expect(await screen.findByTestId("users-saved")).toHaveTextContent(`Saved changes to ${admin.display_name}.`);
+    expect(api.updateUser).toHaveBeenCalledTimes(1);
+    expect(api.updateUser).toHaveBeenCalledWith(admin.id, { mobile_phone: "(480) 555-0177" });
+  });
+
+  it("saves nothing when the check is cancelled, and says nothing", async () => {
+    const { api, user } = await changeOwnPhone();
+    await user.click(await screen.findByTestId("reauth-cancel"));
+    expect(screen.queryByTestId("reauth-dialog")).toBeNull();
+    expect(api.updateUser).not.toHaveBeenCalled();
+    expect(screen.queryByTestId("user-dialog-error")).toBeNull();
+    expect(screen.getByTestId("user-dialog")).toBeInTheDocument();
+  });
+
+  it("is refused without a connection, with the reason", async () => {
+    const { api } = await changeOwnPhone({ connected: false });
+    expect(await screen.findByTestId("user-dialog-error")).toHaveTextContent(OWN_PHONE_NEEDS_CONNECTION);
+    expect(screen.queryByTestId("reauth-dialog")).toBeNull();
+    expect(api.updateUser).not.toHaveBeenCalled();
+  });
+
+  it("needs no check for another user's phone", async () => {
+    const { api, user } = renderUsers();
+    const row = (await screen.findAllByTestId("user-row")).find((r) => r.textContent?.includes(carlos.display_name));
+    await user.click(within(row!).getByTestId("user-edit"));
+    await user.clear(screen.getByTestId("user-phone"));
+    await user.type(screen.getByTestId("user-phone"), "(480) 555-0178");
+    await user.click(screen.getByTestId("user-update"));
+    expect(await screen.findByTestId("users-saved")).toBeInTheDocument();
+    expect(screen.queryByTestId("reauth-dialog")).toBeNull();
+    expect(api.updateUser).toHaveBeenCalledTimes(1);
   });
 });

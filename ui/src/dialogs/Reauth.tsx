@@ -184,6 +184,8 @@ export function ReauthDialog({ action, onDone, onCancel, onSessionLost, returnFo
  */
 export function useReauth(): {
   guard: <T>(run: () => Promise<T>, action: string) => Promise<T>;
+  /** Asks first, for a change the cloud checks later (a queued edit). */
+  confirm: (action: string) => Promise<void>;
   dialog: ReactNode;
 } {
   const [action, setAction] = useState<string | null>(null);
@@ -210,12 +212,7 @@ export function useReauth(): {
     [],
   );
 
-  const guard = useCallback(async <T,>(run: () => Promise<T>, what: string): Promise<T> => {
-    try {
-      return await run();
-    } catch (reason) {
-      if (!isReauthRequired(toApiError(reason))) throw reason;
-    }
+  const confirm = useCallback((what: string): Promise<void> => {
     if (!waiting.current) {
       let resolve: () => void = () => undefined;
       let reject: (reason: unknown) => void = () => undefined;
@@ -227,10 +224,22 @@ export function useReauth(): {
       opener.current = document.activeElement instanceof HTMLElement ? document.activeElement : null;
       setAction(what);
     }
-    await waiting.current.promise;
-    // Once: a second refusal is the caller's to show.
-    return run();
+    return waiting.current.promise;
   }, []);
+
+  const guard = useCallback(
+    async <T,>(run: () => Promise<T>, what: string): Promise<T> => {
+      try {
+        return await run();
+      } catch (reason) {
+        if (!isReauthRequired(toApiError(reason))) throw reason;
+      }
+      await confirm(what);
+      // Once: a second refusal is the caller's to show.
+      return run();
+    },
+    [confirm],
+  );
 
   // The opener is usually disabled while its action waits: hold focus in the
   // dialog around it, and give it back once the caller enabled it again
@@ -261,5 +270,5 @@ export function useReauth(): {
         returnFocus={returnFocus}
       />
     ) : null;
-  return { guard, dialog };
+  return { guard, confirm, dialog };
 }

@@ -223,6 +223,19 @@ export function UserEditDialog({
       onCancel();
       return;
     }
+    // One's own phone receives one's codes: the cloud takes the change only
+    // after Confirm it's you, which needs the connection.
+    if (isSelf && "mobile_phone" in update) {
+      if (!connected) return setDialogError(OWN_PHONE_NEEDS_CONNECTION);
+      try {
+        await reauth.confirm("to change your own mobile phone");
+      } catch (reason) {
+        if (isReauthCancelled(reason)) return;
+        const e = toApiError(reason);
+        if (onSessionLost && isSessionLost(e)) return onSessionLost(e.message);
+        return setDialogError(e.message);
+      }
+    }
     setBusy(true);
     try {
       onSaved(await api.updateUser(user.id, update));
@@ -425,6 +438,8 @@ export function UserEditDialog({
 }
 
 export const RESET_NEEDS_CONNECTION = "Resetting a password needs a connection";
+export const OWN_PHONE_NEEDS_CONNECTION =
+  "Changing your own mobile phone needs a connection: SecureClose first confirms it’s you with your password and a code.";
 export const REVOKE_NEEDS_CONNECTION = "Signing out everywhere needs a connection";
 export const TRUSTED_NEEDS_CONNECTION = "Seeing or revoking trusted computers needs a connection.";
 export const FACTOR_RESET_NEEDS_CONNECTION = "Resetting two-factor needs a connection";

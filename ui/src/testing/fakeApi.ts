@@ -747,6 +747,8 @@ export function createFakeApi(options: FakeApiOptions = {}): FakeApi {
       requireAdmin();
       const u = users.find((x) => x.id === userId);
       if (!u) throw new ApiCallError("forbidden", "You can't change that user.");
+      // As the cloud: one's own phone only after Confirm it's you.
+      if (userId === sessionUser().id && update.mobile_phone !== undefined) requireReauth();
       const next: User = { ...u };
       if (update.display_name !== undefined) {
         if (!update.display_name.trim()) throw new ApiCallError("validation", "Enter a name.");
