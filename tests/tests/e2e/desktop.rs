@@ -374,10 +374,23 @@ async fn connect(port: u16, app: &Path) -> Client {
     );
     // tauri-driver speaks plain HTTP on loopback: no TLS (and no rustls crypto
     // provider choice) involved.
-    let connector = hyper_util::client::legacy::connect::HttpConnector::new();
-    ClientBuilder::new(connector)
-        .capabilities(capabilities)
-        .connect(&format!("http://127.0.0.1:{port}"))
-        .await
-        .unwrap_or_else(|e| panic!("no WebDriver session with {}: {e}", app.display()))
+    // tauri-driver listens before its WebKitWebDriver does: a session asked
+    // for in between gets no answer (SendRequest). Ask again, briefly.
+    let mut attempt = 1;
+    loop {
+        let connector = hyper_util::client::legacy::connect::HttpConnector::new();
+        let session = ClientBuilder::new(connector)
+            .capabilities(capabilities.clone())
+            .connect(&format!("http://127.0.0.1:{port}"))
+            .await;
+        match session {
+            Ok(client) => return client,
+            Err(e) if attempt < 5 && e.to_string().contains("did not respond") => {
+                eprintln!("WebDriver session attempt {attempt} got no answer ({e}); again");
+                attempt += 1;
+                tokio::time::sleep(Duration::from_secs(2)).await;
+            }
+            Err(e) => panic!("no WebDriver session with {}: {e}", app.display()),
+        }
+    }
 }

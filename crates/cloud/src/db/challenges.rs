@@ -196,6 +196,12 @@ pub async fn reserve_send(
     now: i64,
 ) -> Result<String, CloudError> {
     let send_id = uuid::Uuid::new_v4().to_string();
+    // Sends older than the longest window count for nothing: forget them,
+    // so the table holds about a day of texts rather than growing forever.
+    sqlx::query("DELETE FROM sms_sends WHERE sent_at <= $1")
+        .bind(now - ms(SMS_DAY))
+        .execute(&db.pool)
+        .await?;
     sqlx::query("INSERT INTO sms_sends (id, user_id, phone, sent_at) VALUES ($1, $2, $3, $4)")
         .bind(&send_id)
         .bind(user_id)

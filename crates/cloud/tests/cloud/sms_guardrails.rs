@@ -663,5 +663,13 @@ async fn a_number_gets_at_most_its_daily_texts_however_they_are_spaced(backend: 
         u64::try_from(first_at + day_ms - t.now() + 1).unwrap(),
     ));
     t.login_for_code(MARCUS, &t.password_of(MARCUS)).await;
+    // Sends older than a day count for nothing and leave the table.
+    t.advance(2 * SMS_DAY);
+    t.login_for_code(MARCUS, &t.password_of(MARCUS)).await;
+    let kept: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM sms_sends")
+        .fetch_one(&t.pool)
+        .await
+        .unwrap();
+    assert_eq!(kept, 1, "only today's text is kept");
     t.stop().await;
 }
