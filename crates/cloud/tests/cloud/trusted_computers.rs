@@ -319,5 +319,38 @@ async fn any_security_change_ends_every_trusted_computer(backend: Backend) {
             "after {change} the trusted computer asks for the code again"
         );
     }
+
+    // An admin's reset of Marcus's factors.
+    t.advance(Duration::from_secs(11 * 60));
+    let challenge = match login_with(&t, MARCUS, new_password, None)
+        .await
+        .json()
+        .await
+        .unwrap()
+    {
+        LoginResponse::SecondFactorRequired { challenge } => challenge,
+        other => panic!("{other:?}"),
+    };
+    let session = answer(&t, &challenge, &t.latest_code("+14805550177").await, true).await;
+    let grant = session.trusted_computer.expect("trusted");
+    t.reauth(&admin).await;
+    let id = t.user_id(MARCUS).await;
+    let response = t
+        .http
+        .post(t.url(&format!("/api/v1/users/{id}/reset-two-factor")))
+        .bearer_auth(&admin)
+        .json(&serde_json::json!({"reason": "lost phone, seen in person"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let response = login_with(&t, MARCUS, new_password, Some(&grant.token)).await;
+    assert!(
+        matches!(
+            response.json().await.unwrap(),
+            LoginResponse::PhoneEnrollmentRequired { .. }
+        ),
+        "after a reset the trusted computer skips nothing: a factor is enrolled first"
+    );
     t.stop().await;
 }
