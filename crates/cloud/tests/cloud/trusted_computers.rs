@@ -76,6 +76,22 @@ async fn trusted_marcus(t: &TestCloud) -> (SessionGrant, TrustedComputerGrant) {
     (session, grant)
 }
 
+/// Marcus signs in with `password` and the code texted to the phone he has
+/// now, trusting this computer.
+async fn trust_again(t: &TestCloud, password: &str) -> TrustedComputerGrant {
+    let response = login_with(t, MARCUS, password, None).await;
+    let LoginResponse::SecondFactorRequired { challenge } = response.json().await.unwrap() else {
+        panic!("Marcus has 2FA: a code first");
+    };
+    let phone: String = sqlx::query_scalar("SELECT mobile_phone FROM users WHERE email = $1")
+        .bind(MARCUS)
+        .fetch_one(&t.pool)
+        .await
+        .unwrap();
+    let session = answer(t, &challenge, &t.latest_code(&phone).await, true).await;
+    session.trusted_computer.expect("trusted")
+}
+
 /// Signs Marcus in with the token: true when no code was asked for.
 async fn skips_the_code(t: &TestCloud, token: &str) -> bool {
     let response = login_with(t, MARCUS, &t.password_of(MARCUS), Some(token)).await;
@@ -286,22 +302,7 @@ async fn any_security_change_ends_every_trusted_computer(backend: Backend) {
     ];
     for change in changes {
         t.advance(Duration::from_secs(11 * 60));
-        let challenge = match login_with(&t, MARCUS, new_password, None)
-            .await
-            .json()
-            .await
-            .unwrap()
-        {
-            LoginResponse::SecondFactorRequired { challenge } => challenge,
-            other => panic!("{other:?}"),
-        };
-        let phone: String = sqlx::query_scalar("SELECT mobile_phone FROM users WHERE email = $1")
-            .bind(MARCUS)
-            .fetch_one(&t.pool)
-            .await
-            .unwrap();
-        let session = answer(&t, &challenge, &t.latest_code(&phone).await, true).await;
-        let grant = session.trusted_computer.expect("trusted");
+        let grant = trust_again(&t, new_password).await;
         let response = patch_user(&t, &admin, MARCUS, change.clone()).await;
         assert_eq!(response.status(), StatusCode::OK, "{change}");
         if change["status"] == "disabled" {
@@ -322,17 +323,7 @@ async fn any_security_change_ends_every_trusted_computer(backend: Backend) {
 
     // An admin's reset of Marcus's factors.
     t.advance(Duration::from_secs(11 * 60));
-    let challenge = match login_with(&t, MARCUS, new_password, None)
-        .await
-        .json()
-        .await
-        .unwrap()
-    {
-        LoginResponse::SecondFactorRequired { challenge } => challenge,
-        other => panic!("{other:?}"),
-    };
-    let session = answer(&t, &challenge, &t.latest_code("+14805550177").await, true).await;
-    let grant = session.trusted_computer.expect("trusted");
+    let grant = trust_again(&t, new_password).await;
     t.reauth(&admin).await;
     let id = t.user_id(MARCUS).await;
     let response = t
