@@ -76,6 +76,19 @@ pub(crate) struct OfflineSignIn {
     pub password: Sensitive<String>,
 }
 
+/// An offline sign-in waiting for the authenticator app's code
+/// (`session::offline_app`): the password checked here and the app's
+/// secret, both in memory only.
+#[derive(Debug)]
+pub(crate) struct OfflineAppAttempt {
+    pub email: String,
+    pub user_id: String,
+    pub password: Sensitive<String>,
+    pub secret: Sensitive<String>,
+    pub tries_left: u32,
+    pub expires_at: i64,
+}
+
 /// Starts (or restarts) the background sync for the session now signed in.
 /// Given by `app` at open (it is `sync::start`): the session code starts the
 /// sync without depending on the sync code, which depends on it.
@@ -105,6 +118,8 @@ pub(crate) struct Context {
     /// The password of a login waiting for its code: the offline verifier is
     /// written only once the code is verified.
     pending_password: Mutex<Option<Sensitive<String>>>,
+    /// An offline sign-in waiting for the authenticator app's code.
+    offline_app: Mutex<Option<OfflineAppAttempt>>,
     /// The id of an open re-authentication attempt (`session::reauth`).
     reauth_attempt: Mutex<Option<Sensitive<String>>>,
     /// Set while the session is locked (see `session::lock`); the cache's
@@ -139,6 +154,7 @@ impl Context {
             offline: Mutex::new(None),
             pending_password: Mutex::new(None),
             reauth_attempt: Mutex::new(None),
+            offline_app: Mutex::new(None),
             end_reason: Mutex::new(None),
             locked: Mutex::new(None),
         }
@@ -209,6 +225,17 @@ impl Context {
             .pending_password
             .lock()
             .unwrap_or_else(|p| p.into_inner()) = password;
+    }
+
+    pub(crate) fn hold_offline_app(&self, attempt: Option<OfflineAppAttempt>) {
+        *self.offline_app.lock().unwrap_or_else(|p| p.into_inner()) = attempt;
+    }
+
+    pub(crate) fn take_offline_app(&self) -> Option<OfflineAppAttempt> {
+        self.offline_app
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take()
     }
 
     pub(crate) fn hold_reauth_attempt(&self, attempt: Option<Sensitive<String>>) {

@@ -297,6 +297,31 @@ pub struct SessionGrant {
     /// on this computer: kept in the OS keychain, sent with `/login`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub trusted_computer: Option<TrustedComputerGrant>,
+    /// After a sign-in with a second factor, for someone with an
+    /// authenticator app at a company that allows offline sign-in: the app's
+    /// secret, which the desktop keeps sealed under a key derived from the
+    /// password, to check the app's codes when the cloud cannot be reached.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub offline_app: Option<OfflineApp>,
+}
+
+/// An authenticator app's secret for offline sign-in, and the last time
+/// step the cloud accepted (the desktop accepts only later ones).
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct OfflineApp {
+    /// RFC 4648 base32, as the app was set up with.
+    pub secret: String,
+    pub last_step: Option<i64>,
+}
+
+impl std::fmt::Debug for OfflineApp {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OfflineApp")
+            .field("secret", &"<redacted>")
+            .field("last_step", &self.last_step)
+            .finish()
+    }
 }
 
 /// A trusted computer's id (to tell it apart in lists) and its token.
@@ -439,6 +464,7 @@ impl std::fmt::Debug for SessionGrant {
             )
             .field("recovery", &self.recovery)
             .field("trusted_computer", &self.trusted_computer)
+            .field("offline_app", &self.offline_app)
             .finish()
     }
 }
@@ -1097,9 +1123,17 @@ mod tests {
                 id: "tc-1".into(),
                 token: "trusted-secret".into(),
             }),
+            offline_app: Some(OfflineApp {
+                secret: "JBSWY3DPEHPK3PXP".into(),
+                last_step: Some(1),
+            }),
         };
         let shown = format!("{grant:?}");
         assert!(!shown.contains("trusted-secret"), "{shown}");
+        assert!(
+            !shown.contains("JBSWY3DP"),
+            "an app secret in Debug: {shown}"
+        );
         assert!(
             !shown.contains("super-secret-token") && !shown.contains("device-secret"),
             "a token in Debug output ends up in logs: {shown}"

@@ -110,6 +110,7 @@ async fn serve(
                     device_token: Some("fake-device-token".into()),
                     recovery: None,
                     trusted_computer: None,
+                    offline_app: None,
                 },
                 user: user.clone(),
                 company: company.clone(),

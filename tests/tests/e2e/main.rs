@@ -11,6 +11,7 @@ mod core_accounts;
 mod core_cloud;
 mod core_hostile_cloud;
 mod core_offline;
+mod core_offline_app;
 mod core_own_account;
 mod core_rules;
 mod core_session;

@@ -441,6 +441,7 @@ async fn complete_sign_in(
             device_token: Some(device_token),
             recovery: None,
             trusted_computer: None,
+            offline_app: None,
         },
         user,
         company,
@@ -488,6 +489,7 @@ pub async fn verify(
             row.security_stamp,
         )
         .await?;
+        let response = with_offline_app(state, &user, response).await?;
         let notice = RecoveryNotice {
             issued: Vec::new(),
             left: Some(left),
@@ -515,6 +517,7 @@ pub async fn verify(
         let response =
             complete_sign_in(state, user.clone(), company, how, Some(now), security_stamp).await?;
         let response = remembering(state, &request, &user, security_stamp, response).await?;
+        let response = with_offline_app(state, &user, response).await?;
         return first_recovery_codes(state, &user, response).await;
     }
     let enrolment = row.purpose == Purpose::Enrollment;
@@ -564,7 +567,27 @@ pub async fn verify(
     )
     .await?;
     let response = remembering(state, &request, &user, security_stamp, response).await?;
+    let response = with_offline_app(state, &user, response).await?;
     first_recovery_codes(state, &user, response).await
+}
+
+/// A completed sign-in with a second factor, carrying the app's secret for
+/// offline sign-in when the person has an app and the company allows
+/// signing in offline (never otherwise: the secret mints codes).
+async fn with_offline_app(
+    state: &AppState,
+    user: &User,
+    mut response: LoginResponse,
+) -> Result<LoginResponse, CloudError> {
+    let company = db::companies::company_of(&state.db, user).await?;
+    if !company.offline_policy.allowed {
+        return Ok(response);
+    }
+    let offline_app = totp::offline_copy(state, user).await?;
+    if let LoginResponse::SignedIn { session, .. } = &mut response {
+        session.offline_app = offline_app;
+    }
+    Ok(response)
 }
 
 /// A completed sign-in with a second factor, carrying a trusted-computer

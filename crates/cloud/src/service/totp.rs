@@ -11,7 +11,7 @@
 use std::time::Duration;
 
 use rand::RngCore as _;
-use secureclose_protocol::{ConfirmTotpRequest, TotpEnrollment, TotpStatus, User};
+use secureclose_protocol::{ConfirmTotpRequest, OfflineApp, TotpEnrollment, TotpStatus, User};
 use totp_rs::{Algorithm, Secret, Totp};
 
 use super::notice::{self, Notice};
@@ -75,6 +75,22 @@ fn open_secret(state: &AppState, user: &User, row: &TotpRow) -> Result<Vec<u8>, 
             );
             CloudError::TotpUnreadable
         })
+}
+
+/// The user's active app for offline sign-in: its secret (base32) and the
+/// last accepted step; `None` without an app, or when its secret does not
+/// open (an unreadable app is not handed out).
+pub async fn offline_copy(state: &AppState, user: &User) -> Result<Option<OfflineApp>, CloudError> {
+    let Some(row) = store::active(&state.db, &user.id).await? else {
+        return Ok(None);
+    };
+    let Ok(secret) = open_secret(state, user, &row) else {
+        return Ok(None);
+    };
+    Ok(Some(OfflineApp {
+        secret: totp(secret, &user.email)?.secret().to_base32(),
+        last_step: row.last_step,
+    }))
 }
 
 /// Whether the user has an active authenticator app.

@@ -29,6 +29,7 @@ on_both_backends!(
     a_changed_totp_key_is_a_clear_uncounted_refusal,
     an_app_enrolled_at_sign_in_finishes_it_and_is_the_factor_from_then_on,
     an_app_enrolment_at_sign_in_holds_only_for_that_attempt_and_profile,
+    the_apps_secret_reaches_a_desktop_only_after_a_factor_where_offline_is_allowed,
 );
 
 fn app(secret_base32: &str) -> Totp {
@@ -874,4 +875,63 @@ async fn production_refuses_to_start_without_a_totp_key() {
         Err(other) => panic!("expected a configuration error, got {other}"),
         Ok(_) => panic!("a production cloud must not start without a TOTP key"),
     }
+}
+
+async fn signed_in_grant(response: Response) -> secureclose_protocol::SessionGrant {
+    assert_eq!(response.status(), StatusCode::OK, "the code signs in");
+    match response.json().await.unwrap() {
+        LoginResponse::SignedIn { session, .. } => session,
+        other => panic!("signed in expected: {other:?}"),
+    }
+}
+
+async fn the_apps_secret_reaches_a_desktop_only_after_a_factor_where_offline_is_allowed(
+    backend: Backend,
+) {
+    let t = TestCloud::start(backend).await;
+    let (_, secret) = enrolled(&t, MARCUS).await;
+    let password = t.password_of(MARCUS);
+    let base = t.cloud.base_url();
+
+    // After a texted code: the secret and the last step, for offline codes.
+    t.advance(Duration::from_secs(60));
+    let challenge = t.login_for_code(MARCUS, &password).await;
+    assert_eq!(t.resend(&challenge).await.status(), StatusCode::OK);
+    let code = t.latest_code(MARCUS_PHONE).await;
+    let grant = signed_in_grant(verify_with(&t, &base, &challenge, "sms", &code).await).await;
+    let app = grant
+        .offline_app
+        .expect("an app, offline allowed: its secret goes along");
+    assert_eq!(app.secret, secret);
+    assert!(
+        app.last_step.is_some(),
+        "the confirming code's step is used"
+    );
+
+    // A password alone (no 2FA) never gets it.
+    let lucia = t.login(LUCIA, &t.password_of(LUCIA)).await;
+    let LoginResponse::SignedIn { session, .. } = lucia.json().await.unwrap() else {
+        panic!("Lucia has no 2FA");
+    };
+    assert_eq!(session.offline_app, None);
+
+    // Where the company does not allow offline sign-in, nobody gets it.
+    let admin = t.admin_token().await;
+    let response = t
+        .patch(
+            "/api/v1/company",
+            &admin,
+            serde_json::json!({"offline_policy": {"allowed": false, "max_hours": 72}}),
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::OK);
+    t.advance(Duration::from_secs(60));
+    let challenge = t.login_for_code(MARCUS, &password).await;
+    let code = code_at(&secret, t.now());
+    let grant = signed_in_grant(verify_with(&t, &base, &challenge, "totp", &code).await).await;
+    assert_eq!(
+        grant.offline_app, None,
+        "offline sign-in is off: the secret stays"
+    );
+    t.stop().await;
 }

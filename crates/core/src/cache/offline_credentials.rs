@@ -21,6 +21,9 @@ pub struct OfflineCredential {
     pub last_second_factor_at: Option<i64>,
     pub failures: i64,
     pub last_failure_at: Option<i64>,
+    /// The authenticator app's secret, sealed under the password
+    /// (`session::offline_app`); `None` without one.
+    pub app_sealed: Option<String>,
 }
 
 /// Why the cloud ended someone's offline access on this computer.
@@ -63,7 +66,7 @@ impl Cache {
     ) -> Result<Vec<OfflineCredential>, CoreError> {
         let rows = sqlx::query(
             "SELECT user_id, email, company_id, verifier, last_online_login_at, \
-             last_second_factor_at, failures, last_failure_at FROM offline_credentials \
+             last_second_factor_at, failures, last_failure_at, app_sealed FROM offline_credentials \
              WHERE email = ?1 AND (?2 IS NULL OR company_id = ?2) ORDER BY company_id, user_id",
         )
         .bind(email.trim())
@@ -81,6 +84,7 @@ impl Cache {
                 last_second_factor_at: row.get(5),
                 failures: row.get(6),
                 last_failure_at: row.get(7),
+                app_sealed: row.get(8),
             })
             .collect())
     }
@@ -141,6 +145,48 @@ impl Cache {
         .await?;
         tx.commit().await?;
         Ok(())
+    }
+
+    /// Keeps (or, with `None`, forgets) the sealed app secret of `user_id`
+    /// and the last time step the cloud accepted.
+    pub async fn save_offline_app(
+        &self,
+        user_id: &str,
+        sealed: Option<&str>,
+        last_step: Option<i64>,
+    ) -> Result<(), CoreError> {
+        let mut tx = write_tx(&self.pool).await?;
+        sqlx::query(
+            "UPDATE offline_credentials SET app_sealed = ?1, \
+             app_last_step = max(coalesce(app_last_step, 0), coalesce(?2, 0)) WHERE user_id = ?3",
+        )
+        .bind(sealed)
+        .bind(last_step)
+        .bind(user_id)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Takes time step `step` of `user_id`'s app if it is later than every
+    /// step taken before (here or, as last known, by the cloud).
+    pub async fn accept_offline_app_step(
+        &self,
+        user_id: &str,
+        step: i64,
+    ) -> Result<bool, CoreError> {
+        let mut tx = write_tx(&self.pool).await?;
+        let done = sqlx::query(
+            "UPDATE offline_credentials SET app_last_step = ?1 WHERE user_id = ?2 \
+             AND app_sealed IS NOT NULL AND (app_last_step IS NULL OR app_last_step < ?1)",
+        )
+        .bind(step)
+        .bind(user_id)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(done.rows_affected() == 1)
     }
 
     /// Counts a wrong offline password; returns the new count.

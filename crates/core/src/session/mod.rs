@@ -6,6 +6,7 @@
 pub mod factors;
 pub mod lock;
 pub mod offline;
+pub mod offline_app;
 pub mod password;
 pub mod reauth;
 pub mod sign_in;
@@ -402,6 +403,7 @@ mod tests {
             device_token: Some(format!("device-of-{token}")),
             recovery: None,
             trusted_computer: None,
+            offline_app: None,
         }
     }
 

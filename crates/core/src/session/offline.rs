@@ -17,7 +17,7 @@ use crate::context::{Context, OfflineSignIn};
 use crate::error::{desktop_codes, CoreError};
 use crate::sensitive::Sensitive;
 use crate::session::state::SignedInSession;
-use crate::session::{self, sign_in, Start};
+use crate::session::{self, offline_app, sign_in, Start};
 use crate::views::{LoginOutcome, SessionView};
 
 /// Wrong offline passwords accepted without waiting.
@@ -83,14 +83,25 @@ pub fn wrong_password(failures: i64) -> CoreError {
     }
 }
 
+/// What an offline sign-in still needs after the password.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OfflineFactor {
+    /// Nothing (no 2FA, or a texted code within the grace window).
+    None,
+    /// The authenticator app's code (`session::offline_app`).
+    AppCode,
+}
+
 /// After a correct password: may this person work offline on this device?
-/// Decided from the cached user and company (the cloud's last word).
+/// Decided from the cached user and company (the cloud's last word). Whom
+/// 2FA reaches and who has an app here types its code; others rely on the
+/// grace window since their last texted code.
 pub fn policy(
     credential: &OfflineCredential,
     user: Option<&User>,
     company: Option<&Company>,
     now: i64,
-) -> Result<(), CoreError> {
+) -> Result<OfflineFactor, CoreError> {
     let (Some(user), Some(company)) = (user, company) else {
         return Err(unknown_user());
     };
@@ -107,17 +118,24 @@ pub fn policy(
         ));
     }
     if needs_second_factor(user, company) {
+        if credential.app_sealed.is_some() {
+            return Ok(OfflineFactor::AppCode);
+        }
         let within = company
             .offline_policy
             .covers_second_factor_at(credential.last_second_factor_at, now);
         if !within {
-            return Err(refused(
-                desktop_codes::OFFLINE_GRACE_EXPIRED,
-                "Connect to the internet to receive your code.",
-            ));
+            return Err(grace_expired());
         }
     }
-    Ok(())
+    Ok(OfflineFactor::None)
+}
+
+pub(crate) fn grace_expired() -> CoreError {
+    refused(
+        desktop_codes::OFFLINE_GRACE_EXPIRED,
+        "Connect to the internet to receive your code.",
+    )
 }
 
 /// Offline sign-in of an account the cloud disabled, deleted, or whose
@@ -246,7 +264,28 @@ pub(crate) async fn sign_in(
         Some(user) => cache.company(&user.company_id).await?,
         None => None,
     };
-    policy(&credential, user.as_ref(), company.as_ref(), now)?;
+    let factor = policy(&credential, user.as_ref(), company.as_ref(), now)?;
+    if factor == OfflineFactor::AppCode {
+        return offline_app::ask(ctx, &credential, email, password).await;
+    }
+    establish_offline(ctx, cache, email, password, &credential.user_id).await
+}
+
+/// The offline session of `user_id`, whose password (and app code, where
+/// asked) this computer checked.
+pub(crate) async fn establish_offline(
+    ctx: &Arc<Context>,
+    cache: &Cache,
+    email: &str,
+    password: &str,
+    user_id: &str,
+) -> Result<LoginOutcome, CoreError> {
+    let now = now_millis();
+    let user = cache.user(user_id).await?;
+    let company = match &user {
+        Some(user) => cache.company(&user.company_id).await?,
+        None => None,
+    };
     let (Some(user), Some(company)) = (user, company) else {
         return Err(unknown_user());
     };
@@ -349,6 +388,7 @@ mod tests {
             last_second_factor_at: second_factor_at,
             failures,
             last_failure_at: Some(NOW - 1_000),
+            app_sealed: None,
         }
     }
 
@@ -420,6 +460,44 @@ mod tests {
         ApiErrorParts {
             retry_at: api.retry_at,
         }
+    }
+
+    #[test]
+    fn someone_with_an_app_types_its_code_offline_instead_of_the_grace_window() {
+        let mut bob = user("u2", "Bob", "bob@desertmotors.example");
+        bob.two_factor_enabled = true;
+        let acme = company();
+        let texted_long_ago = credential(0, Some(NOW - 1000 * HOUR));
+        assert_eq!(
+            policy(&texted_long_ago, Some(&bob), Some(&acme), NOW)
+                .unwrap_err()
+                .code(),
+            desktop_codes::OFFLINE_GRACE_EXPIRED,
+            "without an app, the grace window decides"
+        );
+        let with_app = OfflineCredential {
+            app_sealed: Some("v1.sealed".into()),
+            ..texted_long_ago.clone()
+        };
+        assert_eq!(
+            policy(&with_app, Some(&bob), Some(&acme), NOW).unwrap(),
+            OfflineFactor::AppCode
+        );
+        let just_texted = OfflineCredential {
+            app_sealed: Some("v1.sealed".into()),
+            ..credential(0, Some(NOW - HOUR))
+        };
+        assert_eq!(
+            policy(&just_texted, Some(&bob), Some(&acme), NOW).unwrap(),
+            OfflineFactor::AppCode,
+            "with an app, its code is asked for even within the grace window"
+        );
+        bob.two_factor_enabled = false;
+        assert_eq!(
+            policy(&with_app, Some(&bob), Some(&acme), NOW).unwrap(),
+            OfflineFactor::None,
+            "no 2FA, no code"
+        );
     }
 
     #[test]

@@ -9,8 +9,8 @@ use secureclose_protocol::{
     TotpEnrollment, User,
 };
 
-use super::offline;
 use super::state::{LoginState, PendingChoice, PendingLogin, SignedInSession};
+use super::{offline, offline_app};
 use crate::cache::{Cache, RevokedReason};
 use crate::client::CloudClient;
 use crate::context::Context;
@@ -84,6 +84,8 @@ async fn login_at(
     let cache = ctx.cache()?;
     let client = ctx.client();
     let email = email.trim();
+    // A new sign-in ends an offline one waiting for its app code.
+    ctx.hold_offline_app(None);
     // A computer trusted after an earlier code may skip this one.
     let trusted = tokens::trusted_computer(ctx, email);
     let trusted_token = trusted.as_ref().map(|grant| grant.token.as_str());
@@ -220,6 +222,10 @@ pub(crate) async fn verify_code(
     code: &str,
     trust_this_computer: bool,
 ) -> Result<LoginOutcome, CoreError> {
+    // Offline, the app's code is checked here.
+    if let Some(outcome) = offline_app::verify(ctx, method, code).await? {
+        return Ok(outcome);
+    }
     let cache = ctx.cache()?;
     let challenge_id = ctx
         .state
@@ -311,6 +317,7 @@ pub(crate) async fn cancel_login(ctx: &Context) -> Result<(), CoreError> {
         tracing::info!("pending login cancelled");
     }
     ctx.hold_pending_password(None);
+    ctx.hold_offline_app(None);
     Ok(())
 }
 
@@ -331,6 +338,11 @@ async fn complete_sign_in(
     attempt: Option<&Sensitive<String>>,
     password: Option<Sensitive<String>>,
 ) -> Result<LoginOutcome, CoreError> {
+    // Sealed before the lock, like the verifier (both are Argon2).
+    let sealed_app = match (password.clone(), grant.offline_app.as_ref()) {
+        (Some(password), Some(app)) => offline_app::seal_off_thread(password, &user.id, app).await,
+        _ => None,
+    };
     let verifier = match password {
         Some(password) => offline::hash_verifier(password).await,
         None => None,
@@ -358,6 +370,8 @@ async fn complete_sign_in(
     };
     if let Some(verifier) = &verifier {
         offline::store_verifier(cache, &user, verifier, attempt.is_some()).await;
+        let app = grant.offline_app.as_ref();
+        offline_app::keep(cache, &user, sealed_app.as_deref(), app, attempt.is_some()).await;
     }
     if let Some(trusted) = &grant.trusted_computer {
         // Only the skipped code is lost if the keychain refuses it.
