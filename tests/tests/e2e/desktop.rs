@@ -10,6 +10,7 @@ mod axe;
 mod factor_reset;
 mod idle_lock;
 mod offline;
+mod offline_app;
 mod onboarding;
 mod recovery_codes;
 mod totp;
