@@ -163,6 +163,39 @@ async fn every_endpoint_by_role_and_company(backend: Backend) {
             serde_json::json!({"name": "Desert Sun Motors AZ"}),
             StatusCode::OK,
         ),
+        // users/{id}/trusted-computers: admins of the same company only.
+        (
+            &marcus,
+            "user, own company",
+            Method::GET,
+            format!("{}/trusted-computers", user(&emily)),
+            get.clone(),
+            StatusCode::FORBIDDEN,
+        ),
+        (
+            &carla,
+            "admin, other",
+            Method::GET,
+            format!("{}/trusted-computers", user(&emily)),
+            get.clone(),
+            StatusCode::FORBIDDEN,
+        ),
+        (
+            &carla,
+            "admin, other",
+            Method::DELETE,
+            format!("{}/trusted-computers/{missing}", user(&emily)),
+            get.clone(),
+            StatusCode::FORBIDDEN,
+        ),
+        (
+            &dana,
+            "admin, own",
+            Method::GET,
+            format!("{}/trusted-computers", user(&emily)),
+            get.clone(),
+            StatusCode::OK,
+        ),
         // POST users/{id}/reset-two-factor: admins of the same company only.
         (
             &marcus,

@@ -8,13 +8,15 @@ use std::time::Duration;
 
 use reqwest::{Method, Response, StatusCode};
 use secureclose_protocol::{
-    codes, Challenge, LoginResponse, SessionGrant, TrustedComputer, TrustedComputerGrant,
+    codes, Challenge, LoginResponse, ReauthStep, SessionGrant, TotpEnrollment, TrustedComputer,
+    TrustedComputerGrant,
 };
 
 use crate::support::{
     canyon_password, expect_error, patch_user, Backend, TestCloud, CANYON_ADMIN, EMILY, MARCUS,
     MARCUS_PHONE,
 };
+use crate::two_factor_totp::{code_at, confirm};
 
 on_both_backends!(
     a_trusted_computer_skips_the_code_until_it_expires_never_the_password,
@@ -94,7 +96,11 @@ async fn trust_again(t: &TestCloud, password: &str) -> TrustedComputerGrant {
 
 /// Signs Marcus in with the token: true when no code was asked for.
 async fn skips_the_code(t: &TestCloud, token: &str) -> bool {
-    let response = login_with(t, MARCUS, &t.password_of(MARCUS), Some(token)).await;
+    skips_the_code_with(t, &t.password_of(MARCUS), token).await
+}
+
+async fn skips_the_code_with(t: &TestCloud, password: &str, token: &str) -> bool {
+    let response = login_with(t, MARCUS, password, Some(token)).await;
     assert_eq!(response.status(), StatusCode::OK);
     match response.json().await.unwrap() {
         LoginResponse::SignedIn { .. } => true,
@@ -321,9 +327,71 @@ async fn any_security_change_ends_every_trusted_computer(backend: Backend) {
         );
     }
 
+    // An authenticator app added (from a session of his own).
+    t.advance(Duration::from_secs(11 * 60));
+    let challenge = match login_with(&t, MARCUS, new_password, None)
+        .await
+        .json()
+        .await
+        .unwrap()
+    {
+        LoginResponse::SecondFactorRequired { challenge } => challenge,
+        other => panic!("{other:?}"),
+    };
+    let session = answer(&t, &challenge, &t.latest_code("+14805550177").await, true).await;
+    let grant = session.trusted_computer.expect("trusted");
+    // Adding it needs Confirm it's you (his password changed above).
+    let ReauthStep::NeedsSecondFactor { challenge: proof } =
+        t.reauth_start(&session.token, new_password).await
+    else {
+        panic!("Marcus has a phone: a code follows the password");
+    };
+    let code = t.latest_code("+14805550177").await;
+    let proven = t.reauth_verify(&session.token, &proof, "sms", &code).await;
+    assert_eq!(proven.status(), StatusCode::OK);
+    let response = t
+        .send(Method::POST, "/api/v1/account/totp", &session.token)
+        .await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let enrollment: TotpEnrollment = response.json().await.unwrap();
+    let response = confirm(
+        &t,
+        &session.token,
+        &enrollment.enrollment_id,
+        &code_at(&enrollment.secret, t.now()),
+    )
+    .await;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert!(
+        !skips_the_code_with(&t, new_password, &grant.token).await,
+        "a new factor asks for a code again everywhere"
+    );
+
     // An admin's reset of Marcus's factors.
     t.advance(Duration::from_secs(11 * 60));
-    let grant = trust_again(&t, new_password).await;
+    // He has the app now: its code, not a text.
+    let challenge = match login_with(&t, MARCUS, new_password, None)
+        .await
+        .json()
+        .await
+        .unwrap()
+    {
+        LoginResponse::SecondFactorRequired { challenge } => challenge,
+        other => panic!("{other:?}"),
+    };
+    let response = t
+        .post(
+            "/api/v1/login/verify",
+            serde_json::json!({
+                "challenge_id": challenge.challenge_id, "method": "totp",
+                "code": code_at(&enrollment.secret, t.now()), "remember_computer": true
+            }),
+        )
+        .await;
+    let LoginResponse::SignedIn { session, .. } = response.json().await.unwrap() else {
+        panic!("the app's code signs in");
+    };
+    let grant = session.trusted_computer.expect("trusted");
     t.reauth(&admin).await;
     let id = t.user_id(MARCUS).await;
     let response = t
