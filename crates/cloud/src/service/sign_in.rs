@@ -474,28 +474,17 @@ pub async fn verify(
     if user.status == UserStatus::Disabled {
         return Err(CloudError::AccountDisabled);
     }
-    if let Some(left) = recovery_left {
-        let user = db::users::user_by_id(db, &user.id)
-            .await?
-            .ok_or(CloudError::ChallengeClosed)?;
-        let company = db::companies::company_of(db, &user).await?;
+    if recovery_left.is_some() {
         let how = "password and a recovery code";
-        let response = complete_sign_in(
+        return complete_with_factor(
             state,
-            user.clone(),
-            company,
+            &request,
+            &user,
             how,
-            Some(now),
             row.security_stamp,
+            recovery_left,
         )
-        .await?;
-        let response = with_offline_app(state, &user, response).await?;
-        let notice = RecoveryNotice {
-            issued: Vec::new(),
-            left: Some(left),
-        };
-        let response = with_recovery(response, Some(notice));
-        return remembering(state, &request, &user, row.security_stamp, response).await;
+        .await;
     }
     if method == SecondFactorMethod::Totp {
         let (security_stamp, how) = match enrolled_app {
@@ -510,15 +499,7 @@ pub async fn verify(
             }
             None => (row.security_stamp, "password and authenticator app code"),
         };
-        let user = db::users::user_by_id(db, &user.id)
-            .await?
-            .ok_or(CloudError::ChallengeClosed)?;
-        let company = db::companies::company_of(db, &user).await?;
-        let response =
-            complete_sign_in(state, user.clone(), company, how, Some(now), security_stamp).await?;
-        let response = remembering(state, &request, &user, security_stamp, response).await?;
-        let response = with_offline_app(state, &user, response).await?;
-        return first_recovery_codes(state, &user, response).await;
+        return complete_with_factor(state, &request, &user, how, security_stamp, None).await;
     }
     let enrolment = row.purpose == Purpose::Enrollment;
     let phone = row.phone.as_deref().unwrap_or_default();
@@ -553,61 +534,66 @@ pub async fn verify(
     } else {
         row.security_stamp
     };
+    let how = "password and SMS code";
+    complete_with_factor(state, &request, &user, how, security_stamp, None).await
+}
+
+/// Completes a sign-in that passed a second factor, on the user and company
+/// as they are now, with what such a sign-in brings besides the session
+/// (`security_stamp`: the one it is issued under): a trusted-computer token
+/// when "Don't ask for a code on this computer" was ticked and the company
+/// allows it; the app's secret for offline sign-in where the company allows
+/// that (never otherwise: it mints codes); and the recovery codes: how many
+/// are left after one was used (`recovery_left`), else the first set if the
+/// user never had one. All issued after the session, so a failed sign-in
+/// never leaves a set or a token nobody saw.
+async fn complete_with_factor(
+    state: &AppState,
+    request: &VerifyCodeRequest,
+    user: &User,
+    how: &str,
+    security_stamp: i64,
+    recovery_left: Option<u32>,
+) -> Result<LoginResponse, CloudError> {
+    let db = &state.db;
     let user = db::users::user_by_id(db, &user.id)
         .await?
         .ok_or(CloudError::ChallengeClosed)?;
     let company = db::companies::company_of(db, &user).await?;
-    let response = complete_sign_in(
+    let now = state.now();
+    let mut response = complete_sign_in(
         state,
         user.clone(),
-        company,
-        "password and SMS code",
+        company.clone(),
+        how,
         Some(now),
         security_stamp,
     )
     .await?;
-    let response = remembering(state, &request, &user, security_stamp, response).await?;
-    let response = with_offline_app(state, &user, response).await?;
-    first_recovery_codes(state, &user, response).await
-}
-
-/// A completed sign-in with a second factor, carrying the app's secret for
-/// offline sign-in when the person has an app and the company allows
-/// signing in offline (never otherwise: the secret mints codes).
-async fn with_offline_app(
-    state: &AppState,
-    user: &User,
-    mut response: LoginResponse,
-) -> Result<LoginResponse, CloudError> {
-    let company = db::companies::company_of(&state.db, user).await?;
-    if !company.offline_policy.allowed {
-        return Ok(response);
-    }
-    let offline_app = totp::offline_copy(state, user).await?;
+    let trusted_computer = if request.remember_computer {
+        let label = request.computer_label.as_deref();
+        trusted::remember(state, &user, &company, security_stamp, label).await?
+    } else {
+        None
+    };
+    let offline_app = if company.offline_policy.allowed {
+        totp::offline_copy(state, &user).await?
+    } else {
+        None
+    };
+    let recovery = match recovery_left {
+        Some(left) => Some(RecoveryNotice {
+            issued: Vec::new(),
+            left: Some(left),
+        }),
+        None => recovery::issue_first_set(state, &user)
+            .await?
+            .map(|issued| RecoveryNotice { issued, left: None }),
+    };
     if let LoginResponse::SignedIn { session, .. } = &mut response {
+        session.trusted_computer = trusted_computer;
         session.offline_app = offline_app;
-    }
-    Ok(response)
-}
-
-/// A completed sign-in with a second factor, carrying a trusted-computer
-/// token when the person ticked "Don't ask for a code on this computer" and
-/// the company allows it. `security_stamp`: the issued session's.
-async fn remembering(
-    state: &AppState,
-    request: &VerifyCodeRequest,
-    user: &User,
-    security_stamp: i64,
-    mut response: LoginResponse,
-) -> Result<LoginResponse, CloudError> {
-    if !request.remember_computer {
-        return Ok(response);
-    }
-    let company = db::companies::company_of(&state.db, user).await?;
-    let label = request.computer_label.as_deref();
-    let grant = trusted::remember(state, user, &company, security_stamp, label).await?;
-    if let LoginResponse::SignedIn { session, .. } = &mut response {
-        session.trusted_computer = grant;
+        session.recovery = recovery;
     }
     Ok(response)
 }
@@ -714,32 +700,11 @@ pub(crate) async fn prove_factor(
     })
 }
 
-/// A completed sign-in with a second factor, carrying the user's first set
-/// of recovery codes if they never had one (issued after the session, so a
-/// failed sign-in never leaves a set nobody saw).
-async fn first_recovery_codes(
-    state: &AppState,
-    user: &User,
-    response: LoginResponse,
-) -> Result<LoginResponse, CloudError> {
-    let notice = recovery::issue_first_set(state, user)
-        .await?
-        .map(|issued| RecoveryNotice { issued, left: None });
-    Ok(with_recovery(response, notice))
-}
-
 /// A second-factor attempt's view, offering "Don't ask for a code on this
 /// computer for `days` days" (0: not offered).
 fn offering_trust(mut challenge: Challenge, days: u32) -> Challenge {
     challenge.trusted_computer_days = days;
     challenge
-}
-
-fn with_recovery(mut response: LoginResponse, notice: Option<RecoveryNotice>) -> LoginResponse {
-    if let LoginResponse::SignedIn { session, .. } = &mut response {
-        session.recovery = notice;
-    }
-    response
 }
 
 /// The factors besides a text that can finish `user_id`'s attempts.
