@@ -3,9 +3,8 @@
 //! codes the cloud returns pass through to the UI once and are never cached,
 //! logged or kept here, except in the text file the person asks for.
 
-use std::sync::Arc;
-
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use secureclose_protocol::{
     RecoveryCodes, RecoveryStatus, TotpEnrollment, TotpStatus, TrustedComputer,
@@ -159,12 +158,7 @@ pub(crate) async fn save_recovery_codes(
     if codes.is_empty() || codes.len() > MAX_CODES_IN_FILE || !codes.iter().all(well_formed) {
         return Err(not_a_set("these are not recovery codes"));
     }
-    let email = ctx
-        .cache()?
-        .user(&session.user_id)
-        .await?
-        .map(|user| user.email)
-        .unwrap_or_default();
+    let email = own_email(ctx, &session.user_id).await?.unwrap_or_default();
     let text = recovery_file_text(&email, codes);
     let dir = dir.to_owned();
     let path = tokio::task::spawn_blocking(move || write_new_file(&dir, &text))

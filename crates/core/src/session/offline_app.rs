@@ -120,18 +120,12 @@ pub(crate) async fn seal_off_thread(
     let (user_id, secret) = (user_id.to_owned(), Sensitive::new(app.secret.clone()));
     let sealed =
         tokio::task::spawn_blocking(move || seal(password.expose(), &user_id, secret.expose()))
-            .await;
-    match sealed {
-        Ok(Ok(sealed)) => Some(sealed),
-        Ok(Err(err)) => {
-            tracing::warn!(error = %err, "could not seal the authenticator app for offline use");
-            None
-        }
-        Err(err) => {
-            tracing::warn!(error = %err, "could not seal the authenticator app for offline use");
-            None
-        }
-    }
+            .await
+            .map_err(|e| CoreError::Io(std::io::Error::other(e)))
+            .and_then(|sealed| sealed);
+    sealed
+        .map_err(|err| tracing::warn!(error = %err, "could not seal the authenticator app for offline use"))
+        .ok()
 }
 
 /// After an online sign-in: keep the sealed app secret for offline use, or
