@@ -546,44 +546,27 @@ function AccountActions({
     factor: "Reset two-factor",
   };
 
+  // Each needs the connection; offline its button names why (`offlineId`).
+  const actionButton = (what: AccountAction, testId: string, offlineId: string, label: string) => (
+    <button
+      type="button"
+      className="btn btn-secondary"
+      data-testid={testId}
+      disabled={busy || !connected}
+      aria-describedby={connected ? undefined : offlineId}
+      onClick={() => ask(what)}
+    >
+      {label}
+    </button>
+  );
+
   return (
     <div className="field" data-testid="user-account-actions">
       <span className="setting-label">Password, two-factor and sessions</span>
       <div className="button-row">
-        {isSelf ? null : (
-          <button
-            type="button"
-            className="btn btn-secondary"
-            data-testid="user-reset-password"
-            disabled={busy || !connected}
-            aria-describedby={connected ? undefined : "user-reset-offline"}
-            onClick={() => ask("reset")}
-          >
-            Reset password
-          </button>
-        )}
-        {isSelf ? null : (
-          <button
-            type="button"
-            className="btn btn-secondary"
-            data-testid="user-reset-two-factor"
-            disabled={busy || !connected}
-            aria-describedby={connected ? undefined : "user-factor-offline"}
-            onClick={() => ask("factor")}
-          >
-            Reset two-factor…
-          </button>
-        )}
-        <button
-          type="button"
-          className="btn btn-secondary"
-          data-testid="user-revoke-sessions"
-          disabled={busy || !connected}
-          aria-describedby={connected ? undefined : "user-revoke-offline"}
-          onClick={() => ask("revoke")}
-        >
-          Sign out everywhere
-        </button>
+        {isSelf ? null : actionButton("reset", "user-reset-password", "user-reset-offline", "Reset password")}
+        {isSelf ? null : actionButton("factor", "user-reset-two-factor", "user-factor-offline", "Reset two-factor…")}
+        {actionButton("revoke", "user-revoke-sessions", "user-revoke-offline", "Sign out everywhere")}
       </div>
       {!connected ? (
         <p className="muted small" data-testid="user-actions-offline">
