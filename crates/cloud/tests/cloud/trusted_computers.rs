@@ -78,13 +78,19 @@ async fn trusted_marcus(t: &TestCloud) -> (SessionGrant, TrustedComputerGrant) {
     (session, grant)
 }
 
+/// Marcus's sign-in with `password` (no trusted token): the code's attempt.
+async fn code_asked(t: &TestCloud, password: &str) -> Challenge {
+    let response = login_with(t, MARCUS, password, None).await;
+    match response.json().await.unwrap() {
+        LoginResponse::SecondFactorRequired { challenge } => challenge,
+        other => panic!("Marcus has 2FA: a code first, got {other:?}"),
+    }
+}
+
 /// Marcus signs in with `password` and the code texted to the phone he has
 /// now, trusting this computer.
 async fn trust_again(t: &TestCloud, password: &str) -> TrustedComputerGrant {
-    let response = login_with(t, MARCUS, password, None).await;
-    let LoginResponse::SecondFactorRequired { challenge } = response.json().await.unwrap() else {
-        panic!("Marcus has 2FA: a code first");
-    };
+    let challenge = code_asked(t, password).await;
     let phone: String = sqlx::query_scalar("SELECT mobile_phone FROM users WHERE email = $1")
         .bind(MARCUS)
         .fetch_one(&t.pool)
@@ -329,15 +335,7 @@ async fn any_security_change_ends_every_trusted_computer(backend: Backend) {
 
     // An authenticator app added (from a session of his own).
     t.advance(Duration::from_secs(11 * 60));
-    let challenge = match login_with(&t, MARCUS, new_password, None)
-        .await
-        .json()
-        .await
-        .unwrap()
-    {
-        LoginResponse::SecondFactorRequired { challenge } => challenge,
-        other => panic!("{other:?}"),
-    };
+    let challenge = code_asked(&t, new_password).await;
     let session = answer(&t, &challenge, &t.latest_code("+14805550177").await, true).await;
     let grant = session.trusted_computer.expect("trusted");
     // Adding it needs Confirm it's you (his password changed above).
@@ -370,15 +368,7 @@ async fn any_security_change_ends_every_trusted_computer(backend: Backend) {
     // An admin's reset of Marcus's factors.
     t.advance(Duration::from_secs(11 * 60));
     // He has the app now: its code, not a text.
-    let challenge = match login_with(&t, MARCUS, new_password, None)
-        .await
-        .json()
-        .await
-        .unwrap()
-    {
-        LoginResponse::SecondFactorRequired { challenge } => challenge,
-        other => panic!("{other:?}"),
-    };
+    let challenge = code_asked(&t, new_password).await;
     let response = t
         .post(
             "/api/v1/login/verify",
